@@ -1,0 +1,24 @@
+"""nsrun: a container runtime whose every namespace and network piece is a pluggy plugin.
+
+This module is the public API for plugins: import from ``nsrun`` only, never from ``nsrun._private``.
+A plugin is a module of ``@hookimpl`` functions (see ``nsrun.hookspecs``) registered under the entry-point
+group ``nsrun.plugins``.
+"""
+from __future__ import annotations
+
+from ._context import ContainerSpec, IdMap, Mount, Paths, RunContext, Stash, StashKey
+from ._plugins import Option
+from .errors import (ChildSetupError, ConfigError, ConflictError, NotFoundError, NsrunError, PluginError,
+                     SetupError, TeardownError)
+from .hookspecs import hookimpl
+from .syscalls import (CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWUSER, CLONE_NEWUTS)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "hookimpl", "RunContext", "ContainerSpec", "Paths", "Stash", "StashKey", "Mount", "IdMap", "Option",
+    "NsrunError", "ConfigError", "ConflictError", "NotFoundError", "PluginError", "SetupError",
+    "ChildSetupError", "TeardownError",
+    "CLONE_NEWIPC", "CLONE_NEWNET", "CLONE_NEWNS", "CLONE_NEWPID", "CLONE_NEWUSER", "CLONE_NEWUTS",
+    "__version__",
+]

@@ -1,0 +1,178 @@
+"""The data that flows through the hooks: what the user asked for (ContainerSpec) and what plugins add (RunContext).
+
+Plugins contribute data here; the plugin or core module that owns a field applies it:
+``mounts`` are applied by the mnt plugin, ``uid_maps``/``gid_maps`` by the core's fork protocol, the
+``hostname`` by uts, ``masked_paths``/``readonly_paths`` by mnt after /proc exists.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Any, Generic, TypeVar
+
+__all__ = ["StashKey", "Stash", "Mount", "IdMap", "ContainerSpec", "RunContext", "Paths"]
+
+T = TypeVar("T")
+D = TypeVar("D")
+
+
+class StashKey(Generic[T]):
+    """A typed key for ``ctx.stash``; create one per piece of state at module level."""
+
+    __slots__ = ()
+
+
+class Stash:
+    """Per-run, per-plugin state, typed by StashKey (the pytest pattern). Not shared with the child's copy."""
+
+    __slots__ = ("_data",)
+
+    def __init__(self) -> None:
+        self._data: dict[StashKey[Any], Any] = {}
+
+    def __setitem__(self, key: StashKey[T], value: T) -> None:
+        self._data[key] = value
+
+    def __getitem__(self, key: StashKey[T]) -> T:
+        return self._data[key]
+
+    def get(self, key: StashKey[T], default: D = None) -> T | D:  # type: ignore[assignment]
+        return self._data.get(key, default)
+
+    def pop(self, key: StashKey[T], default: D = None) -> T | D:  # type: ignore[assignment]
+        return self._data.pop(key, default)
+
+    def setdefault(self, key: StashKey[T], default: T) -> T:
+        return self._data.setdefault(key, default)
+
+    def __contains__(self, key: StashKey[T]) -> bool:
+        return key in self._data
+
+
+@dataclasses.dataclass(frozen=True)
+class Mount:
+    """One mount inside the container. ``target`` is a path inside the container's root."""
+
+    source: str | None
+    target: str
+    fstype: str | None = None
+    flags: int = 0
+    data: str | None = None
+    readonly: bool = False  # bind mounts: remount read-only afterwards
+
+
+@dataclasses.dataclass(frozen=True)
+class IdMap:
+    """One line of /proc/PID/uid_map or gid_map: ``inside`` maps to ``outside`` for ``count`` ids."""
+
+    inside: int
+    outside: int
+    count: int
+
+    def line(self) -> str:
+        return f"{self.inside} {self.outside} {self.count}\n"
+
+
+@dataclasses.dataclass(frozen=True)
+class Paths:
+    """Where one nsrun root keeps its state. ``root`` is persistent; ``run`` is runtime state."""
+
+    root: str
+    run: str
+
+    @classmethod
+    def from_root(cls, root: str | None) -> "Paths":
+        if root:
+            root = os.path.abspath(root)
+            return cls(root=root, run=os.path.join(root, "run"))
+        return cls(root="/var/lib/nsrun", run="/run/nsrun")
+
+    @property
+    def images(self) -> str:
+        return os.path.join(self.root, "images")
+
+    @property
+    def containers(self) -> str:
+        return os.path.join(self.root, "containers")
+
+    def container_dir(self, cid: str) -> str:
+        return os.path.join(self.root, "containers", cid)
+
+
+@dataclasses.dataclass
+class ContainerSpec:
+    """What the user asked for; plain data that maps onto an OCI config.json (see ``to_json``)."""
+
+    id: str
+    name: str
+    argv: list[str]
+    image: str | None = None
+    rootfs: str | None = None          # the read-only lower root (an image's rootfs or --rootfs)
+    env: dict[str, str] = dataclasses.field(default_factory=dict)
+    workdir: str = "/"
+    user: tuple[int, int] = (0, 0)
+    tty: bool = False
+    interactive: bool = False
+    detach: bool = False
+    remove: bool = False
+    plugins: list[str] = dataclasses.field(default_factory=list)
+    options: dict[str, Any] = dataclasses.field(default_factory=dict)  # plugin-contributed CLI options
+
+    def to_json(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["user"] = list(self.user)
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "ContainerSpec":
+        fields = {f.name for f in dataclasses.fields(cls)}
+        kwargs = {k: v for k, v in data.items() if k in fields}
+        kwargs["user"] = tuple(kwargs.get("user", (0, 0)))
+        return cls(**kwargs)
+
+
+class RunContext:
+    """Everything one run shares between the core and its plugins.
+
+    Parent-side hooks may write any field; ``in_child`` runs on a forked copy, so what it writes never
+    reaches the parent.
+    """
+
+    def __init__(self, spec: ContainerSpec, paths: Paths) -> None:
+        self.spec = spec
+        self.paths = paths
+        self.stash = Stash()
+        self.mounts: list[Mount] = []
+        self.uid_maps: list[IdMap] = []
+        self.gid_maps: list[IdMap] = []
+        self.hostname: str | None = None
+        self.hosts: list[tuple[str, str]] = [("127.0.0.1", "localhost"), ("::1", "localhost ip6-localhost")]
+        self.resolv_conf: str | None = None
+        self.masked_paths: list[str] = []
+        self.readonly_paths: list[str] = []
+        self.container_dir = paths.container_dir(spec.id)
+        self.root: str | None = None       # the merged root the child pivots into (set by mnt)
+        self.lowerdir: str | None = spec.rootfs  # what mnt lays the overlay over (user may swap in a view)
+        self.info: dict[str, Any] = {}     # shown by inspect/ps: plugins add what users should see
+        self.warnings: list[str] = []      # printed once by the front end
+        self.pid: int | None = None        # the container's init process, as seen from the host
+
+    def host_uid(self, inside: int = 0) -> int:
+        """The host uid that ``inside`` maps to (identity without a user namespace)."""
+        return _map_id(self.uid_maps, inside)
+
+    def host_gid(self, inside: int = 0) -> int:
+        return _map_id(self.gid_maps, inside)
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return self.spec.options
+
+
+def _map_id(maps: list[IdMap], inside: int) -> int:
+    if not maps:
+        return inside
+    for m in maps:
+        if m.inside <= inside < m.inside + m.count:
+            return m.outside + inside - m.inside
+    return 65534

@@ -1,0 +1,131 @@
+"""Find installed plugins (entry-point group ``nsrun.plugins``) and remember what they declare.
+
+Scanning every distribution's metadata and importing every plugin module costs milliseconds on each start,
+so the result is cached in a JSON file keyed by the interpreter's ``sys.path`` directories (their mtimes
+change when anything is installed or removed) and by each plugin module's own mtime.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import importlib
+import json
+import os
+import sys
+from typing import Any
+
+__all__ = ["PluginRecord", "discover", "GROUP"]
+
+GROUP = "nsrun.plugins"
+_CACHE_VERSION = 2
+_memo: dict[str, "PluginRecord"] | None = None
+
+
+@dataclasses.dataclass
+class PluginRecord:
+    """What ``nsrun plugins`` shows and the loader checks, without importing the module."""
+
+    name: str
+    module: str
+    dist: str
+    file: str
+    mtime: int
+    default: bool = False
+    order: int = 50
+    requires: tuple[str, ...] = ()
+    provides: str | None = None
+    conflicts: tuple[str, ...] = ()
+    options: tuple[dict[str, Any], ...] = ()
+    hooks: tuple[str, ...] = ()
+    doc: str = ""
+
+
+def _cache_path() -> str:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    key = hashlib.sha1(sys.prefix.encode()).hexdigest()[:12]
+    return os.path.join(base, "nsrun", f"plugins-{key}.json")
+
+
+def _fingerprint() -> list[list[Any]]:
+    out = []
+    for entry in sys.path:
+        try:
+            out.append([entry, os.stat(entry or ".").st_mtime_ns])
+        except OSError:
+            out.append([entry, 0])
+    return out
+
+
+def _record(ep: Any) -> PluginRecord:
+    from . import hookspecs
+
+    module = importlib.import_module(ep.value.split(":")[0])
+    file = getattr(module, "__file__", "") or ""
+    hooks = tuple(sorted(name for name in dir(hookspecs) if callable(getattr(module, name, None))
+                         and hasattr(getattr(module, name), "nsrun_impl")))
+    options = tuple(dataclasses.asdict(o) for o in getattr(module, "OPTIONS", ()))
+    return PluginRecord(
+        name=ep.name, module=module.__name__, dist=ep.dist.name if ep.dist else "?", file=file,
+        mtime=os.stat(file).st_mtime_ns if file else 0,
+        default=bool(getattr(module, "DEFAULT", False)), order=int(getattr(module, "ORDER", 50)),
+        requires=tuple(getattr(module, "REQUIRES", ())), provides=getattr(module, "PROVIDES", None),
+        conflicts=tuple(getattr(module, "CONFLICTS", ())), options=options, hooks=hooks,
+        doc=((module.__doc__ or "").strip().splitlines() or [""])[0],
+    )
+
+
+def _scan() -> dict[str, PluginRecord]:
+    from importlib.metadata import entry_points
+
+    records: dict[str, PluginRecord] = {}
+    for ep in entry_points(group=GROUP):
+        if ep.name not in records:
+            records[ep.name] = _record(ep)
+    return records
+
+
+def _load_cache(path: str) -> dict[str, PluginRecord] | None:
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except (OSError, ValueError):
+        return None
+    if data.get("version") != _CACHE_VERSION or data.get("fingerprint") != _fingerprint():
+        return None
+    records = {}
+    for raw in data["plugins"]:
+        rec = PluginRecord(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()})
+        try:
+            if rec.file and os.stat(rec.file).st_mtime_ns != rec.mtime:
+                return None
+        except OSError:
+            return None
+        records[rec.name] = rec
+    return records
+
+
+def _save_cache(path: str, records: dict[str, PluginRecord]) -> None:
+    data = {"version": _CACHE_VERSION, "fingerprint": _fingerprint(),
+            "plugins": [dataclasses.asdict(r) for r in records.values()]}
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = f"{path}.{os.getpid()}"
+        with open(tmp, "w") as f:
+            json.dump(data, f)
+        os.replace(tmp, path)
+    except OSError:
+        pass  # a read-only home only costs speed
+
+
+def discover(*, use_cache: bool = True) -> dict[str, PluginRecord]:
+    """All installed plugins by entry-point name."""
+    global _memo
+    if _memo is not None and use_cache:
+        return _memo
+    path = _cache_path()
+    records = _load_cache(path) if use_cache and not os.environ.get("NSRUN_NO_PLUGIN_CACHE") else None
+    if records is None:
+        records = _scan()
+        _save_cache(path, records)
+    _memo = records
+    return records

@@ -1,0 +1,290 @@
+"""Container operations shared by every front end (the CLI in embedded mode, the daemon, the supervisor).
+
+Each public method is one user-visible verb; all of them take names or ids and raise NsrunError subclasses.
+Starting a container always goes through ``_lifecycle.run_container``.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from typing import Any, Iterator
+
+from . import _trace
+from ._context import ContainerSpec, Paths, RunContext
+from ._images import Images
+from ._plugins import LoadedPlugins, default_selection, installed_plugins, load_plugins
+from ._state import Record, Store, alive, new_id
+from .errors import ConfigError, ConflictError, PluginError
+
+__all__ = ["Engine", "SIGNALS", "parse_signal"]
+
+SIGNALS = {s.name[3:]: int(s) for s in signal.Signals if s.name.startswith("SIG") and not s.name.startswith("SIG_")}
+
+
+def parse_signal(text: str | int) -> int:
+    """``KILL``, ``SIGKILL``, ``9`` -> 9."""
+    raw = str(text).upper()
+    if raw.isdigit() and 0 < int(raw) < 65:
+        return int(raw)
+    raw = raw[3:] if raw.startswith("SIG") else raw
+    if raw in SIGNALS:
+        return SIGNALS[raw]
+    raise ConfigError(f"invalid signal: {text}")
+
+
+def parse_env(items: list[str] | tuple[str, ...]) -> dict[str, str]:
+    """``-e K=V`` (and ``-e K``, taken from nsrun's environment when set, as Docker does)."""
+    env: dict[str, str] = {}
+    for item in items or ():
+        key, sep, value = item.partition("=")
+        if not key or any(c.isspace() for c in key) or "\0" in item:
+            raise ConfigError(f"invalid environment variable: {item!r} (expected KEY=VALUE)")
+        if sep:
+            env[key] = value
+        elif key in os.environ:
+            env[key] = os.environ[key]
+    return env
+
+
+def parse_user(text: str | None, rootfs: str | None) -> tuple[int, int]:
+    """``-u UID[:GID]`` or a user name from the image's /etc/passwd."""
+    if not text:
+        return (0, 0)
+    user, _, group = text.partition(":")
+
+    def lookup(name: str, table: str, field: int) -> int:
+        if name.isdigit():
+            return int(name)
+        try:
+            with open(os.path.join(rootfs or "/", "etc", table)) as f:
+                for line in f:
+                    parts = line.strip().split(":")
+                    if parts[0] == name and len(parts) > field:
+                        return int(parts[field])
+        except (OSError, ValueError):
+            pass
+        raise ConfigError(f"unable to find user {name}: no matching entries in {table} file")
+    uid = lookup(user, "passwd", 2)
+    gid = lookup(group, "group", 2) if group else (0 if uid == 0 else uid)
+    if not group and not user.isdigit():
+        try:
+            with open(os.path.join(rootfs or "/", "etc", "passwd")) as f:
+                for line in f:
+                    parts = line.strip().split(":")
+                    if parts[0] == user:
+                        gid = int(parts[3])
+        except (OSError, ValueError, IndexError):
+            pass
+    return (uid, gid)
+
+
+class Engine:
+    """Operations on the containers and images under one nsrun root."""
+
+    def __init__(self, paths: Paths) -> None:
+        self.paths = paths
+        self.store = Store(paths)
+        self.images = Images(paths)
+
+    # -- creating ----------------------------------------------------------------------------------------
+    def prepare(self, *, argv: list[str], image: str | None = None, rootfs: str | None = None,
+                name: str | None = None, env: dict[str, str] | None = None, workdir: str | None = None,
+                user: str | None = None, tty: bool = False, interactive: bool = False, detach: bool = False,
+                remove: bool = False, plugins: list[str] | None = None,
+                options: dict[str, Any] | None = None) -> tuple[LoadedPlugins, RunContext]:
+        """Check everything the user asked for; load the plugins; create nothing."""
+        with _trace.phase("load plugins"):
+            names = plugins if plugins is not None else default_selection()
+            loaded = load_plugins(names)
+        options = {k: v for k, v in (options or {}).items() if v not in (None, False, (), [])}
+        self._check_option_owners(options, loaded.names)
+        if name is not None and not name:
+            raise ConfigError("invalid container name: empty")
+        if rootfs:
+            if not os.path.isdir(rootfs):
+                raise ConfigError(f"rootfs {rootfs}: no such directory")
+            rootfs = os.path.realpath(rootfs)
+        elif image:
+            rootfs = self.images.rootfs(image)
+        else:
+            raise ConfigError("an image or --rootfs is required")
+        if not argv:
+            raise ConfigError("no command specified")
+        if workdir and not os.path.isabs(workdir):
+            raise ConfigError(f"the working directory '{workdir}' is invalid, it needs to be an absolute path")
+        spec = ContainerSpec(id=new_id(), name=name or "", argv=list(argv), image=image, rootfs=rootfs,
+                             env=env or {}, workdir=workdir or "/", user=parse_user(user, rootfs), tty=tty,
+                             interactive=interactive, detach=detach, remove=remove, plugins=loaded.names,
+                             options=options)
+        ctx = RunContext(spec, self.paths)
+        from ._lifecycle import configure
+        configure(loaded, ctx)
+        return loaded, ctx
+
+    @staticmethod
+    def _check_option_owners(options: dict[str, Any], selected: list[str]) -> None:
+        records = installed_plugins()
+        owners = {opt["dest"]: (rec.name, opt["flags"][-1]) for rec in records.values() for opt in rec.options}
+        for dest in options:
+            owner = owners.get(dest)
+            if owner is None:
+                raise ConfigError(f"unknown option {dest!r}")
+            if owner[0] not in selected:
+                raise PluginError(f"{owner[1]} needs the {owner[0]!r} plugin, which is not selected "
+                                  f"(--plugins {','.join(selected + [owner[0]])})")
+
+    def create(self, ctx: RunContext) -> Record:
+        return self.store.create(ctx.spec)
+
+    def run(self, loaded: LoadedPlugins, ctx: RunContext, record: Record, io: Any,
+            on_started: Any = None) -> int:
+        """Run a created container in this process until it exits; honour ``--rm``."""
+        from ._lifecycle import run_container
+        try:
+            return run_container(loaded, ctx, record, io, on_started=on_started)
+        finally:
+            if ctx.spec.remove:
+                self.store.remove(record.id)
+
+    def start_detached(self, record: Record) -> None:
+        """Hand a created container to a fresh supervisor process; return once it runs (or failed)."""
+        read_fd, write_fd = os.pipe()
+        cmd = [sys.executable, "-m", "nsrun._supervisor", self.paths.root, self.paths.run, record.id,
+               str(write_fd)]
+        with open(os.devnull, "rb") as devnull:
+            proc = subprocess.Popen(cmd, stdin=devnull, stdout=devnull, stderr=subprocess.DEVNULL,
+                                    pass_fds=(write_fd,), start_new_session=True, close_fds=True)
+        os.close(write_fd)
+        with os.fdopen(read_fd, "rb") as f:
+            reply = f.read().decode()
+        if reply != "ok":
+            proc.wait()
+            from ._supervisor import error_from_reply
+            raise error_from_reply(reply)
+
+    # -- looking -----------------------------------------------------------------------------------------
+    def find(self, ref: str) -> Record:
+        return self.store.find(ref)
+
+    def list(self, all: bool = False) -> list[Record]:
+        return [r for r in self.store.list() if all or r.running]
+
+    # -- stopping ----------------------------------------------------------------------------------------
+    def kill(self, ref: str, sig: int = signal.SIGKILL) -> Record:
+        rec = self.find(ref)
+        if not rec.running:
+            raise ConflictError(f"Cannot kill container: {ref}: container {rec.id} is not running")
+        self._signal(rec, sig)
+        return rec
+
+    @staticmethod
+    def _signal(rec: Record, sig: int) -> None:
+        pid = rec.state.get("pid")
+        if pid and alive(pid, rec.state.get("pid_start")):
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+
+    def wait_exit(self, rec: Record, timeout: float | None = None) -> bool:
+        """Wait until the owner recorded the exit (teardown done); True if it did within ``timeout``."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        delay = 0.002
+        while True:
+            fresh = self.store.load(rec.id)
+            if fresh is None or fresh.status in ("exited", "dead"):
+                return True
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)
+
+    def stop(self, ref: str, timeout: float = 10) -> Record:
+        """SIGTERM, then SIGKILL after ``timeout`` seconds (Docker's stop)."""
+        rec = self.find(ref)
+        if not rec.running:
+            return rec
+        self._signal(rec, signal.SIGTERM)
+        if not self.wait_exit(rec, timeout):
+            self._signal(rec, signal.SIGKILL)
+            self.wait_exit(rec, 10)
+        return rec
+
+    def remove(self, ref: str, force: bool = False) -> Record:
+        rec = self.find(ref)
+        if rec.running:
+            if not force:
+                raise ConflictError(f"You cannot remove a running container {rec.id}. Stop the container "
+                                    f"before attempting removal or force remove")
+            self._signal(rec, signal.SIGKILL)
+            self.wait_exit(rec, 10)
+        elif rec.status == "dead":
+            self.gc(only=rec.id)
+        with rec.lock():
+            self.store.remove(rec.id)
+        return rec
+
+    # -- logs and inspect --------------------------------------------------------------------------------
+    def log_path(self, rec: Record) -> str:
+        return os.path.join(rec.dir, "container.log")
+
+    def logs(self, ref: str, follow: bool = False) -> Iterator[tuple[int, bytes]]:
+        from ._io import read_log
+        rec = self.find(ref)
+        path = self.log_path(rec)
+        try:
+            f = open(path, "rb")
+        except FileNotFoundError:
+            return
+        with f:
+            while True:
+                yield from read_log(f)
+                if not follow:
+                    return
+                fresh = self.store.load(rec.id)
+                if fresh is None or not fresh.running:
+                    yield from read_log(f)
+                    return
+                time.sleep(0.05)
+
+    def inspect(self, ref: str) -> dict[str, Any]:
+        rec = self.find(ref)
+        return describe(rec)
+
+    # -- exec ---------------------------------------------------------------------------------------------
+    def exec(self, ref: str, argv: list[str], *, tty: bool = False, interactive: bool = False,
+             env: dict[str, str] | None = None, workdir: str | None = None, user: str | None = None) -> int:
+        from ._exec import exec_in
+        rec = self.find(ref)
+        if not rec.running:
+            raise ConflictError(f"container {rec.id} is not running")
+        return exec_in(self, rec, argv, tty=tty, interactive=interactive, env=env or {}, workdir=workdir,
+                       user=user)
+
+    # -- repair ---------------------------------------------------------------------------------------------
+    def gc(self, only: str | None = None, reset: bool = False) -> list[str]:
+        from ._gc import collect
+        return collect(self, only=only, reset=reset)
+
+
+def describe(rec: Record) -> dict[str, Any]:
+    """The ``inspect`` view of a record (Docker-shaped where Docker has a field)."""
+    st = rec.state
+    status = rec.status
+    return {
+        "Id": rec.id, "Name": rec.name, "Created": st.get("created"), "Path": rec.spec.argv[0],
+        "Args": rec.spec.argv[1:], "Image": rec.spec.image or rec.spec.rootfs,
+        "State": {"Status": status, "Running": status == "running", "Pid": rec.pid or 0,
+                  "ExitCode": st.get("exit_code") if st.get("exit_code") is not None else 0,
+                  "Error": st.get("error", ""), "StartedAt": st.get("started"), "FinishedAt": st.get("finished")},
+        "Config": {"Hostname": (st.get("info") or {}).get("Hostname", ""), "Env": [f"{k}={v}" for k, v in
+                   rec.spec.env.items()], "Cmd": rec.spec.argv, "WorkingDir": rec.spec.workdir,
+                   "User": ":".join(map(str, rec.spec.user)), "Tty": rec.spec.tty,
+                   "OpenStdin": rec.spec.interactive},
+        "Plugins": rec.spec.plugins, "Options": rec.spec.options, "Info": st.get("info") or {},
+        "HostConfig": {"AutoRemove": rec.spec.remove},
+    }
+

@@ -1,0 +1,44 @@
+"""``nsrun exec``: run another command inside a running container's namespaces.
+
+The new process joins the container init's namespaces (``_spawn.spawn_joined``), gets the same
+``before_exec`` treatment as the container's command (capabilities, no_new_privs), the container's
+environment plus ``-e``, and its exit status is returned.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING
+
+from ._context import RunContext
+from ._plugins import load_plugins
+
+if TYPE_CHECKING:
+    from ._engine import Engine
+    from ._state import Record
+
+__all__ = ["exec_in"]
+
+
+def exec_in(engine: Engine, rec: Record, argv: list[str], *, tty: bool, interactive: bool, env: dict[str, str],
+            workdir: str | None, user: str | None) -> int:
+    from ._engine import parse_user
+    from ._io import InheritIO, PtyIO
+    from ._lifecycle import _forwarding
+    from ._spawn import spawn_joined
+
+    spec = dataclasses.replace(rec.spec, argv=list(argv), env={**rec.spec.env, **env}, tty=tty,
+                               interactive=interactive, workdir=workdir or rec.spec.workdir,
+                               user=parse_user(user, rec.spec.rootfs) if user else rec.spec.user)
+    loaded = load_plugins(rec.spec.plugins)
+    ctx = RunContext(spec, engine.paths)
+    ctx.hostname = (rec.state.get("info") or {}).get("Hostname")
+    io = PtyIO(interactive) if tty else InheritIO()
+    child = spawn_joined(rec.state["pid"], ctx, loaded, io.tty_slave)
+    io.after_fork()
+    try:
+        child.release()
+    except BaseException:
+        child.kill()
+        raise
+    with _forwarding(child.pid):
+        return io.wait(child)

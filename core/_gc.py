@@ -1,0 +1,81 @@
+"""``nsrun gc`` and ``nsrun system reset``: reconcile what is on disk and in the kernel with what is alive.
+
+A container whose owner (nsrun or its supervisor) is gone — ``kill -9`` at any point — is finished here:
+its processes are killed, every installed plugin's ``gc`` hook removes what it owns for containers that are
+not alive, and the record is marked exited (or removed, for ``--rm`` containers). Half-created directories
+are removed. ``reset`` does the same to every container, running or not, and removes them all.
+"""
+from __future__ import annotations
+
+import importlib
+import os
+import signal
+import time
+from typing import TYPE_CHECKING
+
+from ._discovery import discover
+from ._state import alive
+
+if TYPE_CHECKING:
+    from ._engine import Engine
+
+__all__ = ["collect", "plugin_gc"]
+
+
+def plugin_gc(engine: Engine, live: set[str]) -> list[str]:
+    """Call the ``gc`` hook of every installed plugin (selected or not; conflicts do not matter here)."""
+    lines: list[str] = []
+    for rec in discover().values():
+        if "gc" not in rec.hooks:
+            continue
+        module = importlib.import_module(rec.module)
+        try:
+            lines.extend(module.gc(paths=engine.paths, live=set(live)) or [])
+        except Exception as exc:  # noqa: BLE001 - one plugin's failure must not stop the others
+            lines.append(f"{rec.name}: gc failed: {exc}")
+    return lines
+
+
+def _kill(pid: int | None, start: int | None) -> bool:
+    if pid and alive(pid, start):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            return False
+        for _ in range(200):
+            if not alive(pid, start):
+                break
+            time.sleep(0.01)
+        return True
+    return False
+
+
+def collect(engine: Engine, only: str | None = None, reset: bool = False) -> list[str]:
+    lines: list[str] = []
+    store = engine.store
+    for cid in store.ids():
+        if only and cid != only:
+            continue
+        rec = store.load(cid)
+        if rec is None:  # a directory without a readable config: creation was interrupted
+            store.remove(cid)
+            lines.append(f"removed incomplete container directory {cid[:12]}")
+            continue
+        status = rec.status
+        if status == "running" and reset:
+            _kill(rec.state.get("pid"), rec.state.get("pid_start"))
+            engine.wait_exit(rec, 10)
+            rec = store.load(cid) or rec
+            status = rec.status
+        if status == "dead":
+            if _kill(rec.state.get("pid"), rec.state.get("pid_start")):
+                lines.append(f"killed the orphaned process of {rec.name}")
+            rec.update(status="exited", exit_code=255, finished=time.time(), pid=None,
+                       error="its owner died (collected by gc)")
+            lines.append(f"marked {rec.name} ({cid[:12]}) exited")
+        if reset or (rec.spec.remove and rec.status == "exited"):
+            store.remove(cid)
+            lines.append(f"removed container {rec.name} ({cid[:12]})")
+    live = {r.id for r in store.list() if r.running}
+    lines.extend(plugin_gc(engine, live))
+    return lines

@@ -1,0 +1,200 @@
+"""Images: read-only root filesystems under ``<root>/images/<name>/rootfs`` with an ``image.json`` beside.
+
+``busybox`` is built in: made on first use from the host's busybox-static. ``import_tar`` unpacks a root
+filesystem tarball and refuses what could write outside the image (absolute or ``..`` paths, paths through a
+symlink, hard links out of the tree) and drops device nodes.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import stat
+import subprocess
+import tarfile
+import time
+import urllib.parse
+from typing import Any
+
+from ._context import Paths
+from .errors import ConfigError, ConflictError, NotFoundError
+
+__all__ = ["Images", "BUSYBOX", "normalize"]
+
+BUSYBOX = "busybox"
+_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._/-]*(:[A-Za-z0-9_.-]+)?$")
+_BUSYBOX_BIN = ("/bin/busybox", "/usr/bin/busybox")
+PASSWD = "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n"
+GROUP = "root:x:0:\nnogroup:x:65534:\n"
+
+
+def normalize(name: str) -> str:
+    """``busybox:latest`` -> ``busybox``; validates the reference."""
+    if not _NAME_RE.match(name or ""):
+        raise ConfigError(f"invalid reference format: {name!r}")
+    return name[:-len(":latest")] if name.endswith(":latest") else name
+
+
+class Images:
+    def __init__(self, paths: Paths) -> None:
+        self.paths = paths
+
+    def _dir(self, name: str) -> str:
+        return os.path.join(self.paths.images, urllib.parse.quote(normalize(name), safe=""))
+
+    def rootfs(self, name: str) -> str:
+        """The image's root directory; builds ``busybox`` on first use."""
+        name = normalize(name)
+        path = os.path.join(self._dir(name), "rootfs")
+        if os.path.isdir(path):
+            return path
+        if name == BUSYBOX:
+            self.make_busybox()
+            return path
+        raise NotFoundError(f"Unable to find image '{name}' locally")
+
+    def get(self, name: str) -> dict[str, Any]:
+        self.rootfs(name)
+        with open(os.path.join(self._dir(name), "image.json")) as f:
+            return json.load(f)
+
+    def list(self) -> list[dict[str, Any]]:
+        out = []
+        try:
+            entries = os.listdir(self.paths.images)
+        except FileNotFoundError:
+            entries = []
+        for entry in sorted(entries):
+            try:
+                with open(os.path.join(self.paths.images, entry, "image.json")) as f:
+                    out.append(json.load(f))
+            except (OSError, ValueError):
+                continue
+        return out
+
+    def remove(self, name: str, users: list[str]) -> None:
+        name = normalize(name)
+        if not os.path.isdir(self._dir(name)):
+            raise NotFoundError(f"No such image: {name}")
+        if users:
+            raise ConflictError(f"conflict: unable to remove image {name}: in use by container {users[0][:12]}")
+        shutil.rmtree(self._dir(name))
+
+    def _finish(self, name: str, tmp: str, digest: str) -> dict[str, Any]:
+        size = sum(os.lstat(os.path.join(d, f)).st_size for d, _, fs in os.walk(os.path.join(tmp, "rootfs"))
+                   for f in fs)
+        meta = {"name": name, "id": "sha256:" + digest, "created": time.time(), "size": size}
+        with open(os.path.join(tmp, "image.json"), "w") as f:
+            json.dump(meta, f)
+        final = self._dir(name)
+        if os.path.isdir(final):
+            shutil.rmtree(final)
+        os.rename(tmp, final)
+        return meta
+
+    def _staging(self, name: str) -> str:
+        os.makedirs(self.paths.images, exist_ok=True)
+        tmp = f"{self._dir(name)}.tmp{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        os.makedirs(os.path.join(tmp, "rootfs"))
+        return tmp
+
+    def make_busybox(self) -> dict[str, Any]:
+        """Build the ``busybox`` image from the host's busybox-static."""
+        binary = next((b for b in _BUSYBOX_BIN if os.path.exists(b)), None)
+        if binary is None:
+            raise ConfigError("busybox image: no busybox binary on the host (apt-get install busybox-static)")
+        tmp = self._staging(BUSYBOX)
+        root = os.path.join(tmp, "rootfs")
+        for d in ("bin", "sbin", "usr/bin", "usr/sbin", "etc", "dev", "proc", "sys", "tmp", "root", "home",
+                  "var", "run", "mnt"):
+            os.makedirs(os.path.join(root, d), exist_ok=True)
+        os.chmod(os.path.join(root, "tmp"), 0o1777)
+        os.chmod(os.path.join(root, "root"), 0o700)
+        shutil.copy2(binary, os.path.join(root, "bin/busybox"))
+        applets = subprocess.run([binary, "--list-full"], capture_output=True, text=True, check=True).stdout
+        for applet in applets.split():
+            link = os.path.join(root, applet)
+            if applet != "bin/busybox" and not os.path.lexists(link):
+                os.makedirs(os.path.dirname(link), exist_ok=True)
+                os.symlink("/bin/busybox", link)
+        for fname, text in (("etc/passwd", PASSWD), ("etc/group", GROUP)):
+            with open(os.path.join(root, fname), "w") as f:
+                f.write(text)
+        with open(binary, "rb") as f:
+            digest = hashlib.sha256(f.read()).hexdigest()
+        return self._finish(BUSYBOX, tmp, digest)
+
+    def import_tar(self, tar_path: str, name: str) -> dict[str, Any]:
+        """Unpack a root filesystem tarball as image ``name``; hostile members are refused or dropped."""
+        name = normalize(name)
+        if not os.path.isfile(tar_path):
+            raise ConfigError(f"no such file: {tar_path}")
+        tmp = self._staging(name)
+        try:
+            with open(tar_path, "rb") as raw:
+                digest = hashlib.sha256(raw.read()).hexdigest()
+            try:
+                with tarfile.open(tar_path) as tf:
+                    _safe_extract(tf, os.path.join(tmp, "rootfs"))
+            except (tarfile.TarError, EOFError) as exc:
+                raise ConfigError(f"{tar_path}: not a valid tar archive ({exc})") from exc
+            return self._finish(name, tmp, digest)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+
+
+def _member_path(root: str, name: str) -> str:
+    parts = [p for p in name.split("/") if p not in ("", ".")]
+    if name.startswith("/") or ".." in parts:
+        raise ConfigError(f"refusing tar member {name!r}: path leaves the image")
+    return os.path.join(root, *parts) if parts else root
+
+
+def _inside(root: str, path: str) -> None:
+    """Refuse to write through a symlink: the real parent must be inside ``root``."""
+    parent = os.path.realpath(os.path.dirname(path))
+    if parent != root and not parent.startswith(root + os.sep):
+        raise ConfigError(f"refusing tar member {os.path.relpath(path, root)!r}: it would be written through a link")
+
+
+def _safe_extract(tf: tarfile.TarFile, root: str) -> None:
+    root = os.path.realpath(root)
+    dirs = []
+    for m in tf:
+        dest = _member_path(root, m.name)
+        if dest == root:
+            continue
+        _inside(root, dest)
+        if m.isdev() or m.isfifo():
+            continue  # device nodes are never created from an image
+        if m.isdir():
+            os.makedirs(dest, exist_ok=True)
+            dirs.append((dest, m))
+            continue
+        if os.path.lexists(dest) and not os.path.isdir(dest):
+            os.unlink(dest)
+        if m.issym():
+            os.symlink(m.linkname, dest)
+        elif m.islnk():
+            target = _member_path(root, m.linkname)
+            _inside(root, target)
+            if os.path.islink(target) or not os.path.isfile(target):
+                raise ConfigError(f"refusing hard link {m.name!r} -> {m.linkname!r}")
+            os.link(target, dest)
+            continue
+        elif m.isreg():
+            fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+            with os.fdopen(fd, "wb") as out, tf.extractfile(m) as src:  # type: ignore[union-attr]
+                shutil.copyfileobj(src, out)
+        else:
+            continue
+        os.lchown(dest, m.uid, m.gid)
+        if not m.issym():
+            os.chmod(dest, stat.S_IMODE(m.mode))
+    for dest, m in reversed(dirs):
+        os.lchown(dest, m.uid, m.gid)
+        os.chmod(dest, stat.S_IMODE(m.mode))

@@ -1,0 +1,145 @@
+"""One container run, start to end, as the order table in DESIGN.md §3 says. Both front ends (the CLI and
+the daemon's supervisor) call ``run_container``; nothing else starts containers.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from typing import TYPE_CHECKING, Any, Callable
+
+from . import _trace
+from ._spawn import spawn as fork_container
+from .errors import NsrunError, SetupError, TeardownError
+
+if TYPE_CHECKING:
+    from ._context import RunContext
+    from ._plugins import LoadedPlugins
+    from ._state import Record
+
+__all__ = ["configure", "run_container", "teardown_all"]
+
+FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
+
+
+def configure(plugins: LoadedPlugins, ctx: RunContext) -> None:
+    """Validate every option (core's and each plugin's); nothing is created."""
+    for name, thunk in plugins.each("configure", ctx=ctx):
+        with _trace.phase(f"configure:{name}"):
+            thunk()
+
+
+def teardown_all(plugins: LoadedPlugins, ctx: RunContext, status: int | None) -> list[tuple[str, BaseException]]:
+    """Call every plugin's teardown in reverse order, each on its own; return the failures."""
+    failures = []
+    for name, thunk in plugins.each("teardown", reverse=True, ctx=ctx, status=status):
+        try:
+            with _trace.phase(f"teardown:{name}"):
+                thunk()
+        except Exception as exc:  # noqa: BLE001 - collected, reported together
+            failures.append((name, exc))
+    return failures
+
+
+def run_container(plugins: LoadedPlugins, ctx: RunContext, record: Record, io: Any,
+                  spawn: Callable[..., Any] = fork_container,
+                  on_started: Callable[[Any], None] | None = None) -> int:
+    """Run the container to its end; return its exit code. Teardown always runs.
+
+    ``io`` decides where stdio goes (see ``_io``). ``on_started`` is called once the command has exec'd.
+    Raises SetupError/ChildSetupError when the command never ran, TeardownError when undoing failed.
+    """
+    status: int | None = None
+    error: BaseException | None = None
+    try:
+        flags = 0
+        for name, thunk in plugins.each("pre_clone", ctx=ctx):
+            with _trace.phase(f"pre_clone:{name}"):
+                flags |= _as_flags(name, thunk())
+        with _trace.phase("fork"):
+            child = spawn(ctx, plugins, flags, io.tty_slave)
+        try:
+            io.after_fork()
+            ctx.pid = child.pid
+            if ctx.hostname:
+                ctx.info.setdefault("Hostname", ctx.hostname)
+            for name, thunk in plugins.each("post_start", ctx=ctx, pid=child.pid):
+                with _trace.phase(f"post_start:{name}"):
+                    _named(name, "post_start", thunk)
+            record.update(status="running", pid=child.pid, pid_start=_start_time(child.pid),
+                          started=time.time(), info=ctx.info)
+            with _trace.phase("exec"):
+                child.release()
+        except BaseException:
+            child.kill()
+            raise
+        if on_started:
+            on_started(child)
+        with _forwarding(child.pid):
+            status = io.wait(child)
+        return status
+    except BaseException as exc:
+        error = exc
+        raise
+    finally:
+        failures = teardown_all(plugins, ctx, status)
+        fields: dict[str, Any] = {"status": "exited", "exit_code": status if status is not None else _code(error),
+                                  "finished": time.time(), "pid": None}
+        if error is not None and not isinstance(error, KeyboardInterrupt):
+            fields["error"] = str(error)
+        try:
+            record.update(**fields)
+        except OSError:
+            pass  # the record was removed under us (rm -f)
+        if failures and error is None:
+            raise TeardownError(failures)
+        if failures:
+            for name, exc in failures:
+                print(f"nsrun: teardown of {name} failed: {exc}", file=sys.stderr)
+
+
+def _code(error: BaseException | None) -> int:
+    return getattr(error, "exit_code", 125) if error is not None else 125
+
+
+def _named(plugin: str, phase: str, thunk: Callable[[], Any]) -> Any:
+    try:
+        return thunk()
+    except NsrunError:
+        raise
+    except OSError as exc:
+        raise SetupError(f"{plugin}: {phase}: {exc.strerror or exc}", phase=phase, plugin=plugin,
+                         errno=exc.errno) from exc
+
+
+def _as_flags(plugin: str, value: Any) -> int:
+    return int(value or 0)
+
+
+def _start_time(pid: int) -> int | None:
+    from ._state import process_start_time
+    return process_start_time(pid)
+
+
+class _forwarding:
+    """While the container runs, signals nsrun receives go to the container's init (Docker's sig-proxy)."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.saved: dict[int, Any] = {}
+
+    def _forward(self, signum: int, _frame: object) -> None:
+        try:
+            os.kill(self.pid, signum)
+        except ProcessLookupError:
+            pass
+
+    def __enter__(self) -> "_forwarding":
+        for sig in FORWARDED:
+            self.saved[sig] = signal.signal(sig, self._forward)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self.saved.items():
+            signal.signal(sig, handler)

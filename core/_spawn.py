@@ -1,0 +1,442 @@
+"""The only module that forks. It starts a container process inside new namespaces and parks it.
+
+Sync protocol: one socketpair, newline-terminated ASCII messages.
+
+=====  ==========  =============  ===============================================================
+ step  direction   message        meaning
+=====  ==========  =============  ===============================================================
+  1    child→par   ``USERNS``     stage 1 is alone in its new user namespace: write the id maps
+  2    par→child   ``MAPS``       maps written; stage 1 becomes root inside and unshares the rest
+  3    child→par   ``READY pid``  every namespace exists; ``pid`` (host view) will exec; it is parked
+  4    par→child   ``GO``         post_start hooks are done: run in_child, before_exec, exec
+=====  ==========  =============  ===============================================================
+
+Steps 1–2 happen only with CLONE_NEWUSER: the user namespace comes first and alone, so that every other
+namespace is owned by it (runc's nsexec does the same). With CLONE_NEWPID stage 1 forks once more (the
+new PID namespace applies to children only); the grandchild is PID 1 and stage 1 just relays its status.
+
+Error pipe (O_CLOEXEC, child→parent): EOF without data means ``execve`` succeeded; a JSON object
+``{stage, plugin, errno, message}`` means a step failed (becomes ChildSetupError). Every child path ends in
+``os._exit``; the child never unwinds into the caller's code. If the parent dies, PDEATHSIG kills stage 1
+and PID 1 with it, so a ``kill -9`` of nsrun never leaves a running orphan.
+"""
+from __future__ import annotations
+
+import errno
+import json
+import os
+import signal
+import socket
+from typing import TYPE_CHECKING, NoReturn
+
+from . import syscalls
+from .errors import ChildSetupError, SetupError
+
+if TYPE_CHECKING:
+    from ._context import RunContext
+    from ._plugins import LoadedPlugins
+
+__all__ = ["Child", "spawn", "spawn_joined", "decode_status"]
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def decode_status(status: int) -> int:
+    """waitpid status -> shell-style exit code (signal N -> 128+N)."""
+    if os.WIFSIGNALED(status):
+        return 128 + os.WTERMSIG(status)
+    return os.WEXITSTATUS(status)
+
+
+class _Channel:
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.buf = b""
+
+    def send(self, msg: str) -> None:
+        self.sock.sendall(msg.encode() + b"\n")
+
+    def recv(self) -> str:
+        while b"\n" not in self.buf:
+            chunk = self.sock.recv(256)
+            if not chunk:
+                return ""
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        return line.decode()
+
+
+class Child:
+    """The parent's handle on a started, parked container process."""
+
+    def __init__(self, stage1: int, pid: int, chan: _Channel, err_r: int) -> None:
+        self.stage1 = stage1      # the process the parent waits for
+        self.pid = pid            # the process that execs the command (PID 1 with a pid namespace)
+        self._chan = chan
+        self._err_r = err_r
+        self._status: int | None = None
+
+    def release(self) -> None:
+        """Send GO and wait until the command is exec'd; raise ChildSetupError if a child step failed."""
+        try:
+            self._chan.send("GO")
+        except OSError:
+            pass  # the child died: the error pipe says why
+        self._chan.sock.close()
+        data = b""
+        while True:
+            chunk = os.read(self._err_r, 65536)
+            if not chunk:
+                break
+            data += chunk
+        os.close(self._err_r)
+        self._err_r = -1
+        if data:
+            self.wait()
+            raise _child_error(data)
+
+    def wait(self) -> int:
+        """Wait for the container to end; its exit code (128+N for signal N). Retries on EINTR."""
+        if self._status is None:
+            _, status = os.waitpid(self.stage1, 0)
+            self._status = decode_status(status)
+        return self._status
+
+    def poll(self) -> int | None:
+        if self._status is None:
+            pid, status = os.waitpid(self.stage1, os.WNOHANG)
+            if pid:
+                self._status = decode_status(status)
+        return self._status
+
+    def kill(self) -> None:
+        """Kill the container (idempotent: never signals a reaped process)."""
+        if self._status is not None:
+            return
+        for pid in {self.pid, self.stage1}:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.wait()
+        if self._err_r >= 0:
+            os.close(self._err_r)
+            self._err_r = -1
+
+
+def _child_error(data: bytes) -> ChildSetupError:
+    try:
+        info = json.loads(data)
+    except ValueError:
+        info = {"stage": "unknown", "message": data.decode(errors="replace")}
+    return ChildSetupError(info.get("message", "container setup failed"), stage=info.get("stage", "unknown"),
+                           plugin=info.get("plugin") or "", errno=info.get("errno"))
+
+
+def _write_maps(pid: int, ctx: RunContext) -> None:
+    try:
+        if ctx.gid_maps:
+            with open(f"/proc/{pid}/gid_map", "w") as f:
+                f.write("".join(m.line() for m in ctx.gid_maps))
+        if ctx.uid_maps:
+            with open(f"/proc/{pid}/uid_map", "w") as f:
+                f.write("".join(m.line() for m in ctx.uid_maps))
+    except OSError as exc:
+        raise SetupError(f"cannot write id maps: {exc.strerror}", phase="maps", plugin="user",
+                         errno=exc.errno) from exc
+
+
+def spawn(ctx: RunContext, plugins: LoadedPlugins, flags: int, tty_slave: int | None = None) -> Child:
+    """Fork the container's first process into new namespaces (``flags``) and park it; see the table above.
+
+    Returns once the child reported READY; ``Child.release()`` lets it go on.
+    """
+    parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    err_r, err_w = os.pipe2(os.O_CLOEXEC)
+    parent_pid = os.getpid()
+    pid = os.fork()
+    if pid == 0:  # ---- inside stage 1 ----
+        parent_sock.close()
+        os.close(err_r)
+        _child_main(ctx, plugins, flags, _Channel(child_sock), err_w, parent_pid, tty_slave)
+    child_sock.close()
+    os.close(err_w)
+    chan = _Channel(parent_sock)
+    try:
+        msg = chan.recv()
+        if msg == "USERNS":
+            _write_maps(pid, ctx)
+            plugins.call("post_userns", ctx=ctx, pid=pid)
+            chan.send("MAPS")
+            msg = chan.recv()
+        if not msg.startswith("READY "):
+            raise _read_early_error(err_r, pid)
+        return Child(pid, int(msg.split()[1]), chan, err_r)
+    except BaseException:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        os.waitpid(pid, 0)
+        parent_sock.close()
+        try:
+            os.close(err_r)
+        except OSError:
+            pass
+        raise
+
+
+def _read_early_error(err_r: int, pid: int) -> Exception:
+    os.set_blocking(err_r, True)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        pass
+    data = b""
+    while chunk := os.read(err_r, 65536):
+        data += chunk
+    if data:
+        return _child_error(data)
+    return SetupError("the container process died during setup", phase="spawn")
+
+
+def _report(err_w: int, stage: str, plugin: str, exc: BaseException) -> None:
+    err = getattr(exc, "errno", None)
+    message = str(exc)
+    if isinstance(exc, OSError):
+        message = exc.strerror or message
+        if exc.filename:
+            message = f"{message}: {exc.filename}"
+    info = {"stage": stage, "plugin": plugin, "errno": err, "message": message}
+    try:
+        os.write(err_w, json.dumps(info).encode())
+    except OSError:
+        pass
+
+
+def _die_with_parent(expected_parent: int) -> None:
+    syscalls.set_pdeathsig(signal.SIGKILL)
+    if os.getppid() != expected_parent:  # the parent died before prctl took effect
+        os._exit(125)
+
+
+def _child_main(ctx: RunContext, plugins: LoadedPlugins, flags: int, chan: _Channel, err_w: int,
+                parent_pid: int, tty_slave: int | None) -> NoReturn:
+    """Stage 1. Every path ends in os._exit."""
+    stage, plugin = "unshare", ""
+    try:
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGCHLD, signal.SIGWINCH):
+            signal.signal(sig, signal.SIG_DFL)
+        _die_with_parent(parent_pid)
+        os.setsid()  # out of the terminal's process group: signals reach the container through nsrun
+        if flags & syscalls.CLONE_NEWUSER:
+            syscalls.unshare(syscalls.CLONE_NEWUSER)
+            chan.send("USERNS")
+            if chan.recv() != "MAPS":
+                os._exit(125)
+            os.setresgid(0, 0, 0)
+            os.setresuid(0, 0, 0)
+        syscalls.unshare(flags & ~syscalls.CLONE_NEWUSER)
+        if flags & syscalls.CLONE_NEWPID:
+            pid1 = os.fork()
+            if pid1 == 0:  # ---- PID 1 of the new namespace ----
+                _die_with_parent(0)  # our parent lives outside our PID namespace: getppid() says 0
+                _init_main(ctx, plugins, chan, err_w, tty_slave)
+            chan.send(f"READY {pid1}")
+            chan.sock.close()
+            os.close(err_w)
+            if tty_slave is not None:
+                os.close(tty_slave)
+            os._exit(_relay(pid1))
+        chan.send(f"READY {os.getpid()}")
+        _init_main(ctx, plugins, chan, err_w, tty_slave)
+    except BaseException as exc:  # noqa: BLE001 - everything is reported, nothing unwinds
+        _report(err_w, stage, plugin, exc)
+    os._exit(125)
+
+
+def _relay(pid: int) -> int:
+    """Stage 1 with a PID namespace: forward signals to PID 1, wait for it, exit with its status."""
+    def forward(signum: int, _frame: object) -> None:
+        try:
+            os.kill(pid, signum)
+        except ProcessLookupError:
+            pass
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2):
+        signal.signal(sig, forward)
+    while True:
+        try:
+            _, status = os.waitpid(pid, 0)
+            return decode_status(status)
+        except ChildProcessError:
+            return 125
+
+
+def _init_main(ctx: RunContext, plugins: LoadedPlugins, chan: _Channel, err_w: int,
+               tty_slave: int | None, skip_in_child: bool = False) -> NoReturn:
+    """The process that becomes the container's command. Every path ends in os._exit."""
+    stage, plugin = "sync", ""
+    try:
+        if chan.recv() != "GO":
+            os._exit(125)  # the parent gave up; it reports why
+        chan.sock.close()
+        stage = "stdio"
+        _setup_stdio(ctx, tty_slave)
+        stage = "in_child"
+        for plugin, thunk in ([] if skip_in_child else plugins.each("in_child", ctx=ctx)):
+            thunk()
+        stage, plugin = "before_exec", ""
+        for plugin, thunk in plugins.each("before_exec", ctx=ctx):
+            thunk()
+        stage, plugin = "workdir", ""
+        _enter_workdir(ctx.spec.workdir)
+        stage = "user"
+        uid, gid = ctx.spec.user
+        if (uid, gid) != (0, 0):
+            os.setgroups([])
+            os.setresgid(gid, gid, gid)
+            os.setresuid(uid, uid, uid)
+        env = _environment(ctx)
+        if ctx.options.get("init") and not skip_in_child:
+            stage = "init"
+            _fork_and_reap(err_w)  # returns in the child that goes on to exec; PID 1 stays as the reaper
+        stage = "exec"
+        _exec(ctx.spec.argv, env)
+    except BaseException as exc:  # noqa: BLE001
+        _report(err_w, stage, plugin, exc)
+    os._exit(125)
+
+
+def _fork_and_reap(err_w: int) -> None:
+    """``--init``: fork the command; this process stays PID 1, forwards signals and reaps every zombie.
+
+    Returns only in the forked child. The reaper exits with the command's status once the command ends.
+    """
+    child = os.fork()
+    if child == 0:
+        return
+    os.close(err_w)  # the command's exec closes its copy; EOF then tells the parent exec happened
+
+    def forward(signum: int, _frame: object) -> None:
+        try:
+            os.kill(child, signum)
+        except ProcessLookupError:
+            pass
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2,
+                signal.SIGWINCH):
+        signal.signal(sig, forward)
+    while True:
+        try:
+            pid, status = os.waitpid(-1, 0)
+        except ChildProcessError:
+            os._exit(0)
+        if pid == child:
+            os._exit(decode_status(status))
+
+
+def _setup_stdio(ctx: RunContext, tty_slave: int | None) -> None:
+    if tty_slave is not None:
+        import fcntl
+        import termios
+        if os.getsid(0) != os.getpid():
+            os.setsid()
+        fcntl.ioctl(tty_slave, termios.TIOCSCTTY, 0)
+        for fd in (0, 1, 2):
+            os.dup2(tty_slave, fd)
+        if tty_slave > 2:
+            os.close(tty_slave)
+    elif not ctx.spec.interactive:
+        null = os.open("/dev/null", os.O_RDONLY)
+        os.dup2(null, 0)
+        os.close(null)
+
+
+def _enter_workdir(workdir: str) -> None:
+    try:
+        os.chdir(workdir)
+    except FileNotFoundError:
+        os.makedirs(workdir, exist_ok=True)
+        os.chdir(workdir)
+
+
+def _environment(ctx: RunContext) -> dict[str, str]:
+    env = {"PATH": DEFAULT_PATH, "HOSTNAME": ctx.hostname or "", "HOME": "/root" if ctx.spec.user[0] == 0 else "/"}
+    if not ctx.hostname:
+        del env["HOSTNAME"]
+    if ctx.spec.tty:
+        env["TERM"] = "xterm"
+    env.update(ctx.spec.env)
+    return env
+
+
+def _exec(argv: list[str], env: dict[str, str]) -> NoReturn:
+    cmd = argv[0]
+    if "/" in cmd:
+        os.execve(cmd, argv, env)
+    last: OSError | None = None
+    for directory in env.get("PATH", DEFAULT_PATH).split(":"):
+        path = os.path.join(directory or ".", cmd)
+        try:
+            os.execve(path, argv, env)
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        except PermissionError as exc:
+            last = exc
+    if last is not None:
+        raise last
+    raise OSError(errno.ENOENT, f'exec: "{cmd}": executable file not found in $PATH')
+
+
+_JOIN_ORDER = (("user", syscalls.CLONE_NEWUSER), ("ipc", syscalls.CLONE_NEWIPC), ("uts", syscalls.CLONE_NEWUTS),
+               ("net", syscalls.CLONE_NEWNET), ("pid", syscalls.CLONE_NEWPID), ("mnt", syscalls.CLONE_NEWNS))
+
+
+def spawn_joined(target: int, ctx: RunContext, plugins: LoadedPlugins, tty_slave: int | None = None) -> Child:
+    """``exec``: fork a process that joins every namespace of ``target`` (user first, mnt last) and is parked
+    like a new container's first process; ``Child.release()`` runs ``before_exec`` and execs ``ctx.spec.argv``.
+    """
+    parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    err_r, err_w = os.pipe2(os.O_CLOEXEC)
+    parent_pid = os.getpid()
+    pid = os.fork()
+    if pid == 0:  # ---- inside the joining process ----
+        parent_sock.close()
+        os.close(err_r)
+        chan = _Channel(child_sock)
+        try:
+            _die_with_parent(parent_pid)
+            os.setsid()
+            fds = []
+            for name, flag in _JOIN_ORDER:
+                if os.stat(f"/proc/{target}/ns/{name}").st_ino != os.stat(f"/proc/self/ns/{name}").st_ino:
+                    fds.append((flag, os.open(f"/proc/{target}/ns/{name}", os.O_RDONLY | os.O_CLOEXEC)))
+            for flag, fd in fds:
+                syscalls.setns(fd, flag)
+                os.close(fd)
+                if flag == syscalls.CLONE_NEWUSER:
+                    os.setresgid(0, 0, 0)
+                    os.setresuid(0, 0, 0)
+            joined_pid = any(flag == syscalls.CLONE_NEWPID for flag, _ in fds)
+            me = os.getpid()
+            grandchild = os.fork()  # a joined PID namespace applies to children only
+            if grandchild == 0:
+                _die_with_parent(0 if joined_pid else me)
+                _init_main(ctx, plugins, chan, err_w, tty_slave, skip_in_child=True)
+            chan.send(f"READY {grandchild}")
+            chan.sock.close()
+            os.close(err_w)
+            if tty_slave is not None:
+                os.close(tty_slave)
+            os._exit(_relay(grandchild))
+        except BaseException as exc:  # noqa: BLE001
+            _report(err_w, "setns", "", exc)
+        os._exit(125)
+    child_sock.close()
+    os.close(err_w)
+    chan = _Channel(parent_sock)
+    msg = chan.recv()
+    if not msg.startswith("READY "):
+        os.waitpid(pid, 0)
+        parent_sock.close()
+        raise _read_early_error(err_r, pid)
+    return Child(pid, int(msg.split()[1]), chan, err_r)

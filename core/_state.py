@@ -1,0 +1,193 @@
+"""Container records on disk: ``<root>/containers/<id>/{config.json,state.json,lock}``.
+
+``config.json`` is the ContainerSpec (written once); ``state.json`` is rewritten atomically (write to a
+temporary file, fsync-free ``os.replace``). Names are unique under one root: creating a record holds the
+root-wide lock. A record whose owner (nsrun or the supervisor) died is reported as ``dead``; ``gc`` removes it.
+"""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import random
+import re
+import shutil
+import time
+from typing import Any, Iterator
+
+from ._context import ContainerSpec, Paths
+from .errors import ConflictError, ConfigError, NotFoundError
+
+__all__ = ["Record", "Store", "NAME_RE", "new_id", "process_start_time", "alive"]
+
+NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+_ADJ = ("brave", "calm", "eager", "fond", "gentle", "happy", "jolly", "keen", "lucid", "merry", "nifty",
+        "quirky", "sharp", "tender", "vivid", "witty", "zen", "bold", "clever", "dreamy")
+_NOUN = ("turing", "hopper", "lovelace", "ritchie", "thompson", "torvalds", "knuth", "dijkstra", "liskov",
+         "hamilton", "curie", "noether", "shannon", "babbage", "perlman", "wozniak", "allen", "kay")
+
+
+def new_id() -> str:
+    return os.urandom(32).hex()
+
+
+def process_start_time(pid: int) -> int | None:
+    """The process's start time in clock ticks (field 22 of /proc/PID/stat), to tell a reused pid apart."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            raw = f.read()
+    except OSError:
+        return None
+    return int(raw[raw.rindex(b")") + 2:].split()[19])
+
+
+def alive(pid: int | None, start: int | None) -> bool:
+    return bool(pid) and start is not None and process_start_time(pid) == start  # type: ignore[arg-type]
+
+
+def _write_json(path: str, data: Any) -> None:
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w") as f:
+        json.dump(data, f, indent=1)
+    os.replace(tmp, path)
+
+
+class Record:
+    """One container as stored: its spec and its latest state."""
+
+    def __init__(self, store: "Store", cid: str, spec: ContainerSpec, state: dict[str, Any]) -> None:
+        self.store, self.id, self.spec, self.state = store, cid, spec, state
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def dir(self) -> str:
+        return self.store.paths.container_dir(self.id)
+
+    @property
+    def status(self) -> str:
+        """created | running | exited | dead (running on disk but its owner is gone)."""
+        status = self.state.get("status", "created")
+        if status in ("running", "created", "starting") and self.state.get("owner_pid"):
+            if not alive(self.state.get("owner_pid"), self.state.get("owner_start")):
+                return "dead"
+        return status
+
+    @property
+    def running(self) -> bool:
+        return self.status == "running"
+
+    @property
+    def pid(self) -> int | None:
+        return self.state.get("pid") if self.running else None
+
+    def update(self, **fields: Any) -> None:
+        with self.lock():
+            current = self.store._read_state(self.id)
+            current.update(fields)
+            _write_json(os.path.join(self.dir, "state.json"), current)
+            self.state = current
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        with _flock(os.path.join(self.dir, "lock")):
+            yield
+
+
+@contextlib.contextmanager
+def _flock(path: str) -> Iterator[None]:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+class Store:
+    """All containers under one nsrun root."""
+
+    def __init__(self, paths: Paths) -> None:
+        self.paths = paths
+
+    @contextlib.contextmanager
+    def global_lock(self) -> Iterator[None]:
+        os.makedirs(self.paths.containers, exist_ok=True)
+        with _flock(os.path.join(self.paths.containers, ".lock")):
+            yield
+
+    def create(self, spec: ContainerSpec) -> Record:
+        """Write a new record; fails with ConflictError when the name is taken."""
+        if spec.name and not NAME_RE.match(spec.name):
+            raise ConfigError(f"Invalid container name ({spec.name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
+        with self.global_lock():
+            names = {r.name: r.id for r in self.list()}
+            if not spec.name:
+                spec.name = self._random_name(set(names))
+            elif spec.name in names:
+                raise ConflictError(f'Conflict. The container name "/{spec.name}" is already in use by container '
+                                    f'"{names[spec.name]}". You have to remove (or rename) that container to be '
+                                    f'able to reuse that name.')
+            cdir = self.paths.container_dir(spec.id)
+            os.makedirs(cdir, mode=0o711)
+            _write_json(os.path.join(cdir, "config.json"), spec.to_json())
+            state = {"status": "created", "created": time.time(), "owner_pid": os.getpid(),
+                     "owner_start": process_start_time(os.getpid())}
+            _write_json(os.path.join(cdir, "state.json"), state)
+            return Record(self, spec.id, spec, state)
+
+    @staticmethod
+    def _random_name(taken: set[str]) -> str:
+        while True:
+            name = f"{random.choice(_ADJ)}_{random.choice(_NOUN)}"
+            if name not in taken:
+                return name
+            name = f"{name}{random.randint(0, 99)}"
+            if name not in taken:
+                return name
+
+    def _read_state(self, cid: str) -> dict[str, Any]:
+        try:
+            with open(os.path.join(self.paths.container_dir(cid), "state.json")) as f:
+                return json.load(f)
+        except (OSError, ValueError):
+            return {"status": "dead"}
+
+    def load(self, cid: str) -> Record | None:
+        cdir = self.paths.container_dir(cid)
+        try:
+            with open(os.path.join(cdir, "config.json")) as f:
+                spec = ContainerSpec.from_json(json.load(f))
+        except (OSError, ValueError):
+            return None
+        return Record(self, cid, spec, self._read_state(cid))
+
+    def ids(self) -> list[str]:
+        try:
+            return [d for d in os.listdir(self.paths.containers) if len(d) == 64]
+        except FileNotFoundError:
+            return []
+
+    def list(self) -> list[Record]:
+        records = [r for cid in self.ids() if (r := self.load(cid)) is not None]
+        records.sort(key=lambda r: r.state.get("created", 0), reverse=True)
+        return records
+
+    def find(self, ref: str) -> Record:
+        """A container by exact name, full id, or unique id prefix (as Docker resolves them)."""
+        records = self.list()
+        for rec in records:
+            if rec.name == ref or rec.id == ref:
+                return rec
+        matches = [r for r in records if ref and r.id.startswith(ref)] if re.fullmatch(r"[0-9a-f]+", ref) else []
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            raise ConfigError(f"multiple IDs found with provided prefix: {ref}")
+        raise NotFoundError(f"No such container: {ref}")
+
+    def remove(self, cid: str) -> None:
+        shutil.rmtree(self.paths.container_dir(cid), ignore_errors=True)

@@ -1,0 +1,73 @@
+"""A detached container's keeper: ``python -m nsrun._supervisor ROOT RUN ID FD``.
+
+Started as a fresh process (never forked from a threaded parent), in its own session. It runs the container
+through the one code path (``Engine.run``), copies its output into ``container.log``, records the exit and
+runs teardown. On FD it writes ``ok`` once the command has exec'd, or a JSON error, then closes it: the
+caller (``run -d``, the daemon) returns only then, so start errors reach the user.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+from .errors import ChildSetupError, NsrunError, SetupError
+
+__all__ = ["supervise", "error_from_reply"]
+
+
+def error_from_reply(reply: str) -> NsrunError:
+    try:
+        info = json.loads(reply)
+    except ValueError:
+        return SetupError(f"the supervisor failed to start the container{': ' + reply if reply else ''}")
+    if info.get("stage"):
+        return ChildSetupError(info["message"], stage=info["stage"], plugin=info.get("plugin", ""),
+                               errno=info.get("errno"))
+    err = NsrunError(info.get("message", "start failed"))
+    err.exit_code = info.get("exit_code", 125)
+    return err
+
+
+def supervise(root: str, run: str, cid: str, reply_fd: int) -> int:
+    from ._context import Paths, RunContext
+    from ._engine import Engine
+    from ._io import LogIO, PtyIO
+    from ._lifecycle import configure
+    from ._plugins import load_plugins
+    from ._state import process_start_time
+
+    engine = Engine(Paths(root=root, run=run))
+    reply = os.fdopen(reply_fd, "w")
+
+    def answer(text: str) -> None:
+        if not reply.closed:
+            reply.write(text)
+            reply.close()
+    try:
+        rec = engine.store.load(cid)
+        if rec is None:
+            raise NsrunError(f"No such container: {cid}")
+        rec.update(owner_pid=os.getpid(), owner_start=process_start_time(os.getpid()))
+        loaded = load_plugins(rec.spec.plugins)
+        ctx = RunContext(rec.spec, engine.paths)
+        configure(loaded, ctx)
+        log = engine.log_path(rec)
+        if rec.spec.tty:
+            io = PtyIO(interactive=False, sink=open(log, "ab", buffering=0))
+        else:
+            io = LogIO(log)
+        return engine.run(loaded, ctx, rec, io, on_started=lambda _child: answer("ok"))
+    except NsrunError as exc:
+        info = {"message": exc.message, "exit_code": exc.exit_code}
+        if isinstance(exc, ChildSetupError):
+            info.update(stage=exc.stage, plugin=exc.plugin, errno=exc.errno)
+        answer(json.dumps(info))
+        return exc.exit_code
+    except BaseException as exc:  # noqa: BLE001 - the caller must hear about it
+        answer(json.dumps({"message": f"supervisor: {exc!r}"}))
+        return 125
+
+
+if __name__ == "__main__":
+    sys.exit(supervise(sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])))

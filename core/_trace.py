@@ -1,0 +1,60 @@
+"""Per-phase timing of one nsrun start, printed to stderr when ``NSRUN_TRACE=1`` (or ``--debug``).
+
+Costs one environment lookup when off. ``T0`` is the interpreter's own start, taken from /proc, so the
+report includes interpreter start-up and imports.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import time
+from typing import Iterator
+
+__all__ = ["enabled", "phase", "mark", "report", "enable"]
+
+enabled = bool(os.environ.get("NSRUN_TRACE"))
+_marks: list[tuple[str, float]] = []
+_t_import = time.perf_counter()
+
+
+def enable() -> None:
+    global enabled
+    enabled = True
+
+
+def _process_start() -> float:
+    """Seconds between this process's start and now, from /proc/self/stat and the boot clock."""
+    try:
+        with open("/proc/self/stat", "rb") as f:
+            raw = f.read()
+        ticks = int(raw[raw.rindex(b")") + 2:].split()[19])
+        return time.clock_gettime(time.CLOCK_BOOTTIME) - ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError):
+        return 0.0
+
+
+def mark(name: str) -> None:
+    if enabled:
+        _marks.append((name, time.perf_counter()))
+
+
+@contextlib.contextmanager
+def phase(name: str) -> Iterator[None]:
+    if not enabled:
+        yield
+        return
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        _marks.append((name, time.perf_counter() - start))
+
+
+def report() -> None:
+    if not enabled:
+        return
+    lines = [f"nsrun trace (ms): interpreter+imports until core {(_process_start() - (time.perf_counter() - _t_import)) * 1000:7.2f}"]
+    for name, value in _marks:
+        lines.append(f"  {name:<28} {value * 1000:8.2f}")
+    print("\n".join(lines), file=sys.stderr)

@@ -1,0 +1,370 @@
+"""The ``nsrun`` command line (click). Docker's shape where Docker has one.
+
+This is the only module that calls ``sys.exit``. A user mistake prints one line on stderr and exits 125
+(126/127 when the command cannot be executed / is not found); ``--debug`` shows the traceback.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from typing import Any
+
+import click
+
+from . import _trace
+from .errors import NsrunError
+
+__all__ = ["main", "build_cli"]
+
+
+class _State:
+    def __init__(self, root: str | None, plugins: str | None, debug: bool) -> None:
+        self.root = root
+        self.plugins = [p.strip() for p in plugins.split(",") if p.strip()] if plugins is not None else None
+        self.debug = debug
+        self._engine: Any = None
+
+    @property
+    def engine(self) -> Any:
+        if self._engine is None:
+            from ._context import Paths
+            from ._engine import Engine
+            self._engine = Engine(Paths.from_root(self.root))
+        return self._engine
+
+
+pass_state = click.make_pass_decorator(_State)
+
+
+def _echo_err(msg: str) -> None:
+    click.echo(f"nsrun: {msg}", err=True)
+
+
+def _plugin_options() -> list[dict[str, Any]]:
+    from ._discovery import discover
+    seen, out = set(), []
+    for rec in discover().values():
+        for opt in rec.options:
+            if opt["dest"] not in seen:
+                seen.add(opt["dest"])
+                out.append({**opt, "plugin": rec.name})
+    return out
+
+
+def _add_plugin_options(cmd: click.Command) -> None:
+    for opt in _plugin_options():
+        help_text = f"{opt['help']} [plugin: {opt['plugin']}]"
+        param = click.Option(list(opt["flags"]), opt["dest"], multiple=opt["multiple"], is_flag=opt["is_flag"],
+                             metavar=opt["metavar"], help=help_text, default=None if not opt["is_flag"] else None)
+        cmd.params.insert(len(cmd.params) - 2, param)
+
+
+@click.group(context_settings={"help_option_names": ["--help"]})
+@click.option("--root", envvar="NSRUN_ROOT", metavar="DIR",
+              help="State directory (default /var/lib/nsrun, runtime state /run/nsrun)")
+@click.option("--plugins", metavar="LIST", help="Comma-separated plugins for this run (see `nsrun plugins`)")
+@click.option("--debug", is_flag=True, help="Show tracebacks and the per-phase timing")
+@click.pass_context
+def cli(ctx: click.Context, root: str | None, plugins: str | None, debug: bool) -> None:
+    """nsrun: containers from pluggable namespaces."""
+    if debug:
+        _trace.enable()
+    ctx.obj = _State(root, plugins, debug)
+
+
+@cli.command(context_settings={"allow_interspersed_args": False})
+@click.option("--rm", "remove", is_flag=True, help="Remove the container when it exits")
+@click.option("-d", "--detach", is_flag=True, help="Run in the background and print the container id")
+@click.option("--name", help="Name the container")
+@click.option("-e", "--env", multiple=True, metavar="K=V", help="Set an environment variable")
+@click.option("-w", "--workdir", metavar="DIR", help="Working directory inside the container")
+@click.option("-u", "--user", metavar="UID[:GID]", help="User (and group) to run the command as")
+@click.option("-i", "--interactive", is_flag=True, help="Keep stdin open")
+@click.option("-t", "--tty", is_flag=True, help="Allocate a pseudo-terminal")
+@click.option("--rootfs", type=click.Path(), help="Use this directory as the root instead of an image")
+@click.argument("image_and_cmd", nargs=-1, type=click.UNPROCESSED, metavar="(IMAGE | --rootfs DIR) [CMD [ARG...]]")
+@pass_state
+def run(state: _State, remove: bool, detach: bool, name: str | None, env: tuple[str, ...], workdir: str | None,
+        user: str | None, interactive: bool, tty: bool, rootfs: str | None, image_and_cmd: tuple[str, ...],
+        **plugin_opts: Any) -> None:
+    """Run a command in a new container."""
+    from ._engine import parse_env
+    words = list(image_and_cmd)
+    image = None
+    if not rootfs:
+        if not words:
+            raise NsrunError('"nsrun run" requires at least 1 argument: an image (or --rootfs DIR)')
+        image = words.pop(0)
+    if not words:
+        words = ["sh"]
+    engine = state.engine
+    loaded, ctx = engine.prepare(argv=words, image=image, rootfs=rootfs, name=name, env=parse_env(env),
+                                 workdir=workdir, user=user, tty=tty, interactive=interactive, detach=detach,
+                                 remove=remove, plugins=state.plugins, options=plugin_opts)
+    for warning in ctx.warnings:
+        click.echo(f"WARNING: {warning}", err=True)
+    record = engine.create(ctx)
+    if detach:
+        try:
+            engine.start_detached(record)
+        except NsrunError:
+            if remove:
+                engine.store.remove(record.id)
+            raise
+        click.echo(record.id)
+        return
+    from ._io import InheritIO, PtyIO
+    io = PtyIO(interactive) if tty else InheritIO()
+    status = engine.run(loaded, ctx, record, io)
+    _trace.report()
+    sys.exit(status)
+
+
+@cli.command()
+@click.option("-a", "--all", "show_all", is_flag=True, help="Show all containers (default shows running)")
+@click.option("-q", "--quiet", is_flag=True, help="Only show ids")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@pass_state
+def ps(state: _State, show_all: bool, quiet: bool, fmt: str) -> None:
+    """List containers."""
+    from ._engine import describe
+    records = state.engine.list(show_all)
+    if quiet:
+        for rec in records:
+            click.echo(rec.id[:12])
+        return
+    if fmt == "json":
+        for rec in records:
+            click.echo(json.dumps(_ps_row(rec, describe(rec))))
+        return
+    rows = [_ps_row(rec, describe(rec)) for rec in records]
+    header = ("CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES")
+    table = [header] + [(r["ID"], r["Image"], r["Command"], r["CreatedAt"], r["Status"], r["Ports"], r["Names"])
+                        for r in rows]
+    widths = [max(len(str(row[i])) for row in table) for i in range(len(header))]
+    for row in table:
+        click.echo("   ".join(str(cell).ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
+
+
+def _ago(ts: float | None) -> str:
+    if not ts:
+        return ""
+    secs = int(time.time() - ts)
+    for unit, size in (("days", 86400), ("hours", 3600), ("minutes", 60)):
+        if secs >= size:
+            return f"{secs // size} {unit} ago"
+    return f"{secs} seconds ago"
+
+
+def _ps_row(rec: Any, info: dict[str, Any]) -> dict[str, Any]:
+    st = info["State"]
+    if st["Status"] == "running":
+        status = f"Up {_ago(st['StartedAt']).replace(' ago', '')}"
+    elif st["Status"] == "exited":
+        status = f"Exited ({st['ExitCode']}) {_ago(st['FinishedAt'])}"
+    else:
+        status = st["Status"].capitalize()
+    command = " ".join(rec.spec.argv)
+    return {"ID": rec.id[:12], "Image": rec.spec.image or rec.spec.rootfs, "Command": json.dumps(
+        command if len(command) <= 20 else command[:19] + "…"), "CreatedAt": _ago(info["Created"]),
+        "Status": status, "State": st["Status"], "Ports": info["Info"].get("Ports", ""), "Names": rec.name}
+
+
+@cli.command()
+@click.option("-f", "--follow", is_flag=True, help="Follow log output")
+@click.argument("name")
+@pass_state
+def logs(state: _State, follow: bool, name: str) -> None:
+    """Show a container's output (detached containers)."""
+    out, err = sys.stdout.buffer, sys.stderr.buffer
+    for stream, data in state.engine.logs(name, follow=follow):
+        target = err if stream == 2 else out
+        target.write(data)
+        target.flush()
+
+
+@cli.command(name="exec", context_settings={"allow_interspersed_args": False})
+@click.option("-i", "--interactive", is_flag=True)
+@click.option("-t", "--tty", is_flag=True)
+@click.option("-e", "--env", multiple=True, metavar="K=V")
+@click.option("-w", "--workdir", metavar="DIR")
+@click.option("-u", "--user", metavar="UID[:GID]")
+@click.argument("name")
+@click.argument("cmd", nargs=-1, required=True, type=click.UNPROCESSED)
+@pass_state
+def exec_(state: _State, interactive: bool, tty: bool, env: tuple[str, ...], workdir: str | None,
+          user: str | None, name: str, cmd: tuple[str, ...]) -> None:
+    """Run a command in a running container."""
+    from ._engine import parse_env
+    sys.exit(state.engine.exec(name, list(cmd), tty=tty, interactive=interactive, env=parse_env(env),
+                               workdir=workdir, user=user))
+
+
+@cli.command()
+@click.option("-t", "--time", "timeout", default=10, type=int, help="Seconds to wait before killing")
+@click.argument("names", nargs=-1, required=True)
+@pass_state
+def stop(state: _State, timeout: int, names: tuple[str, ...]) -> None:
+    """Stop containers: SIGTERM, then SIGKILL after the timeout."""
+    _each(names, lambda n: state.engine.stop(n, timeout))
+
+
+@cli.command()
+@click.option("-s", "--signal", "sig", default="KILL", help="Signal to send")
+@click.argument("names", nargs=-1, required=True)
+@pass_state
+def kill(state: _State, sig: str, names: tuple[str, ...]) -> None:
+    """Send a signal to containers."""
+    from ._engine import parse_signal
+    signum = parse_signal(sig)
+    _each(names, lambda n: state.engine.kill(n, signum))
+
+
+@cli.command()
+@click.option("-f", "--force", is_flag=True, help="Kill a running container first")
+@click.argument("names", nargs=-1, required=True)
+@pass_state
+def rm(state: _State, force: bool, names: tuple[str, ...]) -> None:
+    """Remove containers."""
+    _each(names, lambda n: state.engine.remove(n, force))
+
+
+def _each(names: tuple[str, ...], action: Any) -> None:
+    failed = False
+    for name in names:
+        try:
+            action(name)
+            click.echo(name)
+        except NsrunError as exc:
+            _echo_err(exc.message)
+            failed = True
+    if failed:
+        sys.exit(1)
+
+
+@cli.command()
+@click.argument("names", nargs=-1, required=True)
+@pass_state
+def inspect(state: _State, names: tuple[str, ...]) -> None:
+    """Show containers as JSON."""
+    out, failed = [], False
+    for name in names:
+        try:
+            out.append(state.engine.inspect(name))
+        except NsrunError as exc:
+            _echo_err(exc.message)
+            failed = True
+    click.echo(json.dumps(out, indent=4))
+    if failed:
+        sys.exit(1)
+
+
+@cli.group()
+def image() -> None:
+    """Manage images."""
+
+
+@image.command(name="import")
+@click.argument("tar")
+@click.argument("name")
+@pass_state
+def image_import(state: _State, tar: str, name: str) -> None:
+    """Import a root filesystem tarball as an image."""
+    meta = state.engine.images.import_tar(tar, name)
+    click.echo(meta["id"])
+
+
+@image.command(name="ls")
+@pass_state
+def image_ls(state: _State) -> None:
+    """List images."""
+    rows = [("REPOSITORY", "IMAGE ID", "CREATED", "SIZE")]
+    for meta in state.engine.images.list():
+        rows.append((meta["name"], meta["id"][7:19], _ago(meta["created"]), f"{meta['size'] / 1e6:.1f}MB"))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    for row in rows:
+        click.echo("   ".join(c.ljust(widths[i]) for i, c in enumerate(row)).rstrip())
+
+
+@image.command(name="rm")
+@click.argument("names", nargs=-1, required=True)
+@pass_state
+def image_rm(state: _State, names: tuple[str, ...]) -> None:
+    """Remove images (refused while a container uses one)."""
+    from ._images import normalize
+    engine = state.engine
+
+    def remove(name: str) -> None:
+        users = [r.id for r in engine.store.list() if r.spec.image and normalize(r.spec.image) == normalize(name)]
+        engine.images.remove(name, users)
+    _each(names, remove)
+
+
+@cli.command()
+@pass_state
+def plugins(state: _State) -> None:
+    """List installed plugins: name, module, distribution, hooks."""
+    from ._plugins import installed_plugins
+    rows = [("NAME", "DEFAULT", "MODULE", "DISTRIBUTION", "HOOKS")]
+    for rec in sorted(installed_plugins().values(), key=lambda r: (r.order, r.name)):
+        rows.append((rec.name, "yes" if rec.default else "", rec.module, rec.dist, ",".join(rec.hooks)))
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    for row in rows:
+        click.echo("   ".join(c.ljust(widths[i]) for i, c in enumerate(row)).rstrip())
+
+
+@cli.command()
+@pass_state
+def gc(state: _State) -> None:
+    """Clean up after crashed runs: orphaned processes, records and kernel objects."""
+    for line in state.engine.gc():
+        click.echo(line)
+
+
+@cli.group()
+def system() -> None:
+    """Manage the whole nsrun root."""
+
+
+@system.command()
+@click.option("-f", "--force", is_flag=True, help="Do not ask (the default; kept for Docker's muscle memory)")
+@pass_state
+def reset(state: _State, force: bool) -> None:
+    """Remove every container and everything nsrun owns under this root."""
+    for line in state.engine.gc(reset=True):
+        click.echo(line)
+
+
+@cli.command()
+def version() -> None:
+    """Show the version."""
+    from . import __version__
+    click.echo(f"nsrun {__version__} (python {sys.version.split()[0]})")
+
+
+def build_cli() -> click.Group:
+    _add_plugin_options(run)
+    return cli
+
+
+def main(argv: list[str] | None = None) -> None:
+    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    try:
+        build_cli().main(args=argv, prog_name="nsrun", standalone_mode=False)
+    except NsrunError as exc:
+        if debug:
+            import traceback
+            traceback.print_exc()
+        _echo_err(exc.message)
+        _trace.report()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(125)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    sys.exit(0)

@@ -1,0 +1,100 @@
+"""The whole contract between the nsrun core and its plugins.
+
+``[parent]`` hooks run in the nsrun process (the CLI in embedded mode, or a container's supervisor);
+``[child]`` hooks run in the forked container process, inside its new namespaces, before ``execve``.
+
+Order of one run (details and the sync messages: ``_spawn.py``)::
+
+    configure  -> pre_clone -> fork/unshare -> post_start -> (child) in_child -> before_exec -> exec
+    ... wait for exit ...  -> teardown (always; every plugin; reverse registration order)
+
+Hooks are called with keyword arguments; an implementation may accept any subset of them, so adding an
+argument later never breaks an existing plugin. ``in_child`` implementations run in registration order, so
+a plugin that must run last among them (mnt: pivot_root) marks itself ``trylast``.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    from ._context import Paths, RunContext
+
+PROJECT = "nsrun"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def configure(ctx: RunContext) -> None:
+    """[parent] Validate this plugin's options and fill in defaults. Create nothing.
+
+    Runs for every selected plugin before anything exists, so bad input fails with nothing to undo.
+    Raise ``ConfigError`` with a one-line message; append to ``ctx.warnings`` for what Docker only warns about.
+    """
+
+
+@hookspec
+def pre_clone(ctx: RunContext) -> int | None:
+    """[parent] Reserve host resources and contribute data; return the CLONE_NEW* bits you need (or None).
+
+    Contribute by appending to ``ctx.mounts``, ``ctx.uid_maps``/``ctx.gid_maps``, ``ctx.hosts`` and so on.
+    Record each thing you create in ``ctx.stash`` under your own ``StashKey`` only after it exists.
+    Raising aborts the run; ``teardown`` still runs for every plugin.
+    """
+
+
+@hookspec
+def post_userns(ctx: RunContext, pid: int) -> None:
+    """[parent] Only with CLONE_NEWUSER: child ``pid`` is alone in its new user namespace, maps written.
+
+    No other namespace of the child exists yet, so a mount made now on the host (an idmapped view of the
+    image through ``/proc/<pid>/ns/user``) is copied into the child's mount namespace when it is created.
+    Record it in ``ctx.stash``; undo it in ``post_start`` (the child has its copy) or ``teardown``.
+    """
+
+
+@hookspec
+def post_start(ctx: RunContext, pid: int) -> None:
+    """[parent] The child ``pid`` exists in its new namespaces and is parked before ``in_child``.
+
+    Wire it up from outside: veth into ``/proc/<pid>/ns/net``, firewall rules. The child goes on only after
+    every implementation returned, so the user's command always starts with its network in place.
+    The id maps (``ctx.uid_maps``) were already written by the core. Raising kills the child; teardown runs.
+    """
+
+
+@hookspec
+def in_child(ctx: RunContext) -> None:
+    """[child] Do what only the process itself can: hostname, mounts, pivot_root, bring ``lo`` up.
+
+    Runs on a forked copy of the context: nothing written here reaches the parent. No threads, no event
+    loops, no heavy imports. An exception is reported to the parent as ChildSetupError naming this plugin.
+    """
+
+
+@hookspec
+def before_exec(ctx: RunContext) -> None:
+    """[child] The last step before ``execve``, after every ``in_child``: drop privileges here.
+
+    The root is already switched; capabilities dropped here stay dropped for the user's command.
+    """
+
+
+@hookspec
+def teardown(ctx: RunContext, status: int | None) -> None:
+    """[parent] Undo exactly what ``ctx.stash`` says you created. Idempotent; never raise for "already gone".
+
+    Called once per plugin, in reverse registration order, always — after success, failure or a partial
+    start (``status`` is None when the command never ran). One plugin's failure never stops another's.
+    """
+
+
+@hookspec
+def gc(paths: Paths, live: set[str]) -> list[str] | None:
+    """[parent] Reconcile leftovers: remove what you own under ``paths`` for container ids not in ``live``.
+
+    Called by ``nsrun gc`` (and ``system reset`` with ``live`` empty) after a crash or ``kill -9``.
+    Return a list of human-readable lines describing what you removed.
+    """

@@ -1,0 +1,189 @@
+"""Thin ctypes wrappers over the Linux system calls Python 3.11 lacks.
+
+Every wrapper raises ``OSError`` with the real errno and a message naming the call and its target, so callers
+can tell EPERM from ENOENT. Nothing here forks, logs or keeps state; libc is loaded on first use.
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+
+__all__ = [
+    "CLONE_NEWNS", "CLONE_NEWUTS", "CLONE_NEWIPC", "CLONE_NEWUSER", "CLONE_NEWPID", "CLONE_NEWNET",
+    "CLONE_NEWCGROUP", "CLONE_NEWTIME",
+    "MS_RDONLY", "MS_NOSUID", "MS_NODEV", "MS_NOEXEC", "MS_REMOUNT", "MS_BIND", "MS_REC", "MS_PRIVATE",
+    "MS_SLAVE", "MS_STRICTATIME", "MNT_DETACH",
+    "unshare", "setns", "mount", "umount", "pivot_root", "sethostname", "prctl", "set_pdeathsig",
+    "set_no_new_privs", "drop_bounding_caps", "set_caps", "open_tree_clone", "set_idmap", "move_mount_to",
+]
+
+CLONE_NEWTIME = 0x00000080
+CLONE_NEWNS = 0x00020000
+CLONE_NEWCGROUP = 0x02000000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+
+MS_RDONLY = 1
+MS_NOSUID = 2
+MS_NODEV = 4
+MS_NOEXEC = 8
+MS_REMOUNT = 32
+MS_BIND = 4096
+MS_REC = 16384
+MS_PRIVATE = 1 << 18
+MS_SLAVE = 1 << 19
+MS_STRICTATIME = 1 << 24
+MNT_DETACH = 2
+
+PR_SET_PDEATHSIG = 1
+PR_CAPBSET_DROP = 24
+PR_SET_NO_NEW_PRIVS = 38
+CAP_LAST_CAP = 40
+
+# x86-64 syscall numbers for the new mount API (no glibc wrappers in bookworm).
+_SYS_OPEN_TREE = 428
+_SYS_MOVE_MOUNT = 429
+_SYS_MOUNT_SETATTR = 442
+_SYS_PIVOT_ROOT = 155
+_SYS_CAPSET = 126
+OPEN_TREE_CLONE = 1
+OPEN_TREE_CLOEXEC = 0o2000000
+AT_RECURSIVE = 0x8000
+AT_EMPTY_PATH = 0x1000
+MOVE_MOUNT_F_EMPTY_PATH = 0x4
+MOUNT_ATTR_IDMAP = 0x00100000
+
+_libc: ctypes.CDLL | None = None
+
+
+def _c() -> ctypes.CDLL:
+    global _libc
+    if _libc is None:
+        _libc = ctypes.CDLL(None, use_errno=True)
+    return _libc
+
+
+def _check(result: int, what: str, target: str | None = None) -> int:
+    if result == -1:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}", target)
+    return result
+
+
+def _b(path: str | bytes | None) -> bytes | None:
+    return None if path is None else os.fsencode(path)
+
+
+def unshare(flags: int) -> None:
+    """unshare(2): leave the given namespaces for new ones."""
+    if hasattr(os, "unshare"):  # Python 3.12+
+        os.unshare(flags)
+        return
+    _check(_c().unshare(ctypes.c_int(flags)), "unshare")
+
+
+def setns(fd: int, nstype: int = 0) -> None:
+    """setns(2): join the namespace behind ``fd`` (a /proc/PID/ns/* file descriptor)."""
+    if hasattr(os, "setns"):
+        os.setns(fd, nstype)
+        return
+    _check(_c().setns(ctypes.c_int(fd), ctypes.c_int(nstype)), "setns")
+
+
+def mount(source: str | None, target: str, fstype: str | None = None, flags: int = 0, data: str | None = None) -> None:
+    """mount(2). ``data`` is the comma-separated option string."""
+    _check(_c().mount(_b(source), _b(target), _b(fstype), ctypes.c_ulong(flags), _b(data)), "mount", target)
+
+
+def umount(target: str, flags: int = 0) -> None:
+    """umount2(2)."""
+    _check(_c().umount2(_b(target), ctypes.c_int(flags)), "umount", target)
+
+
+def pivot_root(new_root: str, put_old: str) -> None:
+    """pivot_root(2); ``new_root`` and ``put_old`` may be the same directory ("." trick)."""
+    _check(_c().syscall(ctypes.c_long(_SYS_PIVOT_ROOT), _b(new_root), _b(put_old)), "pivot_root", new_root)
+
+
+def sethostname(name: str) -> None:
+    """sethostname(2) in the caller's UTS namespace."""
+    raw = name.encode()
+    _check(_c().sethostname(raw, ctypes.c_size_t(len(raw))), "sethostname", name)
+
+
+def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0) -> int:
+    """prctl(2)."""
+    return _check(_c().prctl(ctypes.c_int(option), ctypes.c_ulong(arg2), ctypes.c_ulong(arg3),
+                             ctypes.c_ulong(arg4), ctypes.c_ulong(arg5)), "prctl")
+
+
+def set_pdeathsig(sig: int) -> None:
+    """Ask the kernel to send ``sig`` to the caller when its parent thread dies."""
+    prctl(PR_SET_PDEATHSIG, sig)
+
+
+def set_no_new_privs() -> None:
+    """No execve after this may gain privileges (setuid bits, file caps)."""
+    prctl(PR_SET_NO_NEW_PRIVS, 1)
+
+
+def drop_bounding_caps(keep: set[int]) -> None:
+    """Drop every capability not in ``keep`` from the bounding set."""
+    for cap in range(CAP_LAST_CAP + 1):
+        if cap in keep:
+            continue
+        try:
+            prctl(PR_CAPBSET_DROP, cap)
+        except OSError as exc:
+            if exc.errno != 22:  # EINVAL: the kernel does not know this cap
+                raise
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
+
+
+def set_caps(caps: set[int]) -> None:
+    """capset(2): effective = permitted = inheritable = ``caps`` for the calling thread."""
+    mask = 0
+    for cap in caps:
+        mask |= 1 << cap
+    header = _CapHeader(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3
+    data = (_CapData * 2)()
+    for i in range(2):
+        part = (mask >> (32 * i)) & 0xFFFFFFFF
+        data[i].effective = data[i].permitted = data[i].inheritable = part
+    _check(_c().syscall(ctypes.c_long(_SYS_CAPSET), ctypes.byref(header), data), "capset")
+
+
+def open_tree_clone(path: str) -> int:
+    """open_tree(OPEN_TREE_CLONE|AT_RECURSIVE): a detached copy of the mount tree at ``path``, as an fd."""
+    return _check(_c().syscall(ctypes.c_long(_SYS_OPEN_TREE), ctypes.c_int(-100), _b(path),
+                               ctypes.c_uint(OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE)),
+                  "open_tree", path)
+
+
+class _MountAttr(ctypes.Structure):
+    _fields_ = [("attr_set", ctypes.c_uint64), ("attr_clr", ctypes.c_uint64),
+                ("propagation", ctypes.c_uint64), ("userns_fd", ctypes.c_uint64)]
+
+
+def set_idmap(tree_fd: int, userns_fd: int) -> None:
+    """mount_setattr(MOUNT_ATTR_IDMAP): files owned by uid X appear as X mapped through ``userns_fd``."""
+    attr = _MountAttr(MOUNT_ATTR_IDMAP, 0, 0, userns_fd)
+    _check(_c().syscall(ctypes.c_long(_SYS_MOUNT_SETATTR), ctypes.c_int(tree_fd), b"",
+                        ctypes.c_uint(AT_EMPTY_PATH | AT_RECURSIVE), ctypes.byref(attr),
+                        ctypes.c_size_t(ctypes.sizeof(attr))), "mount_setattr")
+
+
+def move_mount_to(tree_fd: int, target: str) -> None:
+    """move_mount(2): attach the detached tree ``tree_fd`` at ``target``."""
+    _check(_c().syscall(ctypes.c_long(_SYS_MOVE_MOUNT), ctypes.c_int(tree_fd), b"", ctypes.c_int(-100),
+                        _b(target), ctypes.c_uint(MOVE_MOUNT_F_EMPTY_PATH)), "move_mount", target)

@@ -1,0 +1,1 @@
+"""Three small namespace plugins: ``ipc``, ``uts`` and ``user`` (one module each)."""

@@ -1,0 +1,16 @@
+"""IPC namespace: SysV objects and POSIX message queues made on the host are invisible inside, and the reverse.
+
+POSIX shared memory lives in /dev/shm, which the mnt plugin makes private; the message-queue filesystem is
+contributed here as a mount so that /dev/mqueue shows this namespace's queues.
+"""
+from nsrun import CLONE_NEWIPC, Mount, RunContext, hookimpl
+
+DEFAULT = True
+ORDER = 20
+_MS_NOSUID, _MS_NODEV, _MS_NOEXEC = 2, 4, 8
+
+
+@hookimpl
+def pre_clone(ctx: RunContext) -> int:
+    ctx.mounts.append(Mount("mqueue", "/dev/mqueue", "mqueue", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC))
+    return CLONE_NEWIPC

@@ -1,0 +1,124 @@
+"""User namespace: root inside is an unprivileged uid range outside.
+
+The range comes from ``--userns-range START:COUNT``, else the ``nsrun`` entry of /etc/subuid and /etc/subgid,
+else 100000:65536. The image still looks root-owned inside: an idmapped view of it (open_tree +
+mount_setattr(MOUNT_ATTR_IDMAP) + move_mount, made in ``post_userns`` so the child's new mount namespace
+copies it) becomes the overlay's lower layer. Where the kernel or filesystem refuses idmapping, a chowned
+copy of the image, cached per range, is used instead.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+
+from nsrun import CLONE_NEWUSER, ConfigError, IdMap, Option, RunContext, StashKey, hookimpl
+
+DEFAULT = False
+ORDER = 10
+OPTIONS = [Option(("--userns-range",), "userns_range", metavar="START:COUNT",
+                  help="Host uid/gid range that container ids 0..COUNT-1 map to (user plugin)")]
+DEFAULT_RANGE = (100000, 65536)
+VIEW_KEY = StashKey[str]()
+
+
+def subid_range(path: str, user: str = "nsrun") -> tuple[int, int] | None:
+    """The first ``user:start:count`` line of an /etc/subuid-style file."""
+    try:
+        with open(path) as f:
+            for line in f:
+                parts = line.strip().split(":")
+                if len(parts) == 3 and parts[0] == user:
+                    return int(parts[1]), int(parts[2])
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def parse_range(text: str) -> tuple[int, int]:
+    try:
+        start, count = (int(x) for x in text.split(":"))
+    except ValueError:
+        raise ConfigError(f"invalid --userns-range {text!r}: expected START:COUNT") from None
+    if start <= 0 or count <= 0 or start + count > 2**32 - 1:
+        raise ConfigError(f"invalid --userns-range {text!r}: START and COUNT must be positive")
+    return start, count
+
+
+@hookimpl
+def configure(ctx: RunContext) -> None:
+    text = ctx.options.get("userns_range")
+    uid = parse_range(text) if text else subid_range("/etc/subuid") or DEFAULT_RANGE
+    gid = parse_range(text) if text else subid_range("/etc/subgid") or DEFAULT_RANGE
+    ctx.uid_maps[:] = [IdMap(0, uid[0], uid[1])]
+    ctx.gid_maps[:] = [IdMap(0, gid[0], gid[1])]
+    ctx.info["UsernsRange"] = f"{uid[0]}:{uid[1]}"
+
+
+@hookimpl
+def pre_clone(ctx: RunContext) -> int:
+    return CLONE_NEWUSER
+
+
+@hookimpl
+def post_userns(ctx: RunContext, pid: int) -> None:
+    if not ctx.lowerdir:
+        return
+    from nsrun import syscalls
+    view = os.path.join(ctx.container_dir, "lower")
+    os.makedirs(view, exist_ok=True)
+    try:
+        tree = syscalls.open_tree_clone(ctx.lowerdir)
+        try:
+            userns = os.open(f"/proc/{pid}/ns/user", os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                syscalls.set_idmap(tree, userns)
+            finally:
+                os.close(userns)
+            syscalls.move_mount_to(tree, view)
+        finally:
+            os.close(tree)
+    except OSError:
+        os.rmdir(view)
+        ctx.lowerdir = _chowned_copy(ctx.lowerdir, ctx.host_uid(0), ctx.host_gid(0))
+        return
+    ctx.stash[VIEW_KEY] = view
+    ctx.lowerdir = view
+
+
+def _unmount_view(ctx: RunContext) -> None:
+    view = ctx.stash.pop(VIEW_KEY, None)
+    if view is None:
+        return
+    from nsrun import syscalls
+    try:
+        syscalls.umount(view, syscalls.MNT_DETACH)
+    except OSError as exc:
+        if exc.errno != 22:  # EINVAL: not mounted any more
+            raise
+    os.rmdir(view)
+
+
+@hookimpl
+def post_start(ctx: RunContext) -> None:
+    _unmount_view(ctx)  # the child's mount namespace holds its own copy
+
+
+@hookimpl
+def teardown(ctx: RunContext) -> None:
+    _unmount_view(ctx)
+
+
+def _chowned_copy(rootfs: str, uid: int, gid: int) -> str:
+    """A copy of ``rootfs`` whose ids are shifted by (uid, gid), made once per range and reused."""
+    target = f"{rootfs.rstrip('/')}-{uid}-{gid}"
+    if os.path.isdir(target):
+        return target
+    tmp = f"{target}.tmp{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(rootfs, tmp, symlinks=True)
+    for directory, dirs, files in os.walk(tmp):
+        for name in [directory, *(os.path.join(directory, n) for n in dirs + files)]:
+            st = os.lstat(name)
+            os.lchown(name, uid + st.st_uid, gid + st.st_gid)
+    os.rename(tmp, target)
+    return target

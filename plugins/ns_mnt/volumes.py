@@ -1,0 +1,37 @@
+"""Parsing ``-v SRC:DST[:ro|rw]`` (pure; no file system access beyond existence checks)."""
+from __future__ import annotations
+
+import dataclasses
+import os
+
+from nsrun import ConfigError
+
+__all__ = ["Volume", "parse_volume"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Volume:
+    source: str
+    target: str
+    readonly: bool = False
+
+
+def parse_volume(text: str, *, check_exists: bool = True) -> Volume:
+    """One ``-v`` value. Only bind mounts of absolute host paths (named volumes are not supported)."""
+    parts = text.split(":")
+    if len(parts) not in (2, 3) or not all(parts[:2]):
+        raise ConfigError(f"invalid volume specification: {text!r} (expected /host/path:/container/path[:ro])")
+    source, target = parts[0], parts[1]
+    mode = parts[2] if len(parts) == 3 else "rw"
+    if mode not in ("ro", "rw"):
+        raise ConfigError(f"invalid volume specification: {text!r}: mode must be 'ro' or 'rw', not {mode!r}")
+    if not os.path.isabs(source):
+        raise ConfigError(f"invalid volume specification: {text!r}: host path must be absolute "
+                          f"(named volumes are not supported)")
+    if not os.path.isabs(target):
+        raise ConfigError(f"invalid volume specification: {text!r}: container path must be absolute")
+    if os.path.normpath(target) == "/":
+        raise ConfigError(f"invalid volume specification: {text!r}: cannot mount over /")
+    if check_exists and not os.path.exists(source):
+        raise ConfigError(f"invalid volume specification: {text!r}: host path {source} does not exist")
+    return Volume(os.path.normpath(source), os.path.normpath(target), mode == "ro")
