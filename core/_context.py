@@ -88,6 +88,16 @@ class Paths:
         return cls(root="/var/lib/nsrun", run="/run/nsrun")
 
     @property
+    def tag(self) -> str:
+        """A short hex tag for this root. Every host-wide kernel object nsrun names (links, nft tables,
+        iptables chains, netns) carries it, so two roots never touch each other's objects and a leak check
+        or ``gc`` can tell which root owns what. The default root's tag is ``""`` (Docker-like names)."""
+        if self.root == "/var/lib/nsrun":
+            return ""
+        import hashlib
+        return hashlib.sha1(self.root.encode()).hexdigest()[:4]
+
+    @property
     def images(self) -> str:
         return os.path.join(self.root, "images")
 
@@ -156,6 +166,7 @@ class RunContext:
         self.info: dict[str, Any] = {}     # shown by inspect/ps: plugins add what users should see
         self.warnings: list[str] = []      # printed once by the front end
         self.pid: int | None = None        # the container's init process, as seen from the host
+        self.hook: Any = None              # pluggy's hook relay for plugin-defined hooks (HOOKSPECS)
 
     def host_uid(self, inside: int = 0) -> int:
         """The host uid that ``inside`` maps to (identity without a user namespace)."""

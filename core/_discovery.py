@@ -17,7 +17,7 @@ from typing import Any
 __all__ = ["PluginRecord", "discover", "GROUP"]
 
 GROUP = "nsrun.plugins"
-_CACHE_VERSION = 2
+_CACHE_VERSION = 3
 _memo: dict[str, "PluginRecord"] | None = None
 
 
@@ -37,6 +37,7 @@ class PluginRecord:
     conflicts: tuple[str, ...] = ()
     options: tuple[dict[str, Any], ...] = ()
     hooks: tuple[str, ...] = ()
+    commands: dict[str, str] = dataclasses.field(default_factory=dict)
     doc: str = ""
 
 
@@ -70,6 +71,7 @@ def _record(ep: Any) -> PluginRecord:
         default=bool(getattr(module, "DEFAULT", False)), order=int(getattr(module, "ORDER", 50)),
         requires=tuple(getattr(module, "REQUIRES", ())), provides=getattr(module, "PROVIDES", None),
         conflicts=tuple(getattr(module, "CONFLICTS", ())), options=options, hooks=hooks,
+        commands=dict(getattr(module, "COMMANDS", {})),
         doc=((module.__doc__ or "").strip().splitlines() or [""])[0],
     )
 
@@ -94,7 +96,8 @@ def _load_cache(path: str) -> dict[str, PluginRecord] | None:
         return None
     records = {}
     for raw in data["plugins"]:
-        rec = PluginRecord(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()})
+        rec = PluginRecord(**{k: tuple(v) if isinstance(v, list) and k != "options" else
+                              tuple(v) if k == "options" else v for k, v in raw.items()})
         try:
             if rec.file and os.stat(rec.file).st_mtime_ns != rec.mtime:
                 return None

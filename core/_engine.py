@@ -120,6 +120,7 @@ class Engine:
                              interactive=interactive, detach=detach, remove=remove, plugins=loaded.names,
                              options=options)
         ctx = RunContext(spec, self.paths)
+        ctx.hook = loaded.pm.hook
         from ._lifecycle import configure
         configure(loaded, ctx)
         return loaded, ctx

@@ -31,6 +31,7 @@ def exec_in(engine: Engine, rec: Record, argv: list[str], *, tty: bool, interact
                                user=parse_user(user, rec.spec.rootfs) if user else rec.spec.user)
     loaded = load_plugins(rec.spec.plugins)
     ctx = RunContext(spec, engine.paths)
+    ctx.hook = loaded.pm.hook
     ctx.hostname = (rec.state.get("info") or {}).get("Hostname")
     io = PtyIO(interactive) if tty else InheritIO()
     child = spawn_joined(rec.state["pid"], ctx, loaded, io.tty_slave)

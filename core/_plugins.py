@@ -8,6 +8,10 @@ A plugin is a module of ``@hookimpl`` functions plus optional data the loader re
 ``PROVIDES``  a capability; two selected plugins providing the same one conflict
 ``CONFLICTS`` names that must not be selected together with this one
 ``OPTIONS``   ``Option`` records: ``run`` options this plugin contributes (values land in ``ctx.options``)
+``COMMANDS``  ``{"name": "module:attr"}``: click commands/groups added to the ``nsrun`` CLI, imported only
+              when invoked (e.g. the net plugin's ``nsrun network ...``)
+``HOOKSPECS`` a module of extra ``@hookspec`` functions this plugin defines for plugins that build on it
+              (e.g. the net plugin's firewall-backend hooks); call them through ``ctx.hook``
 
 Discovery is cached (see ``_discovery``) so a start does not scan every installed distribution.
 """
@@ -134,6 +138,10 @@ def load_plugins(selected: list[str] | None = None) -> LoadedPlugins:
         except pluggy.PluginValidationError as exc:
             raise PluginError(f"plugin {name!r} is invalid: {exc}") from exc
         modules.append((name, module))
+    for name, module in modules:
+        extra = getattr(module, "HOOKSPECS", None)
+        if extra is not None:
+            pm.add_hookspecs(importlib.import_module(extra) if isinstance(extra, str) else extra)
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as exc:

@@ -214,6 +214,15 @@ def _report(err_w: int, stage: str, plugin: str, exc: BaseException) -> None:
         pass
 
 
+def _close_fds(keep: set[int]) -> None:
+    """Close every inherited descriptor but ``keep`` (and stdio): nothing of nsrun's leaks into a container."""
+    top = 3
+    for fd in sorted(k for k in keep if k >= 3):
+        os.closerange(top, fd)
+        top = fd + 1
+    os.closerange(top, 65536)
+
+
 def _die_with_parent(expected_parent: int) -> None:
     syscalls.set_pdeathsig(signal.SIGKILL)
     if os.getppid() != expected_parent:  # the parent died before prctl took effect
@@ -225,6 +234,7 @@ def _child_main(ctx: RunContext, plugins: LoadedPlugins, flags: int, chan: _Chan
     """Stage 1. Every path ends in os._exit."""
     stage, plugin = "unshare", ""
     try:
+        _close_fds({chan.sock.fileno(), err_w} | ({tty_slave} if tty_slave is not None else set()))
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGCHLD, signal.SIGWINCH):
             signal.signal(sig, signal.SIG_DFL)
         _die_with_parent(parent_pid)
@@ -404,6 +414,7 @@ def spawn_joined(target: int, ctx: RunContext, plugins: LoadedPlugins, tty_slave
         os.close(err_r)
         chan = _Channel(child_sock)
         try:
+            _close_fds({chan.sock.fileno(), err_w} | ({tty_slave} if tty_slave is not None else set()))
             _die_with_parent(parent_pid)
             os.setsid()
             fds = []

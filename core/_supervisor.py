@@ -51,6 +51,7 @@ def supervise(root: str, run: str, cid: str, reply_fd: int) -> int:
         rec.update(owner_pid=os.getpid(), owner_start=process_start_time(os.getpid()))
         loaded = load_plugins(rec.spec.plugins)
         ctx = RunContext(rec.spec, engine.paths)
+        ctx.hook = loaded.pm.hook
         configure(loaded, ctx)
         log = engine.log_path(rec)
         if rec.spec.tty:

@@ -56,8 +56,8 @@ def _plugin_options() -> list[dict[str, Any]]:
 def _add_plugin_options(cmd: click.Command) -> None:
     for opt in _plugin_options():
         help_text = f"{opt['help']} [plugin: {opt['plugin']}]"
-        param = click.Option(list(opt["flags"]), opt["dest"], multiple=opt["multiple"], is_flag=opt["is_flag"],
-                             metavar=opt["metavar"], help=help_text, default=None if not opt["is_flag"] else None)
+        param = click.Option([*opt["flags"], opt["dest"]], multiple=opt["multiple"], is_flag=opt["is_flag"] or None,
+                             metavar=opt["metavar"], help=help_text)
         cmd.params.insert(len(cmd.params) - 2, param)
 
 
@@ -167,7 +167,7 @@ def _ps_row(rec: Any, info: dict[str, Any]) -> dict[str, Any]:
     else:
         status = st["Status"].capitalize()
     command = " ".join(rec.spec.argv)
-    return {"ID": rec.id[:12], "Image": rec.spec.image or rec.spec.rootfs, "Command": json.dumps(
+    return {"ID": rec.id[:12], "Image": rec.spec.image or rec.spec.rootfs, "Command": json.dumps(ensure_ascii=False, obj=
         command if len(command) <= 20 else command[:19] + "…"), "CreatedAt": _ago(info["Created"]),
         "Status": status, "State": st["Status"], "Ports": info["Info"].get("Ports", ""), "Names": rec.name}
 
@@ -344,8 +344,35 @@ def version() -> None:
     click.echo(f"nsrun {__version__} (python {sys.version.split()[0]})")
 
 
+class _LazyCommand(click.Command):
+    """A plugin's command (``COMMANDS``): its module is imported only when the command is used."""
+
+    def __init__(self, name: str, target: str, plugin: str) -> None:
+        super().__init__(name, help=f"(from plugin {plugin!r})", add_help_option=False,
+                         context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+        self.target = target
+
+    def load(self) -> click.Command:
+        import importlib
+        module, _, attr = self.target.partition(":")
+        return getattr(importlib.import_module(module), attr)
+
+    def get_short_help_str(self, limit: int = 45) -> str:
+        return self.help or ""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        real = self.load()
+        with real.make_context(self.name, list(ctx.args), parent=ctx.parent) as sub:
+            return real.invoke(sub)
+
+
 def build_cli() -> click.Group:
+    from ._discovery import discover
     _add_plugin_options(run)
+    for rec in discover().values():
+        for name, target in rec.commands.items():
+            if name not in cli.commands:
+                cli.add_command(_LazyCommand(name, target, rec.name), name)
     return cli
 
 

@@ -54,58 +54,95 @@ def configure(ctx: RunContext) -> None:
     ctx.info["UsernsRange"] = f"{uid[0]}:{uid[1]}"
 
 
+IMAGE_KEY = StashKey[str]()
+
+
 @hookimpl
 def pre_clone(ctx: RunContext) -> int:
+    # The child forks before post_userns, so the path of the view must be known now; it is mounted later.
+    if ctx.lowerdir:
+        ctx.stash[IMAGE_KEY] = ctx.lowerdir
+        ctx.lowerdir = os.path.join(ctx.container_dir, "lower")
     return CLONE_NEWUSER
 
 
 @hookimpl
 def post_userns(ctx: RunContext, pid: int) -> None:
-    if not ctx.lowerdir:
+    image = ctx.stash.get(IMAGE_KEY)
+    if image is None:
         return
     from nsrun import syscalls
     view = os.path.join(ctx.container_dir, "lower")
     os.makedirs(view, exist_ok=True)
+    ctx.stash[VIEW_KEY] = view  # recorded before the mount: teardown's umount tolerates "not mounted"
     try:
-        tree = syscalls.open_tree_clone(ctx.lowerdir)
-        try:
+        tree = syscalls.open_tree_clone(image)
+    except OSError:
+        tree = -1
+    try:
+        if tree >= 0:
             userns = os.open(f"/proc/{pid}/ns/user", os.O_RDONLY | os.O_CLOEXEC)
             try:
                 syscalls.set_idmap(tree, userns)
             finally:
                 os.close(userns)
             syscalls.move_mount_to(tree, view)
-        finally:
-            os.close(tree)
+            return
     except OSError:
-        os.rmdir(view)
-        ctx.lowerdir = _chowned_copy(ctx.lowerdir, ctx.host_uid(0), ctx.host_gid(0))
-        return
-    ctx.stash[VIEW_KEY] = view
-    ctx.lowerdir = view
+        pass
+    finally:
+        if tree >= 0:
+            os.close(tree)
+    copy = _chowned_copy(image, ctx.host_uid(0), ctx.host_gid(0))  # idmapping refused here
+    syscalls.mount(copy, view, None, syscalls.MS_BIND)
 
 
-def _unmount_view(ctx: RunContext) -> None:
-    view = ctx.stash.pop(VIEW_KEY, None)
+def _unmount_view(ctx: RunContext, remove_dir: bool) -> None:
+    view = ctx.stash.get(VIEW_KEY)
     if view is None:
         return
     from nsrun import syscalls
     try:
         syscalls.umount(view, syscalls.MNT_DETACH)
     except OSError as exc:
-        if exc.errno != 22:  # EINVAL: not mounted any more
+        if exc.errno not in (22, 2):  # EINVAL: not mounted any more; ENOENT: gone
             raise
-    os.rmdir(view)
+    if not remove_dir:
+        return
+    # Only now: deleting a mount point also detaches the mounts on it in every other mount namespace,
+    # the container's copy included.
+    ctx.stash.pop(VIEW_KEY)
+    try:
+        os.rmdir(view)
+    except FileNotFoundError:
+        pass
+
+
+@hookimpl
+def gc(paths, live: set[str]) -> list[str]:
+    """Unmount image views left on the host by a run killed between post_userns and post_start."""
+    from nsrun import syscalls
+    lines = []
+    prefix = os.path.join(paths.containers, "")
+    with open("/proc/self/mountinfo") as f:
+        targets = [line.split()[4] for line in f]
+    for target in targets:
+        if target.startswith(prefix) and target.endswith("/lower"):
+            cid = target[len(prefix):].split("/")[0]
+            if cid not in live:
+                syscalls.umount(target, syscalls.MNT_DETACH)
+                lines.append(f"user: unmounted {target}")
+    return lines
 
 
 @hookimpl
 def post_start(ctx: RunContext) -> None:
-    _unmount_view(ctx)  # the child's mount namespace holds its own copy
+    _unmount_view(ctx, remove_dir=False)  # the child's mount namespace holds its own copy
 
 
 @hookimpl
 def teardown(ctx: RunContext) -> None:
-    _unmount_view(ctx)
+    _unmount_view(ctx, remove_dir=True)
 
 
 def _chowned_copy(rootfs: str, uid: int, gid: int) -> str:

@@ -1,0 +1,113 @@
+"""Shared fixtures: a private nsrun root per test, a runner for the real CLI, and the leak check.
+
+Privileged tests (``@pytest.mark.privileged``, or anything under tests/privileged or tests/compat) need root
+and real namespaces. Without them they skip locally and FAIL under ``CI=true``: CI must run every one.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))
+import leakcheck  # noqa: E402
+
+BIN = os.path.dirname(sys.executable)
+NSRUN = os.path.join(BIN, "nsrun")
+IN_CI = os.environ.get("CI") == "true"
+
+
+def _can_unshare() -> str | None:
+    if os.geteuid() != 0:
+        return "needs root"
+    try:
+        subprocess.run(["unshare", "--mount", "--pid", "--fork", "--net", "--ipc", "--uts", "true"], check=True,
+                       capture_output=True, timeout=10)
+    except (OSError, subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
+        return f"cannot create namespaces: {exc}"
+    return None
+
+
+_PRIV_REASON = _can_unshare()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        path = str(item.fspath)
+        if "/tests/privileged/" in path or "/tests/compat/" in path:
+            item.add_marker(pytest.mark.privileged)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.get_closest_marker("privileged") and _PRIV_REASON:
+        if IN_CI:
+            pytest.fail(f"privileged test cannot run under CI=true: {_PRIV_REASON}", pytrace=False)
+        pytest.skip(_PRIV_REASON)
+
+
+@pytest.fixture
+def unique() -> str:
+    """A short unique token for names of this test's objects."""
+    return uuid.uuid4().hex[:6]
+
+
+@pytest.fixture
+def nsrun_root(request: pytest.FixtureRequest) -> str:
+    """A private nsrun root (``--root``) for this test; removed afterwards."""
+    root = tempfile.mkdtemp(prefix="nsrtest-", dir="/tmp")
+    os.chmod(root, 0o755)
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def leak_check(request: pytest.FixtureRequest):
+    """After every privileged test: no link, netns, nft table, iptables chain, mount, process, container record
+    or lease of nsrun's may be left. Whatever is found is reported (the test fails) and then removed so that
+    one leak does not cascade into every later test."""
+    if not request.node.get_closest_marker("privileged") or _PRIV_REASON:
+        yield
+        return
+    root = request.getfixturevalue("nsrun_root")
+    before = leakcheck.snapshot(root)
+    yield
+    after = leakcheck.snapshot(root)
+    for _ in range(20):  # a supervisor may still be finishing its teardown after `stop` returned
+        if not leakcheck.diff(before, after):
+            break
+        time.sleep(0.1)
+        after = leakcheck.snapshot(root)
+    leaked = leakcheck.diff(before, after)
+    if leaked:
+        subprocess.run([NSRUN, "--root", root, "system", "reset"], capture_output=True, timeout=60)
+        pytest.fail(f"test left nsrun objects behind: {leaked}", pytrace=False)
+
+
+class Runner:
+    """Runs the real ``nsrun`` CLI with this test's root."""
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+
+    def __call__(self, *args: str, input: str | None = None, timeout: float = 60, check: bool = False,
+                 env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+        cmd = [NSRUN, "--root", self.root, *args]
+        result = subprocess.run(cmd, input=input, capture_output=True, text=True, timeout=timeout,
+                                env={**os.environ, **(env or {})})
+        if check and result.returncode != 0:
+            raise AssertionError(f"{cmd} -> {result.returncode}\nstdout: {result.stdout}\nstderr: {result.stderr}")
+        return result
+
+    def popen(self, *args: str, **kwargs) -> subprocess.Popen:
+        return subprocess.Popen([NSRUN, "--root", self.root, *args], **kwargs)
+
+
+@pytest.fixture
+def nsrun(nsrun_root: str) -> Runner:
+    return Runner(nsrun_root)
