@@ -22,15 +22,18 @@ if TYPE_CHECKING:
 __all__ = ["collect", "plugin_gc"]
 
 
-def plugin_gc(engine: Engine, live: set[str]) -> list[str]:
+def plugin_gc(engine: Engine, live: set[str], reset: bool = False) -> list[str]:
     """Call the ``gc`` hook of every installed plugin (selected or not; conflicts do not matter here)."""
     lines: list[str] = []
     for rec in discover().values():
         if "gc" not in rec.hooks:
             continue
         module = importlib.import_module(rec.module)
+        impl = module.gc
+        kwargs = {"paths": engine.paths, "live": set(live), "reset": reset}
+        names = impl.__code__.co_varnames[:impl.__code__.co_argcount]  # pluggy-style argument pruning
         try:
-            lines.extend(module.gc(paths=engine.paths, live=set(live)) or [])
+            lines.extend(impl(**{k: v for k, v in kwargs.items() if k in names}) or [])
         except Exception as exc:  # noqa: BLE001 - one plugin's failure must not stop the others
             lines.append(f"{rec.name}: gc failed: {exc}")
     return lines
@@ -77,5 +80,5 @@ def collect(engine: Engine, only: str | None = None, reset: bool = False) -> lis
             store.remove(cid)
             lines.append(f"removed container {rec.name} ({cid[:12]})")
     live = {r.id for r in store.list() if r.running}
-    lines.extend(plugin_gc(engine, live))
+    lines.extend(plugin_gc(engine, live, reset))
     return lines

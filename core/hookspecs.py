@@ -92,9 +92,11 @@ def teardown(ctx: RunContext, status: int | None) -> None:
 
 
 @hookspec
-def gc(paths: Paths, live: set[str]) -> list[str] | None:
+def gc(paths: Paths, live: set[str], reset: bool) -> list[str] | None:
     """[parent] Reconcile leftovers: remove what you own under ``paths`` for container ids not in ``live``.
 
-    Called by ``nsrun gc`` (and ``system reset`` with ``live`` empty) after a crash or ``kill -9``.
-    Return a list of human-readable lines describing what you removed.
+    Called by ``nsrun gc`` after a crash or ``kill -9``, for every installed plugin (selected or not).
+    With ``reset`` (``nsrun system reset``) ``live`` is empty and shared objects go too (networks,
+    bridges, tables): leave the host as nsrun found it. Only touch objects of this root (``paths.tag``).
+    Return human-readable lines describing what you removed.
     """
