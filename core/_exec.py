@@ -34,7 +34,7 @@ def exec_in(engine: Engine, rec: Record, argv: list[str], *, tty: bool, interact
     ctx.hook = loaded.pm.hook
     ctx.hostname = (rec.state.get("info") or {}).get("Hostname")
     io = PtyIO(interactive) if tty else InheritIO()
-    child = spawn_joined(rec.state["pid"], ctx, loaded, io.tty_slave)
+    child = spawn_joined(rec.state["pid"], ctx, loaded)
     io.after_fork()
     try:
         child.release()

@@ -51,9 +51,26 @@ class Images:
         if os.path.isdir(path):
             return path
         if name == BUSYBOX:
-            self.make_busybox()
+            with self._lock():  # concurrent first runs build it once
+                if not os.path.isdir(path):
+                    self.make_busybox()
             return path
         raise NotFoundError(f"Unable to find image '{name}' locally")
+
+    def _lock(self):
+        import contextlib
+        import fcntl
+
+        @contextlib.contextmanager
+        def held():
+            os.makedirs(self.paths.images, exist_ok=True)
+            fd = os.open(os.path.join(self.paths.images, ".lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                yield
+            finally:
+                os.close(fd)
+        return held()
 
     def get(self, name: str) -> dict[str, Any]:
         self.rootfs(name)
@@ -141,7 +158,8 @@ class Images:
                     _safe_extract(tf, os.path.join(tmp, "rootfs"))
             except (tarfile.TarError, EOFError) as exc:
                 raise ConfigError(f"{tar_path}: not a valid tar archive ({exc})") from exc
-            return self._finish(name, tmp, digest)
+            with self._lock():
+                return self._finish(name, tmp, digest)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise

@@ -45,8 +45,6 @@ def read_log(f: BinaryIO) -> Iterator[tuple[int, bytes]]:
 
 
 class InheritIO:
-    tty_slave: int | None = None
-
     def after_fork(self) -> None:
         pass
 
@@ -55,16 +53,14 @@ class InheritIO:
 
 
 class PtyIO:
-    """A pty for the container; with ``relay`` nsrun copies between it and its own stdin/stdout."""
+    """The container's pty (made inside it; ``child.pty_master`` after release). nsrun copies between the
+    master and its own stdin/stdout (raw mode when stdin is a terminal), or into ``sink`` when detached."""
 
     def __init__(self, interactive: bool, sink: BinaryIO | None = None) -> None:
-        import pty
-        self.master, self.tty_slave = pty.openpty()
         self.interactive = interactive
         self.sink = sink  # LogIO-style file when detached, else our own stdout
+        self.master = -1
         self._saved = None
-        if sink is None and os.isatty(0):
-            self.resize()
 
     def resize(self) -> None:
         import fcntl
@@ -76,12 +72,18 @@ class PtyIO:
             pass
 
     def after_fork(self) -> None:
-        os.close(self.tty_slave)
-        self.tty_slave = None
+        pass
 
     def wait(self, child: Child) -> int:
+        import signal
         import termios
         import tty
+        if child.pty_master is None:
+            return child.wait()
+        self.master = child.pty_master
+        if self.sink is None and os.isatty(0):
+            self.resize()
+            signal.signal(signal.SIGWINCH, lambda *_: self.resize())
         relay_in = self.interactive and self.sink is None
         if relay_in and os.isatty(0):
             self._saved = termios.tcgetattr(0)
@@ -126,7 +128,6 @@ class LogIO:
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self.tty_slave = None
         self.out_r, out_w = os.pipe()
         self.err_r, err_w = os.pipe()
         self._saved = [os.dup(1), os.dup(2)]

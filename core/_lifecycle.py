@@ -58,7 +58,7 @@ def run_container(plugins: LoadedPlugins, ctx: RunContext, record: Record, io: A
             with _trace.phase(f"pre_clone:{name}"):
                 flags |= _as_flags(name, thunk())
         with _trace.phase("fork"):
-            child = spawn(ctx, plugins, flags, io.tty_slave)
+            child = spawn(ctx, plugins, flags)
         try:
             io.after_fork()
             ctx.pid = child.pid

@@ -23,10 +23,12 @@ and PID 1 with it, so a ``kill -9`` of nsrun never leaves a running orphan.
 from __future__ import annotations
 
 import errno
+import fcntl
 import json
 import os
 import signal
 import socket
+import termios  # imported here: after pivot_root the child can import nothing more
 from typing import TYPE_CHECKING, NoReturn
 
 from . import syscalls
@@ -69,17 +71,22 @@ class _Channel:
 class Child:
     """The parent's handle on a started, parked container process."""
 
-    def __init__(self, stage1: int, pid: int, chan: _Channel, err_r: int) -> None:
+    def __init__(self, stage1: int, pid: int, chan: _Channel, err_r: int, tty: bool = False) -> None:
         self.stage1 = stage1      # the process the parent waits for
         self.pid = pid            # the process that execs the command (PID 1 with a pid namespace)
+        self.pty_master: int | None = None  # with a tty: the master side, made inside the container
         self._chan = chan
         self._err_r = err_r
+        self._tty = tty
         self._status: int | None = None
 
     def release(self) -> None:
         """Send GO and wait until the command is exec'd; raise ChildSetupError if a child step failed."""
         try:
             self._chan.send("GO")
+            if self._tty:
+                _msg, fds, _flags, _addr = socket.recv_fds(self._chan.sock, 16, 1)
+                self.pty_master = fds[0] if fds else None
         except OSError:
             pass  # the child died: the error pipe says why
         self._chan.sock.close()
@@ -146,7 +153,7 @@ def _write_maps(pid: int, ctx: RunContext) -> None:
                          errno=exc.errno) from exc
 
 
-def spawn(ctx: RunContext, plugins: LoadedPlugins, flags: int, tty_slave: int | None = None) -> Child:
+def spawn(ctx: RunContext, plugins: LoadedPlugins, flags: int) -> Child:
     """Fork the container's first process into new namespaces (``flags``) and park it; see the table above.
 
     Returns once the child reported READY; ``Child.release()`` lets it go on.
@@ -158,7 +165,7 @@ def spawn(ctx: RunContext, plugins: LoadedPlugins, flags: int, tty_slave: int | 
     if pid == 0:  # ---- inside stage 1 ----
         parent_sock.close()
         os.close(err_r)
-        _child_main(ctx, plugins, flags, _Channel(child_sock), err_w, parent_pid, tty_slave)
+        _child_main(ctx, plugins, flags, _Channel(child_sock), err_w, parent_pid)
     child_sock.close()
     os.close(err_w)
     chan = _Channel(parent_sock)
@@ -171,7 +178,7 @@ def spawn(ctx: RunContext, plugins: LoadedPlugins, flags: int, tty_slave: int | 
             msg = chan.recv()
         if not msg.startswith("READY "):
             raise _read_early_error(err_r, pid)
-        return Child(pid, int(msg.split()[1]), chan, err_r)
+        return Child(pid, int(msg.split()[1]), chan, err_r, tty=ctx.spec.tty)
     except BaseException:
         try:
             os.kill(pid, signal.SIGKILL)
@@ -230,11 +237,11 @@ def _die_with_parent(expected_parent: int) -> None:
 
 
 def _child_main(ctx: RunContext, plugins: LoadedPlugins, flags: int, chan: _Channel, err_w: int,
-                parent_pid: int, tty_slave: int | None) -> NoReturn:
+                parent_pid: int) -> NoReturn:
     """Stage 1. Every path ends in os._exit."""
     stage, plugin = "unshare", ""
     try:
-        _close_fds({chan.sock.fileno(), err_w} | ({tty_slave} if tty_slave is not None else set()))
+        _close_fds({chan.sock.fileno(), err_w})
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGCHLD, signal.SIGWINCH):
             signal.signal(sig, signal.SIG_DFL)
         _die_with_parent(parent_pid)
@@ -251,15 +258,13 @@ def _child_main(ctx: RunContext, plugins: LoadedPlugins, flags: int, chan: _Chan
             pid1 = os.fork()
             if pid1 == 0:  # ---- PID 1 of the new namespace ----
                 _die_with_parent(0)  # our parent lives outside our PID namespace: getppid() says 0
-                _init_main(ctx, plugins, chan, err_w, tty_slave)
+                _init_main(ctx, plugins, chan, err_w)
             chan.send(f"READY {pid1}")
             chan.sock.close()
             os.close(err_w)
-            if tty_slave is not None:
-                os.close(tty_slave)
             os._exit(_relay(pid1))
         chan.send(f"READY {os.getpid()}")
-        _init_main(ctx, plugins, chan, err_w, tty_slave)
+        _init_main(ctx, plugins, chan, err_w)
     except BaseException as exc:  # noqa: BLE001 - everything is reported, nothing unwinds
         _report(err_w, stage, plugin, exc)
     os._exit(125)
@@ -283,19 +288,19 @@ def _relay(pid: int) -> int:
 
 
 def _init_main(ctx: RunContext, plugins: LoadedPlugins, chan: _Channel, err_w: int,
-               tty_slave: int | None, skip_in_child: bool = False) -> NoReturn:
+               skip_in_child: bool = False) -> NoReturn:
     """The process that becomes the container's command. Every path ends in os._exit."""
     stage, plugin = "sync", ""
     try:
         if chan.recv() != "GO":
             os._exit(125)  # the parent gave up; it reports why
-        chan.sock.close()
-        stage = "stdio"
-        _setup_stdio(ctx, tty_slave)
         stage = "in_child"
         for plugin, thunk in ([] if skip_in_child else plugins.each("in_child", ctx=ctx)):
             thunk()
-        stage, plugin = "before_exec", ""
+        stage, plugin = "stdio", ""
+        _setup_stdio(ctx, chan)
+        chan.sock.close()
+        stage = "before_exec"
         for plugin, thunk in plugins.each("before_exec", ctx=ctx):
             thunk()
         stage, plugin = "workdir", ""
@@ -344,17 +349,20 @@ def _fork_and_reap(err_w: int) -> None:
             os._exit(decode_status(status))
 
 
-def _setup_stdio(ctx: RunContext, tty_slave: int | None) -> None:
-    if tty_slave is not None:
-        import fcntl
-        import termios
+def _setup_stdio(ctx: RunContext, chan: _Channel) -> None:
+    """A tty is made here, inside the container (after pivot_root, so in its own devpts: ``tty`` and
+    ``ttyname`` work); its master goes to the parent over the sync socket (``PTY`` + SCM_RIGHTS)."""
+    if ctx.spec.tty:
+        master, slave = os.openpty()
+        socket.send_fds(chan.sock, [b"PTY\n"], [master])
+        os.close(master)
         if os.getsid(0) != os.getpid():
             os.setsid()
-        fcntl.ioctl(tty_slave, termios.TIOCSCTTY, 0)
+        fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
         for fd in (0, 1, 2):
-            os.dup2(tty_slave, fd)
-        if tty_slave > 2:
-            os.close(tty_slave)
+            os.dup2(slave, fd)
+        if slave > 2:
+            os.close(slave)
     elif not ctx.spec.interactive:
         null = os.open("/dev/null", os.O_RDONLY)
         os.dup2(null, 0)
@@ -401,7 +409,7 @@ _JOIN_ORDER = (("user", syscalls.CLONE_NEWUSER), ("ipc", syscalls.CLONE_NEWIPC),
                ("net", syscalls.CLONE_NEWNET), ("pid", syscalls.CLONE_NEWPID), ("mnt", syscalls.CLONE_NEWNS))
 
 
-def spawn_joined(target: int, ctx: RunContext, plugins: LoadedPlugins, tty_slave: int | None = None) -> Child:
+def spawn_joined(target: int, ctx: RunContext, plugins: LoadedPlugins) -> Child:
     """``exec``: fork a process that joins every namespace of ``target`` (user first, mnt last) and is parked
     like a new container's first process; ``Child.release()`` runs ``before_exec`` and execs ``ctx.spec.argv``.
     """
@@ -414,7 +422,7 @@ def spawn_joined(target: int, ctx: RunContext, plugins: LoadedPlugins, tty_slave
         os.close(err_r)
         chan = _Channel(child_sock)
         try:
-            _close_fds({chan.sock.fileno(), err_w} | ({tty_slave} if tty_slave is not None else set()))
+            _close_fds({chan.sock.fileno(), err_w})
             _die_with_parent(parent_pid)
             os.setsid()
             fds = []
@@ -432,12 +440,10 @@ def spawn_joined(target: int, ctx: RunContext, plugins: LoadedPlugins, tty_slave
             grandchild = os.fork()  # a joined PID namespace applies to children only
             if grandchild == 0:
                 _die_with_parent(0 if joined_pid else me)
-                _init_main(ctx, plugins, chan, err_w, tty_slave, skip_in_child=True)
+                _init_main(ctx, plugins, chan, err_w, skip_in_child=True)
             chan.send(f"READY {grandchild}")
             chan.sock.close()
             os.close(err_w)
-            if tty_slave is not None:
-                os.close(tty_slave)
             os._exit(_relay(grandchild))
         except BaseException as exc:  # noqa: BLE001
             _report(err_w, "setns", "", exc)
@@ -450,4 +456,4 @@ def spawn_joined(target: int, ctx: RunContext, plugins: LoadedPlugins, tty_slave
         os.waitpid(pid, 0)
         parent_sock.close()
         raise _read_early_error(err_r, pid)
-    return Child(pid, int(msg.split()[1]), chan, err_r)
+    return Child(pid, int(msg.split()[1]), chan, err_r, tty=ctx.spec.tty)

@@ -394,4 +394,9 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(125)
     except KeyboardInterrupt:
         sys.exit(130)
+    except OSError as exc:  # a system call failed outside any more specific handling: still one line
+        if debug:
+            raise
+        _echo_err(f"{exc.strerror or exc}{': ' + str(exc.filename) if exc.filename else ''}")
+        sys.exit(125)
     sys.exit(0)

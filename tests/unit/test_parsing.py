@@ -1,0 +1,91 @@
+"""Pure parsing and validation: -e, -u, signals, volumes, hostnames, /etc files, image references."""
+import os
+
+import pytest
+
+from nsrun import ConfigError
+from nsrun._engine import parse_env, parse_signal, parse_user
+from nsrun._images import normalize
+from nsrun_ns_ipc_uts_user.uts import valid_hostname
+from nsrun_ns_ipc_uts_user.user import parse_range, subid_range
+from nsrun_ns_mnt.etcfiles import hosts_file, resolv_conf
+from nsrun_ns_mnt.volumes import parse_volume
+
+
+def test_env_accepts_docker_forms(monkeypatch):
+    monkeypatch.setenv("FROM_HOST", "x")
+    monkeypatch.delenv("NOT_SET", raising=False)
+    assert parse_env(["A=1", "B=", "C=a=b", "FROM_HOST", "NOT_SET"]) == {"A": "1", "B": "", "C": "a=b",
+                                                                           "FROM_HOST": "x"}
+
+
+@pytest.mark.parametrize("bad", ["=x", "", "A B=1"])
+def test_env_rejects_bad_keys(bad):
+    with pytest.raises(ConfigError, match="invalid environment variable"):
+        parse_env([bad])
+
+
+def test_signals():
+    assert parse_signal("KILL") == 9 and parse_signal("SIGTERM") == 15 and parse_signal("2") == 2
+    with pytest.raises(ConfigError):
+        parse_signal("NOPE")
+
+
+def test_user_numeric_and_named(tmp_path):
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc/passwd").write_text("root:x:0:0::/root:/bin/sh\nweb:x:33:44::/:/bin/sh\n")
+    (tmp_path / "etc/group").write_text("root:x:0:\nwww:x:55:\n")
+    assert parse_user("1000:1001", str(tmp_path)) == (1000, 1001)
+    assert parse_user("1000", str(tmp_path)) == (1000, 1000)
+    assert parse_user("web", str(tmp_path)) == (33, 44)
+    assert parse_user("web:www", str(tmp_path)) == (33, 55)
+    with pytest.raises(ConfigError, match="unable to find user"):
+        parse_user("ghost", str(tmp_path))
+
+
+def test_volume_forms(tmp_path):
+    vol = parse_volume(f"{tmp_path}:/data:ro")
+    assert (vol.source, vol.target, vol.readonly) == (str(tmp_path), "/data", True)
+    assert not parse_volume(f"{tmp_path}:/data").readonly
+
+
+@pytest.mark.parametrize("spec, words", [
+    ("rel:/x", "absolute"), ("/tmp:rel", "container path must be absolute"), ("/tmp:/x:rw:x", "expected"),
+    ("/tmp:/x:xx", "mode must be"), ("/nonexistent-nsrun:/x", "does not exist"), ("/tmp:/", "cannot mount over"),
+    ("/tmp", "expected"),
+])
+def test_volume_errors_are_one_line(spec, words):
+    with pytest.raises(ConfigError, match=words) as excinfo:
+        parse_volume(spec)
+    assert "\n" not in str(excinfo.value)
+
+
+@pytest.mark.parametrize("name, ok", [("box", True), ("a-b.c", True), ("x" * 63, True), ("x" * 64, False),
+                                      ("bad_host", False), ("-a", False), ("a..b", False), ("", False)])
+def test_hostnames(name, ok):
+    assert valid_hostname(name) is ok
+
+
+def test_userns_range(tmp_path):
+    assert parse_range("200000:65536") == (200000, 65536)
+    with pytest.raises(ConfigError):
+        parse_range("0:10")
+    sub = tmp_path / "subuid"
+    sub.write_text("alice:100000:65536\nnsrun:300000:1000\n")
+    assert subid_range(str(sub)) == (300000, 1000)
+    assert subid_range(str(tmp_path / "missing")) is None
+
+
+def test_etc_files():
+    assert hosts_file([("127.0.0.1", "localhost")]) == "127.0.0.1\tlocalhost\n"
+    text = resolv_conf("nameserver 127.0.0.53\nsearch example\n")
+    assert "127.0.0.53" not in text and "search example" in text and "nameserver" in text
+    assert resolv_conf("nameserver 192.0.2.1\n") == "nameserver 192.0.2.1\n"
+
+
+def test_image_references():
+    assert normalize("busybox:latest") == "busybox"
+    assert normalize("my/img:1.0") == "my/img:1.0"
+    for bad in ("Bad", "", "a b", "../x"):
+        with pytest.raises(ConfigError):
+            normalize(bad)
