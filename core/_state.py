@@ -33,13 +33,17 @@ def new_id() -> str:
 
 
 def process_start_time(pid: int) -> int | None:
-    """The process's start time in clock ticks (field 22 of /proc/PID/stat), to tell a reused pid apart."""
+    """The process's start time in clock ticks (field 22 of /proc/PID/stat), to tell a reused pid apart.
+    None for a process that does not exist or is a zombie (dead, not yet reaped)."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             raw = f.read()
     except OSError:
         return None
-    return int(raw[raw.rindex(b")") + 2:].split()[19])
+    fields = raw[raw.rindex(b")") + 2:].split()
+    if fields[0] in (b"Z", b"X"):
+        return None
+    return int(fields[19])
 
 
 def alive(pid: int | None, start: int | None) -> bool:
