@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 import time
 from typing import Any, Iterator
@@ -152,6 +151,7 @@ class Engine:
 
     def start_detached(self, record: Record) -> None:
         """Hand a created container to a fresh supervisor process; return once it runs (or failed)."""
+        import subprocess
         read_fd, write_fd = os.pipe()
         cmd = [sys.executable, "-m", "nsrun._supervisor", self.paths.root, self.paths.run, record.id,
                str(write_fd)]

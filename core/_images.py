@@ -6,20 +6,18 @@ symlink, hard links out of the tree) and drops device nodes.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
 import shutil
-import stat
-import subprocess
-import tarfile
 import time
-import urllib.parse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._context import Paths
 from .errors import ConfigError, ConflictError, NotFoundError
+
+if TYPE_CHECKING:
+    import tarfile
 
 __all__ = ["Images", "BUSYBOX", "normalize"]
 
@@ -42,7 +40,8 @@ class Images:
         self.paths = paths
 
     def _dir(self, name: str) -> str:
-        return os.path.join(self.paths.images, urllib.parse.quote(normalize(name), safe=""))
+        quoted = normalize(name).replace("%", "%25").replace("/", "%2F").replace(":", "%3A")
+        return os.path.join(self.paths.images, quoted)
 
     def rootfs(self, name: str) -> str:
         """The image's root directory; builds ``busybox`` on first use."""
@@ -120,6 +119,8 @@ class Images:
 
     def make_busybox(self) -> dict[str, Any]:
         """Build the ``busybox`` image from the host's busybox-static."""
+        import hashlib
+        import subprocess
         binary = next((b for b in _BUSYBOX_BIN if os.path.exists(b)), None)
         if binary is None:
             raise ConfigError("busybox image: no busybox binary on the host (apt-get install busybox-static)")
@@ -146,6 +147,8 @@ class Images:
 
     def import_tar(self, tar_path: str, name: str) -> dict[str, Any]:
         """Unpack a root filesystem tarball as image ``name``; hostile members are refused or dropped."""
+        import hashlib
+        import tarfile
         name = normalize(name)
         if not os.path.isfile(tar_path):
             raise ConfigError(f"no such file: {tar_path}")
@@ -180,6 +183,7 @@ def _inside(root: str, path: str) -> None:
 
 
 def _safe_extract(tf: tarfile.TarFile, root: str) -> None:
+    import stat
     root = os.path.realpath(root)
     dirs = []
     for m in tf:

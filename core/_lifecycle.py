@@ -52,6 +52,7 @@ def run_container(plugins: LoadedPlugins, ctx: RunContext, record: Record, io: A
     """
     status: int | None = None
     error: BaseException | None = None
+    saved = {sig: signal.signal(sig, _abort) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:
         flags = 0
         for name, thunk in plugins.each("pre_clone", ctx=ctx):
@@ -69,20 +70,26 @@ def run_container(plugins: LoadedPlugins, ctx: RunContext, record: Record, io: A
                     _named(name, "post_start", thunk)
             record.update(status="running", pid=child.pid, pid_start=_start_time(child.pid),
                           started=time.time(), info=ctx.info)
-            with _trace.phase("exec"):
-                child.release()
         except BaseException:
             child.kill()
             raise
-        if on_started:
-            on_started(child)
-        with _forwarding(child.pid):
+        with _forwarding(child.pid):  # from here on, signals to nsrun are the container's
+            try:
+                with _trace.phase("exec"):
+                    child.release()
+            except BaseException:
+                child.kill()
+                raise
+            if on_started:
+                on_started(child)
             status = io.wait(child)
         return status
     except BaseException as exc:
         error = exc
         raise
     finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
         failures = teardown_all(plugins, ctx, status)
         fields: dict[str, Any] = {"status": "exited", "exit_code": status if status is not None else _code(error),
                                   "finished": time.time(), "pid": None}
@@ -97,6 +104,14 @@ def run_container(plugins: LoadedPlugins, ctx: RunContext, record: Record, io: A
         if failures:
             for name, exc in failures:
                 print(f"nsrun: teardown of {name} failed: {exc}", file=sys.stderr)
+
+
+class Aborted(NsrunError):
+    """nsrun was told to stop (SIGTERM/SIGHUP) while it was still setting the container up."""
+
+
+def _abort(signum: int, _frame: object) -> None:
+    raise Aborted(f"interrupted by signal {signum} during setup; everything made so far was undone")
 
 
 def _code(error: BaseException | None) -> int:

@@ -10,9 +10,7 @@ import contextlib
 import fcntl
 import json
 import os
-import random
 import re
-import shutil
 import time
 from typing import Any, Iterator
 
@@ -145,6 +143,7 @@ class Store:
 
     @staticmethod
     def _random_name(taken: set[str]) -> str:
+        import random
         while True:
             name = f"{random.choice(_ADJ)}_{random.choice(_NOUN)}"
             if name not in taken:
@@ -194,4 +193,5 @@ class Store:
         raise NotFoundError(f"No such container: {ref}")
 
     def remove(self, cid: str) -> None:
+        import shutil
         shutil.rmtree(self.paths.container_dir(cid), ignore_errors=True)

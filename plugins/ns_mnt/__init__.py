@@ -11,7 +11,6 @@ Without this plugin there is no root switch: the command runs in nsrun's own fil
 from __future__ import annotations
 
 import os
-import socket
 
 from nsrun import CLONE_NEWNS, Mount, Option, RunContext, hookimpl
 
@@ -46,7 +45,7 @@ def pre_clone(ctx: RunContext) -> int:
     except OSError:
         host_resolv = ""
     files = {
-        "hostname": etcfiles.hostname_file(ctx.hostname or socket.gethostname()),
+        "hostname": etcfiles.hostname_file(ctx.hostname or os.uname().nodename),
         "hosts": etcfiles.hosts_file(ctx.hosts + ([("127.0.1.1", ctx.hostname)] if ctx.hostname else [])),
         "resolv.conf": ctx.resolv_conf or etcfiles.resolv_conf(host_resolv),
     }
