@@ -6,9 +6,10 @@ Plugins contribute data here; the plugin or core module that owns a field applie
 """
 from __future__ import annotations
 
-import dataclasses
 import os
 from typing import Any, Generic, TypeVar
+
+from ._fields import Fields
 
 __all__ = ["StashKey", "Stash", "Mount", "IdMap", "ContainerSpec", "RunContext", "Paths"]
 
@@ -49,36 +50,28 @@ class Stash:
         return key in self._data
 
 
-@dataclasses.dataclass(frozen=True)
-class Mount:
-    """One mount inside the container. ``target`` is a path inside the container's root."""
+class Mount(Fields):
+    """One mount inside the container: ``Mount(source, target, fstype=None, flags=0, data=None,
+    readonly=False)``. ``target`` is a path inside the container's root; ``readonly`` remounts a bind
+    mount read-only afterwards."""
 
-    source: str | None
-    target: str
-    fstype: str | None = None
-    flags: int = 0
-    data: str | None = None
-    readonly: bool = False  # bind mounts: remount read-only afterwards
+    __slots__ = ("source", "target", "fstype", "flags", "data", "readonly")
+    _defaults = {"fstype": None, "flags": 0, "data": None, "readonly": False}
 
 
-@dataclasses.dataclass(frozen=True)
-class IdMap:
+class IdMap(Fields):
     """One line of /proc/PID/uid_map or gid_map: ``inside`` maps to ``outside`` for ``count`` ids."""
 
-    inside: int
-    outside: int
-    count: int
+    __slots__ = ("inside", "outside", "count")
 
     def line(self) -> str:
         return f"{self.inside} {self.outside} {self.count}\n"
 
 
-@dataclasses.dataclass(frozen=True)
-class Paths:
+class Paths(Fields):
     """Where one nsrun root keeps its state. ``root`` is persistent; ``run`` is runtime state."""
 
-    root: str
-    run: str
+    __slots__ = ("root", "run")
 
     @classmethod
     def from_root(cls, root: str | None) -> "Paths":
@@ -109,34 +102,26 @@ class Paths:
         return os.path.join(self.root, "containers", cid)
 
 
-@dataclasses.dataclass
-class ContainerSpec:
-    """What the user asked for; plain data that maps onto an OCI config.json (see ``to_json``)."""
+class ContainerSpec(Fields):
+    """What the user asked for; plain data that maps onto an OCI config.json (see ``to_json``).
 
-    id: str
-    name: str
-    argv: list[str]
-    image: str | None = None
-    rootfs: str | None = None          # the read-only lower root (an image's rootfs or --rootfs)
-    env: dict[str, str] = dataclasses.field(default_factory=dict)
-    workdir: str = "/"
-    user: tuple[int, int] = (0, 0)
-    tty: bool = False
-    interactive: bool = False
-    detach: bool = False
-    remove: bool = False
-    plugins: list[str] = dataclasses.field(default_factory=list)
-    options: dict[str, Any] = dataclasses.field(default_factory=dict)  # plugin-contributed CLI options
+    ``rootfs`` is the read-only lower root (an image's rootfs or ``--rootfs``); ``options`` holds the values
+    of plugin-contributed options by ``dest``.
+    """
+
+    __slots__ = ("id", "name", "argv", "image", "rootfs", "env", "workdir", "user", "tty", "interactive",
+                 "detach", "remove", "plugins", "options")
+    _defaults = {"image": None, "rootfs": None, "env": dict, "workdir": "/", "user": (0, 0), "tty": False,
+                 "interactive": False, "detach": False, "remove": False, "plugins": list, "options": dict}
 
     def to_json(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
+        data = self.to_dict()
         data["user"] = list(self.user)
         return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "ContainerSpec":
-        fields = {f.name for f in dataclasses.fields(cls)}
-        kwargs = {k: v for k, v in data.items() if k in fields}
+        kwargs = {k: v for k, v in data.items() if k in cls.__slots__}
         kwargs["user"] = tuple(kwargs.get("user", (0, 0)))
         return cls(**kwargs)
 

@@ -6,13 +6,13 @@ change when anything is installed or removed) and by each plugin module's own mt
 """
 from __future__ import annotations
 
-import dataclasses
-import hashlib
 import importlib
 import json
 import os
 import sys
 from typing import Any
+
+from ._fields import Fields
 
 __all__ = ["PluginRecord", "discover", "GROUP"]
 
@@ -21,29 +21,18 @@ _CACHE_VERSION = 3
 _memo: dict[str, "PluginRecord"] | None = None
 
 
-@dataclasses.dataclass
-class PluginRecord:
+class PluginRecord(Fields):
     """What ``nsrun plugins`` shows and the loader checks, without importing the module."""
 
-    name: str
-    module: str
-    dist: str
-    file: str
-    mtime: int
-    default: bool = False
-    order: int = 50
-    requires: tuple[str, ...] = ()
-    provides: str | None = None
-    conflicts: tuple[str, ...] = ()
-    options: tuple[dict[str, Any], ...] = ()
-    hooks: tuple[str, ...] = ()
-    commands: dict[str, str] = dataclasses.field(default_factory=dict)
-    doc: str = ""
+    __slots__ = ("name", "module", "dist", "file", "mtime", "default", "order", "requires", "provides",
+                 "conflicts", "options", "hooks", "commands", "doc")
+    _defaults = {"default": False, "order": 50, "requires": (), "provides": None, "conflicts": (),
+                 "options": (), "hooks": (), "commands": dict, "doc": ""}
 
 
 def _cache_path() -> str:
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    key = hashlib.sha1(sys.prefix.encode()).hexdigest()[:12]
+    key = sys.prefix.strip("/").replace("/", "_")  # one cache per installation (virtualenv)
     return os.path.join(base, "nsrun", f"plugins-{key}.json")
 
 
@@ -64,7 +53,7 @@ def _record(ep: Any) -> PluginRecord:
     file = getattr(module, "__file__", "") or ""
     hooks = tuple(sorted(name for name in dir(hookspecs) if callable(getattr(module, name, None))
                          and hasattr(getattr(module, name), "nsrun_impl")))
-    options = tuple(dataclasses.asdict(o) for o in getattr(module, "OPTIONS", ()))
+    options = tuple(o.to_dict() for o in getattr(module, "OPTIONS", ()))
     return PluginRecord(
         name=ep.name, module=module.__name__, dist=ep.dist.name if ep.dist else "?", file=file,
         mtime=os.stat(file).st_mtime_ns if file else 0,
@@ -109,7 +98,7 @@ def _load_cache(path: str) -> dict[str, PluginRecord] | None:
 
 def _save_cache(path: str, records: dict[str, PluginRecord]) -> None:
     data = {"version": _CACHE_VERSION, "fingerprint": _fingerprint(),
-            "plugins": [dataclasses.asdict(r) for r in records.values()]}
+            "plugins": [r.to_dict() for r in records.values()]}
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         tmp = f"{path}.{os.getpid()}"

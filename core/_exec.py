@@ -6,7 +6,6 @@ environment plus ``-e``, and its exit status is returned.
 """
 from __future__ import annotations
 
-import dataclasses
 from typing import TYPE_CHECKING
 
 from ._context import RunContext
@@ -26,7 +25,7 @@ def exec_in(engine: Engine, rec: Record, argv: list[str], *, tty: bool, interact
     from ._lifecycle import _forwarding
     from ._spawn import spawn_joined
 
-    spec = dataclasses.replace(rec.spec, argv=list(argv), env={**rec.spec.env, **env}, tty=tty,
+    spec = rec.spec.replace(argv=list(argv), env={**rec.spec.env, **env}, tty=tty,
                                interactive=interactive, workdir=workdir or rec.spec.workdir,
                                user=parse_user(user, rec.spec.rootfs) if user else rec.spec.user)
     loaded = load_plugins(rec.spec.plugins)

@@ -17,7 +17,6 @@ Discovery is cached (see ``_discovery``) so a start does not scan every installe
 """
 from __future__ import annotations
 
-import dataclasses
 import importlib
 from types import ModuleType
 from typing import Any, Callable, Iterator
@@ -26,21 +25,18 @@ import pluggy
 
 from . import hookspecs
 from ._discovery import PluginRecord, discover
+from ._fields import Fields
 from .errors import PluginError
 
 __all__ = ["Option", "LoadedPlugins", "load_plugins", "installed_plugins", "default_selection"]
 
 
-@dataclasses.dataclass(frozen=True)
-class Option:
-    """A ``run`` option a plugin contributes, as plain data (the CLI and the daemon both read it)."""
+class Option(Fields):
+    """A ``run`` option a plugin contributes, as plain data (the CLI and the daemon both read it):
+    ``Option(flags, dest, help="", multiple=False, is_flag=False, metavar=None)``."""
 
-    flags: tuple[str, ...]
-    dest: str
-    help: str = ""
-    multiple: bool = False
-    is_flag: bool = False
-    metavar: str | None = None
+    __slots__ = ("flags", "dest", "help", "multiple", "is_flag", "metavar")
+    _defaults = {"help": "", "multiple": False, "is_flag": False, "metavar": None}
 
 
 def installed_plugins() -> dict[str, PluginRecord]:

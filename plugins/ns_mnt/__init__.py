@@ -14,8 +14,6 @@ import os
 
 from nsrun import CLONE_NEWNS, Mount, Option, RunContext, hookimpl
 
-from .volumes import parse_volume
-
 DEFAULT = True
 ORDER = 80
 OPTIONS = [Option(("-v", "--volume"), "volumes", multiple=True, metavar="SRC:DST[:ro]",
@@ -25,6 +23,7 @@ _MS_BIND = 4096
 
 @hookimpl
 def configure(ctx: RunContext) -> None:
+    from .volumes import parse_volume
     for text in ctx.options.get("volumes") or ():
         vol = parse_volume(text)
         ctx.mounts.append(Mount(vol.source, vol.target, None, _MS_BIND, readonly=vol.readonly))

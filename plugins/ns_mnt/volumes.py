@@ -1,16 +1,15 @@
 """Parsing ``-v SRC:DST[:ro|rw]`` (pure; no file system access beyond existence checks)."""
 from __future__ import annotations
 
-import dataclasses
 import os
+from typing import NamedTuple
 
 from nsrun import ConfigError
 
 __all__ = ["Volume", "parse_volume"]
 
 
-@dataclasses.dataclass(frozen=True)
-class Volume:
+class Volume(NamedTuple):
     source: str
     target: str
     readonly: bool = False

@@ -31,9 +31,8 @@ def test_requires_is_checked():
 
 def test_two_providers_of_one_capability_conflict():
     records = dict(discover())
-    import dataclasses
-    records["a"] = dataclasses.replace(records["pid"], name="a", provides="port-publish")
-    records["b"] = dataclasses.replace(records["pid"], name="b", provides="port-publish")
+    records["a"] = records["pid"].replace(name="a", provides="port-publish")
+    records["b"] = records["pid"].replace(name="b", provides="port-publish")
     with pytest.raises(PluginError, match="both provide"):
         _check_selection(["a", "b"], records)
 
