@@ -54,7 +54,10 @@ def _plugin_options() -> list[dict[str, Any]]:
 
 
 def _add_plugin_options(cmd: click.Command) -> None:
+    present = {p.name for p in cmd.params}
     for opt in _plugin_options():
+        if opt["dest"] in present:
+            continue
         help_text = f"{opt['help']} [plugin: {opt['plugin']}]"
         param = click.Option([*opt["flags"], opt["dest"]], multiple=opt["multiple"], is_flag=opt["is_flag"] or None,
                              metavar=opt["metavar"], help=help_text)
@@ -90,36 +93,10 @@ def run(state: _State, remove: bool, detach: bool, name: str | None, env: tuple[
         user: str | None, interactive: bool, tty: bool, rootfs: str | None, image_and_cmd: tuple[str, ...],
         **plugin_opts: Any) -> None:
     """Run a command in a new container."""
-    from ._engine import parse_env
-    words = list(image_and_cmd)
-    image = None
-    if not rootfs:
-        if not words:
-            raise NsrunError('"nsrun run" requires at least 1 argument: an image (or --rootfs DIR)')
-        image = words.pop(0)
-    if not words:
-        words = ["sh"]
-    engine = state.engine
-    loaded, ctx = engine.prepare(argv=words, image=image, rootfs=rootfs, name=name, env=parse_env(env),
-                                 workdir=workdir, user=user, tty=tty, interactive=interactive, detach=detach,
-                                 remove=remove, plugins=state.plugins, options=plugin_opts)
-    for warning in ctx.warnings:
-        click.echo(f"WARNING: {warning}", err=True)
-    record = engine.create(ctx)
-    if detach:
-        try:
-            engine.start_detached(record)
-        except NsrunError:
-            if remove:
-                engine.store.remove(record.id)
-            raise
-        click.echo(record.id)
-        return
-    from ._io import InheritIO, PtyIO
-    io = PtyIO(interactive) if tty else InheritIO()
-    status = engine.run(loaded, ctx, record, io)
-    _trace.report()
-    sys.exit(status)
+    from ._runcli import run_command
+    sys.exit(run_command(state.engine, state.plugins, remove=remove, detach=detach, name=name, env=env,
+                         workdir=workdir, user=user, interactive=interactive, tty=tty, rootfs=rootfs,
+                         image_and_cmd=image_and_cmd, **plugin_opts))
 
 
 @cli.command()
@@ -376,27 +353,27 @@ def build_cli() -> click.Group:
     return cli
 
 
+def run_schema(group: click.Group) -> dict[str, Any]:
+    """What the fast path (``_entry``) needs to parse ``nsrun [globals] run [options] ...`` without click."""
+    def params(cmd: click.Command) -> list[dict[str, Any]]:
+        return [{"flags": [*p.opts, *p.secondary_opts], "dest": p.name, "value": not p.is_flag,
+                 "multiple": p.multiple} for p in cmd.params if isinstance(p, click.Option)]
+    return {"globals": params(group), "run": params(group.commands["run"])}
+
+
 def main(argv: list[str] | None = None) -> None:
-    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
-    try:
-        build_cli().main(args=argv, prog_name="nsrun", standalone_mode=False)
-    except NsrunError as exc:
-        if debug:
-            import traceback
-            traceback.print_exc()
-        _echo_err(exc.message)
-        _trace.report()
-        sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
-        sys.exit(130)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(125)
-    except KeyboardInterrupt:
-        sys.exit(130)
-    except OSError as exc:  # a system call failed outside any more specific handling: still one line
-        if debug:
-            raise
-        _echo_err(f"{exc.strerror or exc}{': ' + str(exc.filename) if exc.filename else ''}")
-        sys.exit(125)
-    sys.exit(0)
+    from ._entry import protect, save_schema
+    args = list(argv if argv is not None else sys.argv[1:])
+
+    def invoke() -> int:
+        try:
+            group = build_cli()
+            save_schema(run_schema(group))
+            group.main(args=args, prog_name="nsrun", standalone_mode=False)
+        except click.exceptions.Abort:
+            return 130
+        except click.ClickException as exc:
+            exc.show()
+            return 125
+        return 0
+    sys.exit(protect(invoke, "--debug" in args))

@@ -1,0 +1,47 @@
+"""The body of ``nsrun run``, shared by the click command and the click-free fast path (``_entry``).
+
+It takes plain values (no click objects) and returns the exit status; ``NsrunError`` propagates.
+"""
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from . import _trace
+from .errors import NsrunError
+
+__all__ = ["run_command"]
+
+
+def run_command(engine: Any, plugins: list[str] | None, *, remove: bool, detach: bool, name: str | None,
+                env: tuple[str, ...], workdir: str | None, user: str | None, interactive: bool, tty: bool,
+                rootfs: str | None, image_and_cmd: tuple[str, ...], **plugin_opts: Any) -> int:
+    from ._engine import parse_env
+    words = list(image_and_cmd)
+    image = None
+    if not rootfs:
+        if not words:
+            raise NsrunError('"nsrun run" requires at least 1 argument: an image (or --rootfs DIR)')
+        image = words.pop(0)
+    if not words:
+        words = ["sh"]
+    loaded, ctx = engine.prepare(argv=words, image=image, rootfs=rootfs, name=name, env=parse_env(env),
+                                 workdir=workdir, user=user, tty=tty, interactive=interactive, detach=detach,
+                                 remove=remove, plugins=plugins, options=plugin_opts)
+    for warning in ctx.warnings:
+        print(f"WARNING: {warning}", file=sys.stderr)
+    record = engine.create(ctx)
+    if detach:
+        try:
+            engine.start_detached(record)
+        except NsrunError:
+            if remove:
+                engine.store.remove(record.id)
+            raise
+        print(record.id, flush=True)
+        return 0
+    from ._io import InheritIO, PtyIO
+    io = PtyIO(interactive) if tty else InheritIO()
+    status = engine.run(loaded, ctx, record, io)
+    _trace.report()
+    return status

@@ -1,0 +1,51 @@
+"""The click-free parser for `nsrun run` must agree with click on everything it accepts, and leave the rest
+to click."""
+from __future__ import annotations
+
+import pytest
+
+from nsrun import _entry, _runcli, cli
+
+
+def _capture(monkeypatch) -> list[tuple]:
+    calls: list[tuple] = []
+
+    def fake(engine, plugins, **opts):
+        calls.append((engine.paths.root, plugins, opts))
+        return 0
+    monkeypatch.setattr(_runcli, "run_command", fake)
+    return calls
+
+
+SAMPLES = [
+    ["run", "busybox"],
+    ["run", "--rm", "busybox", "echo", "-n", "--rm", "x"],
+    ["--root", "/tmp/nsr-x", "--plugins", "pid,mnt", "run", "-it", "--name", "web", "busybox", "sh"],
+    ["--root=/tmp/nsr-x", "run", "-e", "A=1", "--env=B=2", "-w", "/tmp", "-u", "1:2", "-d", "busybox", "true"],
+    ["run", "-h", "box", "-v", "/tmp:/x:ro", "-v", "/tmp:/y", "--init", "busybox", "true"],
+    ["run", "--rootfs", "/", "ls", "-l"],
+    ["--debug", "run", "-dit", "busybox"],
+]
+
+
+@pytest.mark.parametrize("argv", SAMPLES)
+def test_fast_path_agrees_with_click(monkeypatch, argv):
+    calls = _capture(monkeypatch)
+    with pytest.raises(SystemExit):
+        cli.main(list(argv))
+    schema = cli.run_schema(cli.build_cli())
+    glob, opts = _entry.parse_run(list(argv), schema)
+    monkeypatch.setattr(_entry, "_load_schema", lambda: schema)
+    _entry._fast_run(glob, opts)
+    (root_c, plugins_c, opts_c), (root_f, plugins_f, opts_f) = calls
+    assert (root_c, plugins_c) == (root_f, plugins_f)
+    assert {k: (tuple(v) if isinstance(v, list) else v) for k, v in opts_c.items()} == opts_f
+
+
+@pytest.mark.parametrize("argv", [
+    ["run", "--help"], ["ps"], ["run", "--no-such", "busybox"], ["run", "-e"], ["--weird", "run", "busybox"],
+    ["run", "--rm=yes", "busybox"], ["run", "-xyz", "busybox"],
+])
+def test_everything_else_goes_to_click(argv):
+    schema = cli.run_schema(cli.build_cli())
+    assert _entry.parse_run(list(argv), schema) is None
