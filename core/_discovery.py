@@ -17,7 +17,7 @@ from ._fields import Fields
 __all__ = ["PluginRecord", "discover", "GROUP"]
 
 GROUP = "nsrun.plugins"
-_CACHE_VERSION = 3
+_CACHE_VERSION = 4
 _memo: dict[str, "PluginRecord"] | None = None
 
 
@@ -37,8 +37,12 @@ def _cache_path() -> str:
 
 
 def _fingerprint() -> list[list[Any]]:
+    """The mtimes of the directories distributions are installed into (any install or removal touches
+    them). Other sys.path entries (a test runner's, the current directory) do not count."""
     out = []
     for entry in sys.path:
+        if not entry.endswith(("site-packages", "dist-packages")):
+            continue
         try:
             out.append([entry, os.stat(entry or ".").st_mtime_ns])
         except OSError:

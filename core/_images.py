@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +21,7 @@ if TYPE_CHECKING:
 __all__ = ["Images", "BUSYBOX", "normalize"]
 
 BUSYBOX = "busybox"
-_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._/-]*(:[A-Za-z0-9_.-]+)?$")
+_NAME_RE = r"^[a-z0-9][a-z0-9._/-]*(:[A-Za-z0-9_.-]+)?$"
 _BUSYBOX_BIN = ("/bin/busybox", "/usr/bin/busybox")
 PASSWD = "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n"
 GROUP = "root:x:0:\nnogroup:x:65534:\n"
@@ -30,7 +29,7 @@ GROUP = "root:x:0:\nnogroup:x:65534:\n"
 
 def normalize(name: str) -> str:
     """``busybox:latest`` -> ``busybox``; validates the reference."""
-    if not _NAME_RE.match(name or ""):
+    if not re.match(_NAME_RE, name or ""):
         raise ConfigError(f"invalid reference format: {name!r}")
     return name[:-len(":latest")] if name.endswith(":latest") else name
 
@@ -91,6 +90,7 @@ class Images:
         return out
 
     def remove(self, name: str, users: list[str]) -> None:
+        import shutil
         name = normalize(name)
         if not os.path.isdir(self._dir(name)):
             raise NotFoundError(f"No such image: {name}")
@@ -99,6 +99,7 @@ class Images:
         shutil.rmtree(self._dir(name))
 
     def _finish(self, name: str, tmp: str, digest: str) -> dict[str, Any]:
+        import shutil
         size = sum(os.lstat(os.path.join(d, f)).st_size for d, _, fs in os.walk(os.path.join(tmp, "rootfs"))
                    for f in fs)
         meta = {"name": name, "id": "sha256:" + digest, "created": time.time(), "size": size}
@@ -111,6 +112,7 @@ class Images:
         return meta
 
     def _staging(self, name: str) -> str:
+        import shutil
         os.makedirs(self.paths.images, exist_ok=True)
         tmp = f"{self._dir(name)}.tmp{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
@@ -119,6 +121,7 @@ class Images:
 
     def make_busybox(self) -> dict[str, Any]:
         """Build the ``busybox`` image from the host's busybox-static."""
+        import shutil
         import hashlib
         import subprocess
         binary = next((b for b in _BUSYBOX_BIN if os.path.exists(b)), None)
@@ -147,6 +150,7 @@ class Images:
 
     def import_tar(self, tar_path: str, name: str) -> dict[str, Any]:
         """Unpack a root filesystem tarball as image ``name``; hostile members are refused or dropped."""
+        import shutil
         import hashlib
         import tarfile
         name = normalize(name)
@@ -183,6 +187,7 @@ def _inside(root: str, path: str) -> None:
 
 
 def _safe_extract(tf: tarfile.TarFile, root: str) -> None:
+    import shutil
     import stat
     root = os.path.realpath(root)
     dirs = []

@@ -144,7 +144,7 @@ class LogIO:
 
     def wait(self, child: Child) -> int:
         streams = {self.out_r: STDOUT, self.err_r: STDERR}
-        exited = os.pidfd_open(child.stage1)
+        exited = os.pidfd_open(child.pid)
         with open(self.path, "ab", buffering=0) as log:
             while streams:
                 try:

@@ -13,7 +13,9 @@ Sync protocol: one socketpair, newline-terminated ASCII messages.
 
 Steps 1–2 happen only with CLONE_NEWUSER: the user namespace comes first and alone, so that every other
 namespace is owned by it (runc's nsexec does the same). With CLONE_NEWPID stage 1 forks once more (the
-new PID namespace applies to children only); the grandchild is PID 1 and stage 1 just relays its status.
+new PID namespace applies to children only), reports the grandchild (PID 1) as READY and exits. The parent
+is a child subreaper (PR_SET_CHILD_SUBREAPER), so PID 1 becomes its direct child: it waits for it and
+signals it with no relay process in between (one Python process per container, not two).
 
 Error pipe (O_CLOEXEC, child→parent): EOF without data means ``execve`` succeeded; a JSON object
 ``{stage, plugin, errno, message}`` means a step failed (becomes ChildSetupError). Every child path ends in
@@ -27,7 +29,8 @@ import fcntl
 import json
 import os
 import signal
-import socket
+import _socket  # the C module: socket.py's enum set-up costs ~1 ms per start, and we need 3 calls
+import array
 import termios  # imported here: after pivot_root the child can import nothing more
 from typing import TYPE_CHECKING, NoReturn
 
@@ -50,8 +53,28 @@ def decode_status(status: int) -> int:
     return os.WEXITSTATUS(status)
 
 
+def _socketpair() -> tuple[_socket.socket, _socket.socket]:
+    a, b = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
+    return a, b
+
+
+def _send_fd(sock: _socket.socket, fd: int) -> None:
+    """``PTY`` with ``fd`` attached (SCM_RIGHTS)."""
+    sock.sendmsg([b"PTY\n"], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, array.array("i", [fd]))])
+
+
+def _recv_fd(sock: _socket.socket) -> int | None:
+    _msg, ancillary, _flags, _addr = sock.recvmsg(16, _socket.CMSG_LEN(array.array("i").itemsize))
+    for level, kind, data in ancillary:
+        if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
+            fds = array.array("i")
+            fds.frombytes(data[:fds.itemsize])
+            return fds[0]
+    return None
+
+
 class _Channel:
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: _socket.socket) -> None:
         self.sock = sock
         self.buf = b""
 
@@ -71,9 +94,8 @@ class _Channel:
 class Child:
     """The parent's handle on a started, parked container process."""
 
-    def __init__(self, stage1: int, pid: int, chan: _Channel, err_r: int, tty: bool = False) -> None:
-        self.stage1 = stage1      # the process the parent waits for
-        self.pid = pid            # the process that execs the command (PID 1 with a pid namespace)
+    def __init__(self, pid: int, chan: _Channel, err_r: int, tty: bool = False) -> None:
+        self.pid = pid            # the process that execs the command (PID 1 with a pid namespace); our child
         self.pty_master: int | None = None  # with a tty: the master side, made inside the container
         self._chan = chan
         self._err_r = err_r
@@ -85,8 +107,7 @@ class Child:
         try:
             self._chan.send("GO")
             if self._tty:
-                _msg, fds, _flags, _addr = socket.recv_fds(self._chan.sock, 16, 1)
-                self.pty_master = fds[0] if fds else None
+                self.pty_master = _recv_fd(self._chan.sock)
         except OSError:
             pass  # the child died: the error pipe says why
         self._chan.sock.close()
@@ -105,13 +126,13 @@ class Child:
     def wait(self) -> int:
         """Wait for the container to end; its exit code (128+N for signal N). Retries on EINTR."""
         if self._status is None:
-            _, status = os.waitpid(self.stage1, 0)
+            _, status = os.waitpid(self.pid, 0)
             self._status = decode_status(status)
         return self._status
 
     def poll(self) -> int | None:
         if self._status is None:
-            pid, status = os.waitpid(self.stage1, os.WNOHANG)
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
             if pid:
                 self._status = decode_status(status)
         return self._status
@@ -120,11 +141,10 @@ class Child:
         """Kill the container (idempotent: never signals a reaped process)."""
         if self._status is not None:
             return
-        for pid in {self.pid, self.stage1}:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
         self.wait()
         if self._err_r >= 0:
             os.close(self._err_r)
@@ -158,9 +178,10 @@ def spawn(ctx: RunContext, plugins: LoadedPlugins, flags: int) -> Child:
 
     Returns once the child reported READY; ``Child.release()`` lets it go on.
     """
-    parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    parent_sock, child_sock = _socketpair()
     err_r, err_w = os.pipe2(os.O_CLOEXEC)
     parent_pid = os.getpid()
+    syscalls.prctl(syscalls.PR_SET_CHILD_SUBREAPER, 1)
     pid = os.fork()
     if pid == 0:  # ---- inside stage 1 ----
         parent_sock.close()
@@ -178,7 +199,10 @@ def spawn(ctx: RunContext, plugins: LoadedPlugins, flags: int) -> Child:
             msg = chan.recv()
         if not msg.startswith("READY "):
             raise _read_early_error(err_r, pid)
-        return Child(pid, int(msg.split()[1]), chan, err_r, tty=ctx.spec.tty)
+        init = int(msg.split()[1])
+        if init != pid:
+            os.waitpid(pid, 0)  # stage 1 exits at once; its PID 1 is now our child
+        return Child(init, chan, err_r, tty=ctx.spec.tty)
     except BaseException:
         try:
             os.kill(pid, signal.SIGKILL)
@@ -257,12 +281,9 @@ def _child_main(ctx: RunContext, plugins: LoadedPlugins, flags: int, chan: _Chan
         if flags & syscalls.CLONE_NEWPID:
             pid1 = os.fork()
             if pid1 == 0:  # ---- PID 1 of the new namespace ----
-                _die_with_parent(0)  # our parent lives outside our PID namespace: getppid() says 0
-                _init_main(ctx, plugins, chan, err_w)
+                _init_main(ctx, plugins, chan, err_w, reparented=True)
             chan.send(f"READY {pid1}")
-            chan.sock.close()
-            os.close(err_w)
-            os._exit(_relay(pid1))
+            os._exit(0)  # PID 1 is handed to the parent (a subreaper); nothing is left to relay
         chan.send(f"READY {os.getpid()}")
         _init_main(ctx, plugins, chan, err_w)
     except BaseException as exc:  # noqa: BLE001 - everything is reported, nothing unwinds
@@ -270,30 +291,19 @@ def _child_main(ctx: RunContext, plugins: LoadedPlugins, flags: int, chan: _Chan
     os._exit(125)
 
 
-def _relay(pid: int) -> int:
-    """Stage 1 with a PID namespace: forward signals to PID 1, wait for it, exit with its status."""
-    def forward(signum: int, _frame: object) -> None:
-        try:
-            os.kill(pid, signum)
-        except ProcessLookupError:
-            pass
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2):
-        signal.signal(sig, forward)
-    while True:
-        try:
-            _, status = os.waitpid(pid, 0)
-            return decode_status(status)
-        except ChildProcessError:
-            return 125
-
-
 def _init_main(ctx: RunContext, plugins: LoadedPlugins, chan: _Channel, err_w: int,
-               skip_in_child: bool = False) -> NoReturn:
-    """The process that becomes the container's command. Every path ends in os._exit."""
+               skip_in_child: bool = False, reparented: bool = False) -> NoReturn:
+    """The process that becomes the container's command. Every path ends in os._exit.
+
+    ``reparented``: forked by a stage that exits at once; GO arrives only after the parent reaped that
+    stage, so our parent is nsrun by then and PDEATHSIG is set against it.
+    """
     stage, plugin = "sync", ""
     try:
         if chan.recv() != "GO":
             os._exit(125)  # the parent gave up; it reports why
+        if reparented:
+            syscalls.set_pdeathsig(signal.SIGKILL)
         stage = "in_child"
         for plugin, thunk in ([] if skip_in_child else plugins.each("in_child", ctx=ctx)):
             thunk()
@@ -354,7 +364,7 @@ def _setup_stdio(ctx: RunContext, chan: _Channel) -> None:
     ``ttyname`` work); its master goes to the parent over the sync socket (``PTY`` + SCM_RIGHTS)."""
     if ctx.spec.tty:
         master, slave = os.openpty()
-        socket.send_fds(chan.sock, [b"PTY\n"], [master])
+        _send_fd(chan.sock, master)
         os.close(master)
         if os.getsid(0) != os.getpid():
             os.setsid()
@@ -413,9 +423,10 @@ def spawn_joined(target: int, ctx: RunContext, plugins: LoadedPlugins) -> Child:
     """``exec``: fork a process that joins every namespace of ``target`` (user first, mnt last) and is parked
     like a new container's first process; ``Child.release()`` runs ``before_exec`` and execs ``ctx.spec.argv``.
     """
-    parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    parent_sock, child_sock = _socketpair()
     err_r, err_w = os.pipe2(os.O_CLOEXEC)
     parent_pid = os.getpid()
+    syscalls.prctl(syscalls.PR_SET_CHILD_SUBREAPER, 1)
     pid = os.fork()
     if pid == 0:  # ---- inside the joining process ----
         parent_sock.close()
@@ -435,16 +446,11 @@ def spawn_joined(target: int, ctx: RunContext, plugins: LoadedPlugins) -> Child:
                 if flag == syscalls.CLONE_NEWUSER:
                     os.setresgid(0, 0, 0)
                     os.setresuid(0, 0, 0)
-            joined_pid = any(flag == syscalls.CLONE_NEWPID for flag, _ in fds)
-            me = os.getpid()
             grandchild = os.fork()  # a joined PID namespace applies to children only
             if grandchild == 0:
-                _die_with_parent(0 if joined_pid else me)
-                _init_main(ctx, plugins, chan, err_w, skip_in_child=True)
+                _init_main(ctx, plugins, chan, err_w, skip_in_child=True, reparented=True)
             chan.send(f"READY {grandchild}")
-            chan.sock.close()
-            os.close(err_w)
-            os._exit(_relay(grandchild))
+            os._exit(0)
         except BaseException as exc:  # noqa: BLE001
             _report(err_w, "setns", "", exc)
         os._exit(125)
@@ -452,8 +458,8 @@ def spawn_joined(target: int, ctx: RunContext, plugins: LoadedPlugins) -> Child:
     os.close(err_w)
     chan = _Channel(parent_sock)
     msg = chan.recv()
+    os.waitpid(pid, 0)  # the joining process exits once it forked; its child is now ours
     if not msg.startswith("READY "):
-        os.waitpid(pid, 0)
         parent_sock.close()
         raise _read_early_error(err_r, pid)
-    return Child(pid, int(msg.split()[1]), chan, err_r, tty=ctx.spec.tty)
+    return Child(int(msg.split()[1]), chan, err_r, tty=ctx.spec.tty)

@@ -71,4 +71,5 @@ def supervise(root: str, run: str, cid: str, reply_fd: int) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(supervise(sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])))
+    code = supervise(sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]))
+    os._exit(code)  # nothing left to flush; skip the interpreter's shutdown

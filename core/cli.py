@@ -362,7 +362,7 @@ def run_schema(group: click.Group) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from ._entry import protect, save_schema
+    from ._entry import exit_now, protect, save_schema
     args = list(argv if argv is not None else sys.argv[1:])
 
     def invoke() -> int:
@@ -370,10 +370,15 @@ def main(argv: list[str] | None = None) -> None:
             group = build_cli()
             save_schema(run_schema(group))
             group.main(args=args, prog_name="nsrun", standalone_mode=False)
+        except SystemExit as exc:
+            return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
         except click.exceptions.Abort:
             return 130
         except click.ClickException as exc:
             exc.show()
             return 125
         return 0
-    sys.exit(protect(invoke, "--debug" in args))
+    code = protect(invoke, "--debug" in args)
+    if argv is not None:  # called from Python (tests): behave like a function
+        sys.exit(code)
+    exit_now(code)

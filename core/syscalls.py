@@ -12,7 +12,7 @@ __all__ = [
     "CLONE_NEWNS", "CLONE_NEWUTS", "CLONE_NEWIPC", "CLONE_NEWUSER", "CLONE_NEWPID", "CLONE_NEWNET",
     "CLONE_NEWCGROUP", "CLONE_NEWTIME",
     "MS_RDONLY", "MS_NOSUID", "MS_NODEV", "MS_NOEXEC", "MS_REMOUNT", "MS_BIND", "MS_REC", "MS_PRIVATE",
-    "MS_SLAVE", "MS_STRICTATIME", "MNT_DETACH",
+    "MS_SLAVE", "MS_STRICTATIME", "MNT_DETACH", "PR_SET_CHILD_SUBREAPER",
     "unshare", "setns", "mount", "umount", "pivot_root", "sethostname", "prctl", "set_pdeathsig",
     "set_no_new_privs", "drop_bounding_caps", "set_caps", "open_tree_clone", "set_idmap", "move_mount_to",
 ]
@@ -39,6 +39,7 @@ MS_STRICTATIME = 1 << 24
 MNT_DETACH = 2
 
 PR_SET_PDEATHSIG = 1
+PR_SET_CHILD_SUBREAPER = 36
 PR_CAPBSET_DROP = 24
 PR_SET_NO_NEW_PRIVS = 38
 CAP_LAST_CAP = 40

@@ -55,7 +55,7 @@ def make_plugins(*named) -> LoadedPlugins:
 
 class FakeChild:
     def __init__(self, status: int = 0, fail: BaseException | None = None) -> None:
-        self.pid = self.stage1 = 4242
+        self.pid = 4242
         self.status, self.fail, self.killed = status, fail, False
 
     def release(self) -> None:
