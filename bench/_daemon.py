@@ -131,21 +131,21 @@ def nsrun_daemon(b: Bench) -> NsrunDaemon:
 
 def section_daemon(b: Bench) -> Section:
     sec = Section("daemon", "3. through a daemon: /bin/true, --network none where the net plugin exists (ms)")
+    from _memory import rss_kb
+    why = None
     try:
         d = nsrun_daemon(b)
-    except NotRun as exc:
-        sec.not_run = str(exc)
-        return sec
-    from _memory import rss_kb
-    b.shared["daemon_rss_idle_kb"] = rss_kb(d.pid())
+        b.shared["daemon_rss_idle_kb"] = rss_kb(d.pid())
+    except NotRun as exc:       # the anchors are still measured: the nsrun rows say why they are missing
+        d, why = NsrunDaemon(b), str(exc)
     net = None if b.nsrun.why_no_net() else "none"
     netargs = ["--network", "none"] if net else []
     api = f"nsrun API: create+start+wait /bin/true (kept-alive connection{', network none' if net else ''})"
     cli_nsrun = f"docker run --rm {'--network none ' if net else ''}busybox true -> nsrun daemon"
-    cases = [Case(api, fn=lambda: d.run_true(net), role="subject"),
+    cases = [Case(api, fn=lambda: d.run_true(net), role="subject", not_run=why),
              Case(cli_nsrun, [DOCKER_CLI, "-H", f"unix://{d.sock}", "run", "--rm", *netargs, "busybox", "true"],
                   role="subject", env={"DOCKER_CONFIG": os.path.join(b.workdir, "docker-client")},
-                  not_run=None if _which(DOCKER_CLI) else "the docker CLI is not installed"),
+                  not_run=why or (None if _which(DOCKER_CLI) else "the docker CLI is not installed")),
              b.anchors.crun(net=bool(net))]
     docker = b.shared.get("dockerd")
     if docker is not None:
@@ -155,7 +155,8 @@ def section_daemon(b: Bench) -> Section:
         sec.notes.append("dockerd not compared: run `make bench FULL=1`" if not b.full
                          else b.shared.get("dockerd_error", "dockerd not available"))
     sec.figures = measure(cases, b.runs, b.warmup, b.log)
-    b.shared["daemon_rss_after_kb"] = rss_kb(d.pid())
+    if why is None:
+        b.shared["daemon_rss_after_kb"] = rss_kb(d.pid())
     crun = sec.figures[2]
     r = paired_ratio(sec.figures[0], crun)
     sec.targets.append(Target("daemon API path within 2x crun run (aim: beat it)", None if r is None else r <= 2,
