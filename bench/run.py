@@ -37,6 +37,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
                    help="also start a private dockerd and compare with it (FULL=1)")
     p.add_argument("--nsrun", default=os.path.join(os.path.dirname(sys.executable), "nsrun"),
                    help="the nsrun to measure (default: the one beside this interpreter)")
+    p.add_argument("--nsrun-installed", metavar="PATH",
+                   help="also time this nsrun (make bench passes a regular, non-editable install: what users get)")
     p.add_argument("--root", help="use this nsrun root (kept; reset at the end) instead of a private temporary one")
     p.add_argument("--json", default=os.path.join(HERE, "results.json"), help="where to write the results")
     p.add_argument("--update-docs", metavar="MD", help="put the table into this markdown file's bench block")
@@ -85,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     nsrun = Nsrun(os.path.abspath(args.nsrun), root)
     b = Bench(nsrun=nsrun, anchors=None, workdir=workdir, runs=args.runs, warmup=args.warmup, quick=args.quick,
               scale=args.scale, iperf_seconds=args.iperf_seconds, full=args.full)
+    if args.nsrun_installed:
+        b.shared["nsrun_installed"] = os.path.abspath(args.nsrun_installed)
     sections: list[Section] = []
     problems: list[str] = []
     meta = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
