@@ -39,6 +39,7 @@ class NsrunDaemon:
         self.sock = os.path.join(b.workdir, "nsrun.sock")
         self.proc: subprocess.Popen | None = None
         self.conn: _UnixConnection | None = None
+        self.reconnects = 0
 
     def start(self) -> None:
         reason = self.b.nsrun.why_no_daemon()
@@ -60,13 +61,27 @@ class NsrunDaemon:
         raise NotRun("`nsrun daemon` did not answer /_ping within 30 s")
 
     def request(self, method: str, path: str, body: object = None) -> tuple[int, object]:
-        if self.conn is None:
-            self.conn = _UnixConnection(self.sock)
+        """One request on the kept-alive connection; if the server closed it, reconnect once (and count it,
+        since a server without keep-alive makes every request pay a connect)."""
         data = json.dumps(body).encode() if body is not None else None
         headers = {"Content-Type": "application/json"} if data is not None else {}
-        self.conn.request(method, path, body=data, headers=headers)
-        resp = self.conn.getresponse()
-        raw = resp.read()
+        for attempt in (1, 2):
+            if self.conn is None:
+                self.conn = _UnixConnection(self.sock)
+            try:
+                self.conn.request(method, path, body=data, headers=headers)
+                resp = self.conn.getresponse()
+                raw = resp.read()
+                break
+            except (ConnectionError, http.client.HTTPException):
+                self.conn.close()
+                self.conn = None
+                if attempt == 2:
+                    raise
+                self.reconnects += 1
+        if resp.getheader("Connection", "").lower() == "close":
+            self.conn.close()
+            self.conn = None
         try:
             return resp.status, json.loads(raw) if raw else None
         except ValueError:
@@ -157,6 +172,8 @@ def section_daemon(b: Bench) -> Section:
     sec.figures = measure(cases, b.runs, b.warmup, b.log)
     if why is None:
         b.shared["daemon_rss_after_kb"] = rss_kb(d.pid())
+        if d.reconnects:
+            sec.notes.append(f"the daemon closed the kept-alive connection {d.reconnects} times (reconnected)")
     crun = sec.figures[2]
     r = paired_ratio(sec.figures[0], crun)
     sec.targets.append(Target("daemon API path within 2x crun run (aim: beat it)", None if r is None else r <= 2,

@@ -151,7 +151,12 @@ def spawn_timed(argv: list[str], *, env: dict[str, str] | None = None, mntns: in
 def _run_once(case: Case) -> float:
     if case.fn is not None:
         t0 = time.perf_counter()
-        counted = case.fn()
+        try:
+            counted = case.fn()
+        except CmdFailed:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a client-side error is this case's failure, not the harness's
+            raise CmdFailed(f"{type(exc).__name__}: {exc}") from None
         return counted * 1000 if counted is not None else (time.perf_counter() - t0) * 1000
     return spawn_timed(case.argv or [], env=case.env, mntns=case.mntns, timeout=case.timeout)
 

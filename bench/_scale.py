@@ -25,8 +25,10 @@ def _probe(b: Bench, args: list[str], net: str, port: int, tag: str, reps: int) 
             name = f"nsrb-{tag}-probe{i}{len(ports)}"
             argv = b.nsrun.cmd(*args, "run", "-d", "--name", name, "--network", net,
                                *[a for p in ports for a in ("-p", f"{p}:80")], "busybox", "sleep", "600")
-            into.append(spawn_timed(argv, timeout=60))
-            run(b.nsrun.cmd("rm", "-f", name), timeout=60)
+            try:
+                into.append(spawn_timed(argv, timeout=60))
+            finally:
+                run(b.nsrun.cmd("rm", "-f", name), timeout=60)
     return statistics.median(with_port), statistics.median(without)
 
 
@@ -106,6 +108,6 @@ def section_scale(b: Bench) -> Section:
         b.log(f"  scaling with {backend} ...")
         try:
             _one_backend(b, sec, backend, net)
-        except RuntimeError as exc:   # e.g. no free ports
+        except (RuntimeError, CmdFailed) as exc:   # no free ports; a probe start failed
             sec.figures.append(Figure(f"{backend}: start of container k", "subject", not_run=str(exc)))
     return sec
