@@ -21,7 +21,7 @@ class Anchors:
 
     def __init__(self, workdir: str, rootfs: str) -> None:
         self.workdir = workdir
-        self.rootfs = rootfs
+        self.rootfs = os.path.realpath(rootfs)   # runc refuses a rootfs path through a symlink
         self.ids: dict[str, list[str]] = {"runc": [], "crun": []}
         self._counter = itertools.count()
         self._holder: subprocess.Popen | None = None

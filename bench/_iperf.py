@@ -46,7 +46,24 @@ def _container(b: Bench, net: str, name: str) -> tuple[int, str]:
     ip = _find_ip(info.get("NetworkSettings", info), ipaddress.ip_network(b.shared["subnet"]))
     if not pid or not ip:
         raise NotRun(f"`nsrun inspect {name}` shows no pid or no address in {b.shared['subnet']}")
+    why = _direct_route(ip)
+    if why:
+        raise NotRun(why)
     return pid, ip
+
+
+def _direct_route(ip: str) -> str | None:
+    """Why traffic to ``ip`` must not be sent (None when it is safe): the host must reach it directly on a
+    link (our bridge), never through a gateway, so a wrong address can never send packets off the machine."""
+    res = run(["ip", "-j", "route", "get", ip])
+    try:
+        route = json.loads(res.stdout or "[]")[0]
+    except (ValueError, IndexError):
+        return f"`ip route get {ip}` failed: {res.stderr.strip()[-200:]}"
+    if route.get("gateway") or not route.get("dev", "").startswith("nsr"):
+        return (f"{ip} is not on a bridge the benchmark created (route: dev {route.get('dev')} via "
+                f"{route.get('gateway', '-')}); not sending traffic to it")
+    return None
 
 
 def _iperf(server_ns: int | None, client_ns: int | None, addr: str, port: int, seconds: int) -> float:
@@ -58,7 +75,8 @@ def _iperf(server_ns: int | None, client_ns: int | None, addr: str, port: int, s
     try:
         for _ in range(50):   # wait until it listens (bounded)
             time.sleep(0.05)
-            res = run([*where(client_ns), "iperf3", "-c", addr, "-p", str(port), "-t", str(seconds), "-J"],
+            res = run([*where(client_ns), "iperf3", "-c", addr, "-p", str(port), "-t", str(seconds), "-J",
+                       "--connect-timeout", "3000"],
                       timeout=seconds + 30)
             if res.returncode == 0:
                 return json.loads(res.stdout)["end"]["sum_received"]["bits_per_second"] / 1e9

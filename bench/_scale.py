@@ -69,7 +69,7 @@ def _one_backend(b: Bench, sec: Section, backend: str, net: str) -> None:
         return
     window = max(1, min(10, len(s) // 5))
     first, last = Figure(f"{backend}: 1st start", "subject", samples=s[:1]), \
-        Figure(f"{backend}: {len(s)}th start", "subject", samples=s[-1:])
+        Figure(f"{backend}: start #{len(s)} (the last)", "subject", samples=s[-1:])
     fw = Figure(f"{backend}: median of the first {window} starts", "subject", samples=s[:window])
     lw = Figure(f"{backend}: median of the last {window} starts", "subject", samples=s[-window:])
     td = Figure(f"{backend}: teardown of all {len(names)} (one `nsrun rm -f`)", "subject", samples=[teardown])
@@ -81,9 +81,9 @@ def _one_backend(b: Bench, sec: Section, backend: str, net: str) -> None:
         sec.figures.append(Figure(f"{backend}: one more published port with {published} already published",
                                   "subject", samples=[w - wo], note=f"{w:.1f} ms with 1 port - {wo:.1f} ms without"))
     ratio = statistics.median(s[-window:]) / statistics.median(s[:window])
-    sec.targets.append(Target(f"{backend}: {len(s)}th container (10 ports each) <= 1.2x the 1st",
+    sec.targets.append(Target(f"{backend}: container #{len(s)} (10 ports each) starts <= 1.2x the 1st",
                               ratio <= 1.2, f"{ratio:.2f}x (median of last {window} / first {window}); "
-                              f"single 100th/1st: {s[-1] / s[0]:.2f}x"))
+                              f"single #{len(s)}/#1: {s[-1] / s[0]:.2f}x"))
     probes = [v for k, v in sorted(extra.items(), key=lambda kv: int(kv[0].split("_")[4]))]
     if len(probes) == 2:
         d0, d1 = probes[0][0] - probes[0][1], probes[1][0] - probes[1][1]
