@@ -75,7 +75,7 @@ def table(sections: list[Section], meta: dict) -> str:
             lines.append(f"  [NOT RUN] section {sec.title.split(':')[0]}: {sec.not_run}")
     trace = meta.get("trace")
     if trace:
-        lines += ["", "where one embedded start goes (NSRUN_TRACE=1, one run):"] + [f"  {t}" for t in trace]
+        lines += ["", "where one embedded start goes (NSRUN_TRACE=1, median of 5 runs):"] + [f"  {t}" for t in trace]
     return "\n".join(lines)
 
 
