@@ -12,6 +12,7 @@ from typing import Any
 
 __all__ = ["machine", "versions", "Nsrun", "free_ports", "free_subnet", "run"]
 
+NET_PLUGINS = ("net", "nft", "iptables")
 BENCH_NET = ipaddress.ip_network("10.120.0.0/14")   # every bridge subnet the benchmark uses lies in here
 
 
@@ -105,6 +106,13 @@ class Nsrun:
                 f"`nsrun daemon --help` exits {res.returncode}: "
                 f"{((res.stderr or res.stdout).strip().splitlines() or [''])[-1][:200]}")
         return self._daemon or None
+
+    def no_net_args(self) -> list[str]:
+        """``--plugins`` for the default set without networking (pid, mnt, ipc, uts...): what section 1 times.
+        Empty while no network plugin is selected by default, so the plain command is what is timed."""
+        defaults = [n for n, d in self.plugins.items() if d]
+        kept = [n for n in defaults if n not in NET_PLUGINS]
+        return [] if kept == defaults else ["--plugins", ",".join(kept)]
 
     def plugin_args(self, *wanted: str, backend: str | None = None) -> list[str]:
         """``--plugins`` for the default set plus ``wanted`` (and exactly one firewall ``backend`` if given);

@@ -59,7 +59,7 @@ def section_memory(b: Bench) -> Section:
         before = set(supervisors(b.nsrun.root))
         per, procs, pss, rss = {}, [], [], []
         for name in names:
-            res = run(b.nsrun.cmd("run", "-d", "--name", name, "busybox", "sleep", "120"))
+            res = run(b.nsrun.cmd(*b.nsrun.no_net_args(), "run", "-d", "--name", name, "busybox", "sleep", "120"))
             if res.returncode != 0:
                 sec.notes.append(f"`nsrun run -d` failed: {(res.stderr or res.stdout).strip()[-200:]}")
                 break

@@ -25,7 +25,7 @@ def section_start(b: Bench) -> Section:
     sec = Section("start", "1. start latency: /bin/true in pid+mnt+uts+ipc namespaces (ms)")
     py = os.path.join(os.path.dirname(b.nsrun.bin), "python")
     cases = [
-        Case(NSRUN_TRUE, b.nsrun.cmd("run", "--rm", "busybox", "true"), role="subject"),
+        Case(NSRUN_TRUE, b.nsrun.cmd(*b.nsrun.no_net_args(), "run", "--rm", "busybox", "true"), role="subject"),
         b.anchors.unshare(), b.anchors.bwrap(), b.anchors.crun(), b.anchors.runc(),
         Case("python floor: -I -S, ctypes unshare+fork+chroot+/proc+exec", [py, "-I", "-S",
              os.path.join(HERE, "_floor.py"), b.rootfs], role="reference"),
@@ -33,9 +33,13 @@ def section_start(b: Bench) -> Section:
     ]
     installed = b.shared.get("nsrun_installed")
     if installed:
-        cases.insert(1, Case(NSRUN_INSTALLED, [installed, "--root", b.nsrun.root, "run", "--rm", "busybox", "true"],
+        cases.insert(1, Case(NSRUN_INSTALLED, [installed, "--root", b.nsrun.root, *b.nsrun.no_net_args(), "run", "--rm",
+                                               "busybox", "true"],
                              role="subject", not_run=None if os.access(installed, os.X_OK) else f"{installed}: missing"))
     sec.figures = measure(cases, b.runs, b.warmup, b.log)
+    if b.nsrun.no_net_args():
+        sec.notes.append(f"nsrun runs with {' '.join(b.nsrun.no_net_args())}: the default set without networking, "
+                         "so it does the same work as the anchors (section 2 adds the network)")
     sec.notes.append(".venv is an editable install: setuptools' editable finder (.pth) runs at every interpreter "
                      "start; the regular install (make bench builds .venv-bench) is what users run")
     sec.notes.append("crun runs in a mount namespace without /sys/fs/cgroup/unified (ENVIRONMENT.md); the harness "

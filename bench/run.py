@@ -60,7 +60,8 @@ def _trace(b: Bench, runs: int = 5) -> list[str]:
     import statistics
     phases: dict[str, list[float]] = {}
     for _ in range(runs):
-        res = run(b.nsrun.cmd("run", "--rm", "busybox", "true"), env={**os.environ, "NSRUN_TRACE": "1"})
+        res = run(b.nsrun.cmd(*b.nsrun.no_net_args(), "run", "--rm", "busybox", "true"),
+                  env={**os.environ, "NSRUN_TRACE": "1"})
         for line in res.stderr.splitlines():
             m = re.match(r"\s*(.*?)\s+(-?[0-9.]+)\s*$", line)
             if m:
@@ -105,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
             "scale": args.scale, "full": args.full, "root": root}
     try:
         # One run makes the busybox image (<root>/images/busybox/rootfs) that every anchor uses too.
-        first = run(nsrun.cmd("run", "--rm", "busybox", "true"), timeout=120)
+        first = run(nsrun.cmd(*nsrun.no_net_args(), "run", "--rm", "busybox", "true"), timeout=120)
         if first.returncode != 0 or not os.path.isdir(b.rootfs):
             print(f"bench: nsrun cannot run a container: {(first.stderr or first.stdout).strip()}", file=sys.stderr)
             return 1

@@ -52,6 +52,14 @@ def test_plugin_args_add_net_and_pick_exactly_one_backend():
     assert ns.plugin_args("net", backend="iptables") == ["--plugins", "pid,net,iptables"]
 
 
+def test_section_one_leaves_out_networking_only_when_it_is_on_by_default():
+    ns = Nsrun.__new__(Nsrun)
+    ns.plugins = {"pid": True, "mnt": True, "net": False}
+    assert ns.no_net_args() == []
+    ns.plugins = {"pid": True, "mnt": True, "net": True, "nft": True, "iptables": False}
+    assert ns.no_net_args() == ["--plugins", "pid,mnt"]
+
+
 def test_find_ip_takes_a_container_address_in_the_bench_subnet_only():
     subnet = ipaddress.ip_network("10.123.7.0/24")
     info = {"NetworkSettings": {"Gateway": "10.123.7.1", "Networks": {"n": {"IPAddress": "10.123.7.5"}}},
