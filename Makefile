@@ -54,7 +54,6 @@ test-privileged: setup
 # BENCH_ARGS passes options through, e.g. `make bench BENCH_ARGS="--quick"`; see docs/bench.md.
 BENCH_APT := bubblewrap crun runc util-linux iperf3 $(if $(filter 1,$(FULL)),docker.io)
 BENCH_ARGS ?=
-BENCH_VENV := .venv-bench
 
 bench: setup
 	@missing=$$(for p in $(BENCH_APT); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
@@ -62,14 +61,7 @@ bench: setup
 	  echo "installing the benchmark's anchors: $$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
-	# A regular (non-editable) install beside the editable .venv: what users run, without setuptools' editable
-	# finder on every interpreter start. Rebuilt each time so it measures the tree as it is.
-	rm -rf $(BENCH_VENV) && $(PY) -m venv $(BENCH_VENV)
-	$(BENCH_VENV)/bin/pip install -q --disable-pip-version-check .
-	ln -sfn /usr/lib/python3/dist-packages/nftables $$($(BENCH_VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/nftables
-	rm -rf build
-	$(BIN)/python bench/run.py $(if $(filter 1,$(FULL)),--full) --nsrun-installed $(BENCH_VENV)/bin/nsrun \
-	  --update-docs docs/bench.md $(BENCH_ARGS)
+	$(BIN)/python bench/run.py $(if $(filter 1,$(FULL)),--full) --update-docs docs/bench.md $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV)

@@ -11,7 +11,7 @@ from _measure import Case, measure, paired_ratio
 
 __all__ = ["section_start", "section_network", "bench_network", "NSRUN_TRUE"]
 
-NSRUN_TRUE = "nsrun run --rm busybox true (embedded, .venv)"
+NSRUN_TRUE = "nsrun run --rm busybox true (embedded)"
 NSRUN_INSTALLED = "nsrun run --rm busybox true (embedded, regular install)"
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -40,8 +40,6 @@ def section_start(b: Bench) -> Section:
     if b.nsrun.no_net_args():
         sec.notes.append(f"nsrun runs with {' '.join(b.nsrun.no_net_args())}: the default set without networking, "
                          "so it does the same work as the anchors (section 2 adds the network)")
-    sec.notes.append(".venv is an editable install: setuptools' editable finder (.pth) runs at every interpreter "
-                     "start; the regular install (make bench builds .venv-bench) is what users run")
     sec.notes.append("crun runs in a mount namespace without /sys/fs/cgroup/unified (ENVIRONMENT.md); the harness "
                      "enters it itself, so the workaround's unshare+sh is not counted")
     nsrun, runc = sec.figure(NSRUN_TRUE), sec.figure(b.anchors.runc().name)

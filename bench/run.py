@@ -38,7 +38,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--nsrun", default=os.path.join(os.path.dirname(sys.executable), "nsrun"),
                    help="the nsrun to measure (default: the one beside this interpreter)")
     p.add_argument("--nsrun-installed", metavar="PATH",
-                   help="also time this nsrun (make bench passes a regular, non-editable install: what users get)")
+                   help="also time another nsrun installation beside the main one")
     p.add_argument("--root", help="use this nsrun root (kept; reset at the end) instead of a private temporary one")
     p.add_argument("--json", default=os.path.join(HERE, "results.json"), help="where to write the results")
     p.add_argument("--update-docs", metavar="MD", help="put the table into this markdown file's bench block")
