@@ -1,4 +1,4 @@
-"""Container records on disk: ``<root>/containers/<id>/{config.json,state.json,lock}``.
+"""Container records on disk: ``<root>/containers/<id>/{config.json,state.json}``.
 
 ``config.json`` is the ContainerSpec (written once); ``state.json`` is rewritten atomically (write to a
 temporary file, fsync-free ``os.replace``). Names are unique under one root: creating a record holds the
@@ -95,13 +95,18 @@ class Record:
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
-        with _flock(os.path.join(self.dir, "lock")):
+        """The container's lock is a flock on its directory: no lock file to create (file creation is the
+        costliest step of a start on ext4 here)."""
+        with _flock(self.dir, directory=True):
             yield
 
 
 @contextlib.contextmanager
-def _flock(path: str) -> Iterator[None]:
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+def _flock(path: str, directory: bool = False) -> Iterator[None]:
+    if directory:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    else:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield

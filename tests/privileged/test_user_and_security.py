@@ -75,3 +75,21 @@ def test_without_sec_the_container_keeps_every_capability(nsrun):
     with open("/proc/self/status") as f:
         host = next(line for line in f if line.startswith("CapBnd")).split()[1]
     assert out.split()[1] == host
+
+
+def test_chowned_copy_fallback_shifts_ids_and_is_cached(tmp_path):
+    """Where idmapped mounts are refused, the user plugin lays the overlay over a copy of the image whose
+    owners are shifted into the range; one copy per range, reused."""
+    from nsrun_ns_ipc_uts_user.user import _chowned_copy
+    image = tmp_path / "rootfs"
+    (image / "etc").mkdir(parents=True)
+    (image / "etc" / "passwd").write_text("root:x:0:0::/:/bin/sh\n")
+    (image / "home").mkdir()
+    os.chown(image / "home", 1000, 1000)
+    os.symlink("/etc/passwd", image / "link")
+    copy = _chowned_copy(str(image), 300000, 300000)
+    assert os.stat(os.path.join(copy, "etc", "passwd")).st_uid == 300000
+    assert os.stat(os.path.join(copy, "home")).st_uid == 301000
+    assert os.lstat(os.path.join(copy, "link")).st_uid == 300000 and os.readlink(os.path.join(copy, "link")) == "/etc/passwd"
+    assert os.stat(image / "etc" / "passwd").st_uid == 0  # the image itself is untouched
+    assert _chowned_copy(str(image), 300000, 300000) == copy
