@@ -152,10 +152,13 @@ def _chowned_copy(rootfs: str, uid: int, gid: int) -> str:
         return target
     tmp = f"{target}.tmp{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(rootfs, tmp, symlinks=True)
-    for directory, dirs, files in os.walk(tmp):
-        for name in [directory, *(os.path.join(directory, n) for n in dirs + files)]:
-            st = os.lstat(name)
-            os.lchown(name, uid + st.st_uid, gid + st.st_gid)
+    shutil.copytree(rootfs, tmp, symlinks=True)  # copies modes, not owners: those come from the source
+    for directory, dirs, files in os.walk(rootfs):
+        rel = os.path.relpath(directory, rootfs)
+        names = [directory] if rel == "." else []
+        names += [os.path.join(directory, n) for n in dirs + files]
+        for source in names:
+            st = os.lstat(source)
+            os.lchown(os.path.join(tmp, os.path.relpath(source, rootfs)), uid + st.st_uid, gid + st.st_gid)
     os.rename(tmp, target)
     return target
