@@ -159,6 +159,9 @@ def _chowned_copy(rootfs: str, uid: int, gid: int) -> str:
         names += [os.path.join(directory, n) for n in dirs + files]
         for source in names:
             st = os.lstat(source)
-            os.lchown(os.path.join(tmp, os.path.relpath(source, rootfs)), uid + st.st_uid, gid + st.st_gid)
+            dest = os.path.join(tmp, os.path.relpath(source, rootfs))
+            os.lchown(dest, uid + st.st_uid, gid + st.st_gid)
+            if not os.path.islink(dest):
+                os.chmod(dest, st.st_mode & 0o7777)  # chown clears setuid/setgid bits
     os.rename(tmp, target)
     return target
