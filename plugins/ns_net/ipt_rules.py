@@ -31,14 +31,17 @@ def hooks(tag: str) -> list[tuple[str, str]]:
             ("filter", f"FORWARD -j {c['fwd']}")]
 
 
-def base_batch(tag: str) -> dict[str, list[str]]:
-    """Chains and hooks, for when they do not exist yet (a ``:CHAIN`` line would flush an existing one)."""
+def base_batch(tag: str, filter_only: bool = False) -> dict[str, list[str]]:
+    """Chains and hooks, for when they do not exist yet (a ``:CHAIN`` line would flush an existing one).
+    The nat chains are left out with ``filter_only`` (FORWARD acceptance alone)."""
     c = chains(tag)
     out: dict[str, list[str]] = {"nat": [f":{c['dnat']} - [0:0]", f":{c['post']} - [0:0]"],
                                  "filter": [f":{c['fwd']} - [0:0]", f":{c['in']} - [0:0]", f":{c['out']} - [0:0]"]}
     for table, spec in hooks(tag):
         out[table].append(f"-I {spec}")
     out["filter"] += [f"-A {c['fwd']} -j {c['in']}", f"-A {c['fwd']} -j {c['out']}"]
+    if filter_only:
+        del out["nat"]
     return out
 
 

@@ -46,14 +46,18 @@ class IptablesFirewall:
         return subprocess.run([self.tool, "-w", "-t", table, "-C", *spec.split()], capture_output=True,
                               timeout=30).returncode == 0
 
-    def setup_network(self, net: Network) -> None:
+    def setup_network(self, net: Network, filter_only: bool = False) -> None:
+        """``filter_only``: just the FORWARD part (the nft backend's help under a FORWARD policy of DROP)."""
         net_rules = rules.network_rules(self.tag, net)
+        if filter_only:
+            net_rules = {"filter": net_rules["filter"]}
         if self._exists("filter", net_rules["filter"][-1]):
             return  # this network's rules are in place (they are added in one batch)
         c = rules.chains(self.tag)
         have_base = subprocess.run([self.tool, "-w", "-t", "filter", "-S", c["fwd"]], capture_output=True,
                                    timeout=30).returncode == 0
-        if not self._restore(rules.batch("-A", net_rules, None if have_base else rules.base_batch(self.tag)),
+        base = rules.base_batch(self.tag, filter_only) if not have_base else None
+        if not self._restore(rules.batch("-A", net_rules, base),
                              check=False):
             self._restore(rules.batch("-A", net_rules))  # a concurrent start made the chains first
 

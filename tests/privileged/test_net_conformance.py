@@ -119,6 +119,8 @@ def test_gc_after_kill9_leaves_nothing(net_nsrun, nsrun_root, unique):
     try:
         assert wait_for(lambda: f"k{unique}" in net_nsrun.plain("ps").stdout, timeout=20)
         assert _fw_mentions(net_nsrun.backend["name"], nsrun_root, str(hp))
+        # netlink and the firewall were used before and after the fork: still no thread besides the main one
+        assert os.listdir(f"/proc/{proc.pid}/task") == [str(proc.pid)]
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)

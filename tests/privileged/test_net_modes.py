@@ -1,0 +1,88 @@
+"""Network modes with real namespaces: none, host, container:NAME; bad input leaves nothing behind; the
+parent has one thread when it forks even after opening a netlink socket."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from leakcheck import root_tag, snapshot
+
+
+def test_none_has_only_lo_up(nsrun):
+    res = nsrun("run", "--rm", "--network", "none", "busybox", "ip", "-o", "link", check=True)
+    lines = res.stdout.strip().splitlines()
+    assert len(lines) == 1 and ": lo:" in lines[0] and "UP" in lines[0]
+
+
+def test_host_sees_host_interfaces_and_warns_about_ports(nsrun):
+    res = nsrun("run", "--rm", "--network", "host", "-p", "80:80", "busybox", "cat", "/proc/net/dev", check=True)
+    assert "eth0" in res.stdout or "lo" in res.stdout
+    assert "WARNING: Published ports are discarded when using host network mode" in res.stderr
+    with open("/proc/net/dev") as f:
+        assert {line.split(":")[0].strip() for line in f if ":" in line} == \
+            {line.split(":")[0].strip() for line in res.stdout.splitlines() if ":" in line}
+
+
+def test_container_mode_shares_localhost_and_outlives_joiner(nsrun, unique):
+    name = f"srv{unique}"
+    nsrun("run", "-d", "--name", name, "--network", "none", "busybox", "sh", "-c",
+          "mkdir -p /w && echo shared > /w/index.html && exec httpd -f -p 127.0.0.1:8080 -h /w", check=True)
+    try:
+        get = "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 127.0.0.1 8080 | tail -n 1"
+        res = nsrun("run", "--rm", "--network", f"container:{name}", "busybox", "sh", "-c", get, timeout=30)
+        assert res.stdout.strip() == "shared", res.stderr
+        again = nsrun("exec", name, "sh", "-c", get, timeout=30)
+        assert again.stdout.strip() == "shared"  # the joined container's network is still there
+    finally:
+        nsrun("rm", "-f", name)
+
+
+@pytest.mark.parametrize("args, words", [
+    (["-p", "99999:80"], "must be 1-65535"),
+    (["-p", "abc"], "invalid container port"),
+    (["-p", "80:80/sctp"], "invalid protocol"),
+    (["--network", "container:nonexistent"], "no such container"),
+    (["--network", "nosuchnet"], "network nosuchnet not found"),
+])
+def test_bad_input_is_one_line_exit_125_and_creates_nothing(nsrun, nsrun_root, args, words):
+    before = snapshot(nsrun_root)
+    res = nsrun("run", "--rm", *args, "busybox", "true")
+    assert res.returncode == 125
+    assert len(res.stderr.strip().splitlines()) == 1 and words in res.stderr, res.stderr
+    assert snapshot(nsrun_root) == before
+    assert not os.path.exists(os.path.join(nsrun_root, "networks")) or \
+        not os.listdir(os.path.join(nsrun_root, "containers"))
+
+
+def test_overlapping_subnets_are_refused(nsrun, unique):
+    block = int(unique, 16) % 250
+    assert nsrun("network", "create", "--subnet", "192.0.2.0/25", f"x{unique}").returncode == 125  # eth0's route
+    nsrun("network", "create", "--subnet", f"10.101.{block}.0/24", f"a{unique}", check=True)
+    try:
+        res = nsrun("network", "create", "--subnet", f"10.101.{block}.128/25", f"b{unique}")
+        assert res.returncode == 125 and "overlaps network" in res.stderr
+        assert len(res.stderr.strip().splitlines()) == 1
+    finally:
+        nsrun("network", "rm", f"a{unique}", check=True)
+
+
+def test_port_taken_by_a_host_process_fails_before_anything_exists(nsrun, nsrun_root):
+    import socket
+    with socket.socket() as s:
+        s.bind(("0.0.0.0", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        tag = root_tag(nsrun_root)
+        res = nsrun("run", "--rm", "-p", f"{port}:80", "busybox", "true")
+        assert res.returncode == 125 and "host process" in res.stderr, res.stderr
+        assert not any(n.startswith(f"nsr{tag}") for n in os.listdir("/sys/class/net"))
+
+
+def test_no_extra_thread_with_netlink_open_at_fork():
+    code = ("import os; from nsrun_ns_net.netlink import open_ipr; ipr = open_ipr(); ipr.link_lookup(ifname='lo');"
+            "print(len(os.listdir('/proc/self/task')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=True)
+    assert out.stdout.strip() == "1"
