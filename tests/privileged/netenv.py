@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 import subprocess
+import sys
 import time
 
 from leakcheck import root_tag
+
+NSRUN = os.path.join(os.path.dirname(sys.executable), "nsrun")
 
 
 def sh(*argv: str, timeout: float = 20, check: bool = True) -> subprocess.CompletedProcess:

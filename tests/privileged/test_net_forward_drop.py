@@ -7,9 +7,8 @@ import os
 import random
 import subprocess
 
-from conftest_helpers import NSRUN
 from leakcheck import root_tag
-from netenv import sh, wait_for
+from netenv import NSRUN, sh, wait_for
 
 
 def test_forward_policy_drop_is_worked_around_in_own_chains(backend, nsrun_root, unique):

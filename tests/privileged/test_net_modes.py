@@ -86,3 +86,24 @@ def test_no_extra_thread_with_netlink_open_at_fork():
             "print(len(os.listdir('/proc/self/task')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=True)
     assert out.stdout.strip() == "1"
+
+
+def test_default_bridge_run_then_reset_leaves_the_host_as_found(nsrun, nsrun_root):
+    tag = root_tag(nsrun_root)
+    with open("/proc/sys/net/ipv4/ip_forward") as f:
+        forward_before = f.read().strip()
+    res = nsrun("run", "--rm", "busybox", "sh", "-c", "ip -o -4 addr show eth0; ip route; cat /etc/hosts",
+                check=True)
+    assert "eth0" in res.stdout and "default via" in res.stdout
+    ip = res.stdout.split("inet ")[1].split("/")[0]
+    assert any(line.startswith(ip) for line in res.stdout.splitlines())  # /etc/hosts names the container
+    links = [n for n in os.listdir("/sys/class/net") if n.startswith(f"nsr{tag}")]
+    assert links == [f"nsr{tag}b0"]  # the veth went with the container; the bridge stays, like docker0
+    out = nsrun("system", "reset", check=True).stdout
+    assert f"removed bridge nsr{tag}b0" in out
+    assert not [n for n in os.listdir("/sys/class/net") if n.startswith(f"nsr{tag}")]
+    with open("/proc/sys/net/ipv4/ip_forward") as f:
+        after = f.read().strip()
+    others = [n for n in os.listdir("/sys/class/net") if n.startswith("nsr") and
+              os.path.isdir(f"/sys/class/net/{n}/bridge")]
+    assert after == forward_before or others
