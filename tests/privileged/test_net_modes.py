@@ -2,6 +2,8 @@
 parent has one thread when it forks even after opening a netlink socket."""
 from __future__ import annotations
 
+import json
+
 import os
 import subprocess
 import sys
@@ -107,3 +109,50 @@ def test_default_bridge_run_then_reset_leaves_the_host_as_found(nsrun, nsrun_roo
     others = [n for n in os.listdir("/sys/class/net") if n.startswith("nsr") and
               os.path.isdir(f"/sys/class/net/{n}/bridge")]
     assert after == forward_before or others
+
+
+def test_network_commands_and_a_chosen_host_port(nsrun, unique):
+    block = int(unique, 16) % 250
+    name = f"n{unique}"
+    net_id = nsrun("network", "create", "--subnet", f"10.101.{block}.0/24", "--gateway", f"10.101.{block}.254",
+                   name, check=True).stdout.strip()
+    assert len(net_id) == 64
+    assert name in nsrun("network", "ls", check=True).stdout
+    again = nsrun("network", "create", name)
+    assert again.returncode == 125 and "already exists" in again.stderr
+    nsrun("run", "-d", "--name", f"c{unique}", "--network", name, "-p", "80", "-p", "127.0.0.1::53/udp",
+          "busybox", "sleep", "30", check=True)
+    try:
+        info = json.loads(nsrun("inspect", f"c{unique}", check=True).stdout)[0]["Info"]
+        settings = info["NetworkSettings"]
+        assert settings["Gateway"] == f"10.101.{block}.254" and settings["IPAddress"] == f"10.101.{block}.1"
+        tcp = settings["Ports"]["80/tcp"][0]
+        assert tcp["HostIp"] == "0.0.0.0" and 32768 <= int(tcp["HostPort"]) <= 60999
+        assert info["Ports"] == (f"0.0.0.0:{tcp['HostPort']}->80/tcp, "
+                                 f"127.0.0.1:{settings['Ports']['53/udp'][0]['HostPort']}->53/udp")
+        assert info["Ports"] in nsrun("ps", check=True).stdout
+        shown = json.loads(nsrun("network", "inspect", name, check=True).stdout)[0]
+        assert [c["Name"] for c in shown["Containers"].values()] == [f"c{unique}"]
+    finally:
+        nsrun("rm", "-f", f"c{unique}", check=True)
+    nsrun("network", "rm", name, check=True)
+    assert name not in nsrun("network", "ls", check=True).stdout
+
+
+def test_fifty_parallel_runs_get_fifty_addresses(nsrun, unique):
+    names = [f"p{unique}{i}" for i in range(50)]
+    nsrun("run", "--rm", "--network", "none", "busybox", "true", check=True)  # the image exists before the race
+    procs = [nsrun.popen("run", "-d", "--name", n, "busybox", "sleep", "60", stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE) for n in names]
+    try:
+        errors = [p.communicate(timeout=180)[1] for p in procs]
+        assert all(p.returncode == 0 for p in procs), errors
+        infos = json.loads(nsrun("inspect", *names, check=True, timeout=60).stdout)
+        ips = {i["Info"]["NetworkSettings"]["IPAddress"] for i in infos}
+        assert len(ips) == 50
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait(timeout=10)
+        nsrun("rm", "-f", *names, timeout=180)
