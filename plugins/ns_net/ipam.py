@@ -43,8 +43,11 @@ def bridge_name(tag: str, name: str) -> str:
 
 
 def veth_name(tag: str, cid: str) -> str:
-    """The host side of a container's veth pair: ``nsr{tag}{6 hex of the id}`` (at most 13 characters)."""
-    return f"nsr{tag}{cid[:6]}"
+    """The host side of a container's veth pair: ``nsr{tag}v{6 hex of the id}`` (at most 14 characters).
+
+    The ``v`` keeps every root's names apart: without it the default root's ``nsr`` + 6 hex would also
+    match another root's bridge ``nsr{4 hex tag}b0``."""
+    return f"nsr{tag}v{cid[:6]}"
 
 
 def host_routes() -> list[ipaddress.IPv4Network]:

@@ -48,7 +48,7 @@ def _dead_leases(store: NetworkStore, live: set[str]) -> list[str]:
 
 
 def _dead_veths(tag: str, live: set[str], reset: bool) -> list[str]:
-    pattern = re.compile(rf"^nsr{tag}([0-9a-f]{{6}})$")
+    pattern = re.compile(rf"^nsr{tag}v([0-9a-f]{{6}})$")  # veth_name()
     alive = {cid[:6] for cid in live}
     doomed = [n for n in os.listdir("/sys/class/net")
               if (m := pattern.match(n)) and (reset or m.group(1) not in alive)]

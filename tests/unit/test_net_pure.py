@@ -39,7 +39,8 @@ def test_names_carry_nsr_and_the_tag_and_fit_ifnamsiz():
     assert bridge_name("", "bridge") == "nsrun0"
     assert bridge_name("ab12", "bridge") == "nsrab12b0"
     assert bridge_name("ab12", "mynet").startswith("nsrab12n") and len(bridge_name("ab12", "mynet")) <= 15
-    assert veth_name("ab12", "0123456789" * 6) == "nsrab12012345"
+    assert veth_name("ab12", "0123456789" * 6) == "nsrab12v012345"
+    assert veth_name("", "0123456789" * 6) == "nsrv012345"
 
 
 def _grab(args):
