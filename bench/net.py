@@ -93,7 +93,7 @@ def main() -> None:
     ap.add_argument("--ports", type=int, default=10)
     ap.add_argument("--iperf-seconds", type=int, default=3)
     args = ap.parse_args()
-    root = tempfile.mkdtemp(prefix="nsrbench-", dir="/tmp")
+    root = tempfile.mkdtemp(prefix="nsrnetbench-", dir="/tmp")
     os.chmod(root, 0o755)
     n = nsrun_t(root)
     try:
