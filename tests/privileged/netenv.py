@@ -9,9 +9,12 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import shutil
 import subprocess
 import sys
 import time
+
+import pytest
 
 from leakcheck import root_tag
 
@@ -86,3 +89,33 @@ def wait_for(predicate, timeout: float = 10, interval: float = 0.1):
         time.sleep(interval)
         value = predicate()
     return value
+
+
+BACKENDS = ["nft", "iptables", "iptables-legacy"]
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> dict:
+    """``{"plugins", "env", "name"}`` selecting one firewall backend (the legacy variant of iptables too).
+    (Fixtures live here, not in a conftest.py, whose module name would shadow tests/conftest.py.)"""
+    name = request.param
+    env = {}
+    if name == "iptables-legacy":
+        if shutil.which("iptables-legacy-restore") is None:
+            pytest.fail("iptables-legacy is not installed (make setup installs iptables)")
+        env["NSRUN_IPTABLES"] = "iptables-legacy"
+        name = "iptables"
+    return {"plugins": f"ipc,uts,pid,net,{name},mnt,sec", "env": env, "name": request.param}
+
+
+@pytest.fixture
+def net_nsrun(nsrun, backend):
+    """The ``nsrun`` runner with the backend selected; ``system reset`` afterwards (networks, bridges and
+    tables are shared objects that outlive a container)."""
+    def run(*args: str, **kwargs):
+        kwargs.setdefault("env", backend["env"])
+        return nsrun("--plugins", backend["plugins"], *args, **kwargs)
+    run.plain = nsrun
+    run.backend = backend
+    yield run
+    nsrun("system", "reset", env=backend["env"], timeout=60)

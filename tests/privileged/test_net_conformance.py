@@ -10,7 +10,7 @@ import signal
 import subprocess
 
 from leakcheck import root_tag
-from netenv import peer, sh, wait_for
+from netenv import backend, net_nsrun, peer, sh, wait_for  # noqa: F401 (fixtures)
 
 WEB = ["sh", "-c", "mkdir -p /www && echo hello-$HOSTNAME > /www/index.html && exec httpd -f -p 80 -h /www"]
 
