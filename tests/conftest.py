@@ -77,6 +77,11 @@ def leak_check(request: pytest.FixtureRequest):
     root = request.getfixturevalue("nsrun_root")
     before = leakcheck.snapshot(root)
     yield
+    for _ in range(20):  # a supervisor may still be finishing its teardown after `stop` returned
+        if not (leakcheck.processes(root) or leakcheck.supervisors(root)):
+            break
+        time.sleep(0.1)
+    _remove_shared_network_objects(root)
     after = leakcheck.snapshot(root)
     for _ in range(20):  # a supervisor may still be finishing its teardown after `stop` returned
         if not leakcheck.diff(before, after):
@@ -110,8 +115,7 @@ class Runner:
 
 @pytest.fixture
 def nsrun(nsrun_root: str) -> Runner:
-    yield Runner(nsrun_root)
-    _remove_shared_network_objects(nsrun_root)
+    return Runner(nsrun_root)
 
 
 def _remove_shared_network_objects(root: str) -> None:
