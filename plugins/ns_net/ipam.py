@@ -155,8 +155,8 @@ class NetworkStore:
 
     def _default_subnet(self) -> ipaddress.IPv4Network:
         tag = self.paths.tag
-        if not tag:
-            candidates = [ipaddress.IPv4Network("10.88.0.0/16")]
+        if not tag:  # the default root: Docker-sized /16s from 10.88.0.0 (the default network's) upwards
+            candidates = [ipaddress.IPv4Network(f"10.{i}.0.0/16") for i in range(88, 100)]
         else:  # 10.100.0.0/14, one /24 per root, derived from the tag; the next ones if taken
             base = int(tag, 16) % 1024
             candidates = [ipaddress.IPv4Network(f"10.{100 + (i % 1024) // 256}.{i % 256}.0/24")

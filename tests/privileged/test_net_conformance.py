@@ -132,3 +132,26 @@ def test_gc_after_kill9_leaves_nothing(net_nsrun, nsrun_root, unique):
     leases = [f for _, _, fs in os.walk(os.path.join(nsrun_root, "networks")) for f in fs if f.endswith(".lease")]
     assert leases == []
     net_nsrun.plain("rm", "-f", f"k{unique}")
+
+
+def test_kill9_during_start_then_gc_leaves_nothing(net_nsrun, nsrun_root, unique):
+    """nsrun killed at several points of a bridge-mode start with a published port; gc finishes the job."""
+    import time
+    tag = root_tag(nsrun_root)
+    net_nsrun("run", "--rm", "busybox", "true", check=True)  # image and bridge exist: kills land in the start
+    for i, delay in enumerate((0.03, 0.08, 0.15, 0.25, 0.4)):
+        hp = _port()
+        proc = net_nsrun.plain.popen("--plugins", net_nsrun.backend["plugins"], "run", "--rm", "-p", f"{hp}:80",
+                                     "busybox", "sleep", "30", env={**os.environ, **net_nsrun.backend["env"]},
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+        res = net_nsrun("gc", timeout=60)
+        assert res.returncode == 0, res.stderr
+        assert not _fw_mentions(net_nsrun.backend["name"], nsrun_root, f"{hp}"), f"DNAT left (delay {delay})"
+        assert wait_for(lambda: not [n for n in os.listdir("/sys/class/net") if n.startswith(f"nsr{tag}v")],
+                        timeout=5), f"veth left (delay {delay})"
+        leases = [f for _, _, fs in os.walk(os.path.join(nsrun_root, "networks")) for f in fs
+                  if f.endswith(".lease")]
+        assert leases == [], f"leases left (delay {delay})"

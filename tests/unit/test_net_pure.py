@@ -102,3 +102,17 @@ def test_iptables_batches():
     reset = ipt_rules.reset_batch("ab12", saved)
     assert "-D OUTPUT -m addrtype --dst-type LOCAL -j NSRUNAB12-DNAT" in reset and "-X NSRUNAB12-DNAT" in reset
     assert "NSRUNAB12-FWD" not in reset and ipt_rules.reset_batch("ab12", "") == ""
+
+
+def test_user_networks_get_the_next_free_subnet(tmp_path):
+    store = NetworkStore(Paths.from_root(str(tmp_path)))
+    subnets = {store.resolve("bridge").subnet, store.create("one", None, None).subnet,
+               store.create("two", None, None).subnet}
+    assert len(subnets) == 3
+    with pytest.raises(ConfigError):
+        store.create("three", "10.100.0.0/13", None)  # overlaps the others
+
+
+def test_default_root_networks_do_not_collide():
+    store = NetworkStore(Paths.from_root(None))
+    assert str(store._default_subnet()) in {f"10.{i}.0.0/16" for i in range(88, 100)}
