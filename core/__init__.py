@@ -15,10 +15,21 @@ from .syscalls import (CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWPID, CL
 
 __version__ = "0.1.0"
 
+
+def find_container(paths: Paths, ref: str) -> dict:
+    """A container of the root ``paths`` by name, full id or unique id prefix (Docker's resolution):
+    ``{"id", "name", "pid", "pid_start"}`` where ``pid`` is None unless it is running. Raises NotFoundError.
+    (For plugins that refer to other containers, e.g. ``--network container:NAME``.)"""
+    from ._state import Store
+    rec = Store(paths).find(ref)
+    running = rec.running
+    return {"id": rec.id, "name": rec.name, "pid": rec.pid if running else None,
+            "pid_start": rec.state.get("pid_start") if running else None}
+
 __all__ = [
     "hookimpl", "RunContext", "ContainerSpec", "Paths", "Stash", "StashKey", "Mount", "IdMap", "Option",
     "NsrunError", "ConfigError", "ConflictError", "NotFoundError", "PluginError", "SetupError",
     "ChildSetupError", "TeardownError",
     "CLONE_NEWIPC", "CLONE_NEWNET", "CLONE_NEWNS", "CLONE_NEWPID", "CLONE_NEWUSER", "CLONE_NEWUTS",
-    "__version__",
+    "find_container", "__version__",
 ]

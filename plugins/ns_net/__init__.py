@@ -1,0 +1,162 @@
+"""Network namespace and network modes (plugin ``net``): ``--network bridge|none|host|container:NAME|NETWORK``
+and ``-p`` publishing. Port publishing and masquerade are a firewall backend's work (plugins ``nft``, the
+default, or ``iptables``), reached through the ``net_firewall`` hook (``nsrun_ns_net.hookspecs``).
+
+Modes: ``none`` a new netns with only ``lo`` up; ``host`` no netns; ``container:NAME`` joins that running
+container's netns (in the child, before pivot_root, through the host's /proc); ``bridge`` (default) or a
+user-defined network: a veth pair on the network's bridge, an address from IPAM (``ipam``), the bridge as
+gateway. pyroute2 is imported only on the bridge path.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+
+from nsrun import (CLONE_NEWNET, ConfigError, NotFoundError, Option, Paths, RunContext, StashKey,
+                   find_container, hookimpl)
+
+from .ipam import DEFAULT_NAME, NetworkStore
+from .ports import PortSpec, parse_publish
+
+DEFAULT = True
+ORDER = 40
+HOOKSPECS = "nsrun_ns_net.hookspecs"
+COMMANDS = {"network": "nsrun_ns_net.cli:network"}
+OPTIONS = [
+    Option(("--network", "--net"), "network", metavar="MODE",
+           help="bridge (default), none, host, container:NAME, or a network's name"),
+    Option(("-p", "--publish"), "publish", multiple=True, metavar="[IP:]HOST:CTR[/PROTO]",
+           help="Publish a container's port on the host"),
+]
+
+
+@dataclasses.dataclass
+class Plan:
+    """What ``configure`` decided: the mode, and for bridge mode the network and the ports."""
+
+    mode: str                      # none | host | container | bridge
+    network: str = ""              # bridge: the network's name
+    ports: list[PortSpec] = dataclasses.field(default_factory=list)
+    target: tuple[int, int] | None = None   # container: (pid, start time) of the joined container
+
+
+PLAN_KEY = StashKey[Plan]()
+
+
+def _firewall(ctx: RunContext):
+    fw = ctx.hook.net_firewall(paths=ctx.paths) if ctx.hook is not None else None
+    if fw is None:
+        raise ConfigError("bridge networking needs a firewall backend: add nft or iptables to --plugins")
+    return fw
+
+
+@hookimpl
+def configure(ctx: RunContext) -> None:
+    mode = ctx.options.get("network") or DEFAULT_NAME
+    specs = [parse_publish(p) for p in ctx.options.get("publish") or ()]
+    if mode in ("none", "host"):
+        if specs:
+            ctx.warnings.append(f"Published ports are discarded when using {mode} network mode")
+        ctx.stash[PLAN_KEY] = Plan(mode)
+        return
+    if mode.startswith("container:"):
+        ref = mode.partition(":")[2]
+        if specs:
+            raise ConfigError("conflicting options: port publishing and the container type network mode")
+        try:
+            target = find_container(ctx.paths, ref) if ref else None
+        except NotFoundError:
+            target = None
+        if target is None or target["pid"] is None:
+            raise ConfigError(f"cannot join network of container {ref!r}: "
+                              f"{'it is not running' if target else 'no such container'}")
+        ctx.stash[PLAN_KEY] = Plan("container", target=(target["pid"], target["pid_start"]))
+        return
+    store = NetworkStore(ctx.paths)
+    if mode != DEFAULT_NAME and store.get(mode) is None:
+        raise ConfigError(f"network {mode} not found")
+    _firewall(ctx)  # bridge mode cannot work without a backend: say so before anything exists
+    seen: set[tuple[str, int]] = set()
+    for spec in specs:
+        if spec.host_port:
+            key = (spec.proto, spec.host_port)
+            if key in seen:
+                raise ConfigError(f"host port {spec.host_port}/{spec.proto} is published twice")
+            seen.add(key)
+            if (why := store.port_conflict(spec.proto, spec.host_ip, spec.host_port)) is not None:
+                raise ConfigError(why)
+    ctx.stash[PLAN_KEY] = Plan("bridge", mode, specs)
+
+
+@hookimpl
+def pre_clone(ctx: RunContext) -> int:
+    plan = ctx.stash[PLAN_KEY]
+    if plan.mode == "bridge":
+        from . import bridge
+        store = NetworkStore(ctx.paths)
+        bridge.reserve(ctx, store, store.resolve(plan.network), _firewall(ctx), plan.ports)
+    return CLONE_NEWNET if plan.mode in ("none", "bridge") else 0
+
+
+@hookimpl
+def post_start(ctx: RunContext, pid: int) -> None:
+    plan = ctx.stash[PLAN_KEY]
+    if plan.mode == "bridge":
+        from . import bridge
+        bridge.wire(ctx, pid, _firewall(ctx))
+    elif plan.mode == "container":
+        ctx.info["NetworkSettings"] = {"NetworkMode": ctx.options.get("network")}
+    else:
+        ctx.info["NetworkSettings"] = {"NetworkMode": plan.mode}
+
+
+@hookimpl
+def in_child(ctx: RunContext) -> None:
+    """[child] ``none``: bring ``lo`` up; ``container:``: join the target's netns (host /proc still mounted)."""
+    plan = ctx.stash[PLAN_KEY]
+    if plan.mode == "none":
+        _lo_up()
+    elif plan.mode == "container" and plan.target is not None:
+        from nsrun import syscalls
+        pid, start = plan.target
+        fd = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            if _start_time(pid) != start:
+                raise ConfigError("the container whose network was to be joined has exited")
+            syscalls.setns(fd, CLONE_NEWNET)
+        finally:
+            os.close(fd)
+
+
+def _start_time(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            raw = f.read()
+    except OSError:
+        return None
+    return int(raw[raw.rindex(b")") + 2:].split()[19])
+
+
+def _lo_up() -> None:
+    import fcntl
+    import socket
+    import struct
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        flags = struct.unpack("16sh", fcntl.ioctl(s, 0x8913, struct.pack("16sh", b"lo", 0)))[1]  # SIOCGIFFLAGS
+        fcntl.ioctl(s, 0x8914, struct.pack("16sh", b"lo", flags | 1))  # SIOCSIFFLAGS |= IFF_UP
+
+
+@hookimpl
+def teardown(ctx: RunContext) -> None:
+    plan = ctx.stash.get(PLAN_KEY)
+    if plan is not None and plan.mode == "bridge":
+        from . import bridge
+        fw = ctx.hook.net_firewall(paths=ctx.paths) if ctx.hook is not None else None
+        bridge.undo(ctx, NetworkStore(ctx.paths), fw)
+
+
+@hookimpl
+def gc(paths: Paths, live: set[str], reset: bool) -> list[str]:
+    from .reconcile import collect
+    return collect(paths, live, reset)
+

@@ -1,0 +1,136 @@
+"""Bridge mode, host side: the steps the net plugin's hooks call, each recording in ``ctx.stash`` only what
+exists, and the matching undo. Kernel work goes through ``netlink`` (pyroute2, imported here lazily).
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+from typing import Any
+
+from nsrun import RunContext, StashKey
+
+from .firewall import Firewall
+from .ipam import DEFAULT_NAME, Network, NetworkStore, veth_name
+from .ports import Binding, PortSpec, docker_ports, format_ports
+
+__all__ = ["reserve", "wire", "undo", "ensure_network", "IPR_KEY", "LEASE_KEY", "PORTS_KEY", "VETH_KEY",
+           "PUBLISHED_KEY"]
+
+IPR_KEY = StashKey[Any]()                     # the open IPRoute (closed by undo)
+LEASE_KEY = StashKey[tuple[Network, str]]()    # (network, address) leased
+PORTS_KEY = StashKey[list[Binding]]()          # host ports reserved (journal files written)
+VETH_KEY = StashKey[str]()                     # host side of the veth pair, created
+PUBLISHED_KEY = StashKey[list[Binding]]()      # DNAT elements/rules in place
+HOSTS_KEY = StashKey[list[str]]()              # other containers' hosts files we added a line to
+
+
+def _ipr(ctx: RunContext) -> Any:
+    ipr = ctx.stash.get(IPR_KEY)
+    if ipr is None:
+        from .netlink import open_ipr
+        ipr = open_ipr()
+        ctx.stash[IPR_KEY] = ipr
+    return ipr
+
+
+def ensure_ip_forward(store: NetworkStore) -> None:
+    """Turn ``net.ipv4.ip_forward`` on if it is off, remembering that this root did (reset restores it)."""
+    path = "/proc/sys/net/ipv4/ip_forward"
+    with open(path) as f:
+        if f.read().strip() == "1":
+            return
+    os.makedirs(store.dir, exist_ok=True)
+    with open(os.path.join(store.dir, ".ip_forward-was-0"), "w"):
+        pass
+    with open(path, "w") as f:
+        f.write("1")
+
+
+def ensure_network(ipr: Any, store: NetworkStore, net: Network, fw: Firewall) -> None:
+    """The bridge, its address, the firewall's per-network rules, forwarding: all idempotent."""
+    from .netlink import ensure_bridge, host_mtu
+    ensure_bridge(ipr, net.bridge, net.gateway, net.prefixlen, host_mtu())
+    fw.setup_network(net)
+    ensure_ip_forward(store)
+
+
+def reserve(ctx: RunContext, store: NetworkStore, net: Network, fw: Firewall, specs: list[PortSpec]) -> None:
+    """[pre_clone] Bridge ready, an address leased, host ports reserved; /etc/hosts entries contributed."""
+    ensure_network(_ipr(ctx), store, net, fw)
+    ip = store.allocate(net, ctx.spec.id, ctx.spec.name)
+    ctx.stash[LEASE_KEY] = (net, ip)
+    if specs:
+        ctx.stash[PORTS_KEY] = store.reserve_ports(ctx.spec.id, net.name, specs, ip, fw.name)
+    names = " ".join(dict.fromkeys(n for n in (ctx.hostname, ctx.spec.name) if n))
+    ctx.hosts.append((ip, names or ctx.spec.id[:12]))
+    if net.name != DEFAULT_NAME:  # user-defined networks resolve container names (Docker's embedded DNS)
+        for other_ip, lease in sorted(store.leases(net.name).items()):
+            if lease.get("id") != ctx.spec.id and lease.get("name"):
+                ctx.hosts.append((other_ip, lease["name"]))
+
+
+def wire(ctx: RunContext, pid: int, fw: Firewall) -> None:
+    """[post_start] veth into the child's netns, its address and route, the published ports."""
+    from .netlink import add_veth, configure_inside, host_mtu, mac_for
+    net, ip = ctx.stash[LEASE_KEY]
+    host = veth_name(ctx.paths.tag, ctx.spec.id)
+    mac = mac_for(ip)
+    add_veth(_ipr(ctx), host, net.bridge, pid, mac, host_mtu())
+    ctx.stash[VETH_KEY] = host
+    configure_inside(pid, ip, net.prefixlen, net.gateway)
+    bindings = ctx.stash.get(PORTS_KEY) or []
+    if bindings:
+        fw.publish(bindings)
+        ctx.stash[PUBLISHED_KEY] = bindings
+    ctx.info["Ports"] = format_ports(bindings)
+    ctx.info["NetworkSettings"] = {
+        "IPAddress": ip, "IPPrefixLen": net.prefixlen, "Gateway": net.gateway, "MacAddress": mac,
+        "Bridge": net.bridge, "Ports": docker_ports(bindings), "SandboxKey": f"/proc/{pid}/ns/net",
+        "Networks": {net.name: {"NetworkID": net.id, "IPAddress": ip, "Gateway": net.gateway,
+                                "IPPrefixLen": net.prefixlen, "MacAddress": mac}},
+    }
+    if net.name != DEFAULT_NAME and ctx.spec.name:
+        ctx.stash[HOSTS_KEY] = _announce(ctx, net, ip)
+
+
+def _announce(ctx: RunContext, net: Network, ip: str) -> list[str]:
+    """Append our name to the /etc/hosts of the containers already on the network (bind-mounted files,
+    written in place so their mounts see it)."""
+    done = []
+    for lease in NetworkStore(ctx.paths).leases(net.name).values():
+        cid = lease.get("id")
+        path = os.path.join(ctx.paths.container_dir(cid), "hosts") if cid and cid != ctx.spec.id else None
+        if path and os.path.exists(path):
+            with contextlib.suppress(OSError), open(path, "a") as f:
+                f.write(f"{ip}\t{ctx.spec.name}\n")
+                done.append(path)
+    return done
+
+
+def _unannounce(paths: list[str], line: str) -> None:
+    for path in paths:
+        with contextlib.suppress(OSError), open(path, "r+") as f:
+            lines = f.readlines()
+            kept = [x for x in lines if x != line]
+            if kept != lines:
+                f.seek(0)
+                f.write("".join(kept))
+                f.truncate()
+
+
+def undo(ctx: RunContext, store: NetworkStore, fw: Firewall | None) -> None:
+    """[teardown] Reverse of reserve + wire, step by step from the stash; safe to call twice."""
+    if (bindings := ctx.stash.pop(PUBLISHED_KEY, None)) and fw is not None:
+        fw.unpublish(bindings)
+    if (host := ctx.stash.pop(VETH_KEY, None)) and os.path.exists(f"/sys/class/net/{host}"):
+        from .netlink import delete_link
+        delete_link(_ipr(ctx), host)
+    lease = ctx.stash.get(LEASE_KEY)
+    if (hosts := ctx.stash.pop(HOSTS_KEY, None)) and lease:
+        _unannounce(hosts, f"{lease[1]}\t{ctx.spec.name}\n")
+    if (bindings := ctx.stash.pop(PORTS_KEY, None)) is not None:
+        store.release_ports(ctx.spec.id, bindings)
+    if (lease := ctx.stash.pop(LEASE_KEY, None)) is not None:
+        store.release(lease[0].name, lease[1], ctx.spec.id)
+    if (ipr := ctx.stash.pop(IPR_KEY, None)) is not None:
+        ipr.close()

@@ -1,0 +1,103 @@
+"""``nsrun network create|ls|rm|inspect``: user-defined bridge networks (imported only when invoked)."""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+
+import click
+
+from nsrun import ConfigError, ConflictError, NotFoundError, Paths
+
+from .firewall import BACKENDS, firewall_by_name
+from .ipam import DEFAULT_NAME, NetworkStore
+
+__all__ = ["network"]
+
+
+def _store(ctx: click.Context) -> NetworkStore:
+    root = ctx.find_root().obj.root if ctx.find_root().obj is not None else None
+    return NetworkStore(Paths.from_root(root))
+
+
+@click.group()
+def network() -> None:
+    """Manage networks (user-defined bridges)."""
+
+
+@network.command()
+@click.option("--subnet", metavar="CIDR", help="Subnet, e.g. 10.101.0.0/24 (default: a free one)")
+@click.option("--gateway", metavar="IP", help="The bridge's address (default: the first of the subnet)")
+@click.option("-d", "--driver", default="bridge", help="Only 'bridge'")
+@click.argument("name")
+@click.pass_context
+def create(ctx: click.Context, subnet: str | None, gateway: str | None, driver: str, name: str) -> None:
+    """Create a network. Its bridge appears with the first container that joins it."""
+    if driver != "bridge":
+        raise ConfigError(f"plugin {driver!r} not found: only the bridge driver exists")
+    if gateway and not subnet:
+        raise ConfigError("--gateway needs --subnet")
+    net = _store(ctx).create(name, subnet, gateway)
+    click.echo(net.id)
+
+
+@network.command(name="ls")
+@click.option("-q", "--quiet", is_flag=True)
+@click.pass_context
+def ls(ctx: click.Context, quiet: bool) -> None:
+    """List networks."""
+    store = _store(ctx)
+    nets = store.list()
+    if not any(n.name == DEFAULT_NAME for n in nets):
+        nets.insert(0, store.resolve(DEFAULT_NAME))
+    rows = [("NETWORK ID", "NAME", "DRIVER", "SUBNET", "BRIDGE")]
+    rows += [(n.id[:12], n.name, "bridge", n.subnet, n.bridge) for n in nets]
+    if quiet:
+        rows = [(r[0],) for r in rows[1:]]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))] if rows else []
+    for row in rows:
+        click.echo("   ".join(c.ljust(widths[i]) for i, c in enumerate(row)).rstrip())
+
+
+@network.command()
+@click.argument("names", nargs=-1, required=True)
+@click.pass_context
+def rm(ctx: click.Context, names: tuple[str, ...]) -> None:
+    """Remove networks (refused while a container uses one)."""
+    store = _store(ctx)
+    for name in names:
+        net = store.get(name)
+        if net is None:
+            raise NotFoundError(f"network {name} not found")
+        if store.leases(name):
+            raise ConflictError(f"error while removing network: network {name} has active endpoints")
+        with store.lock():
+            for backend in BACKENDS:
+                firewall_by_name(backend, store.paths).teardown_network(net)
+            if os.path.exists(f"/sys/class/net/{net.bridge}"):
+                from .netlink import delete_link, open_ipr
+                with contextlib.closing(open_ipr()) as ipr:
+                    delete_link(ipr, net.bridge)
+            store.remove(name)
+        click.echo(name)
+
+
+@network.command()
+@click.argument("names", nargs=-1, required=True)
+@click.pass_context
+def inspect(ctx: click.Context, names: tuple[str, ...]) -> None:
+    """Show networks as JSON (Docker's shape: Name, Id, Driver, IPAM, Containers)."""
+    store = _store(ctx)
+    out = []
+    for name in names:
+        net = store.resolve(name) if name == DEFAULT_NAME else store.get(name)
+        if net is None:
+            raise NotFoundError(f"network {name} not found")
+        leases = store.leases(net.name)
+        out.append({"Name": net.name, "Id": net.id, "Created": net.created, "Driver": "bridge",
+                    "IPAM": {"Driver": "default", "Config": [{"Subnet": net.subnet, "Gateway": net.gateway}]},
+                    "Options": {"com.docker.network.bridge.name": net.bridge},
+                    "Containers": {d.get("id", ""): {"Name": d.get("name", ""),
+                                                     "IPv4Address": f"{ip}/{net.prefixlen}"}
+                                   for ip, d in sorted(leases.items())}})
+    click.echo(json.dumps(out, indent=4))

@@ -1,0 +1,317 @@
+"""Networks and address leases on disk, under ``<root>/networks`` (no kernel objects here).
+
+Layout::
+
+    networks/<name>.json                 one network: bridge, subnet, gateway (written once)
+    networks/<name>/<ip>.lease           one address, owned by one container id (JSON: id, name)
+    networks/.ports/<proto>-<port>-<hostip>.lease   one published host port (JSON: id, network, binding)
+    networks/.lock                       every change takes this flock: 50 parallel starts get 50 addresses
+
+A lease or port file is written *before* the kernel objects it stands for exist (the journal ``gc`` reads
+to find what a dead container left behind) and removed after they are gone.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import errno
+import fcntl
+import hashlib
+import ipaddress
+import json
+import os
+import random
+import socket
+import time
+from typing import Iterator
+
+from nsrun import ConfigError, ConflictError, NotFoundError, Paths
+
+from .ports import Binding, PortSpec
+
+__all__ = ["Network", "NetworkStore", "DEFAULT_NAME", "bridge_name", "veth_name", "host_routes"]
+
+DEFAULT_NAME = "bridge"
+_NAME_OK = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
+
+
+def bridge_name(tag: str, name: str) -> str:
+    """``nsrun0`` for the default network of the default root; ``nsr{tag}b0``; ``nsr{tag}n{6 hex}``."""
+    if name == DEFAULT_NAME:
+        return f"nsr{tag}b0" if tag else "nsrun0"
+    return f"nsr{tag}n{hashlib.sha1(name.encode()).hexdigest()[:6]}"
+
+
+def veth_name(tag: str, cid: str) -> str:
+    """The host side of a container's veth pair: ``nsr{tag}v{6 hex of the id}`` (at most 14 characters).
+
+    The ``v`` keeps every root's names apart: without it the default root's ``nsr`` + 6 hex would also
+    match another root's bridge ``nsr{4 hex tag}b0``."""
+    return f"nsr{tag}v{cid[:6]}"
+
+
+def host_routes() -> list[ipaddress.IPv4Network]:
+    """IPv4 destinations the host routes (from /proc/net/route), the default route left out."""
+    out = []
+    try:
+        with open("/proc/net/route") as f:
+            next(f)
+            for line in f:
+                fields = line.split()
+                dest = ipaddress.IPv4Address(int(fields[1], 16).to_bytes(4, "little"))
+                mask = ipaddress.IPv4Address(int(fields[7], 16).to_bytes(4, "little"))
+                net = ipaddress.IPv4Network(f"{dest}/{mask}", strict=False)
+                if net.prefixlen:
+                    out.append(net)
+    except (OSError, StopIteration, ValueError, IndexError):
+        pass
+    return out
+
+
+@dataclasses.dataclass(frozen=True)
+class Network:
+    name: str
+    bridge: str
+    subnet: str
+    gateway: str
+    id: str
+    created: float = 0.0
+
+    @property
+    def prefixlen(self) -> int:
+        return ipaddress.IPv4Network(self.subnet).prefixlen
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def _write(path: str, data: object, exclusive: bool = False) -> None:
+    flags = os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | (os.O_EXCL if exclusive else os.O_TRUNC)
+    fd = os.open(path, flags, 0o644)
+    with os.fdopen(fd, "w") as f:
+        json.dump(data, f)
+
+
+def _read(path: str) -> dict | None:
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+class NetworkStore:
+    """The networks, leases and port reservations of one nsrun root."""
+
+    def __init__(self, paths: Paths) -> None:
+        self.paths = paths
+        self.dir = os.path.join(paths.root, "networks")
+        self.ports_dir = os.path.join(self.dir, ".ports")
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        os.makedirs(self.dir, exist_ok=True)
+        fd = os.open(os.path.join(self.dir, ".lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    # -- networks ------------------------------------------------------------------------------------------
+    def get(self, name: str) -> Network | None:
+        data = _read(os.path.join(self.dir, f"{name}.json")) if self._valid(name) else None
+        return Network(**data) if data else None
+
+    def list(self) -> list[Network]:
+        try:
+            names = sorted(f[:-5] for f in os.listdir(self.dir) if f.endswith(".json"))
+        except FileNotFoundError:
+            names = []
+        return [n for n in map(self.get, names) if n is not None]
+
+    @staticmethod
+    def _valid(name: str) -> bool:
+        return bool(name) and name[0].isalnum() and set(name) <= _NAME_OK and len(name) <= 64
+
+    def resolve(self, name: str) -> Network:
+        """The network called ``name``; the default ``bridge`` network is made on first use."""
+        net = self.get(name)
+        if net is None and name == DEFAULT_NAME:
+            return self.create(DEFAULT_NAME, None, None, exist_ok=True)
+        if net is None:
+            raise NotFoundError(f"network {name} not found")
+        return net
+
+    def check_subnet(self, subnet: ipaddress.IPv4Network, skip: str | None = None) -> str | None:
+        """Why ``subnet`` cannot be used (overlaps a host route or another network), or None."""
+        for route in host_routes():
+            if subnet.overlaps(route) and not any(route == ipaddress.IPv4Network(n.subnet) for n in self.list()):
+                return f"subnet {subnet} overlaps the host route {route}"
+        for other in self.list():
+            if other.name != skip and subnet.overlaps(ipaddress.IPv4Network(other.subnet)):
+                return f"subnet {subnet} overlaps network {other.name} ({other.subnet})"
+        return None
+
+    def _default_subnet(self) -> ipaddress.IPv4Network:
+        tag = self.paths.tag
+        if not tag:  # the default root: Docker-sized /16s from 10.88.0.0 (the default network's) upwards
+            candidates = [ipaddress.IPv4Network(f"10.{i}.0.0/16") for i in range(88, 100)]
+        else:  # 10.100.0.0/14, one /24 per root, derived from the tag; the next ones if taken
+            base = int(tag, 16) % 1024
+            candidates = [ipaddress.IPv4Network(f"10.{100 + (i % 1024) // 256}.{i % 256}.0/24")
+                          for i in range(base, base + 16)]
+        for subnet in candidates:
+            if self.check_subnet(subnet) is None:
+                return subnet
+        raise ConfigError(f"no free default subnet for this root (tried {candidates[0]} and on)")
+
+    def create(self, name: str, subnet: str | None, gateway: str | None, exist_ok: bool = False) -> Network:
+        if not self._valid(name):
+            raise ConfigError(f"invalid network name {name!r}: use [a-zA-Z0-9][a-zA-Z0-9_.-]")
+        if name in ("none", "host") or name.startswith("container:"):
+            raise ConfigError(f"network name {name!r} is reserved for a network mode")
+        with self.lock():
+            existing = self.get(name)
+            if existing is not None:
+                if exist_ok:
+                    return existing
+                raise ConflictError(f"network with name {name} already exists")
+            if subnet:
+                try:
+                    net = ipaddress.IPv4Network(subnet, strict=False)
+                except ValueError:
+                    raise ConfigError(f"invalid subnet {subnet!r}: expected an IPv4 CIDR") from None
+                if net.prefixlen > 30:
+                    raise ConfigError(f"subnet {net} is too small: use /30 or larger")
+                if (why := self.check_subnet(net)) is not None:
+                    raise ConfigError(why)
+            else:
+                net = self._default_subnet()
+            gw = ipaddress.IPv4Address(gateway) if gateway and _is_ip(gateway) else None
+            if gateway and gw is None:
+                raise ConfigError(f"invalid gateway {gateway!r}: expected an IPv4 address")
+            gw = gw or next(net.hosts())
+            if gw not in net or gw in (net.network_address, net.broadcast_address):
+                raise ConfigError(f"gateway {gw} is not a usable address of subnet {net}")
+            record = Network(name=name, bridge=bridge_name(self.paths.tag, name), subnet=str(net),
+                             gateway=str(gw), id=os.urandom(32).hex(), created=time.time())
+            os.makedirs(os.path.join(self.dir, name), exist_ok=True)
+            _write(os.path.join(self.dir, f"{name}.json"), record.to_json())
+            return record
+
+    def remove(self, name: str) -> None:
+        """Forget a network; the caller removed its kernel objects. Refused while a lease exists."""
+        if self.leases(name):
+            raise ConflictError(f"error while removing network: network {name} has active endpoints")
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(os.path.join(self.dir, f"{name}.json"))
+        with contextlib.suppress(OSError):
+            os.rmdir(os.path.join(self.dir, name))
+
+    # -- leases --------------------------------------------------------------------------------------------
+    def leases(self, name: str) -> dict[str, dict]:
+        """ip -> {id, name} of every lease on network ``name``."""
+        ndir = os.path.join(self.dir, name)
+        try:
+            files = [f for f in os.listdir(ndir) if f.endswith(".lease")]
+        except FileNotFoundError:
+            return {}
+        return {f[:-6]: (_read(os.path.join(ndir, f)) or {}) for f in files}
+
+    def allocate(self, net: Network, cid: str, cname: str) -> str:
+        """Lease the lowest free address of ``net`` to container ``cid``."""
+        subnet = ipaddress.IPv4Network(net.subnet)
+        ndir = os.path.join(self.dir, net.name)
+        with self.lock():
+            os.makedirs(ndir, exist_ok=True)
+            taken = set(self.leases(net.name)) | {net.gateway}
+            for addr in subnet.hosts():
+                ip = str(addr)
+                if ip not in taken:
+                    _write(os.path.join(ndir, f"{ip}.lease"), {"id": cid, "name": cname}, exclusive=True)
+                    return ip
+        raise ConflictError(f"no free address left on network {net.name} ({net.subnet})")
+
+    def release(self, net_name: str, ip: str, cid: str) -> bool:
+        path = os.path.join(self.dir, net_name, f"{ip}.lease")
+        data = _read(path)
+        if data is None or data.get("id") != cid:
+            return False
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        return True
+
+    # -- host ports ------------------------------------------------------------------------------------------
+    def port_leases(self) -> dict[str, dict]:
+        try:
+            files = [f for f in os.listdir(self.ports_dir) if f.endswith(".lease")]
+        except FileNotFoundError:
+            return {}
+        return {f: (_read(os.path.join(self.ports_dir, f)) or {}) for f in files}
+
+    def port_conflict(self, proto: str, host_ip: str, port: int) -> str | None:
+        """Why ``host_ip:port/proto`` cannot be published (another container has it, or a host process), or None."""
+        for data in self.port_leases().values():
+            b = data.get("binding") or {}
+            same_port = b.get("proto") == proto and b.get("host_port") == port
+            if same_port and (b.get("host_ip") == host_ip or "0.0.0.0" in (host_ip, b.get("host_ip"))):
+                return (f"Bind for {host_ip}:{port} failed: port is already allocated "
+                        f"(published by container {str(data.get('id'))[:12]})")
+        kind = socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM
+        with socket.socket(socket.AF_INET, kind) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind((host_ip, port))
+            except OSError as exc:
+                if exc.errno == errno.EADDRNOTAVAIL:
+                    return f"cannot publish on {host_ip}: not an address of this host"
+                return f"Bind for {host_ip}:{port} failed: {exc.strerror} (a host process holds it)"
+        return None
+
+    def reserve_ports(self, cid: str, network: str, specs: list[PortSpec], ctr_ip: str,
+                      backend: str) -> list[Binding]:
+        """Reserve every host port of ``specs`` (choosing free ones for port 0) or none of them. The journal
+        file names the firewall ``backend`` that will publish it, so ``gc`` knows whom to ask to undo it."""
+        out: list[Binding] = []
+        with self.lock():
+            os.makedirs(self.ports_dir, exist_ok=True)
+            try:
+                for spec in specs:
+                    port = spec.host_port or self._free_port(spec.proto, spec.host_ip)
+                    if (why := self.port_conflict(spec.proto, spec.host_ip, port)) is not None:
+                        raise ConflictError(why)
+                    b = Binding(spec.proto, spec.host_ip, port, ctr_ip, spec.ctr_port)
+                    _write(self._port_path(b), {"id": cid, "network": network, "backend": backend,
+                                                 "binding": b.to_json()},
+                           exclusive=True)
+                    out.append(b)
+            except BaseException:
+                self.release_ports(cid, out)
+                raise
+        return out
+
+    def _port_path(self, b: Binding) -> str:
+        return os.path.join(self.ports_dir, f"{b.proto}-{b.host_port}-{b.host_ip}.lease")
+
+    def _free_port(self, proto: str, host_ip: str) -> int:
+        for _ in range(200):
+            port = random.randint(32768, 60999)
+            if self.port_conflict(proto, host_ip, port) is None:
+                return port
+        raise ConflictError("no free host port found to publish on")
+
+    def release_ports(self, cid: str, bindings: list[Binding]) -> None:
+        for b in bindings:
+            data = _read(self._port_path(b))
+            if data is not None and data.get("id") == cid:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(self._port_path(b))
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.IPv4Address(text)
+        return True
+    except ValueError:
+        return False

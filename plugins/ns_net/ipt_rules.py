@@ -1,0 +1,93 @@
+"""iptables rules as ``iptables-restore --noflush`` batches (pure: data in, text out).
+
+Own chains per root, hooked once from the built-in ones (a jump inserted at the top, removed by reset)::
+
+    nat     PREROUTING/OUTPUT -m addrtype --dst-type LOCAL -j NSRUN{TAG}-DNAT   one DNAT rule per port
+            POSTROUTING -j NSRUN{TAG}-POST                                       masquerade, hairpin, 127/8
+    filter  FORWARD -j NSRUN{TAG}-FWD -> NSRUN{TAG}-NETIN (to/within networks), NSRUN{TAG}-NETOUT (from them)
+
+NETIN holds, per network, accept established / intra-bridge / DNAT'd and drop the rest, before any NETOUT
+accept, so one network never reaches another. Under FORWARD policy DROP our ACCEPTs end the traversal.
+"""
+from __future__ import annotations
+
+from .ipam import Network
+from .ports import Binding
+
+__all__ = ["chains", "base_batch", "network_rules", "port_rules", "batch", "hooks", "reset_batch"]
+
+
+def chains(tag: str) -> dict[str, str]:
+    p = f"NSRUN{tag.upper()}"
+    return {"dnat": f"{p}-DNAT", "post": f"{p}-POST", "fwd": f"{p}-FWD", "in": f"{p}-NETIN", "out": f"{p}-NETOUT"}
+
+
+def hooks(tag: str) -> list[tuple[str, str]]:
+    """(table, rule spec) of the jumps from built-in chains (``-I`` to add, ``-D`` to remove)."""
+    c = chains(tag)
+    return [("nat", f"PREROUTING -m addrtype --dst-type LOCAL -j {c['dnat']}"),
+            ("nat", f"OUTPUT -m addrtype --dst-type LOCAL -j {c['dnat']}"),
+            ("nat", f"POSTROUTING -j {c['post']}"),
+            ("filter", f"FORWARD -j {c['fwd']}")]
+
+
+def base_batch(tag: str, filter_only: bool = False) -> dict[str, list[str]]:
+    """Chains and hooks, for when they do not exist yet (a ``:CHAIN`` line would flush an existing one).
+    The nat chains are left out with ``filter_only`` (FORWARD acceptance alone)."""
+    c = chains(tag)
+    out: dict[str, list[str]] = {"nat": [f":{c['dnat']} - [0:0]", f":{c['post']} - [0:0]"],
+                                 "filter": [f":{c['fwd']} - [0:0]", f":{c['in']} - [0:0]", f":{c['out']} - [0:0]"]}
+    for table, spec in hooks(tag):
+        out[table].append(f"-I {spec}")
+    out["filter"] += [f"-A {c['fwd']} -j {c['in']}", f"-A {c['fwd']} -j {c['out']}"]
+    if filter_only:
+        del out["nat"]
+    return out
+
+
+def network_rules(tag: str, net: Network) -> dict[str, list[str]]:
+    """Rule specs (without -A/-D) for one network."""
+    c, br, sub = chains(tag), net.bridge, net.subnet
+    return {"nat": [f"{c['post']} -s {sub} ! -o {br} -j MASQUERADE",
+                    f"{c['post']} -s {sub} -o {br} -m conntrack --ctstate DNAT -j MASQUERADE",
+                    f"{c['post']} -s 127.0.0.0/8 -o {br} -j MASQUERADE"],
+            "filter": [f"{c['in']} -o {br} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
+                       f"{c['in']} -i {br} -o {br} -j ACCEPT",
+                       f"{c['in']} -o {br} -m conntrack --ctstate DNAT -j ACCEPT",
+                       f"{c['in']} -o {br} -j DROP",
+                       f"{c['out']} -i {br} -j ACCEPT"]}
+
+
+def port_rules(tag: str, bindings: list[Binding]) -> dict[str, list[str]]:
+    c = chains(tag)
+    return {"nat": [f"{c['dnat']} -p {b.proto}{'' if b.host_ip == '0.0.0.0' else ' -d ' + b.host_ip}"
+                    f" --dport {b.host_port} -j DNAT --to-destination {b.ctr_ip}:{b.ctr_port}" for b in bindings]}
+
+
+def batch(verb: str, rules: dict[str, list[str]], head: dict[str, list[str]] | None = None) -> str:
+    """An iptables-restore input: ``head`` lines first (chain creation), then each rule with ``verb``."""
+    text = []
+    for table in ("nat", "filter"):
+        lines = list((head or {}).get(table, [])) + [f"{verb} {r}" for r in rules.get(table, [])]
+        if lines:
+            text += [f"*{table}", *lines, "COMMIT"]
+    return "\n".join(text) + "\n"
+
+
+def reset_batch(tag: str, saved: str) -> str:
+    """Remove the hooks and chains of this root that ``saved`` (iptables-save output) shows."""
+    c = chains(tag)
+    mine = set(c.values())
+    present = {line.split()[0][1:] for line in saved.splitlines() if line.startswith(":")} & mine
+    hooks_present = {line[3:].strip() for line in saved.splitlines() if line.startswith("-A ")}
+    out: dict[str, list[str]] = {"nat": [], "filter": []}
+    for table, spec in hooks(tag):
+        if spec in hooks_present:
+            out[table].append(f"-D {spec}")
+    for key in ("dnat", "post", "fwd", "in", "out"):
+        if c[key] in present:
+            out["nat" if key in ("dnat", "post") else "filter"].append(f"-F {c[key]}")
+    for key in ("dnat", "post", "fwd", "in", "out"):
+        if c[key] in present:
+            out["nat" if key in ("dnat", "post") else "filter"].append(f"-X {c[key]}")
+    return batch("", {}, out) if any(out.values()) else ""

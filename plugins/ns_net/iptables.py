@@ -1,0 +1,100 @@
+"""Firewall backend ``iptables``: ``iptables-restore --noflush`` batches on this root's own chains.
+
+Works with either variant: ``iptables`` is whatever the system's alternative points to (nft or legacy);
+``NSRUN_IPTABLES=iptables-legacy`` (or ``iptables-nft``) picks one. ``reset`` cleans both variants.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+
+from nsrun import Paths, SetupError, hookimpl
+
+from . import ipt_rules as rules
+from .ipam import Network
+from .ports import Binding
+
+ORDER = 45
+PROVIDES = "port-publish"
+REQUIRES = ("net",)
+
+__all__ = ["IptablesFirewall", "backend"]
+
+
+def _tool() -> str:
+    return os.environ.get("NSRUN_IPTABLES", "iptables")
+
+
+class IptablesFirewall:
+    name = "iptables"
+
+    def __init__(self, paths: Paths, tool: str | None = None) -> None:
+        self.tag = paths.tag
+        self.tool = tool or _tool()
+
+    def _restore(self, text: str, check: bool = True, tool: str | None = None) -> bool:
+        tool = tool or self.tool
+        res = subprocess.run([f"{tool}-restore", "-w", "--noflush"], input=text, capture_output=True,
+                             text=True, timeout=30)
+        if res.returncode != 0 and check:
+            raise SetupError(f"{tool}-restore failed: {res.stderr.strip().splitlines()[-1:] or res.returncode}",
+                             plugin="iptables")
+        return res.returncode == 0
+
+    def _exists(self, table: str, spec: str) -> bool:
+        return subprocess.run([self.tool, "-w", "-t", table, "-C", *spec.split()], capture_output=True,
+                              timeout=30).returncode == 0
+
+    def setup_network(self, net: Network, filter_only: bool = False) -> None:
+        """``filter_only``: just the FORWARD part (the nft backend's help under a FORWARD policy of DROP)."""
+        net_rules = rules.network_rules(self.tag, net)
+        if filter_only:
+            net_rules = {"filter": net_rules["filter"]}
+        if self._exists("filter", net_rules["filter"][-1]):
+            return  # this network's rules are in place (they are added in one batch)
+        c = rules.chains(self.tag)
+        have_base = subprocess.run([self.tool, "-w", "-t", "filter", "-S", c["fwd"]], capture_output=True,
+                                   timeout=30).returncode == 0
+        base = rules.base_batch(self.tag, filter_only) if not have_base else None
+        if not self._restore(rules.batch("-A", net_rules, base),
+                             check=False):
+            self._restore(rules.batch("-A", net_rules))  # a concurrent start made the chains first
+
+    def teardown_network(self, net: Network) -> None:
+        self._delete(rules.network_rules(self.tag, net))
+
+    def publish(self, bindings: list[Binding]) -> None:
+        if bindings:
+            self._restore(rules.batch("-A", rules.port_rules(self.tag, bindings)))
+
+    def unpublish(self, bindings: list[Binding]) -> None:
+        if bindings:
+            self._delete(rules.port_rules(self.tag, bindings))
+
+    def _delete(self, specs: dict[str, list[str]]) -> None:
+        """All in one batch; if some are already gone, each one on its own."""
+        if not self._restore(rules.batch("-D", specs), check=False):
+            for table, lines in specs.items():
+                for spec in lines:
+                    self._restore(rules.batch("-D", {table: [spec]}), check=False)
+
+    def reset(self) -> list[str]:
+        lines = []
+        for tool in ("iptables-nft", "iptables-legacy"):
+            if shutil.which(f"{tool}-save") is None:
+                continue
+            saved = subprocess.run([f"{tool}-save"], capture_output=True, text=True, timeout=30).stdout
+            text = rules.reset_batch(self.tag, saved)
+            if text and self._restore(text, check=False, tool=tool):
+                lines.append(f"removed {tool} chains {', '.join(sorted(set(rules.chains(self.tag).values())))}")
+        return lines
+
+
+def backend(paths: Paths) -> IptablesFirewall:
+    return IptablesFirewall(paths)
+
+
+@hookimpl
+def net_firewall(paths: Paths) -> IptablesFirewall:
+    return IptablesFirewall(paths)

@@ -1,0 +1,130 @@
+"""Firewall backend ``nft`` (the default): libnftables through its Python binding, JSON commands.
+
+Each operation is one transaction on this root's own table ``ip nsrun{tag}`` (see ``nft_rules``); networks
+and ports are set/map elements, so publishing costs the same however many ports are published.
+"""
+from __future__ import annotations
+
+import errno
+import json
+import shutil
+import subprocess
+from typing import Any
+
+from nsrun import Paths, SetupError, hookimpl
+
+from . import nft_rules as rules
+from .ipam import Network
+from .ports import Binding
+
+DEFAULT = True
+ORDER = 45
+PROVIDES = "port-publish"
+REQUIRES = ("net",)
+
+__all__ = ["NftFirewall", "open_nft", "backend"]
+
+
+def open_nft() -> Any:
+    """The seam tests replace: a libnftables context speaking JSON."""
+    import nftables  # Debian's python3-nftables; ~7 ms
+    nft = nftables.Nftables()
+    nft.set_json_output(True)
+    nft.set_handle_output(False)
+    return nft
+
+
+class NftFirewall:
+    name = "nft"
+
+    def __init__(self, paths: Paths, nft: Any = None) -> None:
+        self.paths = paths
+        self.table = rules.table_name(paths.tag)
+        self._nft = nft
+
+    @property
+    def nft(self) -> Any:
+        if self._nft is None:
+            self._nft = open_nft()
+        return self._nft
+
+    def _run(self, cmds: list[dict]) -> tuple[int, str]:
+        rc, _out, err = self.nft.json_cmd({"nftables": cmds})
+        return rc, (err or "").strip()
+
+    def _apply(self, cmds: list[dict], what: str) -> None:
+        rc, err = self._run(cmds)
+        if rc != 0:
+            raise SetupError(f"nftables rejected {what}: {err.splitlines()[0] if err else rc}", plugin="nft",
+                             errno=errno.EINVAL)
+
+    def _add(self, elements: list, what: str) -> None:
+        """Add elements; on the first use of this root, create the table with them in the same transaction."""
+        cmds = rules.element_cmds("add", self.table, elements)
+        rc, _ = self._run(cmds)
+        if rc == 0:
+            return
+        rc, err = self._run(rules.skeleton(self.table) + cmds)
+        if rc != 0:  # a concurrent start created the table first: now the elements go in
+            self._apply(cmds, what)
+
+    def _delete(self, elements: list) -> None:
+        """Delete elements, ignoring those already gone (one transaction when all are present)."""
+        rc, _ = self._run(rules.element_cmds("delete", self.table, elements))
+        if rc != 0:
+            for name, elems in elements:
+                for elem in elems:
+                    self._run(rules.element_cmds("delete", self.table, [(name, [elem])]))
+
+    def setup_network(self, net: Network) -> None:
+        self._add(rules.network_elements(net), f"network {net.name}")
+        for tool in self._forward_dropping_iptables():
+            # An nftables accept cannot overrule a drop in another table (every base chain on the hook
+            # must accept), so under iptables' FORWARD policy DROP the only place that can accept our
+            # bridges' traffic is iptables' FORWARD itself: our own chain, hooked once (see iptables.py).
+            from .iptables import IptablesFirewall
+            IptablesFirewall(self.paths, tool).setup_network(net, filter_only=True)
+
+    def _forward_dropping_iptables(self) -> list[str]:
+        """The iptables variants whose FORWARD policy is DROP (one in-process nft query; legacy only when
+        its filter table is loaded)."""
+        tools = []
+        rc, out, _ = self.nft.json_cmd({"nftables": [{"list": {"chain": {"family": "ip", "table": "filter",
+                                                                         "name": "FORWARD"}}}]})
+        if rc == 0 and '"policy": "drop"' in json.dumps(out):
+            tools.append("iptables-nft")
+        try:
+            with open("/proc/net/ip_tables_names") as f:
+                legacy = "filter" in f.read().split()
+        except OSError:
+            legacy = False
+        if legacy and shutil.which("iptables-legacy"):
+            res = subprocess.run(["iptables-legacy", "-w", "-S", "FORWARD"], capture_output=True, text=True,
+                                 timeout=30)
+            if res.stdout.startswith("-P FORWARD DROP"):
+                tools.append("iptables-legacy")
+        return tools
+
+    def teardown_network(self, net: Network) -> None:
+        self._delete(rules.network_elements(net))
+
+    def publish(self, bindings: list[Binding]) -> None:
+        if bindings:
+            self._add(rules.port_elements(bindings), "the published ports")
+
+    def unpublish(self, bindings: list[Binding]) -> None:
+        if bindings:
+            self._delete(rules.port_elements(bindings))
+
+    def reset(self) -> list[str]:
+        rc, _ = self._run(rules.delete_table(self.table))
+        return [f"removed nftables table ip {self.table}"] if rc == 0 else []
+
+
+def backend(paths: Paths) -> NftFirewall:
+    return NftFirewall(paths)
+
+
+@hookimpl
+def net_firewall(paths: Paths) -> NftFirewall:
+    return NftFirewall(paths)

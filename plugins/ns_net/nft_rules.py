@@ -1,0 +1,123 @@
+"""nftables rulesets as libnftables JSON commands (pure: data in, lists of commands out).
+
+One table per root, ``ip nsrun{tag}``. Its rules never change after creation; networks and published ports
+are elements of sets and maps, so adding the 1000th port costs what adding the first did::
+
+    set bridges   ifname                 nsrun's bridges           set samebr ifname . ifname (br . br)
+    set subnets   ipv4_addr (interval)   their subnets
+    map any_addr  proto . port           : ctr_ip    and any_port : ctr_port   (-p PORT:CTR, every address)
+    map ip_addr   host_ip . proto . port : ctr_ip    and ip_port  : ctr_port   (-p IP:PORT:CTR)
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from .ipam import Network
+from .ports import Binding
+
+__all__ = ["table_name", "skeleton", "network_elements", "port_elements", "element_cmds", "delete_table"]
+
+Cmd = dict[str, Any]
+FAMILY = "ip"
+
+
+def table_name(tag: str) -> str:
+    return f"nsrun{tag}"
+
+
+def _meta(key: str) -> dict:
+    return {"meta": {"key": key}}
+
+
+def _match(left: Any, right: Any, op: str = "==") -> dict:
+    return {"match": {"op": op, "left": left, "right": right}}
+
+
+def _prefix(cidr: str) -> dict:
+    addr, _, length = cidr.partition("/")
+    return {"prefix": {"addr": addr, "len": int(length)}}
+
+
+def skeleton(table: str) -> list[Cmd]:
+    """The whole table in one transaction; ``create`` makes it fail (EEXIST) when it is already there."""
+    t = {"family": FAMILY, "table": table}
+    local = _match({"fib": {"result": "type", "flags": ["daddr"]}}, "local")
+    bridges_out, bridges_in = _match(_meta("oifname"), "@bridges"), _match(_meta("iifname"), "@bridges")
+    dnat = _match({"ct": {"key": "status"}}, "dnat", "in")
+
+    def chain(name: str, **hook: Any) -> Cmd:
+        return {"add": {"chain": {**t, "name": name, **hook}}}
+
+    def rule(chain_name: str, *expr: dict) -> Cmd:
+        return {"add": {"rule": {**t, "chain": chain_name, "expr": list(expr)}}}
+
+    def dnat_map(key: list[dict], name: str) -> dict:
+        # two maps (address, port) with one key: libnftables 1.0.6 JSON cannot declare concatenated data
+        return {"dnat": {"family": "ip", "addr": {"map": {"key": {"concat": key}, "data": f"@{name}_addr"}},
+                         "port": {"map": {"key": {"concat": key}, "data": f"@{name}_port"}}}}
+    l4 = [_meta("l4proto"), {"payload": {"protocol": "th", "field": "dport"}}]
+    return [
+        {"create": {"table": {"family": FAMILY, "name": table}}},
+        {"add": {"set": {**t, "name": "bridges", "type": "ifname"}}},
+        {"add": {"set": {**t, "name": "subnets", "type": "ipv4_addr", "flags": ["interval"]}}},
+        {"add": {"set": {**t, "name": "samebr", "type": ["ifname", "ifname"]}}},
+        *[{"add": {"map": {**t, "name": f"{name}_{part}", "type": key, "map": data}}}
+          for name, key in (("any", ["inet_proto", "inet_service"]),
+                            ("ip", ["ipv4_addr", "inet_proto", "inet_service"]))
+          for part, data in (("addr", "ipv4_addr"), ("port", "inet_service"))],
+        chain("publish"),
+        chain("prerouting", type="nat", hook="prerouting", prio=-100, policy="accept"),
+        chain("output", type="nat", hook="output", prio=-100, policy="accept"),
+        chain("postrouting", type="nat", hook="postrouting", prio=100, policy="accept"),
+        chain("forward", type="filter", hook="forward", prio=0, policy="accept"),
+        rule("publish", _match(_meta("l4proto"), {"set": ["tcp", "udp"]}, "!="), {"return": None}),
+        rule("publish", dnat_map([{"payload": {"protocol": "ip", "field": "daddr"}}, *l4], "ip")),
+        rule("publish", dnat_map(l4, "any")),
+        rule("prerouting", local, {"jump": {"target": "publish"}}),
+        rule("output", local, {"jump": {"target": "publish"}}),
+        # outbound: the host's address replaces the container's (never towards another nsrun bridge)
+        rule("postrouting", _match({"payload": {"protocol": "ip", "field": "saddr"}}, "@subnets"),
+             _match(_meta("oifname"), "@bridges", "!="), {"masquerade": None}),
+        # hairpin (a container reaching a published port) and 127.0.0.1: replies must come back through us
+        rule("postrouting", bridges_out, dnat,
+             _match({"payload": {"protocol": "ip", "field": "saddr"}}, "@subnets"), {"masquerade": None}),
+        rule("postrouting", bridges_out, _match({"payload": {"protocol": "ip", "field": "saddr"}},
+                                                _prefix("127.0.0.0/8")), {"masquerade": None}),
+        rule("forward", bridges_out, _match({"ct": {"key": "state"}}, ["established", "related"], "in"),
+             {"accept": None}),
+        rule("forward", _match({"concat": [_meta("iifname"), _meta("oifname")]}, "@samebr"), {"accept": None}),
+        rule("forward", bridges_out, dnat, {"accept": None}),
+        rule("forward", bridges_out, {"drop": None}),       # isolation: other networks, unpublished ports
+        rule("forward", bridges_in, {"accept": None}),
+    ]
+
+
+def network_elements(net: Network) -> list[tuple[str, list[Any]]]:
+    return [("bridges", [net.bridge]), ("subnets", [_prefix(net.subnet)]),
+            ("samebr", [{"concat": [net.bridge, net.bridge]}])]
+
+
+def port_elements(bindings: list[Binding]) -> list[tuple[str, list[Any]]]:
+    out: dict[str, list[Any]] = {}
+    for b in bindings:
+        if b.host_ip == "0.0.0.0":
+            name, key = "any", {"concat": [b.proto, b.host_port]}
+        else:
+            name, key = "ip", {"concat": [b.host_ip, b.proto, b.host_port]}
+        out.setdefault(f"{name}_addr", []).append([key, b.ctr_ip])
+        out.setdefault(f"{name}_port", []).append([key, b.ctr_port])
+    return sorted(out.items())
+
+
+def element_cmds(verb: str, table: str, elements: list[tuple[str, list[Any]]]) -> list[Cmd]:
+    """``add`` or ``delete`` the elements; for a delete, map elements are named by their key alone."""
+    out = []
+    for name, elems in elements:
+        if verb == "delete":
+            elems = [e[0] if isinstance(e, list) else e for e in elems]
+        out.append({verb: {"element": {"family": FAMILY, "table": table, "name": name, "elem": elems}}})
+    return out
+
+
+def delete_table(table: str) -> list[Cmd]:
+    return [{"delete": {"table": {"family": FAMILY, "name": table}}}]

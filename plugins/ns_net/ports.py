@@ -1,0 +1,91 @@
+"""``-p`` parsing and the Docker-style text of published ports (pure functions, no side effects).
+
+Accepted forms (Docker's, IPv4 only): ``CTR``, ``HOST:CTR``, ``HOSTIP:HOST:CTR``, ``HOSTIP::CTR`` each with an
+optional ``/tcp`` or ``/udp``. A host port of 0 (or none) means "pick a free one" when the ports are reserved.
+"""
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+
+from nsrun import ConfigError
+
+__all__ = ["PortSpec", "Binding", "parse_publish", "format_ports"]
+
+PROTOCOLS = ("tcp", "udp")
+
+
+@dataclasses.dataclass(frozen=True)
+class PortSpec:
+    """One ``-p`` as the user wrote it, validated. ``host_port`` 0 = choose one."""
+
+    proto: str
+    host_ip: str
+    host_port: int
+    ctr_port: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Binding:
+    """A reserved publication: host side fixed, container address known. What the firewall backends get."""
+
+    proto: str
+    host_ip: str
+    host_port: int
+    ctr_ip: str
+    ctr_port: int
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Binding":
+        return cls(**{f.name: data[f.name] for f in dataclasses.fields(cls)})
+
+
+def _port(text: str, what: str, spec: str, allow_zero: bool = False) -> int:
+    if not text.isdigit():
+        raise ConfigError(f"invalid {what} port {text!r} in -p {spec!r}: expected a number 1-65535")
+    value = int(text)
+    if not (1 if not allow_zero else 0) <= value <= 65535:
+        raise ConfigError(f"invalid {what} port {value} in -p {spec!r}: must be 1-65535")
+    return value
+
+
+def parse_publish(spec: str) -> PortSpec:
+    """One ``-p`` value -> PortSpec, or ConfigError with a one-line message."""
+    body, slash, proto = spec.partition("/")
+    proto = proto.lower() if slash else "tcp"
+    if proto not in PROTOCOLS:
+        raise ConfigError(f"invalid protocol {proto!r} in -p {spec!r}: use tcp or udp")
+    parts = body.split(":")
+    if len(parts) == 1:
+        host_ip, host, ctr = "0.0.0.0", "", parts[0]
+    elif len(parts) == 2:
+        host_ip, (host, ctr) = "0.0.0.0", parts
+    elif len(parts) == 3:
+        host_ip, host, ctr = parts
+    else:
+        raise ConfigError(f"invalid -p {spec!r}: expected [HOSTIP:][HOSTPORT:]CTRPORT[/tcp|udp]")
+    try:
+        ip = ipaddress.IPv4Address(host_ip or "0.0.0.0")
+    except ValueError:
+        raise ConfigError(f"invalid host address {host_ip!r} in -p {spec!r}: expected an IPv4 address") from None
+    if ip.is_multicast:
+        raise ConfigError(f"invalid host address {host_ip!r} in -p {spec!r}: multicast")
+    ctr_port = _port(ctr, "container", spec)
+    host_port = _port(host, "host", spec, allow_zero=True) if host else 0
+    return PortSpec(proto, str(ip), host_port, ctr_port)
+
+
+def format_ports(bindings: list[Binding]) -> str:
+    """Docker's ``ps`` column: ``0.0.0.0:8080->80/tcp, 127.0.0.1:5353->53/udp``."""
+    return ", ".join(f"{b.host_ip}:{b.host_port}->{b.ctr_port}/{b.proto}" for b in bindings)
+
+
+def docker_ports(bindings: list[Binding]) -> dict[str, list[dict[str, str]]]:
+    """``NetworkSettings.Ports`` as Docker's inspect shows it."""
+    out: dict[str, list[dict[str, str]]] = {}
+    for b in bindings:
+        out.setdefault(f"{b.ctr_port}/{b.proto}", []).append({"HostIp": b.host_ip, "HostPort": str(b.host_port)})
+    return out

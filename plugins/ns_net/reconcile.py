@@ -1,0 +1,96 @@
+"""``gc`` of the net plugin: what dead containers left (port DNATs, leases, veths) and, with ``reset``, every
+network of this root (bridges, the backends' tables and chains) plus ``ip_forward`` as nsrun found it.
+
+The journal is on disk (``ipam``): a port or address lease names its owner, and a port lease names the
+backend that published it. Only objects carrying this root's tag are touched.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+
+from nsrun import Paths
+
+from .firewall import BACKENDS, firewall_by_name
+from .ipam import NetworkStore
+from .ports import Binding
+
+__all__ = ["collect"]
+
+
+def _dead_ports(store: NetworkStore, live: set[str]) -> list[str]:
+    lines = []
+    for fname, data in store.port_leases().items():
+        if data.get("id") in live:
+            continue
+        try:
+            b = Binding.from_json(data["binding"])
+            if data.get("backend") in BACKENDS:
+                firewall_by_name(data["backend"], store.paths).unpublish([b])
+        except (KeyError, TypeError):
+            pass
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(os.path.join(store.ports_dir, fname))
+        lines.append(f"released host port {fname[:-6]}")
+    return lines
+
+
+def _dead_leases(store: NetworkStore, live: set[str]) -> list[str]:
+    lines = []
+    for net in store.list():
+        for ip, data in store.leases(net.name).items():
+            if data.get("id") not in live:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(os.path.join(store.dir, net.name, f"{ip}.lease"))
+                lines.append(f"released address {ip} of network {net.name}")
+    return lines
+
+
+def _dead_veths(tag: str, live: set[str], reset: bool) -> list[str]:
+    pattern = re.compile(rf"^nsr{tag}v([0-9a-f]{{6}})$")  # veth_name()
+    alive = {cid[:6] for cid in live}
+    doomed = [n for n in os.listdir("/sys/class/net")
+              if (m := pattern.match(n)) and (reset or m.group(1) not in alive)]
+    if not doomed:
+        return []
+    from .netlink import delete_link, open_ipr
+    with contextlib.closing(open_ipr()) as ipr:
+        return [f"removed veth {name}" for name in doomed if delete_link(ipr, name)]
+
+
+def _reset_networks(store: NetworkStore) -> list[str]:
+    lines = []
+    nets = store.list()
+    bridges = [n.bridge for n in nets if os.path.exists(f"/sys/class/net/{n.bridge}")]
+    if bridges:
+        from .netlink import delete_link, open_ipr
+        with contextlib.closing(open_ipr()) as ipr:
+            lines += [f"removed bridge {b}" for b in bridges if delete_link(ipr, b)]
+    for name in BACKENDS:
+        lines += firewall_by_name(name, store.paths).reset()
+    for net in nets:
+        store.remove(net.name)
+        lines.append(f"removed network {net.name}")
+    marker = os.path.join(store.dir, ".ip_forward-was-0")
+    if os.path.exists(marker):
+        others = [n for n in os.listdir("/sys/class/net") if n.startswith("nsr")
+                  and os.path.isdir(f"/sys/class/net/{n}/bridge")]
+        if not others:  # no other nsrun root still routes: put it back as we found it
+            with open("/proc/sys/net/ipv4/ip_forward", "w") as f:
+                f.write("0")
+            lines.append("restored net.ipv4.ip_forward=0")
+        os.unlink(marker)
+    return lines
+
+
+def collect(paths: Paths, live: set[str], reset: bool) -> list[str]:
+    store = NetworkStore(paths)
+    if not os.path.isdir(store.dir) and not reset:
+        return _dead_veths(paths.tag, live, reset)
+    with store.lock():
+        lines = _dead_ports(store, live) + _dead_leases(store, live)
+    lines += _dead_veths(paths.tag, live, reset)
+    if reset:
+        lines += _reset_networks(store)
+    return lines

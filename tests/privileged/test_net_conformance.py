@@ -1,0 +1,157 @@
+"""One conformance suite for every firewall backend (nft, iptables with the nft and the legacy variant):
+publish, unpublish, 127.0.0.1, the host's own address, hairpin, masquerade, isolation, teardown, gc.
+Real packets only, between namespaces this test made."""
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+
+from leakcheck import root_tag
+from netenv import backend, net_nsrun, peer, sh, wait_for  # noqa: F401 (fixtures)
+
+WEB = ["sh", "-c", "mkdir -p /www && echo hello-$HOSTNAME > /www/index.html && exec httpd -f -p 80 -h /www"]
+
+
+def GET(host: str, port: int = 80, wait: int = 3) -> list[str]:
+    """argv for a container: an HTTP GET with busybox nc, printing the body (busybox-static's wget crashes)."""
+    return ["sh", "-c", f"printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w {wait} {host} {port} | tail -n 1"]
+
+
+def _port() -> int:
+    return random.randint(20000, 29999)
+
+
+def _start_web(run, name: str, *extra: str) -> dict:
+    res = run("run", "-d", "--name", name, *extra, "busybox", *WEB)
+    assert res.returncode == 0, res.stderr
+    info = json.loads(run.plain("inspect", name, check=True).stdout)[0]
+    return info
+
+
+def _host_fetch(url: str) -> str:
+    res = subprocess.run(["curl", "-s", "-m", "3", url], capture_output=True, text=True, timeout=10)
+    return res.stdout if res.returncode == 0 else ""
+
+
+def _fw_mentions(backend: str, root: str, text: str) -> bool:
+    tag = root_tag(root)
+    if backend == "nft":
+        out = sh("nft", "list", "table", "ip", f"nsrun{tag}", check=False).stdout
+    else:
+        out = sh("iptables-legacy-save" if backend == "iptables-legacy" else "iptables-save", "-t", "nat").stdout
+        out = "\n".join(line for line in out.splitlines() if f"NSRUN{tag.upper()}" in line)
+    return text in out
+
+
+def test_publish_reaches_from_client_localhost_host_address_and_hairpin(net_nsrun, nsrun_root, unique):
+    hp = _port()
+    with peer(nsrun_root, "c", unique, 0) as client:
+        info = _start_web(net_nsrun, f"web{unique}", "-p", f"{hp}:80")
+        settings = info["Info"]["NetworkSettings"]
+        want = f"hello-{info['Config']['Hostname']}"
+        assert settings["IPAddress"] and settings["Gateway"] and settings["MacAddress"].startswith("02:42:")
+        assert settings["Ports"] == {"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": str(hp)}]}
+        ps = net_nsrun.plain("ps", check=True).stdout
+        assert f"0.0.0.0:{hp}->80/tcp" in ps
+        assert wait_for(lambda: client.fetch(f"http://{client.host_ip}:{hp}/")).strip() == want  # another host
+        assert _host_fetch(f"http://127.0.0.1:{hp}/").strip() == want                             # localhost
+        assert _host_fetch(f"http://{client.host_ip}:{hp}/").strip() == want                      # own address
+        hairpin = net_nsrun.plain("exec", f"web{unique}", *GET(client.host_ip, hp), timeout=15)
+        assert hairpin.stdout.strip() == want, hairpin.stderr
+        assert _fw_mentions(net_nsrun.backend["name"], nsrun_root, str(hp))
+        net_nsrun.plain("rm", "-f", f"web{unique}", check=True)
+        # unpublished and torn down: nothing answers, nothing of the container is left
+        assert not _fw_mentions(net_nsrun.backend["name"], nsrun_root, str(hp))
+        assert client.fetch(f"http://{client.host_ip}:{hp}/", timeout=1) == ""
+        tag = root_tag(nsrun_root)
+        assert not [n for n in os.listdir("/sys/class/net") if n.startswith(f"nsr{tag}v")]
+        leases = [f for _, _, fs in os.walk(os.path.join(nsrun_root, "networks")) for f in fs
+                  if f.endswith(".lease")]
+        assert leases == []
+
+
+def test_masquerade_upstream_sees_the_host_address(net_nsrun, nsrun_root, unique):
+    with peer(nsrun_root, "u", unique, 1) as up:
+        server = subprocess.Popen(["ip", "netns", "exec", up.netns, "socat", "-T", "5",
+                                   "TCP-LISTEN:8000,reuseaddr,fork", "SYSTEM:echo $SOCAT_PEERADDR"],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            wait_for(lambda: "8000" in up.run("ss", "-ltn").stdout, timeout=5)
+            res = net_nsrun("run", "--rm", "busybox", "nc", "-w", "3", up.ip, "8000", timeout=30)
+            assert res.returncode == 0, res.stderr
+            seen = res.stdout.strip()
+            assert seen == up.host_ip, f"upstream saw {seen!r}, expected the host's address {up.host_ip}"
+        finally:
+            server.kill()
+            server.wait(timeout=10)
+
+
+def test_networks_are_isolated_and_names_resolve_inside_one(net_nsrun, nsrun_root, unique):
+    block = int(unique, 16) % 120
+    a, b = f"na{unique}", f"nb{unique}"
+    net_nsrun("network", "create", "--subnet", f"10.102.{block}.0/24", a, check=True)
+    net_nsrun("network", "create", "--subnet", f"10.102.{block + 128}.0/24", b, check=True)
+    info = _start_web(net_nsrun, f"web{unique}", "--network", a)
+    ip = info["Info"]["NetworkSettings"]["IPAddress"]
+    want = f"hello-{info['Config']['Hostname']}"
+    same = net_nsrun("run", "--rm", "--network", a, "busybox", *GET(f"web{unique}"), timeout=30)
+    assert same.stdout.strip() == want, same.stderr
+    by_ip = net_nsrun("run", "--rm", "--network", a, "busybox", *GET(ip), timeout=30)
+    assert by_ip.stdout.strip() == want
+    other = net_nsrun("run", "--rm", "--network", b, "busybox", *GET(ip, wait=2), timeout=30)
+    assert want not in other.stdout
+    busy = net_nsrun("network", "rm", a)
+    assert busy.returncode == 125 and "active endpoints" in busy.stderr and len(busy.stderr.splitlines()) == 1
+    net_nsrun.plain("rm", "-f", f"web{unique}", check=True)
+    net_nsrun("network", "rm", a, b, check=True)
+
+
+def test_gc_after_kill9_leaves_nothing(net_nsrun, nsrun_root, unique):
+    hp = _port()
+    proc = net_nsrun.plain.popen("--plugins", net_nsrun.backend["plugins"], "run", "--name", f"k{unique}",
+                                 "-p", f"{hp}:80", "busybox", "sleep", "60",
+                                 env={**os.environ, **net_nsrun.backend["env"]},
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert wait_for(lambda: f"k{unique}" in net_nsrun.plain("ps").stdout, timeout=20)
+        assert _fw_mentions(net_nsrun.backend["name"], nsrun_root, str(hp))
+        # netlink and the firewall were used before and after the fork: still no thread besides the main one
+        assert os.listdir(f"/proc/{proc.pid}/task") == [str(proc.pid)]
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+    res = net_nsrun("gc", timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert not _fw_mentions(net_nsrun.backend["name"], nsrun_root, str(hp))
+    tag = root_tag(nsrun_root)
+    veths = lambda: [n for n in os.listdir("/sys/class/net") if n.startswith(f"nsr{tag}v")]  # noqa
+    assert wait_for(lambda: not veths(), timeout=5)
+    leases = [f for _, _, fs in os.walk(os.path.join(nsrun_root, "networks")) for f in fs if f.endswith(".lease")]
+    assert leases == []
+    net_nsrun.plain("rm", "-f", f"k{unique}")
+
+
+def test_kill9_during_start_then_gc_leaves_nothing(net_nsrun, nsrun_root, unique):
+    """nsrun killed at several points of a bridge-mode start with a published port; gc finishes the job."""
+    import time
+    tag = root_tag(nsrun_root)
+    net_nsrun("run", "--rm", "busybox", "true", check=True)  # image and bridge exist: kills land in the start
+    for i, delay in enumerate((0.03, 0.08, 0.15, 0.25, 0.4)):
+        hp = _port()
+        proc = net_nsrun.plain.popen("--plugins", net_nsrun.backend["plugins"], "run", "--rm", "-p", f"{hp}:80",
+                                     "busybox", "sleep", "30", env={**os.environ, **net_nsrun.backend["env"]},
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+        res = net_nsrun("gc", timeout=60)
+        assert res.returncode == 0, res.stderr
+        assert not _fw_mentions(net_nsrun.backend["name"], nsrun_root, f"{hp}"), f"DNAT left (delay {delay})"
+        assert wait_for(lambda: not [n for n in os.listdir("/sys/class/net") if n.startswith(f"nsr{tag}v")],
+                        timeout=5), f"veth left (delay {delay})"
+        leases = [f for _, _, fs in os.walk(os.path.join(nsrun_root, "networks")) for f in fs
+                  if f.endswith(".lease")]
+        assert leases == [], f"leases left (delay {delay})"

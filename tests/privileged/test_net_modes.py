@@ -1,0 +1,158 @@
+"""Network modes with real namespaces: none, host, container:NAME; bad input leaves nothing behind; the
+parent has one thread when it forks even after opening a netlink socket."""
+from __future__ import annotations
+
+import json
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from leakcheck import root_tag, snapshot
+
+
+def test_none_has_only_lo_up(nsrun):
+    res = nsrun("run", "--rm", "--network", "none", "busybox", "ip", "-o", "link", check=True)
+    lines = res.stdout.strip().splitlines()
+    assert len(lines) == 1 and ": lo:" in lines[0] and "UP" in lines[0]
+
+
+def test_host_sees_host_interfaces_and_warns_about_ports(nsrun):
+    res = nsrun("run", "--rm", "--network", "host", "-p", "80:80", "busybox", "cat", "/proc/net/dev", check=True)
+    assert "eth0" in res.stdout or "lo" in res.stdout
+    assert "WARNING: Published ports are discarded when using host network mode" in res.stderr
+    with open("/proc/net/dev") as f:
+        assert {line.split(":")[0].strip() for line in f if ":" in line} == \
+            {line.split(":")[0].strip() for line in res.stdout.splitlines() if ":" in line}
+
+
+def test_container_mode_shares_localhost_and_outlives_joiner(nsrun, unique):
+    name = f"srv{unique}"
+    nsrun("run", "-d", "--name", name, "--network", "none", "busybox", "sh", "-c",
+          "mkdir -p /w && echo shared > /w/index.html && exec httpd -f -p 127.0.0.1:8080 -h /w", check=True)
+    try:
+        get = "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 127.0.0.1 8080 | tail -n 1"
+        res = nsrun("run", "--rm", "--network", f"container:{name}", "busybox", "sh", "-c", get, timeout=30)
+        assert res.stdout.strip() == "shared", res.stderr
+        again = nsrun("exec", name, "sh", "-c", get, timeout=30)
+        assert again.stdout.strip() == "shared"  # the joined container's network is still there
+    finally:
+        nsrun("rm", "-f", name)
+
+
+@pytest.mark.parametrize("args, words", [
+    (["-p", "99999:80"], "must be 1-65535"),
+    (["-p", "abc"], "invalid container port"),
+    (["-p", "80:80/sctp"], "invalid protocol"),
+    (["--network", "container:nonexistent"], "no such container"),
+    (["--network", "nosuchnet"], "network nosuchnet not found"),
+])
+def test_bad_input_is_one_line_exit_125_and_creates_nothing(nsrun, nsrun_root, args, words):
+    before = snapshot(nsrun_root)
+    res = nsrun("run", "--rm", *args, "busybox", "true")
+    assert res.returncode == 125
+    assert len(res.stderr.strip().splitlines()) == 1 and words in res.stderr, res.stderr
+    assert snapshot(nsrun_root) == before
+    assert not os.path.exists(os.path.join(nsrun_root, "networks")) or \
+        not os.listdir(os.path.join(nsrun_root, "containers"))
+
+
+def test_overlapping_subnets_are_refused(nsrun, unique):
+    block = int(unique, 16) % 250
+    assert nsrun("network", "create", "--subnet", "192.0.2.0/25", f"x{unique}").returncode == 125  # eth0's route
+    nsrun("network", "create", "--subnet", f"10.101.{block}.0/24", f"a{unique}", check=True)
+    try:
+        res = nsrun("network", "create", "--subnet", f"10.101.{block}.128/25", f"b{unique}")
+        assert res.returncode == 125 and "overlaps network" in res.stderr
+        assert len(res.stderr.strip().splitlines()) == 1
+    finally:
+        nsrun("network", "rm", f"a{unique}", check=True)
+
+
+def test_port_taken_by_a_host_process_fails_before_anything_exists(nsrun, nsrun_root):
+    import socket
+    with socket.socket() as s:
+        s.bind(("0.0.0.0", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        tag = root_tag(nsrun_root)
+        res = nsrun("run", "--rm", "-p", f"{port}:80", "busybox", "true")
+        assert res.returncode == 125 and "host process" in res.stderr, res.stderr
+        assert not any(n.startswith(f"nsr{tag}") for n in os.listdir("/sys/class/net"))
+
+
+def test_no_extra_thread_with_netlink_open_at_fork():
+    code = ("import os; from nsrun_ns_net.netlink import open_ipr; ipr = open_ipr(); ipr.link_lookup(ifname='lo');"
+            "print(len(os.listdir('/proc/self/task')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=True)
+    assert out.stdout.strip() == "1"
+
+
+def test_default_bridge_run_then_reset_leaves_the_host_as_found(nsrun, nsrun_root):
+    tag = root_tag(nsrun_root)
+    with open("/proc/sys/net/ipv4/ip_forward") as f:
+        forward_before = f.read().strip()
+    res = nsrun("run", "--rm", "busybox", "sh", "-c", "ip -o -4 addr show eth0; ip route; cat /etc/hosts",
+                check=True)
+    assert "eth0" in res.stdout and "default via" in res.stdout
+    ip = res.stdout.split("inet ")[1].split("/")[0]
+    assert any(line.startswith(ip) for line in res.stdout.splitlines())  # /etc/hosts names the container
+    links = [n for n in os.listdir("/sys/class/net") if n.startswith(f"nsr{tag}")]
+    assert links == [f"nsr{tag}b0"]  # the veth went with the container; the bridge stays, like docker0
+    out = nsrun("system", "reset", check=True).stdout
+    assert f"removed bridge nsr{tag}b0" in out
+    assert not [n for n in os.listdir("/sys/class/net") if n.startswith(f"nsr{tag}")]
+    with open("/proc/sys/net/ipv4/ip_forward") as f:
+        after = f.read().strip()
+    others = [n for n in os.listdir("/sys/class/net") if n.startswith("nsr") and
+              os.path.isdir(f"/sys/class/net/{n}/bridge")]
+    assert after == forward_before or others
+
+
+def test_network_commands_and_a_chosen_host_port(nsrun, unique):
+    block = int(unique, 16) % 250
+    name = f"n{unique}"
+    net_id = nsrun("network", "create", "--subnet", f"10.101.{block}.0/24", "--gateway", f"10.101.{block}.254",
+                   name, check=True).stdout.strip()
+    assert len(net_id) == 64
+    assert name in nsrun("network", "ls", check=True).stdout
+    again = nsrun("network", "create", name)
+    assert again.returncode == 125 and "already exists" in again.stderr
+    nsrun("run", "-d", "--name", f"c{unique}", "--network", name, "-p", "80", "-p", "127.0.0.1::53/udp",
+          "busybox", "sleep", "30", check=True)
+    try:
+        info = json.loads(nsrun("inspect", f"c{unique}", check=True).stdout)[0]["Info"]
+        settings = info["NetworkSettings"]
+        assert settings["Gateway"] == f"10.101.{block}.254" and settings["IPAddress"] == f"10.101.{block}.1"
+        tcp = settings["Ports"]["80/tcp"][0]
+        assert tcp["HostIp"] == "0.0.0.0" and 32768 <= int(tcp["HostPort"]) <= 60999
+        assert info["Ports"] == (f"0.0.0.0:{tcp['HostPort']}->80/tcp, "
+                                 f"127.0.0.1:{settings['Ports']['53/udp'][0]['HostPort']}->53/udp")
+        assert info["Ports"] in nsrun("ps", check=True).stdout
+        shown = json.loads(nsrun("network", "inspect", name, check=True).stdout)[0]
+        assert [c["Name"] for c in shown["Containers"].values()] == [f"c{unique}"]
+    finally:
+        nsrun("rm", "-f", f"c{unique}", check=True)
+    nsrun("network", "rm", name, check=True)
+    assert name not in nsrun("network", "ls", check=True).stdout
+
+
+def test_fifty_parallel_runs_get_fifty_addresses(nsrun, unique):
+    names = [f"p{unique}{i}" for i in range(50)]
+    nsrun("run", "--rm", "--network", "none", "busybox", "true", check=True)  # the image exists before the race
+    procs = [nsrun.popen("run", "-d", "--name", n, "busybox", "sleep", "60", stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE) for n in names]
+    try:
+        errors = [p.communicate(timeout=180)[1] for p in procs]
+        assert all(p.returncode == 0 for p in procs), errors
+        infos = json.loads(nsrun("inspect", *names, check=True, timeout=60).stdout)
+        ips = {i["Info"]["NetworkSettings"]["IPAddress"] for i in infos}
+        assert len(ips) == 50
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait(timeout=10)
+        nsrun("rm", "-f", *names, timeout=180)

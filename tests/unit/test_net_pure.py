@@ -1,0 +1,118 @@
+"""Pure logic of the net plugin: -p parsing, the ports text, IPAM under concurrency, rule builders."""
+from __future__ import annotations
+
+import multiprocessing
+import os
+
+import pytest
+
+from nsrun import ConfigError, ConflictError, Paths
+from nsrun_ns_net import ipt_rules, nft_rules
+from nsrun_ns_net.ipam import Network, NetworkStore, bridge_name, veth_name
+from nsrun_ns_net.ports import Binding, PortSpec, docker_ports, format_ports, parse_publish
+
+
+@pytest.mark.parametrize("text, want", [
+    ("80", PortSpec("tcp", "0.0.0.0", 0, 80)),
+    ("8080:80", PortSpec("tcp", "0.0.0.0", 8080, 80)),
+    ("127.0.0.1:5353:53/udp", PortSpec("udp", "127.0.0.1", 5353, 53)),
+    ("127.0.0.1::53/UDP", PortSpec("udp", "127.0.0.1", 0, 53)),
+])
+def test_parse_publish(text, want):
+    assert parse_publish(text) == want
+
+
+@pytest.mark.parametrize("text", ["99999:80", "abc", "80:80/sctp", "1:2:3:4", "x.y:80:80", ":80:0", "80:0"])
+def test_parse_publish_rejects(text):
+    with pytest.raises(ConfigError) as exc:
+        parse_publish(text)
+    assert "\n" not in str(exc.value)
+
+
+def test_ports_text_like_docker():
+    bs = [Binding("tcp", "0.0.0.0", 8080, "10.0.0.2", 80), Binding("udp", "127.0.0.1", 5353, "10.0.0.2", 53)]
+    assert format_ports(bs) == "0.0.0.0:8080->80/tcp, 127.0.0.1:5353->53/udp"
+    assert docker_ports(bs)["53/udp"] == [{"HostIp": "127.0.0.1", "HostPort": "5353"}]
+
+
+def test_names_carry_nsr_and_the_tag_and_fit_ifnamsiz():
+    assert bridge_name("", "bridge") == "nsrun0"
+    assert bridge_name("ab12", "bridge") == "nsrab12b0"
+    assert bridge_name("ab12", "mynet").startswith("nsrab12n") and len(bridge_name("ab12", "mynet")) <= 15
+    assert veth_name("ab12", "0123456789" * 6) == "nsrab12v012345"
+    assert veth_name("", "0123456789" * 6) == "nsrv012345"
+
+
+def _grab(args):
+    root, i = args
+    store = NetworkStore(Paths.from_root(root))
+    return store.allocate(store.resolve("bridge"), f"{i:064x}", f"c{i}")
+
+
+def test_fifty_parallel_allocations_get_fifty_addresses(tmp_path):
+    with multiprocessing.get_context("fork").Pool(8) as pool:
+        ips = pool.map(_grab, [(str(tmp_path), i) for i in range(50)])
+    assert len(set(ips)) == 50
+    store = NetworkStore(Paths.from_root(str(tmp_path)))
+    net = store.get("bridge")
+    assert net.gateway not in ips and len(store.leases("bridge")) == 50
+    assert store.release("bridge", ips[0], f"{0:064x}") and not store.release("bridge", ips[0], f"{0:064x}")
+    with pytest.raises(ConflictError):
+        store.remove("bridge")
+
+
+def test_default_subnet_is_inside_the_suite_range(tmp_path):
+    net = NetworkStore(Paths.from_root(str(tmp_path))).resolve("bridge")
+    assert net.subnet.startswith(("10.100.", "10.101.", "10.102.", "10.103."))
+
+
+def test_port_reservation_is_all_or_nothing(tmp_path):
+    store = NetworkStore(Paths.from_root(str(tmp_path)))
+    store.reserve_ports("a" * 64, "bridge", [PortSpec("tcp", "127.0.0.1", 0, 80)], "10.0.0.2", "nft")
+    taken = store.port_leases()
+    port = next(iter(taken.values()))["binding"]["host_port"]
+    with pytest.raises(ConflictError):
+        store.reserve_ports("b" * 64, "bridge", [PortSpec("udp", "0.0.0.0", 0, 53),
+                                                  PortSpec("tcp", "0.0.0.0", port, 80)], "10.0.0.3", "nft")
+    assert store.port_leases() == taken
+
+
+NET = Network("n1", "nsrab12n000001", "10.100.7.0/24", "10.100.7.1", "id")
+
+
+def test_nft_publishing_is_map_elements_only():
+    b = [Binding("tcp", "0.0.0.0", 8080, "10.100.7.2", 80), Binding("udp", "127.0.0.1", 53, "10.100.7.2", 53)]
+    cmds = nft_rules.element_cmds("add", "nsrunab12", nft_rules.port_elements(b))
+    assert {c["add"]["element"]["name"] for c in cmds} == {"any_addr", "any_port", "ip_addr", "ip_port"}
+    assert all("rule" not in c.get("add", {}) for c in cmds)
+    deleted = nft_rules.element_cmds("delete", "nsrunab12", nft_rules.port_elements(b))
+    assert deleted[0]["delete"]["element"]["elem"] == [{"concat": ["tcp", 8080]}]
+    skeleton = nft_rules.skeleton("nsrunab12")
+    assert skeleton[0] == {"create": {"table": {"family": "ip", "name": "nsrunab12"}}}
+
+
+def test_iptables_batches():
+    text = ipt_rules.batch("-A", ipt_rules.network_rules("ab12", NET), ipt_rules.base_batch("ab12"))
+    assert text.startswith("*nat\n:NSRUNAB12-DNAT - [0:0]") and text.count("COMMIT") == 2
+    assert "-I FORWARD -j NSRUNAB12-FWD" in text
+    assert "-A NSRUNAB12-NETIN -o nsrab12n000001 -j DROP" in text
+    port = ipt_rules.port_rules("ab12", [Binding("tcp", "127.0.0.1", 8080, "10.100.7.2", 80)])
+    assert port["nat"] == ["NSRUNAB12-DNAT -p tcp -d 127.0.0.1 --dport 8080 -j DNAT --to-destination 10.100.7.2:80"]
+    saved = ":NSRUNAB12-DNAT - [0:0]\n-A OUTPUT -m addrtype --dst-type LOCAL -j NSRUNAB12-DNAT\n"
+    reset = ipt_rules.reset_batch("ab12", saved)
+    assert "-D OUTPUT -m addrtype --dst-type LOCAL -j NSRUNAB12-DNAT" in reset and "-X NSRUNAB12-DNAT" in reset
+    assert "NSRUNAB12-FWD" not in reset and ipt_rules.reset_batch("ab12", "") == ""
+
+
+def test_user_networks_get_the_next_free_subnet(tmp_path):
+    store = NetworkStore(Paths.from_root(str(tmp_path)))
+    subnets = {store.resolve("bridge").subnet, store.create("one", None, None).subnet,
+               store.create("two", None, None).subnet}
+    assert len(subnets) == 3
+    with pytest.raises(ConfigError):
+        store.create("three", "10.100.0.0/13", None)  # overlaps the others
+
+
+def test_default_root_networks_do_not_collide():
+    store = NetworkStore(Paths.from_root(None))
+    assert str(store._default_subnet()) in {f"10.{i}.0.0/16" for i in range(88, 100)}
