@@ -82,7 +82,7 @@ class PtyIO:
     def wait(self, child: Child) -> int:
         import termios
         import tty
-        relay_in = self.interactive and self.sink is None
+        relay_in = self.interactive  # with a sink (supervised): stdin is the daemon's FIFO
         if relay_in and os.isatty(0):
             self._saved = termios.tcgetattr(0)
             tty.setraw(0)

@@ -338,6 +338,28 @@ def reset(state: _State, force: bool) -> None:
 
 
 @cli.command()
+@click.option("-H", "--host", "hosts", multiple=True, metavar="URL",
+              help="Listen on unix:///PATH or tcp://IP:PORT (repeatable; default unix:///run/nsrun.sock)")
+@click.option("--tlsverify", is_flag=True, help="Require mutual TLS on TCP (needed beyond loopback)")
+@click.option("--tlscacert", type=click.Path(), help="CA that client certificates must be signed by")
+@click.option("--tlscert", type=click.Path(), help="The server's certificate")
+@click.option("--tlskey", type=click.Path(), help="The server's private key")
+@click.option("--debug", "debug_", is_flag=True, help="Log more (request details, tracebacks)")
+@pass_state
+def daemon(state: _State, hosts: tuple[str, ...], tlsverify: bool, tlscacert: str | None, tlscert: str | None,
+           tlskey: str | None, debug_: bool) -> None:
+    """Serve the Docker-compatible API (docs/daemon.md) for the docker CLI, docker-py and `nsrun -H`."""
+    from .daemon.hosts import DEFAULT_HOST, TlsFiles, parse_host
+    from .daemon.server import serve
+    tls = None
+    if tlsverify or tlscacert or tlscert or tlskey:
+        if not (tlsverify and tlscacert and tlscert and tlskey):
+            raise NsrunError("mutual TLS needs --tlsverify with --tlscacert, --tlscert and --tlskey")
+        tls = TlsFiles(tlscacert, tlscert, tlskey)
+    serve([parse_host(h) for h in hosts or (DEFAULT_HOST,)], tls, state.root, debug=debug_ or state.debug)
+
+
+@cli.command()
 def version() -> None:
     """Show the version."""
     from . import __version__

@@ -1,0 +1,157 @@
+"""``/containers/{id}/exec`` and ``/exec/{eid}/...``.
+
+An exec runs as ``nsrun exec`` in a fresh process (the embedded CLI's one code path for exec: it joins the
+container's namespaces and forks there, so the daemon itself never forks a container process). Its
+stdout/stderr come back framed (or raw with a tty), its stdin is the hijacked connection, and its exit status
+is the exec's ``ExitCode``. Exec records live in the daemon's memory only (as in dockerd, they do not survive
+a restart).
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from typing import Any
+
+from aiohttp import web
+
+from .._io import frame
+from .._state import new_id
+from ..errors import ConflictError, NotFoundError
+from .app import STATE, json_body
+from .convert import BadRequest, _strings, _typed
+from .streams import hijack
+
+__all__ = ["ROUTES"]
+
+
+def _exec_config(body: Any) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise BadRequest("the request body must be a JSON object")
+    cmd = _strings(body, "Cmd")
+    if not cmd:
+        raise BadRequest("No exec command specified")
+    return {"Cmd": cmd, "Tty": bool(_typed(body, "Tty", (bool,))),
+            "AttachStdin": bool(_typed(body, "AttachStdin", (bool,))),
+            "Env": _strings(body, "Env") or [], "WorkingDir": _typed(body, "WorkingDir", (str,)) or "",
+            "User": _typed(body, "User", (str,)) or "", "Privileged": bool(_typed(body, "Privileged", (bool,)))}
+
+
+async def create(request: web.Request) -> web.Response:
+    d = request.app[STATE]
+    rec = d.engine.find(request.match_info["id"])
+    config = _exec_config(await json_body(request))
+    if not rec.running:
+        raise ConflictError(f"Container {rec.id} is not running")
+    eid = new_id()
+    d.execs[eid] = {"ID": eid, "ContainerID": rec.id, "Config": config, "Running": False, "ExitCode": None,
+                    "Pid": 0}
+    return web.json_response({"Id": eid}, status=201)
+
+
+def _find(d: Any, eid: str) -> dict[str, Any]:
+    ex = d.execs.get(eid)
+    if ex is None:
+        raise NotFoundError(f"No such exec instance: {eid}")
+    return ex
+
+
+def argv_for(d: Any, ex: dict[str, Any]) -> list[str]:
+    """The ``nsrun exec`` command line for an exec record."""
+    cfg = ex["Config"]
+    argv = [sys.executable, "-c", "from nsrun.cli import main; main()"]
+    if d.root_arg:
+        argv += ["--root", d.root_arg]
+    argv.append("exec")
+    if cfg["AttachStdin"]:
+        argv.append("-i")
+    if cfg["Tty"]:
+        argv.append("-t")
+    for item in cfg["Env"]:
+        argv += ["-e", item]
+    if cfg["WorkingDir"]:
+        argv += ["-w", cfg["WorkingDir"]]
+    if cfg["User"]:
+        argv += ["-u", cfg["User"]]
+    return argv + [ex["ContainerID"], *cfg["Cmd"]]
+
+
+async def start(request: web.Request) -> web.StreamResponse:
+    d = request.app[STATE]
+    ex = _find(d, request.match_info["eid"])
+    body = await json_body(request, required=False)
+    detach = bool(_typed(body, "Detach", (bool,))) if isinstance(body, dict) else False
+    if ex["Running"] or ex["ExitCode"] is not None:
+        raise ConflictError(f"exec {ex['ID']} has already been started")
+    cfg = ex["Config"]
+    proc = await asyncio.create_subprocess_exec(
+        *argv_for(d, ex), stdin=subprocess.PIPE if cfg["AttachStdin"] and not detach else subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL if detach else subprocess.PIPE,
+        stderr=subprocess.DEVNULL if detach else subprocess.PIPE, start_new_session=True)
+    ex.update(Running=True, Pid=proc.pid)
+
+    async def finish() -> int:
+        code = await proc.wait()
+        ex.update(Running=False, ExitCode=code if code >= 0 else 128 - code)
+        return code
+    if detach:
+        asyncio.ensure_future(finish())
+        return web.Response(status=200)
+    conn = await hijack(request)
+    tty = cfg["Tty"]
+
+    async def pump(reader: asyncio.StreamReader, stream: int) -> None:
+        while data := await reader.read(65536):
+            try:
+                await conn.write(data if tty else frame(stream, data))
+            except ConnectionError:
+                return
+
+    async def feed() -> None:
+        assert proc.stdin is not None
+        try:
+            while data := await conn.read():
+                proc.stdin.write(data)
+                await proc.stdin.drain()
+        except (ConnectionError, BrokenPipeError):
+            pass
+        finally:
+            proc.stdin.close()
+    feeder = asyncio.ensure_future(feed()) if proc.stdin is not None else None
+    try:
+        await asyncio.gather(pump(proc.stdout, 1), pump(proc.stderr, 2))  # type: ignore[arg-type]
+        await finish()
+    finally:
+        if feeder is not None:
+            feeder.cancel()
+        if proc.returncode is None:   # the client went away mid-stream: the exec goes with it
+            try:
+                os.killpg(proc.pid, 9)
+            except ProcessLookupError:
+                pass
+            await finish()
+    return conn.response
+
+
+async def inspect(request: web.Request) -> web.Response:
+    d = request.app[STATE]
+    ex = _find(d, request.match_info["eid"])
+    cfg = ex["Config"]
+    return web.json_response({
+        "ID": ex["ID"], "Running": ex["Running"], "ExitCode": ex["ExitCode"], "CanRemove": False,
+        "ContainerID": ex["ContainerID"], "DetachKeys": "", "Pid": ex["Pid"], "OpenStdin": cfg["AttachStdin"],
+        "OpenStdout": True, "OpenStderr": True,
+        "ProcessConfig": {"tty": cfg["Tty"], "entrypoint": cfg["Cmd"][0], "arguments": cfg["Cmd"][1:],
+                          "privileged": cfg["Privileged"], "user": cfg["User"]}})
+
+
+async def resize(request: web.Request) -> web.Response:
+    _find(request.app[STATE], request.match_info["eid"])
+    return web.Response(status=200)
+
+
+ROUTES = [
+    ("POST", "/containers/{id}/exec", create), ("POST", "/exec/{eid}/start", start),
+    ("GET", "/exec/{eid}/json", inspect), ("POST", "/exec/{eid}/resize", resize),
+]
