@@ -18,7 +18,7 @@ from .. import __version__
 from ..errors import ChildSetupError, ConfigError, ConflictError, NotFoundError, NsrunError, PluginError
 from .convert import BadRequest
 
-__all__ = ["API_VERSION", "MIN_API_VERSION", "build_app", "json_body", "STATE"]
+__all__ = ["API_VERSION", "MIN_API_VERSION", "build_app", "json_body", "jresp", "STATE"]
 
 API_VERSION = "1.41"
 MIN_API_VERSION = "1.24"
@@ -40,8 +40,14 @@ def error_status(exc: BaseException) -> int:
     return 500
 
 
+def jresp(data: Any, status: int = 200) -> web.Response:
+    """A JSON response with exactly ``Content-Type: application/json``: the docker CLI reads an error's
+    message only then (a ``; charset=...`` suffix makes it print the raw body)."""
+    return web.Response(body=json.dumps(data).encode(), status=status, headers={"Content-Type": "application/json"})
+
+
 def error_response(status: int, message: str) -> web.Response:
-    return web.json_response({"message": message}, status=status)
+    return jresp({"message": message}, status=status)
 
 
 @web.middleware

@@ -16,7 +16,7 @@ from aiohttp import web
 
 from .._io import read_log
 from ..errors import ConflictError, NotFoundError
-from .app import STATE, json_body
+from .app import STATE, jresp, json_body
 from .convert import BadRequest, container_json, create_args, parse_bool, ps_item
 from .streams import follow_log, hijack, open_log, write_frames
 
@@ -46,7 +46,7 @@ async def create(request: web.Request) -> web.Response:
     body = await json_body(request)
     args = create_args(body, request.query.get("name"), d.net_installed())
     rec, warnings = await asyncio.shield(asyncio.to_thread(d.create, args))
-    return web.json_response({"Id": rec.id, "Warnings": warnings}, status=201)
+    return jresp({"Id": rec.id, "Warnings": warnings}, status=201)
 
 
 async def start(request: web.Request) -> web.Response:
@@ -179,7 +179,7 @@ def _frame(stream: int, data: bytes) -> bytes:
 
 async def inspect(request: web.Request) -> web.Response:
     rec = _d(request).engine.find(request.match_info["id"])
-    return web.json_response(container_json(rec))
+    return jresp(container_json(rec))
 
 
 async def list_(request: web.Request) -> web.Response:
@@ -197,7 +197,7 @@ async def list_(request: web.Request) -> web.Response:
     items = [i for i in items if _matches(i, filters)]
     if limit is not None and limit > 0:
         items = items[:limit]
-    return web.json_response(items)
+    return jresp(items)
 
 
 def _matches(item: dict[str, Any], filters: dict[str, Any]) -> bool:
@@ -261,7 +261,7 @@ async def prune(request: web.Request) -> web.Response:
                 deleted.append(rec.id)
             except (ConflictError, NotFoundError):
                 continue
-    return web.json_response({"ContainersDeleted": deleted, "SpaceReclaimed": 0})
+    return jresp({"ContainersDeleted": deleted, "SpaceReclaimed": 0})
 
 
 async def resize(request: web.Request) -> web.Response:

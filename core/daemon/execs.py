@@ -19,7 +19,7 @@ from aiohttp import web
 from .._io import frame
 from .._state import new_id
 from ..errors import ConflictError, NotFoundError
-from .app import STATE, json_body
+from .app import STATE, jresp, json_body
 from .convert import BadRequest, _strings, _typed
 from .streams import hijack
 
@@ -47,7 +47,7 @@ async def create(request: web.Request) -> web.Response:
     eid = new_id()
     d.execs[eid] = {"ID": eid, "ContainerID": rec.id, "Config": config, "Running": False, "ExitCode": None,
                     "Pid": 0}
-    return web.json_response({"Id": eid}, status=201)
+    return jresp({"Id": eid}, status=201)
 
 
 def _find(d: Any, eid: str) -> dict[str, Any]:
@@ -138,7 +138,7 @@ async def inspect(request: web.Request) -> web.Response:
     d = request.app[STATE]
     ex = _find(d, request.match_info["eid"])
     cfg = ex["Config"]
-    return web.json_response({
+    return jresp({
         "ID": ex["ID"], "Running": ex["Running"], "ExitCode": ex["ExitCode"], "CanRemove": False,
         "ContainerID": ex["ContainerID"], "DetachKeys": "", "Pid": ex["Pid"], "OpenStdin": cfg["AttachStdin"],
         "OpenStdout": True, "OpenStderr": True,

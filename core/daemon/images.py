@@ -21,7 +21,7 @@ from aiohttp import web
 from .. import __version__
 from .._images import normalize
 from ..errors import ConfigError, NotFoundError
-from .app import API_VERSION, MIN_API_VERSION, STATE, json_body
+from .app import API_VERSION, MIN_API_VERSION, STATE, jresp, json_body
 from .convert import BadRequest, parse_bool, rfc3339
 
 __all__ = ["ROUTES"]
@@ -52,7 +52,7 @@ async def list_images(request: web.Request) -> web.Response:
     out = [{"Containers": users.get(m["name"], 0), "Created": int(m["created"]), "Id": m["id"], "Labels": {},
             "ParentId": "", "RepoDigests": [], "RepoTags": _tags(m["name"]), "SharedSize": -1,
             "Size": m["size"], "VirtualSize": m["size"]} for m in d.engine.images.list()]
-    return web.json_response(out)
+    return jresp(out)
 
 
 async def inspect_image(request: web.Request) -> web.Response:
@@ -62,7 +62,7 @@ async def inspect_image(request: web.Request) -> web.Response:
         meta = await asyncio.to_thread(d.engine.images.get, name)
     except NotFoundError:
         raise NotFoundError(f"No such image: {name}") from None
-    return web.json_response({"Id": meta["id"], "RepoTags": _tags(meta["name"]), "Created": rfc3339(meta["created"]),
+    return jresp({"Id": meta["id"], "RepoTags": _tags(meta["name"]), "Created": rfc3339(meta["created"]),
                               "Size": meta["size"], "Os": "linux", "Architecture": "amd64",
                               "Config": {"Cmd": ["sh"], "Env": [], "Entrypoint": None}, "RootFS": {"Type": "layers"}})
 
@@ -78,7 +78,7 @@ async def create_image(request: web.Request) -> web.StreamResponse:
             raise NotFoundError(f"pull access denied for {name}: nsrun cannot pull images; "
                                 f"use `docker import` (a root filesystem tar) instead")
         meta = await asyncio.to_thread(d.engine.images.get, "busybox")
-        return web.json_response({"status": f"Status: image is up to date for {name} ({meta['id']})"})
+        return jresp({"status": f"Status: image is up to date for {name} ({meta['id']})"})
     if src != "-":
         raise BadRequest("only fromSrc=- (the request body) is supported")
     if not repo:
@@ -116,7 +116,7 @@ async def remove_image(request: web.Request) -> web.Response:
     if force:
         users = [u for u in users if (r := d.engine.store.load(u)) is not None and r.running]
     await asyncio.to_thread(d.engine.images.remove, name, users)
-    return web.json_response([{"Untagged": _tags(meta["name"])[0]}, {"Deleted": meta["id"]}])
+    return jresp([{"Untagged": _tags(meta["name"])[0]}, {"Deleted": meta["id"]}])
 
 
 # -- networks ------------------------------------------------------------------------------------------------
@@ -131,8 +131,8 @@ async def list_networks(request: web.Request) -> web.Response:
     d = request.app[STATE]
     net = d.net_api()
     if net is None:
-        return web.json_response([_builtin("host", "host"), _builtin("none", "null")])
-    return web.json_response(await asyncio.to_thread(net.network_list, d.engine.paths))
+        return jresp([_builtin("host", "host"), _builtin("none", "null")])
+    return jresp(await asyncio.to_thread(net.network_list, d.engine.paths))
 
 
 async def inspect_network(request: web.Request) -> web.Response:
@@ -141,9 +141,9 @@ async def inspect_network(request: web.Request) -> web.Response:
     net = d.net_api()
     if net is None:
         if name in ("host", "none"):
-            return web.json_response(_builtin(name, "host" if name == "host" else "null"))
+            return jresp(_builtin(name, "host" if name == "host" else "null"))
         raise NotFoundError(f"network {name} not found")
-    return web.json_response(await asyncio.to_thread(net.network_inspect, d.engine.paths, name))
+    return jresp(await asyncio.to_thread(net.network_inspect, d.engine.paths, name))
 
 
 async def create_network(request: web.Request) -> web.Response:
@@ -155,7 +155,7 @@ async def create_network(request: web.Request) -> web.Response:
     if net is None:
         raise ConfigError("creating networks needs the net plugin, which is not installed")
     result = await asyncio.shield(asyncio.to_thread(net.network_create, d.engine.paths, body["Name"], body))
-    return web.json_response({"Id": result.get("Id", body["Name"]), "Warning": ""}, status=201)
+    return jresp({"Id": result.get("Id", body["Name"]), "Warning": ""}, status=201)
 
 
 async def remove_network(request: web.Request) -> web.Response:
@@ -177,7 +177,7 @@ async def version(request: web.Request) -> web.Response:
               "GitCommit": "", "GoVersion": f"python{platform.python_version()}", "Os": "linux",
               "Arch": "amd64" if uname.machine == "x86_64" else uname.machine, "KernelVersion": uname.release,
               "BuildTime": ""}
-    return web.json_response({"Platform": {"Name": "nsrun"},
+    return jresp({"Platform": {"Name": "nsrun"},
                               "Components": [{"Name": "Engine", "Version": __version__, "Details": engine}],
                               **engine})
 
@@ -187,7 +187,7 @@ async def info(request: web.Request) -> web.Response:
     records = d.engine.list(all=True)
     running = sum(1 for r in records if r.running)
     uname = platform.uname()
-    return web.json_response({
+    return jresp({
         "ID": d.engine.paths.tag or "nsrun", "Containers": len(records), "ContainersRunning": running,
         "ContainersPaused": 0, "ContainersStopped": len(records) - running, "Images": len(d.engine.images.list()),
         "Driver": "overlay2", "DriverStatus": [], "Plugins": {"Volume": [], "Network": ["host", "null"] +
