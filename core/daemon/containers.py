@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import time
 from typing import Any
@@ -21,6 +22,8 @@ from .convert import BadRequest, container_json, create_args, parse_bool, ps_ite
 from .streams import follow_log, hijack, open_log, write_frames
 
 __all__ = ["ROUTES"]
+
+log = logging.getLogger("nsrun.daemon")
 
 
 def _d(request: web.Request) -> Any:
@@ -69,6 +72,7 @@ async def wait(request: web.Request) -> web.StreamResponse:
     resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
     await resp.prepare(request)       # headers now: the docker CLI sends /start only after it sees them
     code = await d.launcher.wait(rec.id, condition)
+    log.debug("wait %s %s -> %s", rec.id[:12], condition, code)
     error = None
     fresh = d.engine.store.load(rec.id)
     if fresh is not None and fresh.state.get("error"):

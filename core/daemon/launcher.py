@@ -10,6 +10,7 @@ waiting then polls the record and sleeps on a pidfd of the supervisor.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import subprocess
 import sys
@@ -19,6 +20,8 @@ from .._context import Paths
 from .._state import Store
 
 __all__ = ["Launcher"]
+
+log = logging.getLogger("nsrun.daemon")
 
 
 class Launcher:
@@ -35,30 +38,43 @@ class Launcher:
         """Start the created container ``cid``; return once its command exec'd, or raise the start error."""
         from .._supervisor import error_from_reply
         loop = asyncio.get_running_loop()
+        # Registered before anything is awaited: a waiter must never miss a fast container's exit (under load
+        # the supervisor can finish, and remove a --rm record, before the subprocess call returns).
+        exited: asyncio.Future[int] = loop.create_future()
+        self.exits[cid] = exited
         read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
         try:
             proc = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "nsrun._supervisor", self.paths.root, self.paths.run, cid, str(write_fd),
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                 pass_fds=(write_fd,), start_new_session=True)
+        except BaseException:
+            os.close(read_fd)
+            self.exits.pop(cid, None)
+            exited.set_result(125)
+            raise
         finally:
             os.close(write_fd)
-        exited: asyncio.Future[int] = loop.create_future()
-        self.exits[cid] = exited
         self.procs.add(proc)
 
         async def reap() -> None:
             code = await proc.wait()
             self.procs.discard(proc)
             code = code if code >= 0 else 128 - code
+            log.debug("supervisor of %s exited %s", cid[:12], code)
             self.last_code[cid] = code
             exited.set_result(code)
-            loop.call_later(60, lambda: self.exits.get(cid) is exited and self.exits.pop(cid, None))
+            loop.call_later(60, self._forget, cid, exited)
         asyncio.ensure_future(reap())
         reply = await _read_all(read_fd)
         if reply != "ok":
             await exited
             raise error_from_reply(reply)
+
+    def _forget(self, cid: str, exited: asyncio.Future[int]) -> None:
+        if self.exits.get(cid) is exited:
+            self.exits.pop(cid, None)
+            self.last_code.pop(cid, None)
 
     async def wait(self, cid: str, condition: str = "not-running") -> int:
         """Until ``condition`` holds: ``not-running`` (now, if it is not running), ``next-exit`` (the next time

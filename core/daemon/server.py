@@ -14,6 +14,7 @@ import logging
 import os
 import signal
 import socket
+import threading
 from typing import Any
 
 from .._context import Paths
@@ -36,6 +37,7 @@ class Daemon:
         self.execs: dict[str, dict[str, Any]] = {}
         self.root_arg = root_arg
         self.debug = debug
+        self._image_lock = threading.Lock()
 
     @staticmethod
     def net_installed() -> bool:
@@ -61,6 +63,8 @@ class Daemon:
             selection = default_selection()
             if "net" not in selection:
                 args["plugins"] = selection + ["net"]
+        with self._image_lock:  # the built-in busybox image is made on first use: once, not per thread
+            self.engine.images.rootfs(args["image"])
         _loaded, ctx = self.engine.prepare(**args)
         rec = self.engine.create(ctx)
         try:

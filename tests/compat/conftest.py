@@ -31,12 +31,13 @@ def free_port() -> int:
 class Daemon:
     """A running ``nsrun daemon``; ``docker(...)`` runs the real CLI against it."""
 
-    def __init__(self, root: str, extra: tuple[str, ...] = ()) -> None:
+    def __init__(self, root: str, extra: tuple[str, ...] = (), tcp_ip: str = "127.0.0.1") -> None:
         self.root = root
         self.sock = os.path.join(root, "nsrun.sock")
         self.port = free_port()
         self.log_path = os.path.join(root, "daemon.log")
         self.extra = extra
+        self.tcp_ip = tcp_ip
         self.proc: subprocess.Popen | None = None
         self.config = tempfile.mkdtemp(prefix="dockercfg-", dir=root)
 
@@ -51,7 +52,7 @@ class Daemon:
     def start(self) -> "Daemon":
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen([NSRUN, "--root", self.root, "daemon", "-H", self.unix_url, "-H",
-                                          self.tcp_url, *self.extra], stdout=log, stderr=log)
+                                          f"tcp://{self.tcp_ip}:{self.port}", *self.extra], stdout=log, stderr=log)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
