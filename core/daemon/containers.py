@@ -97,6 +97,7 @@ async def attach(request: web.Request) -> web.StreamResponse:
     except ConnectionError:
         pass
     finally:
+        conn.finish()
         log.close()
         exited.cancel()
         if feeder is not None:

@@ -123,6 +123,7 @@ async def start(request: web.Request) -> web.StreamResponse:
         await asyncio.gather(pump(proc.stdout, 1), pump(proc.stderr, 2))  # type: ignore[arg-type]
         await finish()
     finally:
+        conn.finish()
         if feeder is not None:
             feeder.cancel()
         if proc.returncode is None:   # the client went away mid-stream: the exec goes with it

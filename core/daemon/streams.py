@@ -64,6 +64,11 @@ class Hijacked:
         self.response = response
         self.reader = reader
         self.transport = request.transport
+        self.done = False
+
+    def finish(self) -> None:
+        """The stream is over: the connection may close (see ``_tls_half_close``)."""
+        self.done = True
 
     @property
     def closed(self) -> bool:
@@ -95,10 +100,31 @@ async def hijack(request: web.Request, extra_headers: dict[str, str] | None = No
     resp.force_close()
     reader = _RawReader(request.transport)
     request.protocol.set_parser(reader)  # type: ignore[arg-type]  # hands over bytes aiohttp buffered already
+    conn = Hijacked(request, resp, reader)
     if request.transport is not None:
         request.transport.set_protocol(_HijackProtocol(request.protocol, reader))
+        _tls_half_close(request.transport, conn)
     await resp.prepare(request)
-    return Hijacked(request, resp, reader)
+    return conn
+
+
+def _tls_half_close(transport: Any, conn: Hijacked) -> None:
+    """asyncio's TLS answers the client's close_notify (the docker CLI's CloseWrite) by shutting the whole
+    connection down, which would cut the container's output off. Until the stream is done, that shutdown is
+    deferred: TLS lets us keep writing after the peer's close_notify. (CPython internals; without them, TLS
+    hijacks simply end at the client's half-close.)"""
+    proto = getattr(transport, "_ssl_protocol", None)
+    original = getattr(proto, "_start_shutdown", None)
+    if proto is None or original is None:
+        return
+
+    def start_shutdown() -> None:
+        if conn.done:
+            original()
+    try:
+        proto._start_shutdown = start_shutdown
+    except AttributeError:
+        pass
 
 
 class _HijackProtocol(asyncio.Protocol):
