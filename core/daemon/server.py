@@ -97,6 +97,8 @@ async def _run(daemon: Daemon, hosts: list[Host], tls: TlsFiles | None) -> None:
                                                                     thread_name_prefix="nsrun-daemon"))
     for line in await asyncio.to_thread(daemon.engine.gc):
         log.info("gc: %s", line)
+    if not os.environ.get("NSRUN_NO_FORKSERVER"):
+        await daemon.launcher.start_forkserver()
     runner = web.AppRunner(build_app(daemon), handler_cancellation=True, access_log=None)
     await runner.setup()
     ssl_ctx = tls_context(tls) if tls else None
@@ -125,6 +127,7 @@ async def _run(daemon: Daemon, hosts: list[Host], tls: TlsFiles | None) -> None:
         log.info("stopping (containers keep running)")
     finally:
         await runner.cleanup()
+        await daemon.launcher.close()
         for path in made:
             try:
                 os.unlink(path)

@@ -17,7 +17,9 @@ def test_containers_survive_a_daemon_restart(daemon, how):
     cid = daemon.docker("run", "-d", "--name", "survivor", "--network", "none", "busybox", "sh", "-c", script,
                         check=True).stdout.strip()
     daemon.stop(how)
-    assert subprocess.run(["pgrep", "-f", f"nsrun._supervisor {daemon.root}"], capture_output=True).stdout
+    supervisors = subprocess.run(["pgrep", "-f", rf"nsrun\._(supervisor|forkserver) .*{daemon.root}"],
+                                 capture_output=True).stdout
+    assert supervisors, "the container's supervisor went away with the daemon"
     daemon.start()
     assert daemon.docker("ps", "--format", "{{.ID}} {{.Status}}", check=True).stdout.startswith(cid[:12] + " Up")
     assert daemon.docker("exec", "survivor", "echo", "still-here", check=True).stdout == "still-here\n"
