@@ -20,14 +20,19 @@ __all__ = ["main", "build_cli"]
 
 
 class _State:
-    def __init__(self, root: str | None, plugins: str | None, debug: bool) -> None:
+    def __init__(self, root: str | None, plugins: str | None, debug: bool, host: str | None = None) -> None:
         self.root = root
         self.plugins = [p.strip() for p in plugins.split(",") if p.strip()] if plugins is not None else None
         self.debug = debug
+        self.host = host
         self._engine: Any = None
 
     @property
     def engine(self) -> Any:
+        """The embedded Engine, or with ``-H`` the daemon's (``RemoteEngine``: imported only then)."""
+        if self._engine is None and self.host:
+            from .daemon.client import RemoteEngine
+            self._engine = RemoteEngine(self.host)
         if self._engine is None:
             from ._context import Paths
             from ._engine import Engine
@@ -66,12 +71,14 @@ def _add_plugin_options(cmd: click.Command) -> None:
               help="State directory (default /var/lib/nsrun, runtime state /run/nsrun)")
 @click.option("--plugins", metavar="LIST", help="Comma-separated plugins for this run (see `nsrun plugins`)")
 @click.option("--debug", is_flag=True, help="Show tracebacks and the per-phase timing")
+@click.option("-H", "--host", envvar="NSRUN_HOST", metavar="URL",
+              help="Run the command through an nsrun daemon (unix:///PATH or tcp://IP:PORT)")
 @click.pass_context
-def cli(ctx: click.Context, root: str | None, plugins: str | None, debug: bool) -> None:
+def cli(ctx: click.Context, root: str | None, plugins: str | None, debug: bool, host: str | None) -> None:
     """nsrun: containers from pluggable namespaces."""
     if debug:
         _trace.enable()
-    ctx.obj = _State(root, plugins, debug)
+    ctx.obj = _State(root, plugins, debug, host or None)
 
 
 @cli.command(context_settings={"allow_interspersed_args": False})
@@ -100,6 +107,14 @@ def run(state: _State, remove: bool, detach: bool, name: str | None, env: tuple[
     if not words:
         words = ["sh"]
     engine = state.engine
+    if getattr(engine, "remote", False):
+        result = engine.run_cli(argv=words, image=image, rootfs=rootfs, name=name, env=parse_env(env),
+                                workdir=workdir, user=user, tty=tty, interactive=interactive, detach=detach,
+                                remove=remove, plugins=state.plugins, options=plugin_opts)
+        if detach:
+            click.echo(result)
+            return
+        sys.exit(result)
     loaded, ctx = engine.prepare(argv=words, image=image, rootfs=rootfs, name=name, env=parse_env(env),
                                  workdir=workdir, user=user, tty=tty, interactive=interactive, detach=detach,
                                  remove=remove, plugins=state.plugins, options=plugin_opts)

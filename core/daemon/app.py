@@ -46,8 +46,13 @@ def jresp(data: Any, status: int = 200) -> web.Response:
     return web.Response(body=json.dumps(data).encode(), status=status, headers={"Content-Type": "application/json"})
 
 
-def error_response(status: int, message: str) -> web.Response:
-    return jresp({"message": message}, status=status)
+def error_response(status: int, message: str, exit_code: int | None = None) -> web.Response:
+    """Docker's error body; ``NsrunExitCode`` (ignored by Docker's clients) lets ``nsrun -H`` exit as the
+    embedded CLI would (125, or 126/127 when the command cannot be run)."""
+    body: dict[str, Any] = {"message": message}
+    if exit_code is not None:
+        body["NsrunExitCode"] = exit_code
+    return jresp(body, status=status)
 
 
 @web.middleware
@@ -70,7 +75,7 @@ async def errors_and_log(request: web.Request, handler: Handler) -> web.StreamRe
         status = error_status(exc)
         if status == 500:
             log.error("%s %s: %s", request.method, request.path, exc, exc_info=log.isEnabledFor(logging.DEBUG))
-        return error_response(status, exc.message)
+        return error_response(status, exc.message, exc.exit_code)
     except (ConnectionError, TimeoutError) as exc:
         status = "disconnected"
         log.debug("%s %s: client went away: %r", request.method, request.path_qs, exc)
@@ -119,7 +124,7 @@ async def ping(request: web.Request) -> web.Response:
 
 def build_app(state: Any) -> web.Application:
     """The whole API on one Application; ``state`` is the daemon's ``Daemon`` object."""
-    from . import containers, execs, images
+    from . import containers, execs, images, native
     app = web.Application(middlewares=[errors_and_log], client_max_size=MAX_JSON)
     app[STATE] = state
     app.on_response_prepare.append(_add_headers)
@@ -129,4 +134,6 @@ def build_app(state: Any) -> web.Application:
     for method, path, handler in routes:
         app.router.add_route(method, path, handler)
         app.router.add_route(method, r"/v{version:1\.[0-9]+}" + path, handler)
+    for method, path, handler in native.ROUTES:
+        app.router.add_route(method, path, handler)
     return app

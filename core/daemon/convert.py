@@ -119,6 +119,12 @@ def create_args(body: Any, name: str | None, net_installed: bool) -> dict[str, A
             "tty": bool(_typed(body, "Tty", (bool,))), "interactive": bool(_typed(body, "OpenStdin", (bool,))),
             "detach": True, "remove": bool(_typed(host, "AutoRemove", (bool,), "HostConfig.")),
             "options": options}
+    ext = _typed(body, "Nsrun", (dict,))
+    if ext is not None:          # nsrun's own client: exact plugin selection and raw plugin options
+        if (chosen := _strings(ext, "Plugins", "Nsrun.")) is not None:
+            plugins = chosen
+        args["options"] = _typed(ext, "Options", (dict,), "Nsrun.") or {}
+        args["detach"] = bool(_typed(ext, "Detach", (bool,), "Nsrun."))
     if plugins is not None:
         args["plugins"] = plugins
     return args

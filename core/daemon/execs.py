@@ -43,7 +43,7 @@ async def create(request: web.Request) -> web.Response:
     rec = d.engine.find(request.match_info["id"])
     config = _exec_config(await json_body(request))
     if not rec.running:
-        raise ConflictError(f"Container {rec.id} is not running")
+        raise ConflictError(f"container {rec.id} is not running")
     eid = new_id()
     d.execs[eid] = {"ID": eid, "ContainerID": rec.id, "Config": config, "Running": False, "ExitCode": None,
                     "Pid": 0}
