@@ -7,7 +7,7 @@ APT_PACKAGES := busybox-static nftables libnftables1 python3-nftables iptables i
                 bubblewrap crun runc iperf3 socat util-linux procps
 STAMP := $(VENV)/.nsrun-installed
 
-.PHONY: setup demo test test-unit test-privileged bench clean
+.PHONY: setup demo demo-daemon test test-unit test-privileged bench bench-daemon clean
 
 setup: $(STAMP)
 
@@ -31,6 +31,10 @@ $(STAMP): pyproject.toml examples/nsrun-example-plugin/pyproject.toml | .apt-ok
 demo: setup
 	./demo.sh
 
+# The daemon part of the demo (demo.sh should end with it): the real docker CLI through nsrun's daemon.
+demo-daemon: setup
+	./demo_daemon.sh
+
 test: setup
 	$(BIN)/python -m pytest -q tests
 
@@ -42,6 +46,9 @@ test-privileged: setup
 
 bench: setup
 	$(BIN)/python bench/run.py
+
+bench-daemon: setup
+	$(BIN)/python bench/daemon.py
 
 clean:
 	rm -rf $(VENV)

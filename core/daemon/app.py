@@ -59,6 +59,9 @@ def error_response(status: int, message: str, exit_code: int | None = None) -> w
 async def errors_and_log(request: web.Request, handler: Handler) -> web.StreamResponse:
     start = time.perf_counter()
     status: int | str = "?"
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug("> %s %s %s", request.method, request.path_qs,
+                  {k: v for k, v in request.headers.items() if k.lower() not in ("authorization", "x-registry-auth")})
     try:
         resp = await handler(request)
         status = resp.status

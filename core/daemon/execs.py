@@ -25,6 +25,9 @@ from .streams import hijack
 
 __all__ = ["ROUTES"]
 
+EXEC_TTL = 300.0      # seconds a finished exec stays inspectable
+MAX_PENDING = 1000    # created but never started execs kept at most (oldest dropped)
+
 
 def _exec_config(body: Any) -> dict[str, Any]:
     if not isinstance(body, dict):
@@ -44,6 +47,9 @@ async def create(request: web.Request) -> web.Response:
     config = _exec_config(await json_body(request))
     if not rec.running:
         raise ConflictError(f"container {rec.id} is not running")
+    pending = [k for k, v in d.execs.items() if not v["Running"] and v["ExitCode"] is None]
+    for stale in pending[:max(0, len(pending) - MAX_PENDING + 1)]:
+        d.execs.pop(stale, None)
     eid = new_id()
     d.execs[eid] = {"ID": eid, "ContainerID": rec.id, "Config": config, "Running": False, "ExitCode": None,
                     "Pid": 0}
@@ -93,7 +99,10 @@ async def start(request: web.Request) -> web.StreamResponse:
 
     async def finish() -> int:
         code = await proc.wait()
-        ex.update(Running=False, ExitCode=code if code >= 0 else 128 - code)
+        if ex["Running"]:
+            ex.update(Running=False, ExitCode=code if code >= 0 else 128 - code)
+            # dockerd forgets finished execs too; clients read ExitCode right after the stream ends
+            asyncio.get_running_loop().call_later(EXEC_TTL, d.execs.pop, ex["ID"], None)
         return code
     if detach:
         asyncio.ensure_future(finish())
