@@ -15,11 +15,11 @@ from typing import Any
 
 from aiohttp import web
 
-from .._io import read_log
+from .._io import frame, read_log
 from ..errors import ConflictError, NotFoundError
 from .app import STATE, jresp, json_body
 from .convert import BadRequest, container_json, create_args, parse_bool, ps_item
-from .streams import follow_log, hijack, open_log, write_frames
+from .streams import follow_log, hijack, open_log, set_winsize, write_frames
 
 __all__ = ["ROUTES"]
 
@@ -157,29 +157,15 @@ async def logs(request: web.Request) -> web.StreamResponse:
             lines = [(s, line) for s, data in read_log(log) for line in data.splitlines(keepends=True)]
             for stream, line in lines[-count:] if count > 0 else []:
                 if want[stream - 1]:
-                    await resp.write(line if rec.spec.tty else _frame(stream, line))
+                    await resp.write(line if rec.spec.tty else frame(stream, line))
         until = asyncio.ensure_future(d.launcher.wait(rec.id, "not-running")) if follow else None
         try:
-            conn = _Plain(resp)
-            await write_frames(conn, follow_log(log, until), rec.spec.tty, want)  # type: ignore[arg-type]
+            await write_frames(resp, follow_log(log, until), rec.spec.tty, want)
         finally:
             if until is not None:
                 until.cancel()
     await resp.write_eof()
     return resp
-
-
-class _Plain:
-    def __init__(self, resp: web.StreamResponse) -> None:
-        self.resp = resp
-
-    async def write(self, data: bytes) -> None:
-        await self.resp.write(data)
-
-
-def _frame(stream: int, data: bytes) -> bytes:
-    from .._io import frame
-    return frame(stream, data)
 
 
 async def inspect(request: web.Request) -> web.Response:
@@ -273,25 +259,6 @@ async def resize(request: web.Request) -> web.Response:
     if rec.spec.tty and rec.running and h and w:
         set_winsize(rec.state.get("pid"), h, w)
     return web.Response(status=200)
-
-
-def set_winsize(pid: int | None, rows: int, cols: int) -> None:
-    """Resize the pty that process ``pid`` has as its stdin (the container's terminal)."""
-    import fcntl
-    import struct
-    import termios
-    if not pid or not (0 < rows < 65536 and 0 < cols < 65536):
-        return
-    try:
-        fd = os.open(f"/proc/{pid}/fd/0", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
-    except OSError:
-        return
-    try:
-        fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 ROUTES = [

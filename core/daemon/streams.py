@@ -16,7 +16,7 @@ from aiohttp import web
 
 from .._io import frame, read_log
 
-__all__ = ["Hijacked", "hijack", "follow_log", "RAW_STREAM"]
+__all__ = ["Hijacked", "hijack", "follow_log", "open_log", "write_frames", "set_winsize", "RAW_STREAM"]
 
 RAW_STREAM = "application/vnd.docker.raw-stream"
 _HIGH_WATER = 1 << 20
@@ -181,10 +181,29 @@ def open_log(path: str, from_end: bool) -> BinaryIO:
     return f
 
 
-async def write_frames(conn: Hijacked, items: AsyncIterator[tuple[int, bytes]], tty: bool,
+async def write_frames(conn: Any, items: AsyncIterator[tuple[int, bytes]], tty: bool,
                        streams: tuple[bool, bool] = (True, True)) -> None:
     """Send log records to the client: raw for a tty, framed otherwise; ``streams`` = (stdout, stderr)."""
     async for stream, data in items:
         if (stream == 1 and not streams[0]) or (stream == 2 and not streams[1]):
             continue
         await conn.write(data if tty else frame(stream, data))
+
+
+def set_winsize(pid: int | None, rows: int, cols: int) -> None:
+    """Resize the pty that process ``pid`` has as its stdin (the container's terminal)."""
+    import fcntl
+    import struct
+    import termios
+    if not pid or not (0 < rows < 65536 and 0 < cols < 65536):
+        return
+    try:
+        fd = os.open(f"/proc/{pid}/fd/0", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+    except OSError:
+        return
+    try:
+        fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
