@@ -24,7 +24,6 @@ def same(a, b) -> None:
     assert (a.returncode, a.stdout, a.stderr) == (b.returncode, b.stdout, b.stderr), (a, b)
 
 
-
 def timeless(result):
     """A ps result with its relative times blanked (the two runs may straddle a second)."""
     return result.returncode, re.sub(r"\d+ (second|minute)s", r"N \1s", result.stdout), result.stderr
