@@ -99,7 +99,9 @@ async def _run(daemon: Daemon, hosts: list[Host], tls: TlsFiles | None) -> None:
         log.info("gc: %s", line)
     if not os.environ.get("NSRUN_NO_FORKSERVER"):
         await daemon.launcher.start_forkserver()
-    runner = web.AppRunner(build_app(daemon), handler_cancellation=True, access_log=None)
+    # Streams (attach, logs -f, wait) can last as long as a container: on stop they get a second, then
+    # they are cancelled. Their containers keep running.
+    runner = web.AppRunner(build_app(daemon), handler_cancellation=True, access_log=None, shutdown_timeout=1.0)
     await runner.setup()
     ssl_ctx = tls_context(tls) if tls else None
     made: list[str] = []
@@ -127,7 +129,9 @@ async def _run(daemon: Daemon, hosts: list[Host], tls: TlsFiles | None) -> None:
         log.info("stopping (containers keep running)")
     finally:
         await runner.cleanup()
+        log.debug("connections closed")
         await daemon.launcher.close()
+        log.debug("fork server stopped")
         for path in made:
             try:
                 os.unlink(path)
