@@ -13,10 +13,12 @@ NONE = ("--network", "none")
 
 
 def test_version_and_info(daemon):
+    assert os.stat(daemon.sock).st_mode & 0o777 == 0o660
     out = daemon.docker("version", check=True).stdout
     assert "API version:      1.41" in out and "Server: nsrun" in out
     info = daemon.docker("info", "--format", "{{.OperatingSystem}} {{.NCPU}} {{.Containers}}", check=True)
     assert info.stdout.split()[-1] == "0"
+    assert " GET /v1.41/info 200 " in daemon.log()      # one line per request
 
 
 @pytest.mark.parametrize("via", ["unix", "tcp"])
@@ -45,16 +47,24 @@ def test_run_hostname_env_and_piped_stdin(daemon):
     assert r.stdout == "line1\nline2\ndone\n"
 
 
-def test_run_with_a_tty(daemon):
+def in_terminal(daemon, docker_args: str, input: str | None = None) -> subprocess.CompletedProcess:
+    """The docker CLI on a pseudo-terminal (util-linux ``script``), as a person at a terminal runs it."""
     if shutil.which("script") is None:
         pytest.fail("`script` (util-linux) is needed to give the docker CLI a terminal")
     docker = shutil.which("docker") or "/usr/local/bin/docker"
-    cmd = f"{docker} -H {daemon.unix_url} run --rm -it --network none busybox sh -c 'echo in-tty; exit 5'"
     env = {**os.environ, "DOCKER_CONFIG": daemon.config}
-    r = subprocess.run(["script", "-qec", cmd, "/dev/null"], capture_output=True, text=True, timeout=60, env=env,
-                       stdin=subprocess.DEVNULL)
-    assert r.returncode == 5, r
-    assert "in-tty" in r.stdout
+    return subprocess.run(["script", "-qec", f"{docker} -H {daemon.unix_url} {docker_args}", "/dev/null"],
+                          capture_output=True, text=True, timeout=60, env=env, input=input,
+                          stdin=None if input is not None else subprocess.DEVNULL)
+
+
+def test_run_and_exec_with_a_tty(daemon):
+    r = in_terminal(daemon, "run --rm -it --network none busybox sh -c 'echo in-tty; exit 5'")
+    assert r.returncode == 5 and "in-tty" in r.stdout, r
+    daemon.docker("run", "-d", "--name", "term", *NONE, "busybox", "sleep", "60", check=True)
+    r = in_terminal(daemon, "exec -it term sh", input="echo typed-$((6*7)); exit 7\n")
+    assert r.returncode == 7 and "typed-42" in r.stdout, r
+    daemon.docker("rm", "-f", "term", check=True)
 
 
 def test_detached_lifecycle_logs_exec_stop_start_restart_kill_rm(daemon):
