@@ -22,6 +22,14 @@ NSRUN = os.path.join(os.path.dirname(sys.executable), "nsrun")
 DOCKER = shutil.which("docker") or "/usr/local/bin/docker"
 
 
+def _net_none() -> tuple[str, ...]:
+    from nsrun._plugins import installed_plugins
+    return ("--network", "none") if "net" in installed_plugins() else ()
+
+
+NET = _net_none()
+
+
 class UnixConn(http.client.HTTPConnection):
     def __init__(self, path: str) -> None:
         super().__init__("localhost")
@@ -115,7 +123,7 @@ def main() -> None:
         embedded = []
         for _ in range(min(args.runs, 10)):
             t0 = time.perf_counter()
-            subprocess.run([NSRUN, "--root", root, "run", "--rm", "busybox", "true"], check=True)
+            subprocess.run([NSRUN, "--root", root, "run", *NET, "--rm", "busybox", "true"], check=True)
             embedded.append((time.perf_counter() - t0) * 1000)
         out["embedded_nsrun_run_rm_true"] = summary(embedded)
         ids = [subprocess.run([DOCKER, "-H", f"unix://{sock}", "run", "-d", "--network", "none", "busybox", "sleep",

@@ -13,7 +13,7 @@ from typing import Any
 from ..errors import ConfigError
 
 __all__ = ["BadRequest", "parse_bool", "create_args", "container_json", "ps_item", "rfc3339", "port_strings",
-           "docker_state"]
+           "parse_publish", "docker_state"]
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
 
@@ -148,9 +148,33 @@ def _status_text(status: str, state: dict[str, Any], now: float) -> str:
     return status.capitalize()
 
 
-def _ports(info: dict[str, Any]) -> list[dict[str, Any]]:
-    ports = info.get("PortsList") or []
-    return [p for p in ports if isinstance(p, dict)]
+def parse_publish(text: str) -> dict[str, Any] | None:
+    """``[IP:][HOSTPORT:]PORT[/PROTO]`` -> ``{IP, PrivatePort, PublicPort, Type}`` (PublicPort 0 if unknown)."""
+    spec, _, proto = str(text).partition("/")
+    parts = spec.rsplit(":", 2)
+    try:
+        private = int(parts[-1])
+        public = int(parts[-2]) if len(parts) >= 2 and parts[-2] else 0
+    except ValueError:
+        return None
+    ip = parts[0].strip("[]") if len(parts) == 3 and parts[0] else "0.0.0.0"
+    return {"IP": ip, "PrivatePort": private, "PublicPort": public, "Type": proto or "tcp"}
+
+
+def _ports(rec: Any) -> list[dict[str, Any]]:
+    """Published ports: what the net plugin reported (``info["PortsList"]``), else what was asked (``-p``)."""
+    listed = (rec.state.get("info") or {}).get("PortsList")
+    if isinstance(listed, list):
+        return [p for p in listed if isinstance(p, dict)]
+    return [p for p in map(parse_publish, rec.spec.options.get("publish") or []) if p]
+
+
+def _port_map(rec: Any) -> dict[str, Any]:
+    ports: dict[str, Any] = {}
+    for p in _ports(rec):
+        ports.setdefault(f"{p['PrivatePort']}/{p['Type']}", []).append(
+            {"HostIp": p.get("IP", ""), "HostPort": str(p.get("PublicPort") or "")})
+    return ports
 
 
 def ps_item(rec: Any, now: float) -> dict[str, Any]:
@@ -160,7 +184,7 @@ def ps_item(rec: Any, now: float) -> dict[str, Any]:
     mode = rec.spec.options.get("network") or ("default" if "net" in rec.spec.plugins else "host")
     return {"Id": rec.id, "Names": [f"/{rec.name}"], "Image": rec.spec.image or rec.spec.rootfs or "",
             "ImageID": "", "Command": " ".join(rec.spec.argv), "Created": int(rec.state.get("created") or 0),
-            "Ports": _ports(info), "Labels": {}, "State": docker_state(status),
+            "Ports": _ports(rec), "Labels": {}, "State": docker_state(status),
             "Status": _status_text(status, rec.state, now), "HostConfig": {"NetworkMode": mode},
             "NetworkSettings": {"Networks": {}}, "Mounts": []}
 
@@ -181,7 +205,7 @@ def container_json(rec: Any) -> dict[str, Any]:
         "Platform": "linux", "LogPath": "", "HostnamePath": "", "HostsPath": "", "ResolvConfPath": "",
         "HostConfig": {"AutoRemove": spec.remove, "NetworkMode": spec.options.get("network") or "default",
                        "Binds": list(spec.options.get("volumes") or []), "Init": bool(spec.options.get("init")),
-                       "PortBindings": {}, "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
+                       "PortBindings": _port_map(rec), "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
                        "LogConfig": {"Type": "json-file", "Config": {}}},
         "Config": {"Hostname": info.get("Hostname") or spec.options.get("hostname") or rec.id[:12],
                    "Domainname": "", "User": "" if tuple(spec.user) == (0, 0) else ":".join(map(str, spec.user)),
@@ -189,7 +213,7 @@ def container_json(rec: Any) -> dict[str, Any]:
                    "OpenStdin": spec.interactive, "StdinOnce": spec.interactive,
                    "Env": [f"{k}={v}" for k, v in spec.env.items()], "Cmd": spec.argv, "Image": spec.image or "",
                    "WorkingDir": "" if spec.workdir == "/" else spec.workdir, "Entrypoint": None, "Labels": {}},
-        "NetworkSettings": {"Ports": info.get("Ports") if isinstance(info.get("Ports"), dict) else {},
+        "NetworkSettings": {"Ports": info.get("Ports") if isinstance(info.get("Ports"), dict) else _port_map(rec),
                             "IPAddress": info.get("IPAddress", ""), "Gateway": info.get("Gateway", ""),
                             "Networks": info.get("Networks") if isinstance(info.get("Networks"), dict) else {}},
         "Mounts": [], "GraphDriver": {"Name": "overlay2", "Data": {}},

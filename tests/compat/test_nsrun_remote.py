@@ -8,6 +8,10 @@ import subprocess
 import pytest
 
 from conftest import NSRUN  # tests/compat/conftest.py
+from nsrun._plugins import installed_plugins
+
+# No bridge in these tests: with the net plugin installed its default network mode would make one.
+NET = ("--network", "none") if "net" in installed_plugins() else ()
 
 
 def nsrun(daemon, *args, remote: bool, input: str | None = None, env: dict | None = None):
@@ -30,12 +34,12 @@ def timeless(result):
 
 
 @pytest.mark.parametrize("args", [
-    ("run", "--rm", "busybox", "sh", "-c", "echo out; echo err >&2; exit 3"),
-    ("run", "--rm", "--hostname", "boxy", "-e", "A=1", "busybox", "sh", "-c", "hostname; echo $A"),
-    ("run", "--rm", "busybox", "nosuchcommand"),
-    ("run", "--rm", "nosuch:image", "true"),
-    ("run", "--rm", "--name", "bad name", "busybox", "true"),
-    ("--plugins", "nosuchplugin", "run", "--rm", "busybox", "true"),
+    ("run", *NET, "--rm", "busybox", "sh", "-c", "echo out; echo err >&2; exit 3"),
+    ("run", *NET, "--rm", "--hostname", "boxy", "-e", "A=1", "busybox", "sh", "-c", "hostname; echo $A"),
+    ("run", *NET, "--rm", "busybox", "nosuchcommand"),
+    ("run", *NET, "--rm", "nosuch:image", "true"),
+    ("run", *NET, "--rm", "--name", "bad name", "busybox", "true"),
+    ("--plugins", "nosuchplugin", "run", *NET, "--rm", "busybox", "true"),
     ("--plugins", "mnt", "run", "--rm", "--hostname", "x", "busybox", "true"),
     ("rm", "nosuch"), ("stop", "nosuch"), ("kill", "nosuch"), ("inspect", "nosuch"), ("logs", "nosuch"),
     ("exec", "nosuch", "true"), ("image", "rm", "nosuch:img"),
@@ -46,8 +50,8 @@ def test_same_output_and_exit_code(daemon, args):
 
 
 def test_piped_stdin_and_a_detached_lifecycle(daemon):
-    same(*both(daemon, "run", "--rm", "-i", "busybox", "sh", "-c", "cat; echo end", input="a\nb\n"))
-    cid = nsrun(daemon, "run", "-d", "--name", "svc", "busybox", "sh", "-c", "echo up; exec sleep 30",
+    same(*both(daemon, "run", *NET, "--rm", "-i", "busybox", "sh", "-c", "cat; echo end", input="a\nb\n"))
+    cid = nsrun(daemon, "run", *NET, "-d", "--name", "svc", "busybox", "sh", "-c", "echo up; exec sleep 30",
                 remote=True).stdout.strip()
     assert len(cid) == 64
     embedded, remote = both(daemon, "ps")

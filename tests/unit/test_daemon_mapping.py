@@ -7,8 +7,8 @@ import pytest
 
 from nsrun import ConfigError
 from nsrun._context import ContainerSpec
-from nsrun.daemon.convert import (BadRequest, container_json, create_args, parse_bool, port_strings, ps_item,
-                                  rfc3339)
+from nsrun.daemon.convert import (BadRequest, container_json, create_args, parse_bool, parse_publish,
+                                  port_strings, ps_item, rfc3339)
 from nsrun.daemon.hosts import Host, TlsFiles, check_hosts, parse_host
 
 
@@ -135,3 +135,15 @@ def test_ps_item_status_text():
     assert item["Names"] == ["/web"] and item["State"] == "exited" and item["Status"] == "Exited (3) 1 minutes ago"
     running = ps_item(_record("running", pid=5), now=2.5)
     assert running["Status"] == "Up Less than a second" and running["Command"] == "sh -c exit 3"
+
+
+def test_published_ports_show_in_ps_and_inspect():
+    assert parse_publish("18080:80/tcp") == {"IP": "0.0.0.0", "PrivatePort": 80, "PublicPort": 18080, "Type": "tcp"}
+    assert parse_publish("127.0.0.1::53/udp") == {"IP": "127.0.0.1", "PrivatePort": 53, "PublicPort": 0,
+                                                  "Type": "udp"}
+    assert parse_publish("80")["PublicPort"] == 0 and parse_publish("x:y") is None
+    rec = _record()
+    rec.spec.options["publish"] = ["18080:80/tcp"]
+    assert ps_item(rec, 63.0)["Ports"] == [{"IP": "0.0.0.0", "PrivatePort": 80, "PublicPort": 18080, "Type": "tcp"}]
+    assert container_json(rec)["NetworkSettings"]["Ports"] == {"80/tcp": [{"HostIp": "0.0.0.0",
+                                                                            "HostPort": "18080"}]}
