@@ -108,6 +108,8 @@ async def json_body(request: web.Request, required: bool = True) -> Any:
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequest(f"malformed JSON body: {exc}") from exc
+    except RecursionError:
+        raise BadRequest("malformed JSON body: nested too deeply") from None
 
 
 async def _add_headers(request: web.Request, response: web.StreamResponse) -> None:

@@ -225,10 +225,14 @@ async def kill(request: web.Request) -> web.Response:
 async def restart(request: web.Request) -> web.Response:
     d = _d(request)
     rec = d.engine.find(request.match_info["id"])
-    if rec.running:
-        await asyncio.to_thread(d.engine.stop, rec.id, _int(request, "t", 10))
-        await d.launcher.wait(rec.id, "not-running")
-    await asyncio.shield(d.launcher.start(rec.id))
+    timeout = _int(request, "t", 10)
+
+    async def stop_then_start() -> None:   # whole, even if the client goes away in between
+        if rec.running:
+            await asyncio.to_thread(d.engine.stop, rec.id, timeout)
+            await d.launcher.wait(rec.id, "not-running")
+        await d.launcher.start(rec.id)
+    await asyncio.shield(stop_then_start())
     return web.Response(status=204)
 
 

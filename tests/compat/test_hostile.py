@@ -53,6 +53,8 @@ def test_malformed_and_mistyped_bodies_get_400(daemon):
     assert call(daemon, "POST", "/v1.41/containers/create", b"{not json")[0] == 400
     assert call(daemon, "POST", "/v1.41/containers/create", b"[1, 2]")[0] == 400
     assert call(daemon, "POST", "/v1.41/containers/create", b"")[0] == 400
+    assert call(daemon, "POST", "/v1.41/containers/create", b"[" * 200000 + b"]" * 200000)[0] == 400
+    assert call(daemon, "POST", "/v1.41/containers/create", b'{"Image": "\xff\xfe"}')[0] == 400
     for bad in ({"Image": "busybox", "Cmd": 5}, {"Image": 7}, {"Image": "busybox", "Tty": "yes"},
                 {"Image": "busybox", "HostConfig": []}, {"Image": "busybox", "Env": ["A=1", 2]},
                 {"Image": "busybox", "HostConfig": {"PortBindings": {"x/tcp": []}}}, {"Cmd": ["true"]}):
