@@ -4,7 +4,7 @@ PY ?= /usr/bin/python3
 VENV := .venv
 BIN := $(VENV)/bin
 APT_PACKAGES := busybox-static nftables libnftables1 python3-nftables iptables iproute2 python3-venv \
-                bubblewrap crun runc iperf3 socat util-linux procps
+                bubblewrap crun runc iperf3 socat util-linux procps openssl
 STAMP := $(VENV)/.nsrun-installed
 
 .PHONY: setup demo demo-daemon test test-unit test-privileged bench bench-daemon clean

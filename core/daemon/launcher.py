@@ -102,8 +102,13 @@ class Launcher:
         self.exits: dict[str, asyncio.Future[int | None]] = {}  # cid -> supervisor exit (this instance only)
         self.last_code: dict[str, int] = {}                       # cid -> last exit code seen (--rm records)
         self.forkserver: ForkServer | None = None
+        self.use_forkserver = False
+        self._forkserver_tried = 0.0
 
     async def start_forkserver(self) -> None:
+        """Start (or, once it was lost, restart: at most every 5 s) the fork server."""
+        self.use_forkserver = True
+        self._forkserver_tried = time.monotonic()
         fs = ForkServer(self.paths)
         try:
             await fs.start()
@@ -113,6 +118,7 @@ class Launcher:
         self.forkserver = fs
 
     async def close(self) -> None:
+        self.use_forkserver = False
         if self.forkserver is not None:
             fs, self.forkserver = self.forkserver, None
             fs.close()
@@ -127,6 +133,10 @@ class Launcher:
         exited: asyncio.Future[int | None] = loop.create_future()
         exited.add_done_callback(lambda f: self._exited(cid, f))
         self.exits[cid] = exited
+        fs = self.forkserver
+        if self.use_forkserver and (fs is None or not fs.alive) and time.monotonic() - self._forkserver_tried > 5:
+            log.warning("the fork server is gone: starting a new one")
+            await self.start_forkserver()
         read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
         if self.forkserver is not None and self.forkserver.alive:
             try:

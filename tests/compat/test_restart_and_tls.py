@@ -76,3 +76,19 @@ def test_mutual_tls_beyond_loopback(nsrun_root, docker_cli, tmp_path):
     finally:
         d.stop()
     assert d.leftovers() == []
+
+
+def test_losing_the_fork_server_loses_no_container(daemon):
+    daemon.docker("run", "-d", "--name", "orphan", "--network", "none", "busybox", "sh", "-c", "sleep 1; exit 9",
+                  check=True)
+    waiter = subprocess.Popen(["docker", "-H", daemon.unix_url, "wait", "orphan"], stdout=subprocess.PIPE, text=True,
+                              env={**os.environ, "DOCKER_CONFIG": daemon.config})
+    time.sleep(0.2)
+    forkserver = subprocess.run(["pgrep", "-P", str(daemon.proc.pid), "-f", "nsrun._forkserver"],
+                                capture_output=True, text=True).stdout.split()
+    assert len(forkserver) == 1
+    os.kill(int(forkserver[0]), signal.SIGKILL)
+    r = daemon.docker("run", "--rm", "--network", "none", "busybox", "sh", "-c", "echo after; exit 4")
+    assert (r.returncode, r.stdout) == (4, "after\n")
+    assert waiter.communicate(timeout=30)[0].strip() == "9"
+    daemon.docker("rm", "orphan", check=True)
