@@ -74,9 +74,10 @@ def relay(sock: socket.socket, *, tty: bool, interactive: bool) -> None:
 
 def _resize(engine: Any, cid: str) -> None:
     try:
-        rows, cols = os.get_terminal_size(0) if os.isatty(0) else (0, 0)
+        size = os.get_terminal_size(0)
     except OSError:
         return
+    rows, cols = size.lines, size.columns
     if rows and cols:
         engine.request("POST", f"/containers/{cid}/resize", query={"h": rows, "w": cols})
 
