@@ -180,7 +180,6 @@ def _port_map(rec: Any) -> dict[str, Any]:
 def ps_item(rec: Any, now: float) -> dict[str, Any]:
     """One ``GET /containers/json`` entry. ``rec`` is a ``Record`` (``id, name, spec, state, status``)."""
     status = rec.status
-    info = rec.state.get("info") or {}
     mode = rec.spec.options.get("network") or ("default" if "net" in rec.spec.plugins else "host")
     return {"Id": rec.id, "Names": [f"/{rec.name}"], "Image": rec.spec.image or rec.spec.rootfs or "",
             "ImageID": "", "Command": " ".join(rec.spec.argv), "Created": int(rec.state.get("created") or 0),

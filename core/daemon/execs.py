@@ -21,7 +21,7 @@ from .._state import new_id
 from ..errors import ConflictError, NotFoundError
 from .app import STATE, jresp, json_body
 from .convert import BadRequest, _strings, _typed
-from .streams import hijack
+from .streams import hijack, set_winsize
 
 __all__ = ["ROUTES"]
 
@@ -157,8 +157,39 @@ async def inspect(request: web.Request) -> web.Response:
 
 
 async def resize(request: web.Request) -> web.Response:
-    _find(request.app[STATE], request.match_info["eid"])
+    """Resize an exec's pty. The CLI asks right after the stream opens, often before ``nsrun exec`` has made
+    its pty: keep trying for a moment in the background."""
+    ex = _find(request.app[STATE], request.match_info["eid"])
+    try:
+        rows, cols = int(request.query.get("h", 0)), int(request.query.get("w", 0))
+    except ValueError:
+        raise BadRequest("h and w must be integers") from None
+    if ex["Config"]["Tty"] and ex["Running"] and rows > 0 and cols > 0:
+        asyncio.ensure_future(_resize_soon(ex["Pid"], rows, cols))
     return web.Response(status=200)
+
+
+async def _resize_soon(pid: int, rows: int, cols: int) -> None:
+    for _ in range(40):
+        if (target := _pty_holder(pid)) is not None:
+            set_winsize(target, rows, cols)
+            return
+        await asyncio.sleep(0.05)
+
+
+def _pty_holder(pid: int) -> int | None:
+    """A descendant of ``pid`` (the ``nsrun exec`` process) whose stdin is a pty: the exec'd command."""
+    todo = [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            if current != pid and os.readlink(f"/proc/{current}/fd/0").startswith("/dev/pts/"):
+                return current
+            with open(f"/proc/{current}/task/{current}/children") as f:
+                todo.extend(int(c) for c in f.read().split())
+        except (OSError, ValueError):
+            continue
+    return None
 
 
 ROUTES = [
