@@ -1,7 +1,7 @@
 """The ``nsrun`` console entry point.
 
 ``nsrun [--root D] [--plugins L] [--debug] run [options] IMAGE CMD...`` — the command that starts containers —
-is parsed here without importing click (click is about a fifth of a start's instructions). The parser is
+is parsed here without importing click when it runs embedded (no ``-H``/``NSRUN_HOST``) (click is about a fifth of a start's instructions). The parser is
 driven by a schema that ``cli.py`` derives from its own click commands and caches beside the plugin cache,
 keyed by the same fingerprint and by cli.py's mtime, so the two parsers cannot drift. Anything the fast
 path does not recognise (help, another command, an unknown or malformed option, no cache yet) goes to the
@@ -161,7 +161,7 @@ def main() -> None:
     if "run" in argv and not os.environ.get("NSRUN_NO_FASTPATH"):
         schema = _load_schema()
         parsed = parse_run(argv, schema) if schema else None
-        if parsed is not None:
+        if parsed is not None and not parsed[0].get("host") and not os.environ.get("NSRUN_HOST"):
             glob, opts = parsed
             exit_now(protect(lambda: _fast_run(glob, opts), bool(glob.get("debug"))))
     from .cli import main as click_main

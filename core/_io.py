@@ -84,7 +84,7 @@ class PtyIO:
         if self.sink is None and os.isatty(0):
             self.resize()
             signal.signal(signal.SIGWINCH, lambda *_: self.resize())
-        relay_in = self.interactive and self.sink is None
+        relay_in = self.interactive  # with a sink (supervised): stdin is the daemon's FIFO
         if relay_in and os.isatty(0):
             self._saved = termios.tcgetattr(0)
             tty.setraw(0)

@@ -25,6 +25,14 @@ def run_command(engine: Any, plugins: list[str] | None, *, remove: bool, detach:
         image = words.pop(0)
     if not words:
         words = ["sh"]
+    if getattr(engine, "remote", False):  # -H: the daemon prepares, creates and runs it
+        result = engine.run_cli(argv=words, image=image, rootfs=rootfs, name=name, env=parse_env(env),
+                                workdir=workdir, user=user, tty=tty, interactive=interactive, detach=detach,
+                                remove=remove, plugins=plugins, options=plugin_opts)
+        if detach:
+            print(result, flush=True)
+            return 0
+        return result
     loaded, ctx = engine.prepare(argv=words, image=image, rootfs=rootfs, name=name, env=parse_env(env),
                                  workdir=workdir, user=user, tty=tty, interactive=interactive, detach=detach,
                                  remove=remove, plugins=plugins, options=plugin_opts)

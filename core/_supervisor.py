@@ -29,6 +29,19 @@ def error_from_reply(reply: str) -> NsrunError:
     return err
 
 
+def _stdin_from_fifo(path: str, keep_open: bool) -> None:
+    """``-i`` under the daemon: the container's stdin is the FIFO ``stdin`` in its directory (the daemon
+    writes what an attached client sends). With a tty we hold a write end too, so the pty never sees EOF
+    before someone attaches; without one, the container sees EOF when the last writer closes."""
+    try:
+        fd = os.open(path, (os.O_RDWR if keep_open else os.O_RDONLY) | os.O_NONBLOCK)
+    except FileNotFoundError:
+        return
+    os.set_blocking(fd, True)
+    os.dup2(fd, 0)
+    os.close(fd)
+
+
 def supervise(root: str, run: str, cid: str, reply_fd: int) -> int:
     from ._context import Paths, RunContext
     from ._engine import Engine
@@ -54,8 +67,9 @@ def supervise(root: str, run: str, cid: str, reply_fd: int) -> int:
         ctx.hook = loaded.pm.hook
         configure(loaded, ctx)
         log = engine.log_path(rec)
+        _stdin_from_fifo(os.path.join(rec.dir, "stdin"), keep_open=rec.spec.tty)
         if rec.spec.tty:
-            io = PtyIO(interactive=False, sink=open(log, "ab", buffering=0))
+            io = PtyIO(interactive=rec.spec.interactive, sink=open(log, "ab", buffering=0))
         else:
             io = LogIO(log)
         return engine.run(loaded, ctx, rec, io, on_started=lambda _child: answer("ok"))

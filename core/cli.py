@@ -20,14 +20,19 @@ __all__ = ["main", "build_cli"]
 
 
 class _State:
-    def __init__(self, root: str | None, plugins: str | None, debug: bool) -> None:
+    def __init__(self, root: str | None, plugins: str | None, debug: bool, host: str | None = None) -> None:
         self.root = root
         self.plugins = [p.strip() for p in plugins.split(",") if p.strip()] if plugins is not None else None
         self.debug = debug
+        self.host = host
         self._engine: Any = None
 
     @property
     def engine(self) -> Any:
+        """The embedded Engine, or with ``-H`` the daemon's (``RemoteEngine``: imported only then)."""
+        if self._engine is None and self.host:
+            from .daemon.client import RemoteEngine
+            self._engine = RemoteEngine(self.host)
         if self._engine is None:
             from ._context import Paths
             from ._engine import Engine
@@ -69,12 +74,14 @@ def _add_plugin_options(cmd: click.Command) -> None:
               help="State directory (default /var/lib/nsrun, runtime state /run/nsrun)")
 @click.option("--plugins", metavar="LIST", help="Comma-separated plugins for this run (see `nsrun plugins`)")
 @click.option("--debug", is_flag=True, help="Show tracebacks and the per-phase timing")
+@click.option("-H", "--host", envvar="NSRUN_HOST", metavar="URL",
+              help="Run the command through an nsrun daemon (unix:///PATH or tcp://IP:PORT)")
 @click.pass_context
-def cli(ctx: click.Context, root: str | None, plugins: str | None, debug: bool) -> None:
+def cli(ctx: click.Context, root: str | None, plugins: str | None, debug: bool, host: str | None) -> None:
     """nsrun: containers from pluggable namespaces."""
     if debug:
         _trace.enable()
-    ctx.obj = _State(root, plugins, debug)
+    ctx.obj = _State(root, plugins, debug, host or None)
 
 
 @cli.command(context_settings={"allow_interspersed_args": False})
@@ -312,6 +319,28 @@ def reset(state: _State, force: bool) -> None:
     """Remove every container and everything nsrun owns under this root."""
     for line in state.engine.gc(reset=True):
         click.echo(line)
+
+
+@cli.command()
+@click.option("-H", "--host", "hosts", multiple=True, metavar="URL",
+              help="Listen on unix:///PATH or tcp://IP:PORT (repeatable; default unix:///run/nsrun.sock)")
+@click.option("--tlsverify", is_flag=True, help="Require mutual TLS on TCP (needed beyond loopback)")
+@click.option("--tlscacert", type=click.Path(), help="CA that client certificates must be signed by")
+@click.option("--tlscert", type=click.Path(), help="The server's certificate")
+@click.option("--tlskey", type=click.Path(), help="The server's private key")
+@click.option("--debug", "debug_", is_flag=True, help="Log more (request details, tracebacks)")
+@pass_state
+def daemon(state: _State, hosts: tuple[str, ...], tlsverify: bool, tlscacert: str | None, tlscert: str | None,
+           tlskey: str | None, debug_: bool) -> None:
+    """Serve the Docker-compatible API (docs/daemon.md) for the docker CLI, docker-py and `nsrun -H`."""
+    from .daemon.hosts import DEFAULT_HOST, TlsFiles, parse_host
+    from .daemon.server import serve
+    tls = None
+    if tlsverify or tlscacert or tlscert or tlskey:
+        if not (tlsverify and tlscacert and tlscert and tlskey):
+            raise NsrunError("mutual TLS needs --tlsverify with --tlscacert, --tlscert and --tlskey")
+        tls = TlsFiles(tlscacert, tlscert, tlskey)
+    serve([parse_host(h) for h in hosts or (DEFAULT_HOST,)], tls, state.root, debug=debug_ or state.debug)
 
 
 @cli.command()

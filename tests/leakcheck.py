@@ -88,7 +88,8 @@ def supervisors(root: str) -> set[str]:
                 cmd = f.read().split(b"\0")
         except OSError:
             continue
-        if b"nsrun._supervisor" in cmd and root.encode() in cmd:
+        # Supervisors forked by the daemon's fork server carry the fork server's command line.
+        if (b"nsrun._supervisor" in cmd or b"nsrun._forkserver" in cmd) and root.encode() in cmd:
             found.add(f"supervisor pid {pid}")
     return found
 

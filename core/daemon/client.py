@@ -1,0 +1,244 @@
+"""``nsrun -H URL ...``: the CLI's engine, over the daemon's API (stdlib HTTP only: no aiohttp here).
+
+``RemoteEngine`` has the methods ``cli.py`` calls on ``Engine`` (list, find, inspect, logs, exec, stop, kill,
+remove, gc, images.*) plus ``run_cli`` for ``run``, and raises the same NsrunError subclasses with the same
+messages (the daemon runs the same engine), so output and exit codes match the embedded mode.
+TLS for tcp:// hosts: ``NSRUN_TLS_VERIFY=1`` with ``NSRUN_CERT_PATH`` holding ca.pem, cert.pem and key.pem.
+"""
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import socket
+import struct
+import urllib.parse
+from typing import Any, Iterator
+
+from .._context import ContainerSpec
+from ..errors import ConfigError, ConflictError, NotFoundError, NsrunError
+from .hosts import Host, parse_host
+
+__all__ = ["RemoteEngine", "RemoteRecord"]
+
+
+def _tls_context():  # -> ssl.SSLContext | None
+    if os.environ.get("NSRUN_TLS_VERIFY") not in ("1", "true"):
+        return None
+    import ssl
+    base = os.environ.get("NSRUN_CERT_PATH") or os.path.expanduser("~/.nsrun")
+    ctx = ssl.create_default_context(cafile=os.path.join(base, "ca.pem"))
+    ctx.load_cert_chain(os.path.join(base, "cert.pem"), os.path.join(base, "key.pem"))
+    return ctx
+
+
+class _Conn(http.client.HTTPConnection):
+    def __init__(self, host: Host, timeout: float | None = None) -> None:
+        super().__init__("nsrun" if host.kind == "unix" else host.ip, host.port or None, timeout=timeout)
+        self.target = host
+
+    def connect(self) -> None:
+        host = self.target
+        try:
+            if host.kind == "unix":
+                self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                self.sock.connect(host.path)
+            else:
+                self.sock = socket.create_connection((host.ip, host.port), self.timeout)
+                if (ctx := _tls_context()) is not None:
+                    self.sock = ctx.wrap_socket(self.sock, server_hostname=host.ip)
+        except OSError as exc:
+            raise NsrunError(f"cannot connect to the nsrun daemon at {host}: {exc.strerror or exc} "
+                             f"(is `nsrun daemon` running?)") from exc
+
+
+def _error(status: int, body: bytes) -> NsrunError:
+    try:
+        info = json.loads(body)
+        message = info.get("message") or f"HTTP {status}"
+    except (ValueError, AttributeError):
+        info, message = {}, body.decode(errors="replace").strip() or f"HTTP {status}"
+    cls = {404: NotFoundError, 409: ConflictError, 400: ConfigError}.get(status, NsrunError)
+    err = cls(message)
+    err.exit_code = info.get("NsrunExitCode", 125) if isinstance(info, dict) else 125
+    return err
+
+
+class RemoteRecord:
+    """A container record as the daemon reports it; duck-types ``_state.Record`` for the CLI."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.id = data["Id"]
+        self.spec = ContainerSpec.from_json(data["Spec"])
+        self.state = data["State"]
+        self.status = data["Status"]
+        self.describe = data.get("Describe")
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def running(self) -> bool:
+        return self.status == "running"
+
+    @property
+    def pid(self) -> int | None:
+        return self.state.get("pid") if self.running else None
+
+
+class RemoteEngine:
+    """The engine behind ``nsrun -H``."""
+
+    remote = True
+
+    def __init__(self, url: str) -> None:
+        self.host = parse_host(url)
+        self.images = _RemoteImages(self)
+        self.store = self   # cli.image_rm asks engine.store.list()
+
+    # -- HTTP ---------------------------------------------------------------------------------------------
+    def request(self, method: str, path: str, body: Any = None, query: dict[str, Any] | None = None,
+                raw: bytes | None = None, stream: bool = False) -> Any:
+        conn = _Conn(self.host)
+        if query:
+            path += "?" + urllib.parse.urlencode({k: v for k, v in query.items() if v is not None})
+        headers = {}
+        data = raw
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        conn.request(method, path, body=data, headers=headers)
+        resp = conn.getresponse()
+        if resp.status >= 400:
+            raise _error(resp.status, resp.read())
+        if stream:
+            return resp
+        payload = resp.read()
+        conn.close()
+        return json.loads(payload) if payload and resp.getheader("Content-Type", "").startswith(
+            "application/json") else resp.status
+
+    def hijack(self, path: str, body: Any = None) -> socket.socket:
+        """POST with ``Upgrade: tcp``; returns the raw socket after the 101."""
+        conn = _Conn(self.host)
+        conn.connect()
+        sock = conn.sock
+        data = json.dumps(body).encode() if body is not None else b""
+        sock.sendall(f"POST {path} HTTP/1.1\r\nHost: nsrun\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n"
+                     f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n\r\n".encode() + data)
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = sock.recv(1)
+            if not chunk:
+                raise NsrunError("the daemon closed the connection")
+            head += chunk
+        status = int(head.split(b" ", 2)[1])
+        if status != 101:
+            resp_body = b""
+            length = [int(line.split(b":")[1]) for line in head.lower().split(b"\r\n")
+                      if line.startswith(b"content-length:")]
+            while length and len(resp_body) < length[0] and (chunk := sock.recv(65536)):
+                resp_body += chunk
+            sock.close()
+            raise _error(status, resp_body)
+        return sock
+
+    # -- the Engine surface the CLI uses --------------------------------------------------------------------
+    def list(self, all: bool = False) -> list[RemoteRecord]:
+        return [RemoteRecord(d) for d in self.request("GET", "/nsrun/v1/containers", query={"all": int(all)})]
+
+    def find(self, ref: str) -> RemoteRecord:
+        return RemoteRecord(self.request("GET", f"/nsrun/v1/containers/{urllib.parse.quote(ref, safe='')}"))
+
+    def inspect(self, ref: str) -> dict[str, Any]:
+        return self.find(ref).describe or {}
+
+    def stop(self, ref: str, timeout: float = 10) -> None:
+        self.request("POST", f"/containers/{_q(ref)}/stop", query={"t": int(timeout)})
+
+    def kill(self, ref: str, sig: int = 9) -> None:
+        self.request("POST", f"/containers/{_q(ref)}/kill", query={"signal": sig})
+
+    def remove(self, ref: str, force: bool = False) -> None:
+        self.request("DELETE", f"/containers/{_q(ref)}", query={"force": int(force)})
+
+    def gc(self, only: str | None = None, reset: bool = False) -> list[str]:
+        return self.request("POST", "/nsrun/v1/gc", query={"reset": int(reset)})["Lines"]
+
+    def logs(self, ref: str, follow: bool = False) -> Iterator[tuple[int, bytes]]:
+        tty = self.find(ref).spec.tty
+        resp = self.request("GET", f"/containers/{_q(ref)}/logs", stream=True,
+                            query={"stdout": 1, "stderr": 1, "follow": int(follow)})
+        yield from _demux(resp, tty)
+
+    def exec(self, ref: str, argv: list[str], *, tty: bool = False, interactive: bool = False,
+             env: dict[str, str] | None = None, workdir: str | None = None, user: str | None = None) -> int:
+        from .remote_io import relay
+        eid = self.request("POST", f"/containers/{_q(ref)}/exec", body={
+            "Cmd": argv, "Tty": tty, "AttachStdin": interactive, "AttachStdout": True, "AttachStderr": True,
+            "Env": [f"{k}={v}" for k, v in (env or {}).items()], "WorkingDir": workdir or "", "User": user or ""})["Id"]
+        sock = self.hijack(f"/exec/{eid}/start", {"Detach": False, "Tty": tty})
+        relay(sock, tty=tty, interactive=interactive)
+        return int(self.request("GET", f"/exec/{eid}/json").get("ExitCode") or 0)
+
+    def run_cli(self, *, argv: list[str], image: str | None, rootfs: str | None, name: str | None,
+                env: dict[str, str], workdir: str | None, user: str | None, tty: bool, interactive: bool,
+                detach: bool, remove: bool, plugins: list[str] | None, options: dict[str, Any]) -> int | str:
+        """``nsrun run`` through the daemon: the container id when detached, else its exit code."""
+        from .remote_io import run_attached
+        if rootfs:
+            raise ConfigError("--rootfs is not available with -H: the daemon runs images (docker import one)")
+        options = {k: (list(v) if isinstance(v, tuple) else v) for k, v in options.items()
+                   if v not in (None, False, (), [])}
+        body = {"Image": image, "Cmd": argv, "Env": [f"{k}={v}" for k, v in env.items()], "WorkingDir": workdir or "",
+                "User": user or "", "Tty": tty, "OpenStdin": interactive, "StdinOnce": interactive,
+                "AttachStdin": interactive, "HostConfig": {"AutoRemove": remove},
+                "Nsrun": {"Plugins": plugins, "Options": options, "Detach": detach}}
+        created = self.request("POST", "/containers/create", body=body, query={"name": name or None})
+        for warning in created.get("Warnings") or []:
+            import click
+            click.echo(f"WARNING: {warning}", err=True)
+        cid = created["Id"]
+        if detach:
+            self.request("POST", f"/containers/{cid}/start")
+            return cid
+        return run_attached(self, cid, tty=tty, interactive=interactive, remove=remove)
+
+
+class _RemoteImages:
+    def __init__(self, engine: RemoteEngine) -> None:
+        self.engine = engine
+
+    def list(self) -> list[dict[str, Any]]:
+        return self.engine.request("GET", "/nsrun/v1/images")
+
+    def import_tar(self, tar_path: str, name: str) -> dict[str, Any]:
+        if not os.path.isfile(tar_path):
+            raise ConfigError(f"no such file: {tar_path}")
+        repo, _, tag = name.rpartition(":") if ":" in name.rsplit("/", 1)[-1] else (name, "", "")
+        with open(tar_path, "rb") as f:
+            resp = self.engine.request("POST", "/images/create", raw=f.read(), stream=True,
+                                       query={"fromSrc": "-", "repo": repo or name, "tag": tag or None})
+        lines = [json.loads(line) for line in resp.read().splitlines() if line.strip()]
+        return {"id": lines[-1]["status"] if lines else ""}
+
+    def remove(self, name: str, users: list[str]) -> None:
+        if users:
+            raise ConflictError(f"conflict: unable to remove image {name}: in use by container {users[0][:12]}")
+        self.engine.request("DELETE", f"/images/{_q(name)}")
+
+
+def _q(ref: str) -> str:
+    return urllib.parse.quote(ref, safe="")
+
+
+def _demux(resp: Any, tty: bool) -> Iterator[tuple[int, bytes]]:
+    """(stream, data) from a logs/attach body: raw with a tty, else 8-byte framed."""
+    if tty:
+        while data := resp.read1(65536):
+            yield 1, data
+        return
+    while len(header := resp.read(8)) == 8:
+        stream, size = struct.unpack(">BxxxL", header)
+        yield stream, resp.read(size)

@@ -1,0 +1,276 @@
+"""``/containers/...``: create, start, wait, attach, logs, inspect, list, stop, kill, restart, remove, prune,
+resize. Blocking engine calls run in worker threads (they never fork: starting is the launcher's job).
+
+Nothing is left half-made: create and start are shielded from client disconnects (a client that goes away
+gets a whole container or none), and a container whose start failed is removed when it was ``AutoRemove``.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import time
+from typing import Any
+
+from aiohttp import web
+
+from .._io import frame, read_log
+from ..errors import ConflictError, NotFoundError
+from .app import STATE, jresp, json_body
+from .convert import BadRequest, container_json, create_args, parse_bool, ps_item
+from .streams import follow_log, hijack, open_log, set_winsize, write_frames
+
+__all__ = ["ROUTES"]
+
+log = logging.getLogger("nsrun.daemon")
+
+
+def _d(request: web.Request) -> Any:
+    return request.app[STATE]
+
+
+def _q(request: web.Request, name: str, default: bool = False) -> bool:
+    return parse_bool(request.query.get(name), name, default)
+
+
+def _int(request: web.Request, name: str, default: int | None) -> int | None:
+    raw = request.query.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise BadRequest(f"invalid value for {name}: {raw!r}") from None
+
+
+async def create(request: web.Request) -> web.Response:
+    d = _d(request)
+    body = await json_body(request)
+    args = create_args(body, request.query.get("name"), d.net_installed())
+    rec, warnings = await asyncio.shield(asyncio.to_thread(d.create, args))
+    return jresp({"Id": rec.id, "Warnings": warnings}, status=201)
+
+
+async def start(request: web.Request) -> web.Response:
+    d = _d(request)
+    rec = d.engine.find(request.match_info["id"])
+    if rec.running:
+        return web.Response(status=304)
+    if rec.status == "dead":
+        raise ConflictError(f"container {rec.id} is dead: run `nsrun gc` or remove it")
+    await asyncio.shield(d.launcher.start(rec.id))
+    return web.Response(status=204)
+
+
+async def wait(request: web.Request) -> web.StreamResponse:
+    d = _d(request)
+    condition = request.query.get("condition") or "not-running"
+    if condition not in ("not-running", "next-exit", "removed"):
+        raise BadRequest(f"invalid condition: {condition!r}")
+    rec = d.engine.find(request.match_info["id"])
+    resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+    await resp.prepare(request)       # headers now: the docker CLI sends /start only after it sees them
+    code = await d.launcher.wait(rec.id, condition)
+    log.debug("wait %s %s -> %s", rec.id[:12], condition, code)
+    error = None
+    fresh = d.engine.store.load(rec.id)
+    if fresh is not None and fresh.state.get("error"):
+        error = {"Message": fresh.state["error"]}
+    await resp.write(json.dumps({"Error": error, "StatusCode": code}).encode() + b"\n")
+    await resp.write_eof()
+    return resp
+
+
+async def attach(request: web.Request) -> web.StreamResponse:
+    d = _d(request)
+    rec = d.engine.find(request.match_info["id"])
+    want = (_q(request, "stdout"), _q(request, "stderr"))
+    use_stdin = _q(request, "stdin") and rec.spec.interactive
+    logs = _q(request, "logs")
+    log = open_log(d.engine.log_path(rec), from_end=not logs)
+    conn = await hijack(request)
+    exited = asyncio.ensure_future(d.launcher.wait(rec.id, "next-exit" if not rec.running else "not-running"))
+    feeder = asyncio.ensure_future(_feed_stdin(d, rec, conn)) if use_stdin else None
+    try:
+        await write_frames(conn, follow_log(log, exited), rec.spec.tty, want)
+    except ConnectionError:
+        pass
+    finally:
+        conn.finish()
+        log.close()
+        exited.cancel()
+        if feeder is not None:
+            feeder.cancel()
+    return conn.response
+
+
+async def _feed_stdin(d: Any, rec: Any, conn: Any) -> None:
+    """Client bytes -> the container's stdin FIFO; at the client's EOF, close it (once the container holds
+    its read end, so nothing buffered is lost)."""
+    path = os.path.join(rec.dir, "stdin")
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return
+    try:
+        while data := await conn.read():
+            view = memoryview(data)
+            while view:
+                try:
+                    view = view[os.write(fd, view):]
+                except BlockingIOError:
+                    await asyncio.sleep(0.005)
+        for _ in range(2000):  # until the supervisor opened its end (or the container is gone)
+            fresh = d.engine.store.load(rec.id)
+            if fresh is None or fresh.status != "created":
+                break
+            await asyncio.sleep(0.005)
+    finally:
+        os.close(fd)
+
+
+async def logs(request: web.Request) -> web.StreamResponse:
+    d = _d(request)
+    rec = d.engine.find(request.match_info["id"])
+    want = (_q(request, "stdout"), _q(request, "stderr"))
+    if not any(want):
+        raise BadRequest("You must choose at least one stream")
+    tail = request.query.get("tail", "all")
+    follow = _q(request, "follow")
+    try:
+        log = open(d.engine.log_path(rec), "rb")
+    except FileNotFoundError:
+        log = None
+    resp = web.StreamResponse(status=200)
+    resp.headers["Content-Type"] = "application/vnd.docker.raw-stream" if not rec.spec.tty else "text/plain"
+    await resp.prepare(request)
+    if log is None:
+        await resp.write_eof()
+        return resp
+    with log:
+        if tail not in ("all", "", "-1"):
+            try:
+                count = int(tail)
+            except ValueError:
+                raise BadRequest(f"invalid tail value: {tail!r}") from None
+            lines = [(s, line) for s, data in read_log(log) for line in data.splitlines(keepends=True)]
+            for stream, line in lines[-count:] if count > 0 else []:
+                if want[stream - 1]:
+                    await resp.write(line if rec.spec.tty else frame(stream, line))
+        until = asyncio.ensure_future(d.launcher.wait(rec.id, "not-running")) if follow else None
+        try:
+            await write_frames(resp, follow_log(log, until), rec.spec.tty, want)
+        finally:
+            if until is not None:
+                until.cancel()
+    await resp.write_eof()
+    return resp
+
+
+async def inspect(request: web.Request) -> web.Response:
+    rec = _d(request).engine.find(request.match_info["id"])
+    return jresp(container_json(rec))
+
+
+async def list_(request: web.Request) -> web.Response:
+    d = _d(request)
+    show_all = _q(request, "all")
+    limit = _int(request, "limit", -1)
+    try:
+        filters = json.loads(request.query.get("filters") or "{}")
+    except ValueError:
+        raise BadRequest("invalid filters: not JSON") from None
+    if not isinstance(filters, dict):
+        raise BadRequest("invalid filters: expected an object")
+    now = time.time()
+    items = [ps_item(r, now) for r in d.engine.list(all=show_all or bool(filters.get("status")))]
+    items = [i for i in items if _matches(i, filters)]
+    if limit is not None and limit > 0:
+        items = items[:limit]
+    return jresp(items)
+
+
+def _matches(item: dict[str, Any], filters: dict[str, Any]) -> bool:
+    def values(key: str) -> list[str]:
+        raw = filters.get(key) or []
+        return list(raw) if isinstance(raw, (list, dict)) else [str(raw)]
+    for key, test in (("status", lambda v: item["State"] == v), ("id", lambda v: item["Id"].startswith(v)),
+                      ("name", lambda v: any(v in n for n in item["Names"]))):
+        wanted = values(key)
+        if wanted and not any(test(v) for v in wanted):
+            return False
+    return True
+
+
+async def stop(request: web.Request) -> web.Response:
+    d = _d(request)
+    rec = d.engine.find(request.match_info["id"])
+    if not rec.running:
+        return web.Response(status=304)
+    timeout = _int(request, "t", 10)
+    await asyncio.to_thread(d.engine.stop, rec.id, timeout)
+    await d.launcher.wait(rec.id, "not-running")
+    return web.Response(status=204)
+
+
+async def kill(request: web.Request) -> web.Response:
+    from .._engine import parse_signal
+    d = _d(request)
+    sig = parse_signal(request.query.get("signal") or "KILL")
+    d.engine.kill(request.match_info["id"], sig)
+    return web.Response(status=204)
+
+
+async def restart(request: web.Request) -> web.Response:
+    d = _d(request)
+    rec = d.engine.find(request.match_info["id"])
+    timeout = _int(request, "t", 10)
+
+    async def stop_then_start() -> None:   # whole, even if the client goes away in between
+        if rec.running:
+            await asyncio.to_thread(d.engine.stop, rec.id, timeout)
+            await d.launcher.wait(rec.id, "not-running")
+        await d.launcher.start(rec.id)
+    await asyncio.shield(stop_then_start())
+    return web.Response(status=204)
+
+
+async def remove(request: web.Request) -> web.Response:
+    d = _d(request)
+    rec = d.engine.find(request.match_info["id"])
+    await asyncio.shield(asyncio.to_thread(d.engine.remove, rec.id, _q(request, "force")))
+    return web.Response(status=204)
+
+
+async def prune(request: web.Request) -> web.Response:
+    d = _d(request)
+    deleted = []
+    for rec in d.engine.list(all=True):
+        if rec.status in ("exited", "created", "dead"):
+            try:
+                await asyncio.to_thread(d.engine.remove, rec.id, False)
+                deleted.append(rec.id)
+            except (ConflictError, NotFoundError):
+                continue
+    return jresp({"ContainersDeleted": deleted, "SpaceReclaimed": 0})
+
+
+async def resize(request: web.Request) -> web.Response:
+    d = _d(request)
+    rec = d.engine.find(request.match_info["id"])
+    h, w = _int(request, "h", 0), _int(request, "w", 0)
+    if rec.spec.tty and rec.running and h and w:
+        set_winsize(rec.state.get("pid"), h, w)
+    return web.Response(status=200)
+
+
+ROUTES = [
+    ("POST", "/containers/create", create), ("GET", "/containers/json", list_),
+    ("POST", "/containers/prune", prune), ("GET", "/containers/{id}/json", inspect),
+    ("POST", "/containers/{id}/start", start), ("POST", "/containers/{id}/wait", wait),
+    ("POST", "/containers/{id}/attach", attach), ("GET", "/containers/{id}/logs", logs),
+    ("POST", "/containers/{id}/stop", stop), ("POST", "/containers/{id}/kill", kill),
+    ("POST", "/containers/{id}/restart", restart), ("DELETE", "/containers/{id}", remove),
+    ("POST", "/containers/{id}/resize", resize),
+]

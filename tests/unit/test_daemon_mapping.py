@@ -1,0 +1,149 @@
+"""The daemon's pure parts: -H parsing and the loopback/TLS rule, Docker JSON <-> nsrun data."""
+from __future__ import annotations
+
+import types
+
+import pytest
+
+from nsrun import ConfigError
+from nsrun._context import ContainerSpec
+from nsrun.daemon.convert import (BadRequest, container_json, create_args, parse_bool, parse_publish,
+                                  port_strings, ps_item, rfc3339)
+from nsrun.daemon.hosts import Host, TlsFiles, check_hosts, parse_host
+
+
+@pytest.mark.parametrize("text, host", [
+    ("unix:///run/nsrun.sock", Host("unix", path="/run/nsrun.sock")),
+    ("/tmp/x.sock", Host("unix", path="/tmp/x.sock")),
+    ("tcp://127.0.0.1:2375", Host("tcp", ip="127.0.0.1", port=2375)),
+    ("tcp://[::1]:2376", Host("tcp", ip="::1", port=2376)),
+    ("tcp://0.0.0.0:2376", Host("tcp", ip="0.0.0.0", port=2376)),
+])
+def test_parse_host(text, host):
+    assert parse_host(text) == host
+
+
+@pytest.mark.parametrize("text", ["", "unix://relative.sock", "tcp://127.0.0.1", "tcp://:80", "http://x:1",
+                                  "ssh://me@host", "tcp://127.0.0.1:99999", "tcp://1.2.3.4:80/path"])
+def test_parse_host_rejects(text):
+    with pytest.raises(ConfigError):
+        parse_host(text)
+
+
+def test_plain_tcp_only_on_loopback():
+    check_hosts([parse_host("unix:///x.sock"), parse_host("tcp://127.0.0.1:1"), parse_host("tcp://127.9.9.9:1"),
+                 parse_host("tcp://[::1]:1"), parse_host("tcp://localhost:1")], None)
+    for addr in ("tcp://0.0.0.0:1", "tcp://[::]:1", "tcp://10.1.2.3:1", "tcp://example.com:1"):
+        with pytest.raises(ConfigError, match="without TLS"):
+            check_hosts([parse_host(addr)], None)
+        check_hosts([parse_host(addr)], TlsFiles("ca", "cert", "key"))
+    assert str(parse_host("tcp://[::1]:5")) == "tcp://[::1]:5"
+
+
+@pytest.mark.parametrize("raw, value", [("1", True), ("true", True), ("True", True), ("0", False),
+                                        ("False", False), ("false", False), (None, False), ("", False)])
+def test_parse_bool_takes_what_both_clients_send(raw, value):
+    assert parse_bool(raw) is value
+
+
+def test_parse_bool_rejects_garbage():
+    with pytest.raises(BadRequest):
+        parse_bool("maybe", "all")
+
+
+def test_port_bindings_become_publish_strings():
+    assert port_strings({"80/tcp": [{"HostIp": "", "HostPort": "18080"}],
+                         "53/udp": [{"HostIp": "127.0.0.1", "HostPort": "5353"}],
+                         "81/tcp": [{"HostIp": "", "HostPort": ""}], "82/tcp": None,
+                         "83": [{"HostIp": "127.0.0.1", "HostPort": ""}]}) == \
+        ["18080:80/tcp", "127.0.0.1:5353:53/udp", "81/tcp", "82/tcp", "127.0.0.1::83/tcp"]
+    for bad in ({"http/tcp": []}, {"80/tcp": ["x"]}, {"80/tcp": "18080"}):
+        with pytest.raises(BadRequest):
+            port_strings(bad)
+
+
+CLI_BODY = {"Hostname": "", "Domainname": "", "User": "", "AttachStdin": False, "AttachStdout": True,
+            "AttachStderr": True, "Tty": False, "OpenStdin": False, "StdinOnce": False, "Env": ["A=1"],
+            "Cmd": ["echo", "hi"], "Image": "busybox", "Volumes": None, "WorkingDir": "", "Entrypoint": None,
+            "OnBuild": None, "Labels": {},
+            "HostConfig": {"Binds": None, "NetworkMode": "default", "PortBindings": {}, "AutoRemove": True,
+                           "ConsoleSize": [0, 0], "RestartPolicy": {"Name": "no"}, "MemorySwappiness": -1},
+            "NetworkingConfig": {"EndpointsConfig": {"default": {}}}}
+
+
+def test_create_body_from_the_docker_cli_without_the_net_plugin():
+    args = create_args(CLI_BODY, "web", net_installed=False)
+    assert args == {"argv": ["echo", "hi"], "image": "busybox", "name": "web", "env": {"A": "1"}, "workdir": None,
+                    "user": None, "tty": False, "interactive": False, "detach": True, "remove": True,
+                    "options": {}}
+
+
+def test_create_body_maps_onto_plugin_options():
+    body = {**CLI_BODY, "Hostname": "box", "Entrypoint": ["/bin/sh", "-c"], "Cmd": "date", "Tty": True,
+            "OpenStdin": True, "HostConfig": {"Binds": ["/src:/dst:ro"], "Init": True, "NetworkMode": "none",
+                                              "PortBindings": {"80/tcp": [{"HostPort": "8080"}]}}}
+    args = create_args(body, None, net_installed=True)
+    assert args["argv"] == ["/bin/sh", "-c", "date"] and args["tty"] and args["interactive"]
+    assert args["options"] == {"hostname": "box", "init": True, "volumes": ["/src:/dst:ro"], "network": "none",
+                               "publish": ["8080:80/tcp"]}
+    assert create_args({"Image": "busybox"}, None, True)["options"] == {"network": "bridge"}
+    assert create_args({"Image": "busybox"}, None, True)["argv"] == ["sh"]
+
+
+def test_publishing_or_named_networks_need_the_net_plugin():
+    with pytest.raises(BadRequest, match="net plugin"):
+        create_args({"Image": "busybox", "HostConfig": {"PortBindings": {"80/tcp": [{"HostPort": "1"}]}}}, None,
+                    False)
+    with pytest.raises(BadRequest, match="net plugin"):
+        create_args({"Image": "busybox", "HostConfig": {"NetworkMode": "mynet"}}, None, False)
+
+
+@pytest.mark.parametrize("body", [None, [], "x", {"Cmd": ["true"]}, {"Image": 5}, {"Image": "b", "Cmd": [1]},
+                                  {"Image": "b", "Tty": 1}, {"Image": "b", "HostConfig": "none"},
+                                  {"Image": "b", "Env": "A=1B", "HostConfig": {"AutoRemove": "yes"}},
+                                  {"Image": "b", "Nsrun": {"Plugins": [1]}}, {"Image": "b", "Env": ["=x"]}])
+def test_malformed_create_bodies_are_config_errors(body):
+    with pytest.raises(ConfigError):
+        create_args(body, None, False)
+
+
+def test_nsrun_extension_selects_plugins_and_raw_options():
+    args = create_args({"Image": "busybox", "Cmd": ["true"], "HostConfig": {"NetworkMode": "default"},
+                        "Nsrun": {"Plugins": ["pid", "mnt"], "Options": {"init": True}, "Detach": False}},
+                       None, True)
+    assert args["plugins"] == ["pid", "mnt"] and args["options"] == {"init": True} and args["detach"] is False
+
+
+def _record(status: str = "exited", **state):
+    spec = ContainerSpec(id="a" * 64, name="web", argv=["sh", "-c", "exit 3"], image="busybox", tty=True,
+                         options={"hostname": "box"}, plugins=["pid", "mnt"])
+    return types.SimpleNamespace(id=spec.id, name="web", spec=spec, status=status, running=status == "running",
+                                 state={"created": 1.5, "started": 2.0, "finished": 3.0, "exit_code": 3, **state})
+
+
+def test_container_json_has_what_both_clients_read():
+    data = container_json(_record())
+    assert data["Name"] == "/web" and data["Path"] == "sh" and data["Args"] == ["-c", "exit 3"]
+    assert data["State"]["Status"] == "exited" and data["State"]["ExitCode"] == 3 and not data["State"]["Running"]
+    assert data["Config"]["Tty"] is True and data["Config"]["Hostname"] == "box"
+    assert data["HostConfig"]["LogConfig"]["Type"] == "json-file"
+    assert data["State"]["StartedAt"] == rfc3339(2.0) and rfc3339(None) == "0001-01-01T00:00:00Z"
+
+
+def test_ps_item_status_text():
+    item = ps_item(_record(), now=63.0)
+    assert item["Names"] == ["/web"] and item["State"] == "exited" and item["Status"] == "Exited (3) 1 minutes ago"
+    running = ps_item(_record("running", pid=5), now=2.5)
+    assert running["Status"] == "Up Less than a second" and running["Command"] == "sh -c exit 3"
+
+
+def test_published_ports_show_in_ps_and_inspect():
+    assert parse_publish("18080:80/tcp") == {"IP": "0.0.0.0", "PrivatePort": 80, "PublicPort": 18080, "Type": "tcp"}
+    assert parse_publish("127.0.0.1::53/udp") == {"IP": "127.0.0.1", "PrivatePort": 53, "PublicPort": 0,
+                                                  "Type": "udp"}
+    assert parse_publish("80")["PublicPort"] == 0 and parse_publish("x:y") is None
+    rec = _record()
+    rec.spec.options["publish"] = ["18080:80/tcp"]
+    assert ps_item(rec, 63.0)["Ports"] == [{"IP": "0.0.0.0", "PrivatePort": 80, "PublicPort": 18080, "Type": "tcp"}]
+    assert container_json(rec)["NetworkSettings"]["Ports"] == {"80/tcp": [{"HostIp": "0.0.0.0",
+                                                                            "HostPort": "18080"}]}
