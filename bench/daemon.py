@@ -69,6 +69,12 @@ def pss_kb(pid: int) -> int:
         return next(int(line.split()[1]) for line in f if line.startswith("Pss:"))
 
 
+def uss_kb(pid: int) -> int:
+    """Private (unshared) memory: what one more container costs, whatever the number running."""
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        return sum(int(line.split()[1]) for line in f if line.startswith(("Private_Clean:", "Private_Dirty:")))
+
+
 def rss_kb(pid: int) -> int:
     with open(f"/proc/{pid}/status") as f:
         return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
@@ -91,6 +97,7 @@ def summary(values: list[float]) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--containers", type=int, default=10, help="running containers for the memory figures")
     args = parser.parse_args()
     root = tempfile.mkdtemp(prefix="nsrbench-daemon-", dir="/tmp")
     sock = os.path.join(root, "nsrun.sock")
@@ -128,12 +135,14 @@ def main() -> None:
         out["embedded_nsrun_run_rm_true"] = summary(embedded)
         ids = [subprocess.run([DOCKER, "-H", f"unix://{sock}", "run", "-d", "--network", "none", "busybox", "sleep",
                                "120"], check=True, env=env, capture_output=True, text=True).stdout.strip()
-               for _ in range(5)]
+               for _ in range(args.containers)]
         time.sleep(0.5)
         supervisors = [p for fs in forkservers for p in children(fs)]
         stage1 = [c for s in supervisors for c in children(s)]
         if supervisors:
+            out["containers_running"] = len(supervisors)
             out["supervisor_pss_kb"] = round(statistics.mean(pss_kb(p) for p in supervisors))
+            out["supervisor_private_kb"] = round(statistics.mean(uss_kb(p) for p in supervisors))
             out["stage1_relay_pss_kb"] = round(statistics.mean(pss_kb(p) for p in stage1)) if stage1 else None
         out["daemon_rss_after_kb"] = rss_kb(daemon.pid)
         subprocess.run([DOCKER, "-H", f"unix://{sock}", "rm", "-f", *ids], env=env, capture_output=True)

@@ -67,6 +67,8 @@ def _supervisor_child(cid: str, reply_fd: int, root: str, run: str) -> NoReturn:
 
 def serve(sock_fd: int, root: str, run: str) -> int:
     _warm()
+    import gc
+    gc.freeze()  # what is loaded now is never scanned by a supervisor's GC: its pages stay shared
     from ._spawn import decode_status
     sock = socket.socket(fileno=sock_fd)
     sel = selectors.DefaultSelector()

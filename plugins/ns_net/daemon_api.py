@@ -1,0 +1,104 @@
+"""The net plugin's side of the daemon's network endpoints (``GET/POST/DELETE /networks``).
+
+``nsrun daemon`` imports ``<net plugin module>.daemon_api`` (or the module named by the plugin's
+``DAEMON_API``) and calls these four functions; each takes the root's ``Paths`` and returns Docker-shaped
+dicts, raising NotFoundError / ConflictError / ConfigError as ``nsrun network`` does. The pre-defined ``host``
+and ``none`` networks are listed too (they are modes, not objects).
+"""
+from __future__ import annotations
+
+import contextlib
+import datetime
+import os
+from typing import Any
+
+from nsrun import ConfigError, ConflictError, NotFoundError, Paths
+
+from .firewall import BACKENDS, firewall_by_name
+from .ipam import DEFAULT_NAME, Network, NetworkStore
+
+__all__ = ["network_list", "network_inspect", "network_create", "network_remove"]
+
+_MODES = {"host": "host", "none": "null"}
+
+
+def _time(ts: float) -> str:
+    return datetime.datetime.fromtimestamp(ts or 0, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _docker(store: NetworkStore, net: Network) -> dict[str, Any]:
+    leases = store.leases(net.name)
+    return {"Name": net.name, "Id": net.id, "Created": _time(net.created), "Scope": "local", "Driver": "bridge",
+            "EnableIPv6": False, "Internal": False, "Attachable": False, "Ingress": False,
+            "IPAM": {"Driver": "default", "Options": None, "Config": [{"Subnet": net.subnet, "Gateway": net.gateway}]},
+            "ConfigFrom": {"Network": ""}, "ConfigOnly": False, "Labels": {},
+            "Options": {"com.docker.network.bridge.name": net.bridge},
+            "Containers": {d.get("id", ""): {"Name": d.get("name", ""), "IPv4Address": f"{ip}/{net.prefixlen}"}
+                           for ip, d in sorted(leases.items())}}
+
+
+def _mode(name: str) -> dict[str, Any]:
+    return {"Name": name, "Id": name, "Created": _time(0), "Scope": "local", "Driver": _MODES[name],
+            "EnableIPv6": False, "Internal": False, "Attachable": False, "Ingress": False,
+            "IPAM": {"Driver": "default", "Options": None, "Config": []}, "ConfigFrom": {"Network": ""},
+            "ConfigOnly": False, "Labels": {}, "Options": {}, "Containers": {}}
+
+
+def _find(store: NetworkStore, ref: str) -> Network:
+    net = store.resolve(ref) if ref == DEFAULT_NAME else store.get(ref)
+    if net is None:   # Docker also finds networks by (a prefix of) their id
+        matches = [n for n in store.list() if len(ref) >= 4 and n.id.startswith(ref)]
+        net = matches[0] if len(matches) == 1 else None
+    if net is None:
+        raise NotFoundError(f"network {ref} not found")
+    return net
+
+
+def network_list(paths: Paths) -> list[dict[str, Any]]:
+    store = NetworkStore(paths)
+    nets = store.list()
+    if not any(n.name == DEFAULT_NAME for n in nets):
+        nets.insert(0, store.resolve(DEFAULT_NAME))
+    return [_docker(store, n) for n in nets] + [_mode(m) for m in _MODES]
+
+
+def network_inspect(paths: Paths, ref: str) -> dict[str, Any]:
+    if ref in _MODES:
+        return _mode(ref)
+    store = NetworkStore(paths)
+    return _docker(store, _find(store, ref))
+
+
+def network_create(paths: Paths, name: str, body: dict[str, Any]) -> dict[str, Any]:
+    """``body`` is Docker's create body: Driver (bridge only) and IPAM.Config[0].{Subnet,Gateway}."""
+    driver = body.get("Driver") or "bridge"
+    if driver != "bridge":
+        raise ConfigError(f"plugin {driver!r} not found: only the bridge driver exists")
+    configs = ((body.get("IPAM") or {}).get("Config") or [{}]) if isinstance(body.get("IPAM"), (dict, type(None))) \
+        else None
+    if not isinstance(configs, list) or not all(isinstance(c, dict) for c in configs):
+        raise ConfigError("IPAM.Config must be a list of {Subnet, Gateway}")
+    first = configs[0] if configs else {}
+    subnet, gateway = first.get("Subnet") or None, first.get("Gateway") or None
+    if gateway and not subnet:
+        raise ConfigError("a gateway needs a subnet")
+    net = NetworkStore(paths).create(name, subnet, gateway)
+    return {"Id": net.id}
+
+
+def network_remove(paths: Paths, ref: str) -> None:
+    """As ``nsrun network rm``: refused while a container uses it; firewall state and bridge go with it."""
+    if ref in _MODES or ref == DEFAULT_NAME:
+        raise ConfigError(f"{ref} is a pre-defined network and cannot be removed")
+    store = NetworkStore(paths)
+    net = _find(store, ref)
+    if store.leases(net.name):
+        raise ConflictError(f"error while removing network: network {net.name} has active endpoints")
+    with store.lock():
+        for backend in BACKENDS:
+            firewall_by_name(backend, store.paths).teardown_network(net)
+        if os.path.exists(f"/sys/class/net/{net.bridge}"):
+            from .netlink import delete_link, open_ipr
+            with contextlib.closing(open_ipr()) as ipr:
+                delete_link(ipr, net.bridge)
+        store.remove(net.name)
