@@ -4,13 +4,13 @@ PY ?= /usr/bin/python3
 VENV := .venv
 BIN := $(VENV)/bin
 APT_PACKAGES := busybox-static nftables libnftables1 python3-nftables iptables iproute2 python3-venv \
-                bubblewrap crun runc iperf3 socat util-linux procps openssl
+                bubblewrap crun runc iperf3 socat util-linux procps openssl curl
 STAMP := $(VENV)/.nsrun-installed
 # nsrun is installed as a regular (non-editable) package: an editable install's import hook costs ~10 ms on
 # every interpreter start, which is on the path of every container start. Any source change reinstalls it.
 SOURCES := pyproject.toml $(shell find core plugins examples -name '*.py' -o -name pyproject.toml 2>/dev/null)
 
-.PHONY: setup demo demo-daemon test test-unit test-privileged bench bench-daemon clean apt
+.PHONY: setup demo test test-unit test-privileged bench bench-daemon clean apt
 
 setup: apt $(STAMP)
 
@@ -40,9 +40,6 @@ $(STAMP): $(VENV)/.deps-installed $(SOURCES)
 demo: setup
 	./demo.sh
 
-# The daemon part of the demo (demo.sh should end with it): the real docker CLI through nsrun's daemon.
-demo-daemon: setup
-	./demo_daemon.sh
 
 test: setup
 	$(BIN)/python -m pytest -q tests

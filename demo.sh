@@ -51,5 +51,8 @@ show n logs demo-web
 show n exec demo-web ps
 show n stop -t 1 demo-web
 show n rm demo-web
-if [ -x demo.d/more.sh ]; then . demo.d/more.sh; fi
+# Networking (two containers over the bridge, a published port), then the daemon driven by the docker CLI.
+for part in demo.d/net.sh demo.d/daemon.sh; do
+  if [ -f "$part" ]; then . "$part"; fi
+done
 say "done: every container, mount and record of the demo is gone"

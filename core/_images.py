@@ -112,10 +112,11 @@ class Images:
         return meta
 
     def _staging(self, name: str) -> str:
-        import shutil
+        """A fresh directory beside the image's (unique per call: threads of one process may import at once)."""
+        import tempfile
         os.makedirs(self.paths.images, exist_ok=True)
-        tmp = f"{self._dir(name)}.tmp{os.getpid()}"
-        shutil.rmtree(tmp, ignore_errors=True)
+        tmp = tempfile.mkdtemp(prefix=os.path.basename(self._dir(name)) + ".tmp", dir=self.paths.images)
+        os.chmod(tmp, 0o755)
         os.makedirs(os.path.join(tmp, "rootfs"))
         return tmp
 
