@@ -48,13 +48,21 @@ class HostPorts:
         return {f: (read_json(os.path.join(self.ports_dir, f)) or {}) for f in files}
 
     def port_conflict(self, proto: str, host_ip: str, port: int) -> str | None:
-        """Why ``host_ip:port/proto`` cannot be published (another container has it, or a host process), or None."""
-        for data in self.port_leases().values():
-            b = data.get("binding") or {}
-            same_port = b.get("proto") == proto and b.get("host_port") == port
-            if same_port and (b.get("host_ip") == host_ip or "0.0.0.0" in (host_ip, b.get("host_ip"))):
+        """Why ``host_ip:port/proto`` cannot be published (another container has it, or a host process), or None.
+
+        Reads only the reservations of this proto/port (file names), so the check costs the same however
+        many ports are published."""
+        prefix = f"{proto}-{port}-"
+        try:
+            names = [f for f in os.listdir(self.ports_dir) if f.startswith(prefix) and f.endswith(".lease")]
+        except FileNotFoundError:
+            names = []
+        for name in names:
+            other_ip = name[len(prefix):-6]
+            if other_ip == host_ip or "0.0.0.0" in (host_ip, other_ip):
+                owner = (read_json(os.path.join(self.ports_dir, name)) or {}).get("id", "?")
                 return (f"Bind for {host_ip}:{port} failed: port is already allocated "
-                        f"(published by container {str(data.get('id'))[:12]})")
+                        f"(published by container {str(owner)[:12]})")
         kind = socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM
         with socket.socket(socket.AF_INET, kind) as s:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

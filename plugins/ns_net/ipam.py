@@ -207,7 +207,7 @@ class NetworkStore(HostPorts):
         ndir = os.path.join(self.dir, net.name)
         with self.lock():
             os.makedirs(ndir, exist_ok=True)
-            taken = set(self.leases(net.name)) | {net.gateway}
+            taken = {f[:-6] for f in os.listdir(ndir) if f.endswith(".lease")} | {net.gateway}  # names only
             for addr in subnet.hosts():
                 ip = str(addr)
                 if ip not in taken:
