@@ -156,3 +156,14 @@ def test_fifty_parallel_runs_get_fifty_addresses(nsrun, unique):
                 p.kill()
                 p.wait(timeout=10)
         nsrun("rm", "-f", *names, timeout=180)
+
+
+def test_backend_selection_errors(nsrun):
+    both = nsrun("--plugins", "pid,net,nft,iptables,mnt", "run", "--rm", "busybox", "true")
+    assert both.returncode == 125 and "both provide 'port-publish'" in both.stderr
+    none = nsrun("--plugins", "pid,net,mnt", "run", "--rm", "busybox", "true")
+    assert none.returncode == 125 and "needs a firewall backend" in none.stderr
+    ok = nsrun("--plugins", "pid,net,mnt", "run", "--rm", "--network", "none", "busybox", "true")
+    assert ok.returncode == 0, ok.stderr
+    publish = nsrun("--plugins", "pid,mnt", "run", "--rm", "-p", "80:80", "busybox", "true")
+    assert publish.returncode == 125 and "'net' plugin" in publish.stderr
