@@ -45,3 +45,7 @@ bench: setup
 
 clean:
 	rm -rf $(VENV)
+
+.PHONY: bench-net
+bench-net: setup
+	$(BIN)/python bench/net.py
