@@ -11,6 +11,7 @@ import sys
 import pytest
 
 from leakcheck import root_tag, snapshot
+from netenv import NSRUN
 
 
 def test_none_has_only_lo_up(nsrun):
@@ -167,3 +168,17 @@ def test_backend_selection_errors(nsrun):
     assert ok.returncode == 0, ok.stderr
     publish = nsrun("--plugins", "pid,mnt", "run", "--rm", "-p", "80:80", "busybox", "true")
     assert publish.returncode == 125 and "'net' plugin" in publish.stderr
+
+
+def test_pyroute2_only_on_the_bridge_path_and_without_its_package_init(nsrun_root):
+    def imported(*run_args: str) -> str:
+        code = "import sys; from nsrun.cli import main; sys.argv[0] = 'nsrun'; main()"
+        res = subprocess.run([sys.executable, "-X", "importtime", "-c", code, "--root", nsrun_root, "run", "--rm",
+                              *run_args, "busybox", "true"], capture_output=True, text=True, timeout=60)
+        assert res.returncode == 0, res.stderr[-500:]
+        return res.stderr
+    none = imported("--network", "none")
+    assert "pyroute2" not in none
+    bridge = imported()
+    assert "pyroute2.iproute.linux" in bridge and "pyroute2.ndb" not in bridge
+    subprocess.run([NSRUN, "--root", nsrun_root, "system", "reset"], capture_output=True, timeout=60)
