@@ -116,3 +116,17 @@ def test_user_networks_get_the_next_free_subnet(tmp_path):
 def test_default_root_networks_do_not_collide():
     store = NetworkStore(Paths.from_root(None))
     assert str(store._default_subnet()) in {f"10.{i}.0.0/16" for i in range(88, 100)}
+
+
+def test_netlink_errors_become_setup_errors_keeping_errno():
+    import errno
+
+    from nsrun import SetupError
+    from nsrun_ns_net.netlink import _typed
+
+    class NetlinkError(Exception):  # pyroute2's keeps the errno in .code
+        code = errno.EEXIST
+    with pytest.raises(SetupError) as exc:
+        with _typed("cannot attach"):
+            raise NetlinkError("File exists")
+    assert exc.value.errno == errno.EEXIST and exc.value.plugin == "net"
