@@ -69,3 +69,7 @@ bench-daemon: setup
 
 clean:
 	rm -rf $(VENV)
+
+.PHONY: bench-net
+bench-net: setup
+	$(BIN)/python bench/net.py

@@ -49,9 +49,10 @@ def ensure_ip_forward(store: NetworkStore) -> None:
 def ensure_network(ipr: Any, store: NetworkStore, net: Network, fw: Firewall) -> None:
     """The bridge, its address, the firewall's per-network rules, forwarding: all idempotent."""
     from .netlink import ensure_bridge, host_mtu
-    ensure_bridge(ipr, net.bridge, net.gateway, net.prefixlen, host_mtu())
-    fw.setup_network(net)
-    ensure_ip_forward(store)
+    with store.lock():  # concurrent first starts: one creates the bridge and the chains, the others see them
+        ensure_bridge(ipr, net.bridge, net.gateway, net.prefixlen, host_mtu())
+        fw.setup_network(net)
+        ensure_ip_forward(store)
 
 
 def reserve(ctx: RunContext, store: NetworkStore, net: Network, fw: Firewall, specs: list[PortSpec]) -> None:

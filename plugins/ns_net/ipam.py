@@ -4,7 +4,7 @@ Layout::
 
     networks/<name>.json                 one network: bridge, subnet, gateway (written once)
     networks/<name>/<ip>.lease           one address, owned by one container id (JSON: id, name)
-    networks/.ports/<proto>-<port>-<hostip>.lease   one published host port (JSON: id, network, binding)
+    networks/.ports/<proto>-<port>-<hostip>.lease   one published host port (``hostports``)
     networks/.lock                       every change takes this flock: 50 parallel starts get 50 addresses
 
 A lease or port file is written *before* the kernel objects it stands for exist (the journal ``gc`` reads
@@ -14,20 +14,17 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import errno
 import fcntl
 import hashlib
 import ipaddress
 import json
 import os
-import random
-import socket
 import time
 from typing import Iterator
 
 from nsrun import ConfigError, ConflictError, NotFoundError, Paths
 
-from .ports import Binding, PortSpec
+from .hostports import HostPorts, read_json as _read, write_json as _write
 
 __all__ = ["Network", "NetworkStore", "DEFAULT_NAME", "bridge_name", "veth_name", "host_routes"]
 
@@ -85,23 +82,8 @@ class Network:
         return dataclasses.asdict(self)
 
 
-def _write(path: str, data: object, exclusive: bool = False) -> None:
-    flags = os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | (os.O_EXCL if exclusive else os.O_TRUNC)
-    fd = os.open(path, flags, 0o644)
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f)
-
-
-def _read(path: str) -> dict | None:
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None
-
-
-class NetworkStore:
-    """The networks, leases and port reservations of one nsrun root."""
+class NetworkStore(HostPorts):
+    """The networks, leases and port reservations (``HostPorts``) of one nsrun root."""
 
     def __init__(self, paths: Paths) -> None:
         self.paths = paths
@@ -225,7 +207,7 @@ class NetworkStore:
         ndir = os.path.join(self.dir, net.name)
         with self.lock():
             os.makedirs(ndir, exist_ok=True)
-            taken = set(self.leases(net.name)) | {net.gateway}
+            taken = {f[:-6] for f in os.listdir(ndir) if f.endswith(".lease")} | {net.gateway}  # names only
             for addr in subnet.hosts():
                 ip = str(addr)
                 if ip not in taken:
@@ -241,72 +223,6 @@ class NetworkStore:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
         return True
-
-    # -- host ports ------------------------------------------------------------------------------------------
-    def port_leases(self) -> dict[str, dict]:
-        try:
-            files = [f for f in os.listdir(self.ports_dir) if f.endswith(".lease")]
-        except FileNotFoundError:
-            return {}
-        return {f: (_read(os.path.join(self.ports_dir, f)) or {}) for f in files}
-
-    def port_conflict(self, proto: str, host_ip: str, port: int) -> str | None:
-        """Why ``host_ip:port/proto`` cannot be published (another container has it, or a host process), or None."""
-        for data in self.port_leases().values():
-            b = data.get("binding") or {}
-            same_port = b.get("proto") == proto and b.get("host_port") == port
-            if same_port and (b.get("host_ip") == host_ip or "0.0.0.0" in (host_ip, b.get("host_ip"))):
-                return (f"Bind for {host_ip}:{port} failed: port is already allocated "
-                        f"(published by container {str(data.get('id'))[:12]})")
-        kind = socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM
-        with socket.socket(socket.AF_INET, kind) as s:
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                s.bind((host_ip, port))
-            except OSError as exc:
-                if exc.errno == errno.EADDRNOTAVAIL:
-                    return f"cannot publish on {host_ip}: not an address of this host"
-                return f"Bind for {host_ip}:{port} failed: {exc.strerror} (a host process holds it)"
-        return None
-
-    def reserve_ports(self, cid: str, network: str, specs: list[PortSpec], ctr_ip: str,
-                      backend: str) -> list[Binding]:
-        """Reserve every host port of ``specs`` (choosing free ones for port 0) or none of them. The journal
-        file names the firewall ``backend`` that will publish it, so ``gc`` knows whom to ask to undo it."""
-        out: list[Binding] = []
-        with self.lock():
-            os.makedirs(self.ports_dir, exist_ok=True)
-            try:
-                for spec in specs:
-                    port = spec.host_port or self._free_port(spec.proto, spec.host_ip)
-                    if (why := self.port_conflict(spec.proto, spec.host_ip, port)) is not None:
-                        raise ConflictError(why)
-                    b = Binding(spec.proto, spec.host_ip, port, ctr_ip, spec.ctr_port)
-                    _write(self._port_path(b), {"id": cid, "network": network, "backend": backend,
-                                                 "binding": b.to_json()},
-                           exclusive=True)
-                    out.append(b)
-            except BaseException:
-                self.release_ports(cid, out)
-                raise
-        return out
-
-    def _port_path(self, b: Binding) -> str:
-        return os.path.join(self.ports_dir, f"{b.proto}-{b.host_port}-{b.host_ip}.lease")
-
-    def _free_port(self, proto: str, host_ip: str) -> int:
-        for _ in range(200):
-            port = random.randint(32768, 60999)
-            if self.port_conflict(proto, host_ip, port) is None:
-                return port
-        raise ConflictError("no free host port found to publish on")
-
-    def release_ports(self, cid: str, bindings: list[Binding]) -> None:
-        for b in bindings:
-            data = _read(self._port_path(b))
-            if data is not None and data.get("id") == cid:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(self._port_path(b))
 
 
 def _is_ip(text: str) -> bool:

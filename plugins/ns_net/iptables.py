@@ -30,6 +30,7 @@ class IptablesFirewall:
     name = "iptables"
 
     def __init__(self, paths: Paths, tool: str | None = None) -> None:
+        self.paths = paths
         self.tag = paths.tag
         self.tool = tool or _tool()
 
@@ -51,6 +52,9 @@ class IptablesFirewall:
         net_rules = rules.network_rules(self.tag, net)
         if filter_only:
             net_rules = {"filter": net_rules["filter"]}
+        if not filter_only:
+            from .guard import guard, variant_of
+            guard(self.paths, net, own=variant_of(self.tool))  # the other variant may drop FORWARD
         if self._exists("filter", net_rules["filter"][-1]):
             return  # this network's rules are in place (they are added in one batch)
         c = rules.chains(self.tag)
@@ -62,7 +66,14 @@ class IptablesFirewall:
             self._restore(rules.batch("-A", net_rules))  # a concurrent start made the chains first
 
     def teardown_network(self, net: Network) -> None:
+        """This variant's rules for ``net``, and the filter-only ones ``guard`` may have put in the other."""
         self._delete(rules.network_rules(self.tag, net))
+        from .guard import VARIANTS, variant_of
+        c = rules.chains(self.tag)
+        for tool in VARIANTS:
+            if tool != variant_of(self.tool) and shutil.which(tool) and subprocess.run(
+                    [tool, "-w", "-t", "filter", "-S", c["fwd"]], capture_output=True, timeout=30).returncode == 0:
+                IptablesFirewall(self.paths, tool)._delete({"filter": rules.network_rules(self.tag, net)["filter"]})
 
     def publish(self, bindings: list[Binding]) -> None:
         if bindings:

@@ -6,9 +6,6 @@ and ports are set/map elements, so publishing costs the same however many ports 
 from __future__ import annotations
 
 import errno
-import json
-import shutil
-import subprocess
 from typing import Any
 
 from nsrun import Paths, SetupError, hookimpl
@@ -78,32 +75,8 @@ class NftFirewall:
 
     def setup_network(self, net: Network) -> None:
         self._add(rules.network_elements(net), f"network {net.name}")
-        for tool in self._forward_dropping_iptables():
-            # An nftables accept cannot overrule a drop in another table (every base chain on the hook
-            # must accept), so under iptables' FORWARD policy DROP the only place that can accept our
-            # bridges' traffic is iptables' FORWARD itself: our own chain, hooked once (see iptables.py).
-            from .iptables import IptablesFirewall
-            IptablesFirewall(self.paths, tool).setup_network(net, filter_only=True)
-
-    def _forward_dropping_iptables(self) -> list[str]:
-        """The iptables variants whose FORWARD policy is DROP (one in-process nft query; legacy only when
-        its filter table is loaded)."""
-        tools = []
-        rc, out, _ = self.nft.json_cmd({"nftables": [{"list": {"chain": {"family": "ip", "table": "filter",
-                                                                         "name": "FORWARD"}}}]})
-        if rc == 0 and '"policy": "drop"' in json.dumps(out):
-            tools.append("iptables-nft")
-        try:
-            with open("/proc/net/ip_tables_names") as f:
-                legacy = "filter" in f.read().split()
-        except OSError:
-            legacy = False
-        if legacy and shutil.which("iptables-legacy"):
-            res = subprocess.run(["iptables-legacy", "-w", "-S", "FORWARD"], capture_output=True, text=True,
-                                 timeout=30)
-            if res.stdout.startswith("-P FORWARD DROP"):
-                tools.append("iptables-legacy")
-        return tools
+        from .guard import guard  # an nft accept cannot overrule iptables' FORWARD policy DROP
+        guard(self.paths, net, nft=self.nft)
 
     def teardown_network(self, net: Network) -> None:
         self._delete(rules.network_elements(net))

@@ -155,3 +155,21 @@ def test_kill9_during_start_then_gc_leaves_nothing(net_nsrun, nsrun_root, unique
         leases = [f for _, _, fs in os.walk(os.path.join(nsrun_root, "networks")) for f in fs
                   if f.endswith(".lease")]
         assert leases == [], f"leases left (delay {delay})"
+
+
+def test_udp_publish_and_a_port_another_container_holds(net_nsrun, nsrun_root, unique):
+    hp = _port()
+    with peer(nsrun_root, "c", unique, 2) as client:
+        res = net_nsrun("run", "-d", "--name", f"u{unique}", "--rootfs", "/", "-p", f"{hp}:53/udp", "socat",
+                        "UDP4-RECVFROM:53,fork", "SYSTEM:echo udp-answer")
+        assert res.returncode == 0, res.stderr
+        taken = net_nsrun("run", "--rm", "-p", f"{hp}:99/udp", "busybox", "true")
+        assert taken.returncode == 125 and "already allocated" in taken.stderr
+        assert len(taken.stderr.strip().splitlines()) == 1
+        ask = lambda: client.run("sh", "-c", f"echo q | socat -t 2 - UDP4:{client.host_ip}:{hp}",  # noqa: E731
+                                 timeout=10).stdout
+        assert wait_for(ask, timeout=8).strip() == "udp-answer"
+        local = subprocess.run(["sh", "-c", f"echo q | socat -t 2 - UDP4:127.0.0.1:{hp}"], capture_output=True,
+                               text=True, timeout=10)
+        assert local.stdout.strip() == "udp-answer"
+        net_nsrun.plain("rm", "-f", f"u{unique}", check=True)

@@ -11,6 +11,7 @@ import sys
 import pytest
 
 from leakcheck import root_tag, snapshot
+from netenv import NSRUN
 
 
 def test_none_has_only_lo_up(nsrun):
@@ -156,3 +157,28 @@ def test_fifty_parallel_runs_get_fifty_addresses(nsrun, unique):
                 p.kill()
                 p.wait(timeout=10)
         nsrun("rm", "-f", *names, timeout=180)
+
+
+def test_backend_selection_errors(nsrun):
+    both = nsrun("--plugins", "pid,net,nft,iptables,mnt", "run", "--rm", "busybox", "true")
+    assert both.returncode == 125 and "both provide 'port-publish'" in both.stderr
+    none = nsrun("--plugins", "pid,net,mnt", "run", "--rm", "busybox", "true")
+    assert none.returncode == 125 and "needs a firewall backend" in none.stderr
+    ok = nsrun("--plugins", "pid,net,mnt", "run", "--rm", "--network", "none", "busybox", "true")
+    assert ok.returncode == 0, ok.stderr
+    publish = nsrun("--plugins", "pid,mnt", "run", "--rm", "-p", "80:80", "busybox", "true")
+    assert publish.returncode == 125 and "'net' plugin" in publish.stderr
+
+
+def test_pyroute2_only_on_the_bridge_path_and_without_its_package_init(nsrun_root):
+    def imported(*run_args: str) -> str:
+        code = "import sys; from nsrun.cli import main; sys.argv[0] = 'nsrun'; main()"
+        res = subprocess.run([sys.executable, "-X", "importtime", "-c", code, "--root", nsrun_root, "run", "--rm",
+                              *run_args, "busybox", "true"], capture_output=True, text=True, timeout=60)
+        assert res.returncode == 0, res.stderr[-500:]
+        return res.stderr
+    none = imported("--network", "none")
+    assert "pyroute2" not in none
+    bridge = imported()
+    assert "pyroute2.iproute.linux" in bridge and "pyroute2.ndb" not in bridge
+    subprocess.run([NSRUN, "--root", nsrun_root, "system", "reset"], capture_output=True, timeout=60)

@@ -116,3 +116,48 @@ def test_user_networks_get_the_next_free_subnet(tmp_path):
 def test_default_root_networks_do_not_collide():
     store = NetworkStore(Paths.from_root(None))
     assert str(store._default_subnet()) in {f"10.{i}.0.0/16" for i in range(88, 100)}
+
+
+def test_netlink_errors_become_setup_errors_keeping_errno():
+    import errno
+
+    from nsrun import SetupError
+    from nsrun_ns_net.netlink import _typed
+
+    class NetlinkError(Exception):  # pyroute2's keeps the errno in .code
+        code = errno.EEXIST
+    with pytest.raises(SetupError) as exc:
+        with _typed("cannot attach"):
+            raise NetlinkError("File exists")
+    assert exc.value.errno == errno.EEXIST and exc.value.plugin == "net"
+
+
+class FakeNft:
+    """libnftables stand-in: records each transaction; the table exists once a skeleton went through."""
+
+    def __init__(self) -> None:
+        self.calls: list[list[dict]] = []
+        self.table = False
+
+    def json_cmd(self, data: dict):
+        cmds = data["nftables"]
+        self.calls.append(cmds)
+        if any("create" in c for c in cmds):
+            self.table = True
+            return 0, {}, ""
+        if "list" in cmds[0]:
+            return 1, {}, "No such file or directory"
+        return (0, {}, "") if self.table else (1, {}, "Error: No such file or directory")
+
+
+def test_nft_backend_one_transaction_per_operation():
+    from nsrun_ns_net.nft import NftFirewall
+    nft = FakeNft()
+    fw = NftFirewall(Paths.from_root("/tmp/nsrtest-fake"), nft=nft)
+    fw.setup_network(NET)             # table missing: elements fail, then skeleton + elements in one go
+    assert [("create" in c[0]) for c in nft.calls[:2]] == [False, True]
+    nft.calls.clear()
+    b = [Binding("tcp", "0.0.0.0", 8080, "10.100.7.2", 80)]
+    fw.publish(b)
+    fw.unpublish(b)
+    assert len(nft.calls) == 2 and "add" in nft.calls[0][0] and "delete" in nft.calls[1][0]

@@ -1,0 +1,114 @@
+"""Host-port reservations of one root: ``networks/.ports/<proto>-<port>-<hostip>.lease`` (a mixin of
+``NetworkStore``, which provides ``lock()`` and ``ports_dir``). Each file names its owner container, its
+network and the firewall backend that publishes it, so ``gc`` knows what to undo for a dead container.
+"""
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+import random
+import socket
+from typing import Any
+
+from nsrun import ConflictError
+
+from .ports import Binding, PortSpec
+
+__all__ = ["HostPorts", "read_json", "write_json"]
+
+
+def write_json(path: str, data: object, exclusive: bool = False) -> None:
+    flags = os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | (os.O_EXCL if exclusive else os.O_TRUNC)
+    fd = os.open(path, flags, 0o644)
+    with os.fdopen(fd, "w") as f:
+        json.dump(data, f)
+
+
+def read_json(path: str) -> dict | None:
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+class HostPorts:
+    ports_dir: str
+
+    def lock(self) -> Any:  # provided by NetworkStore
+        raise NotImplementedError
+
+    def port_leases(self) -> dict[str, dict]:
+        try:
+            files = [f for f in os.listdir(self.ports_dir) if f.endswith(".lease")]
+        except FileNotFoundError:
+            return {}
+        return {f: (read_json(os.path.join(self.ports_dir, f)) or {}) for f in files}
+
+    def port_conflict(self, proto: str, host_ip: str, port: int) -> str | None:
+        """Why ``host_ip:port/proto`` cannot be published (another container has it, or a host process), or None.
+
+        Reads only the reservations of this proto/port (file names), so the check costs the same however
+        many ports are published."""
+        prefix = f"{proto}-{port}-"
+        try:
+            names = [f for f in os.listdir(self.ports_dir) if f.startswith(prefix) and f.endswith(".lease")]
+        except FileNotFoundError:
+            names = []
+        for name in names:
+            other_ip = name[len(prefix):-6]
+            if other_ip == host_ip or "0.0.0.0" in (host_ip, other_ip):
+                owner = (read_json(os.path.join(self.ports_dir, name)) or {}).get("id", "?")
+                return (f"Bind for {host_ip}:{port} failed: port is already allocated "
+                        f"(published by container {str(owner)[:12]})")
+        kind = socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM
+        with socket.socket(socket.AF_INET, kind) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind((host_ip, port))
+            except OSError as exc:
+                if exc.errno == errno.EADDRNOTAVAIL:
+                    return f"cannot publish on {host_ip}: not an address of this host"
+                return f"Bind for {host_ip}:{port} failed: {exc.strerror} (a host process holds it)"
+        return None
+
+    def reserve_ports(self, cid: str, network: str, specs: list[PortSpec], ctr_ip: str,
+                      backend: str) -> list[Binding]:
+        """Reserve every host port of ``specs`` (choosing free ones for port 0) or none of them. The journal
+        file names the firewall ``backend`` that will publish it, so ``gc`` knows whom to ask to undo it."""
+        out: list[Binding] = []
+        with self.lock():
+            os.makedirs(self.ports_dir, exist_ok=True)
+            try:
+                for spec in specs:
+                    port = spec.host_port or self._free_port(spec.proto, spec.host_ip)
+                    if (why := self.port_conflict(spec.proto, spec.host_ip, port)) is not None:
+                        raise ConflictError(why)
+                    b = Binding(spec.proto, spec.host_ip, port, ctr_ip, spec.ctr_port)
+                    write_json(self._port_path(b), {"id": cid, "network": network, "backend": backend,
+                                                 "binding": b.to_json()},
+                           exclusive=True)
+                    out.append(b)
+            except BaseException:
+                self.release_ports(cid, out)
+                raise
+        return out
+
+    def _port_path(self, b: Binding) -> str:
+        return os.path.join(self.ports_dir, f"{b.proto}-{b.host_port}-{b.host_ip}.lease")
+
+    def _free_port(self, proto: str, host_ip: str) -> int:
+        for _ in range(200):
+            port = random.randint(32768, 60999)
+            if self.port_conflict(proto, host_ip, port) is None:
+                return port
+        raise ConflictError("no free host port found to publish on")
+
+    def release_ports(self, cid: str, bindings: list[Binding]) -> None:
+        for b in bindings:
+            data = read_json(self._port_path(b))
+            if data is not None and data.get("id") == cid:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(self._port_path(b))
