@@ -36,7 +36,8 @@ def _warm() -> None:
     from . import _engine, _exec, _gc, _images, _io, _lifecycle, _spawn, _state, _supervisor  # noqa: F401
     from ._plugins import load_plugins
     try:
-        load_plugins()
+        loaded = load_plugins()
+        loaded.call("preload")
     except Exception:  # noqa: BLE001 - a broken plugin is reported when a container selects it
         pass
 
@@ -69,7 +70,7 @@ def serve(sock_fd: int, root: str, run: str) -> int:
     _warm()
     import gc
     gc.freeze()  # what is loaded now is never scanned by a supervisor's GC: its pages stay shared
-    from ._spawn import decode_status
+    from ._spawn import decode_status, fork_process
     sock = socket.socket(fileno=sock_fd)
     sel = selectors.DefaultSelector()
     sel.register(sock, selectors.EVENT_READ, None)
@@ -88,9 +89,7 @@ def serve(sock_fd: int, root: str, run: str) -> int:
                     if verb != "START" or not fds:
                         continue
                     reply_fd = fds.pop(0)
-                    pid = os.fork()
-                    if pid == 0:
-                        _supervisor_child(cid, reply_fd, root, run)
+                    pid = fork_process(lambda: _supervisor_child(cid, reply_fd, root, run))
                     os.close(reply_fd)
                     sel.register(os.pidfd_open(pid), selectors.EVENT_READ, (pid, cid))
             else:

@@ -32,7 +32,7 @@ import signal
 import _socket  # the C module: socket.py's enum set-up costs ~1 ms per start, and we need 3 calls
 import array
 import termios  # imported here: after pivot_root the child can import nothing more
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Callable, NoReturn
 
 from . import syscalls
 from .errors import ChildSetupError, SetupError
@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from ._context import RunContext
     from ._plugins import LoadedPlugins
 
-__all__ = ["Child", "spawn", "spawn_joined", "decode_status"]
+__all__ = ["Child", "spawn", "spawn_joined", "fork_process", "decode_status"]
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -51,6 +51,18 @@ def decode_status(status: int) -> int:
     if os.WIFSIGNALED(status):
         return 128 + os.WTERMSIG(status)
     return os.WEXITSTATUS(status)
+
+
+def fork_process(child_main: Callable[[], NoReturn]) -> int:
+    """Fork a process that runs ``child_main`` (which ends in ``os._exit``); the daemon's fork server forks
+    its supervisors this way, so that every fork of nsrun lives in this module."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            child_main()
+        finally:
+            os._exit(125)
+    return pid
 
 
 def _socketpair() -> tuple[_socket.socket, _socket.socket]:

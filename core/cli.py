@@ -6,7 +6,6 @@ This is the only module that calls ``sys.exit``. A user mistake prints one line 
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from typing import Any

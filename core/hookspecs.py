@@ -92,6 +92,14 @@ def teardown(ctx: RunContext, status: int | None) -> None:
 
 
 @hookspec
+def preload() -> None:
+    """[fork server] Import now what your parent-side hooks will import later (pyroute2, libnftables), so
+    that supervisors forked from a warm fork server (the daemon's) pay no import. Open nothing, start no
+    thread: the fork server forks after this.
+    """
+
+
+@hookspec
 def gc(paths: Paths, live: set[str], reset: bool) -> list[str] | None:
     """[parent] Reconcile leftovers: remove what you own under ``paths`` for container ids not in ``live``.
 

@@ -16,8 +16,12 @@ from typing import Any
 from nsrun import (CLONE_NEWNET, ConfigError, NotFoundError, Option, Paths, RunContext, StashKey,
                    find_container, hookimpl)
 
-from .ipam import DEFAULT_NAME, NetworkStore
-from .ports import PortSpec, parse_publish
+DEFAULT_NAME = "bridge"  # the default network (ipam.DEFAULT_NAME); ipam and ports load only when used
+
+
+def NetworkStore(paths: Paths) -> Any:  # noqa: N802 - a lazy alias of ipam.NetworkStore
+    from .ipam import NetworkStore as store
+    return store(paths)
 
 DEFAULT = True
 ORDER = 40
@@ -37,7 +41,7 @@ class Plan:
 
     mode: str                      # none | host | container | bridge
     network: str = ""              # bridge: the network's name
-    ports: list[PortSpec] = dataclasses.field(default_factory=list)
+    ports: list[Any] = dataclasses.field(default_factory=list)   # ports.PortSpec
     target: tuple[int, int] | None = None   # container: (pid, start time) of the joined container
 
 
@@ -61,7 +65,10 @@ def _firewall(ctx: RunContext) -> Any:
 @hookimpl
 def configure(ctx: RunContext) -> None:
     mode = ctx.options.get("network") or DEFAULT_NAME
-    specs = [parse_publish(p) for p in ctx.options.get("publish") or ()]
+    specs = []
+    if ctx.options.get("publish"):
+        from .ports import parse_publish
+        specs = [parse_publish(p) for p in ctx.options["publish"]]
     if mode in ("none", "host"):
         if specs:
             ctx.warnings.append(f"Published ports are discarded when using {mode} network mode")
@@ -146,12 +153,15 @@ def _start_time(pid: int) -> int | None:
 
 
 def _lo_up() -> None:
+    import _socket  # the C module: socket.py's enum set-up would be paid in the child
     import fcntl
-    import socket
     import struct
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        flags = struct.unpack("16sh", fcntl.ioctl(s, 0x8913, struct.pack("16sh", b"lo", 0)))[1]  # SIOCGIFFLAGS
-        fcntl.ioctl(s, 0x8914, struct.pack("16sh", b"lo", flags | 1))  # SIOCSIFFLAGS |= IFF_UP
+    s = _socket.socket(_socket.AF_INET, _socket.SOCK_DGRAM)
+    try:
+        flags = struct.unpack("16sh", fcntl.ioctl(s.fileno(), 0x8913, struct.pack("16sh", b"lo", 0)))[1]
+        fcntl.ioctl(s.fileno(), 0x8914, struct.pack("16sh", b"lo", flags | 1))  # SIOCSIFFLAGS |= IFF_UP
+    finally:
+        s.close()
 
 
 @hookimpl
@@ -161,6 +171,12 @@ def teardown(ctx: RunContext) -> None:
         from . import bridge
         fw = ctx.stash.get(FIREWALL_KEY) or (ctx.hook.net_firewall(paths=ctx.paths) if ctx.hook else None)
         bridge.undo(ctx, NetworkStore(ctx.paths), fw)
+
+
+@hookimpl
+def preload() -> None:
+    from .netlink import preload as netlink_preload
+    netlink_preload()
 
 
 @hookimpl

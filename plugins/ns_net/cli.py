@@ -1,15 +1,12 @@
 """``nsrun network create|ls|rm|inspect``: user-defined bridge networks (imported only when invoked)."""
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 
 import click
 
-from nsrun import ConfigError, ConflictError, NotFoundError, Paths
+from nsrun import ConfigError, Paths
 
-from .firewall import BACKENDS, firewall_by_name
 from .ipam import DEFAULT_NAME, NetworkStore
 
 __all__ = ["network"]
@@ -63,22 +60,11 @@ def ls(ctx: click.Context, quiet: bool) -> None:
 @click.argument("names", nargs=-1, required=True)
 @click.pass_context
 def rm(ctx: click.Context, names: tuple[str, ...]) -> None:
-    """Remove networks (refused while a container uses one)."""
+    """Remove networks (refused while a container uses one, and for the pre-defined ones)."""
+    from .daemon_api import network_remove
     store = _store(ctx)
     for name in names:
-        net = store.get(name)
-        if net is None:
-            raise NotFoundError(f"network {name} not found")
-        if store.leases(name):
-            raise ConflictError(f"error while removing network: network {name} has active endpoints")
-        with store.lock():
-            for backend in BACKENDS:
-                firewall_by_name(backend, store.paths).teardown_network(net)
-            if os.path.exists(f"/sys/class/net/{net.bridge}"):
-                from .netlink import delete_link, open_ipr
-                with contextlib.closing(open_ipr()) as ipr:
-                    delete_link(ipr, net.bridge)
-            store.remove(name)
+        network_remove(store.paths, name)
         click.echo(name)
 
 
@@ -87,17 +73,6 @@ def rm(ctx: click.Context, names: tuple[str, ...]) -> None:
 @click.pass_context
 def inspect(ctx: click.Context, names: tuple[str, ...]) -> None:
     """Show networks as JSON (Docker's shape: Name, Id, Driver, IPAM, Containers)."""
+    from .daemon_api import network_inspect
     store = _store(ctx)
-    out = []
-    for name in names:
-        net = store.resolve(name) if name == DEFAULT_NAME else store.get(name)
-        if net is None:
-            raise NotFoundError(f"network {name} not found")
-        leases = store.leases(net.name)
-        out.append({"Name": net.name, "Id": net.id, "Created": net.created, "Driver": "bridge",
-                    "IPAM": {"Driver": "default", "Config": [{"Subnet": net.subnet, "Gateway": net.gateway}]},
-                    "Options": {"com.docker.network.bridge.name": net.bridge},
-                    "Containers": {d.get("id", ""): {"Name": d.get("name", ""),
-                                                     "IPv4Address": f"{ip}/{net.prefixlen}"}
-                                   for ip, d in sorted(leases.items())}})
-    click.echo(json.dumps(out, indent=4))
+    click.echo(json.dumps([network_inspect(store.paths, name) for name in names], indent=4))

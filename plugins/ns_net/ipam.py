@@ -17,7 +17,6 @@ import dataclasses
 import fcntl
 import hashlib
 import ipaddress
-import json
 import os
 import time
 from typing import Iterator
