@@ -8,7 +8,7 @@ start_daemon() {
   DAEMON_PID=$!
   for _ in $(seq 100); do [ -S "$SOCK" ] && break; sleep 0.05; done
 }
-stop_daemon() { kill "$DAEMON_PID" 2>/dev/null; wait "$DAEMON_PID" 2>/dev/null || true; }
+stop_daemon() { kill "$DAEMON_PID" 2>/dev/null || true; wait "$DAEMON_PID" 2>/dev/null || true; }
 d() { "$DOCKER" -H "unix://$SOCK" "$@"; }
 
 say "daemon: nsrun daemon speaks the Docker Engine API; the docker CLI drives it"
