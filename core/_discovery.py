@@ -100,9 +100,8 @@ def _load_cache(path: str) -> dict[str, PluginRecord] | None:
     return records
 
 
-def _save_cache(path: str, records: dict[str, PluginRecord]) -> None:
-    data = {"version": _CACHE_VERSION, "fingerprint": _fingerprint(),
-            "plugins": [r.to_dict() for r in records.values()]}
+def write_cache(path: str, data: Any) -> None:
+    """Atomically replace a JSON cache file; a read-only home only costs speed, so errors are ignored."""
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         tmp = f"{path}.{os.getpid()}"
@@ -110,7 +109,12 @@ def _save_cache(path: str, records: dict[str, PluginRecord]) -> None:
             json.dump(data, f)
         os.replace(tmp, path)
     except OSError:
-        pass  # a read-only home only costs speed
+        pass
+
+
+def _save_cache(path: str, records: dict[str, PluginRecord]) -> None:
+    write_cache(path, {"version": _CACHE_VERSION, "fingerprint": _fingerprint(),
+                       "plugins": [r.to_dict() for r in records.values()]})
 
 
 def discover(*, use_cache: bool = True) -> dict[str, PluginRecord]:

@@ -42,14 +42,8 @@ def save_schema(schema: dict[str, Any]) -> None:
                 return
     except (OSError, ValueError):
         pass
-    try:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        tmp = f"{path}.{os.getpid()}"
-        with open(tmp, "w") as f:
-            json.dump(data, f)
-        os.replace(tmp, path)
-    except OSError:
-        pass
+    from ._discovery import write_cache
+    write_cache(path, data)
 
 
 def _load_schema() -> dict[str, Any] | None:
