@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import sys
 import uuid
 
 from _common import Bench, NotRun, Section, Target

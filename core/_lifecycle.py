@@ -57,7 +57,7 @@ def run_container(plugins: LoadedPlugins, ctx: RunContext, record: Record, io: A
         flags = 0
         for name, thunk in plugins.each("pre_clone", ctx=ctx):
             with _trace.phase(f"pre_clone:{name}"):
-                flags |= _as_flags(name, thunk())
+                flags |= int(thunk() or 0)
         with _trace.phase("fork"):
             child = spawn(ctx, plugins, flags)
         try:
@@ -126,10 +126,6 @@ def _named(plugin: str, phase: str, thunk: Callable[[], Any]) -> Any:
     except OSError as exc:
         raise SetupError(f"{plugin}: {phase}: {exc.strerror or exc}", phase=phase, plugin=plugin,
                          errno=exc.errno) from exc
-
-
-def _as_flags(plugin: str, value: Any) -> int:
-    return int(value or 0)
 
 
 def _start_time(pid: int) -> int | None:

@@ -17,7 +17,7 @@ from typing import Any, Iterator
 from ._context import ContainerSpec, Paths
 from .errors import ConflictError, ConfigError, NotFoundError
 
-__all__ = ["Record", "Store", "NAME_RE", "new_id", "process_start_time", "alive"]
+__all__ = ["Record", "RecordView", "Store", "NAME_RE", "new_id", "process_start_time", "alive"]
 
 NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 _ADJ = ("brave", "calm", "eager", "fond", "gentle", "happy", "jolly", "keen", "lucid", "merry", "nifty",
@@ -55,15 +55,32 @@ def _write_json(path: str, data: Any) -> None:
     os.replace(tmp, path)
 
 
-class Record:
-    """One container as stored: its spec and its latest state."""
+class RecordView:
+    """What every view of a container record derives the same way from ``spec``, ``state`` and ``status``
+    (a local ``Record`` computes ``status``; the -H client's ``RemoteRecord`` is told it)."""
 
-    def __init__(self, store: "Store", cid: str, spec: ContainerSpec, state: dict[str, Any]) -> None:
-        self.store, self.id, self.spec, self.state = store, cid, spec, state
+    spec: ContainerSpec
+    state: dict[str, Any]
+    status: str
 
     @property
     def name(self) -> str:
         return self.spec.name
+
+    @property
+    def running(self) -> bool:
+        return self.status == "running"
+
+    @property
+    def pid(self) -> int | None:
+        return self.state.get("pid") if self.running else None
+
+
+class Record(RecordView):
+    """One container as stored: its spec and its latest state."""
+
+    def __init__(self, store: "Store", cid: str, spec: ContainerSpec, state: dict[str, Any]) -> None:
+        self.store, self.id, self.spec, self.state = store, cid, spec, state
 
     @property
     def dir(self) -> str:
@@ -77,14 +94,6 @@ class Record:
             if not alive(self.state.get("owner_pid"), self.state.get("owner_start")):
                 return "dead"
         return status
-
-    @property
-    def running(self) -> bool:
-        return self.status == "running"
-
-    @property
-    def pid(self) -> int | None:
-        return self.state.get("pid") if self.running else None
 
     def update(self, **fields: Any) -> None:
         with self.lock():

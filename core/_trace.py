@@ -11,7 +11,7 @@ import sys
 import time
 from typing import Iterator
 
-__all__ = ["enabled", "phase", "mark", "report", "enable"]
+__all__ = ["enabled", "phase", "report", "enable"]
 
 enabled = bool(os.environ.get("NSRUN_TRACE"))
 _marks: list[tuple[str, float]] = []
@@ -32,11 +32,6 @@ def _process_start() -> float:
         return time.clock_gettime(time.CLOCK_BOOTTIME) - ticks / os.sysconf("SC_CLK_TCK")
     except (OSError, ValueError):
         return 0.0
-
-
-def mark(name: str) -> None:
-    if enabled:
-        _marks.append((name, time.perf_counter()))
 
 
 @contextlib.contextmanager

@@ -16,6 +16,7 @@ import urllib.parse
 from typing import Any, Iterator
 
 from .._context import ContainerSpec
+from .._state import RecordView
 from ..errors import ConfigError, ConflictError, NotFoundError, NsrunError
 from .hosts import Host, parse_host
 
@@ -64,8 +65,8 @@ def _error(status: int, body: bytes) -> NsrunError:
     return err
 
 
-class RemoteRecord:
-    """A container record as the daemon reports it; duck-types ``_state.Record`` for the CLI."""
+class RemoteRecord(RecordView):
+    """A container record as the daemon reports it; reads like ``_state.Record`` for the CLI."""
 
     def __init__(self, data: dict[str, Any]) -> None:
         self.id = data["Id"]
@@ -73,18 +74,6 @@ class RemoteRecord:
         self.state = data["State"]
         self.status = data["Status"]
         self.describe = data.get("Describe")
-
-    @property
-    def name(self) -> str:
-        return self.spec.name
-
-    @property
-    def running(self) -> bool:
-        return self.status == "running"
-
-    @property
-    def pid(self) -> int | None:
-        return self.state.get("pid") if self.running else None
 
 
 class RemoteEngine:

@@ -6,7 +6,6 @@ import socket
 import subprocess
 import time
 
-import pytest
 
 
 def _wait_running(nsrun, name: str, timeout: float = 10) -> dict:

@@ -1,5 +1,4 @@
 """Pure parsing and validation: -e, -u, signals, volumes, hostnames, /etc files, image references."""
-import os
 
 import pytest
 
