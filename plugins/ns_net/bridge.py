@@ -92,6 +92,10 @@ def wire(ctx: RunContext, pid: int, fw: Firewall) -> None:
     }
     if net.name != DEFAULT_NAME and ctx.spec.name:
         ctx.stash[HOSTS_KEY] = _announce(ctx, net, ip)
+    # The supervisor lives as long as the container: do not keep a netlink socket (and pyroute2's buffers
+    # and event loop) for all that time; teardown opens a fresh one if it needs one.
+    if (ipr := ctx.stash.pop(IPR_KEY, None)) is not None:
+        ipr.close()
 
 
 def _announce(ctx: RunContext, net: Network, ip: str) -> list[str]:
