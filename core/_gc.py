@@ -79,6 +79,11 @@ def collect(engine: Engine, only: str | None = None, reset: bool = False) -> lis
         if reset or (rec.spec.remove and rec.status == "exited"):
             store.remove(cid)
             lines.append(f"removed container {rec.name} ({cid[:12]})")
+    names = os.path.join(engine.paths.containers, ".names")
+    for name in (os.listdir(names) if os.path.isdir(names) else []):
+        link = os.path.join(names, name)
+        if not os.path.isdir(engine.paths.container_dir(os.readlink(link))):
+            os.unlink(link)  # its container is gone (a crash between creating or removing and the link)
     live = {r.id for r in store.list() if r.running}
     lines.extend(plugin_gc(engine, live, reset))
     return lines

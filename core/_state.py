@@ -135,17 +135,32 @@ class Store:
         with _flock(os.path.join(self.paths.containers, ".lock")):
             yield
 
+    def _name_link(self, name: str) -> str:
+        return os.path.join(self.paths.containers, ".names", name)
+
+    def _owner_of(self, name: str) -> str | None:
+        """The id holding ``name`` (a symlink ``.names/NAME -> ID``), or None; a link whose container
+        directory is gone (a crash between the two steps of create or remove) does not count."""
+        try:
+            cid = os.readlink(self._name_link(name))
+        except OSError:
+            return None
+        return cid if os.path.isdir(self.paths.container_dir(cid)) else None
+
     def create(self, spec: ContainerSpec) -> Record:
-        """Write a new record; fails with ConflictError when the name is taken."""
+        """Write a new record; fails with ConflictError when the name is taken.
+
+        Names are held by symlinks in ``containers/.names``, so creating a record costs the same however
+        many containers exist (no scan of every record)."""
         if spec.name and not NAME_RE.match(spec.name):
             raise ConfigError(f"Invalid container name ({spec.name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
         with self.global_lock():
-            names = {r.name: r.id for r in self.list()}
+            os.makedirs(os.path.join(self.paths.containers, ".names"), exist_ok=True)
             if not spec.name:
-                spec.name = self._random_name(set(names))
-            elif spec.name in names:
+                spec.name = self._random_name()
+            elif (owner := self._owner_of(spec.name)) is not None:
                 raise ConflictError(f'Conflict. The container name "/{spec.name}" is already in use by container '
-                                    f'"{names[spec.name]}". You have to remove (or rename) that container to be '
+                                    f'"{owner}". You have to remove (or rename) that container to be '
                                     f'able to reuse that name.')
             cdir = self.paths.container_dir(spec.id)
             os.makedirs(cdir, mode=0o711)
@@ -153,17 +168,20 @@ class Store:
             state = {"status": "created", "created": time.time(), "owner_pid": os.getpid(),
                      "owner_start": process_start_time(os.getpid())}
             _write_json(os.path.join(cdir, "state.json"), state)
+            link = self._name_link(spec.name)
+            if os.path.lexists(link):
+                os.unlink(link)  # stale: its container is gone
+            os.symlink(spec.id, link)
             return Record(self, spec.id, spec, state)
 
-    @staticmethod
-    def _random_name(taken: set[str]) -> str:
+    def _random_name(self) -> str:
         import random
         while True:
             name = f"{random.choice(_ADJ)}_{random.choice(_NOUN)}"
-            if name not in taken:
+            if self._owner_of(name) is None:
                 return name
             name = f"{name}{random.randint(0, 99)}"
-            if name not in taken:
+            if self._owner_of(name) is None:
                 return name
 
     def _read_state(self, cid: str) -> dict[str, Any]:
@@ -195,17 +213,25 @@ class Store:
 
     def find(self, ref: str) -> Record:
         """A container by exact name, full id, or unique id prefix (as Docker resolves them)."""
-        records = self.list()
-        for rec in records:
-            if rec.name == ref or rec.id == ref:
+        for cid in ((self._owner_of(ref) if NAME_RE.match(ref or "") else None), ref if len(ref) == 64 else None):
+            if cid and (rec := self.load(cid)) is not None:
                 return rec
-        matches = [r for r in records if ref and r.id.startswith(ref)] if re.fullmatch(r"[0-9a-f]+", ref) else []
-        if len(matches) == 1:
-            return matches[0]
-        if len(matches) > 1:
+        ids = [c for c in self.ids() if c.startswith(ref)] if ref and re.fullmatch(r"[0-9a-f]+", ref) else []
+        if len(ids) > 1:
             raise ConfigError(f"multiple IDs found with provided prefix: {ref}")
+        if ids and (rec := self.load(ids[0])) is not None:
+            return rec
         raise NotFoundError(f"No such container: {ref}")
 
     def remove(self, cid: str) -> None:
+        """Remove the record and its name (the name only if it still points at this container)."""
         import shutil
+        rec = self.load(cid)
         shutil.rmtree(self.paths.container_dir(cid), ignore_errors=True)
+        if rec is not None:
+            link = self._name_link(rec.name)
+            try:
+                if os.readlink(link) == cid:
+                    os.unlink(link)
+            except OSError:
+                pass
