@@ -11,8 +11,12 @@ accept, so one network never reaches another. Under FORWARD policy DROP our ACCE
 """
 from __future__ import annotations
 
-from .ipam import Network
-from .ports import Binding
+from typing import TYPE_CHECKING
+
+
+if TYPE_CHECKING:  # annotations only: IPAM (ipaddress, hashlib) loads when a bridge is used
+    from .ipam import Network
+    from .ports import Binding
 
 __all__ = ["chains", "base_batch", "network_rules", "port_rules", "batch", "hooks", "reset_batch"]
 

@@ -5,6 +5,8 @@ Works with either variant: ``iptables`` is whatever the system's alternative poi
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import os
 import shutil
 import subprocess
@@ -12,12 +14,14 @@ import subprocess
 from nsrun import Paths, SetupError, hookimpl
 
 from . import ipt_rules as rules
-from .ipam import Network
-from .ports import Binding
 
 ORDER = 45
 PROVIDES = "port-publish"
 REQUIRES = ("net",)
+
+if TYPE_CHECKING:  # annotations only: IPAM (ipaddress, hashlib) loads when a bridge is used
+    from .ipam import Network
+    from .ports import Binding
 
 __all__ = ["IptablesFirewall", "backend"]
 

@@ -6,18 +6,20 @@ and ports are set/map elements, so publishing costs the same however many ports 
 from __future__ import annotations
 
 import errno
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nsrun import Paths, SetupError, hookimpl
 
 from . import nft_rules as rules
-from .ipam import Network
-from .ports import Binding
 
 DEFAULT = True
 ORDER = 45
 PROVIDES = "port-publish"
 REQUIRES = ("net",)
+
+if TYPE_CHECKING:  # annotations only: IPAM (ipaddress, hashlib) loads when a bridge is used
+    from .ipam import Network
+    from .ports import Binding
 
 __all__ = ["NftFirewall", "open_nft", "backend"]
 

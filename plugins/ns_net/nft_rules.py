@@ -10,10 +10,12 @@ are elements of sets and maps, so adding the 1000th port costs what adding the f
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .ipam import Network
-from .ports import Binding
+
+if TYPE_CHECKING:  # annotations only: IPAM (ipaddress, hashlib) loads when a bridge is used
+    from .ipam import Network
+    from .ports import Binding
 
 __all__ = ["table_name", "skeleton", "network_elements", "port_elements", "element_cmds", "delete_table"]
 
