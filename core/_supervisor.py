@@ -85,6 +85,10 @@ def supervise(root: str, run: str, cid: str, reply_fd: int) -> int:
         else:
             io = LogIO(log)
         def started(_child: object) -> None:
+            from . import _trace
+            if _trace.enabled:  # nobody reads our stderr: keep the phases beside the log (before "ok")
+                with open(os.path.join(rec.dir, "trace.txt"), "w") as f:
+                    _trace.report(f)
             answer("ok")
             _shrink()
         return engine.run(loaded, ctx, rec, io, on_started=started)

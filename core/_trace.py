@@ -1,4 +1,5 @@
-"""Per-phase timing of one nsrun start, printed to stderr when ``NSRUN_TRACE=1`` (or ``--debug``).
+"""Per-phase timing of one nsrun start, printed to stderr when ``NSRUN_TRACE=1`` (or ``--debug``); a detached
+container's supervisor writes it to ``trace.txt`` in the container's directory.
 
 Costs one environment lookup when off. ``T0`` is the interpreter's own start, taken from /proc, so the
 report includes interpreter start-up and imports.
@@ -9,7 +10,7 @@ import contextlib
 import os
 import sys
 import time
-from typing import Iterator
+from typing import Iterator, TextIO
 
 __all__ = ["enabled", "phase", "report", "enable"]
 
@@ -46,10 +47,11 @@ def phase(name: str) -> Iterator[None]:
         _marks.append((name, time.perf_counter() - start))
 
 
-def report() -> None:
+def report(file: TextIO | None = None) -> None:
+    """Print the phases (to stderr, or ``file``: a detached container's supervisor writes ``trace.txt``)."""
     if not enabled:
         return
     lines = [f"nsrun trace (ms): interpreter+imports until core {(_process_start() - (time.perf_counter() - _t_import)) * 1000:7.2f}"]
     for name, value in _marks:
         lines.append(f"  {name:<28} {value * 1000:8.2f}")
-    print("\n".join(lines), file=sys.stderr)
+    print("\n".join(lines), file=file or sys.stderr)

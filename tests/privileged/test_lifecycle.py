@@ -178,3 +178,15 @@ def test_concurrent_runs_and_one_name(nsrun, nsrun_root, unique):
     assert all("already in use" in err for code, err in results if code)
     nsrun("rm", name, check=True)
     assert _records(nsrun_root) == []
+
+
+def test_a_detached_containers_supervisor_keeps_its_trace(nsrun, nsrun_root, unique):
+    name = f"t{unique}"
+    cid = nsrun("run", "-d", "--name", name, "busybox", "sleep", "30", env={"NSRUN_TRACE": "1"},
+                check=True).stdout.strip()
+    try:
+        with open(os.path.join(nsrun_root, "containers", cid, "trace.txt")) as f:
+            trace = f.read()
+        assert "pre_clone:mnt" in trace and "exec" in trace
+    finally:
+        nsrun("rm", "-f", name)
