@@ -54,25 +54,28 @@ def _kill(pid: int | None, start: int | None) -> bool:
 
 
 def collect(engine: Engine, only: str | None = None, reset: bool = False) -> list[str]:
+    """Processes first, then every plugin's ``gc`` (it may have to unmount something inside a container's
+    directory), then the records: removing a directory that still holds a mount would leave it behind."""
     lines: list[str] = []
     store = engine.store
-    for cid in store.ids():
-        if only and cid != only:
+    records = {cid: store.load(cid) for cid in store.ids() if not only or cid == only}
+    for cid, rec in records.items():
+        if rec is None:
             continue
-        rec = store.load(cid)
+        if rec.status == "running" and reset:
+            _kill(rec.state.get("pid"), rec.state.get("pid_start"))
+            engine.wait_exit(rec, 10)
+            records[cid] = rec = store.load(cid)
+        if rec is not None and rec.status == "dead" and _kill(rec.state.get("pid"), rec.state.get("pid_start")):
+            lines.append(f"killed the orphaned process of {rec.name}")
+    live = {r.id for r in store.list() if r.running}
+    lines.extend(plugin_gc(engine, live, reset))
+    for cid, rec in records.items():
         if rec is None:  # a directory without a readable config: creation was interrupted
             store.remove(cid)
             lines.append(f"removed incomplete container directory {cid[:12]}")
             continue
-        status = rec.status
-        if status == "running" and reset:
-            _kill(rec.state.get("pid"), rec.state.get("pid_start"))
-            engine.wait_exit(rec, 10)
-            rec = store.load(cid) or rec
-            status = rec.status
-        if status == "dead":
-            if _kill(rec.state.get("pid"), rec.state.get("pid_start")):
-                lines.append(f"killed the orphaned process of {rec.name}")
+        if rec.status == "dead":
             rec.update(status="exited", exit_code=255, finished=time.time(), pid=None,
                        error="its owner died (collected by gc)")
             lines.append(f"marked {rec.name} ({cid[:12]}) exited")
@@ -84,6 +87,4 @@ def collect(engine: Engine, only: str | None = None, reset: bool = False) -> lis
         link = os.path.join(names, name)
         if not os.path.isdir(engine.paths.container_dir(os.readlink(link))):
             os.unlink(link)  # its container is gone (a crash between creating or removing and the link)
-    live = {r.id for r in store.list() if r.running}
-    lines.extend(plugin_gc(engine, live, reset))
     return lines
