@@ -48,35 +48,38 @@ def parse_env(items: list[str] | tuple[str, ...]) -> dict[str, str]:
     return env
 
 
+def _table_row(rootfs: str | None, table: str, name: str) -> list[str] | None:
+    """The ``name:...`` row of the image's /etc/passwd or /etc/group, split on ':'."""
+    try:
+        with open(os.path.join(rootfs or "/", "etc", table)) as f:
+            for line in f:
+                parts = line.strip().split(":")
+                if parts[0] == name and len(parts) > 3:
+                    return parts
+    except OSError:
+        pass
+    return None
+
+
 def parse_user(text: str | None, rootfs: str | None) -> tuple[int, int]:
-    """``-u UID[:GID]`` or a user name from the image's /etc/passwd."""
+    """``-u UID[:GID]`` or names from the image's /etc/passwd and /etc/group (a named user without a group
+    gets its passwd group; a numeric uid without one gets gid = uid)."""
     if not text:
         return (0, 0)
     user, _, group = text.partition(":")
-
-    def lookup(name: str, table: str, field: int) -> int:
-        if name.isdigit():
-            return int(name)
-        try:
-            with open(os.path.join(rootfs or "/", "etc", table)) as f:
-                for line in f:
-                    parts = line.strip().split(":")
-                    if parts[0] == name and len(parts) > field:
-                        return int(parts[field])
-        except (OSError, ValueError):
-            pass
-        raise ConfigError(f"unable to find user {name}: no matching entries in {table} file")
-    uid = lookup(user, "passwd", 2)
-    gid = lookup(group, "group", 2) if group else (0 if uid == 0 else uid)
-    if not group and not user.isdigit():
-        try:
-            with open(os.path.join(rootfs or "/", "etc", "passwd")) as f:
-                for line in f:
-                    parts = line.strip().split(":")
-                    if parts[0] == user:
-                        gid = int(parts[3])
-        except (OSError, ValueError, IndexError):
-            pass
+    if user.isdigit():
+        uid, gid = int(user), int(user)
+    elif (row := _table_row(rootfs, "passwd", user)) is not None and row[2].isdigit() and row[3].isdigit():
+        uid, gid = int(row[2]), int(row[3])
+    else:
+        raise ConfigError(f"unable to find user {user}: no matching entries in passwd file")
+    if group.isdigit():
+        gid = int(group)
+    elif group:
+        row = _table_row(rootfs, "group", group)
+        if row is None or not row[2].isdigit():
+            raise ConfigError(f"unable to find group {group}: no matching entries in group file")
+        gid = int(row[2])
     return (uid, gid)
 
 

@@ -88,3 +88,11 @@ def test_image_references():
     for bad in ("Bad", "", "a b", "../x"):
         with pytest.raises(ConfigError):
             normalize(bad)
+
+
+def test_unknown_group_is_refused(tmp_path):
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc/passwd").write_text("web:x:33:44::/:/bin/sh\n")
+    (tmp_path / "etc/group").write_text("www:x:55:\n")
+    with pytest.raises(ConfigError, match="unable to find group"):
+        parse_user("web:nogroup", str(tmp_path))
