@@ -53,8 +53,9 @@ def test_init_reaps_zombies_and_forwards_signals(nsrun, unique):
         _wait_running(nsrun, name)
         time.sleep(0.5)
         ps = nsrun("exec", name, "ps", "-o", "pid,stat,comm", check=True).stdout
-        assert " Z " not in ps, ps
-        assert any(line.split()[0] == "1" and "python" in line or "nsrun" in line for line in ps.splitlines()[1:])
+        assert " Z " not in ps, ps  # without the reaper, the orphaned sleep would stay a zombie of PID 1
+        rows = {line.split()[0]: line.split()[-1] for line in ps.splitlines()[1:]}
+        assert rows["1"] != "sleep" and "sleep" in rows.values(), ps  # PID 1 is the reaper, not the command
         start = time.monotonic()
         nsrun("stop", "-t", "10", name, check=True)  # TERM reaches `sleep` through the reaper: no 10 s wait
         assert time.monotonic() - start < 5
