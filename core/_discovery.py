@@ -51,12 +51,10 @@ def _fingerprint() -> list[list[Any]]:
 
 
 def _record(ep: Any) -> PluginRecord:
-    from . import hookspecs
-
     module = importlib.import_module(ep.value.split(":")[0])
     file = getattr(module, "__file__", "") or ""
-    hooks = tuple(sorted(name for name in dir(hookspecs) if callable(getattr(module, name, None))
-                         and hasattr(getattr(module, name), "nsrun_impl")))
+    # Every @hookimpl, core's hooks and those a plugin's HOOKSPECS define (the net backends' net_firewall).
+    hooks = tuple(sorted(name for name in dir(module) if hasattr(getattr(module, name), "nsrun_impl")))
     options = tuple(o.to_dict() for o in getattr(module, "OPTIONS", ()))
     return PluginRecord(
         name=ep.name, module=module.__name__, dist=ep.dist.name if ep.dist else "?", file=file,

@@ -230,11 +230,7 @@ def spawn(ctx: RunContext, plugins: LoadedPlugins, flags: int) -> Child:
 
 
 def _read_early_error(err_r: int, pid: int) -> Exception:
-    os.set_blocking(err_r, True)
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        pass
+    """The child stopped talking before READY (it exits on any failure): what it wrote on the error pipe."""
     data = b""
     while chunk := os.read(err_r, 65536):
         data += chunk

@@ -47,8 +47,11 @@ def parse_range(text: str) -> tuple[int, int]:
 @hookimpl
 def configure(ctx: RunContext) -> None:
     text = ctx.options.get("userns_range")
-    uid = parse_range(text) if text else subid_range("/etc/subuid") or DEFAULT_RANGE
-    gid = parse_range(text) if text else subid_range("/etc/subgid") or DEFAULT_RANGE
+    if text:
+        uid = gid = parse_range(text)
+    else:
+        uid = subid_range("/etc/subuid") or DEFAULT_RANGE
+        gid = subid_range("/etc/subgid") or DEFAULT_RANGE
     ctx.uid_maps[:] = [IdMap(0, uid[0], uid[1])]
     ctx.gid_maps[:] = [IdMap(0, gid[0], gid[1])]
     ctx.info["UsernsRange"] = f"{uid[0]}:{uid[1]}"
