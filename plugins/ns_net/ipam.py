@@ -4,7 +4,7 @@ Layout::
 
     networks/<name>.json                 one network: bridge, subnet, gateway (written once)
     networks/<name>/<ip>.lease           one address, owned by one container id (JSON: id, name)
-    networks/.ports/<proto>-<port>-<hostip>.lease   one published host port (``hostports``)
+    networks/.ports/<proto>-<port>/<hostip>.lease   one published host port (``hostports``)
     networks/.lock                       every change takes this flock: 50 parallel starts get 50 addresses
 
 A lease or port file is written *before* the kernel objects it stands for exist (the journal ``gc`` reads

@@ -30,9 +30,8 @@ def _dead_ports(store: NetworkStore, live: set[str]) -> list[str]:
                 firewall_by_name(data["backend"], store.paths).unpublish([b])
         except (KeyError, TypeError):
             pass
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(os.path.join(store.ports_dir, fname))
-        lines.append(f"released host port {fname[:-6]}")
+        store.forget_port_lease(fname)
+        lines.append(f"released host port {fname[:-6].replace('/', '-')}")
     return lines
 
 

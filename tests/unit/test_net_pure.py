@@ -1,6 +1,8 @@
 """Pure logic of the net plugin: -p parsing, the ports text, IPAM under concurrency, rule builders."""
 from __future__ import annotations
 
+import os
+
 import multiprocessing
 
 import pytest
@@ -74,6 +76,23 @@ def test_port_reservation_is_all_or_nothing(tmp_path):
         store.reserve_ports("b" * 64, "bridge", [PortSpec("udp", "0.0.0.0", 0, 53),
                                                   PortSpec("tcp", "0.0.0.0", port, 80)], "10.0.0.3", "nft")
     assert store.port_leases() == taken
+
+
+def test_port_reservations_conflict_per_port_and_address_and_leave_no_directory(tmp_path):
+    store = NetworkStore(Paths.from_root(str(tmp_path)))
+    [b] = store.reserve_ports("a" * 64, "bridge", [PortSpec("tcp", "127.0.0.1", 0, 80)], "10.0.0.2", "nft")
+    port = b.host_port
+    assert "published by container aaaaaaaaaaaa" in store.port_conflict("tcp", "0.0.0.0", port)
+    assert "published by" in store.port_conflict("tcp", "127.0.0.1", port)
+    assert store.port_conflict("udp", "127.0.0.1", port) is None  # another protocol
+    # another host address of the same port is free, and both live side by side in the port's directory
+    other = store.port_conflict("tcp", "127.0.0.2", port)
+    assert other is None or "host process" in other
+    assert list(store.port_leases()) == [f"tcp-{port}/127.0.0.1.lease"]
+    store.release_ports("b" * 64, [b])  # not the owner: nothing happens
+    assert store.port_leases()
+    store.release_ports("a" * 64, [b])
+    assert store.port_leases() == {} and os.listdir(store.ports_dir) == []
 
 
 NET = Network("n1", "nsrab12n000001", "10.100.7.0/24", "10.100.7.1", "id")
