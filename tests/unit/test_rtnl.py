@@ -13,7 +13,8 @@ from pyroute2.netlink.rtnl.ifaddrmsg import ifaddrmsg
 from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
 from pyroute2.netlink.rtnl.rtmsg import rtmsg
 
-from nsrun_ns_net import rtnl
+from nsrun import SetupError
+from nsrun_ns_net import netlink, rtnl
 from nsrun_ns_net.rtnl import Rtnl
 
 REQUEST, ACK, EXCL, CREATE = 0x1, 0x4, 0x200, 0x400
@@ -181,6 +182,62 @@ def test_context_manager_closes():
     with Rtnl(sock):
         pass
     assert sock.closed
+
+
+class FakeRtnl:
+    """Just enough of Rtnl for netlink.py's contract: each method pops its scripted outcome."""
+
+    def __init__(self, **outcomes) -> None:
+        self.outcomes = outcomes
+        self.calls: list[str] = []
+
+    def __getattr__(self, name):
+        def call(*args):
+            self.calls.append(name)
+            out = self.outcomes.get(name)
+            if isinstance(out, list):
+                out = out.pop(0)
+            if isinstance(out, BaseException):
+                raise out
+            return out
+        return call
+
+
+@pytest.fixture
+def no_sysctl(monkeypatch):
+    monkeypatch.setattr(netlink, "_sysctl", lambda path, value: None)
+
+
+def test_ensure_bridge_tolerates_a_concurrent_creator_and_an_existing_address(no_sysctl):
+    rt = FakeRtnl(index=[None, 12], add_bridge=OSError(errno.EEXIST, "File exists"),
+                  add_addr=OSError(errno.EEXIST, "File exists"))
+    assert netlink.ensure_bridge(rt, "nsrxbr0", "10.231.1.1", 24, 1500) is False
+    assert rt.calls == ["index", "add_bridge", "index", "add_addr", "set_up"]
+
+
+def test_ensure_bridge_other_errors_are_typed_pre_clone(no_sysctl):
+    rt = FakeRtnl(index=[None], add_bridge=OSError(errno.EOPNOTSUPP, "Operation not supported"))
+    with pytest.raises(SetupError) as exc:
+        netlink.ensure_bridge(rt, "nsrxbr0", "10.231.1.1", 24, 1500)
+    assert (exc.value.errno, exc.value.phase, exc.value.plugin) == (errno.EOPNOTSUPP, "pre_clone", "net")
+    rt = FakeRtnl(index=[3], add_addr=OSError(errno.EACCES, "Permission denied"))
+    with pytest.raises(SetupError) as exc:
+        netlink.ensure_bridge(rt, "nsrxbr0", "10.231.1.1", 24, 1500)
+    assert exc.value.errno == errno.EACCES and "cannot address bridge" in str(exc.value)
+
+
+def test_add_veth_without_its_bridge_is_enodev_post_start():
+    with pytest.raises(SetupError) as exc:
+        netlink.add_veth(FakeRtnl(index=[None]), "nsrxv1", "nsrxbr0", 1, "02:42:0a:e7:01:02", 1500)
+    assert (exc.value.errno, exc.value.phase) == (errno.ENODEV, "post_start")
+
+
+def test_remove_link_is_false_when_already_gone():
+    assert netlink.remove_link(FakeRtnl(index=[None]), "nsrxv1") is False
+    assert netlink.remove_link(FakeRtnl(index=[4], del_link=OSError(errno.ENODEV, "No such device")), "x") is False
+    assert netlink.remove_link(FakeRtnl(index=[4]), "nsrxv1") is True
+    with pytest.raises(OSError):
+        netlink.remove_link(FakeRtnl(index=[4], del_link=OSError(errno.EPERM, "no")), "nsrxv1")
 
 
 def test_importing_rtnl_loads_nothing_but_the_c_socket_module():
