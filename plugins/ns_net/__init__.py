@@ -5,7 +5,8 @@ default, or ``iptables``), reached through the ``net_firewall`` hook (``nsrun_ns
 Modes: ``none`` a new netns with only ``lo`` up; ``host`` no netns; ``container:NAME`` joins that running
 container's netns (in the child, before pivot_root, through the host's /proc); ``bridge`` (default) or a
 user-defined network: a veth pair on the network's bridge, an address from IPAM (``ipam``), the bridge as
-gateway. pyroute2 is imported only on the bridge path.
+gateway. Starts speak rtnetlink through the stdlib-only ``rtnl``; pyroute2 is imported only by ``gc``/``system
+reset`` and ``network rm``.
 """
 from __future__ import annotations
 

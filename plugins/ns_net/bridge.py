@@ -1,5 +1,5 @@
 """Bridge mode, host side: the steps the net plugin's hooks call, each recording in ``ctx.stash`` only what
-exists, and the matching undo. Kernel work goes through ``netlink`` (pyroute2, imported here lazily).
+exists, and the matching undo. Kernel work goes through ``netlink`` (over ``rtnl``: no pyroute2 on this path).
 """
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ from .firewall import Firewall
 from .ipam import DEFAULT_NAME, Network, NetworkStore, veth_name
 from .ports import Binding, PortSpec, docker_ports, format_ports
 
-__all__ = ["reserve", "wire", "undo", "ensure_network", "IPR_KEY", "LEASE_KEY", "PORTS_KEY", "VETH_KEY",
+__all__ = ["reserve", "wire", "undo", "ensure_network", "RTNL_KEY", "LEASE_KEY", "PORTS_KEY", "VETH_KEY",
            "PUBLISHED_KEY"]
 
-IPR_KEY = StashKey[Any]()                     # the open IPRoute (closed by undo)
+RTNL_KEY = StashKey[Any]()                    # the open rtnl.Rtnl socket (closed by wire and undo)
 LEASE_KEY = StashKey[tuple[Network, str]]()    # (network, address) leased
 PORTS_KEY = StashKey[list[Binding]]()          # host ports reserved (journal files written)
 VETH_KEY = StashKey[str]()                     # host side of the veth pair, created
@@ -24,13 +24,13 @@ PUBLISHED_KEY = StashKey[list[Binding]]()      # DNAT elements/rules in place
 HOSTS_KEY = StashKey[list[str]]()              # other containers' hosts files we added a line to
 
 
-def _ipr(ctx: RunContext) -> Any:
-    ipr = ctx.stash.get(IPR_KEY)
-    if ipr is None:
-        from .netlink import open_ipr
-        ipr = open_ipr()
-        ctx.stash[IPR_KEY] = ipr
-    return ipr
+def _rtnl(ctx: RunContext) -> Any:
+    rt = ctx.stash.get(RTNL_KEY)
+    if rt is None:
+        from .rtnl import Rtnl
+        rt = Rtnl()
+        ctx.stash[RTNL_KEY] = rt
+    return rt
 
 
 def ensure_ip_forward(store: NetworkStore) -> None:
@@ -46,18 +46,18 @@ def ensure_ip_forward(store: NetworkStore) -> None:
         f.write("1")
 
 
-def ensure_network(ipr: Any, store: NetworkStore, net: Network, fw: Firewall) -> None:
+def ensure_network(rt: Any, store: NetworkStore, net: Network, fw: Firewall) -> None:
     """The bridge, its address, the firewall's per-network rules, forwarding: all idempotent."""
     from .netlink import ensure_bridge, host_mtu
     with store.lock():  # concurrent first starts: one creates the bridge and the chains, the others see them
-        ensure_bridge(ipr, net.bridge, net.gateway, net.prefixlen, host_mtu())
+        ensure_bridge(rt, net.bridge, net.gateway, net.prefixlen, host_mtu())
         fw.setup_network(net)
         ensure_ip_forward(store)
 
 
 def reserve(ctx: RunContext, store: NetworkStore, net: Network, fw: Firewall, specs: list[PortSpec]) -> None:
     """[pre_clone] Bridge ready, an address leased, host ports reserved; /etc/hosts entries contributed."""
-    ensure_network(_ipr(ctx), store, net, fw)
+    ensure_network(_rtnl(ctx), store, net, fw)
     ip = store.allocate(net, ctx.spec.id, ctx.spec.name)
     ctx.stash[LEASE_KEY] = (net, ip)
     if specs:
@@ -76,7 +76,7 @@ def wire(ctx: RunContext, pid: int, fw: Firewall) -> None:
     net, ip = ctx.stash[LEASE_KEY]
     host = veth_name(ctx.paths.tag, ctx.spec.id)
     mac = mac_for(ip)
-    add_veth(_ipr(ctx), host, net.bridge, pid, mac, host_mtu())
+    add_veth(_rtnl(ctx), host, net.bridge, pid, mac, host_mtu())
     ctx.stash[VETH_KEY] = host
     configure_inside(pid, ip, net.prefixlen, net.gateway)
     bindings = ctx.stash.get(PORTS_KEY) or []
@@ -92,10 +92,10 @@ def wire(ctx: RunContext, pid: int, fw: Firewall) -> None:
     }
     if net.name != DEFAULT_NAME and ctx.spec.name:
         ctx.stash[HOSTS_KEY] = _announce(ctx, net, ip)
-    # The supervisor lives as long as the container: do not keep a netlink socket (and pyroute2's buffers
-    # and event loop) for all that time; teardown opens a fresh one if it needs one.
-    if (ipr := ctx.stash.pop(IPR_KEY, None)) is not None:
-        ipr.close()
+    # The supervisor lives as long as the container: do not keep a netlink socket open for all that time;
+    # teardown opens a fresh one (a few microseconds) if it needs one.
+    if (rt := ctx.stash.pop(RTNL_KEY, None)) is not None:
+        rt.close()
 
 
 def _announce(ctx: RunContext, net: Network, ip: str) -> list[str]:
@@ -128,8 +128,8 @@ def undo(ctx: RunContext, store: NetworkStore, fw: Firewall | None) -> None:
     if (bindings := ctx.stash.pop(PUBLISHED_KEY, None)) and fw is not None:
         fw.unpublish(bindings)
     if (host := ctx.stash.pop(VETH_KEY, None)) and os.path.exists(f"/sys/class/net/{host}"):
-        from .netlink import delete_link
-        delete_link(_ipr(ctx), host)
+        from .netlink import remove_link
+        remove_link(_rtnl(ctx), host)
     lease = ctx.stash.get(LEASE_KEY)
     if (hosts := ctx.stash.pop(HOSTS_KEY, None)) and lease:
         _unannounce(hosts, f"{lease[1]}\t{ctx.spec.name}\n")
@@ -137,5 +137,5 @@ def undo(ctx: RunContext, store: NetworkStore, fw: Firewall | None) -> None:
         store.release_ports(ctx.spec.id, bindings)
     if (lease := ctx.stash.pop(LEASE_KEY, None)) is not None:
         store.release(lease[0].name, lease[1], ctx.spec.id)
-    if (ipr := ctx.stash.pop(IPR_KEY, None)) is not None:
-        ipr.close()
+    if (rt := ctx.stash.pop(RTNL_KEY, None)) is not None:
+        rt.close()

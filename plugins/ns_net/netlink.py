@@ -1,4 +1,13 @@
-"""The netlink edge of bridge mode (pyroute2 ``IPRoute`` only: no NDB, no threads; imported lazily).
+"""The netlink edge of bridge mode.
+
+Two clients, one per need:
+
+- The container start path (``ensure_bridge``, ``add_veth``, ``configure_inside``, and ``remove_link`` for the
+  run's own veth at teardown) speaks through ``rtnl.Rtnl``: a few fixed rtnetlink requests over a plain
+  socket, stdlib only. Importing pyroute2's IPRoute costs ~55-70 ms and each ``IPRoute()`` several ms more
+  (pyroute2 0.9 wraps an asyncio core): more than the whole start budget.
+- Everything else (``gc``, ``network rm``: ``open_ipr``, ``delete_link``) uses pyroute2's ``IPRoute`` (no NDB, no
+  threads; imported lazily), which is also the oracle the unit tests decode ``rtnl``'s messages with.
 
 Everything here is idempotent where the kernel lets it be: "already exists" when creating a bridge that a
 concurrent start just made, and "no such device" when deleting, are not errors.
@@ -8,12 +17,15 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from nsrun import SetupError, syscalls
 
-__all__ = ["preload", "open_ipr", "ensure_bridge", "add_veth", "configure_inside", "delete_link", "host_mtu", "links",
-           "mac_for"]
+if TYPE_CHECKING:
+    from .rtnl import Rtnl
+
+__all__ = ["preload", "open_ipr", "ensure_bridge", "add_veth", "configure_inside", "remove_link", "delete_link",
+           "host_mtu", "links", "mac_for"]
 
 
 def _import_iproute() -> Any:
@@ -51,9 +63,10 @@ def _import_iproute() -> Any:
 
 
 def preload() -> None:
-    """Import what bridge mode needs (pyroute2's IPRoute, the nftables binding) without opening anything: for
-    a long-lived single-threaded fork server, so that forked starts pay no import. Creates no thread."""
-    _import_iproute()
+    """Import what a bridge-mode start needs (the rtnetlink client, the nftables binding) without opening
+    anything: for a long-lived single-threaded fork server, so that forked starts pay no import. pyroute2 is
+    not on the start path any more and is left to whoever needs it (gc). Creates no thread."""
+    from . import rtnl  # noqa: F401
     try:
         import nftables  # noqa: F401
     except ImportError:
@@ -61,8 +74,8 @@ def preload() -> None:
 
 
 def open_ipr() -> Any:
-    """The seam tests replace: a plain netlink socket in nsrun's own network namespace (no threads)."""
-    return _import_iproute()()  # paid only by runs that need bridge networking
+    """pyroute2's IPRoute in nsrun's own network namespace (no threads), for gc and ``network rm``."""
+    return _import_iproute()()  # paid only by the commands that clean up
 
 
 def _sysctl(path: str, value: str) -> None:
@@ -98,24 +111,27 @@ def links(prefix: str) -> list[str]:
     return sorted(n for n in os.listdir("/sys/class/net") if n.startswith(prefix))
 
 
-def ensure_bridge(ipr: Any, name: str, gateway: str, prefixlen: int, mtu: int) -> bool:
+def ensure_bridge(rt: Rtnl, name: str, gateway: str, prefixlen: int, mtu: int) -> bool:
     """Make the bridge with the gateway address, up; True when this call created it."""
     created = False
-    if not ipr.link_lookup(ifname=name):
+    index = rt.index(name)
+    if index is None:
         try:
-            ipr.link("add", ifname=name, kind="bridge", mtu=mtu)
+            rt.add_bridge(name, mtu)
             created = True
-        except Exception as exc:  # noqa: BLE001 - pyroute2's NetlinkError
-            if _errno(exc) != errno.EEXIST:
-                raise SetupError(f"cannot create bridge {name}: {exc}", phase="pre_clone", plugin="net",
-                                 errno=_errno(exc)) from exc
-    index = ipr.link_lookup(ifname=name)[0]
+        except OSError as exc:
+            if exc.errno != errno.EEXIST:  # EEXIST: a concurrent start made it first
+                raise SetupError(f"cannot create bridge {name}: {os.strerror(exc.errno)}", phase="pre_clone",
+                                 plugin="net", errno=exc.errno) from exc
+        index = rt.index(name)
+        if index is None:
+            raise SetupError(f"bridge {name} disappeared", phase="pre_clone", plugin="net", errno=errno.ENODEV)
     try:
-        ipr.addr("add", index=index, address=gateway, prefixlen=prefixlen)
-    except Exception as exc:  # noqa: BLE001
-        if _errno(exc) != errno.EEXIST:
-            raise SetupError(f"cannot address bridge {name}: {exc}", phase="pre_clone", plugin="net",
-                             errno=_errno(exc)) from exc
+        rt.add_addr(index, gateway, prefixlen)
+    except OSError as exc:
+        if exc.errno != errno.EEXIST:
+            raise SetupError(f"cannot address bridge {name}: {os.strerror(exc.errno)}", phase="pre_clone",
+                             plugin="net", errno=exc.errno) from exc
     # Published ports must answer on 127.0.0.1: DNAT'd loopback traffic may leave through this bridge only.
     with _typed(f"cannot set up bridge {name}", "pre_clone"):
         _sysctl(f"/proc/sys/net/ipv4/conf/{name}/route_localnet", "1")
@@ -126,76 +142,72 @@ def ensure_bridge(ipr: Any, name: str, gateway: str, prefixlen: int, mtu: int) -
         for family in ("iptables", "ip6tables", "arptables"):
             _sysctl(f"/sys/class/net/{name}/bridge/nf_call_{family}", "0")
     with _typed(f"cannot set up bridge {name}", "pre_clone"):
-        ipr.link("set", index=index, state="up")
+        rt.set_up(index)
     return created
 
 
-def add_veth(ipr: Any, host: str, bridge: str, pid: int, mac: str, mtu: int) -> None:
-    """A veth pair: ``host`` on the bridge, its peer created directly as ``eth0`` inside ``pid``'s netns."""
-    br = ipr.link_lookup(ifname=bridge)
-    if not br:
+def add_veth(rt: Rtnl, host: str, bridge: str, pid: int, mac: str, mtu: int) -> None:
+    """A veth pair: ``host`` on the bridge and up, its peer created directly as ``eth0`` inside ``pid``'s netns
+    (down: ``configure_inside`` brings it up; see ``Rtnl.add_veth`` for why it cannot be done here)."""
+    with _typed(f"cannot attach {host} to {bridge}"):
+        br = rt.index(bridge)
+    if br is None:
         raise SetupError(f"bridge {bridge} disappeared", phase="post_start", plugin="net", errno=errno.ENODEV)
     fd = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
     try:
-        ipr.link("add", ifname=host, kind="veth", mtu=mtu,
-                 peer={"ifname": "eth0", "net_ns_fd": fd, "address": mac, "mtu": mtu})
-    except Exception as exc:  # noqa: BLE001
-        raise SetupError(f"cannot create veth {host}: {exc}", phase="post_start", plugin="net",
-                         errno=_errno(exc)) from exc
+        rt.add_veth(host, mtu, br, "eth0", fd, mac)
+    except OSError as exc:
+        raise SetupError(f"cannot create veth {host}: {os.strerror(exc.errno)}", phase="post_start", plugin="net",
+                         errno=exc.errno) from exc
     finally:
         os.close(fd)
-    with _typed(f"cannot attach {host} to {bridge}"):
-        index = ipr.link_lookup(ifname=host)[0]
-        ipr.link("set", index=index, master=br[0], state="up")
     # Hairpin: a container reaching its own published port gets the DNAT'd frame back on its own port.
     with contextlib.suppress(OSError):
         _sysctl(f"/sys/class/net/{host}/brport/hairpin_mode", "1")
 
 
 @contextlib.contextmanager
-def _in_netns(pid: int) -> Iterator[Any]:
-    """An IPRoute socket bound to ``pid``'s network namespace (netlink sockets keep the netns they were
-    made in, so only the socket's creation happens inside; this thread returns home at once)."""
-    own = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-    target = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        syscalls.setns(target, syscalls.CLONE_NEWNET)
-        try:
-            ipr = open_ipr()
-        finally:
-            syscalls.setns(own, syscalls.CLONE_NEWNET)
-    finally:
-        os.close(own)
-        os.close(target)
-    try:
-        yield ipr
-    finally:
-        ipr.close()
-
-
-@contextlib.contextmanager
 def _typed(what: str, phase: str = "post_start") -> Iterator[None]:
-    """pyroute2's NetlinkError (errno in ``.code``) -> SetupError keeping the errno."""
+    """An OSError (or pyroute2's NetlinkError, errno in ``.code``) -> SetupError keeping the errno."""
     try:
         yield
     except SetupError:
         raise
-    except Exception as exc:  # noqa: BLE001 - NetlinkError and OSError
+    except Exception as exc:  # noqa: BLE001 - OSError and NetlinkError
         code = _errno(exc)
         if code is None:
             raise
         raise SetupError(f"{what}: {os.strerror(code)}", phase=phase, plugin="net", errno=code) from exc
 
 
+LOOPBACK_IFINDEX = 1  # the kernel gives every netns's lo this index (include/net/flow.h)
+
+
 def configure_inside(pid: int, ip: str, prefixlen: int, gateway: str) -> None:
     """Inside the container's netns: ``lo`` and ``eth0`` up, the address, the default route via the bridge."""
-    with _typed(f"cannot configure eth0 of process {pid}"), _in_netns(pid) as ipr:
-        lo = ipr.link_lookup(ifname="lo")[0]
-        eth0 = ipr.link_lookup(ifname="eth0")[0]
-        ipr.link("set", index=lo, state="up")
-        ipr.addr("add", index=eth0, address=ip, prefixlen=prefixlen)
-        ipr.link("set", index=eth0, state="up")
-        ipr.route("add", dst="0.0.0.0/0", gateway=gateway, oif=eth0)
+    from .rtnl import Rtnl
+    with _typed(f"cannot configure eth0 of process {pid}"), Rtnl.in_netns(pid, syscalls.setns) as rt:
+        eth0 = rt.index("eth0")
+        if eth0 is None:
+            raise OSError(errno.ENODEV, os.strerror(errno.ENODEV))
+        rt.set_up(LOOPBACK_IFINDEX)
+        rt.add_addr(eth0, ip, prefixlen)
+        rt.set_up(eth0)
+        rt.add_default_route(gateway, eth0)
+
+
+def remove_link(rt: Rtnl, name: str) -> bool:
+    """``delete_link`` over the start path's socket (teardown of a run): False when it was already gone."""
+    try:
+        index = rt.index(name)
+        if index is None:
+            return False
+        rt.del_link(index)
+    except OSError as exc:
+        if exc.errno in (errno.ENODEV, errno.ENOENT):
+            return False
+        raise
+    return True
 
 
 def delete_link(ipr: Any, name: str) -> bool:
