@@ -140,6 +140,10 @@ def in_child(ctx: RunContext) -> None:
             if _start_time(pid) != start:
                 raise ConfigError("the container whose network was to be joined has exited")
             syscalls.setns(fd, CLONE_NEWNET)
+            # Again after joining: had it exited in between, its teardown may have left its veth to the
+            # kernel (bridge.netns_in_use saw no one here yet); failing now lets the namespace go.
+            if _start_time(pid) != start:
+                raise ConfigError("the container whose network was to be joined has exited")
         finally:
             os.close(fd)
 

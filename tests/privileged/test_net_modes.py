@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from leakcheck import root_tag, snapshot
-from netenv import NSRUN
+from netenv import NSRUN, wait_for
 
 
 def test_none_has_only_lo_up(nsrun):
@@ -41,6 +41,27 @@ def test_container_mode_shares_localhost_and_outlives_joiner(nsrun, unique):
         assert again.stdout.strip() == "shared"  # the joined container's network is still there
     finally:
         nsrun("rm", "-f", name)
+
+
+def test_a_joiner_holding_the_namespace_does_not_keep_the_veth_or_the_address(nsrun, nsrun_root, unique):
+    """Teardown leaves a dead container's veth to the kernel only when nothing else lives in its namespace."""
+    tag, name = root_tag(nsrun_root), f"tgt{unique}"
+    nsrun("run", "-d", "--name", name, "busybox", "sleep", "300", check=True)
+    try:
+        veths = [n for n in os.listdir("/sys/class/net") if n.startswith(f"nsr{tag}v")]
+        assert len(veths) == 1
+        ip = nsrun("exec", name, "ip", "-o", "-4", "addr", "show", "eth0", check=True).stdout.split("inet ")[1]
+        nsrun("run", "-d", "--name", f"j{unique}", "--network", f"container:{name}", "busybox", "sleep", "300",
+              check=True)
+        nsrun("rm", "-f", name, check=True)
+        # the joiner still lives in the namespace: nsrun deleted the pair itself, and freed the address
+        assert not os.path.exists(f"/sys/class/net/{veths[0]}")
+        joined = nsrun("exec", f"j{unique}", "ip", "-o", "link", check=True).stdout
+        assert "eth0" not in joined and ": lo:" in joined
+        again = nsrun("run", "--rm", "busybox", "ip", "-o", "-4", "addr", "show", "eth0", check=True).stdout
+        assert again.split("inet ")[1].split("/")[0] == ip.split("/")[0]  # the lowest address, free again
+    finally:
+        nsrun("rm", "-f", name, f"j{unique}")
 
 
 @pytest.mark.parametrize("args, words", [
@@ -100,8 +121,10 @@ def test_default_bridge_run_then_reset_leaves_the_host_as_found(nsrun, nsrun_roo
     assert "eth0" in res.stdout and "default via" in res.stdout
     ip = res.stdout.split("inet ")[1].split("/")[0]
     assert any(line.startswith(ip) for line in res.stdout.splitlines())  # /etc/hosts names the container
-    links = [n for n in os.listdir("/sys/class/net") if n.startswith(f"nsr{tag}")]
-    assert links == [f"nsr{tag}b0"]  # the veth went with the container; the bridge stays, like docker0
+    # the veth went with the container's namespace (the kernel deletes it there, in its own worker: allow it
+    # a moment); the bridge stays, like docker0
+    assert wait_for(lambda: [n for n in os.listdir("/sys/class/net") if n.startswith(f"nsr{tag}")] ==
+                    [f"nsr{tag}b0"], timeout=5)
     out = nsrun("system", "reset", check=True).stdout
     assert f"removed bridge nsr{tag}b0" in out
     assert not [n for n in os.listdir("/sys/class/net") if n.startswith(f"nsr{tag}")]
