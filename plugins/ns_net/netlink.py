@@ -87,18 +87,41 @@ def _errno(exc: BaseException) -> int | None:
     return getattr(exc, "code", None) or getattr(exc, "errno", None)
 
 
-def host_mtu() -> int:
-    """The MTU of the interface holding the default route (1500 when there is none)."""
+def uplink() -> str | None:
+    """The interface holding the host's default route (None when there is none)."""
     try:
         with open("/proc/net/route") as f:
             for line in list(f)[1:]:
                 fields = line.split()
                 if fields[1] == "00000000" and fields[7] == "00000000":
-                    with open(f"/sys/class/net/{fields[0]}/mtu") as m:
-                        return int(m.read())
-    except (OSError, ValueError, IndexError):
+                    return fields[0]
+    except (OSError, IndexError):
+        pass
+    return None
+
+
+def host_mtu() -> int:
+    """The MTU of the interface holding the default route (1500 when there is none)."""
+    name = uplink()
+    try:
+        if name is not None:
+            with open(f"/sys/class/net/{name}/mtu") as m:
+                return int(m.read())
+    except (OSError, ValueError):
         pass
     return 1500
+
+
+def uplink_takes_big_tcp(rt: Rtnl) -> bool:
+    """Whether what a container sends may be BIG TCP super-packets: yes when the host has no uplink, or when
+    its uplink accepts them itself. Otherwise every super-packet a container sends out through it would be
+    cut into MTU-sized frames in software: container -> upstream TCP measured 17.8 -> 7.5 Gbit/s here."""
+    from .rtnl import BIG_TCP
+    name = uplink()
+    if name is None:
+        return True
+    size = rt.gso_ipv4_max_size(name)
+    return size is not None and size >= BIG_TCP
 
 
 def mac_for(ip: str) -> str:
@@ -155,12 +178,18 @@ def add_veth(rt: Rtnl, host: str, bridge: str, pid: int, mac: str, mtu: int) -> 
         raise SetupError(f"bridge {bridge} disappeared", phase="post_start", plugin="net", errno=errno.ENODEV)
     fd = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
     try:
-        rt.add_veth(host, mtu, br, "eth0", fd, mac)
+        rt.add_veth(host, mtu, br, "eth0", fd, mac, peer_big_tcp=uplink_takes_big_tcp(rt))
     except OSError as exc:
         raise SetupError(f"cannot create veth {host}: {os.strerror(exc.errno)}", phase="post_start", plugin="net",
                          errno=exc.errno) from exc
     finally:
         os.close(fd)
+    # Host -> container traffic is routed through the bridge: it must pass BIG TCP super-packets too (it can
+    # only once it has a port; a no-op after the first start). Kernels without BIG TCP refuse: not an error.
+    # The host's own sockets then send super-packets to containers; a container sends them only when the
+    # uplink takes them (uplink_takes_big_tcp), so nothing forwarded out of the host is cut in software.
+    with contextlib.suppress(OSError):
+        rt.allow_big_tcp(br)
     # Hairpin: a container reaching its own published port gets the DNAT'd frame back on its own port.
     with contextlib.suppress(OSError):
         _sysctl(f"/sys/class/net/{host}/brport/hairpin_mode", "1")

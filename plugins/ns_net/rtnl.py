@@ -41,6 +41,14 @@ RTM_NEWROUTE = 24
 IFF_UP = 0x1
 IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_MASTER = 1, 3, 4, 10
 IFLA_LINKINFO, IFLA_NET_NS_FD, IFLA_EXT_MASK = 18, 28, 29
+IFLA_GSO_IPV4_MAX_SIZE, IFLA_GRO_IPV4_MAX_SIZE = 63, 64   # Linux 6.3+ ("BIG TCP" for IPv4)
+# The largest TCP super-packet a link of nsrun's passes (GSO) and builds (GRO), whatever its MTU. 64 KiB is
+# the legacy limit (and loopback's MTU); 192 KiB, as Cilium uses, lets host <-> container and container <->
+# container TCP at the host's MTU reach loopback's throughput (0.7x -> 1.0x measured here). Frames still
+# leave the host at its MTU: a link with the legacy limit (eth0) gets super-packets segmented in software.
+# Kernels before 6.3 do not know these attributes and ignore them (rtnetlink parses leniently).
+# A container's own eth0 gets it only when the host's uplink takes it too (``netlink.add_veth``).
+BIG_TCP = 196608
 IFLA_INFO_KIND, IFLA_INFO_DATA = 1, 2
 VETH_INFO_PEER = 1
 RTEXT_FILTER_SKIP_STATS = 1 << 3   # a RTM_GETLINK reply without its ~1 KB of counters
@@ -79,6 +87,10 @@ def _ipv4(ip: str) -> bytes:
 
 def _mac(mac: str) -> bytes:
     return bytes(int(octet, 16) for octet in mac.split(":"))
+
+
+def _big_tcp() -> bytes:
+    return _u32(IFLA_GSO_IPV4_MAX_SIZE, BIG_TCP) + _u32(IFLA_GRO_IPV4_MAX_SIZE, BIG_TCP)
 
 
 def _ifinfo(index: int = 0, up: bool = False) -> bytes:
@@ -167,6 +179,26 @@ class Rtnl:
             return int(_IFINFO.unpack_from(reply)[2])
         return None
 
+    def gso_ipv4_max_size(self, name: str) -> int | None:
+        """Link ``name``'s IPv4 GSO limit; None when there is no such link or the kernel predates BIG TCP."""
+        try:
+            replies = self._request(RTM_GETLINK, 0, _ifinfo(),
+                                    _name(IFLA_IFNAME, name) + _u32(IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS))
+        except OSError as exc:
+            if exc.errno == errno.ENODEV:
+                return None
+            raise
+        for reply in replies:
+            offset = _IFINFO.size
+            while offset + _RTA.size <= len(reply):
+                size, kind = _RTA.unpack_from(reply, offset)
+                if size < _RTA.size:
+                    break
+                if kind == IFLA_GSO_IPV4_MAX_SIZE and size >= _RTA.size + _U32.size:
+                    return int(_U32.unpack_from(reply, offset + _RTA.size)[0])
+                offset += (size + 3) & ~3
+        return None
+
     def add_bridge(self, name: str, mtu: int) -> None:
         """A new bridge ``name`` (down); EEXIST when it is there already."""
         self._request(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, _ifinfo(),
@@ -174,19 +206,28 @@ class Rtnl:
                       + _attr(IFLA_LINKINFO, _name(IFLA_INFO_KIND, "bridge")))
 
     def add_veth(self, name: str, mtu: int, master_index: int, peer_name: str, peer_netns_fd: int,
-                 peer_mac: str) -> None:
+                 peer_mac: str, peer_big_tcp: bool = True) -> None:
         """A veth pair in one request: ``name`` here, enslaved to ``master_index`` and up; its peer created
         directly in the netns behind ``peer_netns_fd`` with its name, MAC and MTU, and left down.
 
         The peer cannot come up in this request: veth_newlink() applies the peer's ifinfomsg flags before it
         links the two ends, so veth_open() finds no peer and the whole request fails with ENOTCONN (seen on
-        6.18). Bring it up from inside its netns, where its address is set anyway."""
+        6.18). Bring it up from inside its netns, where its address is set anyway.
+
+        Both ends pass BIG TCP super-packets; the peer also builds them only when ``peer_big_tcp`` (see
+        ``netlink.add_veth``: what a container sends may be forwarded to an uplink that does not take them)."""
         peer = (_ifinfo() + _name(IFLA_IFNAME, peer_name) + _u32(IFLA_NET_NS_FD, peer_netns_fd)
-                + _attr(IFLA_ADDRESS, _mac(peer_mac)) + _u32(IFLA_MTU, mtu))
+                + _attr(IFLA_ADDRESS, _mac(peer_mac)) + _u32(IFLA_MTU, mtu) + (_big_tcp() if peer_big_tcp else b""))
         linkinfo = _name(IFLA_INFO_KIND, "veth") + _attr(IFLA_INFO_DATA, _attr(VETH_INFO_PEER, peer))
         self._request(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, _ifinfo(up=True),
-                      _name(IFLA_IFNAME, name) + _u32(IFLA_MTU, mtu) + _u32(IFLA_MASTER, master_index)
+                      _name(IFLA_IFNAME, name) + _u32(IFLA_MTU, mtu) + _u32(IFLA_MASTER, master_index) + _big_tcp()
                       + _attr(IFLA_LINKINFO, linkinfo))
+
+    def allow_big_tcp(self, index: int) -> None:
+        """Raise link ``index``'s IPv4 GSO/GRO limits to ``BIG_TCP`` (a no-op when they are there already).
+        A bridge refuses it until it has a port: a new bridge's own limit is the legacy 64 KiB, and its ports
+        raise it; veth pairs get it when created (``add_veth``)."""
+        self._request(RTM_SETLINK, 0, _ifinfo(index), _big_tcp())
 
     def set_up(self, index: int) -> None:
         self._request(RTM_SETLINK, 0, _ifinfo(index, up=True))

@@ -246,3 +246,38 @@ def test_importing_rtnl_loads_nothing_but_the_c_socket_module():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert set(out) <= {"nsrun_ns_net.rtnl", "_socket", "struct", "_struct", "errno"}, out
     assert rtnl.__all__ == ["Rtnl"]
+
+
+def _big_tcp_attrs(attrs) -> list[int]:
+    """Types of the (pyroute2-unknown: newer than its table) IPv4 GSO/GRO size attributes among ``attrs``."""
+    return [a[1]["header"]["type"] for a in attrs if a[0] == "UNKNOWN" and a[1]["header"]["length"] == 8]
+
+
+def test_veth_ends_and_bridge_get_big_tcp_limits():
+    msg, sock = _sent(ifinfmsg, lambda rt: rt.add_veth("nsrxv1", 1400, 7, "eth0", 42, "02:42:0a:e7:01:02"))
+    peer = msg.get_attr("IFLA_LINKINFO").get_attr("IFLA_INFO_DATA").get_attr("VETH_INFO_PEER")
+    assert _big_tcp_attrs(msg["attrs"]) == _big_tcp_attrs(peer["attrs"]) == [63, 64]
+    # pyroute2 cannot decode their values: they are the last two u32 attributes of the peer's block
+    assert rtnl.BIG_TCP > 65536
+    assert struct.pack("=HHIHHI", 8, 63, rtnl.BIG_TCP, 8, 64, rtnl.BIG_TCP) in sock.sent[0]
+    small, _ = _sent(ifinfmsg, lambda rt: rt.add_veth("nsrxv1", 1400, 7, "eth0", 42, "02:42:0a:e7:01:02",
+                                                      peer_big_tcp=False))
+    peer = small.get_attr("IFLA_LINKINFO").get_attr("IFLA_INFO_DATA").get_attr("VETH_INFO_PEER")
+    assert _big_tcp_attrs(small["attrs"]) == [63, 64] and _big_tcp_attrs(peer["attrs"]) == []
+    br, _ = _sent(ifinfmsg, lambda rt: rt.allow_big_tcp(3))
+    assert br["header"]["type"] == 19 and br["index"] == 3 and (br["flags"], br["change"]) == (0, 0)  # no up
+    assert _big_tcp_attrs(br["attrs"]) == [63, 64]
+
+
+def test_gso_ipv4_max_size_reads_the_attribute_from_the_reply():
+    def reply(with_attr: bool):
+        def script(seq):
+            attrs = struct.pack("=HH", 12, 3) + b"eth0\0\0\0\0"  # IFLA_IFNAME, padded
+            if with_attr:
+                attrs += struct.pack("=HHI", 8, 63, 196608)
+            body = struct.pack("=BxHiII", 0, 1, 2, 0, 0) + attrs
+            return [struct.pack("=IHHII", 16 + len(body), 16, 0, seq, 0) + body, _error(seq, 0)]
+        return script
+    assert Rtnl(FakeSocket(reply(True))).gso_ipv4_max_size("eth0") == 196608
+    assert Rtnl(FakeSocket(reply(False))).gso_ipv4_max_size("eth0") is None  # a kernel before 6.3
+    assert Rtnl(FakeSocket(lambda seq: [_error(seq, -errno.ENODEV)])).gso_ipv4_max_size("nope") is None
