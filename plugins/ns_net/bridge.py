@@ -79,7 +79,7 @@ def wire(ctx: RunContext, pid: int, fw: Firewall) -> None:
     mac = mac_for(ip)
     st = os.stat(f"/proc/{pid}/ns/net")
     ctx.stash[NETNS_KEY] = (st.st_dev, st.st_ino)
-    add_veth(_rtnl(ctx), host, net.bridge, pid, mac, host_mtu())
+    add_veth(_rtnl(ctx), host, net.bridge, pid, mac, host_mtu(), big_tcp=net.big_tcp)
     ctx.stash[VETH_KEY] = host
     configure_inside(pid, ip, net.prefixlen, net.gateway)
     bindings = ctx.stash.get(PORTS_KEY) or []

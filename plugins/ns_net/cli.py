@@ -26,15 +26,29 @@ def network() -> None:
 @click.option("--subnet", metavar="CIDR", help="Subnet, e.g. 10.101.0.0/24 (default: a free one)")
 @click.option("--gateway", metavar="IP", help="The bridge's address (default: the first of the subnet)")
 @click.option("-d", "--driver", default="bridge", help="Only 'bridge'")
+@click.option("-o", "--opt", "opts", multiple=True, metavar="KEY=VALUE",
+              help="Driver option: nsrun.bridge.big_tcp=true|false (see `nsrun network --help`)")
 @click.argument("name")
 @click.pass_context
-def create(ctx: click.Context, subnet: str | None, gateway: str | None, driver: str, name: str) -> None:
-    """Create a network. Its bridge appears with the first container that joins it."""
+def create(ctx: click.Context, subnet: str | None, gateway: str | None, driver: str, opts: tuple[str, ...],
+           name: str) -> None:
+    """Create a network. Its bridge appears with the first container that joins it.
+
+    Option nsrun.bridge.big_tcp (default true): containers on it send IPv4 BIG TCP super-packets, so TCP
+    between them and with the host runs near loopback speed at the host's MTU; set it to false when
+    containers mostly send out of the host through an uplink without BIG TCP, which must cut them in
+    software."""
     if driver != "bridge":
         raise ConfigError(f"plugin {driver!r} not found: only the bridge driver exists")
     if gateway and not subnet:
         raise ConfigError("--gateway needs --subnet")
-    net = _store(ctx).create(name, subnet, gateway)
+    options = {}
+    for opt in opts:
+        key, eq, value = opt.partition("=")
+        if not eq or not key:
+            raise ConfigError(f"invalid option {opt!r}: expected KEY=VALUE")
+        options[key] = value
+    net = _store(ctx).create(name, subnet, gateway, options=options)
     click.echo(net.id)
 
 

@@ -15,7 +15,7 @@ from typing import Any
 from nsrun import ConfigError, ConflictError, NotFoundError, Paths
 
 from .firewall import BACKENDS, firewall_by_name
-from .ipam import DEFAULT_NAME, Network, NetworkStore
+from .ipam import BIG_TCP_OPTION, DEFAULT_NAME, Network, NetworkStore
 
 __all__ = ["network_list", "network_inspect", "network_create", "network_remove"]
 
@@ -32,7 +32,8 @@ def _docker(store: NetworkStore, net: Network) -> dict[str, Any]:
             "EnableIPv6": False, "Internal": False, "Attachable": False, "Ingress": False,
             "IPAM": {"Driver": "default", "Options": None, "Config": [{"Subnet": net.subnet, "Gateway": net.gateway}]},
             "ConfigFrom": {"Network": ""}, "ConfigOnly": False, "Labels": {},
-            "Options": {"com.docker.network.bridge.name": net.bridge},
+            "Options": {"com.docker.network.bridge.name": net.bridge,
+                        BIG_TCP_OPTION: "true" if net.big_tcp else "false"},
             "Containers": {d.get("id", ""): {"Name": d.get("name", ""), "IPv4Address": f"{ip}/{net.prefixlen}"}
                            for ip, d in sorted(leases.items())}}
 
@@ -82,7 +83,10 @@ def network_create(paths: Paths, name: str, body: dict[str, Any]) -> dict[str, A
     subnet, gateway = first.get("Subnet") or None, first.get("Gateway") or None
     if gateway and not subnet:
         raise ConfigError("a gateway needs a subnet")
-    net = NetworkStore(paths).create(name, subnet, gateway)
+    options = body.get("Options") or {}
+    if not isinstance(options, dict):
+        raise ConfigError("Options must be an object of strings")
+    net = NetworkStore(paths).create(name, subnet, gateway, options={str(k): str(v) for k, v in options.items()})
     return {"Id": net.id}
 
 

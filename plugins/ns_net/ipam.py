@@ -28,6 +28,10 @@ from .hostports import HostPorts, read_json as _read, write_json as _write
 __all__ = ["Network", "NetworkStore", "DEFAULT_NAME", "bridge_name", "veth_name", "host_routes"]
 
 DEFAULT_NAME = "bridge"
+BIG_TCP_OPTION = "nsrun.bridge.big_tcp"
+OPTIONS = {BIG_TCP_OPTION: "true|false (default true): whether containers' eth0 send IPv4 BIG TCP super-packets "
+                           "(192 KiB). Local TCP (host, containers) near loopback speed; what they send out of "
+                           "the host through an uplink without BIG TCP is cut to its MTU in software."}
 _NAME_OK = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
 
 
@@ -72,6 +76,7 @@ class Network:
     gateway: str
     id: str
     created: float = 0.0
+    big_tcp: bool = True     # containers' own eth0 send BIG TCP super-packets (see OPTIONS)
 
     @property
     def prefixlen(self) -> int:
@@ -147,11 +152,13 @@ class NetworkStore(HostPorts):
                 return subnet
         raise ConfigError(f"no free default subnet for this root (tried {candidates[0]} and on)")
 
-    def create(self, name: str, subnet: str | None, gateway: str | None, exist_ok: bool = False) -> Network:
+    def create(self, name: str, subnet: str | None, gateway: str | None, exist_ok: bool = False,
+               options: dict[str, str] | None = None) -> Network:
         if not self._valid(name):
             raise ConfigError(f"invalid network name {name!r}: use [a-zA-Z0-9][a-zA-Z0-9_.-]")
         if name in ("none", "host") or name.startswith("container:"):
             raise ConfigError(f"network name {name!r} is reserved for a network mode")
+        big_tcp = _bool_option(options or {}, BIG_TCP_OPTION, True)
         with self.lock():
             existing = self.get(name)
             if existing is not None:
@@ -176,7 +183,7 @@ class NetworkStore(HostPorts):
             if gw not in net or gw in (net.network_address, net.broadcast_address):
                 raise ConfigError(f"gateway {gw} is not a usable address of subnet {net}")
             record = Network(name=name, bridge=bridge_name(self.paths.tag, name), subnet=str(net),
-                             gateway=str(gw), id=os.urandom(32).hex(), created=time.time())
+                             gateway=str(gw), id=os.urandom(32).hex(), created=time.time(), big_tcp=big_tcp)
             os.makedirs(os.path.join(self.dir, name), exist_ok=True)
             _write(os.path.join(self.dir, f"{name}.json"), record.to_json())
             return record
@@ -222,6 +229,17 @@ class NetworkStore(HostPorts):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
         return True
+
+
+def _bool_option(options: dict[str, str], key: str, default: bool) -> bool:
+    """``options[key]`` as a boolean; any key but the known ones (``OPTIONS``) is refused."""
+    unknown = sorted(set(options) - set(OPTIONS))
+    if unknown:
+        raise ConfigError(f"unknown network option {unknown[0]!r}: known options are {', '.join(OPTIONS)}")
+    value = str(options.get(key, default)).strip().lower()
+    if value not in ("true", "false", "1", "0", "yes", "no", "on", "off"):
+        raise ConfigError(f"invalid value {options[key]!r} for network option {key}: use true or false")
+    return value in ("true", "1", "yes", "on")
 
 
 def _is_ip(text: str) -> bool:

@@ -76,3 +76,18 @@ def test_ports_with_docker_py(docker_client, unique):
         c.remove(force=True)
     finally:
         net.remove()
+
+
+def test_network_option_through_the_docker_cli(daemon, unique):
+    r = daemon.docker("network", "create", "-o", "nsrun.bridge.big_tcp=false", f"opt{unique}")
+    if not HAS_NET:
+        assert r.returncode != 0 and "net plugin" in r.stderr
+        return
+    assert r.returncode == 0, r
+    try:
+        fmt = '{{index .Options "nsrun.bridge.big_tcp"}}'
+        assert daemon.docker("network", "inspect", "--format", fmt, f"opt{unique}", check=True).stdout.strip() == "false"
+        bad = daemon.docker("network", "create", "-o", "nosuch=1", f"bad{unique}")
+        assert bad.returncode != 0 and "unknown network option" in bad.stderr
+    finally:
+        daemon.docker("network", "rm", f"opt{unique}")

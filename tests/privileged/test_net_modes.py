@@ -211,41 +211,45 @@ def test_no_pyroute2_on_the_start_path_bridge_mode_included(nsrun_root):
 
 def _ipv4_gso_max(netns_pid: int | None, name: str) -> int | None:
     """IFLA_GSO_IPV4_MAX_SIZE of link ``name`` (iproute2 6.1 does not print it), asked over netlink."""
-    import struct
     from nsrun import syscalls
-    from nsrun_ns_net.rtnl import IFLA_IFNAME, RTM_GETLINK, Rtnl, _ifinfo, _name
-    rt = Rtnl.in_netns(netns_pid, syscalls.setns) if netns_pid else Rtnl()
-    with rt:
-        [reply] = rt._request(RTM_GETLINK, 0, _ifinfo(), _name(IFLA_IFNAME, name))
-    off = 16  # after the ifinfomsg
-    while off + 4 <= len(reply):
-        length, kind = struct.unpack_from("=HH", reply, off)
-        if kind == 63:
-            return struct.unpack_from("=I", reply, off + 4)[0]
-        off += (length + 3) & ~3
-    return None
+    from nsrun_ns_net.rtnl import Rtnl
+    with (Rtnl.in_netns(netns_pid, syscalls.setns) if netns_pid else Rtnl()) as rt:
+        return rt.gso_ipv4_max_size(name)
 
 
 def test_bridge_links_have_the_host_mtu_and_pass_big_tcp(nsrun, nsrun_root, unique):
     from nsrun_ns_net.netlink import host_mtu
     from nsrun_ns_net.rtnl import BIG_TCP
     tag, name = root_tag(nsrun_root), f"mtu{unique}"
+    big_kernel = tuple(int(x) for x in os.uname().release.split(".")[:2]) >= (6, 3)  # IPv4 BIG TCP exists
+    nsrun("network", "create", "-o", "nsrun.bridge.big_tcp=false", f"n{unique}", check=True)
     nsrun("run", "-d", "--name", name, "busybox", "sleep", "300", check=True)
+    nsrun("run", "-d", "--name", f"{name}s", "--network", f"n{unique}", "busybox", "sleep", "300", check=True)
     try:
         pid = json.loads(nsrun("inspect", name, check=True).stdout)[0]["State"]["Pid"]
-        [veth] = [n for n in os.listdir("/sys/class/net") if n.startswith(f"nsr{tag}v")]
-        inside = nsrun("exec", name, "cat", "/sys/class/net/eth0/mtu", check=True).stdout.strip()
-        for link in (f"nsr{tag}b0", veth):
+        small = json.loads(nsrun("inspect", f"{name}s", check=True).stdout)[0]["State"]["Pid"]
+        veths = [n for n in os.listdir("/sys/class/net") if n.startswith(f"nsr{tag}v")]
+        assert len(veths) == 2
+        for link in [f"nsr{tag}b0", *veths]:
             with open(f"/sys/class/net/{link}/mtu") as f:
-                assert int(f.read()) == host_mtu()
+                assert int(f.read()) == host_mtu()  # the wire keeps the host's MTU
+            if big_kernel:  # the host side passes super-packets on every network
+                assert _ipv4_gso_max(None, link) == BIG_TCP
+        inside = nsrun("exec", name, "cat", "/sys/class/net/eth0/mtu", check=True).stdout.strip()
         assert int(inside) == host_mtu()
-        if tuple(int(x) for x in os.uname().release.split(".")[:2]) >= (6, 3):  # IPv4 BIG TCP exists
-            assert _ipv4_gso_max(None, f"nsr{tag}b0") == BIG_TCP
-            assert _ipv4_gso_max(None, veth) == BIG_TCP
-            # the container sends super-packets only if the host's uplink takes them (else 64 KiB, the default)
-            from nsrun_ns_net.netlink import uplink
-            up = uplink()
-            uplink_big = up is None or (_ipv4_gso_max(None, up) or 0) >= BIG_TCP
-            assert _ipv4_gso_max(pid, "eth0") == (BIG_TCP if uplink_big else 65536)
+        if big_kernel:  # a container sends them unless its network says no
+            assert _ipv4_gso_max(pid, "eth0") == BIG_TCP
+            assert _ipv4_gso_max(small, "eth0") == 65536
+        opts = json.loads(nsrun("network", "inspect", f"n{unique}", check=True).stdout)[0]["Options"]
+        assert opts["nsrun.bridge.big_tcp"] == "false"
     finally:
-        nsrun("rm", "-f", name)
+        nsrun("rm", "-f", name, f"{name}s")
+        nsrun("network", "rm", f"n{unique}")
+
+
+def test_unknown_network_option_is_refused(nsrun, unique):
+    res = nsrun("network", "create", "-o", "com.docker.network.bridge.name=br9", f"n{unique}")
+    assert res.returncode == 125 and "unknown network option" in res.stderr and len(res.stderr.splitlines()) == 1
+    res = nsrun("network", "create", "-o", "nsrun.bridge.big_tcp=maybe", f"n{unique}")
+    assert res.returncode == 125 and "use true or false" in res.stderr
+    assert f"n{unique}" not in nsrun("network", "ls", check=True).stdout

@@ -179,3 +179,23 @@ def test_nft_backend_one_transaction_per_operation():
     fw.publish(b)
     fw.unpublish(b)
     assert len(nft.calls) == 2 and "add" in nft.calls[0][0] and "delete" in nft.calls[1][0]
+
+
+def test_network_options_big_tcp_and_records_from_before_it(tmp_path):
+    import json
+    store = NetworkStore(Paths.from_root(str(tmp_path)))
+    assert store.create("a", None, None).big_tcp is True
+    assert store.create("b", None, None, options={"nsrun.bridge.big_tcp": "false"}).big_tcp is False
+    assert store.get("b").big_tcp is False  # persisted
+    with pytest.raises(ConfigError, match="unknown network option"):
+        store.create("c", None, None, options={"mtu": "9000"})
+    with pytest.raises(ConfigError, match="use true or false"):
+        store.create("c", None, None, options={"nsrun.bridge.big_tcp": "sometimes"})
+    assert store.get("c") is None
+    path = os.path.join(store.dir, "a.json")  # a record written before the option existed
+    with open(path) as f:
+        data = json.load(f)
+    del data["big_tcp"]
+    with open(path, "w") as f:
+        json.dump(data, f)
+    assert store.get("a").big_tcp is True
