@@ -31,7 +31,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--warmup", type=int, help="warm-up runs per case, discarded (default 3; --quick 1)")
     p.add_argument("--quick", action="store_true", help="fewer runs, 10 containers to scale, 1 s iperf")
     p.add_argument("--scale", type=int, help="containers in the scaling section (default 100; --quick 10)")
-    p.add_argument("--iperf-seconds", type=int, help="length of each iperf3 run (default 3; --quick 1)")
+    p.add_argument("--iperf-seconds", type=int, help="length of each iperf3 run (default 1, 10 rounds)")
     p.add_argument("--sections", default=",".join(SECTIONS), help=f"comma-separated subset of {','.join(SECTIONS)}")
     p.add_argument("--full", action="store_true", default=os.environ.get("FULL") == "1",
                    help="also start a private dockerd and compare with it (FULL=1)")
@@ -46,7 +46,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     a.runs = a.runs or (10 if a.quick else 20)
     a.warmup = a.warmup if a.warmup is not None else (1 if a.quick else 3)
     a.scale = a.scale or (10 if a.quick else 100)
-    a.iperf_seconds = a.iperf_seconds or (1 if a.quick else 3)
+    a.iperf_seconds = a.iperf_seconds or 1
     a.sections = [s.strip() for s in a.sections.split(",") if s.strip()]
     unknown = set(a.sections) - set(SECTIONS)
     if unknown:
