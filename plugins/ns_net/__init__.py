@@ -10,11 +10,10 @@ reset`` and ``network rm``.
 """
 from __future__ import annotations
 
-import dataclasses
 import os
 from typing import Any
 
-from nsrun import (CLONE_NEWNET, ConfigError, NotFoundError, Option, Paths, RunContext, StashKey,
+from nsrun import (CLONE_NEWNET, ConfigError, Fields, NotFoundError, Option, Paths, RunContext, StashKey,
                    find_container, hookimpl)
 
 DEFAULT_NAME = "bridge"  # the default network (ipam.DEFAULT_NAME); ipam and ports load only when used
@@ -36,14 +35,16 @@ OPTIONS = [
 ]
 
 
-@dataclasses.dataclass
-class Plan:
-    """What ``configure`` decided: the mode, and for bridge mode the network and the ports."""
+class Plan(Fields):
+    """What ``configure`` decided: the mode (none | host | container | bridge); for bridge mode the network's
+    name and the ports (``ports.PortSpec``); for container mode the joined container's (pid, start time)."""
 
-    mode: str                      # none | host | container | bridge
-    network: str = ""              # bridge: the network's name
-    ports: list[Any] = dataclasses.field(default_factory=list)   # ports.PortSpec
-    target: tuple[int, int] | None = None   # container: (pid, start time) of the joined container
+    __slots__ = ("mode", "network", "ports", "target")
+    _defaults = {"network": "", "ports": list, "target": None}
+    mode: str
+    network: str
+    ports: list[Any]
+    target: tuple[int, int] | None
 
 
 PLAN_KEY = StashKey[Plan]()

@@ -13,15 +13,13 @@ to find what a dead container left behind) and removed after they are gone.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import fcntl
-import hashlib
 import ipaddress
 import os
 import time
 from typing import Iterator
 
-from nsrun import ConfigError, ConflictError, NotFoundError, Paths
+from nsrun import ConfigError, ConflictError, Fields, NotFoundError, Paths
 
 from .hostports import HostPorts, read_json as _read, write_json as _write
 
@@ -39,6 +37,7 @@ def bridge_name(tag: str, name: str) -> str:
     """``nsrun0`` for the default network of the default root; ``nsr{tag}b0``; ``nsr{tag}n{6 hex}``."""
     if name == DEFAULT_NAME:
         return f"nsr{tag}b0" if tag else "nsrun0"
+    import hashlib  # only for new user-defined networks: loading OpenSSL costs ~2.5 ms
     return f"nsr{tag}n{hashlib.sha1(name.encode()).hexdigest()[:6]}"
 
 
@@ -68,22 +67,25 @@ def host_routes() -> list[ipaddress.IPv4Network]:
     return out
 
 
-@dataclasses.dataclass(frozen=True)
-class Network:
+class Network(Fields):
+    """One network's record (``networks/<name>.json``), written once by ``NetworkStore.create``."""
+
+    __slots__ = ("name", "bridge", "subnet", "gateway", "id", "created", "big_tcp")
+    _defaults = {"created": 0.0, "big_tcp": True}
     name: str
     bridge: str
     subnet: str
     gateway: str
     id: str
-    created: float = 0.0
-    big_tcp: bool = True     # containers' own eth0 send BIG TCP super-packets (see OPTIONS)
+    created: float
+    big_tcp: bool            # containers' own eth0 send BIG TCP super-packets (see OPTIONS)
 
     @property
     def prefixlen(self) -> int:
-        return ipaddress.IPv4Network(self.subnet).prefixlen
+        return int(self.subnet.rpartition("/")[2])
 
     def to_json(self) -> dict:
-        return dataclasses.asdict(self)
+        return self.to_dict()
 
 
 class NetworkStore(HostPorts):

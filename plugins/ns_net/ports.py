@@ -5,30 +5,29 @@ optional ``/tcp`` or ``/udp``. A host port of 0 (or none) means "pick a free one
 """
 from __future__ import annotations
 
-import dataclasses
 import ipaddress
 
-from nsrun import ConfigError
+from nsrun import ConfigError, Fields
 
 __all__ = ["PortSpec", "Binding", "parse_publish", "format_ports"]
 
 PROTOCOLS = ("tcp", "udp")
 
 
-@dataclasses.dataclass(frozen=True)
-class PortSpec:
+class PortSpec(Fields):
     """One ``-p`` as the user wrote it, validated. ``host_port`` 0 = choose one."""
 
+    __slots__ = ("proto", "host_ip", "host_port", "ctr_port")
     proto: str
     host_ip: str
     host_port: int
     ctr_port: int
 
 
-@dataclasses.dataclass(frozen=True)
-class Binding:
+class Binding(Fields):
     """A reserved publication: host side fixed, container address known. What the firewall backends get."""
 
+    __slots__ = ("proto", "host_ip", "host_port", "ctr_ip", "ctr_port")
     proto: str
     host_ip: str
     host_port: int
@@ -36,11 +35,11 @@ class Binding:
     ctr_port: int
 
     def to_json(self) -> dict:
-        return dataclasses.asdict(self)
+        return self.to_dict()
 
     @classmethod
     def from_json(cls, data: dict) -> "Binding":
-        return cls(**{f.name: data[f.name] for f in dataclasses.fields(cls)})
+        return cls(**{name: data[name] for name in cls.__slots__})
 
 
 def _port(text: str, what: str, spec: str, allow_zero: bool = False) -> int:

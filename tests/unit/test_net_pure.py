@@ -199,3 +199,27 @@ def test_network_options_big_tcp_and_records_from_before_it(tmp_path):
     with open(path, "w") as f:
         json.dump(data, f)
     assert store.get("a").big_tcp is True
+
+
+def test_legacy_forward_verdict_is_read_from_the_policy_entry():
+    import struct
+    from nsrun_ns_net.guard import NF_DROP_VERDICT, forward_verdict
+
+    def blobs(verdict: int, hooks: int = 0b01110) -> tuple[bytes, bytes]:
+        # three policy entries (INPUT, FORWARD, OUTPUT): ipt_entry (112) + standard target (32 + verdict, pad 8)
+        size_each, entries = 152, b""
+        for v in (-2, verdict, -2):
+            entry = bytearray(size_each)
+            struct.pack_into("=HH", entry, 88, 112, size_each)   # target_offset, next_offset
+            struct.pack_into("=H", entry, 112, 40)               # xt_entry_target.target_size
+            struct.pack_into("=i", entry, 112 + 32, v)
+            entries += bytes(entry)
+        underflow = (0, 0, size_each, 2 * size_each, 0)
+        info = struct.pack("=32sI5I5III", b"filter", hooks, 0, 0, size_each, 2 * size_each, 0, *underflow,
+                           3, len(entries))
+        return info, b"filter".ljust(32, b"\0") + struct.pack("=I", len(entries)).ljust(8, b"\0") + entries
+    assert forward_verdict(*blobs(NF_DROP_VERDICT)) == NF_DROP_VERDICT
+    assert forward_verdict(*blobs(-2)) == -2                     # ACCEPT
+    assert forward_verdict(*blobs(-1, hooks=0b01010)) is None    # no FORWARD hook in this table
+    info, entries = blobs(-1)
+    assert forward_verdict(info, entries[:200]) is None          # truncated: not guessed
