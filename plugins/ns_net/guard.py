@@ -114,8 +114,8 @@ def dropping_variants(nft: Any | None = None) -> list[str]:
 
 def guard(paths: Paths, net: Network, own: str | None = None, nft: Any | None = None) -> None:
     """Accept ``net``'s forwarding in every dropping variant but ``own`` (a backend's own iptables variant)."""
-    from .iptables import IptablesFirewall
-    import shutil
     for tool in dropping_variants(nft):
+        import shutil
         if tool != own and shutil.which(tool) is not None:
+            from .iptables import IptablesFirewall  # with subprocess: only when some FORWARD drops
             IptablesFirewall(paths, tool).setup_network(net, filter_only=True)
