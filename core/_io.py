@@ -75,7 +75,7 @@ class PtyIO:
         pass
 
     def wait(self, child: Child) -> int:
-        import signal
+        import _signal as signal
         import termios
         import tty
         if child.pty_master is None:

@@ -4,7 +4,7 @@ the daemon's supervisor) call ``run_container``; nothing else starts containers.
 from __future__ import annotations
 
 import os
-import signal
+import _signal as signal  # the C module: signal.py builds its enums at import (~1.5 ms per start)
 import sys
 import time
 from typing import TYPE_CHECKING, Any, Callable
@@ -68,8 +68,9 @@ def run_container(plugins: LoadedPlugins, ctx: RunContext, record: Record, io: A
             for name, thunk in plugins.each("post_start", ctx=ctx, pid=child.pid):
                 with _trace.phase(f"post_start:{name}"):
                     _named(name, "post_start", thunk)
-            record.update(status="running", pid=child.pid, pid_start=_start_time(child.pid),
-                          started=time.time(), info=ctx.info)
+            with _trace.phase("record: running"):
+                record.update(status="running", pid=child.pid, pid_start=_start_time(child.pid),
+                              started=time.time(), info=ctx.info)
         except BaseException:
             child.kill()
             raise
@@ -82,7 +83,8 @@ def run_container(plugins: LoadedPlugins, ctx: RunContext, record: Record, io: A
                 raise
             if on_started:
                 on_started(child)
-            status = io.wait(child)
+            with _trace.phase("wait for the command"):
+                status = io.wait(child)
         return status
     except BaseException as exc:
         error = exc
@@ -96,7 +98,8 @@ def run_container(plugins: LoadedPlugins, ctx: RunContext, record: Record, io: A
         if error is not None and not isinstance(error, KeyboardInterrupt):
             fields["error"] = str(error)
         try:
-            record.update(**fields)
+            with _trace.phase("record: exited"):
+                record.update(**fields)
         except OSError:
             pass  # the record was removed under us (rm -f)
         if failures and error is None:

@@ -37,12 +37,14 @@ def run_command(engine: Any, plugins: list[str] | None, *, remove: bool, detach:
             print(result, flush=True)
             return 0
         return result
-    loaded, ctx = engine.prepare(argv=words, image=image, rootfs=rootfs, name=name, env=parse_env(env),
-                                 workdir=workdir, user=user, tty=tty, interactive=interactive, detach=detach,
-                                 remove=remove, plugins=plugins, options=plugin_opts)
+    with _trace.phase("prepare"):
+        loaded, ctx = engine.prepare(argv=words, image=image, rootfs=rootfs, name=name, env=parse_env(env),
+                                     workdir=workdir, user=user, tty=tty, interactive=interactive, detach=detach,
+                                     remove=remove, plugins=plugins, options=plugin_opts)
     for warning in ctx.warnings:
         print(f"WARNING: {warning}", file=sys.stderr)
-    record = engine.create(ctx)
+    with _trace.phase("create record"):
+        record = engine.create(ctx)
     if detach:
         try:
             engine.start_detached(record)

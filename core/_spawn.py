@@ -28,7 +28,7 @@ import errno
 import fcntl
 import json
 import os
-import signal
+import _signal as signal  # the C module: signal.py builds its enums at import (~1.5 ms per start)
 import _socket  # the C module: socket.py's enum set-up costs ~1 ms per start, and we need 3 calls
 import array
 import termios  # imported here: after pivot_root the child can import nothing more

@@ -175,12 +175,13 @@ class Store:
             return Record(self, spec.id, spec, state)
 
     def _random_name(self) -> str:
-        import random
+        def pick(n: int) -> int:  # os.urandom: the random module costs ~0.5 ms to import on every start
+            return int.from_bytes(os.urandom(4), "little") % n
         while True:
-            name = f"{random.choice(_ADJ)}_{random.choice(_NOUN)}"
+            name = f"{_ADJ[pick(len(_ADJ))]}_{_NOUN[pick(len(_NOUN))]}"
             if self._owner_of(name) is None:
                 return name
-            name = f"{name}{random.randint(0, 99)}"
+            name = f"{name}{pick(100)}"
             if self._owner_of(name) is None:
                 return name
 
@@ -225,9 +226,8 @@ class Store:
 
     def remove(self, cid: str) -> None:
         """Remove the record and its name (the name only if it still points at this container)."""
-        import shutil
         rec = self.load(cid)
-        shutil.rmtree(self.paths.container_dir(cid), ignore_errors=True)
+        _rmtree(self.paths.container_dir(cid))
         if rec is not None:
             link = self._name_link(rec.name)
             try:
@@ -235,3 +235,30 @@ class Store:
                     os.unlink(link)
             except OSError:
                 pass
+
+
+def _rmtree(path: str) -> None:
+    """Remove ``path`` and everything under it, never following a symlink, ignoring what is already gone or
+    cannot be removed (as ``shutil.rmtree(ignore_errors=True)``, without shutil's ~2 ms import per ``--rm``)."""
+    try:
+        entries = list(os.scandir(path))
+    except NotADirectoryError:
+        entries = None
+    except OSError:
+        return
+    if entries is None:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        return
+    for entry in entries:
+        try:
+            is_dir = entry.is_dir(follow_symlinks=False)
+        except OSError:
+            is_dir = False
+        if is_dir:
+            _rmtree(entry.path)
+        else:
+            with contextlib.suppress(OSError):
+                os.unlink(entry.path)
+    with contextlib.suppress(OSError):
+        os.rmdir(path)

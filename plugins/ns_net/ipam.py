@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import ipaddress
 import os
 import time
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 from nsrun import ConfigError, ConflictError, Fields, NotFoundError, Paths
+
+if TYPE_CHECKING:
+    import ipaddress
 
 from .hostports import HostPorts, read_json as _read, write_json as _write
 
@@ -51,6 +53,7 @@ def veth_name(tag: str, cid: str) -> str:
 
 def host_routes() -> list[ipaddress.IPv4Network]:
     """IPv4 destinations the host routes (from /proc/net/route), the default route left out."""
+    import ipaddress  # not on the start path: only when networks are made
     out = []
     try:
         with open("/proc/net/route") as f:
@@ -133,6 +136,7 @@ class NetworkStore(HostPorts):
 
     def check_subnet(self, subnet: ipaddress.IPv4Network, skip: str | None = None) -> str | None:
         """Why ``subnet`` cannot be used (overlaps a host route or another network), or None."""
+        import ipaddress  # not on the start path: only when networks are made
         for route in host_routes():
             if subnet.overlaps(route) and not any(route == ipaddress.IPv4Network(n.subnet) for n in self.list()):
                 return f"subnet {subnet} overlaps the host route {route}"
@@ -142,6 +146,7 @@ class NetworkStore(HostPorts):
         return None
 
     def _default_subnet(self) -> ipaddress.IPv4Network:
+        import ipaddress  # not on the start path: only when networks are made
         tag = self.paths.tag
         if not tag:  # the default root: Docker-sized /16s from 10.88.0.0 (the default network's) upwards
             candidates = [ipaddress.IPv4Network(f"10.{i}.0.0/16") for i in range(88, 100)]
@@ -156,6 +161,7 @@ class NetworkStore(HostPorts):
 
     def create(self, name: str, subnet: str | None, gateway: str | None, exist_ok: bool = False,
                options: dict[str, str] | None = None) -> Network:
+        import ipaddress  # not on the start path: only when networks are made
         if not self._valid(name):
             raise ConfigError(f"invalid network name {name!r}: use [a-zA-Z0-9][a-zA-Z0-9_.-]")
         if name in ("none", "host") or name.startswith("container:"):
@@ -211,13 +217,11 @@ class NetworkStore(HostPorts):
 
     def allocate(self, net: Network, cid: str, cname: str) -> str:
         """Lease the lowest free address of ``net`` to container ``cid``."""
-        subnet = ipaddress.IPv4Network(net.subnet)
         ndir = os.path.join(self.dir, net.name)
         with self.lock():
             os.makedirs(ndir, exist_ok=True)
             taken = {f[:-6] for f in os.listdir(ndir) if f.endswith(".lease")} | {net.gateway}  # names only
-            for addr in subnet.hosts():
-                ip = str(addr)
+            for ip in _hosts(net.subnet):
                 if ip not in taken:
                     _write(os.path.join(ndir, f"{ip}.lease"), {"id": cid, "name": cname}, exclusive=True)
                     return ip
@@ -244,7 +248,19 @@ def _bool_option(options: dict[str, str], key: str, default: bool) -> bool:
     return value in ("true", "1", "yes", "on")
 
 
+def _hosts(subnet: str) -> Iterator[str]:
+    """The usable addresses of an IPv4 ``a.b.c.d/n`` (stored normalised by ``create``), lowest first, as
+    ``IPv4Network.hosts()`` lists them (/31 and /32 are refused by ``create``)."""
+    addr, _, length = subnet.partition("/")
+    a, b, c, d = (int(x) for x in addr.split("."))
+    prefix = int(length)
+    base = (a << 24 | b << 16 | c << 8 | d) & (0xFFFFFFFF << (32 - prefix)) & 0xFFFFFFFF
+    for n in range(base + 1, base + (1 << (32 - prefix)) - 1):
+        yield f"{n >> 24}.{n >> 16 & 255}.{n >> 8 & 255}.{n & 255}"
+
+
 def _is_ip(text: str) -> bool:
+    import ipaddress  # not on the start path: only when networks are made
     try:
         ipaddress.IPv4Address(text)
         return True

@@ -5,7 +5,6 @@ optional ``/tcp`` or ``/udp``. A host port of 0 (or none) means "pick a free one
 """
 from __future__ import annotations
 
-import ipaddress
 
 from nsrun import ConfigError, Fields
 
@@ -66,15 +65,28 @@ def parse_publish(spec: str) -> PortSpec:
         host_ip, host, ctr = parts
     else:
         raise ConfigError(f"invalid -p {spec!r}: expected [HOSTIP:][HOSTPORT:]CTRPORT[/tcp|udp]")
-    try:
-        ip = ipaddress.IPv4Address(host_ip or "0.0.0.0")
-    except ValueError:
-        raise ConfigError(f"invalid host address {host_ip!r} in -p {spec!r}: expected an IPv4 address") from None
-    if ip.is_multicast:
+    octets = ipv4_octets(host_ip or "0.0.0.0")
+    if octets is None:
+        raise ConfigError(f"invalid host address {host_ip!r} in -p {spec!r}: expected an IPv4 address")
+    if 224 <= octets[0] <= 239:
         raise ConfigError(f"invalid host address {host_ip!r} in -p {spec!r}: multicast")
     ctr_port = _port(ctr, "container", spec)
     host_port = _port(host, "host", spec, allow_zero=True) if host else 0
-    return PortSpec(proto, str(ip), host_port, ctr_port)
+    return PortSpec(proto, ".".join(map(str, octets)), host_port, ctr_port)
+
+
+def ipv4_octets(text: str) -> list[int] | None:
+    """The four octets of a dotted-quad IPv4 address, or None; as strict as ``ipaddress.IPv4Address`` (four
+    decimal fields 0-255, no leading zeros, nothing else) without importing it on every start (~1 ms)."""
+    fields = text.split(".")
+    if len(fields) != 4:
+        return None
+    octets = []
+    for f in fields:
+        if not (f.isascii() and f.isdigit()) or len(f) > 3 or (len(f) > 1 and f[0] == "0") or int(f) > 255:
+            return None
+        octets.append(int(f))
+    return octets
 
 
 def format_ports(bindings: list[Binding]) -> str:

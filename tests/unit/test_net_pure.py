@@ -223,3 +223,18 @@ def test_legacy_forward_verdict_is_read_from_the_policy_entry():
     assert forward_verdict(*blobs(-1, hooks=0b01010)) is None    # no FORWARD hook in this table
     info, entries = blobs(-1)
     assert forward_verdict(info, entries[:200]) is None          # truncated: not guessed
+
+
+def test_hosts_and_ipv4_parsing_agree_with_ipaddress():
+    import ipaddress
+    from nsrun_ns_net.ipam import _hosts
+    from nsrun_ns_net.ports import ipv4_octets
+    for subnet in ("10.88.0.0/16", "10.100.7.0/24", "192.168.1.4/30", "10.0.0.0/29"):
+        assert list(_hosts(subnet)) == [str(a) for a in ipaddress.IPv4Network(subnet).hosts()]
+    for text in ("0.0.0.0", "127.0.0.1", "255.255.255.255", "1.2.3.04", "1.2.3", "1.2.3.4.5", "256.1.1.1",
+                 "a.b.c.d", "1.2.3.-4", " 1.2.3.4", "1.2.3.4 ", "١.2.3.4", "", "01.2.3.4", "1..3.4"):
+        try:
+            expected = [int(x) for x in str(ipaddress.IPv4Address(text)).split(".")]
+        except ValueError:
+            expected = None
+        assert ipv4_octets(text) == expected, text

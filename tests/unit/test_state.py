@@ -1,0 +1,36 @@
+"""The record store's pure parts: removing a container's directory, and the names it makes up."""
+from __future__ import annotations
+
+import os
+
+from nsrun import Paths
+from nsrun._engine import SIGNALS, parse_signal
+from nsrun._state import Store, _rmtree
+
+
+def test_rmtree_removes_nested_files_and_never_follows_a_symlink(tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep").write_text("x")
+    top = tmp_path / "ctr"
+    (top / "a" / "b").mkdir(parents=True)
+    (top / "a" / "b" / "f").write_text("y")
+    (top / "g").write_text("z")
+    os.symlink(outside, top / "link-to-dir")
+    os.symlink(outside / "keep", top / "a" / "link-to-file")
+    _rmtree(str(top))
+    assert not top.exists()
+    assert (outside / "keep").read_text() == "x"  # what the links pointed at is untouched
+    _rmtree(str(top))  # already gone: nothing to do, no error
+
+
+def test_made_up_names_are_docker_like_and_unique(tmp_path):
+    store = Store(Paths.from_root(str(tmp_path)))
+    names = {store._random_name() for _ in range(50)}
+    assert all("_" in n and n.replace("_", "").isalnum() for n in names)
+    assert len(names) > 40
+
+
+def test_signal_names_without_the_signal_module():
+    assert SIGNALS["TERM"] == 15 and SIGNALS["KILL"] == 9 and SIGNALS["HUP"] == 1
+    assert parse_signal("SIGUSR1") == SIGNALS["USR1"] and parse_signal("9") == 9
