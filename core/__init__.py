@@ -7,6 +7,7 @@ group ``nsrun.plugins``.
 from __future__ import annotations
 
 from ._context import ContainerSpec, IdMap, Mount, Paths, RunContext, Stash, StashKey
+from ._deferred import defer_close
 from ._fields import Fields
 from ._plugins import Option
 from .errors import (ChildSetupError, ConfigError, ConflictError, NotFoundError, NsrunError, PluginError,
@@ -32,5 +33,5 @@ __all__ = [
     "NsrunError", "ConfigError", "ConflictError", "NotFoundError", "PluginError", "SetupError",
     "ChildSetupError", "TeardownError",
     "CLONE_NEWIPC", "CLONE_NEWNET", "CLONE_NEWNS", "CLONE_NEWPID", "CLONE_NEWUSER", "CLONE_NEWUTS",
-    "find_container", "Fields", "__version__",
+    "find_container", "Fields", "defer_close", "__version__",
 ]

@@ -147,6 +147,8 @@ def exit_now(code: int) -> None:
             stream.flush()
         except (OSError, ValueError):
             pass
+    from ._deferred import hand_over
+    hand_over()
     os._exit(code)
 
 

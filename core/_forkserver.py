@@ -60,6 +60,8 @@ def _supervisor_child(cid: str, reply_fd: int, root: str, run: str) -> NoReturn:
         os.closerange(reply_fd + 1, 65536)
         from ._supervisor import supervise
         code = supervise(root, run, cid, reply_fd)
+        from ._deferred import hand_over
+        hand_over()
     except BaseException:  # noqa: BLE001 - the reply pipe already told the daemon, or EOF will
         pass
     finally:

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from ._context import RunContext
     from ._plugins import LoadedPlugins
 
-__all__ = ["Child", "spawn", "spawn_joined", "fork_process", "decode_status"]
+__all__ = ["Child", "spawn", "spawn_joined", "fork_process", "hold_after_exit", "decode_status"]
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -63,6 +63,30 @@ def fork_process(child_main: Callable[[], NoReturn]) -> int:
         finally:
             os._exit(125)
     return pid
+
+
+def hold_after_exit(fds: list[int]) -> None:
+    """Fork a child that keeps ``fds`` open until this process is gone, then exits (closing them there).
+
+    The child closes every other descriptor first (stdio included: whoever reads our output sees EOF when we
+    exit) and waits for EOF on a pipe whose only writer is this process. It is nobody's to wait for: once
+    we are gone it belongs to init (or the nearest subreaper). Used by ``_deferred.hand_over``."""
+    r, w = os.pipe2(os.O_CLOEXEC)
+    pid = os.fork()
+    if pid == 0:
+        try:
+            keep = set(fds) | {r}
+            for fd in sorted(int(x) for x in os.listdir("/proc/self/fd")):
+                if fd not in keep:
+                    try:
+                        os.close(fd)
+                    except OSError:
+                        pass
+            while os.read(r, 1):
+                pass
+        finally:
+            os._exit(0)
+    os.close(r)  # w stays open until this process exits: that is the child's signal
 
 
 def _socketpair() -> tuple[_socket.socket, _socket.socket]:

@@ -105,4 +105,6 @@ def supervise(root: str, run: str, cid: str, reply_fd: int) -> int:
 
 if __name__ == "__main__":
     code = supervise(sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]))
+    from nsrun._deferred import hand_over
+    hand_over()
     os._exit(code)  # nothing left to flush; skip the interpreter's shutdown

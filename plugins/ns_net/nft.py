@@ -6,9 +6,10 @@ and ports are set/map elements, so publishing costs the same however many ports 
 from __future__ import annotations
 
 import errno
+import os
 from typing import TYPE_CHECKING, Any
 
-from nsrun import Paths, SetupError, hookimpl
+from nsrun import Paths, SetupError, defer_close, hookimpl
 
 from . import nft_rules as rules
 
@@ -74,6 +75,10 @@ class NftFirewall:
             for name, elems in elements:
                 for elem in elems:
                     self._run(rules.element_cmds("delete", self.table, [(name, [elem])]))
+        # The kernel frees deleted elements after an RCU grace period, and releasing an nf_tables socket
+        # before that waits for it (~10 ms): the exit right after a teardown would. nsrun closes it later.
+        for fd in nfnetlink_fds():
+            defer_close(fd)
 
     def setup_network(self, net: Network) -> None:
         self._add(rules.network_elements(net), f"network {net.name}")
@@ -94,6 +99,25 @@ class NftFirewall:
     def reset(self) -> list[str]:
         rc, _ = self._run(rules.delete_table(self.table))
         return [f"removed nftables table ip {self.table}"] if rc == 0 else []
+
+
+def nfnetlink_fds() -> list[int]:
+    """This process's NETLINK_NETFILTER sockets (libnftables does not expose its own): their inodes from
+    /proc/net/netlink, matched against /proc/self/fd."""
+    try:
+        with open("/proc/net/netlink") as f:
+            rows = [line.split() for line in f.readlines()[1:]]
+        inodes = {f"socket:[{r[9]}]" for r in rows if len(r) > 9 and r[1] == "12"}  # Eth 12: NETLINK_NETFILTER
+        out = []
+        for name in os.listdir("/proc/self/fd"):
+            try:
+                if os.readlink(f"/proc/self/fd/{name}") in inodes:
+                    out.append(int(name))
+            except OSError:
+                continue
+        return out
+    except OSError:
+        return []
 
 
 def backend(paths: Paths) -> NftFirewall:

@@ -238,3 +238,18 @@ def test_hosts_and_ipv4_parsing_agree_with_ipaddress():
         except ValueError:
             expected = None
         assert ipv4_octets(text) == expected, text
+
+
+def test_nfnetlink_fds_finds_netfilter_netlink_sockets_only():
+    import _socket
+    from nsrun_ns_net.nft import nfnetlink_fds
+    nf = _socket.socket(_socket.AF_NETLINK, _socket.SOCK_RAW, 12)  # NETLINK_NETFILTER: what libnftables opens
+    route = _socket.socket(_socket.AF_NETLINK, _socket.SOCK_RAW, 0)
+    try:
+        nf.bind((0, 0))
+        route.bind((0, 0))
+        found = nfnetlink_fds()
+        assert nf.fileno() in found and route.fileno() not in found
+    finally:
+        nf.close()
+        route.close()

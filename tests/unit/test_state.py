@@ -34,3 +34,37 @@ def test_made_up_names_are_docker_like_and_unique(tmp_path):
 def test_signal_names_without_the_signal_module():
     assert SIGNALS["TERM"] == 15 and SIGNALS["KILL"] == 9 and SIGNALS["HUP"] == 1
     assert parse_signal("SIGUSR1") == SIGNALS["USR1"] and parse_signal("9") == 9
+
+
+def test_deferred_close_hands_descriptors_to_a_child_that_closes_them_after_we_exit():
+    import select
+    import subprocess
+    import sys
+    r, w = os.pipe()
+    code = (f"import os; from nsrun import defer_close; from nsrun._deferred import hand_over; "
+            f"defer_close({w}); hand_over(); os.write({w}, b'x'); os._exit(0)")
+    # capture_output returns at EOF of the process's stdout/stderr: the holder must not keep them open
+    proc = subprocess.run([sys.executable, "-c", code], pass_fds=(w,), capture_output=True, timeout=10)
+    os.close(w)
+    assert proc.returncode == 0 and proc.stderr == b""
+    data = b""
+    while select.select([r], [], [], 5)[0]:  # the holder closes its copy once the process is gone: EOF
+        chunk = os.read(r, 10)
+        if not chunk:
+            break
+        data += chunk
+    else:
+        raise AssertionError("the deferred descriptor was never closed")
+    os.close(r)
+    assert data == b"x"
+
+
+def test_nothing_registered_means_no_child():
+    from nsrun._deferred import _FDS, hand_over
+    _FDS.clear()
+    def children() -> set[str]:
+        with open(f"/proc/self/task/{os.getpid()}/children") as f:
+            return set(f.read().split())
+    before = children()
+    hand_over()  # must not fork
+    assert children() == before
