@@ -5,9 +5,9 @@ Contract:
 - Standard library only, and only ``_socket`` (the C module: socket.py's enum set-up costs ~1 ms, see
   ``nsrun._spawn``), ``struct``, ``os`` and ``errno``: importing this module costs well under 1 ms. No pyroute2,
   no logging, no threads, no event loop; a socket joins no multicast group, so nothing arrives unasked.
-- IPv4 only, like the rest of nsrun. Operations: ``index`` (RTM_GETLINK by name), ``add_bridge``, ``add_veth``
-  (one RTM_NEWLINK: host end enslaved and up, peer created inside another netns), ``set_up``, ``add_addr``,
-  ``add_default_route``, ``del_link``.
+- IPv4 only, like the rest of nsrun. Operations: ``index`` and ``gso_ipv4_max_size`` (RTM_GETLINK by name),
+  ``add_bridge``, ``add_veth`` (one RTM_NEWLINK: host end enslaved and up, peer created inside another netns,
+  both with BIG TCP limits), ``allow_big_tcp``, ``set_up``, ``add_addr``, ``add_default_route``, ``del_link``.
 - Every request goes out with NLM_F_REQUEST|NLM_F_ACK and returns when the kernel's ACK for its sequence
   number arrives (messages for other sequence numbers are skipped). A NLMSG_ERROR with a nonzero code raises
   ``OSError(code, os.strerror(code))``: the errno is kept and the caller decides what EEXIST/ENODEV mean.
@@ -166,8 +166,8 @@ class Rtnl:
                 offset += (length + 3) & ~3
 
     # -- links -------------------------------------------------------------------------------------------
-    def index(self, name: str) -> int | None:
-        """The ifindex of link ``name`` in this socket's netns, None when there is none."""
+    def _getlink(self, name: str) -> bytes | None:
+        """RTM_GETLINK by name (without its ~1 KB of counters): the reply's payload, None when no such link."""
         try:
             replies = self._request(RTM_GETLINK, 0, _ifinfo(),
                                     _name(IFLA_IFNAME, name) + _u32(IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS))
@@ -175,28 +175,24 @@ class Rtnl:
             if exc.errno == errno.ENODEV:
                 return None
             raise
-        for reply in replies:
-            return int(_IFINFO.unpack_from(reply)[2])
-        return None
+        return replies[0] if replies else None
+
+    def index(self, name: str) -> int | None:
+        """The ifindex of link ``name`` in this socket's netns, None when there is none."""
+        reply = self._getlink(name)
+        return None if reply is None else int(_IFINFO.unpack_from(reply)[2])
 
     def gso_ipv4_max_size(self, name: str) -> int | None:
         """Link ``name``'s IPv4 GSO limit; None when there is no such link or the kernel predates BIG TCP."""
-        try:
-            replies = self._request(RTM_GETLINK, 0, _ifinfo(),
-                                    _name(IFLA_IFNAME, name) + _u32(IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS))
-        except OSError as exc:
-            if exc.errno == errno.ENODEV:
-                return None
-            raise
-        for reply in replies:
-            offset = _IFINFO.size
-            while offset + _RTA.size <= len(reply):
-                size, kind = _RTA.unpack_from(reply, offset)
-                if size < _RTA.size:
-                    break
-                if kind == IFLA_GSO_IPV4_MAX_SIZE and size >= _RTA.size + _U32.size:
-                    return int(_U32.unpack_from(reply, offset + _RTA.size)[0])
-                offset += (size + 3) & ~3
+        reply = self._getlink(name)
+        offset = _IFINFO.size
+        while reply is not None and offset + _RTA.size <= len(reply):
+            size, kind = _RTA.unpack_from(reply, offset)
+            if size < _RTA.size:
+                break
+            if kind == IFLA_GSO_IPV4_MAX_SIZE and size >= _RTA.size + _U32.size:
+                return int(_U32.unpack_from(reply, offset + _RTA.size)[0])
+            offset += (size + 3) & ~3
         return None
 
     def add_bridge(self, name: str, mtu: int) -> None:
