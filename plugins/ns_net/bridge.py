@@ -13,8 +13,8 @@ from .firewall import Firewall
 from .ipam import DEFAULT_NAME, Network, NetworkStore, veth_name
 from .ports import Binding, PortSpec, docker_ports, format_ports
 
-__all__ = ["reserve", "wire", "undo", "ensure_network", "netns_in_use", "RTNL_KEY", "LEASE_KEY", "PORTS_KEY", "VETH_KEY",
-           "PUBLISHED_KEY"]
+__all__ = ["reserve", "wire", "undo", "ensure_network", "netns_in_use", "RTNL_KEY", "LEASE_KEY", "PORTS_KEY",
+           "VETH_KEY", "NETNS_KEY", "PUBLISHED_KEY"]
 
 RTNL_KEY = StashKey[Any]()                    # the open rtnl.Rtnl socket (closed by wire and undo)
 LEASE_KEY = StashKey[tuple[Network, str]]()    # (network, address) leased

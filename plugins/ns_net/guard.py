@@ -69,10 +69,11 @@ def forward_verdict(info: bytes, entries: bytes) -> int | None:
 
 
 def _getsockopt(fd: int, opt: int, buf: Any) -> None:
+    """getsockopt(2) with an in/out buffer (Python's ``socket.getsockopt`` cannot pass the table's name in)."""
     import ctypes
-    from nsrun import syscalls
+    libc = ctypes.CDLL(None, use_errno=True)
     size = ctypes.c_uint32(ctypes.sizeof(buf))
-    if syscalls._c().getsockopt(fd, SOL_IP, opt, buf, ctypes.byref(size)) != 0:
+    if libc.getsockopt(fd, SOL_IP, opt, buf, ctypes.byref(size)) != 0:
         err = ctypes.get_errno()
         raise OSError(err, os.strerror(err))
 

@@ -143,8 +143,8 @@ class Rtnl:
         self._seq += 1
         seq = self._seq
         size = _HDR.size + len(body) + len(attrs)
-        self._sock.send(_HDR.pack(size, msg_type, flags | NLM_F_REQUEST | NLM_F_ACK, seq, 0)  # type: ignore[attr-defined]
-                        + body + attrs)
+        header = _HDR.pack(size, msg_type, flags | NLM_F_REQUEST | NLM_F_ACK, seq, 0)
+        self._sock.send(header + body + attrs)  # type: ignore[attr-defined]
         replies = []
         while True:
             data = self._sock.recv(_RECV)  # type: ignore[attr-defined]

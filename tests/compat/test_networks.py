@@ -86,7 +86,8 @@ def test_network_option_through_the_docker_cli(daemon, unique):
     assert r.returncode == 0, r
     try:
         fmt = '{{index .Options "nsrun.bridge.big_tcp"}}'
-        assert daemon.docker("network", "inspect", "--format", fmt, f"opt{unique}", check=True).stdout.strip() == "false"
+        shown = daemon.docker("network", "inspect", "--format", fmt, f"opt{unique}", check=True).stdout.strip()
+        assert shown == "false"
         bad = daemon.docker("network", "create", "-o", "nosuch=1", f"bad{unique}")
         assert bad.returncode != 0 and "unknown network option" in bad.stderr
     finally:
