@@ -37,7 +37,7 @@ def run_command(engine: Any, plugins: list[str] | None, *, remove: bool, detach:
             print(result, flush=True)
             return 0
         return result
-    with _trace.phase("prepare"):
+    with _trace.phase("prepare (the rest)"):
         loaded, ctx = engine.prepare(argv=words, image=image, rootfs=rootfs, name=name, env=parse_env(env),
                                      workdir=workdir, user=user, tty=tty, interactive=interactive, detach=detach,
                                      remove=remove, plugins=plugins, options=plugin_opts)

@@ -35,16 +35,26 @@ def _process_start() -> float:
         return 0.0
 
 
+_inner: list[float] = []  # per open phase: time spent in the phases nested in it
+
+
 @contextlib.contextmanager
 def phase(name: str) -> Iterator[None]:
+    """Time a phase. A phase's figure is its own time: phases nested in it are reported on their own and
+    left out of it, so the reported figures add up to the run's wall time."""
     if not enabled:
         yield
         return
     start = time.perf_counter()
+    _inner.append(0.0)
     try:
         yield
     finally:
-        _marks.append((name, time.perf_counter() - start))
+        total = time.perf_counter() - start
+        own = total - _inner.pop()
+        if _inner:
+            _inner[-1] += total
+        _marks.append((name, own))
 
 
 def report(file: TextIO | None = None) -> None:

@@ -49,3 +49,19 @@ def test_fast_path_agrees_with_click(monkeypatch, argv):
 def test_everything_else_goes_to_click(argv):
     schema = cli.run_schema(cli.build_cli())
     assert _entry.parse_run(list(argv), schema) is None
+
+
+def test_trace_phases_report_their_own_time_so_they_add_up(monkeypatch):
+    import time
+    from nsrun import _trace
+    monkeypatch.setattr(_trace, "enabled", True)
+    monkeypatch.setattr(_trace, "_marks", [])
+    start = time.perf_counter()
+    with _trace.phase("outer"):
+        time.sleep(0.02)
+        with _trace.phase("inner"):
+            time.sleep(0.03)
+    total = time.perf_counter() - start
+    marks = dict(_trace._marks)
+    assert marks["inner"] >= 0.03 and marks["outer"] >= 0.02
+    assert marks["outer"] + marks["inner"] <= total  # the inner 30 ms are not counted twice
