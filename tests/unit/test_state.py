@@ -37,16 +37,34 @@ def test_signal_names_without_the_signal_module():
 
 
 def test_deferred_close_hands_descriptors_to_a_child_that_closes_them_after_we_exit():
+    import json
     import select
     import subprocess
     import sys
     r, w = os.pipe()
-    code = (f"import os; from nsrun import defer_close; from nsrun._deferred import hand_over; "
-            f"defer_close({w}); hand_over(); os.write({w}, b'x'); os._exit(0)")
+    # The process reports what its holder child has open (the pipe yes, stdio no), then exits.
+    code = (f"import os, json; from nsrun import defer_close; from nsrun._deferred import hand_over\n"
+            f"defer_close({w}); hand_over()\n"
+            f"pid = os.getpid()\n"
+            f"[child] = open(f'/proc/{{pid}}/task/{{pid}}/children').read().split()\n"
+            f"mine = os.readlink('/proc/self/fd/{w}')\n"
+            f"import time; deadline = time.time() + 5\n"
+            f"def fds():\n"
+            f"    out = {{}}\n"
+            f"    for fd in os.listdir(f'/proc/{{child}}/fd'):\n"
+            f"        try: out[int(fd)] = os.readlink(f'/proc/{{child}}/fd/{{fd}}')\n"
+            f"        except OSError: pass  # closed while we looked\n"
+            f"    return out\n"
+            f"while True:  # the child closes what it must not keep right after the fork\n"
+            f"    held = fds()\n"
+            f"    if not set(held) & {{0, 1, 2}} or time.time() > deadline: break\n"
+            f"print(json.dumps({{'pipe': mine in held.values(), 'stdio': sorted(set(held) & {{0, 1, 2}})}}))\n"
+            f"os.write({w}, b'x'); os._exit(0)")
     # capture_output returns at EOF of the process's stdout/stderr: the holder must not keep them open
     proc = subprocess.run([sys.executable, "-c", code], pass_fds=(w,), capture_output=True, timeout=10)
     os.close(w)
-    assert proc.returncode == 0 and proc.stderr == b""
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == {"pipe": True, "stdio": []}  # the child holds the pipe, not stdio
     data = b""
     while select.select([r], [], [], 5)[0]:  # the holder closes its copy once the process is gone: EOF
         chunk = os.read(r, 10)
