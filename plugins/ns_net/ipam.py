@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     import ipaddress
 
 from .hostports import HostPorts, read_json as _read, write_json as _write
+from .ports import ipv4_octets
 
 __all__ = ["Network", "NetworkStore", "DEFAULT_NAME", "bridge_name", "veth_name", "host_routes"]
 
@@ -184,7 +185,7 @@ class NetworkStore(HostPorts):
                     raise ConfigError(why)
             else:
                 net = self._default_subnet()
-            gw = ipaddress.IPv4Address(gateway) if gateway and _is_ip(gateway) else None
+            gw = ipaddress.IPv4Address(gateway) if gateway and ipv4_octets(gateway) is not None else None
             if gateway and gw is None:
                 raise ConfigError(f"invalid gateway {gateway!r}: expected an IPv4 address")
             gw = gw or next(net.hosts())
@@ -258,11 +259,3 @@ def _hosts(subnet: str) -> Iterator[str]:
     for n in range(base + 1, base + (1 << (32 - prefix)) - 1):
         yield f"{n >> 24}.{n >> 16 & 255}.{n >> 8 & 255}.{n & 255}"
 
-
-def _is_ip(text: str) -> bool:
-    import ipaddress  # not on the start path: only when networks are made
-    try:
-        ipaddress.IPv4Address(text)
-        return True
-    except ValueError:
-        return False
