@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from typing import Any
 
 from nsrun import RunContext, StashKey
@@ -126,6 +127,19 @@ def _unannounce(paths: list[str], line: str) -> None:
                 f.truncate()
 
 
+VETH_WAIT = 0.05  # seconds teardown waits for the kernel to delete a dead namespace's veth before doing it
+
+
+def _gone(path: str, budget: float) -> bool:
+    """Whether ``path`` disappears within ``budget`` seconds (polled every millisecond)."""
+    deadline = time.monotonic() + budget
+    while os.path.exists(path):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.001)
+    return True
+
+
 def netns_in_use(netns: tuple[int, int]) -> bool:
     """Whether a process still lives in the network namespace ``netns`` (``(st_dev, st_ino)``).
 
@@ -149,13 +163,16 @@ def undo(ctx: RunContext, store: NetworkStore, fw: Firewall | None) -> None:
         fw.unpublish(bindings)
     host = ctx.stash.pop(VETH_KEY, None)
     netns = ctx.stash.pop(NETNS_KEY, None)
-    if host and os.path.exists(f"/sys/class/net/{host}") and (netns is None or netns_in_use(netns)):
+    link = f"/sys/class/net/{host}"
+    if host and os.path.exists(link) and (netns is None or netns_in_use(netns) or not _gone(link, VETH_WAIT)):
         from .netlink import remove_link
         remove_link(_rtnl(ctx), host)
     # Otherwise the container's last process is gone and so is its network namespace: the kernel deletes
-    # the pair with it, in its own worker (deleting a veth ourselves blocks ~15-30 ms, about a fifth of a
-    # whole bridge-mode start). A namespace something still holds (a ``--network container:`` joiner, an
-    # ``nsenter`` shell) keeps its eth0 and address: that pair is deleted here, as before.
+    # the pair with it, in its own worker, in 5-15 ms here (deleting a veth ourselves blocks
+    # ~15-30 ms, about a fifth of a whole bridge-mode start). We wait for that, briefly, so that nothing is
+    # left when nsrun returns and no freed address is still configured; when the kernel is slower, or a
+    # namespace something still holds (a ``--network container:`` joiner, an ``nsenter`` shell) keeps its
+    # eth0, the pair is deleted here, as before.
     lease = ctx.stash.get(LEASE_KEY)
     if (hosts := ctx.stash.pop(HOSTS_KEY, None)) and lease:
         _unannounce(hosts, f"{lease[1]}\t{ctx.spec.name}\n")
