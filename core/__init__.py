@@ -9,7 +9,9 @@ from __future__ import annotations
 from ._context import ContainerSpec, IdMap, Mount, Paths, RunContext, Stash, StashKey
 from ._deferred import defer_close
 from ._fields import Fields
+from ._fieldsource import FieldError, FieldSource
 from ._plugins import Option
+from ._routes import ApiRequest, ApiResponse, Route
 from .errors import (ChildSetupError, ConfigError, ConflictError, NotFoundError, NsrunError, PluginError,
                      SetupError, TeardownError)
 from .hookspecs import hookimpl
@@ -34,4 +36,5 @@ __all__ = [
     "ChildSetupError", "TeardownError",
     "CLONE_NEWIPC", "CLONE_NEWNET", "CLONE_NEWNS", "CLONE_NEWPID", "CLONE_NEWUSER", "CLONE_NEWUTS",
     "find_container", "Fields", "defer_close", "__version__",
+    "FieldSource", "FieldError", "Route", "ApiRequest", "ApiResponse",
 ]

@@ -28,7 +28,8 @@ from ._discovery import PluginRecord, discover
 from ._fields import Fields
 from .errors import PluginError
 
-__all__ = ["Option", "LoadedPlugins", "load_plugins", "installed_plugins", "default_selection"]
+__all__ = ["Option", "LoadedPlugins", "load_plugins", "installed_plugins", "default_selection", "InstalledPlugins",
+           "installed_manager"]
 
 
 class Option(Fields):
@@ -143,3 +144,48 @@ def load_plugins(selected: list[str] | None = None) -> LoadedPlugins:
     except pluggy.PluginValidationError as exc:
         raise PluginError(f"plugin {exc.plugin!r} implements an unknown hook: {exc}") from exc
     return LoadedPlugins(pm, modules)
+
+
+class InstalledPlugins:
+    """Every installed plugin registered on one PluginManager, without selection checks (conflicting plugins
+    too): for the hooks that concern the whole root, not one run — the front ends' field mapping
+    (``docker_create``), the daemon's routes, ``gc``. Plugins that cannot be imported are left out and listed
+    in ``broken``."""
+
+    def __init__(self) -> None:
+        records = discover()
+        self.pm = pluggy.PluginManager(hookspecs.PROJECT)
+        self.pm.add_hookspecs(hookspecs)
+        self.broken: dict[str, str] = {}
+        names = sorted(records, key=lambda n: (records[n].order, n))
+        for name in reversed(names):  # pluggy calls the last registered first: this makes it pipeline order
+            try:
+                module = importlib.import_module(records[name].module)
+                self.pm.register(module, name=name)
+            except (ImportError, pluggy.PluginValidationError, ValueError) as exc:
+                self.broken[name] = str(exc)
+                continue
+            extra = getattr(module, "HOOKSPECS", None)
+            if extra is not None:
+                self.pm.add_hookspecs(importlib.import_module(extra) if isinstance(extra, str) else extra)
+        self.names = [n for n in names if n not in self.broken]
+
+    @property
+    def hook(self) -> Any:
+        return self.pm.hook
+
+    def subset(self, hook: str, names: list[str]) -> Any:
+        """``hook`` called for the plugins in ``names`` only (a container's own plugins)."""
+        others = [self.pm.get_plugin(n) for n in self.names if n not in names]
+        return self.pm.subset_hook_caller(hook, remove_plugins=[p for p in others if p is not None])
+
+
+_installed: InstalledPlugins | None = None
+
+
+def installed_manager() -> InstalledPlugins:
+    """The process's ``InstalledPlugins`` (made once: the daemon and gc ask for it repeatedly)."""
+    global _installed
+    if _installed is None:
+        _installed = InstalledPlugins()
+    return _installed

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import errno
-import importlib
 import logging
 import os
 import signal
@@ -39,32 +38,20 @@ class Daemon:
         self.debug = debug
         self._image_lock = threading.Lock()
 
-    @staticmethod
-    def net_installed() -> bool:
-        from .._plugins import installed_plugins
-        return "net" in installed_plugins()
+    @property
+    def plugins(self) -> Any:
+        """Every installed plugin (``InstalledPlugins``): the API's field mapping, views and routes."""
+        from .._plugins import installed_manager
+        return installed_manager()
 
-    def net_api(self) -> Any:
-        """The net plugin's module when it offers the network functions (see ``images``), else None."""
-        from .._plugins import installed_plugins
-        rec = installed_plugins().get("net")
-        if rec is None:
-            return None
-        module = importlib.import_module(rec.module)
-        name = getattr(module, "DAEMON_API", None) or f"{rec.module}.daemon_api"
-        try:
-            api = importlib.import_module(name)
-        except ImportError:
-            api = module
-        return api if hasattr(api, "network_list") else None
+    def view_hook(self, rec: Any) -> Any:
+        """The ``docker_view`` hook of ``rec``'s own plugins."""
+        return self.plugins.subset("docker_view", rec.spec.plugins)
 
     def create(self, args: dict[str, Any]) -> tuple[Any, list[str]]:
         """Prepare and write a container record (blocking; called in a worker thread)."""
-        from .._plugins import default_selection
-        if "plugins" not in args and ({"network", "publish"} & set(args["options"])):
-            selection = default_selection()
-            if "net" not in selection:
-                args["plugins"] = selection + ["net"]
+        if "plugins" not in args:
+            args["plugins"] = _selection_for(args["options"])
         with self._image_lock:  # the built-in busybox image is made on first use: once, not per thread
             self.engine.images.rootfs(args["image"])
         _loaded, ctx = self.engine.prepare(**args)
@@ -80,6 +67,17 @@ class Daemon:
             self.engine.store.remove(rec.id)
             raise
         return rec, list(ctx.warnings)
+
+
+def _selection_for(options: dict[str, Any]) -> list[str] | None:
+    """Docker's clients cannot pick plugins: the default set, plus the installed plugin that owns an option
+    the request set when it is not a default one (so a field is honoured, never dropped)."""
+    from .._plugins import default_selection, installed_plugins
+    records = installed_plugins()
+    selection = default_selection(records)
+    owners = {opt["dest"]: rec.name for rec in records.values() for opt in rec.options}
+    extra = [owners[d] for d in options if d in owners and owners[d] not in selection]
+    return selection + sorted(set(extra)) if extra else None
 
 
 def _unix_in_use(path: str) -> bool:

@@ -14,3 +14,13 @@ OPTIONS = [Option(("--init",), "init", help="Run an init inside the container th
 @hookimpl
 def pre_clone(ctx: RunContext) -> int:
     return CLONE_NEWPID
+
+
+@hookimpl
+def docker_create(fields):
+    return {"init": True} if fields.take("HostConfig.Init", bool) else None
+
+
+@hookimpl
+def docker_view(options, view) -> None:
+    view["HostConfig"]["Init"] = bool(options.get("init"))
