@@ -339,7 +339,8 @@ def daemon(state: _State, hosts: tuple[str, ...], tlsverify: bool, tlscacert: st
         if not (tlsverify and tlscacert and tlscert and tlskey):
             raise NsrunError("mutual TLS needs --tlsverify with --tlscacert, --tlscert and --tlskey")
         tls = TlsFiles(tlscacert, tlscert, tlskey)
-    serve([parse_host(h) for h in hosts or (DEFAULT_HOST,)], tls, state.root, debug=debug_ or state.debug)
+    serve([parse_host(h) for h in hosts or (DEFAULT_HOST,)], tls, state.root, debug=debug_ or state.debug,
+          plugins=state.plugins)
 
 
 @cli.command()

@@ -122,9 +122,9 @@ def docker_create(fields: FieldSource) -> dict[str, Any] | None:
     ``fields.take("HostConfig.Init", bool)`` for each field you own: it returns the value when the client
     set it (None for a zero value, which is what the docker CLI sends for options the user did not give)
     and marks it handled. Return ``{dest: value}`` for your ``OPTIONS``; raise ``ConfigError`` for a value
-    you cannot honour. Called for every installed plugin, selected or not (a value for an unselected
-    plugin's option fails the run with "needs the X plugin"). A field that is set and that neither the
-    core nor a plugin took is refused with HTTP 400 naming it: no field is ever accepted and ignored.
+    you cannot honour. Called for the plugins the daemon runs containers with (``nsrun --plugins L daemon``,
+    else the default set). A field that is set and that neither the core nor one of those plugins took is
+    refused with HTTP 400 naming it: no field is ever accepted and ignored.
     """
 
 

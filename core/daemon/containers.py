@@ -47,7 +47,7 @@ def _int(request: web.Request, name: str, default: int | None) -> int | None:
 async def create(request: web.Request) -> web.Response:
     d = _d(request)
     body = await json_body(request)
-    args = create_args(body, request.query.get("name"), d.plugins.hook)
+    args = create_args(body, request.query.get("name"), d.docker_create())
     rec, warnings = await asyncio.shield(asyncio.to_thread(d.create, args))
     return jresp({"Id": rec.id, "Warnings": warnings}, status=201)
 

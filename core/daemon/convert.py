@@ -50,13 +50,13 @@ DOCKER_DEFAULTS: dict[str, tuple[Any, ...]] = {
 DOCKER_KEYED = ("ExposedPorts", "Volumes", "HostConfig.PortBindings", "Labels")
 
 
-def create_args(body: Any, name: str | None, hook: Any) -> dict[str, Any]:
+def create_args(body: Any, name: str | None, docker_create: Any) -> dict[str, Any]:
     """A create body -> ``Engine.prepare`` kwargs (``argv, image, name, env, workdir, user, tty, interactive,
     detach, remove, options`` and ``plugins`` when nsrun's own client chose them).
 
-    The core takes its own fields; every installed plugin takes its own through the ``docker_create`` hook
-    (``hook`` is the hook relay of the installed plugins); a field that is set and nobody took is refused
-    (BadRequest naming it), so nothing is accepted and ignored."""
+    The core takes its own fields; each of the daemon's plugins takes its own through ``docker_create`` (the
+    hook, called for those plugins); a field that is set and nobody took is refused (FieldError naming it),
+    so nothing is accepted and ignored."""
     from .._engine import parse_env
     fields = FieldSource(body, "field", defaults=DOCKER_DEFAULTS, keyed=DOCKER_KEYED)
     image = fields.take("Image", str)
@@ -73,7 +73,7 @@ def create_args(body: Any, name: str | None, hook: Any) -> dict[str, Any]:
         "workdir": fields.take("WorkingDir", str), "user": fields.take("User", str),
         "tty": bool(fields.take("Tty", bool)), "interactive": bool(fields.take("OpenStdin", bool)),
         "detach": True, "remove": bool(fields.take("HostConfig.AutoRemove", bool)), "options": {}}
-    for result in hook.docker_create(fields=fields):
+    for result in docker_create(fields=fields):
         args["options"].update(result)
     ext = fields.take("Nsrun", dict)
     if ext is not None:          # nsrun's own client: exact plugin selection and raw plugin options

@@ -30,13 +30,18 @@ log = logging.getLogger("nsrun.daemon")
 class Daemon:
     """What the handlers share: the engine, the launcher, exec records, and the seams to optional plugins."""
 
-    def __init__(self, paths: Paths, root_arg: str | None, debug: bool = False) -> None:
+    def __init__(self, paths: Paths, root_arg: str | None, debug: bool = False,
+                 selection: list[str] | None = None) -> None:
         self.engine = Engine(paths)
         self.launcher = Launcher(paths, self.engine.store)
         self.execs: dict[str, dict[str, Any]] = {}
         self.root_arg = root_arg
         self.debug = debug
         self._image_lock = threading.Lock()
+        from .._plugins import default_selection, load_plugins
+        # The plugins this daemon runs containers with (``nsrun --plugins ... daemon``, else the default set):
+        # Docker's clients cannot choose, so the operator does. Checked now: a bad set fails at start.
+        self.selection = load_plugins(selection).names if selection is not None else default_selection()
 
     @property
     def plugins(self) -> Any:
@@ -44,14 +49,17 @@ class Daemon:
         from .._plugins import installed_manager
         return installed_manager()
 
+    def docker_create(self) -> Any:
+        """The ``docker_create`` hook of the daemon's plugins."""
+        return self.plugins.subset("docker_create", self.selection)
+
     def view_hook(self, rec: Any) -> Any:
         """The ``docker_view`` hook of ``rec``'s own plugins."""
         return self.plugins.subset("docker_view", rec.spec.plugins)
 
     def create(self, args: dict[str, Any]) -> tuple[Any, list[str]]:
         """Prepare and write a container record (blocking; called in a worker thread)."""
-        if "plugins" not in args:
-            args["plugins"] = _selection_for(args["options"])
+        args.setdefault("plugins", self.selection)
         with self._image_lock:  # the built-in busybox image is made on first use: once, not per thread
             self.engine.images.rootfs(args["image"])
         _loaded, ctx = self.engine.prepare(**args)
@@ -67,17 +75,6 @@ class Daemon:
             self.engine.store.remove(rec.id)
             raise
         return rec, list(ctx.warnings)
-
-
-def _selection_for(options: dict[str, Any]) -> list[str] | None:
-    """Docker's clients cannot pick plugins: the default set, plus the installed plugin that owns an option
-    the request set when it is not a default one (so a field is honoured, never dropped)."""
-    from .._plugins import default_selection, installed_plugins
-    records = installed_plugins()
-    selection = default_selection(records)
-    owners = {opt["dest"]: rec.name for rec in records.values() for opt in rec.options}
-    extra = [owners[d] for d in options if d in owners and owners[d] not in selection]
-    return selection + sorted(set(extra)) if extra else None
 
 
 def _unix_in_use(path: str) -> bool:
@@ -140,14 +137,15 @@ async def _run(daemon: Daemon, hosts: list[Host], tls: TlsFiles | None) -> None:
                     raise
 
 
-def serve(hosts: list[Host], tls: TlsFiles | None, root_arg: str | None, debug: bool = False) -> None:
+def serve(hosts: list[Host], tls: TlsFiles | None, root_arg: str | None, debug: bool = False,
+          plugins: list[str] | None = None) -> None:
     """Run the daemon in the foreground until SIGTERM/SIGINT."""
     check_hosts(hosts, tls)
     logging.basicConfig(level=logging.DEBUG if debug else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if not debug:
         logging.getLogger("aiohttp").setLevel(logging.WARNING)
-    daemon = Daemon(Paths.from_root(root_arg), root_arg, debug)
+    daemon = Daemon(Paths.from_root(root_arg), root_arg, debug, plugins)
     try:
         asyncio.run(_run(daemon, hosts, tls))
     except NsrunError:

@@ -7,12 +7,12 @@ import pytest
 
 from nsrun import ConfigError
 from nsrun._context import ContainerSpec
-from nsrun._plugins import installed_manager
+from nsrun._plugins import default_selection, installed_manager
 from nsrun.daemon.convert import BadRequest, container_json, create_args, parse_bool, ps_item, rfc3339
 from nsrun.daemon.hosts import Host, TlsFiles, check_hosts, parse_host
 from nsrun_ns_net.docker_fields import port_strings
 
-HOOK = installed_manager().hook   # every installed plugin maps its own fields
+HOOK = installed_manager().subset("docker_create", default_selection())  # each plugin maps its own fields
 
 
 def view_hook(rec):
