@@ -12,6 +12,7 @@ from ._fields import Fields
 from ._fieldsource import FieldError, FieldSource
 from ._plugins import Option
 from ._routes import ApiRequest, ApiResponse, Route
+from ._spawn import fork_command
 from .errors import (ChildSetupError, ConfigError, ConflictError, NotFoundError, NsrunError, PluginError,
                      SetupError, TeardownError)
 from .hookspecs import hookimpl
@@ -36,5 +37,5 @@ __all__ = [
     "ChildSetupError", "TeardownError",
     "CLONE_NEWIPC", "CLONE_NEWNET", "CLONE_NEWNS", "CLONE_NEWPID", "CLONE_NEWUSER", "CLONE_NEWUTS",
     "find_container", "Fields", "defer_close", "__version__",
-    "FieldSource", "FieldError", "Route", "ApiRequest", "ApiResponse",
+    "FieldSource", "FieldError", "Route", "ApiRequest", "ApiResponse", "fork_command",
 ]

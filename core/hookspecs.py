@@ -85,6 +85,18 @@ def before_exec(ctx: RunContext) -> None:
 
 
 @hookspec
+def wrap_exec(ctx: RunContext, joining: bool) -> None:
+    """[child] The very last step before ``execve``: after every ``before_exec``, the working directory and
+    the switch to the container's user. ``joining`` is True for ``nsrun exec`` (a process joining a running
+    container), False for the container's own command.
+
+    A plugin may put a process in front of the command here: ``nsrun.fork_command()`` forks; the new process
+    returns from the hook and execs the command, the caller stays (the pid plugin's ``--init`` reaper as PID
+    1) and ends with ``os._exit``. It runs under whatever ``before_exec`` set (capabilities, seccomp).
+    """
+
+
+@hookspec
 def teardown(ctx: RunContext, status: int | None) -> None:
     """[parent] Undo exactly what ``ctx.stash`` says you created. Idempotent; never raise for "already gone".
 
