@@ -167,7 +167,10 @@ class InstalledPlugins:
                 continue
             extra = getattr(module, "HOOKSPECS", None)
             if extra is not None:
-                self.pm.add_hookspecs(importlib.import_module(extra) if isinstance(extra, str) else extra)
+                try:
+                    self.pm.add_hookspecs(importlib.import_module(extra) if isinstance(extra, str) else extra)
+                except ValueError:
+                    pass  # another installed plugin declares the same hooks (a copy, an alternative)
         self.names = [n for n in names if n not in self.broken]
 
     @property
