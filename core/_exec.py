@@ -20,7 +20,7 @@ __all__ = ["exec_in"]
 
 def exec_in(engine: Engine, rec: Record, argv: list[str], *, tty: bool, interactive: bool, env: dict[str, str],
             workdir: str | None, user: str | None) -> int:
-    from ._engine import parse_user
+    from ._parse import parse_user
     from ._io import InheritIO, PtyIO
     from ._lifecycle import _forwarding
     from ._spawn import spawn_joined

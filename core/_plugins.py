@@ -25,19 +25,11 @@ import pluggy
 
 from . import hookspecs
 from ._discovery import PluginRecord, discover
-from ._fields import Fields
+from ._options import Option
 from .errors import PluginError
 
 __all__ = ["Option", "LoadedPlugins", "load_plugins", "installed_plugins", "default_selection", "InstalledPlugins",
            "installed_manager"]
-
-
-class Option(Fields):
-    """A ``run`` option a plugin contributes, as plain data (the CLI and the daemon both read it):
-    ``Option(flags, dest, help="", multiple=False, is_flag=False, metavar=None)``."""
-
-    __slots__ = ("flags", "dest", "help", "multiple", "is_flag", "metavar")
-    _defaults = {"help": "", "multiple": False, "is_flag": False, "metavar": None}
 
 
 def installed_plugins() -> dict[str, PluginRecord]:

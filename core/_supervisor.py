@@ -11,22 +11,10 @@ import json
 import os
 import sys
 
-from .errors import ChildSetupError, NsrunError, SetupError
+from ._launch import reply_for
+from .errors import NsrunError
 
-__all__ = ["supervise", "error_from_reply"]
-
-
-def error_from_reply(reply: str) -> NsrunError:
-    try:
-        info = json.loads(reply)
-    except ValueError:
-        return SetupError(f"the supervisor failed to start the container{': ' + reply if reply else ''}")
-    if info.get("stage"):
-        return ChildSetupError(info["message"], stage=info["stage"], plugin=info.get("plugin", ""),
-                               errno=info.get("errno"))
-    err = NsrunError(info.get("message", "start failed"))
-    err.exit_code = info.get("exit_code", 125)
-    return err
+__all__ = ["supervise"]
 
 
 def _stdin_from_fifo(path: str, keep_open: bool) -> None:
@@ -93,10 +81,7 @@ def supervise(root: str, run: str, cid: str, reply_fd: int) -> int:
             _shrink()
         return engine.run(loaded, ctx, rec, io, on_started=started)
     except NsrunError as exc:
-        info = {"message": exc.message, "exit_code": exc.exit_code}
-        if isinstance(exc, ChildSetupError):
-            info.update(stage=exc.stage, plugin=exc.plugin, errno=exc.errno)
-        answer(json.dumps(info))
+        answer(reply_for(exc))
         return exc.exit_code
     except BaseException as exc:  # noqa: BLE001 - the caller must hear about it
         answer(json.dumps({"message": f"supervisor: {exc!r}"}))

@@ -215,7 +215,7 @@ async def stop(request: web.Request) -> web.Response:
 
 
 async def kill(request: web.Request) -> web.Response:
-    from .._engine import parse_signal
+    from .._parse import parse_signal
     d = _d(request)
     sig = parse_signal(request.query.get("signal") or "KILL")
     d.engine.kill(request.match_info["id"], sig)

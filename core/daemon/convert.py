@@ -57,7 +57,7 @@ def create_args(body: Any, name: str | None, docker_create: Any) -> dict[str, An
     The core takes its own fields; each of the daemon's plugins takes its own through ``docker_create`` (the
     hook, called for those plugins); a field that is set and nobody took is refused (FieldError naming it),
     so nothing is accepted and ignored."""
-    from .._engine import parse_env
+    from .._parse import parse_env
     fields = FieldSource(body, "field", defaults=DOCKER_DEFAULTS, keyed=DOCKER_KEYED)
     image = fields.take("Image", str)
     if not image:

@@ -15,6 +15,8 @@ import struct
 import threading
 from typing import Any
 
+from .transport import Conn
+
 __all__ = ["relay", "run_attached"]
 
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
@@ -84,10 +86,9 @@ def _resize(engine: Any, cid: str) -> None:
 
 def run_attached(engine: Any, cid: str, *, tty: bool, interactive: bool, remove: bool) -> int:
     """attach, wait (headers first), start, relay; the exit code comes from wait, as with the docker CLI."""
-    from .client import _Conn
     query = "stream=1&stdout=1&stderr=1" + ("&stdin=1" if interactive else "")
     sock = engine.hijack(f"/containers/{cid}/attach?{query}")
-    waiter = _Conn(engine.host)
+    waiter = Conn(engine.host)
     waiter.request("POST", f"/containers/{cid}/wait?condition={'removed' if remove else 'next-exit'}")
     wresp = waiter.getresponse()
     try:
