@@ -5,7 +5,7 @@ import os
 import sys
 from typing import Callable
 
-__all__ = ["protect", "exit_now"]
+__all__ = ["protect", "exit_now", "format_table"]
 
 
 def protect(fn: Callable[[], int], debug: bool) -> int:
@@ -41,3 +41,12 @@ def exit_now(code: int) -> None:
     from ._deferred import hand_over
     hand_over()
     os._exit(code)
+
+
+def format_table(rows: list[tuple[object, ...]] | list[list[object]]) -> str:
+    """Rows (the first is the header) as Docker prints them: columns padded to their widest cell, three
+    spaces apart, no trailing blanks."""
+    if not rows:
+        return ""
+    widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join("   ".join(str(cell).ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in rows)

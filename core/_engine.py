@@ -59,8 +59,7 @@ class Engine:
                              env=env or {}, workdir=workdir or "/", user=parse_user(user, rootfs), tty=tty,
                              interactive=interactive, detach=detach, remove=remove, plugins=loaded.names,
                              options=options)
-        ctx = RunContext(spec, self.paths)
-        ctx.hook = loaded.pm.hook
+        ctx = loaded.context(spec, self.paths)
         from ._lifecycle import configure
         configure(loaded, ctx)
         return loaded, ctx
@@ -173,7 +172,7 @@ class Engine:
         return os.path.join(rec.dir, "container.log")
 
     def logs(self, ref: str, follow: bool = False) -> Iterator[tuple[int, bytes]]:
-        from ._io import read_log
+        from ._frames import read_log
         rec = self.find(ref)
         path = self.log_path(rec)
         try:

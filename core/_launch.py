@@ -6,7 +6,7 @@ import json
 import sys
 
 from ._context import Paths
-from .errors import ChildSetupError, NsrunError, SetupError
+from .errors import NsrunError, SetupError, from_wire, to_wire
 
 __all__ = ["supervisor_argv", "error_from_reply", "reply_for"]
 
@@ -18,21 +18,12 @@ def supervisor_argv(paths: Paths, cid: str, reply_fd: int) -> list[str]:
 
 def reply_for(exc: NsrunError) -> str:
     """The supervisor's JSON answer for a start that failed (``ok`` is the answer for one that worked)."""
-    info = {"message": exc.message, "exit_code": exc.exit_code}
-    if isinstance(exc, ChildSetupError):
-        info.update(stage=exc.stage, plugin=exc.plugin, errno=exc.errno)
-    return json.dumps(info)
+    return json.dumps(to_wire(exc))
 
 
 def error_from_reply(reply: str) -> NsrunError:
     """The error a supervisor's non-``ok`` reply describes."""
     try:
-        info = json.loads(reply)
+        return from_wire(json.loads(reply))
     except ValueError:
         return SetupError(f"the supervisor failed to start the container{': ' + reply if reply else ''}")
-    if info.get("stage"):
-        return ChildSetupError(info["message"], stage=info["stage"], plugin=info.get("plugin", ""),
-                               errno=info.get("errno"))
-    err = NsrunError(info.get("message", "start failed"))
-    err.exit_code = info.get("exit_code", 125)
-    return err

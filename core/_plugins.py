@@ -53,6 +53,13 @@ class LoadedPlugins:
     def names(self) -> list[str]:
         return [name for name, _ in self.modules]
 
+    def context(self, spec: Any, paths: Any) -> Any:
+        """The one way to make a ``RunContext`` for a run of these plugins (their hooks on ``ctx.hook``)."""
+        from ._context import RunContext
+        ctx = RunContext(spec, paths)
+        ctx.hook = self.pm.hook
+        return ctx
+
     def each(self, hook: str, *, reverse: bool = False, **kwargs: Any) -> Iterator[tuple[str, Callable[[], Any]]]:
         """Yield (plugin name, thunk) for each implementation of ``hook``, in pipeline (or reverse) order.
 

@@ -35,7 +35,7 @@ import termios  # imported here: after pivot_root the child can import nothing m
 from typing import TYPE_CHECKING, Callable, NoReturn
 
 from . import syscalls
-from .errors import ChildSetupError, SetupError
+from .errors import NsrunError, SetupError, from_wire, to_wire
 
 if TYPE_CHECKING:
     from ._context import RunContext
@@ -187,13 +187,12 @@ class Child:
             self._err_r = -1
 
 
-def _child_error(data: bytes) -> ChildSetupError:
+def _child_error(data: bytes) -> NsrunError:
     try:
         info = json.loads(data)
     except ValueError:
         info = {"stage": "unknown", "message": data.decode(errors="replace")}
-    return ChildSetupError(info.get("message", "container setup failed"), stage=info.get("stage", "unknown"),
-                           plugin=info.get("plugin") or "", errno=info.get("errno"))
+    return from_wire(info)
 
 
 def _write_maps(pid: int, ctx: RunContext) -> None:
@@ -264,15 +263,8 @@ def _read_early_error(err_r: int, pid: int) -> Exception:
 
 
 def _report(err_w: int, stage: str, plugin: str, exc: BaseException) -> None:
-    err = getattr(exc, "errno", None)
-    message = str(exc)
-    if isinstance(exc, OSError):
-        message = exc.strerror or message
-        if exc.filename:
-            message = f"{message}: {exc.filename}"
-    info = {"stage": stage, "plugin": plugin, "errno": err, "message": message}
     try:
-        os.write(err_w, json.dumps(info).encode())
+        os.write(err_w, json.dumps(to_wire(exc, stage, plugin)).encode())
     except OSError:
         pass
 

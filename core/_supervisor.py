@@ -43,7 +43,7 @@ def _shrink() -> None:
 
 
 def supervise(root: str, run: str, cid: str, reply_fd: int) -> int:
-    from ._context import Paths, RunContext
+    from ._context import Paths
     from ._engine import Engine
     from ._io import LogIO, PtyIO
     from ._lifecycle import configure
@@ -63,8 +63,7 @@ def supervise(root: str, run: str, cid: str, reply_fd: int) -> int:
             raise NsrunError(f"No such container: {cid}")
         rec.update(owner_pid=os.getpid(), owner_start=process_start_time(os.getpid()))
         loaded = load_plugins(rec.spec.plugins)
-        ctx = RunContext(rec.spec, engine.paths)
-        ctx.hook = loaded.pm.hook
+        ctx = loaded.context(rec.spec, engine.paths)
         configure(loaded, ctx)
         log = engine.log_path(rec)
         _stdin_from_fifo(os.path.join(rec.dir, "stdin"), keep_open=rec.spec.tty)

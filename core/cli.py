@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from . import _trace
+from ._console import format_table
 from .errors import NsrunError
 
 __all__ = ["main", "build_cli"]
@@ -92,9 +93,7 @@ def ps(state: _State, show_all: bool, quiet: bool, fmt: str) -> None:
     header = ("CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES")
     table = [header] + [(r["ID"], r["Image"], r["Command"], r["CreatedAt"], r["Status"], r["Ports"], r["Names"])
                         for r in rows]
-    widths = [max(len(str(row[i])) for row in table) for i in range(len(header))]
-    for row in table:
-        click.echo("   ".join(str(cell).ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
+    click.echo(format_table(table))
 
 
 def _ago(ts: float | None) -> str:
@@ -232,9 +231,7 @@ def image_ls(state: _State) -> None:
     rows = [("REPOSITORY", "IMAGE ID", "CREATED", "SIZE")]
     for meta in state.engine.images.list():
         rows.append((meta["name"], meta["id"][7:19], _ago(meta["created"]), f"{meta['size'] / 1e6:.1f}MB"))
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    for row in rows:
-        click.echo("   ".join(c.ljust(widths[i]) for i, c in enumerate(row)).rstrip())
+    click.echo(format_table(rows))
 
 
 @image.command(name="rm")
@@ -259,9 +256,7 @@ def plugins(state: _State) -> None:
     rows = [("NAME", "DEFAULT", "MODULE", "DISTRIBUTION", "HOOKS")]
     for rec in sorted(installed_plugins().values(), key=lambda r: (r.order, r.name)):
         rows.append((rec.name, "yes" if rec.default else "", rec.module, rec.dist, ",".join(rec.hooks)))
-    widths = [max(len(r[i]) for r in rows) for i in range(5)]
-    for row in rows:
-        click.echo("   ".join(c.ljust(widths[i]) for i, c in enumerate(row)).rstrip())
+    click.echo(format_table(rows))
 
 
 @cli.command()

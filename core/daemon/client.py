@@ -10,11 +10,11 @@ from __future__ import annotations
 import json
 import os
 import socket
-import struct
 import urllib.parse
 from typing import Any, Iterator
 
 from .._context import ContainerSpec
+from .._frames import read_frames
 from .._state import RecordView
 from ..errors import ConfigError, ConflictError, NsrunError
 from .hosts import parse_host
@@ -186,6 +186,4 @@ def _demux(resp: Any, tty: bool) -> Iterator[tuple[int, bytes]]:
         while data := resp.read1(65536):
             yield 1, data
         return
-    while len(header := resp.read(8)) == 8:
-        stream, size = struct.unpack(">BxxxL", header)
-        yield stream, resp.read(size)
+    yield from read_frames(resp.read)

@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from .._io import frame, read_log
+from .._frames import frame, read_log
 from ..errors import ConflictError, NotFoundError
 from .http import STATE, jresp, json_body
 from .convert import BadRequest, container_json, create_args, parse_bool, ps_item

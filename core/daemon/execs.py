@@ -16,7 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
-from .._io import frame
+from .._frames import frame
 from .._state import new_id
 from ..errors import ConflictError, NotFoundError
 from .http import STATE, jresp, json_body

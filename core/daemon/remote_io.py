@@ -11,10 +11,10 @@ import json
 import os
 import signal
 import socket
-import struct
 import threading
 from typing import Any
 
+from .._frames import split_frames
 from .transport import Conn
 
 __all__ = ["relay", "run_attached"]
@@ -58,13 +58,9 @@ def relay(sock: socket.socket, *, tty: bool, interactive: bool) -> None:
             if tty:
                 _write_all(1, data)
                 continue
-            buf += data
-            while len(buf) >= 8:
-                stream, size = struct.unpack(">BxxxL", buf[:8])
-                if len(buf) < 8 + size:
-                    break
-                _write_all(2 if stream == 2 else 1, buf[8:8 + size])
-                buf = buf[8 + size:]
+            frames, buf = split_frames(buf + data)
+            for stream, payload in frames:
+                _write_all(2 if stream == 2 else 1, payload)
     except ConnectionError:
         pass
     finally:

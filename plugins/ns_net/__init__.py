@@ -14,7 +14,7 @@ import os
 from typing import Any
 
 from nsrun import (CLONE_NEWNET, ConfigError, Fields, NotFoundError, Option, Paths, RunContext, StashKey,
-                   find_container, hookimpl)
+                   find_container, hookimpl, process_start_time)
 
 DEFAULT_NAME = "bridge"  # the default network (ipam.DEFAULT_NAME); ipam and ports load only when used
 
@@ -156,24 +156,15 @@ def in_child(ctx: RunContext) -> None:
         pid, start = plan.target
         fd = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
         try:
-            if _start_time(pid) != start:
+            if process_start_time(pid) != start:
                 raise ConfigError("the container whose network was to be joined has exited")
             syscalls.setns(fd, CLONE_NEWNET)
             # Again after joining: had it exited in between, its teardown may have left its veth to the
             # kernel (bridge.netns_in_use saw no one here yet); failing now lets the namespace go.
-            if _start_time(pid) != start:
+            if process_start_time(pid) != start:
                 raise ConfigError("the container whose network was to be joined has exited")
         finally:
             os.close(fd)
-
-
-def _start_time(pid: int) -> int | None:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            raw = f.read()
-    except OSError:
-        return None
-    return int(raw[raw.rindex(b")") + 2:].split()[19])
 
 
 def _lo_up() -> None:
