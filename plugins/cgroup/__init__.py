@@ -1,0 +1,50 @@
+"""Cgroup namespace and a read-only cgroup file system inside, as Docker does.
+
+``--cgroupns private`` (the default, Docker's on cgroup v2 and what this plugin always picks) gives the
+container a new cgroup namespace: /proc/self/cgroup shows ``/`` paths, and the cgroup file systems mounted at
+/sys/fs/cgroup (see ``layout``) are rooted at the cgroup nsrun runs in. ``--cgroupns host`` keeps the caller's
+namespace: /proc/self/cgroup shows the host's paths and the caller's own cgroup directories are bound
+read-only instead.
+
+Every cgroup file system inside is read-only (the mounts, and the tmpfs holding them), so no cgroup file
+can be written or created — not even the limits of the cgroup nsrun itself runs in, which is what the
+namespace root is until a cgroup per container exists. Remounting them read-write needs CAP_SYS_ADMIN, which
+the sec plugin drops. Without the mnt plugin the mounts are not applied (there is no private mount table).
+"""
+from __future__ import annotations
+
+from nsrun import ConfigError, Option, RunContext, hookimpl
+from nsrun.syscalls import CLONE_NEWCGROUP
+
+DEFAULT = True
+ORDER = 25
+MODES = ("private", "host")
+OPTIONS = [Option(("--cgroupns",), "cgroupns", metavar="private|host",
+                  help="Cgroup namespace to use: a private one (default) or the host's (cgroup plugin)")]
+
+
+def cgroupns_mode(ctx: RunContext) -> str:
+    mode = ctx.options.get("cgroupns") or "private"
+    if mode not in MODES:
+        raise ConfigError(f"invalid --cgroupns {mode!r}: use private or host")
+    return mode
+
+
+@hookimpl
+def configure(ctx: RunContext) -> None:
+    ctx.info["CgroupnsMode"] = cgroupns_mode(ctx)
+
+
+@hookimpl
+def pre_clone(ctx: RunContext) -> int:
+    from .layout import plan_mounts
+    host = cgroupns_mode(ctx) == "host"
+    with open("/proc/self/mountinfo") as f:
+        mountinfo = f.read()
+    with open("/proc/self/cgroup") as f:
+        own = f.read()
+    mounts, notes = plan_mounts(mountinfo, own, host_ns=host)
+    ctx.mounts.extend(mounts)
+    if notes:
+        ctx.info["CgroupNotes"] = notes
+    return 0 if host else CLONE_NEWCGROUP
