@@ -3,7 +3,8 @@
 ``create_args`` turns a ``POST /containers/create`` body into ``Engine.prepare`` keyword arguments;
 ``container_json`` / ``ps_item`` turn a container record into what ``GET /containers/{id}/json`` and
 ``GET /containers/json`` return. Wrong types raise ``BadRequest`` (HTTP 400); unknown fields are ignored,
-as dockerd ignores them.
+as dockerd ignores them — except the security fields nsrun does not implement yet (``REFUSED``): a request
+that asks for more privilege or a device is refused by name, never run without it.
 """
 from __future__ import annotations
 
@@ -16,6 +17,10 @@ __all__ = ["BadRequest", "parse_bool", "create_args", "container_json", "ps_item
            "parse_publish", "docker_state"]
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
+# HostConfig fields that change what a container may do; set to anything but their zero value, they are
+# refused (HTTP 400) until a plugin implements them, so a client never believes it got what it asked for.
+REFUSED = ("Privileged", "CapAdd", "CapDrop", "Devices", "DeviceCgroupRules")
+CGROUPNS_MODES = ("private", "host")
 
 
 class BadRequest(ConfigError):
@@ -113,7 +118,15 @@ def create_args(body: Any, name: str | None, net_installed: bool) -> dict[str, A
         raise BadRequest("publishing ports (-p) needs the net plugin, which is not installed")
     elif mode not in ("default", "bridge", "none", "host"):
         raise BadRequest(f"network {mode!r} needs the net plugin, which is not installed")
-    env = parse_env(_strings(body, "Env") or [])
+    for field in REFUSED:
+        if host.get(field):
+            raise BadRequest(f"HostConfig.{field} is not supported by nsrun (requested {host[field]!r}); "
+                             f"remove it to run the container without it")
+    if cgroupns := _typed(host, "CgroupnsMode", (str,), "HostConfig."):
+        if cgroupns not in CGROUPNS_MODES:
+            raise BadRequest(f"invalid HostConfig.CgroupnsMode {cgroupns!r}: use private or host")
+        options["cgroupns"] = cgroupns
+    env = parse_env(_strings(body, "Env") or [], fill_from=None)   # never the daemon's own environment
     args = {"argv": argv, "image": image, "name": name or None, "env": env,
             "workdir": _typed(body, "WorkingDir", (str,)) or None, "user": _typed(body, "User", (str,)) or None,
             "tty": bool(_typed(body, "Tty", (bool,))), "interactive": bool(_typed(body, "OpenStdin", (bool,))),
