@@ -63,7 +63,8 @@ def test_hybrid_host_namespace_binds_the_callers_own_cgroups_read_only():
     binds = {m.target: m.source for m in mounts[1:-1]}
     assert all(m.flags == BIND and m.readonly for m in mounts[1:-1])
     assert binds["/sys/fs/cgroup/memory"] == "/sys/fs/cgroup/memory/user.slice/job 7"
-    assert binds["/sys/fs/cgroup/cpu"] == binds["/sys/fs/cgroup/cpu,cpuacct"] == "/sys/fs/cgroup/cpu,cpuacct/user.slice"
+    cpu = "/sys/fs/cgroup/cpu,cpuacct/user.slice"
+    assert binds["/sys/fs/cgroup/cpu"] == binds["/sys/fs/cgroup/cpu,cpuacct"] == cpu
     assert binds["/sys/fs/cgroup/unified"] == "/sys/fs/cgroup/unified/user.slice/session-1.scope"
     assert binds["/sys/fs/cgroup/net_cls,net_prio"] == "/sys/fs/cgroup/net_cls,net_prio"
 
@@ -100,7 +101,8 @@ def test_no_cgroup_file_system_means_nothing_mounted_and_a_note():
 
 
 def _ctx(**options):
-    return RunContext(ContainerSpec(id="c1", name="c1", argv=("true",), options=options), Paths.from_root("/tmp/nsrun-unit"))
+    spec = ContainerSpec(id="c1", name="c1", argv=("true",), options=options)
+    return RunContext(spec, Paths.from_root("/tmp/nsrun-unit"))
 
 
 def test_cgroupns_option_defaults_to_private_and_refuses_others():
