@@ -106,15 +106,10 @@ def plan_mounts(mountinfo: str, proc_cgroup: str, host_ns: bool = False) -> tupl
         parent, _, name = m.mountpoint.rpartition("/")
         if parent != BASE or not name or name in taken or m.dev in seen_dev:
             continue
-        if m.fstype == "cgroup2":
-            controllers = ""
-        else:
-            options = set(m.options)
-            controllers = next((c for c in own if c and set(c.split(",")) <= options), None)
-            if controllers is None:
-                notes.append(f"{m.mountpoint}: the caller is in no cgroup of this hierarchy; left out")
-                continue
-        if controllers not in own:
+        # the hierarchy's line in /proc/self/cgroup: "" for cgroup2, else the one whose controllers it mounts
+        controllers = "" if m.fstype == "cgroup2" else next(
+            (c for c in own if c and set(c.split(",")) <= set(m.options)), None)
+        if controllers is None or controllers not in own:
             notes.append(f"{m.mountpoint}: the caller is in no cgroup of this hierarchy; left out")
             continue
         seen_dev.add(m.dev)
