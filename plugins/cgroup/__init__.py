@@ -6,6 +6,11 @@ container a new cgroup namespace: /proc/self/cgroup shows ``/`` paths, and the c
 namespace: /proc/self/cgroup shows the host's paths and the caller's own cgroup directories are bound
 read-only instead.
 
+With the user plugin the fresh mounts still work: nsrun unshares the user namespace first, so the cgroup
+namespace made after it belongs to the container's user namespace, where the child holds CAP_SYS_ADMIN until
+sec drops it (a v1 mount is refused only without that, e.g. in the host's cgroup namespace — which is why
+``host`` binds instead). Files owned by unmapped host root also give EACCES before EROFS there.
+
 Every cgroup file system inside is read-only (the mounts, and the tmpfs holding them), so no cgroup file
 can be written or created — not even the limits of the cgroup nsrun itself runs in, which is what the
 namespace root is until a cgroup per container exists. Remounting them read-write needs CAP_SYS_ADMIN, which
