@@ -25,9 +25,9 @@ ORDER = 80
 OPTIONS = [Option(("-v", "--volume"), "volumes", multiple=True, metavar="SRC:DST[:ro]",
                   help="Bind mount a host path into the container"),
            Option(("--device",), "devices", multiple=True, metavar="HOST[:CTR[:PERMS]]",
-                  help="Bind a host device node into the container (PERMS r or rw; default rw)")]
+                  help="Bind a host device node into the container (PERMS: rw only)")]
 _MS_BIND = 4096
-DEVICES_KEY = StashKey[tuple]()  # ((host, target, writable), ...) from --device
+DEVICES_KEY = StashKey[tuple]()  # ((host node, target), ...) from --device
 
 
 @hookimpl

@@ -1,9 +1,10 @@
 """Parsing ``--device HOST[:CTR[:PERMS]]`` (Docker's syntax) and checking that HOST is a device node.
 
-PERMS is a subset of ``rwm`` (default ``rw``). nsrun honours ``r`` and ``w`` by binding the host node in,
-read-only when ``w`` is absent. What it cannot honour is refused by name: without ``r`` (a write-only device
-needs the devices cgroup) and ``m`` (the container's writable mounts are nodev, so a node it makes with
-mknod never opens, whatever PERMS say).
+PERMS is a combination of ``rwm`` (default ``rw``). nsrun binds the host node in, which honours ``rw``. What it
+cannot honour is refused by name: ``m`` (every writable mount is nodev, so a node the container makes with
+mknod never opens, whatever PERMS say), and ``r`` or ``w`` alone: a read-only bind mount does not stop
+writes to a device node (the kernel checks a mount's read-only flag for files and directories, not for
+device nodes) — that needs the devices cgroup, which comes with the cgroup plugin.
 """
 from __future__ import annotations
 
@@ -19,7 +20,6 @@ __all__ = ["Device", "parse_device", "check_device"]
 class Device(NamedTuple):
     host: str
     target: str
-    writable: bool = True
 
 
 def parse_device(text: str) -> Device:
@@ -43,9 +43,10 @@ def parse_device(text: str) -> Device:
     if "m" in perms:
         raise ConfigError(f"--device {text!r}: permission 'm' (mknod) is not supported: writable mounts are "
                           f"nodev, only the bound node opens (use r or rw)")
-    if "r" not in perms:
-        raise ConfigError(f"--device {text!r}: a device without 'r' is not supported (needs the devices cgroup)")
-    return Device(os.path.normpath(host), os.path.normpath(target), "w" in perms)
+    if set(perms) != {"r", "w"}:
+        raise ConfigError(f"--device {text!r}: permissions {perms!r} are not supported: only 'rw' (a read-only "
+                          f"mount does not stop writes to a device node; that needs the devices cgroup)")
+    return Device(os.path.normpath(host), os.path.normpath(target))
 
 
 def check_device(dev: Device) -> Device:

@@ -137,7 +137,7 @@ def _bind_tree(root_fd: int, source: str, target: str, readonly: bool = False, r
 def prepare_root(root: str, overlay: str | None, mounts: list[Mount], masked: list[str], readonly: list[str],
                  etc_files: dict[str, str], devices: tuple = ()) -> None:
     """Mount everything the container sees under ``root`` (in the caller's private mount namespace).
-    ``devices`` are ``(host, target, writable)`` triples (``devices.Device``)."""
+    ``devices`` are ``(host node, target)`` pairs (``devices.Device``), bound as they are."""
     sc.mount(None, "/", None, sc.MS_REC | sc.MS_PRIVATE)
     if overlay:
         sc.mount("overlay", root, "overlay", sc.MS_NODEV, overlay)
@@ -164,8 +164,8 @@ def _build(root_fd: int, mounts: list[Mount], masked: list[str], readonly: list[
             _bind_tree(root_fd, m.source or "", m.target, readonly=m.readonly)
         else:
             _mount_at(root_fd, m.target, m.source, m.fstype, m.flags | sc.MS_NODEV, m.data)
-    for host, target, writable in devices:
-        _bind_tree(root_fd, host, target, readonly=not writable, recursive=False, nodev=False)
+    for host, target in devices:
+        _bind_tree(root_fd, host, target, recursive=False, nodev=False)
     for target, source in etc_files.items():
         _mount_at(root_fd, target, source, None, sc.MS_BIND, create="file")
     for path in masked:
