@@ -46,8 +46,8 @@ def resolve(root_fd: int, path: str, create: str | None = None) -> int:
     """
     try:
         return sc.openat2(root_fd, path, os.O_PATH, _IN_ROOT)
-    except OSError as exc:  # ENOENT: made below; ENOSYS: an old kernel, walked below
-        if exc.errno != errno.ENOSYS and (exc.errno != errno.ENOENT or create is None):
+    except OSError as exc:  # ENOENT: made below; ENOSYS (old kernel), EAGAIN (raced a rename): walked below
+        if exc.errno not in (errno.ENOSYS, errno.EAGAIN) and (exc.errno != errno.ENOENT or create is None):
             raise
     return _walk(root_fd, path, create)
 
