@@ -44,9 +44,18 @@ def parse_env(items: list[str] | tuple[str, ...], fill_from: Mapping[str, str] |
 
 
 def _table_row(rootfs: str | None, table: str, name: str) -> list[str] | None:
-    """The ``name:...`` row of the image's /etc/passwd or /etc/group, split on ':'."""
+    """The ``name:...`` row of the image's /etc/passwd or /etc/group, split on ':'. The file is found inside
+    the image (``RESOLVE_IN_ROOT``): an image whose ``/etc`` links to a host directory cannot make nsrun
+    read the host's files."""
+    from . import syscalls
     try:
-        with open(os.path.join(rootfs or "/", "etc", table)) as f:
+        root = os.open(rootfs or "/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            fd = syscalls.openat2(root, f"etc/{table}", os.O_RDONLY | os.O_CLOEXEC,
+                                  syscalls.RESOLVE_IN_ROOT | syscalls.RESOLVE_NO_MAGICLINKS)
+        finally:
+            os.close(root)
+        with open(fd) as f:
             for line in f:
                 parts = line.strip().split(":")
                 if parts[0] == name and len(parts) > 3:

@@ -43,13 +43,21 @@ def configure(ctx: RunContext) -> None:
 
 @hookimpl
 def docker_create(fields):
-    binds = fields.take_strings("HostConfig.Binds")
-    return {"volumes": binds} if binds else None
+    out = {}
+    if binds := fields.take_strings("HostConfig.Binds"):
+        out["volumes"] = binds
+    devices = fields.take("HostConfig.Devices", list) or []
+    if devices:
+        from .devices import from_docker
+        out["devices"] = [from_docker(d) for d in devices]
+    return out or None
 
 
 @hookimpl
 def docker_view(options, view) -> None:
     view["HostConfig"]["Binds"] = list(options.get("volumes") or [])
+    from .devices import to_docker
+    view["HostConfig"]["Devices"] = [to_docker(text) for text in options.get("devices") or ()]
 
 
 @hookimpl

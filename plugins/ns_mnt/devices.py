@@ -1,10 +1,11 @@
 """Parsing ``--device HOST[:CTR[:PERMS]]`` (Docker's syntax) and checking that HOST is a device node.
 
-PERMS is a combination of ``rwm`` (default ``rw``). nsrun binds the host node in, which honours ``rw``. What it
-cannot honour is refused by name: ``m`` (every writable mount is nodev, so a node the container makes with
-mknod never opens, whatever PERMS say), and ``r`` or ``w`` alone: a read-only bind mount does not stop
-writes to a device node (the kernel checks a mount's read-only flag for files and directories, not for
-device nodes) — that needs the devices cgroup, which comes with the cgroup plugin.
+PERMS is a combination of ``rwm`` (default ``rw``). nsrun binds the host node in, which honours ``rw``; ``m``
+(Docker's default spelling is ``rwm``) adds only that the container may mknod the node itself, which it may
+(CAP_MKNOD), though such a copy never opens: every writable mount is nodev, so the bound node is the one
+that works. What it cannot honour is refused by name: ``r`` or ``w`` without the other, since a read-only
+bind mount does not stop writes to a device node (the kernel checks a mount's read-only flag for files and
+directories, not for device nodes) — that needs the devices cgroup, which comes with the cgroup plugin.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from typing import NamedTuple
 
 from nsrun import ConfigError
 
-__all__ = ["Device", "parse_device", "check_device"]
+__all__ = ["Device", "parse_device", "check_device", "from_docker", "to_docker"]
 
 
 class Device(NamedTuple):
@@ -40,10 +41,7 @@ def parse_device(text: str) -> Device:
         raise ConfigError(f"invalid --device {text!r}: cannot bind a device over {os.path.normpath(target)}")
     if not perms or not set(perms) <= set("rwm") or len(set(perms)) != len(perms):
         raise ConfigError(f"invalid --device {text!r}: permissions must be a combination of r, w and m")
-    if "m" in perms:
-        raise ConfigError(f"--device {text!r}: permission 'm' (mknod) is not supported: writable mounts are "
-                          f"nodev, only the bound node opens (use r or rw)")
-    if set(perms) != {"r", "w"}:
+    if set(perms) - {"m"} != {"r", "w"}:
         raise ConfigError(f"--device {text!r}: permissions {perms!r} are not supported: only 'rw' (a read-only "
                           f"mount does not stop writes to a device node; that needs the devices cgroup)")
     return Device(os.path.normpath(host), os.path.normpath(target))
@@ -61,3 +59,20 @@ def check_device(dev: Device) -> Device:
         raise ConfigError(f"error gathering device information while adding device {dev.host!r}: "
                           f"not a device node")
     return dev._replace(host=os.path.realpath(dev.host))
+
+
+def from_docker(entry: object) -> str:
+    """``HostConfig.Devices[i]`` (``{PathOnHost, PathInContainer, CgroupPermissions}``) -> ``--device`` text."""
+    if not isinstance(entry, dict) or not isinstance(entry.get("PathOnHost"), str) or not entry["PathOnHost"]:
+        raise ConfigError("HostConfig.Devices: each entry needs PathOnHost")
+    target = entry.get("PathInContainer") or entry["PathOnHost"]
+    return f"{entry['PathOnHost']}:{target}:{entry.get('CgroupPermissions') or 'rwm'}"
+
+
+def to_docker(text: str) -> dict:
+    """``--device`` text -> Docker's ``HostConfig.Devices`` entry (for inspect)."""
+    parts = text.split(":")
+    host = parts[0]
+    target = parts[1] if len(parts) > 1 and parts[1].startswith("/") else host
+    perms = parts[-1] if len(parts) > 1 and not parts[-1].startswith("/") else "rw"
+    return {"PathOnHost": host, "PathInContainer": target, "CgroupPermissions": perms}

@@ -63,7 +63,7 @@ def test_exec_never_lends_the_daemons_environment_nor_ignores_privileged(secret_
 
 
 @pytest.mark.parametrize("flags, field", [(["--privileged"], "Privileged"), (["--cap-add", "NET_ADMIN"], "CapAdd"),
-                                          (["--cap-drop", "ALL"], "CapDrop"), (["--device", "/dev/null"], "Devices"),
+                                          (["--cap-drop", "ALL"], "CapDrop"),
                                           (["--device-cgroup-rule", "c 1:3 rwm"], "DeviceCgroupRules")])
 def test_security_fields_are_refused_by_name_and_create_nothing(daemon, flags, field):
     result = daemon.docker("run", "--rm", "--network", "none", *flags, "busybox", "true")
@@ -85,3 +85,12 @@ def test_docker_run_cgroupns(daemon):
                         "/proc/self/cgroup", check=True).stdout
     assert all(line.endswith(":/") for line in out.splitlines()), out
     assert not os.path.exists(os.path.join(daemon.root, "containers")) or daemon.leftovers() == []
+
+
+def test_a_device_through_the_api_is_the_mnt_plugins_device(daemon):
+    out = daemon.docker("run", "--rm", "--network", "none", "--device", "/dev/null:/dev/xnull", "busybox", "sh",
+                        "-c", "echo hi > /dev/xnull && stat -c %t:%T /dev/xnull", check=True).stdout
+    assert out.strip() == "1:3"   # the host's /dev/null, bound in
+    result = daemon.docker("run", "--rm", "--network", "none", "--device", "/etc/hostname", "busybox", "true")
+    assert result.returncode == 125 and "not a device node" in result.stderr, result.stderr
+    assert daemon.leftovers() == []

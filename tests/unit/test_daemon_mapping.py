@@ -139,8 +139,6 @@ def test_cli_env_is_filled_from_the_clients_environment_only():
 
 
 @pytest.mark.parametrize("field, value", [("Privileged", True), ("CapAdd", ["NET_ADMIN"]), ("CapDrop", ["ALL"]),
-                                          ("Devices", [{"PathOnHost": "/dev/null", "PathInContainer": "/dev/null",
-                                                        "CgroupPermissions": "rwm"}]),
                                           ("DeviceCgroupRules", ["c 1:3 rwm"])])
 def test_security_fields_nsrun_cannot_honour_are_refused_by_name(field, value):
     with pytest.raises(ConfigError, match=rf"^field HostConfig\.{field} is not supported by nsrun"):

@@ -30,7 +30,8 @@ def test_accepted(text, device):
     ("/dev/fuse:/dev", "cannot bind a device over /dev"),
     ("/dev/fuse:/dev/fuse:rx", "combination of r, w and m"),
     ("/dev/fuse:/dev/fuse:rrw", "combination of r, w and m"),
-    ("/dev/fuse:/dev/fuse:rwm", "'m' (mknod) is not supported"),
+    ("/dev/fuse:/dev/fuse:m", "permissions 'm' are not supported"),
+    ("/dev/fuse:/dev/fuse:rm", "permissions 'rm' are not supported"),
     ("/dev/fuse:/dev/fuse:r", "permissions 'r' are not supported"),
     ("/dev/fuse:/dev/fuse:w", "permissions 'w' are not supported"),
 ])
@@ -38,6 +39,16 @@ def test_refused_by_name(text, words):
     with pytest.raises(ConfigError) as excinfo:
         parse_device(text)
     assert words in str(excinfo.value)
+
+
+def test_dockers_default_rwm_is_rw_and_the_api_entries_map_both_ways():
+    from nsrun_ns_mnt.devices import from_docker, to_docker
+    assert parse_device("/dev/fuse:/dev/f:rwm").target == "/dev/f"
+    text = from_docker({"PathOnHost": "/dev/fuse", "PathInContainer": "/dev/f", "CgroupPermissions": "rwm"})
+    assert text == "/dev/fuse:/dev/f:rwm" and parse_device(text).host == "/dev/fuse"
+    assert to_docker(text) == {"PathOnHost": "/dev/fuse", "PathInContainer": "/dev/f", "CgroupPermissions": "rwm"}
+    with pytest.raises(ConfigError, match="PathOnHost"):
+        from_docker({"PathInContainer": "/dev/f"})
 
 
 def test_the_host_node_must_be_a_device(tmp_path):
