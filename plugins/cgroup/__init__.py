@@ -66,3 +66,13 @@ def docker_create(fields):
 @hookimpl
 def docker_view(options, view) -> None:
     view["HostConfig"]["CgroupnsMode"] = options.get("cgroupns") or "private"
+
+
+@hookimpl
+def oci_config(fields):
+    namespaces = fields.take_items("linux.namespaces", "cgroup", by="type")
+    if any(ns.get("path") for ns in namespaces):
+        raise ConfigError("config.json: joining an existing cgroup namespace (path) is not supported")
+    fields.take_where("mounts", lambda m: isinstance(m, dict) and m.get("type") == "cgroup"
+                      and m.get("destination") == "/sys/fs/cgroup")  # this plugin mounts them read-only
+    return None if namespaces else {"cgroupns": "host"}

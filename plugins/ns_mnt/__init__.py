@@ -99,3 +99,26 @@ def in_child(ctx: RunContext) -> None:
     etc = {f"/etc/{name}": os.path.join(cdir, name) for name in ("hostname", "hosts", "resolv.conf")}
     prepare_root(root, overlay, ctx.mounts, ctx.masked_paths, ctx.readonly_paths, etc, ctx.stash.get(DEVICES_KEY, ()))
     switch_root(root)
+
+
+# The mounts this plugin makes itself in every container; an OCI config lists them too.
+_OWN_MOUNTS = {("/proc", "proc"), ("/dev", "tmpfs"), ("/dev/pts", "devpts"), ("/dev/shm", "tmpfs"),
+               ("/sys", "sysfs")}
+
+
+@hookimpl
+def oci_config(fields):
+    from nsrun import ConfigError
+    for ns in fields.take_items("linux.namespaces", "mount", by="type"):
+        if ns.get("path"):
+            raise ConfigError("config.json: joining an existing mount namespace (path) is not supported")
+    fields.take_where("mounts", lambda m: isinstance(m, dict) and (m.get("destination"), m.get("type")) in _OWN_MOUNTS)
+    volumes = []
+    for m in fields.take_where("mounts", lambda m: isinstance(m, dict) and "bind" in (m.get("options") or ())
+                               or isinstance(m, dict) and m.get("type") == "bind"):
+        opts = set(m.get("options") or ()) - {"bind", "rbind", "rw", "rprivate", "private"}
+        if opts - {"ro"}:
+            raise ConfigError(f"config.json: mount {m.get('destination')}: options {sorted(opts - {'ro'})} are "
+                              f"not supported")
+        volumes.append(f"{m.get('source')}:{m.get('destination')}{':ro' if 'ro' in opts else ''}")
+    return {"volumes": volumes} if volumes else None
