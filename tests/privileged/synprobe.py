@@ -5,9 +5,14 @@ from ``SRC_IP`` to ``DST_IP:DST_PORT`` in a frame addressed to ``DST_MAC`` (the 
 host's bridge), waits for the SYN-ACK and, when one comes, completes the handshake with an ACK carrying
 ``PAYLOAD``. The container's own kernel never sees a socket for this flow (and drops a reply from 127/8 as a
 martian before TCP could reset it), so the handshake is entirely the crafter's. Prints one JSON line:
-``{"synack": bool, "from": "ip:port" | null}``. Standard library only (it runs with the host's python3).
+``{"synack": bool, "from": "ip:port" | null}``.
+
+``inject`` sends one data segment (ACK + PSH, ``PAYLOAD``) with the given ports and sequence numbers instead:
+spoofing a host connection's source, it would land in that connection if the host let it in.
+Standard library only (it runs with the host's python3).
 
 usage: synprobe.py IFACE SRC_IP DST_MAC DST_IP DST_PORT [TIMEOUT]
+       synprobe.py inject IFACE SRC_IP SRC_PORT DST_MAC DST_IP DST_PORT SEQ ACK
 """
 from __future__ import annotations
 
@@ -58,14 +63,29 @@ def _reply(raw: bytes, src: str, sport: int) -> tuple[str, int, int, int] | None
     return socket.inet_ntoa(raw[26:30]), tsport, seq, raw[t + 13]
 
 
+def _mac(text: str) -> bytes:
+    return bytes.fromhex(text.replace(":", ""))
+
+
+def inject(argv: list[str]) -> int:
+    iface, src, sport, dst_mac, dst, dport, seq, ack = argv
+    with socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_IP)) as sock:
+        sock.bind((iface, 0))
+        src_mac = _mac(open(f"/sys/class/net/{iface}/address").read().strip())
+        sock.send(frame(src_mac, _mac(dst_mac), src, dst, int(sport), int(dport), int(seq), int(ack), 0x18,
+                        PAYLOAD))
+    return 0
+
+
 def main(argv: list[str]) -> int:
+    if argv[0] == "inject":
+        return inject(argv[1:])
     iface, src, dst_mac, dst, dport = argv[:5]
     timeout = float(argv[5]) if len(argv) > 5 else 2.0
     dport_n = int(dport)
     sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_IP))
     sock.bind((iface, 0))
-    src_mac = bytes.fromhex(open(f"/sys/class/net/{iface}/address").read().strip().replace(":", ""))
-    dmac = bytes.fromhex(dst_mac.replace(":", ""))
+    src_mac, dmac = _mac(open(f"/sys/class/net/{iface}/address").read().strip()), _mac(dst_mac)
     sport, seq = random.randint(40000, 60000), random.randrange(1 << 32)
     syn = frame(src_mac, dmac, src, dst, sport, dport_n, seq, 0, 0x02)
     deadline = time.monotonic() + timeout

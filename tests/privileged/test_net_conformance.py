@@ -241,3 +241,50 @@ def test_a_container_cannot_reach_the_hosts_loopback_services(net_nsrun, nsrun_r
     finally:
         decoy.close()
         net_nsrun.plain("rm", "-f", f"w{unique}")
+
+
+def _seqs(sock: socket.socket) -> tuple[int, int]:
+    """(next sequence number to send, next expected) of a connected TCP socket, read in repair mode."""
+    TCP_REPAIR, TCP_REPAIR_QUEUE, TCP_QUEUE_SEQ, RECV, SEND = 19, 20, 21, 1, 2
+    sock.setsockopt(socket.IPPROTO_TCP, TCP_REPAIR, 1)
+    try:
+        out = []
+        for queue in (SEND, RECV):
+            sock.setsockopt(socket.IPPROTO_TCP, TCP_REPAIR_QUEUE, queue)
+            out.append(sock.getsockopt(socket.IPPROTO_TCP, TCP_QUEUE_SEQ) & 0xFFFFFFFF)
+    finally:
+        sock.setsockopt(socket.IPPROTO_TCP, TCP_REPAIR, 0)
+    return out[0], out[1]
+
+
+@pytest.mark.parametrize("userns", ["", "user,"], ids=["root", "userns"])
+def test_a_container_cannot_inject_into_the_hosts_loopback_connections(net_nsrun, nsrun_root, unique, userns):
+    """A connection between two of the host's loopback addresses is ESTABLISHED in conntrack: a segment a
+    container sends with that connection's addresses (a loopback source, which the kernel lets in on a bridge
+    with route_localnet=1 unless it is an address of lo itself) would pass as a reply and land in it. The test
+    hands the attacker the sequence numbers (read in TCP repair mode) a patient one would have to guess."""
+    res = net_nsrun.plain("--plugins", userns + net_nsrun.backend["plugins"], "run", "-d", "--name",
+                          f"s{unique}", "busybox", "sleep", "60", env=net_nsrun.backend["env"])
+    assert res.returncode == 0, res.stderr
+    decoy = _decoy()
+    client = socket.socket()
+    try:
+        info = json.loads(net_nsrun.plain("inspect", f"s{unique}", check=True).stdout)[0]
+        settings, pid = info["Info"]["NetworkSettings"], info["State"]["Pid"]
+        with open(f"/sys/class/net/{settings['Bridge']}/address") as f:
+            gateway_mac = f.read().strip()
+        client.bind(("127.0.0.2", 0))
+        client.connect(decoy.getsockname())
+        conn, _ = decoy.accept()
+        seq, ack = _seqs(client)
+        # crafted in the container's network namespace only, as in _craft
+        sh("nsenter", "-t", str(pid), "-n", sys.executable, PROBE, "inject", "eth0", "127.0.0.2",
+           str(client.getsockname()[1]), gateway_mac, "127.0.0.1", str(decoy.getsockname()[1]), str(seq), str(ack))
+        client.sendall(b"from-the-host\n")  # the connection itself still works, and is what the decoy reads
+        conn.settimeout(2)
+        assert conn.recv(100) == b"from-the-host\n"
+        conn.close()
+    finally:
+        client.close()
+        decoy.close()
+        net_nsrun.plain("rm", "-f", f"s{unique}")
