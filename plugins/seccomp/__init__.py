@@ -1,0 +1,132 @@
+"""Docker's default seccomp profile (or ``--security-opt seccomp=PROFILE.json``) on every container.
+
+Selected by default. ``--security-opt seccomp=unconfined`` runs a container without a filter; leaving the
+plugin out of ``--plugins`` does too. Profiles are in Docker's JSON format (``profile``); the default one is
+``default.json`` beside this module, modelled on moby's.
+
+Cost on a start: ``configure`` reads the profile, hashes it and reads its compiled program from the cache
+(``cache``); only a new profile, kernel, capability set or libseccomp compiles (``compile``, libseccomp). The
+program is kept with the container (``ctx.options["seccomp_filter"]``, hex: the container's own record of
+what it runs under, as OCI's config.json keeps the profile), so ``nsrun exec`` loads the very same filter
+without reading anything. The child loads it with one ``seccomp()`` call, the last step before ``execve``
+(after sec's capabilities and no_new_privs), which is why the core's chdir/setresuid/execve that follow
+are syscalls the profile must allow (Docker's does).
+"""
+from __future__ import annotations
+
+import os
+
+from nsrun import ConfigError, Option, RunContext, hookimpl, syscalls
+
+DEFAULT = True
+ORDER = 95  # after sec (90): its before_exec sets no_new_privs, which loading a filter without CAP_SYS_ADMIN needs
+OPTIONS = [Option(("--security-opt",), "security_opt", multiple=True, metavar="seccomp=unconfined|PROFILE.json",
+                  help="seccomp=unconfined (no filter) or seccomp=PROFILE.json (Docker's profile format)")]
+
+FILTER = "seccomp_filter"  # ctx.options key: "<load flags>:<program in hex>"
+DEFAULT_PROFILE = os.path.join(os.path.dirname(__file__), "default.json")
+# What the profile's caps conditions are evaluated against: Docker's default set when sec applies it
+# (CHOWN DAC_OVERRIDE FOWNER FSETID KILL SETGID SETUID SETPCAP NET_BIND_SERVICE NET_RAW SYS_CHROOT MKNOD
+# AUDIT_WRITE SETFCAP), every capability when it does not.
+DOCKER_CAPS = frozenset(f"CAP_{c}" for c in (
+    "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID", "SETPCAP", "NET_BIND_SERVICE",
+    "NET_RAW", "SYS_CHROOT", "MKNOD", "AUDIT_WRITE", "SETFCAP"))
+ALL_CAPS = frozenset(f"CAP_{c}" for c in (
+    "CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID", "SETPCAP",
+    "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST", "NET_ADMIN", "NET_RAW", "IPC_LOCK", "IPC_OWNER",
+    "SYS_MODULE", "SYS_RAWIO", "SYS_CHROOT", "SYS_PTRACE", "SYS_PACCT", "SYS_ADMIN", "SYS_BOOT", "SYS_NICE",
+    "SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "MKNOD", "LEASE", "AUDIT_WRITE", "AUDIT_CONTROL", "SETFCAP",
+    "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG", "WAKE_ALARM", "BLOCK_SUSPEND", "AUDIT_READ", "PERFMON", "BPF",
+    "CHECKPOINT_RESTORE"))
+
+
+def parse_security_opts(values: list[str] | tuple[str, ...]) -> str | None:
+    """``--security-opt`` values -> the seccomp value (``"unconfined"``, ``"builtin"``, inline JSON or a
+    path), or None for the default. Any other key is refused by name."""
+    chosen = None
+    for item in values:
+        key, sep, value = item.partition("=")
+        if key != "seccomp":
+            raise ConfigError(f"--security-opt {key!r} is not supported (only seccomp=unconfined|PROFILE.json)")
+        if not sep or not value.strip():
+            raise ConfigError("--security-opt seccomp needs a value: seccomp=unconfined or seccomp=PROFILE.json")
+        chosen = value
+    return None if chosen in (None, "builtin") else chosen
+
+
+def _caps(ctx: RunContext) -> frozenset[str]:
+    return DOCKER_CAPS if "sec" in ctx.spec.plugins else ALL_CAPS
+
+
+@hookimpl
+def configure(ctx: RunContext) -> None:
+    ctx.options.pop(FILTER, None)
+    value = parse_security_opts(ctx.options.get("security_opt") or ())
+    if value == "unconfined":
+        return
+    if value is None:
+        label, path = "default", DEFAULT_PROFILE
+    elif value.lstrip().startswith("{"):
+        label, path = "(inline)", None
+        content = value.encode()
+    else:
+        label, path = value, value
+    if path is not None:
+        try:
+            with open(path, "rb") as f:
+                content = f.read()
+        except OSError as exc:
+            raise ConfigError(f"seccomp profile {path}: {exc.strerror}", errno=exc.errno) from None
+        if value is not None:  # keep the content, as Docker does: a detached start reads no file again
+            ctx.options["security_opt"] = [f"seccomp={content.decode(errors='replace')}"]
+    from . import profile
+    try:
+        flags, program = _program(ctx.paths.root, content, _caps(ctx))
+    except profile.ProfileError as exc:
+        raise ConfigError(f"seccomp profile {label}: {exc.detail}") from None
+    ctx.options[FILTER] = f"{flags}:{program.hex()}"
+
+
+def _program(root: str, content: bytes, caps: frozenset[str]) -> tuple[int, bytes]:
+    from . import cache
+    from .profile import native_arch
+    uname = os.uname()
+    arch = native_arch(uname.machine)
+    directory = cache.cache_dir(root)
+    hit = cache.get(directory, cache.key(directory, content, arch, caps, uname.release))
+    if hit is not None:
+        return hit
+    return _compile(directory, content, arch, caps, uname.release)
+
+
+def _compile(directory: str, content: bytes, arch: str, caps: frozenset[str], release: str) -> tuple[int, bytes]:
+    import json
+    from . import cache, compile, profile
+    try:
+        doc = json.loads(content)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise profile.ProfileError(f"invalid JSON: {exc}") from None
+    plan = profile.evaluate(profile.check(doc), arch, caps, profile.kernel_version(release))
+    fd = os.memfd_create("nsrun-seccomp", os.MFD_CLOEXEC)
+    try:
+        compile.compile_bpf(plan, fd)
+        size = os.lseek(fd, 0, os.SEEK_END)
+        program = os.pread(fd, size, 0)
+    finally:
+        os.close(fd)
+    if not program or len(program) % 8:
+        raise profile.ProfileError("libseccomp produced no program")
+    try:
+        cache.put(directory, compile.library_file(), compile.library_version(),
+                  lambda: cache.key(directory, content, arch, caps, release), plan.flags, program)
+    except OSError:
+        pass  # an unwritable cache costs a compile per start, not the start
+    return plan.flags, program
+
+
+@hookimpl(trylast=True)
+def before_exec(ctx: RunContext) -> None:
+    value = ctx.options.get(FILTER)
+    if value:
+        flags, _, program = value.partition(":")
+        syscalls.load_seccomp_bpf(bytes.fromhex(program), int(flags))
