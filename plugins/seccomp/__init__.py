@@ -79,34 +79,35 @@ def configure(ctx: RunContext) -> None:
             raise ConfigError(f"seccomp profile {path}: {exc.strerror}", errno=exc.errno) from None
         if value is not None:  # keep the content, as Docker does: a detached start reads no file again
             ctx.options["security_opt"] = [f"seccomp={content.decode(errors='replace')}"]
-    from . import profile
-    try:
-        flags, program = _program(ctx.paths.root, content, _caps(ctx))
-    except profile.ProfileError as exc:
-        raise ConfigError(f"seccomp profile {label}: {exc.detail}") from None
+    flags, program = _program(ctx.paths.root, content, _caps(ctx), label)
     ctx.options[FILTER] = f"{flags}:{program.hex()}"
 
 
-def _program(root: str, content: bytes, caps: frozenset[str]) -> tuple[int, bytes]:
+def _program(root: str, content: bytes, caps: frozenset[str], label: str) -> tuple[int, bytes]:
+    """``(load flags, BPF program)`` for a profile: from the cache, or compiled (and cached) on a miss."""
     from . import cache
-    from .profile import native_arch
     uname = os.uname()
-    arch = native_arch(uname.machine)
     directory = cache.cache_dir(root)
-    hit = cache.get(directory, cache.key(directory, content, arch, caps, uname.release))
+    hit = cache.get(directory, cache.key(directory, content, uname.machine, caps, uname.release))
     if hit is not None:
         return hit
-    return _compile(directory, content, arch, caps, uname.release)
+    from . import profile  # only on a miss: checking and compiling cost milliseconds
+    try:
+        return _compile(directory, content, uname.machine, caps, uname.release)
+    except profile.ProfileError as exc:
+        raise ConfigError(f"seccomp profile {label}: {exc.detail}") from None
 
 
-def _compile(directory: str, content: bytes, arch: str, caps: frozenset[str], release: str) -> tuple[int, bytes]:
+def _compile(directory: str, content: bytes, machine: str, caps: frozenset[str],
+             release: str) -> tuple[int, bytes]:
     import json
     from . import cache, compile, profile
     try:
         doc = json.loads(content)
     except (ValueError, UnicodeDecodeError) as exc:
         raise profile.ProfileError(f"invalid JSON: {exc}") from None
-    plan = profile.evaluate(profile.check(doc), arch, caps, profile.kernel_version(release))
+    plan = profile.evaluate(profile.check(doc), profile.native_arch(machine), caps,
+                            profile.kernel_version(release))
     fd = os.memfd_create("nsrun-seccomp", os.MFD_CLOEXEC)
     try:
         compile.compile_bpf(plan, fd)
@@ -118,7 +119,7 @@ def _compile(directory: str, content: bytes, arch: str, caps: frozenset[str], re
         raise profile.ProfileError("libseccomp produced no program")
     try:
         cache.put(directory, compile.library_file(), compile.library_version(),
-                  lambda: cache.key(directory, content, arch, caps, release), plan.flags, program)
+                  lambda: cache.key(directory, content, machine, caps, release), plan.flags, program)
     except OSError:
         pass  # an unwritable cache costs a compile per start, not the start
     return plan.flags, program
