@@ -5,9 +5,10 @@ plugin out of ``--plugins`` does too. Profiles are in Docker's JSON format (``pr
 ``default.json`` beside this module, modelled on moby's.
 
 Cost on a start: ``configure`` reads the profile, hashes it and reads its compiled program from the cache
-(``cache``); only a new profile, kernel, capability set or libseccomp compiles (``compile``, libseccomp). The
-program is kept with the container (``ctx.options["seccomp_filter"]``, hex: the container's own record of
-what it runs under, as OCI's config.json keeps the profile), so ``nsrun exec`` loads the very same filter
+(the read side is below); only a new profile, kernel, capability set or libseccomp checks and compiles it
+(``profile``, ``compile``: libseccomp; ``cache`` writes the entry). The program is also kept with the
+container (``ctx.options["seccomp_filter"]``, hex: the container's own record of what it runs under, as OCI's
+config.json keeps the profile), so ``nsrun exec``, for which no ``configure`` runs, loads the very same filter
 without reading anything. The child loads it with one ``seccomp()`` call, the last step before ``execve``
 (after sec's capabilities and no_new_privs), which is why the core's chdir/setresuid/execve that follow
 are syscalls the profile must allow (Docker's does).
@@ -16,14 +17,15 @@ from __future__ import annotations
 
 import os
 
-from nsrun import ConfigError, Option, RunContext, hookimpl, syscalls
+from nsrun import ConfigError, Option, RunContext, StashKey, hookimpl, syscalls
 
 DEFAULT = True
 ORDER = 95  # after sec (90): its before_exec sets no_new_privs, which loading a filter without CAP_SYS_ADMIN needs
 OPTIONS = [Option(("--security-opt",), "security_opt", multiple=True, metavar="seccomp=unconfined|PROFILE.json",
                   help="seccomp=unconfined (no filter) or seccomp=PROFILE.json (Docker's profile format)")]
 
-FILTER = "seccomp_filter"  # ctx.options key: "<load flags>:<program in hex>"
+FILTER = "seccomp_filter"  # ctx.options key: "<load flags>:<program in hex>" (what exec loads)
+PROGRAM = StashKey[tuple]()  # (load flags, program bytes): what the run's own child loads, undecoded
 DEFAULT_PROFILE = os.path.join(os.path.dirname(__file__), "default.json")
 # What the profile's caps conditions are evaluated against: Docker's default set when sec applies it
 # (CHOWN DAC_OVERRIDE FOWNER FSETID KILL SETGID SETUID SETPCAP NET_BIND_SERVICE NET_RAW SYS_CHROOT MKNOD
@@ -61,6 +63,7 @@ def _caps(ctx: RunContext) -> frozenset[str]:
 @hookimpl
 def configure(ctx: RunContext) -> None:
     ctx.options.pop(FILTER, None)
+    ctx.stash.pop(PROGRAM, None)
     value = parse_security_opts(ctx.options.get("security_opt") or ())
     if value == "unconfined":
         return
@@ -80,15 +83,63 @@ def configure(ctx: RunContext) -> None:
         if value is not None:  # keep the content, as Docker does: a detached start reads no file again
             ctx.options["security_opt"] = [f"seccomp={content.decode(errors='replace')}"]
     flags, program = _program(ctx.paths.root, content, _caps(ctx), label)
+    ctx.stash[PROGRAM] = (flags, program)
     ctx.options[FILTER] = f"{flags}:{program.hex()}"
+
+
+# -- the program cache, read side (every start); the write side is ``cache`` (a miss) -------------------------
+# ``<root>/cache/seccomp/<key>.bpf``. The key is a BLAKE2b hash over everything the program depends on: the
+# profile's bytes, the machine, the capability set and the kernel release (``includes``/``excludes`` are
+# evaluated against them), the identity of the libseccomp that compiled it (the file holding it, its version,
+# size and mtime, as recorded beside the entries) and the version of this plugin's compile step. A hit costs
+# a few small reads and a hash; nothing imports libseccomp unless the key is new.
+# Under the root and not in ~/.cache: an entry decides what the kernel lets containers do, so it belongs with
+# the root's images and state (writable only by whoever owns that root), goes away with the root, and two
+# roots never share an entry.
+_CACHE_FORMAT = b"nsrun-seccomp-2"  # bump when compile.py builds programs differently
+
+
+def cache_dir(root: str) -> str:
+    return os.path.join(root, "cache", "seccomp")
+
+
+def cache_key(directory: str, content: bytes, machine: str, caps: frozenset[str], release: str) -> str | None:
+    """The entry name for these inputs, or None when no libseccomp was recorded yet (nothing can hit)."""
+    try:
+        with open(os.path.join(directory, "libseccomp"), "rb") as f:
+            library, _, version = f.read().decode().partition("\n")
+        st = os.stat(library)
+    except (OSError, UnicodeDecodeError):
+        return None
+    from _blake2 import blake2b  # builtin: hashlib would load OpenSSL first (~2.5 ms)
+    h = blake2b(digest_size=32)
+    for part in (_CACHE_FORMAT, f"{machine}\0{','.join(sorted(caps))}\0{release}\0{library}\0{version}\0"
+                 f"{st.st_size}\0{st.st_mtime_ns}".encode()):
+        h.update(b"%d:" % len(part) + part)
+    h.update(content)
+    return h.hexdigest()
+
+
+def cached(directory: str, key: str | None) -> tuple[int, bytes] | None:
+    """``(load flags, program)`` of a cache entry, or None."""
+    if key is None:
+        return None
+    try:
+        with open(os.path.join(directory, key + ".bpf"), "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    flags, sep, program = data.partition(b"\n")
+    if not sep or not flags.isdigit() or not program or len(program) % 8:
+        return None  # torn or foreign: compile again
+    return int(flags), program
 
 
 def _program(root: str, content: bytes, caps: frozenset[str], label: str) -> tuple[int, bytes]:
     """``(load flags, BPF program)`` for a profile: from the cache, or compiled (and cached) on a miss."""
-    from . import cache
     uname = os.uname()
-    directory = cache.cache_dir(root)
-    hit = cache.get(directory, cache.key(directory, content, uname.machine, caps, uname.release))
+    directory = cache_dir(root)
+    hit = cached(directory, cache_key(directory, content, uname.machine, caps, uname.release))
     if hit is not None:
         return hit
     from . import profile  # only on a miss: checking and compiling cost milliseconds
@@ -118,8 +169,8 @@ def _compile(directory: str, content: bytes, machine: str, caps: frozenset[str],
     if not program or len(program) % 8:
         raise profile.ProfileError("libseccomp produced no program")
     try:
-        cache.put(directory, compile.library_file(), compile.library_version(),
-                  lambda: cache.key(directory, content, machine, caps, release), plan.flags, program)
+        cache.store(directory, compile.library_file(), compile.library_version(),
+                    lambda: cache_key(directory, content, machine, caps, release), plan.flags, program)
     except OSError:
         pass  # an unwritable cache costs a compile per start, not the start
     return plan.flags, program
@@ -127,7 +178,9 @@ def _compile(directory: str, content: bytes, machine: str, caps: frozenset[str],
 
 @hookimpl(trylast=True)
 def before_exec(ctx: RunContext) -> None:
-    value = ctx.options.get(FILTER)
-    if value:
-        flags, _, program = value.partition(":")
-        syscalls.load_seccomp_bpf(bytes.fromhex(program), int(flags))
+    ready = ctx.stash.get(PROGRAM)  # a run: the forked copy of what configure read
+    if ready is None and ctx.options.get(FILTER):  # exec: no configure ran; the container's record has it
+        flags, _, program = ctx.options[FILTER].partition(":")
+        ready = (int(flags), bytes.fromhex(program))
+    if ready is not None:
+        syscalls.load_seccomp_bpf(ready[1], ready[0])

@@ -85,6 +85,8 @@ def compile_bpf(plan: Plan, out_fd: int) -> None:
         except (AttributeError, RuntimeError, OSError) as exc:
             raise ProfileError(f"libseccomp cannot filter for {arch}: {exc}") from None
     filt.set_attr(seccomp.Attr.CTL_NNP, 0)  # no_new_privs is the sec plugin's business, not the filter's
+    # A binary tree over the syscall numbers: ~9 comparisons per syscall instead of a walk down ~350.
+    filt.set_attr(seccomp.Attr.CTL_OPTIMIZE, 2)
     for rule in plan.rules:
         if seccomp.resolve_syscall(native, rule.name) == -1:
             if rule.name in NEWER and rule.action == "SCMP_ACT_ALLOW":
