@@ -140,3 +140,19 @@ def test_bad_profiles_fail_with_125_and_create_nothing(nsrun, nsrun_root, case):
     assert nsrun("ps", "-a", "-q", check=True).stdout == ""
     containers = os.path.join(nsrun_root, "containers")
     assert not os.path.isdir(containers) or os.listdir(containers) == []
+
+
+def test_only_the_first_start_compiles_later_starts_read_the_cached_program(nsrun, nsrun_root):
+    import sys
+    cmd = [sys.executable, "-X", "importtime", os.path.join(os.path.dirname(sys.executable), "nsrun"),
+           "--root", nsrun_root, "run", "--rm", "busybox", "true"]
+    first = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    second = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert first.returncode == second.returncode == 0, first.stderr + second.stderr
+
+    def imported(stderr: str) -> set[str]:
+        return {line.rsplit("|", 1)[-1].strip() for line in stderr.splitlines() if line.startswith("import time:")}
+    assert {"seccomp", "nsrun_seccomp.compile"} <= imported(first.stderr)
+    assert not {"seccomp", "nsrun_seccomp.compile", "nsrun_seccomp.profile"} & imported(second.stderr)
+    entries = os.listdir(os.path.join(nsrun_root, "cache", "seccomp"))
+    assert len([e for e in entries if e.endswith(".bpf")]) == 1 and "libseccomp" in entries

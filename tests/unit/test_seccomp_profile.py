@@ -197,3 +197,22 @@ def test_an_unknown_syscall_is_refused_and_a_newer_one_is_left_to_the_default():
     with pytest.raises(ProfileError) as excinfo:   # a deny rule libseccomp cannot express must not vanish
         _compile({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mseal"], "action": "SCMP_ACT_ERRNO"}]})
     assert "cannot filter syscall 'mseal'" in excinfo.value.detail
+
+
+def test_the_cache_key_follows_every_input_and_a_torn_entry_is_a_miss(tmp_path):
+    from nsrun_seccomp import cache_key, cached
+    from nsrun_seccomp.cache import store
+    lib = tmp_path / "libseccomp.so"
+    lib.write_bytes(b"v1")
+    d = str(tmp_path / "cache")
+    assert cache_key(d, b"{}", "x86_64", DOCKER_CAPS, "6.18.0") is None      # nothing recorded yet
+    key = lambda content=b"{}", caps=DOCKER_CAPS, release="6.18.0": cache_key(d, content, "x86_64", caps, release)
+    store(d, str(lib), "2.5.4", key, 0, b"\x06\x00\x00\x00\x00\x00\xff\x7f")
+    assert cached(d, key()) == (0, b"\x06\x00\x00\x00\x00\x00\xff\x7f")
+    base = key()
+    assert len({base, key(b"{ }"), key(caps=ALL_CAPS), key(release="6.19.0")}) == 4
+    lib.write_bytes(b"v2, another size")                                  # libseccomp upgraded
+    assert key() != base and cached(d, key()) is None
+    with open(os.path.join(d, key() + ".bpf"), "wb") as f:
+        f.write(b"0\n\x06\x00\x00")                                       # torn: not a whole instruction
+    assert cached(d, key()) is None
