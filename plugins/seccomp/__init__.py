@@ -142,11 +142,15 @@ def _program(root: str, content: bytes, caps: frozenset[str], label: str) -> tup
     hit = cached(directory, cache_key(directory, content, uname.machine, caps, uname.release))
     if hit is not None:
         return hit
-    from . import profile  # only on a miss: checking and compiling cost milliseconds
-    try:
-        return _compile(directory, content, uname.machine, caps, uname.release)
-    except profile.ProfileError as exc:
-        raise ConfigError(f"seccomp profile {label}: {exc.detail}") from None
+    from . import cache, profile  # only on a miss: checking and compiling cost ~80 ms
+    with cache.compiling(directory):  # one compile at a time: concurrent creates wait for it, then hit
+        hit = cached(directory, cache_key(directory, content, uname.machine, caps, uname.release))
+        if hit is not None:
+            return hit
+        try:
+            return _compile(directory, content, uname.machine, caps, uname.release)
+        except profile.ProfileError as exc:
+            raise ConfigError(f"seccomp profile {label}: {exc.detail}") from None
 
 
 def _compile(directory: str, content: bytes, machine: str, caps: frozenset[str],

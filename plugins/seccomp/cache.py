@@ -7,15 +7,36 @@ Layout: ``<root>/cache/seccomp/<key>.bpf`` holds ``b"<load flags>\\n"`` followed
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from typing import Callable
+    from typing import Callable, Iterator
 
-__all__ = ["LIBRARY", "store"]
+__all__ = ["LIBRARY", "store", "compiling"]
 
 LIBRARY = "libseccomp"
+
+
+@contextlib.contextmanager
+def compiling(directory: str) -> Iterator[None]:
+    """Hold the cache's lock (``flock`` on ``.lock``) while compiling: the daemon creates containers in
+    threads, and five first creates would otherwise compile the same profile five times, each holding the
+    GIL for most of its ~80 ms. The waiters sleep in ``flock`` (no GIL) and then find the entry made.
+    Without a writable cache directory it compiles unlocked."""
+    try:
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        fd = os.open(os.path.join(directory, ".lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except OSError:
+        yield
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def store(directory: str, library: str, version: str, key_for: Callable[[], str | None], flags: int,
