@@ -16,6 +16,7 @@ are syscalls the profile must allow (Docker's does).
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from nsrun import ConfigError, Option, RunContext, StashKey, hookimpl, syscalls
 
@@ -54,6 +55,32 @@ def parse_security_opts(values: list[str] | tuple[str, ...]) -> str | None:
             raise ConfigError("--security-opt seccomp needs a value: seccomp=unconfined or seccomp=PROFILE.json")
         chosen = value
     return None if chosen in (None, "builtin") else chosen
+
+
+@hookimpl
+def docker_create(fields: Any) -> dict[str, Any] | None:
+    """``HostConfig.SecurityOpt``: the ``seccomp=`` elements are ours: ``unconfined``, ``builtin`` or a
+    profile's JSON (the docker CLI reads ``--security-opt seccomp=FILE`` itself and sends the content). A path
+    is refused: it would name a file on the daemon's host. Other keys are left for their owners (or the
+    core's refusal by name)."""
+    items = fields.take_items("HostConfig.SecurityOpt", "seccomp")
+    for item in items:
+        _, sep, value = item.partition("=")
+        if not sep or (value not in ("unconfined", "builtin") and not value.lstrip().startswith("{")):
+            raise ConfigError("HostConfig.SecurityOpt: seccomp= takes unconfined, builtin or a profile's JSON, "
+                              "not a path on the daemon's host")
+    return {"security_opt": items} if items else None
+
+
+@hookimpl
+def docker_view(options: dict[str, Any], view: dict[str, Any]) -> None:
+    opts = list(options.get("security_opt") or [])
+    view["HostConfig"]["SecurityOpt"] = opts or None
+
+
+@hookimpl
+def docker_info(info: dict[str, Any]) -> None:
+    info["SecurityOptions"].append("name=seccomp,profile=builtin")
 
 
 def _caps(ctx: RunContext) -> frozenset[str]:

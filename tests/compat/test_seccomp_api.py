@@ -25,7 +25,7 @@ def test_docker_cli_default_unconfined_and_an_inline_profile(daemon, tmp_path):
 
 def test_docker_cli_refuses_other_security_options_and_bad_profiles_with_400(daemon, tmp_path):
     r = daemon.docker("run", "--rm", *NONE, "--security-opt", "apparmor=x", "busybox", "true")
-    assert r.returncode == 125 and "'apparmor' is not supported" in r.stderr
+    assert r.returncode == 125 and "SecurityOpt: apparmor=x is not supported" in r.stderr
     assert " POST /v1.41/containers/create 400 " in daemon.log()
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"defaultAction": "SCMP_ACT_ERRNO",
@@ -44,7 +44,7 @@ def test_docker_py_security_opt(docker_client, daemon):
         docker_client.containers.run("busybox", ["true"], remove=True, network_mode="none",
                                      security_opt=["apparmor=x"])
     except docker.errors.APIError as exc:
-        assert exc.status_code == 400 and "'apparmor' is not supported" in str(exc.explanation)
+        assert exc.status_code == 400 and "SecurityOpt: apparmor=x is not supported" in str(exc.explanation)
     else:
         raise AssertionError("apparmor=x was accepted")
     assert daemon.leftovers() == []

@@ -10,7 +10,7 @@ import struct
 import pytest
 
 from nsrun import ConfigError
-from nsrun.daemon.convert import BadRequest, create_args
+from nsrun.daemon.convert import create_args
 from nsrun_seccomp import ALL_CAPS, DEFAULT_PROFILE, DOCKER_CAPS, parse_security_opts
 from nsrun_seccomp.profile import ProfileError, check, evaluate, kernel_version, native_arch
 
@@ -152,18 +152,31 @@ def test_security_opt_values():
         assert word in excinfo.value.message
 
 
-def test_api_security_opt_maps_seccomp_and_refuses_the_rest():
-    body = {"Image": "busybox", "HostConfig": {"SecurityOpt": ["seccomp=unconfined"]}}
-    assert create_args(body, None, False)["options"]["security_opt"] == ["seccomp=unconfined"]
+def test_api_security_opt_maps_seccomp_and_leaves_the_rest_to_be_refused():
+    from nsrun._plugins import default_selection, installed_manager
+    hook = installed_manager().subset("docker_create", default_selection())
+
+    def create(opts):
+        return create_args({"Image": "busybox", "HostConfig": {"SecurityOpt": opts}}, None, hook)
+    assert create(["seccomp=unconfined"])["options"] == {"security_opt": ["seccomp=unconfined"]}
     inline = 'seccomp={"defaultAction":"SCMP_ACT_ALLOW"}'
-    body = {"Image": "busybox", "HostConfig": {"SecurityOpt": [inline]}}
-    assert create_args(body, None, False)["options"]["security_opt"] == [inline]
-    assert "security_opt" not in create_args({"Image": "busybox"}, None, False)["options"]
-    for bad, word in (("apparmor=x", "'apparmor'"), ("no-new-privileges", "'no-new-privileges'"),
-                      ("seccomp=/etc/profile.json", "not a path")):
-        with pytest.raises(BadRequest) as excinfo:
-            create_args({"Image": "busybox", "HostConfig": {"SecurityOpt": [bad]}}, None, False)
-        assert word in excinfo.value.message
+    assert create([inline])["options"] == {"security_opt": [inline]}
+    assert create_args({"Image": "busybox"}, None, hook)["options"] == {}
+    for bad, message in ((["apparmor=x"], "field HostConfig.SecurityOpt: apparmor=x is not supported"),
+                         (["seccomp=unconfined", "no-new-privileges"], "no-new-privileges is not supported"),
+                         (["seccomp=/etc/profile.json"], "not a path on the daemon's host")):
+        with pytest.raises(ConfigError) as excinfo:
+            create(bad)
+        assert message in excinfo.value.message
+
+
+def test_the_docker_view_shows_security_opt():
+    from nsrun_seccomp import docker_view
+    view = {"HostConfig": {}}
+    docker_view(options={"security_opt": ["seccomp=unconfined"]}, view=view)
+    assert view["HostConfig"]["SecurityOpt"] == ["seccomp=unconfined"]
+    docker_view(options={}, view=view)
+    assert view["HostConfig"]["SecurityOpt"] is None
 
 
 # -- libseccomp (the compile step of a cache miss) -------------------------------------------------------
