@@ -59,9 +59,9 @@ def unique() -> str:
 
 @pytest.fixture
 def nsrun_root(request: pytest.FixtureRequest) -> str:
-    """A private nsrun root (``--root``) for this test; removed afterwards."""
-    root = tempfile.mkdtemp(prefix="nsrtest-", dir="/tmp")
-    os.chmod(root, 0o755)
+    """A private nsrun root (``--root``) for this test, made as users make one (``mktemp -d``: 0700, owned
+    by root); removed afterwards."""
+    root = tempfile.mkdtemp(prefix="nsrtest-", dir="/tmp")  # mode 0700, as `mktemp -d` makes it for a user
     yield root
     shutil.rmtree(root, ignore_errors=True)
 
