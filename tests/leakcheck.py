@@ -1,8 +1,8 @@
 """What nsrun left on the host, and which of it may stay: the leak check of every privileged test.
 
 ``snapshot(root)`` lists, object by object, what carries the root's tag (``Paths.tag``) on the host and what
-lies under the root: links (with their kind), network namespaces, the root's nftables table (ip nsrun<tag>) down to each
-chain, set, rule and set/map element, each iptables line of the root's chains and hooks (``iptables-save``
+lies under the root: links (with their kind), network namespaces, the root's nftables table (ip nsrun<tag>)
+down to each chain, set, rule and set/map element, each iptables line of the root's chains and hooks (``iptables-save``
 and ``iptables-legacy-save``), cgroup directories named with ``nsr`` and the tag, mounts under the root,
 processes whose root or cwd is under it (and supervisors of it), container records and leases, and image
 staging directories. Tests running at the same time under other roots never look like leaks.
