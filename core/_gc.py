@@ -82,6 +82,7 @@ def collect(engine: Engine, only: str | None = None, reset: bool = False) -> lis
         if reset or (rec.spec.remove and rec.status == "exited"):
             store.remove(cid)
             lines.append(f"removed container {rec.name} ({cid[:12]})")
+    lines.extend(engine.images.collect_staging())  # an image being made when its maker was killed
     names = os.path.join(engine.paths.containers, ".names")
     for name in (os.listdir(names) if os.path.isdir(names) else []):
         link = os.path.join(names, name)

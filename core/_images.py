@@ -39,6 +39,7 @@ def normalize(name: str) -> str:
 class Images:
     def __init__(self, paths: Paths) -> None:
         self.paths = paths
+        self._holding = False
 
     def _dir(self, name: str) -> str:
         quoted = normalize(name).replace("%", "%25").replace("/", "%2F").replace(":", "%3A")
@@ -67,8 +68,10 @@ class Images:
             fd = os.open(os.path.join(self.paths.images, ".lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX)
+                self._holding = True  # a flock is not reentrant: _staging must not take it again inside
                 yield
             finally:
+                self._holding = False
                 os.close(fd)
         return held()
 
@@ -113,14 +116,58 @@ class Images:
         os.rename(tmp, final)
         return meta
 
-    def _staging(self, name: str) -> str:
-        """A fresh directory beside the image's (unique per call: threads of one process may import at once)."""
+    def _staging(self, name: str):
+        """A fresh directory beside the image's (unique per call: threads of one process may import at once),
+        flocked while it is being filled, so ``collect_staging`` can tell one whose maker died (kill -9) from
+        one being made; removed when filling it fails."""
+        import contextlib
+        import fcntl
+        import shutil
         import tempfile
-        os.makedirs(self.paths.images, exist_ok=True)
-        tmp = tempfile.mkdtemp(prefix=os.path.basename(self._dir(name)) + ".tmp", dir=self.paths.images)
-        os.chmod(tmp, 0o755)
-        os.makedirs(os.path.join(tmp, "rootfs"))
-        return tmp
+
+        @contextlib.contextmanager
+        def staged():
+            # made and locked under the store's lock, so gc (which takes it too) never sees it unlocked
+            with contextlib.nullcontext() if self._holding else self._lock():
+                tmp = tempfile.mkdtemp(prefix=os.path.basename(self._dir(name)) + ".tmp", dir=self.paths.images)
+                fd = os.open(tmp, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                os.chmod(tmp, 0o755)
+                os.makedirs(os.path.join(tmp, "rootfs"))
+                yield tmp
+            except BaseException:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise
+            finally:
+                os.close(fd)
+        return staged()
+
+    def collect_staging(self) -> list[str]:
+        """[gc] Remove staging directories whose maker is gone (their flock is free)."""
+        import errno
+        import fcntl
+        import shutil
+        lines = []
+        if not os.path.isdir(self.paths.images):
+            return lines
+        with self._lock():
+            for entry in os.listdir(self.paths.images):
+                path = os.path.join(self.paths.images, entry)
+                if ".tmp" not in entry or not os.path.isdir(path):
+                    continue
+                fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except OSError as exc:
+                    if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+                        continue  # being made right now
+                    raise
+                finally:
+                    os.close(fd)
+                shutil.rmtree(path, ignore_errors=True)
+                lines.append(f"removed unfinished image directory {entry}")
+        return lines
 
     def make_busybox(self) -> dict[str, Any]:
         """Build the ``busybox`` image from the host's busybox-static."""
@@ -130,26 +177,26 @@ class Images:
         binary = next((b for b in _BUSYBOX_BIN if os.path.exists(b)), None)
         if binary is None:
             raise ConfigError("busybox image: no busybox binary on the host (apt-get install busybox-static)")
-        tmp = self._staging(BUSYBOX)
-        root = os.path.join(tmp, "rootfs")
-        for d in ("bin", "sbin", "usr/bin", "usr/sbin", "etc", "dev", "proc", "sys", "tmp", "root", "home",
-                  "var", "run", "mnt"):
-            os.makedirs(os.path.join(root, d), exist_ok=True)
-        os.chmod(os.path.join(root, "tmp"), 0o1777)
-        os.chmod(os.path.join(root, "root"), 0o700)
-        shutil.copy2(binary, os.path.join(root, "bin/busybox"))
-        applets = subprocess.run([binary, "--list-full"], capture_output=True, text=True, check=True).stdout
-        for applet in applets.split():
-            link = os.path.join(root, applet)
-            if applet != "bin/busybox" and not os.path.lexists(link):
-                os.makedirs(os.path.dirname(link), exist_ok=True)
-                os.symlink("/bin/busybox", link)
-        for fname, text in (("etc/passwd", PASSWD), ("etc/group", GROUP)):
-            with open(os.path.join(root, fname), "w") as f:
-                f.write(text)
-        with open(binary, "rb") as f:
-            digest = hashlib.sha256(f.read()).hexdigest()
-        return self._finish(BUSYBOX, tmp, digest)
+        with self._staging(BUSYBOX) as tmp:
+            root = os.path.join(tmp, "rootfs")
+            for d in ("bin", "sbin", "usr/bin", "usr/sbin", "etc", "dev", "proc", "sys", "tmp", "root", "home",
+                      "var", "run", "mnt"):
+                os.makedirs(os.path.join(root, d), exist_ok=True)
+            os.chmod(os.path.join(root, "tmp"), 0o1777)
+            os.chmod(os.path.join(root, "root"), 0o700)
+            shutil.copy2(binary, os.path.join(root, "bin/busybox"))
+            applets = subprocess.run([binary, "--list-full"], capture_output=True, text=True, check=True).stdout
+            for applet in applets.split():
+                link = os.path.join(root, applet)
+                if applet != "bin/busybox" and not os.path.lexists(link):
+                    os.makedirs(os.path.dirname(link), exist_ok=True)
+                    os.symlink("/bin/busybox", link)
+            for fname, text in (("etc/passwd", PASSWD), ("etc/group", GROUP)):
+                with open(os.path.join(root, fname), "w") as f:
+                    f.write(text)
+            with open(binary, "rb") as f:
+                digest = hashlib.sha256(f.read()).hexdigest()
+            return self._finish(BUSYBOX, tmp, digest)
 
     def import_tar(self, tar_path: str, name: str) -> dict[str, Any]:
         """Unpack a root filesystem tarball as image ``name``; hostile members are refused or dropped."""
@@ -159,8 +206,7 @@ class Images:
         name = normalize(name)
         if not os.path.isfile(tar_path):
             raise ConfigError(f"no such file: {tar_path}")
-        tmp = self._staging(name)
-        try:
+        with self._staging(name) as tmp:
             with open(tar_path, "rb") as raw:
                 digest = hashlib.sha256(raw.read()).hexdigest()
             try:
@@ -170,9 +216,6 @@ class Images:
                 raise ConfigError(f"{tar_path}: not a valid tar archive ({exc})") from exc
             with self._lock():
                 return self._finish(name, tmp, digest)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
 
 
 def _parts(name: str) -> list[str]:

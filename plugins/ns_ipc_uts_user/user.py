@@ -5,13 +5,24 @@ else 100000:65536. The image still looks root-owned inside: an idmapped view of 
 mount_setattr(MOUNT_ATTR_IDMAP) + move_mount, made in ``post_userns`` so the child's new mount namespace
 copies it) becomes the overlay's lower layer. Where the kernel or filesystem refuses idmapping, a chowned
 copy of the image, cached per range, is used instead.
+
+The container's root sets its mounts up as the mapped root (host uid START), so that uid needs search
+permission on every directory from ``/`` down to the container's directory. A state root made the usual way
+(``mktemp -d``: mode 0700) gives it none. As dockerd with ``userns-remap`` opens its data root to the remapped
+root only (0710, group of the remapped gid), this plugin adds one POSIX ACL entry, ``user:START:--x``, to the
+directories of the root that refuse it: search, never listing or reading, and nothing for any other user.
+The entry stays (it is the root's, like Docker's chmod of its data root). A directory above the root that
+refuses the mapped root is not nsrun's to change: ``configure`` fails before anything exists and says so.
 """
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 
-from nsrun import CLONE_NEWUSER, ConfigError, IdMap, Option, RunContext, StashKey, hookimpl
+from nsrun import CLONE_NEWUSER, ConfigError, IdMap, Option, RunContext, SetupError, StashKey, hookimpl
+
+from .acl import acl_supported, can_search, chain, grant_search
 
 DEFAULT = False
 ORDER = 10
@@ -55,6 +66,37 @@ def configure(ctx: RunContext) -> None:
     ctx.uid_maps[:] = [IdMap(0, uid[0], uid[1])]
     ctx.gid_maps[:] = [IdMap(0, gid[0], gid[1])]
     ctx.info["UsernsRange"] = f"{uid[0]}:{uid[1]}"
+    _check_reachable(ctx.paths.root, uid[0], gid[0])
+
+
+def _check_reachable(root: str, uid: int, gid: int) -> None:
+    """[configure] Fail, before anything exists, when the mapped root cannot reach ``root`` and nsrun may not
+    open the way: a directory above the root refuses it, or the root refuses it on a file system without ACLs."""
+    root = os.path.realpath(root)
+    for directory in chain(root):
+        if not os.path.isdir(directory):
+            return  # the rest is created by nsrun (with its umask) and checked again in pre_clone
+        if can_search(directory, uid, gid):
+            continue
+        mode = f"{os.stat(directory).st_mode & 0o7777:04o}"
+        if directory != root:
+            raise ConfigError(f"the user plugin's root (uid {uid}) cannot traverse {directory} (mode {mode}), "
+                              f"above the nsrun root {root}: allow it (setfacl -m u:{uid}:x {directory}) "
+                              f"or choose a --root it can reach")
+        if not acl_supported(directory):
+            raise ConfigError(f"the user plugin's root (uid {uid}) cannot traverse the nsrun root {root} (mode "
+                              f"{mode}) and its file system has no ACLs to allow only that uid: "
+                              f"chgrp {gid} {root} && chmod g+x {root}, or use a root on a file system with ACLs")
+
+
+def _open_the_way(ctx: RunContext) -> None:
+    """[pre_clone] Give the mapped root search permission on the root's directories down to the container's
+    that refuse it (``configure`` checked everything above the root)."""
+    uid, gid = ctx.host_uid(0), ctx.host_gid(0)
+    root = os.path.realpath(ctx.paths.root)
+    for directory in chain(os.path.realpath(ctx.container_dir)):
+        if len(directory) >= len(root) and not can_search(directory, uid, gid):
+            grant_search(directory, uid)
 
 
 IMAGE_KEY = StashKey[str]()
@@ -62,6 +104,7 @@ IMAGE_KEY = StashKey[str]()
 
 @hookimpl
 def pre_clone(ctx: RunContext) -> int:
+    _open_the_way(ctx)
     # The child forks before post_userns, so the path of the view must be known now; it is mounted later.
     if ctx.lowerdir:
         ctx.stash[IMAGE_KEY] = ctx.lowerdir
@@ -96,7 +139,14 @@ def post_userns(ctx: RunContext, pid: int) -> None:
     finally:
         if tree >= 0:
             os.close(tree)
-    copy = _chowned_copy(image, ctx.host_uid(0), ctx.host_gid(0))  # idmapping refused here
+    # Idmapping refused here: a chowned copy, only of an image of the store (never of a --rootfs the user
+    # gave, which may be / with every mount under it, nor beside it, in a directory that is not nsrun's).
+    store = os.path.join(os.path.realpath(ctx.paths.images), "")
+    if not os.path.realpath(image).startswith(store):
+        raise SetupError(f"the user plugin cannot show {image} root-owned inside: the kernel refuses an idmapped "
+                         f"mount of it, and nsrun copies only images of its store (nsrun image import)",
+                         plugin="user", errno=errno.EINVAL)
+    copy = _chowned_copy(image, ctx.host_uid(0), ctx.host_gid(0))
     syscalls.mount(copy, view, None, syscalls.MS_BIND)
 
 

@@ -65,3 +65,30 @@ def test_kill_9_at_random_points_of_a_user_namespace_start(nsrun, nsrun_root):
     assert _ps(nsrun) == []
     assert not leakcheck.mounts(nsrun_root)
     assert not leakcheck.state(nsrun_root)
+    assert not leakcheck.staging(nsrun_root)  # kills during the first start's busybox build: gc removed them
+
+
+def test_gc_removes_an_image_being_made_only_once_its_maker_is_dead(nsrun, nsrun_root):
+    """The first start builds the busybox image in a staging directory; killed there, nsrun leaves it. gc
+    removes it, but never one whose maker is alive (it holds a flock on it), as another process's is."""
+    for delay in (0.05, 0.1, 0.15, 0.2, 0.3):  # somewhere in the interpreter's start and the build
+        proc = nsrun.popen("run", "--rm", "busybox", "true", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        if leakcheck.staging(nsrun_root):
+            break
+    images = os.path.join(nsrun_root, "images")
+    os.makedirs(images, exist_ok=True)
+    held = os.path.join(images, "other.tmpalive")
+    os.mkdir(held)
+    holder = subprocess.Popen(["flock", "--no-fork", held, "sleep", "30"])  # a live maker, as _staging locks
+    try:
+        _wait_for(lambda: subprocess.run(["flock", "-n", held, "true"]).returncode != 0)
+        nsrun("gc", check=True)
+        assert leakcheck.staging(nsrun_root) == {held}
+    finally:
+        holder.kill()
+        holder.wait()
+    nsrun("gc", check=True)
+    assert not leakcheck.staging(nsrun_root)

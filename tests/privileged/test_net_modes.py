@@ -205,7 +205,6 @@ def test_no_pyroute2_on_the_start_path_bridge_mode_included(nsrun_root):
     bridge = imported("-p", "80")  # a real bridge start, with a published port: veth, address, route, DNAT
     assert "nsrun_ns_net.rtnl" in bridge  # the bridge path did run
     assert "pyroute2" not in bridge
-    subprocess.run([NSRUN, "--root", nsrun_root, "system", "reset"], capture_output=True, timeout=60)
 
 
 def _ipv4_gso_max(netns_pid: int | None, name: str) -> int | None:
