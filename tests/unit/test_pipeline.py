@@ -10,7 +10,7 @@ import pytest
 from nsrun import ContainerSpec, Paths, RunContext, SetupError, TeardownError, hookimpl
 from nsrun import hookspecs
 from nsrun._lifecycle import run_container
-from nsrun._plugins import LoadedPlugins
+from nsrun._plugins import LoadedPlugins, register
 
 
 class Recorder:
@@ -44,11 +44,13 @@ class Recorder:
         return types.SimpleNamespace(pre_clone=pre_clone, post_start=post_start, teardown=teardown)
 
 
-def make_plugins(*named) -> LoadedPlugins:
+def make_plugins(*named, specs=()) -> LoadedPlugins:
+    """(name, plugin) in pipeline order, registered as the loader does (``register``)."""
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
-    for name, plugin in named:
-        pm.register(plugin, name=name)
+    for extra in specs:
+        pm.add_hookspecs(extra)
+    register(pm, list(named))
     pm.check_pending()
     return LoadedPlugins(pm, list(named))
 
@@ -178,6 +180,5 @@ def test_tryfirst_and_trylast_are_honoured_in_pipeline_order():
             order.append("uts")
 
     plugins = make_plugins(("mnt", Early()), ("uts", Late()))
-    for _name, thunk in plugins.each("in_child", ctx=None):
-        thunk()
+    plugins.call("in_child", ctx=None)
     assert order == ["uts", "mnt"]
