@@ -167,6 +167,9 @@ class _Registered:
                 label = f"{opts.get('specname') or attr}:{name}"
                 setattr(self, attr, _attributed(fn, name, label, timed))
 
+    def __dir__(self) -> list[str]:  # what pluggy scans: only the implementations (not object's dunders)
+        return [attr for attr in vars(self) if attr != "_name"]
+
     def __repr__(self) -> str:
         return f"<nsrun plugin {self._name}>"
 

@@ -6,7 +6,7 @@
 Order of one run (details and the sync messages: ``_spawn.py``)::
 
     configure  -> pre_clone -> fork/unshare -> post_start -> (child) in_child -> before_exec -> exec
-    ... wait for exit ...  -> teardown (always; every plugin; reverse registration order)
+    ... wait for exit ...  -> teardown (always; every plugin; reverse pipeline order)
 
 Hooks are called with keyword arguments; an implementation may accept any subset of them, so adding an
 argument later never breaks an existing plugin.

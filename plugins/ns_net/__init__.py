@@ -17,7 +17,7 @@ from typing import Any
 from nsrun import (CLONE_NEWNET, ConfigError, Fields, NotFoundError, Option, Paths, RunContext, StashKey,
                    find_container, hookimpl)
 
-from .firewall import selected_firewall
+from .firewall import installed_firewalls, selected_firewall
 
 DEFAULT_NAME = "bridge"  # the default network (ipam.DEFAULT_NAME); ipam and ports load only when used
 
@@ -62,7 +62,8 @@ def _firewall(ctx: RunContext) -> Any:
     if fw is None:
         fw = selected_firewall(ctx.hook, ctx.paths)
         if fw is None:
-            raise ConfigError("bridge networking needs a firewall backend: add nft or iptables to --plugins")
+            names = ", ".join(backend.name for backend in installed_firewalls(ctx.paths))
+            raise ConfigError(f"bridge networking needs a firewall backend: add one of {names} to --plugins")
         ctx.stash[FIREWALL_KEY] = fw
     return fw
 
