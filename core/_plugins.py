@@ -23,7 +23,7 @@ import functools
 import importlib
 import inspect
 from types import ModuleType
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterator
 
 import pluggy
 
@@ -157,10 +157,10 @@ def _attributed(fn: Callable[..., Any], plugin: str, label: str, timed: bool) ->
 class _Registered:
     """What is registered with pluggy for one plugin: its hook implementations, each ``_attributed``."""
 
-    def __init__(self, name: str, plugin: Any, attrs: Iterable[str] | None = None) -> None:
+    def __init__(self, name: str, plugin: Any) -> None:
         self._name = name
         timed = _trace.enabled
-        for attr in (attrs if attrs is not None else dir(plugin)):
+        for attr in dir(plugin):
             fn = getattr(plugin, attr, None)
             opts = getattr(fn, "nsrun_impl", None)
             if isinstance(opts, dict) and callable(fn):
@@ -174,14 +174,13 @@ class _Registered:
         return f"<nsrun plugin {self._name}>"
 
 
-def register(pm: pluggy.PluginManager, named: list[tuple[str, Any]],
-             attrs: dict[str, Iterable[str]] | None = None) -> None:
+def register(pm: pluggy.PluginManager, named: list[tuple[str, Any]]) -> None:
     """Register ``named`` ((name, module or object) in pipeline order) so that pluggy calls them in that
     order: the last one first, since pluggy calls the last registered first. Raises PluginError naming the
     plugin for an invalid implementation or a hook wrapper on a ``PER_PLUGIN`` hook."""
     for name, plugin in reversed(named):
         try:
-            pm.register(_Registered(name, plugin, (attrs or {}).get(name)), name=name)
+            pm.register(_Registered(name, plugin), name=name)
         except pluggy.PluginValidationError as exc:
             raise PluginError(f"plugin {name!r} is invalid: {exc}") from exc
     for hook in PER_PLUGIN:
@@ -241,7 +240,7 @@ def load_plugins(selected: list[str] | None = None) -> LoadedPlugins:
     names.sort(key=lambda n: (records[n].order, n))
     modules = [(name, _import(name, records[name])) for name in names]
     pm = _manager(modules)
-    register(pm, modules, {name: records[name].hooks for name in names})
+    register(pm, modules)
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
@@ -269,7 +268,7 @@ def load_installed() -> LoadedPlugins:
     pm = _manager(modules)
     for name, module in reversed(modules):  # one by one: a bad plugin is left out, the others registered
         try:
-            register(pm, [(name, module)], {name: records[name].hooks})
+            register(pm, [(name, module)])
         except PluginError as exc:
             if pm.has_plugin(name):
                 pm.unregister(name=name)
