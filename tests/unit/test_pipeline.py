@@ -346,3 +346,24 @@ def test_tracing_times_each_plugin_as_hook_colon_plugin(monkeypatch):
     run_container(plugins, _ctx(), FakeRecord(), FakeIO(), spawn=FakeSpawner(FakeChild()))
     names = [name for name, _ in _trace._marks if name.endswith((":a", ":b"))]  # not the core's own phases
     assert names == ["pre_clone:a", "pre_clone:b", "post_start:a", "post_start:b", "teardown:b", "teardown:a"]
+
+
+@pytest.mark.parametrize("hook", ["in_child", "before_exec"])
+def test_the_forked_child_reports_the_stage_and_the_plugin_that_raised(hook):
+    """A real fork (no namespaces: flags 0): the child's {stage, plugin} report names the plugin."""
+    from nsrun import ChildSetupError
+    from nsrun._spawn import spawn
+
+    def failing(name, fail):
+        def impl(self, ctx):
+            if fail:
+                raise OSError(errno.EACCES, f"{name} refused")
+        impl.__name__ = hook
+        return type(f"F{name}", (), {hook: hookimpl(impl)})()
+
+    plugins = make_plugins(("a", failing("a", False)), ("b", failing("b", True)), ("c", failing("c", False)))
+    child = spawn(_ctx(), plugins, 0)
+    with pytest.raises(ChildSetupError) as excinfo:
+        child.release()
+    assert (excinfo.value.stage, excinfo.value.plugin, excinfo.value.errno) == (hook, "b", errno.EACCES)
+    assert "b refused" in str(excinfo.value)
