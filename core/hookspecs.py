@@ -21,8 +21,8 @@ Two hooks are called implementation by implementation, because every plugin must
 failure must name its plugin: ``teardown`` (reverse pipeline order) and ``gc``. A hook wrapper on either is
 refused when the plugin is loaded (``PluginError``): there would be no single call for it to wrap.
 
-Any other failure stops the hook and the run, and names the plugin that raised (``SetupError.plugin``, or
-the child's ``{stage, plugin}`` report).
+Any other failure stops the hook and the run; the exception carries the name of the plugin that raised it
+(an OSError from ``post_start`` becomes ``SetupError(plugin=...)``; the child reports ``{stage, plugin}``).
 """
 from __future__ import annotations
 
