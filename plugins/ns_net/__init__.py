@@ -17,8 +17,6 @@ from typing import Any
 from nsrun import (CLONE_NEWNET, ConfigError, Fields, NotFoundError, Option, Paths, RunContext, StashKey,
                    find_container, hookimpl)
 
-from .firewall import installed_firewalls, selected_firewall
-
 DEFAULT_NAME = "bridge"  # the default network (ipam.DEFAULT_NAME); ipam and ports load only when used
 
 
@@ -60,6 +58,7 @@ def _firewall(ctx: RunContext) -> Any:
     """The selected backend's Firewall, one per run (a libnftables context costs ~3 ms to make and free)."""
     fw = ctx.stash.get(FIREWALL_KEY)
     if fw is None:
+        from .firewall import installed_firewalls, selected_firewall  # bridge mode only
         fw = selected_firewall(ctx.hook, ctx.paths)
         if fw is None:
             names = ", ".join(backend.name for backend in installed_firewalls(ctx.paths))
@@ -179,6 +178,7 @@ def teardown(ctx: RunContext) -> None:
     plan = ctx.stash.get(PLAN_KEY)
     if plan is not None and plan.mode == "bridge":
         from . import bridge
+        from .firewall import selected_firewall
         fw = ctx.stash.get(FIREWALL_KEY) or selected_firewall(ctx.hook, ctx.paths)
         bridge.undo(ctx, NetworkStore(ctx.paths), fw)
 
