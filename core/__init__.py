@@ -8,16 +8,27 @@ from __future__ import annotations
 
 from typing import Any
 
+from ._console import format_table
 from ._context import ContainerSpec, IdMap, Mount, Paths, RunContext, Stash, StashKey
 from ._deferred import defer_close
 from ._fields import Fields
+from ._fieldsource import FieldError, FieldSource
 from ._plugins import Option
+from ._routes import ApiRequest, ApiResponse, Route
+from ._spawn import fork_command
 from .errors import (ChildSetupError, ConfigError, ConflictError, NotFoundError, NsrunError, PluginError,
                      SetupError, TeardownError)
 from .hookspecs import hookimpl
 from .syscalls import (CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWUSER, CLONE_NEWUTS)
 
 __version__ = "0.1.0"
+
+
+def process_start_time(pid: int) -> int | None:
+    """A process's start time in clock ticks (``/proc/PID/stat`` field 22), to tell a reused pid apart; None
+    when it does not exist or is a zombie. The one reader of it: compare it with a recorded one."""
+    from ._state import process_start_time as read
+    return read(pid)
 
 
 def find_container(paths: Paths, ref: str) -> dict:
@@ -36,8 +47,8 @@ def installed_hooks() -> Any:
     in pipeline order. For undoing what any plugin may have made (``gc``, ``nsrun network rm``): the net
     plugin calls ``installed_hooks().net_firewall_backend()`` to reach every firewall backend. Never for a
     run: a run's hooks are ``ctx.hook`` (the selected plugins only)."""
-    from ._plugins import load_installed
-    return load_installed().pm.hook
+    from ._plugins import installed_manager
+    return installed_manager().pm.hook
 
 
 __all__ = [
@@ -45,5 +56,6 @@ __all__ = [
     "NsrunError", "ConfigError", "ConflictError", "NotFoundError", "PluginError", "SetupError",
     "ChildSetupError", "TeardownError",
     "CLONE_NEWIPC", "CLONE_NEWNET", "CLONE_NEWNS", "CLONE_NEWPID", "CLONE_NEWUSER", "CLONE_NEWUTS",
-    "find_container", "installed_hooks", "Fields", "defer_close", "__version__",
+    "find_container", "installed_hooks", "process_start_time", "format_table", "Fields", "defer_close",
+    "__version__", "FieldSource", "FieldError", "Route", "ApiRequest", "ApiResponse", "fork_command",
 ]

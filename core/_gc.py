@@ -12,7 +12,7 @@ import signal
 import time
 from typing import TYPE_CHECKING
 
-from ._plugins import load_installed
+from ._plugins import installed_manager
 from ._state import alive
 
 if TYPE_CHECKING:
@@ -25,7 +25,7 @@ def plugin_gc(engine: Engine, live: set[str], reset: bool = False) -> list[str]:
     """Call the ``gc`` hook of every installed plugin (selected or not; conflicts do not matter here), in
     pipeline order, each implementation on its own through pluggy: a failure is a line naming its plugin,
     and the others still run. A plugin that cannot even be loaded is named too (what it made stays)."""
-    loaded = load_installed()
+    loaded = installed_manager()
     lines = [f"{name}: not collected: {why}" for name, why in loaded.broken.items()]
     for name, thunk in loaded.each("gc", paths=engine.paths, live=frozenset(live), reset=reset):
         try:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from . import _trace
 from ._plugins import blamed
 from ._spawn import spawn as fork_container
+from ._state import process_start_time
 from .errors import NsrunError, SetupError, TeardownError
 
 if TYPE_CHECKING:
@@ -64,7 +65,7 @@ def run_container(plugins: LoadedPlugins, ctx: RunContext, record: Record, io: A
                 ctx.info.setdefault("Hostname", ctx.hostname)
             _named("post_start", plugins.call, "post_start", ctx=ctx, pid=child.pid)
             with _trace.phase("record: running"):
-                record.update(status="running", pid=child.pid, pid_start=_start_time(child.pid),
+                record.update(status="running", pid=child.pid, pid_start=process_start_time(child.pid),
                               started=time.time(), info=ctx.info)
         except BaseException:
             child.kill()
@@ -126,11 +127,6 @@ def _named(phase: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any
         plugin = blamed(exc)
         raise SetupError(f"{plugin}: {phase}: {exc.strerror or exc}", phase=phase, plugin=plugin,
                          errno=exc.errno) from exc
-
-
-def _start_time(pid: int) -> int | None:
-    from ._state import process_start_time
-    return process_start_time(pid)
 
 
 class _forwarding:

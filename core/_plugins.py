@@ -29,19 +29,11 @@ import pluggy
 
 from . import _trace, hookspecs
 from ._discovery import PluginRecord, discover
-from ._fields import Fields
+from ._options import Option
 from .errors import PluginError
 
-__all__ = ["Option", "LoadedPlugins", "load_plugins", "load_installed", "installed_plugins", "default_selection",
-           "register", "blamed", "PER_PLUGIN"]
-
-
-class Option(Fields):
-    """A ``run`` option a plugin contributes, as plain data (the CLI and the daemon both read it):
-    ``Option(flags, dest, help="", multiple=False, is_flag=False, metavar=None)``."""
-
-    __slots__ = ("flags", "dest", "help", "multiple", "is_flag", "metavar")
-    _defaults = {"help": "", "multiple": False, "is_flag": False, "metavar": None}
+__all__ = ["Option", "LoadedPlugins", "load_plugins", "installed_plugins", "default_selection", "InstalledPlugins",
+           "installed_manager", "register", "blamed", "PER_PLUGIN"]
 
 
 def installed_plugins() -> dict[str, PluginRecord]:
@@ -71,7 +63,7 @@ class LoadedPlugins:
                  broken: dict[str, str] | None = None) -> None:
         self.pm = pm
         self.modules = modules  # pipeline order
-        self.broken = broken or {}  # only for load_installed: plugins left out (name -> why)
+        self.broken = broken or {}  # only for InstalledPlugins: plugins left out (name -> why)
 
     @property
     def names(self) -> list[str]:
@@ -82,6 +74,13 @@ class LoadedPlugins:
         (a list without the Nones, or one value for a ``firstresult`` hook). The first exception propagates,
         naming its plugin (``blamed(exc)``)."""
         return getattr(self.pm.hook, hook)(**kwargs)
+
+    def context(self, spec: Any, paths: Any) -> Any:
+        """The one way to make a ``RunContext`` for a run of these plugins (their hooks on ``ctx.hook``)."""
+        from ._context import RunContext
+        ctx = RunContext(spec, paths)
+        ctx.hook = self.pm.hook
+        return ctx
 
     def each(self, hook: str, *, reverse: bool = False, **kwargs: Any) -> Iterator[tuple[str, Callable[[], Any]]]:
         """Yield (plugin name, thunk) per implementation of ``hook``, in pluggy's order (``reverse``: the exact
@@ -221,7 +220,10 @@ def _manager(modules: list[tuple[str, ModuleType]]) -> pluggy.PluginManager:
     for _name, module in modules:
         extra = getattr(module, "HOOKSPECS", None)
         if extra is not None:
-            pm.add_hookspecs(importlib.import_module(extra) if isinstance(extra, str) else extra)
+            try:
+                pm.add_hookspecs(importlib.import_module(extra) if isinstance(extra, str) else extra)
+            except ValueError:
+                pass  # another plugin declares the same hooks (an installed copy, an alternative)
     return pm
 
 
@@ -248,30 +250,47 @@ def load_plugins(selected: list[str] | None = None) -> LoadedPlugins:
     return LoadedPlugins(pm, modules)
 
 
-_installed: LoadedPlugins | None = None
+class InstalledPlugins(LoadedPlugins):
+    """Every installed plugin, registered as a run's are (pipeline order, failures named) but without selection
+    checks (conflicting plugins too): for the hooks that concern the whole root, not one run — the front ends'
+    field mapping (``docker_create``), the daemon's routes, ``gc``, and undoing what any plugin made (``network
+    rm`` asks every firewall backend). A plugin that cannot be imported or registered is left out and named
+    in ``broken`` with the reason."""
+
+    def __init__(self) -> None:
+        records = discover()
+        modules, broken = [], {}
+        for name in sorted(records, key=lambda n: (records[n].order, n)):
+            try:
+                modules.append((name, _import(name, records[name])))
+            except PluginError as exc:
+                broken[name] = str(exc)
+        pm = _manager(modules)
+        for name, module in reversed(modules):  # one by one: a bad plugin is left out, the others registered
+            try:
+                register(pm, [(name, module)])
+            except PluginError as exc:
+                if pm.has_plugin(name):
+                    pm.unregister(name=name)
+                broken[name] = str(exc)
+        super().__init__(pm, [(n, m) for n, m in modules if n not in broken], broken)
+
+    @property
+    def hook(self) -> Any:
+        return self.pm.hook
+
+    def subset(self, hook: str, names: list[str]) -> Any:
+        """``hook`` called for the plugins in ``names`` only (a container's own plugins)."""
+        others = [self.pm.get_plugin(n) for n in self.names if n not in names]
+        return self.pm.subset_hook_caller(hook, remove_plugins=[p for p in others if p is not None])
 
 
-def load_installed() -> LoadedPlugins:
-    """Every installed plugin, selected or not, conflicting or not, in pipeline order: for undoing what any
-    of them made (``gc``, ``network rm``), never for a run. A plugin that cannot be imported or registered is
-    left out and named in ``.broken`` with the reason. Loaded once per process."""
+_installed: InstalledPlugins | None = None
+
+
+def installed_manager() -> InstalledPlugins:
+    """The process's ``InstalledPlugins`` (made once: the daemon and gc ask for it repeatedly)."""
     global _installed
-    if _installed is not None:
-        return _installed
-    records = discover()
-    modules, broken = [], {}
-    for name in sorted(records, key=lambda n: (records[n].order, n)):
-        try:
-            modules.append((name, _import(name, records[name])))
-        except PluginError as exc:
-            broken[name] = str(exc)
-    pm = _manager(modules)
-    for name, module in reversed(modules):  # one by one: a bad plugin is left out, the others registered
-        try:
-            register(pm, [(name, module)])
-        except PluginError as exc:
-            if pm.has_plugin(name):
-                pm.unregister(name=name)
-            broken[name] = str(exc)
-    _installed = LoadedPlugins(pm, [(n, m) for n, m in modules if n not in broken], broken)
+    if _installed is None:
+        _installed = InstalledPlugins()
     return _installed

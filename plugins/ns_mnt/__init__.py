@@ -30,6 +30,17 @@ def configure(ctx: RunContext) -> None:
 
 
 @hookimpl
+def docker_create(fields):
+    binds = fields.take_strings("HostConfig.Binds")
+    return {"volumes": binds} if binds else None
+
+
+@hookimpl
+def docker_view(options, view) -> None:
+    view["HostConfig"]["Binds"] = list(options.get("volumes") or [])
+
+
+@hookimpl
 def pre_clone(ctx: RunContext) -> int:
     from . import etcfiles
     cdir = ctx.container_dir

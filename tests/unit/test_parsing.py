@@ -3,7 +3,7 @@
 import pytest
 
 from nsrun import ConfigError
-from nsrun._engine import parse_env, parse_signal, parse_user
+from nsrun._parse import parse_env, parse_signal, parse_user
 from nsrun._images import normalize
 from nsrun_ns_ipc_uts_user.uts import valid_hostname
 from nsrun_ns_ipc_uts_user.user import parse_range, subid_range

@@ -62,11 +62,11 @@ def test_the_selected_firewall_backend_answers_through_the_hook():
 
 def test_gc_and_network_rm_reach_every_installed_backend_selected_or_not():
     from nsrun import Paths, installed_hooks
-    from nsrun._plugins import load_installed
+    from nsrun._plugins import installed_manager
     from nsrun_ns_net.firewall import installed_firewalls
     names = {fw.name for fw in installed_firewalls(Paths.from_root("/tmp/nsrun-unit"))}
     assert {"nft", "iptables", "nftx"} <= names  # nftx: examples/nsrun-example-firewall, a third party's
-    installed = load_installed()
+    installed = installed_manager()
     assert installed.broken == {}
     assert {"nft", "iptables"} <= set(installed.names)  # both, though they conflict (PROVIDES port-publish)
     assert "net" in [impl.plugin_name for impl in installed_hooks().gc.get_hookimpls()]
