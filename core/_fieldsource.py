@@ -93,18 +93,26 @@ class FieldSource:
             raise FieldError(f"json: cannot unmarshal non-string into {self.what} {self.prefix}{path} of type []string")
         return list(value)
 
-    def take_items(self, path: str, key: str) -> list[str]:
-        """The elements of the string list at ``path`` whose key (before ``=`` or ``:``) is ``key``."""
+    def take_items(self, path: str, key: str, by: str = "") -> list[Any]:
+        """The elements of the list at ``path`` whose key is ``key``: for strings the part before ``=`` or
+        ``:`` (``seccomp=...``), for objects their ``by`` member (``linux.namespaces`` by ``type``)."""
+        if by:
+            return self.take_where(path, lambda item: isinstance(item, dict) and item.get(by) == key)
+        return self.take_where(path, lambda item: isinstance(item, str) and _item_key(item) == key)
+
+    def take_where(self, path: str, predicate: Any) -> list[Any]:
+        """The elements of the list at ``path`` for which ``predicate(element)`` holds; marks those handled."""
         value = self._lookup(path)
         if self._unset(path, value):
             self._taken.add(path)
             return []
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise FieldError(f"json: cannot unmarshal into {self.what} {self.prefix}{path} of type []string")
+        if not isinstance(value, list):
+            raise FieldError(f"json: cannot unmarshal {_TYPE_NAMES.get(type(value), type(value).__name__)} into "
+                             f"{self.what} {self.prefix}{path} of type array")
         mine = self._taken_items.setdefault(path, set())
         out = []
         for i, item in enumerate(value):
-            if _item_key(item) == key:
+            if i not in mine and predicate(item):
                 mine.add(i)
                 out.append(item)
         return out
@@ -126,7 +134,8 @@ class FieldSource:
             if path in self._taken:
                 continue
             if path in self._taken_items:
-                out.extend(f"{path}: {item}" for i, item in enumerate(value) if i not in self._taken_items[path])
+                out.extend(f"{path}: {_show(item)}" for i, item in enumerate(value)
+                           if i not in self._taken_items[path])
             elif isinstance(value, dict) and path not in self.keyed:
                 self._walk(value, path + ".", out)   # its leaves are reported, each with its own default
             elif not self._unset(path, value):
@@ -140,6 +149,11 @@ class FieldSource:
         if left:
             raise FieldError(f"{self.what}s not supported by nsrun{hint}: {', '.join(left[:8])}"
                              f"{' ...' if len(left) > 8 else ''}")
+
+
+def _show(item: Any) -> str:
+    import json
+    return item if isinstance(item, str) else json.dumps(item, sort_keys=True)
 
 
 def _item_key(item: str) -> str:

@@ -3,6 +3,7 @@ signals, ``-e`` environment entries, ``-u`` users."""
 from __future__ import annotations
 
 import os
+from typing import Mapping
 import _signal as signal  # the C module: signal.py builds its enums at import (~1.5 ms per start)
 
 from .errors import ConfigError
@@ -23,8 +24,11 @@ def parse_signal(text: str | int) -> int:
     raise ConfigError(f"invalid signal: {text}")
 
 
-def parse_env(items: list[str] | tuple[str, ...]) -> dict[str, str]:
-    """``-e K=V`` (and ``-e K``, taken from nsrun's environment when set, as Docker does)."""
+def parse_env(items: list[str] | tuple[str, ...], fill_from: Mapping[str, str] | None = os.environ) -> dict[str, str]:
+    """``K=V`` entries -> a dict. A bare ``K`` is the CLI's ``-e K``: taken from ``fill_from`` (the client's
+    own environment) when set there, as the docker CLI does. With ``fill_from=None`` (the Docker API: a
+    daemon never lends its own environment) a bare ``K`` removes ``K``, as dockerd's ReplaceOrAppendEnvValues
+    does."""
     env: dict[str, str] = {}
     for item in items or ():
         key, sep, value = item.partition("=")
@@ -32,15 +36,26 @@ def parse_env(items: list[str] | tuple[str, ...]) -> dict[str, str]:
             raise ConfigError(f"invalid environment variable: {item!r} (expected KEY=VALUE)")
         if sep:
             env[key] = value
-        elif key in os.environ:
-            env[key] = os.environ[key]
+        elif fill_from is None:
+            env.pop(key, None)
+        elif key in fill_from:
+            env[key] = fill_from[key]
     return env
 
 
 def _table_row(rootfs: str | None, table: str, name: str) -> list[str] | None:
-    """The ``name:...`` row of the image's /etc/passwd or /etc/group, split on ':'."""
+    """The ``name:...`` row of the image's /etc/passwd or /etc/group, split on ':'. The file is found inside
+    the image (``RESOLVE_IN_ROOT``): an image whose ``/etc`` links to a host directory cannot make nsrun
+    read the host's files."""
+    from . import syscalls
     try:
-        with open(os.path.join(rootfs or "/", "etc", table)) as f:
+        root = os.open(rootfs or "/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            fd = syscalls.openat2(root, f"etc/{table}", os.O_RDONLY | os.O_CLOEXEC,
+                                  syscalls.RESOLVE_IN_ROOT | syscalls.RESOLVE_NO_MAGICLINKS)
+        finally:
+            os.close(root)
+        with open(fd) as f:
             for line in f:
                 parts = line.strip().split(":")
                 if parts[0] == name and len(parts) > 3:

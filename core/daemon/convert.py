@@ -67,7 +67,7 @@ def create_args(body: Any, name: str | None, docker_create: Any) -> dict[str, An
         fields.take(attach, bool)
     fields.take("HostConfig.ConsoleSize", list)       # the first resize; the client sends /resize too
     fields.take("HostConfig.ContainerIDFile", str)    # written by the client
-    env = parse_env(fields.take_strings("Env") or [])
+    env = parse_env(fields.take_strings("Env") or [], fill_from=None)  # the daemon never lends its environment
     args: dict[str, Any] = {
         "argv": argv, "image": image, "name": name or None, "env": env,
         "workdir": fields.take("WorkingDir", str), "user": fields.take("User", str),

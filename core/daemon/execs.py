@@ -39,7 +39,9 @@ def _exec_config(body: Any) -> dict[str, Any]:
     for how in ("AttachStdout", "AttachStderr", "Container", "ConsoleSize"):  # how the client attaches
         fields.take(how)
     config = {"Cmd": cmd, "Tty": bool(fields.take("Tty", bool)), "AttachStdin": bool(fields.take("AttachStdin", bool)),
-              "Env": fields.take_strings("Env") or [], "WorkingDir": fields.take("WorkingDir", str) or "",
+              # a bare NAME would be filled from the daemon's own environment by `nsrun exec -e`: never pass one
+              "Env": [e for e in fields.take_strings("Env") or [] if "=" in e],
+              "WorkingDir": fields.take("WorkingDir", str) or "",
               "User": fields.take("User", str) or ""}
     fields.refuse_leftover()
     return config

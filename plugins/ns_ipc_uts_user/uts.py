@@ -42,3 +42,12 @@ def docker_view(options, info, view) -> None:
 def in_child(ctx: RunContext) -> None:
     from nsrun.syscalls import sethostname
     sethostname(ctx.hostname or ctx.spec.id[:12])
+
+
+@hookimpl
+def oci_config(fields):
+    for ns in fields.take_items("linux.namespaces", "uts", by="type"):
+        if ns.get("path"):
+            raise ConfigError("config.json: joining an existing uts namespace (path) is not supported")
+    hostname = fields.take("hostname", str)
+    return {"hostname": hostname} if hostname else None

@@ -226,3 +226,12 @@ def gc(paths: Paths, live: set[str], reset: bool) -> list[str]:
     from .reconcile import collect
     return collect(paths, live, reset)
 
+
+@hookimpl
+def oci_config(fields: Any) -> dict[str, Any] | None:
+    """A ``network`` namespace without a path is an empty one: nsrun's ``none`` mode (an engine that manages
+    networking passes a path to join, which comes with the OCI front end)."""
+    namespaces = fields.take_items("linux.namespaces", "network", by="type")
+    if any(ns.get("path") for ns in namespaces):
+        raise ConfigError("config.json: joining an existing network namespace (path) is not supported yet")
+    return {"network": "none"} if namespaces else {"network": "host"}

@@ -59,3 +59,11 @@ def docker_create(fields):
 @hookimpl
 def docker_view(options, view) -> None:
     view["HostConfig"]["Init"] = bool(options.get("init"))
+
+
+@hookimpl
+def oci_config(fields):
+    for ns in fields.take_items("linux.namespaces", "pid", by="type"):
+        if ns.get("path"):
+            from nsrun import ConfigError
+            raise ConfigError("config.json: joining an existing pid namespace (path) is not supported")

@@ -74,7 +74,9 @@ CLI_BODY = {"Hostname": "", "Domainname": "", "User": "", "AttachStdin": False, 
             "Cmd": ["echo", "hi"], "Image": "busybox", "Volumes": None, "WorkingDir": "", "Entrypoint": None,
             "OnBuild": None, "Labels": {},
             "HostConfig": {"Binds": None, "NetworkMode": "default", "PortBindings": {}, "AutoRemove": True,
-                           "ConsoleSize": [0, 0], "RestartPolicy": {"Name": "no"}, "MemorySwappiness": -1},
+                           "ConsoleSize": [0, 0], "RestartPolicy": {"Name": "no"}, "MemorySwappiness": -1,
+                           "Privileged": False, "CapAdd": None, "CapDrop": None, "Devices": [],
+                           "DeviceCgroupRules": None, "CgroupnsMode": ""},
             "NetworkingConfig": {"EndpointsConfig": {"default": {}}}}
 
 
@@ -123,6 +125,34 @@ def test_endpoint_settings_at_create_are_refused_by_name():
 def test_malformed_create_bodies_are_config_errors(body):
     with pytest.raises(ConfigError):
         create_args(body, None, HOOK)
+
+
+def test_api_env_never_comes_from_the_daemons_environment(monkeypatch):
+    monkeypatch.setenv("DECOY_SECRET", "daemon-only")
+    args = create_args({"Image": "busybox", "Env": ["DECOY_SECRET", "A=1", "B=2", "B", "C=x=y"]}, None, HOOK)
+    assert args["env"] == {"A": "1", "C": "x=y"}   # a bare NAME removes NAME (dockerd), never fills it
+
+
+def test_cli_env_is_filled_from_the_clients_environment_only():
+    from nsrun._parse import parse_env
+    assert parse_env(["NAME", "GONE"], fill_from={"NAME": "client"}) == {"NAME": "client"}
+
+
+@pytest.mark.parametrize("field, value", [("Privileged", True), ("CapAdd", ["NET_ADMIN"]), ("CapDrop", ["ALL"]),
+                                          ("DeviceCgroupRules", ["c 1:3 rwm"])])
+def test_security_fields_nsrun_cannot_honour_are_refused_by_name(field, value):
+    with pytest.raises(ConfigError, match=rf"^field HostConfig\.{field} is not supported by nsrun"):
+        create_args({"Image": "busybox", "HostConfig": {field: value}}, None, HOOK)
+
+
+def test_cgroupns_mode_maps_onto_the_cgroup_plugins_option():
+    for mode in ("private", "host"):
+        args = create_args({"Image": "busybox", "HostConfig": {"CgroupnsMode": mode}}, None, HOOK)
+        assert args["options"] == {"cgroupns": mode}
+    with pytest.raises(ConfigError, match="invalid HostConfig.CgroupnsMode 'bogus'"):
+        create_args({"Image": "busybox", "HostConfig": {"CgroupnsMode": "bogus"}}, None, HOOK)
+    with pytest.raises(ConfigError, match="cannot unmarshal"):
+        create_args({"Image": "busybox", "HostConfig": {"CgroupnsMode": 1}}, None, HOOK)
 
 
 def test_nsrun_extension_selects_plugins_and_raw_options():

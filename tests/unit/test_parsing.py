@@ -42,6 +42,17 @@ def test_user_numeric_and_named(tmp_path):
         parse_user("ghost", str(tmp_path))
 
 
+def test_user_names_are_read_inside_the_image_not_through_its_links(tmp_path):
+    decoy = tmp_path / "decoy"            # stands for a host directory an image's /etc points at
+    decoy.mkdir()
+    (decoy / "passwd").write_text("web:x:33:44::/:/bin/sh\n")
+    image = tmp_path / "image"
+    image.mkdir()
+    (image / "etc").symlink_to(decoy)     # absolute: resolved inside the image it leads nowhere
+    with pytest.raises(ConfigError, match="unable to find user web"):
+        parse_user("web", str(image))
+
+
 def test_volume_forms(tmp_path):
     vol = parse_volume(f"{tmp_path}:/data:ro")
     assert (vol.source, vol.target, vol.readonly) == (str(tmp_path), "/data", True)
