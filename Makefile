@@ -35,8 +35,8 @@ $(VENV)/.deps-installed: pyproject.toml
 
 $(STAMP): $(VENV)/.deps-installed $(SOURCES)
 	$(BIN)/pip install -q --disable-pip-version-check --no-deps --no-build-isolation --force-reinstall \
-	    . ./examples/nsrun-example-plugin
-	rm -rf build examples/nsrun-example-plugin/build
+	    . ./examples/nsrun-example-plugin ./examples/nsrun-example-firewall
+	rm -rf build examples/nsrun-example-plugin/build examples/nsrun-example-firewall/build
 	$(BIN)/nsrun version
 	touch $@
 

@@ -6,6 +6,8 @@ group ``nsrun.plugins``.
 """
 from __future__ import annotations
 
+from typing import Any
+
 from ._console import format_table
 from ._context import ContainerSpec, IdMap, Mount, Paths, RunContext, Stash, StashKey
 from ._deferred import defer_close
@@ -39,11 +41,21 @@ def find_container(paths: Paths, ref: str) -> dict:
     return {"id": rec.id, "name": rec.name, "pid": rec.pid if running else None,
             "pid_start": rec.state.get("pid_start") if running else None}
 
+
+def installed_hooks() -> Any:
+    """The hooks of EVERY installed plugin, selected or not (a pluggy ``HookRelay``: ``.<hook>(**kwargs)``),
+    in pipeline order. For undoing what any plugin may have made (``gc``, ``nsrun network rm``): the net
+    plugin calls ``installed_hooks().net_firewall_backend()`` to reach every firewall backend. Never for a
+    run: a run's hooks are ``ctx.hook`` (the selected plugins only)."""
+    from ._plugins import installed_manager
+    return installed_manager().pm.hook
+
+
 __all__ = [
     "hookimpl", "RunContext", "ContainerSpec", "Paths", "Stash", "StashKey", "Mount", "IdMap", "Option",
     "NsrunError", "ConfigError", "ConflictError", "NotFoundError", "PluginError", "SetupError",
     "ChildSetupError", "TeardownError",
     "CLONE_NEWIPC", "CLONE_NEWNET", "CLONE_NEWNS", "CLONE_NEWPID", "CLONE_NEWUSER", "CLONE_NEWUTS",
-    "find_container", "process_start_time", "format_table", "Fields", "defer_close", "__version__",
-    "FieldSource", "FieldError", "Route", "ApiRequest", "ApiResponse", "fork_command",
+    "find_container", "installed_hooks", "process_start_time", "format_table", "Fields", "defer_close",
+    "__version__", "FieldSource", "FieldError", "Route", "ApiRequest", "ApiResponse", "fork_command",
 ]

@@ -53,7 +53,7 @@ def _fingerprint() -> list[list[Any]]:
 def _record(ep: Any) -> PluginRecord:
     module = importlib.import_module(ep.value.split(":")[0])
     file = getattr(module, "__file__", "") or ""
-    # Every @hookimpl, core's hooks and those a plugin's HOOKSPECS define (the net backends' net_firewall).
+    # Every @hookimpl, core's hooks and those a plugin's HOOKSPECS define (the backends' net_firewall_backend).
     hooks = tuple(sorted(name for name in dir(module) if hasattr(getattr(module, name), "nsrun_impl")))
     options = tuple(o.to_dict() for o in getattr(module, "OPTIONS", ()))
     return PluginRecord(

@@ -7,13 +7,12 @@ are removed. ``reset`` does the same to every container, running or not, and rem
 """
 from __future__ import annotations
 
-import importlib
 import os
 import signal
 import time
 from typing import TYPE_CHECKING
 
-from ._discovery import discover
+from ._plugins import installed_manager
 from ._state import alive
 
 if TYPE_CHECKING:
@@ -23,19 +22,16 @@ __all__ = ["collect", "plugin_gc"]
 
 
 def plugin_gc(engine: Engine, live: set[str], reset: bool = False) -> list[str]:
-    """Call the ``gc`` hook of every installed plugin (selected or not; conflicts do not matter here)."""
-    lines: list[str] = []
-    for rec in discover().values():
-        if "gc" not in rec.hooks:
-            continue
-        module = importlib.import_module(rec.module)
-        impl = module.gc
-        kwargs = {"paths": engine.paths, "live": set(live), "reset": reset}
-        names = impl.__code__.co_varnames[:impl.__code__.co_argcount]  # pluggy-style argument pruning
+    """Call the ``gc`` hook of every installed plugin (selected or not; conflicts do not matter here), in
+    pipeline order, each implementation on its own through pluggy: a failure is a line naming its plugin,
+    and the others still run. A plugin that cannot even be loaded is named too (what it made stays)."""
+    loaded = installed_manager()
+    lines = [f"{name}: not collected: {why}" for name, why in loaded.broken.items()]
+    for name, thunk in loaded.each("gc", paths=engine.paths, live=frozenset(live), reset=reset):
         try:
-            lines.extend(impl(**{k: v for k, v in kwargs.items() if k in names}) or [])
+            lines.extend(thunk() or [])
         except Exception as exc:  # noqa: BLE001 - one plugin's failure must not stop the others
-            lines.append(f"{rec.name}: gc failed: {exc}")
+            lines.append(f"{name}: gc failed: {exc}")
     return lines
 
 

@@ -10,6 +10,7 @@ import time
 from typing import TYPE_CHECKING, Any, Callable
 
 from . import _trace
+from ._plugins import blamed
 from ._spawn import spawn as fork_container
 from ._state import process_start_time
 from .errors import NsrunError, SetupError, TeardownError
@@ -26,18 +27,15 @@ FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signa
 
 def configure(plugins: LoadedPlugins, ctx: RunContext) -> None:
     """Validate every option (core's and each plugin's); nothing is created."""
-    for name, thunk in plugins.each("configure", ctx=ctx):
-        with _trace.phase(f"configure:{name}"):
-            thunk()
+    plugins.call("configure", ctx=ctx)
 
 
 def teardown_all(plugins: LoadedPlugins, ctx: RunContext, status: int | None) -> list[tuple[str, BaseException]]:
-    """Call every plugin's teardown in reverse order, each on its own; return the failures."""
+    """Call every plugin's teardown in reverse pipeline order, each on its own; return the failures."""
     failures = []
     for name, thunk in plugins.each("teardown", reverse=True, ctx=ctx, status=status):
         try:
-            with _trace.phase(f"teardown:{name}"):
-                thunk()
+            thunk()
         except Exception as exc:  # noqa: BLE001 - collected, reported together
             failures.append((name, exc))
     return failures
@@ -56,9 +54,8 @@ def run_container(plugins: LoadedPlugins, ctx: RunContext, record: Record, io: A
     saved = {sig: signal.signal(sig, _abort) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:
         flags = 0
-        for name, thunk in plugins.each("pre_clone", ctx=ctx):
-            with _trace.phase(f"pre_clone:{name}"):
-                flags |= int(thunk() or 0)
+        for bits in plugins.call("pre_clone", ctx=ctx):  # each plugin's CLONE_NEW* bits
+            flags |= int(bits)
         with _trace.phase("fork"):
             child = spawn(ctx, plugins, flags)
         try:
@@ -66,9 +63,7 @@ def run_container(plugins: LoadedPlugins, ctx: RunContext, record: Record, io: A
             ctx.pid = child.pid
             if ctx.hostname:
                 ctx.info.setdefault("Hostname", ctx.hostname)
-            for name, thunk in plugins.each("post_start", ctx=ctx, pid=child.pid):
-                with _trace.phase(f"post_start:{name}"):
-                    _named(name, "post_start", thunk)
+            _named("post_start", plugins.call, "post_start", ctx=ctx, pid=child.pid)
             with _trace.phase("record: running"):
                 record.update(status="running", pid=child.pid, pid_start=process_start_time(child.pid),
                               started=time.time(), info=ctx.info)
@@ -122,12 +117,14 @@ def _code(error: BaseException | None) -> int:
     return getattr(error, "exit_code", 125) if error is not None else 125
 
 
-def _named(plugin: str, phase: str, thunk: Callable[[], Any]) -> Any:
+def _named(phase: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """``fn(*args, **kwargs)``; an OSError becomes a SetupError naming the plugin that raised it."""
     try:
-        return thunk()
+        return fn(*args, **kwargs)
     except NsrunError:
         raise
     except OSError as exc:
+        plugin = blamed(exc)
         raise SetupError(f"{plugin}: {phase}: {exc.strerror or exc}", phase=phase, plugin=plugin,
                          errno=exc.errno) from exc
 

@@ -4,6 +4,8 @@ A plugin is a module of ``@hookimpl`` functions plus optional data the loader re
 
 ``DEFAULT``   bool, selected when ``--plugins`` is not given (built-ins: Docker's default set)
 ``ORDER``     int, position in the pipeline (lower runs earlier; teardown runs in reverse). Default 50.
+              Plugins are registered in reverse ORDER, so pluggy's own call order (last registered first,
+              then ``tryfirst``/``trylast``) is the pipeline order, for core's hooks and HOOKSPECS' alike.
 ``REQUIRES``  names (or ``PROVIDES`` capabilities) that must also be selected
 ``PROVIDES``  a capability; two selected plugins providing the same one conflict
 ``CONFLICTS`` names that must not be selected together with this one
@@ -17,19 +19,21 @@ Discovery is cached (see ``_discovery``) so a start does not scan every installe
 """
 from __future__ import annotations
 
+import functools
 import importlib
+import inspect
 from types import ModuleType
 from typing import Any, Callable, Iterator
 
 import pluggy
 
-from . import hookspecs
+from . import _trace, hookspecs
 from ._discovery import PluginRecord, discover
 from ._options import Option
 from .errors import PluginError
 
 __all__ = ["Option", "LoadedPlugins", "load_plugins", "installed_plugins", "default_selection", "InstalledPlugins",
-           "installed_manager"]
+           "installed_manager", "register", "blamed", "PER_PLUGIN"]
 
 
 def installed_plugins() -> dict[str, PluginRecord]:
@@ -43,15 +47,33 @@ def default_selection(records: dict[str, PluginRecord] | None = None) -> list[st
 
 
 class LoadedPlugins:
-    """The selected plugins, imported and registered, in pipeline order."""
+    """The selected plugins, imported and registered so that pluggy's own call order IS the pipeline order.
 
-    def __init__(self, pm: pluggy.PluginManager, modules: list[tuple[str, ModuleType]]) -> None:
+    pluggy calls the implementations of a hook last-registered first (LIFO), ``tryfirst`` ones before and
+    ``trylast`` ones after the rest, hook wrappers around them all. The plugins are registered in reverse
+    pipeline order (highest ``ORDER`` first), so a plain ``pm.hook.<name>(...)`` runs them in pipeline order
+    with ``tryfirst``/``trylast`` and wrappers meaning what pluggy says they mean. ``call`` is that call.
+
+    Each implementation is registered wrapped (``_attributed``): an exception leaving it carries the plugin's
+    name as ``exc.nsrun_plugin`` (see ``blamed``), so a failure in the pipeline names the plugin that raised.
+    With tracing on (``NSRUN_TRACE``) the same wrapper times it as the phase ``<hook>:<plugin>``.
+    """
+
+    def __init__(self, pm: pluggy.PluginManager, modules: list[tuple[str, ModuleType]],
+                 broken: dict[str, str] | None = None) -> None:
         self.pm = pm
         self.modules = modules  # pipeline order
+        self.broken = broken or {}  # only for InstalledPlugins: plugins left out (name -> why)
 
     @property
     def names(self) -> list[str]:
         return [name for name, _ in self.modules]
+
+    def call(self, hook: str, **kwargs: Any) -> Any:
+        """``pm.hook.<hook>(**kwargs)``: every implementation in pipeline order; results as pluggy gives them
+        (a list without the Nones, or one value for a ``firstresult`` hook). The first exception propagates,
+        naming its plugin (``blamed(exc)``)."""
+        return getattr(self.pm.hook, hook)(**kwargs)
 
     def context(self, spec: Any, paths: Any) -> Any:
         """The one way to make a ``RunContext`` for a run of these plugins (their hooks on ``ctx.hook``)."""
@@ -61,35 +83,110 @@ class LoadedPlugins:
         return ctx
 
     def each(self, hook: str, *, reverse: bool = False, **kwargs: Any) -> Iterator[tuple[str, Callable[[], Any]]]:
-        """Yield (plugin name, thunk) for each implementation of ``hook``, in pipeline (or reverse) order.
+        """Yield (plugin name, thunk) per implementation of ``hook``, in pluggy's order (``reverse``: the exact
+        opposite). Only for the hooks whose every implementation must run even when one fails, and whose
+        failures must each name their plugin: ``teardown`` (reversed) and ``gc`` (``PER_PLUGIN``).
 
-        Calling the thunk calls the implementation with the arguments it names (pluggy's pruning), so the
-        caller can attribute a failure to a plugin and decide whether to go on.
+        The thunk calls that one implementation through pluggy (a subset hook caller: pluggy's argument
+        selection) and returns what it returned. Hook wrappers are refused on these hooks at load time.
         """
-        impls = {impl.plugin_name: impl for impl in getattr(self.pm.hook, hook).get_hookimpls()}
-        order = self.names[::-1] if reverse else self.names
-        tryfirst = [n for n in order if n in impls and impls[n].tryfirst]
-        trylast = [n for n in order if n in impls and impls[n].trylast]
-        middle = [n for n in order if n in impls and n not in tryfirst and n not in trylast]
-        for name in (tryfirst + middle + trylast):
-            impl = impls[name]
-            args = [kwargs[a] for a in impl.argnames]
-            yield name, (lambda f=impl.function, a=args: f(*a))
+        impls = [impl for impl in getattr(self.pm.hook, hook).get_hookimpls()
+                 if not (impl.wrapper or impl.hookwrapper)]
+        # get_hookimpls() is the list pluggy walks from its end: the call order is its reverse.
+        for impl in (impls if reverse else impls[::-1]):
+            others = [other.plugin for other in impls if other is not impl]
+            yield impl.plugin_name, functools.partial(_only, self.pm.subset_hook_caller(hook, others), kwargs)
 
-    def call(self, hook: str, *, reverse: bool = False, **kwargs: Any) -> list[Any]:
-        """Call every implementation in order; the first exception propagates (after naming the plugin)."""
-        results = []
-        for name, thunk in self.each(hook, reverse=reverse, **kwargs):
+
+PER_PLUGIN = ("teardown", "gc")  # called implementation by implementation (``each``): no hook wrappers
+
+
+def _only(caller: Any, kwargs: dict[str, Any]) -> Any:
+    results = caller(**kwargs)
+    return results[0] if results else None
+
+
+def blamed(exc: BaseException) -> str:
+    """The plugin whose hook implementation raised ``exc`` ("" when none did)."""
+    return getattr(exc, "nsrun_plugin", "")
+
+
+def _blame(exc: BaseException, plugin: str) -> None:
+    if not hasattr(exc, "nsrun_plugin"):  # the innermost plugin is the one that raised
+        try:
+            exc.nsrun_plugin = plugin  # type: ignore[attr-defined]
+        except AttributeError:
+            pass
+
+
+def _attributed(fn: Callable[..., Any], plugin: str, label: str, timed: bool) -> Callable[..., Any]:
+    """``fn`` as it is registered: the same arguments for pluggy (``__wrapped__``), the same marker; an
+    exception leaving it names ``plugin``; timed as ``label`` when tracing."""
+    if inspect.isgeneratorfunction(fn):  # a hook wrapper: pluggy drives it with next/send/throw
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
             try:
-                results.append(thunk())
+                return (yield from fn(*args, **kwargs))
             except BaseException as exc:
-                if not hasattr(exc, "nsrun_plugin"):
-                    try:
-                        exc.nsrun_plugin = name  # type: ignore[attr-defined]
-                    except AttributeError:
-                        pass
+                _blame(exc, plugin)
                 raise
-        return results
+        out = wrapper
+    elif timed:
+        def traced(*args: Any, **kwargs: Any) -> Any:
+            try:
+                with _trace.phase(label):
+                    return fn(*args, **kwargs)
+            except BaseException as exc:
+                _blame(exc, plugin)
+                raise
+        out = traced
+    else:
+        def impl(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return fn(*args, **kwargs)
+            except BaseException as exc:
+                _blame(exc, plugin)
+                raise
+        out = impl
+    out.__wrapped__ = fn  # type: ignore[attr-defined]  # pluggy reads the arguments through it
+    out.__name__ = out.__qualname__ = getattr(fn, "__name__", label)
+    out.nsrun_impl = getattr(fn, "nsrun_impl")  # type: ignore[attr-defined]
+    return out
+
+
+class _Registered:
+    """What is registered with pluggy for one plugin: its hook implementations, each ``_attributed``."""
+
+    def __init__(self, name: str, plugin: Any) -> None:
+        self._name = name
+        timed = _trace.enabled
+        for attr in dir(plugin):
+            fn = getattr(plugin, attr, None)
+            opts = getattr(fn, "nsrun_impl", None)
+            if isinstance(opts, dict) and callable(fn):
+                label = f"{opts.get('specname') or attr}:{name}"
+                setattr(self, attr, _attributed(fn, name, label, timed))
+
+    def __dir__(self) -> list[str]:  # what pluggy scans: only the implementations (not object's dunders)
+        return [attr for attr in vars(self) if attr != "_name"]
+
+    def __repr__(self) -> str:
+        return f"<nsrun plugin {self._name}>"
+
+
+def register(pm: pluggy.PluginManager, named: list[tuple[str, Any]]) -> None:
+    """Register ``named`` ((name, module or object) in pipeline order) so that pluggy calls them in that
+    order: the last one first, since pluggy calls the last registered first. Raises PluginError naming the
+    plugin for an invalid implementation or a hook wrapper on a ``PER_PLUGIN`` hook."""
+    for name, plugin in reversed(named):
+        try:
+            pm.register(_Registered(name, plugin), name=name)
+        except pluggy.PluginValidationError as exc:
+            raise PluginError(f"plugin {name!r} is invalid: {exc}") from exc
+    for hook in PER_PLUGIN:
+        for impl in getattr(pm.hook, hook).get_hookimpls():
+            if impl.wrapper or impl.hookwrapper:
+                raise PluginError(f"plugin {impl.plugin_name!r} wraps {hook!r}: hook wrappers are not supported "
+                                  f"there ({hook} calls each plugin on its own, so nothing could be wrapped)")
 
 
 def _check_selection(selected: list[str], records: dict[str, PluginRecord]) -> None:
@@ -115,62 +212,68 @@ def _check_selection(selected: list[str], records: dict[str, PluginRecord]) -> N
                 raise PluginError(f"plugin {name!r} requires {need!r}; add it to --plugins")
 
 
+def _manager(modules: list[tuple[str, ModuleType]]) -> pluggy.PluginManager:
+    """A PluginManager with core's hooks and every ``HOOKSPECS`` of ``modules`` (before any registration, so
+    each implementation is checked against its spec as its plugin registers)."""
+    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm.add_hookspecs(hookspecs)
+    for _name, module in modules:
+        extra = getattr(module, "HOOKSPECS", None)
+        if extra is not None:
+            try:
+                pm.add_hookspecs(importlib.import_module(extra) if isinstance(extra, str) else extra)
+            except ValueError:
+                pass  # another plugin declares the same hooks (an installed copy, an alternative)
+    return pm
+
+
+def _import(name: str, rec: PluginRecord) -> ModuleType:
+    try:
+        return importlib.import_module(rec.module)
+    except ImportError as exc:
+        raise PluginError(f"plugin {name!r} cannot be imported: {exc}") from exc
+
+
 def load_plugins(selected: list[str] | None = None) -> LoadedPlugins:
     """Import and register ``selected`` (default: the DEFAULT set) after checking requires/conflicts."""
     records = discover()
     names = list(dict.fromkeys(selected if selected is not None else default_selection(records)))
     _check_selection(names, records)
     names.sort(key=lambda n: (records[n].order, n))
-    pm = pluggy.PluginManager(hookspecs.PROJECT)
-    pm.add_hookspecs(hookspecs)
-    modules = []
-    for name in names:
-        try:
-            module = importlib.import_module(records[name].module)
-        except ImportError as exc:
-            raise PluginError(f"plugin {name!r} cannot be imported: {exc}") from exc
-        try:
-            pm.register(module, name=name)
-        except pluggy.PluginValidationError as exc:
-            raise PluginError(f"plugin {name!r} is invalid: {exc}") from exc
-        modules.append((name, module))
-    for name, module in modules:
-        extra = getattr(module, "HOOKSPECS", None)
-        if extra is not None:
-            pm.add_hookspecs(importlib.import_module(extra) if isinstance(extra, str) else extra)
+    modules = [(name, _import(name, records[name])) for name in names]
+    pm = _manager(modules)
+    register(pm, modules)
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
-        raise PluginError(f"plugin {exc.plugin!r} implements an unknown hook: {exc}") from exc
+        raise PluginError(f"plugin {pm.get_name(exc.plugin)!r} implements an unknown hook: {exc}") from exc
     return LoadedPlugins(pm, modules)
 
 
-class InstalledPlugins:
-    """Every installed plugin registered on one PluginManager, without selection checks (conflicting plugins
-    too): for the hooks that concern the whole root, not one run — the front ends' field mapping
-    (``docker_create``), the daemon's routes, ``gc``. Plugins that cannot be imported are left out and listed
-    in ``broken``."""
+class InstalledPlugins(LoadedPlugins):
+    """Every installed plugin, registered as a run's are (pipeline order, failures named) but without selection
+    checks (conflicting plugins too): for the hooks that concern the whole root, not one run — the front ends'
+    field mapping (``docker_create``), the daemon's routes, ``gc``, and undoing what any plugin made (``network
+    rm`` asks every firewall backend). A plugin that cannot be imported or registered is left out and named
+    in ``broken`` with the reason."""
 
     def __init__(self) -> None:
         records = discover()
-        self.pm = pluggy.PluginManager(hookspecs.PROJECT)
-        self.pm.add_hookspecs(hookspecs)
-        self.broken: dict[str, str] = {}
-        names = sorted(records, key=lambda n: (records[n].order, n))
-        for name in reversed(names):  # pluggy calls the last registered first: this makes it pipeline order
+        modules, broken = [], {}
+        for name in sorted(records, key=lambda n: (records[n].order, n)):
             try:
-                module = importlib.import_module(records[name].module)
-                self.pm.register(module, name=name)
-            except (ImportError, pluggy.PluginValidationError, ValueError) as exc:
-                self.broken[name] = str(exc)
-                continue
-            extra = getattr(module, "HOOKSPECS", None)
-            if extra is not None:
-                try:
-                    self.pm.add_hookspecs(importlib.import_module(extra) if isinstance(extra, str) else extra)
-                except ValueError:
-                    pass  # another installed plugin declares the same hooks (a copy, an alternative)
-        self.names = [n for n in names if n not in self.broken]
+                modules.append((name, _import(name, records[name])))
+            except PluginError as exc:
+                broken[name] = str(exc)
+        pm = _manager(modules)
+        for name, module in reversed(modules):  # one by one: a bad plugin is left out, the others registered
+            try:
+                register(pm, [(name, module)])
+            except PluginError as exc:
+                if pm.has_plugin(name):
+                    pm.unregister(name=name)
+                broken[name] = str(exc)
+        super().__init__(pm, [(n, m) for n, m in modules if n not in broken], broken)
 
     @property
     def hook(self) -> Any:

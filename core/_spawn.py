@@ -35,6 +35,7 @@ import termios  # imported here: after pivot_root the child can import nothing m
 from typing import TYPE_CHECKING, Callable, NoReturn
 
 from . import syscalls
+from ._plugins import blamed
 from .errors import NsrunError, SetupError, from_wire, to_wire
 
 if TYPE_CHECKING:
@@ -322,22 +323,21 @@ def _init_main(ctx: RunContext, plugins: LoadedPlugins, chan: _Channel, err_w: i
     ``reparented``: forked by a stage that exits at once; GO arrives only after the parent reaped that
     stage, so our parent is nsrun by then and PDEATHSIG is set against it.
     """
-    stage, plugin = "sync", ""
+    stage = "sync"
     try:
         if chan.recv() != "GO":
             os._exit(125)  # the parent gave up; it reports why
         if reparented:
             syscalls.set_pdeathsig(signal.SIGKILL)
         stage = "in_child"
-        for plugin, thunk in ([] if skip_in_child else plugins.each("in_child", ctx=ctx)):
-            thunk()
-        stage, plugin = "stdio", ""
+        if not skip_in_child:
+            plugins.call("in_child", ctx=ctx)
+        stage = "stdio"
         _setup_stdio(ctx, chan)
         chan.sock.close()
         stage = "before_exec"
-        for plugin, thunk in plugins.each("before_exec", ctx=ctx):
-            thunk()
-        stage, plugin = "workdir", ""
+        plugins.call("before_exec", ctx=ctx)
+        stage = "workdir"
         _enter_workdir(ctx.spec.workdir)
         stage = "user"
         uid, gid = ctx.spec.user
@@ -349,12 +349,12 @@ def _init_main(ctx: RunContext, plugins: LoadedPlugins, chan: _Channel, err_w: i
         stage = "wrap_exec"
         global _err_w
         _err_w = err_w
-        for plugin, thunk in plugins.each("wrap_exec", ctx=ctx, joining=skip_in_child):
-            thunk()  # a plugin may fork here (fork_command); only the command's process goes on
-        stage, plugin = "exec", ""
+        # a plugin may fork here (fork_command); only the command's process goes on
+        plugins.call("wrap_exec", ctx=ctx, joining=skip_in_child)
+        stage = "exec"
         _exec(ctx.spec.argv, env)
     except BaseException as exc:  # noqa: BLE001
-        _report(err_w, stage, plugin, exc)
+        _report(err_w, stage, blamed(exc), exc)  # the plugin whose hook raised, "" for core's own stages
     os._exit(125)
 
 

@@ -6,11 +6,23 @@
 Order of one run (details and the sync messages: ``_spawn.py``)::
 
     configure  -> pre_clone -> fork/unshare -> post_start -> (child) in_child -> before_exec -> exec
-    ... wait for exit ...  -> teardown (always; every plugin; reverse registration order)
+    ... wait for exit ...  -> teardown (always; every plugin; reverse pipeline order)
 
 Hooks are called with keyword arguments; an implementation may accept any subset of them, so adding an
-argument later never breaks an existing plugin. ``in_child`` implementations run in registration order, so
-a plugin that must run last among them (mnt: pivot_root) marks itself ``trylast``.
+argument later never breaks an existing plugin.
+
+Order: pluggy calls every hook, in pipeline order (the plugins' ``ORDER``, lower first: they are registered
+in reverse, so pluggy's last-registered-first IS that order). ``tryfirst``/``trylast`` mean what pluggy says
+(mnt, which must pivot_root after every other ``in_child``, marks itself ``trylast``), and hook wrappers
+(``@hookimpl(wrapper=True)``) wrap every implementation of the hook. Hooks a plugin defines in its
+``HOOKSPECS`` run in the same order. Results are pluggy's: a list of the non-None returns.
+
+Two hooks are called implementation by implementation, because every plugin must get its turn and each
+failure must name its plugin: ``teardown`` (reverse pipeline order) and ``gc``. A hook wrapper on either is
+refused when the plugin is loaded (``PluginError``): there would be no single call for it to wrap.
+
+Any other failure stops the hook and the run; the exception carries the name of the plugin that raised it
+(an OSError from ``post_start`` becomes ``SetupError(plugin=...)``; the child reports ``{stage, plugin}``).
 """
 from __future__ import annotations
 
@@ -39,7 +51,8 @@ def configure(ctx: RunContext) -> None:
 
 @hookspec
 def pre_clone(ctx: RunContext) -> int | None:
-    """[parent] Reserve host resources and contribute data; return the CLONE_NEW* bits you need (or None).
+    """[parent] Reserve host resources and contribute data; return the CLONE_NEW* bits you need (or None);
+    the core ORs every plugin's bits.
 
     Contribute by appending to ``ctx.mounts``, ``ctx.uid_maps``/``ctx.gid_maps``, ``ctx.hosts`` and so on.
     Record each thing you create in ``ctx.stash`` under your own ``StashKey`` only after it exists.
@@ -100,7 +113,7 @@ def wrap_exec(ctx: RunContext, joining: bool) -> None:
 def teardown(ctx: RunContext, status: int | None) -> None:
     """[parent] Undo exactly what ``ctx.stash`` says you created. Idempotent; never raise for "already gone".
 
-    Called once per plugin, in reverse registration order, always — after success, failure or a partial
+    Called once per plugin, in reverse pipeline order, always — after success, failure or a partial
     start (``status`` is None when the command never ran). One plugin's failure never stops another's.
     """
 
@@ -114,10 +127,13 @@ def preload() -> None:
 
 
 @hookspec
-def gc(paths: Paths, live: set[str], reset: bool) -> list[str] | None:
+def gc(paths: Paths, live: frozenset[str], reset: bool) -> list[str] | None:
     """[parent] Reconcile leftovers: remove what you own under ``paths`` for container ids not in ``live``.
 
-    Called by ``nsrun gc`` after a crash or ``kill -9``, for every installed plugin (selected or not).
+    Called by ``nsrun gc`` after a crash or ``kill -9``, for every installed plugin (selected or not), each
+    on its own and in pipeline order: raising is reported as one line naming you, and the others go on.
+    To reach what other installed plugins made through a hook you define, call it on
+    ``nsrun.installed_hooks()`` (the net plugin asks every firewall backend).
     With ``reset`` (``nsrun system reset``) ``live`` is empty and shared objects go too (networks,
     bridges, tables): leave the host as nsrun found it. Only touch objects of this root (``paths.tag``).
     Return human-readable lines describing what you removed.

@@ -1,6 +1,7 @@
 """Network namespace and network modes (plugin ``net``): ``--network bridge|none|host|container:NAME|NETWORK``
 and ``-p`` publishing. Port publishing and masquerade are a firewall backend's work (plugins ``nft``, the
-default, or ``iptables``), reached through the ``net_firewall`` hook (``nsrun_ns_net.hookspecs``).
+default, or ``iptables``, or a third party's), reached through the ``net_firewall_backend`` hook
+(``nsrun_ns_net.hookspecs``).
 
 Modes: ``none`` a new netns with only ``lo`` up; ``host`` no netns; ``container:NAME`` joins that running
 container's netns (in the child, before pivot_root, through the host's /proc); ``bridge`` (default) or a
@@ -59,9 +60,11 @@ def _firewall(ctx: RunContext) -> Any:
     """The selected backend's Firewall, one per run (a libnftables context costs ~3 ms to make and free)."""
     fw = ctx.stash.get(FIREWALL_KEY)
     if fw is None:
-        fw = ctx.hook.net_firewall(paths=ctx.paths) if ctx.hook is not None else None
+        from .firewall import installed_firewalls, selected_firewall  # bridge mode only
+        fw = selected_firewall(ctx.hook, ctx.paths)
         if fw is None:
-            raise ConfigError("bridge networking needs a firewall backend: add nft or iptables to --plugins")
+            names = ", ".join(backend.name for backend in installed_firewalls(ctx.paths))
+            raise ConfigError(f"bridge networking needs a firewall backend: add one of {names} to --plugins")
         ctx.stash[FIREWALL_KEY] = fw
     return fw
 
@@ -184,7 +187,8 @@ def teardown(ctx: RunContext) -> None:
     plan = ctx.stash.get(PLAN_KEY)
     if plan is not None and plan.mode == "bridge":
         from . import bridge
-        fw = ctx.stash.get(FIREWALL_KEY) or (ctx.hook.net_firewall(paths=ctx.paths) if ctx.hook else None)
+        from .firewall import selected_firewall
+        fw = ctx.stash.get(FIREWALL_KEY) or selected_firewall(ctx.hook, ctx.paths)
         bridge.undo(ctx, NetworkStore(ctx.paths), fw)
 
 

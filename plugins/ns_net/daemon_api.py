@@ -13,7 +13,7 @@ from typing import Any
 
 from nsrun import ConfigError, ConflictError, NotFoundError, Paths
 
-from .firewall import BACKENDS, firewall_by_name
+from .firewall import installed_firewalls
 from .ipam import BIG_TCP_OPTION, DEFAULT_NAME, Network, NetworkStore
 
 __all__ = ["network_list", "network_inspect", "network_create", "network_remove"]
@@ -98,8 +98,8 @@ def network_remove(paths: Paths, ref: str) -> None:
     if store.leases(net.name):
         raise ConflictError(f"error while removing network: network {net.name} has active endpoints")
     with store.lock():
-        for backend in BACKENDS:
-            firewall_by_name(backend, store.paths).teardown_network(net)
+        for fw in installed_firewalls(store.paths):  # whichever backend set it up
+            fw.teardown_network(net)
         if os.path.exists(f"/sys/class/net/{net.bridge}"):
             from .netlink import delete_link, open_ipr
             with contextlib.closing(open_ipr()) as ipr:

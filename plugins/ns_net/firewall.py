@@ -1,4 +1,5 @@
-"""The one interface every firewall backend implements (``nft``, ``iptables``), and the names they share.
+"""The one interface every firewall backend implements (``nft``, ``iptables``, a third party's), and how the
+net plugin finds backends: the ``net_firewall_backend`` hook (``hookspecs``).
 
 Contract (each method is one transaction where the backend allows it, idempotent, and touches only objects
 named for this root's tag):
@@ -13,15 +14,15 @@ named for this root's tag):
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from nsrun import Paths
+from nsrun import Paths, installed_hooks
 
 if TYPE_CHECKING:
     from .ipam import Network
     from .ports import Binding
 
-__all__ = ["Firewall", "BACKENDS", "firewall_by_name"]
+__all__ = ["Firewall", "selected_firewall", "installed_firewalls"]
 
 
 class Firewall(Protocol):
@@ -38,11 +39,13 @@ class Firewall(Protocol):
     def reset(self) -> list[str]: ...
 
 
-BACKENDS = {"nft": "nsrun_ns_net.nft", "iptables": "nsrun_ns_net.iptables"}
+def selected_firewall(hook: Any, paths: Paths) -> Firewall | None:
+    """The run's backend (``hook`` is ``ctx.hook``: the selected plugins), or None when none is selected."""
+    factories = hook.net_firewall_backend() if hook is not None else []
+    return factories[0](paths) if factories else None
 
 
-def firewall_by_name(name: str, paths: Paths) -> Firewall:
-    """A backend by plugin name, whether or not it is selected (``gc`` and ``network rm`` undo what any
-    backend made)."""
-    import importlib
-    return importlib.import_module(BACKENDS[name]).backend(paths)
+def installed_firewalls(paths: Paths) -> list[Firewall]:
+    """Every installed backend's Firewall for ``paths``, selected or not, in pipeline order: what any of
+    them made is undone by ``gc``, ``system reset`` and ``network rm``."""
+    return [factory(paths) for factory in installed_hooks().net_firewall_backend()]

@@ -23,7 +23,7 @@ if TYPE_CHECKING:  # annotations only: IPAM (ipaddress, hashlib) loads when a br
     from .ipam import Network
     from .ports import Binding
 
-__all__ = ["IptablesFirewall", "backend"]
+__all__ = ["IptablesFirewall"]
 
 
 def _tool() -> str:
@@ -104,10 +104,6 @@ class IptablesFirewall:
         return lines
 
 
-def backend(paths: Paths) -> IptablesFirewall:
-    return IptablesFirewall(paths)
-
-
 @hookimpl
-def net_firewall(paths: Paths) -> IptablesFirewall:
-    return IptablesFirewall(paths)
+def net_firewall_backend() -> type[IptablesFirewall]:
+    return IptablesFirewall

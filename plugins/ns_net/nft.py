@@ -22,7 +22,7 @@ if TYPE_CHECKING:  # annotations only: IPAM (ipaddress, hashlib) loads when a br
     from .ipam import Network
     from .ports import Binding
 
-__all__ = ["NftFirewall", "open_nft", "backend"]
+__all__ = ["NftFirewall", "open_nft"]
 
 
 def open_nft() -> Any:
@@ -120,10 +120,6 @@ def nfnetlink_fds() -> list[int]:
         return []
 
 
-def backend(paths: Paths) -> NftFirewall:
-    return NftFirewall(paths)
-
-
 @hookimpl
-def net_firewall(paths: Paths) -> NftFirewall:
-    return NftFirewall(paths)
+def net_firewall_backend() -> type[NftFirewall]:
+    return NftFirewall

@@ -2,32 +2,37 @@
 network of this root (bridges, the backends' tables and chains) plus ``ip_forward`` as nsrun found it.
 
 The journal is on disk (``ipam``): a port or address lease names its owner, and a port lease names the
-backend that published it. Only objects carrying this root's tag are touched.
+backend that published it. Every installed backend is reached through the ``net_firewall_backend`` hook,
+selected or not. Only objects carrying this root's tag are touched.
 """
 from __future__ import annotations
 
 import contextlib
 import os
 import re
+from typing import TYPE_CHECKING
 
 from nsrun import Paths
 
-from .firewall import BACKENDS, firewall_by_name
+from .firewall import installed_firewalls
 from .ipam import NetworkStore
 from .ports import Binding
+
+if TYPE_CHECKING:
+    from .firewall import Firewall
 
 __all__ = ["collect"]
 
 
-def _dead_ports(store: NetworkStore, live: set[str]) -> list[str]:
+def _dead_ports(store: NetworkStore, live: frozenset[str], backends: dict[str, Firewall]) -> list[str]:
     lines = []
     for fname, data in store.port_leases().items():
         if data.get("id") in live:
             continue
         try:
             b = Binding.from_json(data["binding"])
-            if data.get("backend") in BACKENDS:
-                firewall_by_name(data["backend"], store.paths).unpublish([b])
+            if data.get("backend") in backends:  # the backend that published it (any installed one)
+                backends[data["backend"]].unpublish([b])
         except (KeyError, TypeError):
             pass
         store.forget_port_lease(fname)
@@ -35,7 +40,7 @@ def _dead_ports(store: NetworkStore, live: set[str]) -> list[str]:
     return lines
 
 
-def _dead_leases(store: NetworkStore, live: set[str]) -> list[str]:
+def _dead_leases(store: NetworkStore, live: frozenset[str]) -> list[str]:
     lines = []
     for net in store.list():
         for ip, data in store.leases(net.name).items():
@@ -46,7 +51,7 @@ def _dead_leases(store: NetworkStore, live: set[str]) -> list[str]:
     return lines
 
 
-def _dead_veths(tag: str, live: set[str], reset: bool) -> list[str]:
+def _dead_veths(tag: str, live: frozenset[str], reset: bool) -> list[str]:
     pattern = re.compile(rf"^nsr{tag}v([0-9a-f]{{6}})$")  # veth_name()
     alive = {cid[:6] for cid in live}
     doomed = [n for n in os.listdir("/sys/class/net")
@@ -58,7 +63,7 @@ def _dead_veths(tag: str, live: set[str], reset: bool) -> list[str]:
         return [f"removed veth {name}" for name in doomed if delete_link(ipr, name)]
 
 
-def _reset_networks(store: NetworkStore) -> list[str]:
+def _reset_networks(store: NetworkStore, backends: dict[str, Firewall]) -> list[str]:
     lines = []
     nets = store.list()
     bridges = [n.bridge for n in nets if os.path.exists(f"/sys/class/net/{n.bridge}")]
@@ -66,8 +71,11 @@ def _reset_networks(store: NetworkStore) -> list[str]:
         from .netlink import delete_link, open_ipr
         with contextlib.closing(open_ipr()) as ipr:
             lines += [f"removed bridge {b}" for b in bridges if delete_link(ipr, b)]
-    for name in BACKENDS:
-        lines += firewall_by_name(name, store.paths).reset()
+    for name, fw in backends.items():  # one backend's failure must not keep the others' tables
+        try:
+            lines += fw.reset()
+        except Exception as exc:  # noqa: BLE001 - reported, the reset goes on
+            lines.append(f"{name}: reset failed: {exc}")
     for net in nets:
         store.remove(net.name)
         lines.append(f"removed network {net.name}")
@@ -83,13 +91,14 @@ def _reset_networks(store: NetworkStore) -> list[str]:
     return lines
 
 
-def collect(paths: Paths, live: set[str], reset: bool) -> list[str]:
+def collect(paths: Paths, live: frozenset[str], reset: bool) -> list[str]:
     store = NetworkStore(paths)
     if not os.path.isdir(store.dir) and not reset:
         return _dead_veths(paths.tag, live, reset)
+    backends = {fw.name: fw for fw in installed_firewalls(paths)}
     with store.lock():
-        lines = _dead_ports(store, live) + _dead_leases(store, live)
+        lines = _dead_ports(store, live, backends) + _dead_leases(store, live)
     lines += _dead_veths(paths.tag, live, reset)
     if reset:
-        lines += _reset_networks(store)
+        lines += _reset_networks(store, backends)
     return lines

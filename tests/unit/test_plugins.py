@@ -40,3 +40,33 @@ def test_two_providers_of_one_capability_conflict():
 def test_loaded_order_follows_ORDER():
     loaded = load_plugins(["sec", "mnt", "pid", "uts"])
     assert loaded.names == ["uts", "pid", "mnt", "sec"]
+
+
+def test_pluggy_calls_the_real_plugins_in_pipeline_order():
+    loaded = load_plugins(["sec", "mnt", "pid", "uts", "ipc"])
+    called = [impl.plugin_name for impl in reversed(loaded.pm.hook.pre_clone.get_hookimpls())]  # pluggy's order
+    assert called == [n for n in loaded.names if "pre_clone" in discover()[n].hooks]
+    in_child = [impl.plugin_name for impl in reversed(loaded.pm.hook.in_child.get_hookimpls())]
+    assert in_child[-1] == "mnt"  # trylast: pivot_root after every other in_child
+
+
+def test_the_selected_firewall_backend_answers_through_the_hook():
+    from nsrun import Paths
+    from nsrun_ns_net.firewall import selected_firewall
+    paths = Paths.from_root("/tmp/nsrun-unit")
+    for backend in ("nft", "iptables"):
+        loaded = load_plugins(["net", backend, "mnt"])
+        assert selected_firewall(loaded.pm.hook, paths).name == backend
+    assert selected_firewall(load_plugins(["net", "mnt"]).pm.hook, paths) is None
+
+
+def test_gc_and_network_rm_reach_every_installed_backend_selected_or_not():
+    from nsrun import Paths, installed_hooks
+    from nsrun._plugins import installed_manager
+    from nsrun_ns_net.firewall import installed_firewalls
+    names = {fw.name for fw in installed_firewalls(Paths.from_root("/tmp/nsrun-unit"))}
+    assert {"nft", "iptables", "nftx"} <= names  # nftx: examples/nsrun-example-firewall, a third party's
+    installed = installed_manager()
+    assert installed.broken == {}
+    assert {"nft", "iptables"} <= set(installed.names)  # both, though they conflict (PROVIDES port-publish)
+    assert "net" in [impl.plugin_name for impl in installed_hooks().gc.get_hookimpls()]
