@@ -37,9 +37,9 @@ nft       the table ip nsrun<tag>, and in it the chains, sets, maps and rules of
           backend's skeleton, as the kernel lists it); rules naming one of the root's bridges (a network's);
           elements of the sets bridges, subnets, samebr naming the root's bridges and their subnets (never
           an element of the maps any_addr, any_port, ip_addr, ip_port: a published port)
-iptables  the root's chains NSRUN<TAG>-{DNAT,POST,FWD,NETIN,NETOUT}; the jumps to them from built-in chains;
-          FWD's jumps to NETIN and NETOUT; rules of POST, NETIN, NETOUT naming one of the root's bridges (a
-          network's), never a DNAT rule
+iptables  the root's chains NSRUN<TAG>-{DNAT,POST,FWD,NETIN,NETOUT,INPUT}; the jumps to them from built-in
+          chains; FWD's jumps to NETIN and NETOUT; rules of POST, NETIN, NETOUT and INPUT (the loopback guard)
+          naming one of the root's bridges (a network's), never a DNAT rule
 """
 
 
@@ -316,18 +316,18 @@ def _shared_nft(item: str, tag: str, bridges: dict[str, list[str]]) -> bool:
 def _shared_iptables(item: str, tag: str, bridges: dict[str, list[str]]) -> bool:
     line = item.partition(": ")[2]
     p = f"NSRUN{tag.upper()}-"
-    chains = {f"{p}{c}" for c in ("DNAT", "POST", "FWD", "NETIN", "NETOUT")}
+    chains = {f"{p}{c}" for c in ("DNAT", "POST", "FWD", "NETIN", "NETOUT", "INPUT")}
     if line.startswith(":"):
         return line[1:] in chains
     words = line.split()
     chain, target = words[1], words[words.index("-j") + 1] if "-j" in words else ""
     if target == "DNAT" or chain == f"{p}DNAT":
         return False
-    if chain in ("PREROUTING", "OUTPUT", "POSTROUTING", "FORWARD"):
+    if chain in ("PREROUTING", "OUTPUT", "POSTROUTING", "FORWARD", "INPUT"):
         return target in chains  # a hook
     if chain == f"{p}FWD":
         return words[2:] in (["-j", f"{p}NETIN"], ["-j", f"{p}NETOUT"])
-    if chain in chains:  # POST, NETIN, NETOUT: a network's rules name its bridge
+    if chain in chains:  # POST, NETIN, NETOUT, INPUT: a network's rules name its bridge
         return any(w in bridges for w in words)
     return False
 

@@ -4,8 +4,9 @@ Every base chain on a netfilter hook must accept a packet. iptables' legacy tabl
 ``ip filter`` table and nsrun's own nft table are separate, so an accept in one never overrules the policy
 DROP of another (Docker sets FORWARD to DROP in whichever iptables it uses). For each iptables variant whose
 FORWARD policy is DROP and which is not the backend's own, nsrun adds its filter-only chain there
-(``NSRUN{TAG}-FWD``, hooked once at the top of FORWARD): nobody else's rules are edited, and ``system reset``
-removes it with the rest.
+(``NSRUN{TAG}-FWD``, hooked once at the top of FORWARD; ``iptables.guard_other_variants``): nobody else's
+rules are edited, and ``system reset`` removes it with the rest. This module only finds out which variants
+drop (no backend is imported here, so both backends can use it).
 """
 from __future__ import annotations
 
@@ -14,11 +15,7 @@ import os
 import struct
 from typing import Any
 
-from nsrun import Paths
-
-from .ipam import Network
-
-__all__ = ["variant_of", "dropping_variants", "guard"]
+__all__ = ["variant_of", "dropping_variants"]
 
 VARIANTS = ("iptables-nft", "iptables-legacy")
 
@@ -34,7 +31,7 @@ def variant_of(tool: str) -> str:
 
 def _nft_forward_drops(nft: Any | None) -> bool:
     if nft is None:
-        from .nft import open_nft
+        from .libnft import open_nft
         nft = open_nft()
     rc, out, _ = nft.json_cmd({"nftables": [{"list": {"chain": {"family": "ip", "table": "filter",
                                                                  "name": "FORWARD"}}}]})
@@ -111,12 +108,3 @@ def dropping_variants(nft: Any | None = None) -> list[str]:
     if _legacy_forward_drops():
         out.append("iptables-legacy")
     return out
-
-
-def guard(paths: Paths, net: Network, own: str | None = None, nft: Any | None = None) -> None:
-    """Accept ``net``'s forwarding in every dropping variant but ``own`` (a backend's own iptables variant)."""
-    for tool in dropping_variants(nft):
-        import shutil
-        if tool != own and shutil.which(tool) is not None:
-            from .iptables import IptablesFirewall  # with subprocess: only when some FORWARD drops
-            IptablesFirewall(paths, tool).setup_network(net, filter_only=True)

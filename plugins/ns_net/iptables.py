@@ -5,7 +5,7 @@ Works with either variant: ``iptables`` is whatever the system's alternative poi
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import os
 import shutil
@@ -14,6 +14,7 @@ import subprocess
 from nsrun import Paths, SetupError, hookimpl
 
 from . import ipt_rules as rules
+from .guard import VARIANTS, dropping_variants, variant_of
 
 ORDER = 45
 PROVIDES = "port-publish"
@@ -55,8 +56,7 @@ class IptablesFirewall:
         """``filter_only``: just the FORWARD part (the nft backend's help under a FORWARD policy of DROP)."""
         net_rules = rules.network_rules(self.tag, net, filter_only)
         if not filter_only:
-            from .guard import guard, variant_of
-            guard(self.paths, net, own=variant_of(self.tool))  # the other variant may drop FORWARD
+            guard_other_variants(self.paths, net, own=variant_of(self.tool))  # the other may drop FORWARD
         if self._exists("filter", net_rules["filter"][-1]):
             return  # this network's rules are in place (they are added in one batch)
         c = rules.chains(self.tag)
@@ -70,7 +70,6 @@ class IptablesFirewall:
     def teardown_network(self, net: Network) -> None:
         """This variant's rules for ``net``, and the filter-only ones ``guard`` may have put in the other."""
         self._delete(rules.network_rules(self.tag, net))
-        from .guard import VARIANTS, variant_of
         c = rules.chains(self.tag)
         for tool in VARIANTS:
             if tool != variant_of(self.tool) and shutil.which(tool) and subprocess.run(
@@ -107,3 +106,11 @@ class IptablesFirewall:
 @hookimpl
 def net_firewall_backend() -> type[IptablesFirewall]:
     return IptablesFirewall
+
+
+def guard_other_variants(paths: Paths, net: Network, own: str | None = None, nft: Any | None = None) -> None:
+    """Accept ``net``'s forwarding in every iptables variant whose FORWARD policy drops, but ``own`` (a
+    backend's own variant): nsrun's filter-only chain, hooked at the top of FORWARD (see ``guard``)."""
+    for tool in dropping_variants(nft):
+        if tool != own and shutil.which(tool) is not None:
+            IptablesFirewall(paths, tool).setup_network(net, filter_only=True)

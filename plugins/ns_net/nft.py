@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from nsrun import Paths, SetupError, defer_close, hookimpl
 
 from . import nft_rules as rules
+from .libnft import open_nft
 
 DEFAULT = True
 ORDER = 45
@@ -23,15 +24,6 @@ if TYPE_CHECKING:  # annotations only: IPAM (ipaddress, hashlib) loads when a br
     from .ports import Binding
 
 __all__ = ["NftFirewall", "open_nft"]
-
-
-def open_nft() -> Any:
-    """The seam tests replace: a libnftables context speaking JSON."""
-    import nftables  # Debian's python3-nftables; ~7 ms
-    nft = nftables.Nftables()
-    nft.set_json_output(True)
-    nft.set_handle_output(False)
-    return nft
 
 
 class NftFirewall:
@@ -82,8 +74,8 @@ class NftFirewall:
 
     def setup_network(self, net: Network) -> None:
         self._add(rules.network_elements(net), f"network {net.name}")
-        from .guard import guard  # an nft accept cannot overrule iptables' FORWARD policy DROP
-        guard(self.paths, net, nft=self.nft)
+        from .iptables import guard_other_variants  # an nft accept cannot overrule iptables' FORWARD DROP
+        guard_other_variants(self.paths, net, nft=self.nft)
 
     def teardown_network(self, net: Network) -> None:
         self._delete(rules.network_elements(net))
