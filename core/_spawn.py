@@ -21,6 +21,11 @@ Error pipe (O_CLOEXEC, child→parent): EOF without data means ``execve`` succee
 ``{stage, plugin, errno, message}`` means a step failed (becomes ChildSetupError). Every child path ends in
 ``os._exit``; the child never unwinds into the caller's code. If the parent dies, PDEATHSIG kills stage 1
 and PID 1 with it, so a ``kill -9`` of nsrun never leaves a running orphan.
+
+Nothing inside a container reaches the host's interpreter (``_execstub`` says why): every forked process is
+non-dumpable from its first step, before it enters any namespace, until its ``execve``; and the command is
+exec'd by a static stub run from a sealed memfd, never by this Python. Before the exec the child also joins
+a fresh session keyring, so keys of nsrun's caller (``@s``) are not the container's.
 """
 from __future__ import annotations
 
@@ -34,7 +39,7 @@ import array
 import termios  # imported here: after pivot_root the child can import nothing more
 from typing import TYPE_CHECKING, Callable, NoReturn
 
-from . import syscalls
+from . import _execstub, syscalls
 from .errors import ChildSetupError, SetupError
 
 if TYPE_CHECKING:
@@ -188,6 +193,9 @@ class Child:
 
 
 def _child_error(data: bytes) -> ChildSetupError:
+    err = _execstub.decode_failure(data)
+    if err is not None:
+        return ChildSetupError(f"exec failed: {os.strerror(err)}", stage="exec", plugin="", errno=err)
     try:
         info = json.loads(data)
     except ValueError:
@@ -220,6 +228,7 @@ def spawn(ctx: RunContext, plugins: LoadedPlugins, flags: int) -> Child:
     syscalls.prctl(syscalls.PR_SET_CHILD_SUBREAPER, 1)
     pid = os.fork()
     if pid == 0:  # ---- inside stage 1 ----
+        syscalls.set_dumpable(False)  # first: no namespace of the container holds a dumpable copy of us
         parent_sock.close()
         os.close(err_r)
         _child_main(ctx, plugins, flags, _Channel(child_sock), err_w, parent_pid)
@@ -342,6 +351,9 @@ def _init_main(ctx: RunContext, plugins: LoadedPlugins, chan: _Channel, err_w: i
         stage, plugin = "stdio", ""
         _setup_stdio(ctx, chan)
         chan.sock.close()
+        stage = "keyring"
+        syscalls.join_session_keyring()
+        stub = _execstub.sealed_memfd(_execstub.STUB) if _execstub.available() else -1
         stage = "before_exec"
         for plugin, thunk in plugins.each("before_exec", ctx=ctx):
             thunk()
@@ -358,7 +370,7 @@ def _init_main(ctx: RunContext, plugins: LoadedPlugins, chan: _Channel, err_w: i
             stage = "init"
             _fork_and_reap(err_w)  # returns in the child that goes on to exec; PID 1 stays as the reaper
         stage = "exec"
-        _exec(ctx.spec.argv, env)
+        _exec(ctx.spec.argv, env, stub, err_w)
     except BaseException as exc:  # noqa: BLE001
         _report(err_w, stage, plugin, exc)
     os._exit(125)
@@ -429,22 +441,38 @@ def _environment(ctx: RunContext) -> dict[str, str]:
     return env
 
 
-def _exec(argv: list[str], env: dict[str, str]) -> NoReturn:
-    cmd = argv[0]
+def _resolve(cmd: str, env: dict[str, str]) -> str:
+    """``cmd`` as execvp would find it on the container's PATH (the first executable regular file)."""
     if "/" in cmd:
-        os.execve(cmd, argv, env)
-    last: OSError | None = None
+        return cmd
+    denied = ""
     for directory in env.get("PATH", DEFAULT_PATH).split(":"):
         path = os.path.join(directory or ".", cmd)
         try:
-            os.execve(path, argv, env)
-        except (FileNotFoundError, NotADirectoryError):
+            st = os.stat(path)
+        except OSError:
             continue
-        except PermissionError as exc:
-            last = exc
-    if last is not None:
-        raise last
+        if (st.st_mode & 0o170000) == 0o100000:
+            if os.access(path, os.X_OK):
+                return path
+            denied = denied or path
+    if denied:
+        raise OSError(errno.EACCES, os.strerror(errno.EACCES), denied)
     raise OSError(errno.ENOENT, f'exec: "{cmd}": executable file not found in $PATH')
+
+
+def _exec(argv: list[str], env: dict[str, str], stub: int, err_w: int) -> NoReturn:
+    """Exec ``argv`` through the sealed stub (``_execstub``): the stub gets the error pipe as fd 3 (without
+    close-on-exec; it sets that itself) and reports a failed exec there."""
+    path = _resolve(argv[0], env)
+    if stub < 0:
+        os.execve(path, argv, env)
+    if stub == _execstub.ERR_FD:
+        stub = fcntl.fcntl(stub, fcntl.F_DUPFD_CLOEXEC, _execstub.ERR_FD + 1)
+    if err_w != _execstub.ERR_FD:
+        os.dup2(err_w, _execstub.ERR_FD)
+    os.set_inheritable(_execstub.ERR_FD, True)
+    os.execve(stub, ["nsrun-exec", path, *argv], env)
 
 
 _JOIN_ORDER = (("user", syscalls.CLONE_NEWUSER), ("ipc", syscalls.CLONE_NEWIPC), ("uts", syscalls.CLONE_NEWUTS),
@@ -461,6 +489,7 @@ def spawn_joined(target: int, ctx: RunContext, plugins: LoadedPlugins) -> Child:
     syscalls.prctl(syscalls.PR_SET_CHILD_SUBREAPER, 1)
     pid = os.fork()
     if pid == 0:  # ---- inside the joining process ----
+        syscalls.set_dumpable(False)  # before any setns; the grandchild in the container inherits it
         parent_sock.close()
         os.close(err_r)
         chan = _Channel(child_sock)
