@@ -99,19 +99,20 @@ def _socketpair() -> tuple[_socket.socket, _socket.socket]:
     return a, b
 
 
-def _send_fd(sock: _socket.socket, fd: int) -> None:
-    """``PTY`` with ``fd`` attached (SCM_RIGHTS)."""
-    sock.sendmsg([b"PTY\n"], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, array.array("i", [fd]))])
+def _send_fds(sock: _socket.socket, word: bytes, fds: list[int]) -> None:
+    """``word`` (``PTY``, ``PIPES``) with ``fds`` attached (SCM_RIGHTS)."""
+    sock.sendmsg([word + b"\n"], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, array.array("i", fds))])
 
 
-def _recv_fd(sock: _socket.socket) -> int | None:
-    _msg, ancillary, _flags, _addr = sock.recvmsg(16, _socket.CMSG_LEN(array.array("i").itemsize))
+def _recv_fds(sock: _socket.socket, most: int = 3) -> list[int]:
+    _msg, ancillary, _flags, _addr = sock.recvmsg(16, _socket.CMSG_SPACE(most * array.array("i").itemsize))
+    fds = array.array("i")
     for level, kind, data in ancillary:
         if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
-            fds = array.array("i")
-            fds.frombytes(data[:fds.itemsize])
-            return fds[0]
-    return None
+            fds.frombytes(data[:len(data) - len(data) % fds.itemsize])
+    for fd in fds:
+        os.set_inheritable(fd, False)
+    return list(fds)
 
 
 class _Channel:
@@ -138,6 +139,8 @@ class Child:
     def __init__(self, pid: int, chan: _Channel, err_r: int, tty: bool = False) -> None:
         self.pid = pid            # the process that execs the command (PID 1 with a pid namespace); our child
         self.pty_master: int | None = None  # with a tty: the master side, made inside the container
+        self.stdio: tuple[int, int, int] | None = None  # without: (stdin's write end or -1, stdout's and
+                                                        # stderr's read ends), pipes made inside it
         self._chan = chan
         self._err_r = err_r
         self._tty = tty
@@ -147,8 +150,14 @@ class Child:
         """Send GO and wait until the command is exec'd; raise ChildSetupError if a child step failed."""
         try:
             self._chan.send("GO")
-            if self._tty:
-                self.pty_master = _recv_fd(self._chan.sock)
+            fds = _recv_fds(self._chan.sock)
+            if self._tty and len(fds) == 1:
+                self.pty_master = fds[0]
+            elif len(fds) == 3:
+                self.stdio = (fds[0], fds[1], fds[2])
+            else:
+                for fd in fds:
+                    os.close(fd)
         except OSError:
             pass  # the child died: the error pipe says why
         self._chan.sock.close()
@@ -295,6 +304,17 @@ def _close_fds(keep: set[int]) -> None:
     os.closerange(top, 65536)
 
 
+# Python ignores SIGPIPE and SIGXFSZ, and an ignored signal stays ignored across execve: reset them too, so
+# that ``nsrun run busybox yes | head -1`` ends ``yes`` with SIGPIPE (141) as it would outside.
+_DEFAULT_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGCHLD, signal.SIGWINCH,
+                    signal.SIGPIPE, signal.SIGXFSZ)
+
+
+def _default_signals() -> None:
+    for sig in _DEFAULT_SIGNALS:
+        signal.signal(sig, signal.SIG_DFL)
+
+
 def _die_with_parent(expected_parent: int) -> None:
     syscalls.set_pdeathsig(signal.SIGKILL)
     if os.getppid() != expected_parent:  # the parent died before prctl took effect
@@ -307,8 +327,7 @@ def _child_main(ctx: RunContext, plugins: LoadedPlugins, flags: int, chan: _Chan
     stage, plugin = "unshare", ""
     try:
         _close_fds({chan.sock.fileno(), err_w})
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGCHLD, signal.SIGWINCH):
-            signal.signal(sig, signal.SIG_DFL)
+        _default_signals()
         _die_with_parent(parent_pid)
         os.setsid()  # out of the terminal's process group: signals reach the container through nsrun
         if flags & syscalls.CLONE_NEWUSER:
@@ -404,11 +423,17 @@ def _fork_and_reap(err_w: int) -> None:
 
 
 def _setup_stdio(ctx: RunContext, chan: _Channel) -> None:
-    """A tty is made here, inside the container (after pivot_root, so in its own devpts: ``tty`` and
-    ``ttyname`` work); its master goes to the parent over the sync socket (``PTY`` + SCM_RIGHTS)."""
+    """The container's stdio is its own, never a descriptor of nsrun's (which it could reopen read-write
+    through /proc/self/fd: the file a caller redirected nsrun's output to, its terminal).
+
+    A tty is made here, inside the container (after pivot_root, so in its own devpts: ``tty`` and
+    ``ttyname`` work); its master goes to the parent over the sync socket (``PTY`` + SCM_RIGHTS). Without
+    one, stdout and stderr are pipes made here (stdin too with ``-i``, else /dev/null); the parent gets
+    the other ends (``PIPES`` + stdin's write end or /dev/null, stdout's and stderr's read ends) and copies
+    (``_io``)."""
     if ctx.spec.tty:
         master, slave = os.openpty()
-        _send_fd(chan.sock, master)
+        _send_fds(chan.sock, b"PTY", [master])
         os.close(master)
         if os.getsid(0) != os.getpid():
             os.setsid()
@@ -417,10 +442,26 @@ def _setup_stdio(ctx: RunContext, chan: _Channel) -> None:
             os.dup2(slave, fd)
         if slave > 2:
             os.close(slave)
-    elif not ctx.spec.interactive:
-        null = os.open("/dev/null", os.O_RDONLY)
-        os.dup2(null, 0)
-        os.close(null)
+        return
+    ours, theirs = [], []
+    if ctx.spec.interactive:
+        r, w = os.pipe()
+        ours.append(r)
+        theirs.append(w)
+    else:
+        ours.append(os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC))
+        theirs.append(os.open("/dev/null", os.O_WRONLY | os.O_CLOEXEC))
+    for _ in (1, 2):
+        r, w = os.pipe()
+        ours.append(w)
+        theirs.append(r)
+    _send_fds(chan.sock, b"PIPES", theirs)
+    for fd in theirs:
+        os.close(fd)
+    ours = [fd if fd > 2 else fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3) for fd in ours]  # stdio was closed
+    for target, fd in enumerate(ours):
+        os.dup2(fd, target)
+        os.close(fd)
 
 
 def _enter_workdir(workdir: str) -> None:
@@ -495,6 +536,7 @@ def spawn_joined(target: int, ctx: RunContext, plugins: LoadedPlugins) -> Child:
         chan = _Channel(child_sock)
         try:
             _close_fds({chan.sock.fileno(), err_w})
+            _default_signals()
             _die_with_parent(parent_pid)
             os.setsid()
             fds = []
