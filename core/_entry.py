@@ -1,7 +1,8 @@
 """The ``nsrun`` console entry point.
 
 ``nsrun [--root D] [--plugins L] [--debug] run [options] IMAGE CMD...`` — the command that starts containers —
-is parsed here without importing click when it runs embedded (no ``-H``/``NSRUN_HOST``) (click is about a fifth of a start's instructions). The parser is
+and ``nsrun ... exec [options] NAME CMD...`` are parsed here without importing click when they run embedded
+(no ``-H``/``NSRUN_HOST``) (click is about a fifth of a start's instructions, a third of an exec's). The parser is
 driven by a schema that ``cli.py`` derives from its own click commands and caches beside the plugin cache,
 keyed by the same fingerprint and by cli.py's mtime, so the two parsers cannot drift. Anything the fast
 path does not recognise (help, another command, an unknown or malformed option, no cache yet) goes to the
@@ -14,7 +15,7 @@ import os
 import sys
 from typing import Any, Callable
 
-__all__ = ["main", "protect", "save_schema", "parse_run", "exit_now"]
+__all__ = ["main", "protect", "save_schema", "parse_run", "parse_exec", "exit_now"]
 
 _CLI_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cli.py")
 
@@ -87,11 +88,14 @@ def _take(params: list[dict[str, Any]], argv: list[str], i: int, out: dict[str, 
     return None
 
 
-def parse_run(argv: list[str], schema: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]] | None:
+def parse_run(argv: list[str], schema: dict[str, Any], command: str = "run"
+              ) -> tuple[dict[str, Any], dict[str, Any]] | None:
     """(global options, run options) for ``[globals] run [options] WORDS...``; None = let click decide."""
+    if command not in schema:
+        return None
     glob: dict[str, Any] = {}
     i = 0
-    while i < len(argv) and argv[i] != "run":
+    while i < len(argv) and argv[i] != command:
         if not argv[i].startswith("-"):
             return None
         nxt = _take(schema["globals"], argv, i, glob)
@@ -105,15 +109,29 @@ def parse_run(argv: list[str], schema: dict[str, Any]) -> tuple[dict[str, Any], 
     while i < len(argv) and argv[i].startswith("-") and argv[i] != "-":
         if argv[i] in ("--", "--help"):
             return None
-        nxt = _take(schema["run"], argv, i, opts)
+        nxt = _take(schema[command], argv, i, opts)
         if nxt is None:
             return None
         i = nxt
-    for p in schema["run"]:
+    for p in schema[command]:
         default: Any = () if p["multiple"] else (None if p["value"] else False)
         value = opts.get(p["dest"], default)
         opts[p["dest"]] = tuple(value) if p["multiple"] else value
     opts["image_and_cmd"] = tuple(argv[i:])
+    return glob, opts
+
+
+def parse_exec(argv: list[str], schema: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """(global options, exec options with ``name`` and ``cmd``) for ``[globals] exec [options] NAME CMD...``;
+    None = let click decide (it also reports a missing NAME or CMD)."""
+    parsed = parse_run(argv, schema, "exec")
+    if parsed is None:
+        return None
+    glob, opts = parsed
+    words = opts.pop("image_and_cmd")
+    if len(words) < 2:
+        return None
+    opts["name"], opts["cmd"] = words[0], list(words[1:])
     return glob, opts
 
 
@@ -154,14 +172,29 @@ def exit_now(code: int) -> None:
 
 def main() -> None:
     argv = sys.argv[1:]
-    if "run" in argv and not os.environ.get("NSRUN_NO_FASTPATH"):
-        schema = _load_schema()
-        parsed = parse_run(argv, schema) if schema else None
-        if parsed is not None and not parsed[0].get("host") and not os.environ.get("NSRUN_HOST"):
-            glob, opts = parsed
-            exit_now(protect(lambda: _fast_run(glob, opts), bool(glob.get("debug"))))
+    for command, parse, fast in (("run", parse_run, "_fast_run"), ("exec", parse_exec, "_fast_exec")):
+        if command in argv and not os.environ.get("NSRUN_NO_FASTPATH"):
+            schema = _load_schema()
+            parsed = parse(argv, schema) if schema else None
+            if parsed is not None and not parsed[0].get("host") and not os.environ.get("NSRUN_HOST"):
+                glob, opts = parsed
+                handler = globals()[fast]
+                exit_now(protect(lambda: handler(glob, opts), bool(glob.get("debug"))))
     from .cli import main as click_main
     click_main()
+
+
+def _engine(glob: dict[str, Any]) -> Any:
+    from ._context import Paths
+    from ._engine import Engine
+    return Engine(Paths.from_root(glob.get("root") or os.environ.get("NSRUN_ROOT")))
+
+
+def _fast_exec(glob: dict[str, Any], opts: dict[str, Any]) -> int:
+    """``nsrun exec`` without click: the same call as cli.py's ``exec_``."""
+    from ._engine import parse_env
+    return _engine(glob).exec(opts["name"], opts["cmd"], tty=opts["tty"], interactive=opts["interactive"],
+                              env=parse_env(opts["env"]), workdir=opts["workdir"], user=opts["user"])
 
 
 def _fast_run(glob: dict[str, Any], opts: dict[str, Any]) -> int:

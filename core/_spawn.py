@@ -517,52 +517,80 @@ def _exec(argv: list[str], env: dict[str, str], stub: int, err_w: int) -> NoRetu
 
 
 _JOIN_ORDER = (("user", syscalls.CLONE_NEWUSER), ("ipc", syscalls.CLONE_NEWIPC), ("uts", syscalls.CLONE_NEWUTS),
-               ("net", syscalls.CLONE_NEWNET), ("pid", syscalls.CLONE_NEWPID), ("mnt", syscalls.CLONE_NEWNS))
+               ("net", syscalls.CLONE_NEWNET), ("mnt", syscalls.CLONE_NEWNS))
+
+
+def _ns_fd(target: int, name: str) -> int | None:
+    """An fd on ``target``'s namespace ``name``, or None when we are in it already."""
+    if os.stat(f"/proc/{target}/ns/{name}").st_ino == os.stat(f"/proc/self/ns/{name}").st_ino:
+        return None
+    return os.open(f"/proc/{target}/ns/{name}", os.O_RDONLY | os.O_CLOEXEC)
 
 
 def spawn_joined(target: int, ctx: RunContext, plugins: LoadedPlugins) -> Child:
     """``exec``: fork a process that joins every namespace of ``target`` (user first, mnt last) and is parked
     like a new container's first process; ``Child.release()`` runs ``before_exec`` and execs ``ctx.spec.argv``.
+
+    A joined PID namespace applies to children only, so this process joins it for its children just around
+    the fork (``pid_for_children``) and returns to its own right after: the child is born in the container's
+    PID namespace, our direct child, with no intermediate process. It is non-dumpable from birth (we are,
+    across the fork), so nothing in the container can open its ``/proc/<pid>/exe`` (``_execstub``).
     """
+    try:
+        pidns = _ns_fd(target, "pid")
+        own_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC) if pidns is not None else None
+    except OSError as exc:
+        raise SetupError(f"cannot join the container: {exc.strerror}", phase="setns", errno=exc.errno) from exc
     parent_sock, child_sock = _socketpair()
     err_r, err_w = os.pipe2(os.O_CLOEXEC)
-    parent_pid = os.getpid()
-    syscalls.prctl(syscalls.PR_SET_CHILD_SUBREAPER, 1)
-    pid = os.fork()
-    if pid == 0:  # ---- inside the joining process ----
-        syscalls.set_dumpable(False)  # before any setns; the grandchild in the container inherits it
+    syscalls.set_dumpable(False)  # inherited by the child at fork: there is no dumpable instant inside
+    pid = -1
+    try:
+        if pidns is not None:
+            syscalls.setns(pidns, syscalls.CLONE_NEWPID)
+        pid = os.fork()
+    finally:
+        if pid != 0:  # the parent (also when setns or fork failed)
+            if own_pidns is not None:
+                syscalls.setns(own_pidns, syscalls.CLONE_NEWPID)
+            syscalls.set_dumpable(True)
+            for fd in (pidns, own_pidns):
+                if fd is not None:
+                    os.close(fd)
+            if pid < 0:
+                for fd in (err_r, err_w):
+                    os.close(fd)
+                parent_sock.close()
+                child_sock.close()
+    if pid == 0:  # ---- inside the joining process (already in the container's PID namespace) ----
         parent_sock.close()
         os.close(err_r)
         chan = _Channel(child_sock)
         try:
             _close_fds({chan.sock.fileno(), err_w})
             _default_signals()
-            _die_with_parent(parent_pid)
+            syscalls.set_pdeathsig(signal.SIGKILL)
+            if os.getppid() != 0:  # our parent is outside this PID namespace (0) unless it died already
+                os._exit(125)
             os.setsid()
-            fds = []
-            for name, flag in _JOIN_ORDER:
-                if os.stat(f"/proc/{target}/ns/{name}").st_ino != os.stat(f"/proc/self/ns/{name}").st_ino:
-                    fds.append((flag, os.open(f"/proc/{target}/ns/{name}", os.O_RDONLY | os.O_CLOEXEC)))
+            fds = [(flag, fd) for name, flag in _JOIN_ORDER if (fd := _ns_fd(target, name)) is not None]
             for flag, fd in fds:
                 syscalls.setns(fd, flag)
                 os.close(fd)
                 if flag == syscalls.CLONE_NEWUSER:
                     os.setresgid(0, 0, 0)
                     os.setresuid(0, 0, 0)
-            grandchild = os.fork()  # a joined PID namespace applies to children only
-            if grandchild == 0:
-                _init_main(ctx, plugins, chan, err_w, skip_in_child=True, reparented=True)
-            chan.send(f"READY {grandchild}")
-            os._exit(0)
+            chan.send("READY 0")
         except BaseException as exc:  # noqa: BLE001
             _report(err_w, "setns", "", exc)
-        os._exit(125)
+            os._exit(125)
+        _init_main(ctx, plugins, chan, err_w, skip_in_child=True)
     child_sock.close()
     os.close(err_w)
     chan = _Channel(parent_sock)
     msg = chan.recv()
-    os.waitpid(pid, 0)  # the joining process exits once it forked; its child is now ours
     if not msg.startswith("READY "):
         parent_sock.close()
+        os.waitpid(pid, 0)
         raise _read_early_error(err_r, pid)
-    return Child(int(msg.split()[1]), chan, err_r, tty=ctx.spec.tty)
+    return Child(pid, chan, err_r, tty=ctx.spec.tty)

@@ -382,11 +382,11 @@ def build_cli() -> click.Group:
 
 
 def run_schema(group: click.Group) -> dict[str, Any]:
-    """What the fast path (``_entry``) needs to parse ``nsrun [globals] run [options] ...`` without click."""
+    """What the fast path (``_entry``) needs to parse ``nsrun [globals] run|exec [options] ...`` without click."""
     def params(cmd: click.Command) -> list[dict[str, Any]]:
         return [{"flags": [*p.opts, *p.secondary_opts], "dest": p.name, "value": not p.is_flag,
                  "multiple": p.multiple} for p in cmd.params if isinstance(p, click.Option)]
-    return {"globals": params(group), "run": params(group.commands["run"])}
+    return {"globals": params(group), "run": params(group.commands["run"]), "exec": params(group.commands["exec"])}
 
 
 def main(argv: list[str] | None = None) -> None:
