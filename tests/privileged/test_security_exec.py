@@ -61,20 +61,29 @@ def _digest(path: str) -> str:
         return hashlib.sha256(f.read()).hexdigest()
 
 
-def _attack(nsrun, nsrun_root: str, unique: str, plugins: tuple[str, ...]) -> tuple[str, str]:
-    decoy = _decoy(nsrun_root)
+def _entry(decoy: str) -> list[str]:
+    """The decoy running nsrun's CLI with the venv's packages."""
+    site = sysconfig.get_paths()["purelib"]
+    return [decoy, "-c", f"import site; site.addsitedir({site!r}); from nsrun.cli import main; main()"]
+
+
+def _attack(nsrun, nsrun_root: str, unique: str, plugins: tuple[str, ...], decoy: str | None = None,
+            via: tuple[str, ...] = ()) -> tuple[str, str]:
+    """The attack; ``nsrun exec`` runs as the decoy (or, with ``via`` = ``-H URL``, the decoy is the daemon's
+    interpreter, and the daemon runs it for each exec)."""
+    decoy = decoy or _decoy(nsrun_root)
     before = _digest(decoy)
     st = os.stat(decoy)
     name = f"x{unique}"
-    nsrun(*plugins, "run", "-d", "--name", name, "-e", f"DECOY={st.st_dev}:{st.st_ino}", "busybox",
+    nsrun(*via, *plugins, "run", "-d", "--name", name, "-e", f"DECOY={st.st_dev}:{st.st_ino}", "busybox",
           "sh", "-c", ATTACKER, check=True)
-    site = sysconfig.get_paths()["purelib"]
-    entry = f"import site; site.addsitedir({site!r}); from nsrun.cli import main; main()"
     try:
         for _ in range(EXECS):
-            result = subprocess.run(
-                [decoy, "-c", entry, "--root", nsrun_root, *plugins, "exec", name, "true"],
-                capture_output=True, text=True, timeout=60)
+            if via:
+                result = nsrun(*via, "exec", name, "true")
+            else:
+                result = subprocess.run([*_entry(decoy), "--root", nsrun_root, *plugins, "exec", name, "true"],
+                                        capture_output=True, text=True, timeout=60)
             assert result.returncode == 0, result.stderr
         nsrun("exec", name, "touch", "/tmp/stop", check=True)
         for _ in range(100):
@@ -95,6 +104,31 @@ def test_a_container_cannot_open_or_rewrite_the_interpreter_that_runs_exec(nsrun
     assert "wrote decoy" not in report and "truncated decoy" not in report, report
     assert digest == before, report
     assert "opened-other=" in report, report  # the loop ran (it opened the exec'd commands' busybox)
+
+
+def test_the_daemons_exec_path_is_protected_too(nsrun, nsrun_root, unique):
+    """The daemon runs each exec as ``<its interpreter> -c ... exec``: here its interpreter is the decoy."""
+    decoy = _decoy(nsrun_root)
+    sock = os.path.join(nsrun_root, "d.sock")
+    log = open(os.path.join(nsrun_root, "daemon.log"), "ab")
+    # PYTHONPATH: the daemon's own children (supervisors, execs) run the decoy with the venv's packages too
+    daemon = subprocess.Popen([*_entry(decoy), "--root", nsrun_root, "daemon", "-H", f"unix://{sock}"],
+                              stdout=log, stderr=log,
+                              env={**os.environ, "PYTHONPATH": sysconfig.get_paths()["purelib"]})
+    try:
+        for _ in range(200):
+            if os.path.exists(sock) or daemon.poll() is not None:
+                break
+            time.sleep(0.05)
+        assert os.path.exists(sock), open(os.path.join(nsrun_root, "daemon.log")).read()
+        before, after = _attack(nsrun, nsrun_root, unique, (), decoy=decoy, via=("-H", f"unix://{sock}"))
+    finally:
+        daemon.terminate()
+        daemon.wait(30)
+        log.close()
+    digest, report = after.split("\n", 1)
+    assert "opened decoy" not in report and "wrote decoy" not in report, report
+    assert digest == before, report
 
 
 def test_exec_of_proc_self_exe_runs_the_sealed_stub_not_the_interpreter(nsrun, unique):
