@@ -1,4 +1,4 @@
-"""The last step into a container: a 92-byte static x86-64 program, run from a sealed memfd, that execs the
+"""The last step into a container: a static x86-64 program (92 bytes of code, 213 with its ELF headers), run from a sealed memfd, that execs the
 command, so that no process inside a container ever has the host's interpreter as ``/proc/<pid>/exe``.
 
 Why (runc's CVE-2019-5736): the process that becomes a container's command (PID 1 of ``run``, or the
@@ -15,10 +15,11 @@ container to that binary:
 
 So the Python child does not exec the command itself: it execs this stub (``os.execve(memfd, ...)``), and
 the stub execs the command. ``/proc/self/exe`` at that moment is the memfd, sealed against every write, so
-the worst a container gets is a copy of these 92 bytes. runc reaches the same end by re-executing itself
+the worst a container gets is a copy of these bytes. runc reaches the same end by re-executing itself
 from a sealed memfd copy (and later from a read-only overlayfs view of its binary); for nsrun a sealed
 copy of the interpreter means copying ~7 MB and starting Python twice per exec. The stub costs one more
-``execve`` of a static program with no libraries (~0.2 ms, see the README).
+``execve`` of a static program with no libraries: measured here, fork + exec through the stub was no slower
+than fork + exec of the command from Python (the memfd and its seals take ~5 µs).
 
 Contract (``argv`` = ``[stub, path, arg0, arg1, ...]``, environment passed through): the stub marks fd 3
 (the error pipe, given without close-on-exec) close-on-exec, then ``execve(path, [arg0, ...], envp)``.
