@@ -56,8 +56,8 @@ def section_exec(b: Bench) -> Section:
     cases = [Case(NSRUN_EXEC, b.nsrun.cmd("exec", name, "true"), role="subject", not_run=why),
              Case(RUNC_EXEC, ["runc", "--root", state, "exec", cid or "-", "/bin/true"], not_run=runc_why)]
     sec.figures = measure(cases, b.runs, b.warmup, b.log)
-    sec.notes.append("nsrun exec goes through the full click CLI (no fast path for exec) and execs the command "
-                     "through its sealed stub (README: exec and the host's interpreter)")
+    sec.notes.append("nsrun exec is parsed without click (as run) and execs the command through its sealed "
+                     "stub (README: what a container gets of nsrun)")
     nsrun, runc = sec.figure(NSRUN_EXEC), sec.figure(RUNC_EXEC)
     ratio = paired_ratio(nsrun, runc) if nsrun and runc else None
     sec.targets.append(Target("nsrun exec <= 2x runc exec", None if ratio is None else ratio <= 2,
