@@ -9,6 +9,9 @@ Sync protocol: one socketpair, newline-terminated ASCII messages.
   2    par→child   ``MAPS``       maps written; stage 1 becomes root inside and unshares the rest
   3    child→par   ``READY pid``  every namespace exists; ``pid`` (host view) will exec; it is parked
   4    par→child   ``GO``         post_start hooks are done: run in_child, before_exec, exec
+  5    child→par   ``PTY``        + SCM_RIGHTS: the master of the pty made inside (``-t``), or
+                   ``PIPES``      + SCM_RIGHTS: stdin's write end (/dev/null without ``-i``), stdout's
+                                  and stderr's read ends; then the child closes the socket
 =====  ==========  =============  ===============================================================
 
 Steps 1–2 happen only with CLONE_NEWUSER: the user namespace comes first and alone, so that every other
