@@ -57,8 +57,8 @@ def _pump(child: Child, sinks: dict[int, Callable[[bytes], None]], stdin: int, s
 
     When the command exits, what is buffered is drained and the copy ends (a background process that still
     holds a pipe does not hold nsrun). Writes into the container never block the loop (a container that
-    does not read its stdin cannot stall its own output). A sink that raises BrokenPipeError (nsrun's
-    stdout reader went away) has its pipe closed: the container gets EPIPE/SIGPIPE as it would have."""
+    does not read its stdin cannot stall its own output). A sink that fails (EPIPE: nsrun's stdout reader
+    went away) has its pipe closed: the container gets EPIPE/SIGPIPE as it would have."""
     exited = os.pidfd_open(child.pid)
     pending = b""
     if stdin_to >= 0:
@@ -113,7 +113,7 @@ def _copy(fd: int, sinks: dict[int, Callable[[bytes], None]], drain: bool) -> No
         if data:
             try:
                 sinks[fd](data)
-            except BrokenPipeError:
+            except OSError:  # EPIPE (the reader went away), EBADF (nsrun's own stdout was closed), ...
                 data = b""
         if not data:
             os.close(fd)
