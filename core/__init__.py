@@ -6,16 +6,27 @@ group ``nsrun.plugins``.
 """
 from __future__ import annotations
 
+from ._console import format_table
 from ._context import ContainerSpec, IdMap, Mount, Paths, RunContext, Stash, StashKey
 from ._deferred import defer_close
 from ._fields import Fields
+from ._fieldsource import FieldError, FieldSource
 from ._plugins import Option
+from ._routes import ApiRequest, ApiResponse, Route
+from ._spawn import fork_command
 from .errors import (ChildSetupError, ConfigError, ConflictError, NotFoundError, NsrunError, PluginError,
                      SetupError, TeardownError)
 from .hookspecs import hookimpl
 from .syscalls import (CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWUSER, CLONE_NEWUTS)
 
 __version__ = "0.1.0"
+
+
+def process_start_time(pid: int) -> int | None:
+    """A process's start time in clock ticks (``/proc/PID/stat`` field 22), to tell a reused pid apart; None
+    when it does not exist or is a zombie. The one reader of it: compare it with a recorded one."""
+    from ._state import process_start_time as read
+    return read(pid)
 
 
 def find_container(paths: Paths, ref: str) -> dict:
@@ -33,5 +44,6 @@ __all__ = [
     "NsrunError", "ConfigError", "ConflictError", "NotFoundError", "PluginError", "SetupError",
     "ChildSetupError", "TeardownError",
     "CLONE_NEWIPC", "CLONE_NEWNET", "CLONE_NEWNS", "CLONE_NEWPID", "CLONE_NEWUSER", "CLONE_NEWUTS",
-    "find_container", "Fields", "defer_close", "__version__",
+    "find_container", "process_start_time", "format_table", "Fields", "defer_close", "__version__",
+    "FieldSource", "FieldError", "Route", "ApiRequest", "ApiResponse", "fork_command",
 ]

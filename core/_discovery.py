@@ -14,10 +14,10 @@ from typing import Any
 
 from ._fields import Fields
 
-__all__ = ["PluginRecord", "discover", "GROUP"]
+__all__ = ["PluginRecord", "discover", "GROUP", "plugin_options"]
 
 GROUP = "nsrun.plugins"
-_CACHE_VERSION = 4
+_CACHE_VERSION = 5
 _memo: dict[str, "PluginRecord"] | None = None
 
 
@@ -127,3 +127,15 @@ def discover(*, use_cache: bool = True) -> dict[str, PluginRecord]:
         _save_cache(path, records)
     _memo = records
     return records
+
+
+def plugin_options() -> list[dict[str, Any]]:
+    """Every installed plugin's ``OPTIONS`` (as dicts, with ``plugin``: its name); the first plugin to declare
+    a dest owns it."""
+    seen, out = set(), []
+    for rec in discover().values():
+        for opt in rec.options:
+            if opt["dest"] not in seen:
+                seen.add(opt["dest"])
+                out.append({**opt, "plugin": rec.name})
+    return out

@@ -7,81 +7,19 @@ from __future__ import annotations
 
 import os
 import _signal as signal  # the C module: signal.py builds its enums at import (~1.5 ms per start)
-import sys
 import time
 from typing import Any, Iterator
 
 from . import _trace
 from ._context import ContainerSpec, Paths, RunContext
 from ._images import Images
+from ._launch import error_from_reply, supervisor_argv
+from ._parse import parse_user
 from ._plugins import LoadedPlugins, default_selection, installed_plugins, load_plugins
 from ._state import Record, Store, alive, new_id
 from .errors import ConfigError, ConflictError, PluginError
 
-__all__ = ["Engine", "SIGNALS", "parse_signal"]
-
-SIGNALS = {n[3:]: getattr(signal, n) for n in dir(signal) if n.startswith("SIG") and not n.startswith("SIG_")}
-
-
-def parse_signal(text: str | int) -> int:
-    """``KILL``, ``SIGKILL``, ``9`` -> 9."""
-    raw = str(text).upper()
-    if raw.isdigit() and 0 < int(raw) < 65:
-        return int(raw)
-    raw = raw[3:] if raw.startswith("SIG") else raw
-    if raw in SIGNALS:
-        return SIGNALS[raw]
-    raise ConfigError(f"invalid signal: {text}")
-
-
-def parse_env(items: list[str] | tuple[str, ...]) -> dict[str, str]:
-    """``-e K=V`` (and ``-e K``, taken from nsrun's environment when set, as Docker does)."""
-    env: dict[str, str] = {}
-    for item in items or ():
-        key, sep, value = item.partition("=")
-        if not key or any(c.isspace() for c in key) or "\0" in item:
-            raise ConfigError(f"invalid environment variable: {item!r} (expected KEY=VALUE)")
-        if sep:
-            env[key] = value
-        elif key in os.environ:
-            env[key] = os.environ[key]
-    return env
-
-
-def _table_row(rootfs: str | None, table: str, name: str) -> list[str] | None:
-    """The ``name:...`` row of the image's /etc/passwd or /etc/group, split on ':'."""
-    try:
-        with open(os.path.join(rootfs or "/", "etc", table)) as f:
-            for line in f:
-                parts = line.strip().split(":")
-                if parts[0] == name and len(parts) > 3:
-                    return parts
-    except OSError:
-        pass
-    return None
-
-
-def parse_user(text: str | None, rootfs: str | None) -> tuple[int, int]:
-    """``-u UID[:GID]`` or names from the image's /etc/passwd and /etc/group (a named user without a group
-    gets its passwd group; a numeric uid without one gets gid = uid)."""
-    if not text:
-        return (0, 0)
-    user, _, group = text.partition(":")
-    if user.isdigit():
-        uid, gid = int(user), int(user)
-    elif (row := _table_row(rootfs, "passwd", user)) is not None and row[2].isdigit() and row[3].isdigit():
-        uid, gid = int(row[2]), int(row[3])
-    else:
-        raise ConfigError(f"unable to find user {user}: no matching entries in passwd file")
-    if group.isdigit():
-        gid = int(group)
-    elif group:
-        row = _table_row(rootfs, "group", group)
-        if row is None or not row[2].isdigit():
-            raise ConfigError(f"unable to find group {group}: no matching entries in group file")
-        gid = int(row[2])
-    return (uid, gid)
-
+__all__ = ["Engine", "describe"]
 
 class Engine:
     """Operations on the containers and images under one nsrun root."""
@@ -121,8 +59,7 @@ class Engine:
                              env=env or {}, workdir=workdir or "/", user=parse_user(user, rootfs), tty=tty,
                              interactive=interactive, detach=detach, remove=remove, plugins=loaded.names,
                              options=options)
-        ctx = RunContext(spec, self.paths)
-        ctx.hook = loaded.pm.hook
+        ctx = loaded.context(spec, self.paths)
         from ._lifecycle import configure
         configure(loaded, ctx)
         return loaded, ctx
@@ -157,8 +94,7 @@ class Engine:
         """Hand a created container to a fresh supervisor process; return once it runs (or failed)."""
         import subprocess
         read_fd, write_fd = os.pipe()
-        cmd = [sys.executable, "-m", "nsrun._supervisor", self.paths.root, self.paths.run, record.id,
-               str(write_fd)]
+        cmd = supervisor_argv(self.paths, record.id, write_fd)
         with open(os.devnull, "rb") as devnull:
             proc = subprocess.Popen(cmd, stdin=devnull, stdout=devnull, stderr=subprocess.DEVNULL,
                                     pass_fds=(write_fd,), start_new_session=True, close_fds=True)
@@ -167,7 +103,6 @@ class Engine:
             reply = f.read().decode()
         if reply != "ok":
             proc.wait()
-            from ._supervisor import error_from_reply
             raise error_from_reply(reply)
 
     # -- looking -----------------------------------------------------------------------------------------
@@ -237,7 +172,7 @@ class Engine:
         return os.path.join(rec.dir, "container.log")
 
     def logs(self, ref: str, follow: bool = False) -> Iterator[tuple[int, bytes]]:
-        from ._io import read_log
+        from ._frames import read_log
         rec = self.find(ref)
         path = self.log_path(rec)
         try:

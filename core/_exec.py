@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ._context import RunContext
 from ._plugins import load_plugins
 
 if TYPE_CHECKING:
@@ -20,7 +19,7 @@ __all__ = ["exec_in"]
 
 def exec_in(engine: Engine, rec: Record, argv: list[str], *, tty: bool, interactive: bool, env: dict[str, str],
             workdir: str | None, user: str | None) -> int:
-    from ._engine import parse_user
+    from ._parse import parse_user
     from ._io import PipeIO, PtyIO
     from ._lifecycle import _forwarding
     from ._spawn import spawn_joined
@@ -29,8 +28,7 @@ def exec_in(engine: Engine, rec: Record, argv: list[str], *, tty: bool, interact
                                interactive=interactive, workdir=workdir or rec.spec.workdir,
                                user=parse_user(user, rec.spec.rootfs) if user else rec.spec.user)
     loaded = load_plugins(rec.spec.plugins)
-    ctx = RunContext(spec, engine.paths)
-    ctx.hook = loaded.pm.hook
+    ctx = loaded.context(spec, engine.paths)
     ctx.hostname = (rec.state.get("info") or {}).get("Hostname")
     io = PtyIO(interactive) if tty else PipeIO(interactive)
     child = spawn_joined(rec.state["pid"], ctx, loaded)

@@ -2,10 +2,12 @@
 
 ``busybox`` is built in: made on first use from the host's busybox-static. ``import_tar`` unpacks a root
 filesystem tarball and refuses what could write outside the image (absolute or ``..`` paths, paths through a
-symlink, hard links out of the tree) and drops device nodes.
+symlink, hard links out of the tree) and drops device nodes. Extraction works on directory descriptors and
+never follows a link when it creates a member or changes its mode or owner.
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -173,56 +175,139 @@ class Images:
             raise
 
 
-def _member_path(root: str, name: str) -> str:
+def _parts(name: str) -> list[str]:
     parts = [p for p in name.split("/") if p not in ("", ".")]
     if name.startswith("/") or ".." in parts:
         raise ConfigError(f"refusing tar member {name!r}: path leaves the image")
-    return os.path.join(root, *parts) if parts else root
+    return parts
 
 
-def _inside(root: str, path: str) -> None:
-    """Refuse to write through a symlink: the real parent must be inside ``root``."""
-    parent = os.path.realpath(os.path.dirname(path))
-    if parent != root and not parent.startswith(root + os.sep):
-        raise ConfigError(f"refusing tar member {os.path.relpath(path, root)!r}: it would be written through a link")
+_DIR_NOFOLLOW = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+class _Tree:
+    """The image's root as a directory descriptor; every member is created, chmodded and chowned relative to
+    its parent's descriptor, and no component is ever looked up through a symlink (O_NOFOLLOW at each step),
+    so nothing a member or an earlier symlink says can reach outside the root."""
+
+    def __init__(self, root: str) -> None:
+        self.fd = os.open(root, _DIR_NOFOLLOW)
+        self._cached: tuple[tuple[str, ...], int] | None = None  # members come grouped by directory
+
+    def close(self) -> None:
+        self._drop_cache()
+        os.close(self.fd)
+
+    def _drop_cache(self) -> None:
+        if self._cached is not None:
+            os.close(self._cached[1])
+            self._cached = None
+
+    def parent(self, parts: list[str], member: str, create: bool = True) -> int:
+        """A descriptor of the directory holding ``parts[-1]`` (owned by the tree: do not close it); missing
+        directories are made (tar files may omit them); a symlink or file on the way is refused."""
+        key = tuple(parts[:-1])
+        if self._cached is not None and self._cached[0] == key:
+            return self._cached[1]
+        fd = os.dup(self.fd)
+        try:
+            for name in key:
+                try:
+                    nxt = os.open(name, _DIR_NOFOLLOW, dir_fd=fd)
+                except FileNotFoundError:
+                    if not create:
+                        raise
+                    os.mkdir(name, 0o755, dir_fd=fd)
+                    nxt = os.open(name, _DIR_NOFOLLOW, dir_fd=fd)
+                except OSError as exc:
+                    if exc.errno not in (errno.ENOTDIR, errno.ELOOP):  # a file or a symlink on the way
+                        raise
+                    raise ConfigError(f"refusing tar member {member!r}: it would be written through a link "
+                                      f"or a file ({name!r})") from None
+                os.close(fd)
+                fd = nxt
+        except BaseException:
+            os.close(fd)
+            raise
+        self._drop_cache()
+        self._cached = (key, fd)
+        return fd
+
+    def lstat(self, pfd: int, name: str) -> os.stat_result | None:
+        try:
+            return os.stat(name, dir_fd=pfd, follow_symlinks=False)
+        except FileNotFoundError:
+            return None
+
+    def clear(self, pfd: int, name: str, member: str) -> None:
+        """Make room for a non-directory member: an old file or symlink goes; a directory is refused."""
+        import stat
+        st = self.lstat(pfd, name)
+        if st is None:
+            return
+        if stat.S_ISDIR(st.st_mode):
+            raise ConfigError(f"refusing tar member {member!r}: a directory of that name exists")
+        os.unlink(name, dir_fd=pfd)
 
 
 def _safe_extract(tf: tarfile.TarFile, root: str) -> None:
     import shutil
     import stat
-    root = os.path.realpath(root)
-    dirs = []
-    for m in tf:
-        dest = _member_path(root, m.name)
-        if dest == root:
-            continue
-        _inside(root, dest)
-        if m.isdev() or m.isfifo():
-            continue  # device nodes are never created from an image
-        if m.isdir():
-            os.makedirs(dest, exist_ok=True)
-            dirs.append((dest, m))
-            continue
-        if os.path.lexists(dest) and not os.path.isdir(dest):
-            os.unlink(dest)
-        if m.issym():
-            os.symlink(m.linkname, dest)
-        elif m.islnk():
-            target = _member_path(root, m.linkname)
-            _inside(root, target)
-            if os.path.islink(target) or not os.path.isfile(target):
-                raise ConfigError(f"refusing hard link {m.name!r} -> {m.linkname!r}")
-            os.link(target, dest)
-            continue
-        elif m.isreg():
-            fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-            with os.fdopen(fd, "wb") as out, tf.extractfile(m) as src:  # type: ignore[union-attr]
-                shutil.copyfileobj(src, out)
-        else:
-            continue
-        os.lchown(dest, m.uid, m.gid)
-        if not m.issym():
-            os.chmod(dest, stat.S_IMODE(m.mode))
-    for dest, m in reversed(dirs):
-        os.lchown(dest, m.uid, m.gid)
-        os.chmod(dest, stat.S_IMODE(m.mode))
+    tree = _Tree(root)
+    dirs: list[tuple[list[str], tarfile.TarInfo]] = []
+    try:
+        for m in tf:
+            parts = _parts(m.name)
+            if not parts:
+                continue
+            if m.isdev() or m.isfifo():
+                continue  # device nodes are never created from an image
+            if not (m.isdir() or m.issym() or m.islnk() or m.isreg()):
+                continue
+            pfd = tree.parent(parts, m.name)
+            name = parts[-1]
+            if m.isdir():
+                st = tree.lstat(pfd, name)
+                if st is not None and not stat.S_ISDIR(st.st_mode):
+                    os.unlink(name, dir_fd=pfd)  # a symlink (or file) of that name is replaced, never followed
+                    st = None
+                if st is None:
+                    os.mkdir(name, 0o755, dir_fd=pfd)
+                dirs.append((parts, m))  # modes and owners last: a 0555 directory must still take its children
+                continue
+            tree.clear(pfd, name, m.name)
+            if m.issym():
+                os.symlink(m.linkname, name, dir_fd=pfd)
+                os.chown(name, m.uid, m.gid, dir_fd=pfd, follow_symlinks=False)
+            elif m.islnk():
+                tparts = _parts(m.linkname)
+                if not tparts:
+                    raise ConfigError(f"refusing hard link {m.name!r} -> {m.linkname!r}")
+                tfd = os.dup(tree.parent(tparts, m.name, create=False))
+                try:
+                    tst = tree.lstat(tfd, tparts[-1])
+                    if tst is None or not stat.S_ISREG(tst.st_mode):
+                        raise ConfigError(f"refusing hard link {m.name!r} -> {m.linkname!r}")
+                    pfd = tree.parent(parts, m.name)  # the lookup above may have replaced the cached parent
+                    os.link(tparts[-1], name, src_dir_fd=tfd, dst_dir_fd=pfd, follow_symlinks=False)
+                finally:
+                    os.close(tfd)
+            else:
+                fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
+                             dir_fd=pfd)
+                with os.fdopen(fd, "wb") as out, tf.extractfile(m) as src:  # type: ignore[union-attr]
+                    shutil.copyfileobj(src, out)
+                    os.fchown(out.fileno(), m.uid, m.gid)
+                    os.fchmod(out.fileno(), stat.S_IMODE(m.mode))
+        for parts, m in reversed(dirs):
+            try:
+                fd = os.open(parts[-1], _DIR_NOFOLLOW, dir_fd=tree.parent(parts, m.name, create=False))
+            except (ConfigError, OSError):
+                continue  # replaced by a later member: nothing of ours to change
+            try:
+                os.fchown(fd, m.uid, m.gid)
+                os.fchmod(fd, stat.S_IMODE(m.mode))
+            finally:
+                os.close(fd)
+    finally:
+        tree.close()

@@ -10,9 +10,8 @@ made inside it (``_spawn._setup_stdio``) and the parent holds the other ends and
 ``LogIO``      pipes the parent copies into ``container.log`` (detached, supervised runs); with ``-i`` its
                stdin (the daemon's FIFO) is copied in
 
-The log format is Docker's multiplexed stream framing, so the daemon can serve it as it is:
-an 8-byte header ``[stream, 0, 0, 0, size (big-endian u32)]`` then ``size`` bytes; stream 1 = stdout,
-2 = stderr. With a tty everything is stream 1.
+The log format is Docker's multiplexed stream framing (``_frames``), so the daemon can serve it as it is. With
+a tty everything is stream 1.
 """
 from __future__ import annotations
 
@@ -20,35 +19,14 @@ import errno
 import os
 import select
 import stat
-import struct
-from typing import TYPE_CHECKING, BinaryIO, Callable, Iterator
+from typing import TYPE_CHECKING, BinaryIO, Callable
 
 if TYPE_CHECKING:
     from ._spawn import Child
 
-__all__ = ["PipeIO", "PtyIO", "LogIO", "read_log", "frame"]
+__all__ = ["PipeIO", "PtyIO", "LogIO"]
 
-STDOUT, STDERR = 1, 2
-
-
-def frame(stream: int, data: bytes) -> bytes:
-    return struct.pack(">BxxxL", stream, len(data)) + data
-
-
-def read_log(f: BinaryIO) -> Iterator[tuple[int, bytes]]:
-    """Yield (stream, data) records from a log file until its current end (a partial record is left)."""
-    while True:
-        pos = f.tell()
-        header = f.read(8)
-        if len(header) < 8:
-            f.seek(pos)
-            return
-        stream, size = struct.unpack(">BxxxL", header)
-        data = f.read(size)
-        if len(data) < size:
-            f.seek(pos)
-            return
-        yield stream, data
+from ._frames import STDERR, STDOUT, frame
 
 
 def _pump(child: Child, sinks: dict[int, Callable[[bytes], None]], stdin: int, stdin_to: int) -> None:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from . import _trace
 from ._spawn import spawn as fork_container
+from ._state import process_start_time
 from .errors import NsrunError, SetupError, TeardownError
 
 if TYPE_CHECKING:
@@ -69,7 +70,7 @@ def run_container(plugins: LoadedPlugins, ctx: RunContext, record: Record, io: A
                 with _trace.phase(f"post_start:{name}"):
                     _named(name, "post_start", thunk)
             with _trace.phase("record: running"):
-                record.update(status="running", pid=child.pid, pid_start=_start_time(child.pid),
+                record.update(status="running", pid=child.pid, pid_start=process_start_time(child.pid),
                               started=time.time(), info=ctx.info)
         except BaseException:
             child.kill()
@@ -129,11 +130,6 @@ def _named(plugin: str, phase: str, thunk: Callable[[], Any]) -> Any:
     except OSError as exc:
         raise SetupError(f"{plugin}: {phase}: {exc.strerror or exc}", phase=phase, plugin=plugin,
                          errno=exc.errno) from exc
-
-
-def _start_time(pid: int) -> int | None:
-    from ._state import process_start_time
-    return process_start_time(pid)
 
 
 class _forwarding:

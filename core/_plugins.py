@@ -25,18 +25,11 @@ import pluggy
 
 from . import hookspecs
 from ._discovery import PluginRecord, discover
-from ._fields import Fields
+from ._options import Option
 from .errors import PluginError
 
-__all__ = ["Option", "LoadedPlugins", "load_plugins", "installed_plugins", "default_selection"]
-
-
-class Option(Fields):
-    """A ``run`` option a plugin contributes, as plain data (the CLI and the daemon both read it):
-    ``Option(flags, dest, help="", multiple=False, is_flag=False, metavar=None)``."""
-
-    __slots__ = ("flags", "dest", "help", "multiple", "is_flag", "metavar")
-    _defaults = {"help": "", "multiple": False, "is_flag": False, "metavar": None}
+__all__ = ["Option", "LoadedPlugins", "load_plugins", "installed_plugins", "default_selection", "InstalledPlugins",
+           "installed_manager"]
 
 
 def installed_plugins() -> dict[str, PluginRecord]:
@@ -59,6 +52,13 @@ class LoadedPlugins:
     @property
     def names(self) -> list[str]:
         return [name for name, _ in self.modules]
+
+    def context(self, spec: Any, paths: Any) -> Any:
+        """The one way to make a ``RunContext`` for a run of these plugins (their hooks on ``ctx.hook``)."""
+        from ._context import RunContext
+        ctx = RunContext(spec, paths)
+        ctx.hook = self.pm.hook
+        return ctx
 
     def each(self, hook: str, *, reverse: bool = False, **kwargs: Any) -> Iterator[tuple[str, Callable[[], Any]]]:
         """Yield (plugin name, thunk) for each implementation of ``hook``, in pipeline (or reverse) order.
@@ -143,3 +143,51 @@ def load_plugins(selected: list[str] | None = None) -> LoadedPlugins:
     except pluggy.PluginValidationError as exc:
         raise PluginError(f"plugin {exc.plugin!r} implements an unknown hook: {exc}") from exc
     return LoadedPlugins(pm, modules)
+
+
+class InstalledPlugins:
+    """Every installed plugin registered on one PluginManager, without selection checks (conflicting plugins
+    too): for the hooks that concern the whole root, not one run — the front ends' field mapping
+    (``docker_create``), the daemon's routes, ``gc``. Plugins that cannot be imported are left out and listed
+    in ``broken``."""
+
+    def __init__(self) -> None:
+        records = discover()
+        self.pm = pluggy.PluginManager(hookspecs.PROJECT)
+        self.pm.add_hookspecs(hookspecs)
+        self.broken: dict[str, str] = {}
+        names = sorted(records, key=lambda n: (records[n].order, n))
+        for name in reversed(names):  # pluggy calls the last registered first: this makes it pipeline order
+            try:
+                module = importlib.import_module(records[name].module)
+                self.pm.register(module, name=name)
+            except (ImportError, pluggy.PluginValidationError, ValueError) as exc:
+                self.broken[name] = str(exc)
+                continue
+            extra = getattr(module, "HOOKSPECS", None)
+            if extra is not None:
+                try:
+                    self.pm.add_hookspecs(importlib.import_module(extra) if isinstance(extra, str) else extra)
+                except ValueError:
+                    pass  # another installed plugin declares the same hooks (a copy, an alternative)
+        self.names = [n for n in names if n not in self.broken]
+
+    @property
+    def hook(self) -> Any:
+        return self.pm.hook
+
+    def subset(self, hook: str, names: list[str]) -> Any:
+        """``hook`` called for the plugins in ``names`` only (a container's own plugins)."""
+        others = [self.pm.get_plugin(n) for n in self.names if n not in names]
+        return self.pm.subset_hook_caller(hook, remove_plugins=[p for p in others if p is not None])
+
+
+_installed: InstalledPlugins | None = None
+
+
+def installed_manager() -> InstalledPlugins:
+    """The process's ``InstalledPlugins`` (made once: the daemon and gc ask for it repeatedly)."""
+    global _installed
+    if _installed is None:
+        _installed = InstalledPlugins()
+    return _installed

@@ -20,7 +20,7 @@ _KEEP_UNTIL_EXIT: list[Any] = []
 def run_command(engine: Any, plugins: list[str] | None, *, remove: bool, detach: bool, name: str | None,
                 env: tuple[str, ...], workdir: str | None, user: str | None, interactive: bool, tty: bool,
                 rootfs: str | None, image_and_cmd: tuple[str, ...], **plugin_opts: Any) -> int:
-    from ._engine import parse_env
+    from ._parse import parse_env
     words = list(image_and_cmd)
     image = None
     if not rootfs:

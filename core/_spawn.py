@@ -43,13 +43,13 @@ import termios  # imported here: after pivot_root the child can import nothing m
 from typing import TYPE_CHECKING, Callable, NoReturn
 
 from . import _execstub, syscalls
-from .errors import ChildSetupError, SetupError
+from .errors import NsrunError, SetupError, from_wire, to_wire
 
 if TYPE_CHECKING:
     from ._context import RunContext
     from ._plugins import LoadedPlugins
 
-__all__ = ["Child", "spawn", "spawn_joined", "fork_process", "hold_after_exit", "decode_status"]
+__all__ = ["Child", "spawn", "spawn_joined", "fork_process", "hold_after_exit", "decode_status", "fork_command"]
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -204,16 +204,15 @@ class Child:
             self._err_r = -1
 
 
-def _child_error(data: bytes) -> ChildSetupError:
+def _child_error(data: bytes) -> NsrunError:
     err = _execstub.decode_failure(data)
-    if err is not None:
-        return ChildSetupError(f"exec failed: {os.strerror(err)}", stage="exec", plugin="", errno=err)
+    if err is not None:  # the stub's report: its execve failed
+        return from_wire({"stage": "exec", "plugin": "", "errno": err, "message": f"exec failed: {os.strerror(err)}"})
     try:
         info = json.loads(data)
     except ValueError:
         info = {"stage": "unknown", "message": data.decode(errors="replace")}
-    return ChildSetupError(info.get("message", "container setup failed"), stage=info.get("stage", "unknown"),
-                           plugin=info.get("plugin") or "", errno=info.get("errno"))
+    return from_wire(info)
 
 
 def _write_maps(pid: int, ctx: RunContext) -> None:
@@ -285,15 +284,8 @@ def _read_early_error(err_r: int, pid: int) -> Exception:
 
 
 def _report(err_w: int, stage: str, plugin: str, exc: BaseException) -> None:
-    err = getattr(exc, "errno", None)
-    message = str(exc)
-    if isinstance(exc, OSError):
-        message = exc.strerror or message
-        if exc.filename:
-            message = f"{message}: {exc.filename}"
-    info = {"stage": stage, "plugin": plugin, "errno": err, "message": message}
     try:
-        os.write(err_w, json.dumps(info).encode())
+        os.write(err_w, json.dumps(to_wire(exc, stage, plugin)).encode())
     except OSError:
         pass
 
@@ -388,41 +380,31 @@ def _init_main(ctx: RunContext, plugins: LoadedPlugins, chan: _Channel, err_w: i
             os.setresgid(gid, gid, gid)
             os.setresuid(uid, uid, uid)
         env = _environment(ctx)
-        if ctx.options.get("init") and not skip_in_child:
-            stage = "init"
-            _fork_and_reap(err_w)  # returns in the child that goes on to exec; PID 1 stays as the reaper
-        stage = "exec"
+        stage = "wrap_exec"
+        global _err_w
+        _err_w = err_w
+        for plugin, thunk in plugins.each("wrap_exec", ctx=ctx, joining=skip_in_child):
+            thunk()  # a plugin may fork here (fork_command); only the command's process goes on
+        stage, plugin = "exec", ""
         _exec(ctx.spec.argv, env, stub, err_w)
     except BaseException as exc:  # noqa: BLE001
         _report(err_w, stage, plugin, exc)
     os._exit(125)
 
 
-def _fork_and_reap(err_w: int) -> None:
-    """``--init``: fork the command; this process stays PID 1, forwards signals and reaps every zombie.
+_err_w = -1  # in a container's process: the write end of the error pipe (see fork_command)
 
-    Returns only in the forked child. The reaper exits with the command's status once the command ends.
+
+def fork_command() -> int:
+    """[child, ``wrap_exec`` only] Fork the container's command. Returns 0 in the new process, which goes on
+    to exec the command; returns the command's pid in the calling process, which stays in front of it (the
+    pid plugin's ``--init`` reaper: PID 1) and must end with ``os._exit``. The caller's copy of the error
+    pipe is closed first, so the parent learns that the command was exec'd from the command's process alone.
     """
     child = os.fork()
-    if child == 0:
-        return
-    os.close(err_w)  # the command's exec closes its copy; EOF then tells the parent exec happened
-
-    def forward(signum: int, _frame: object) -> None:
-        try:
-            os.kill(child, signum)
-        except ProcessLookupError:
-            pass
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2,
-                signal.SIGWINCH):
-        signal.signal(sig, forward)
-    while True:
-        try:
-            pid, status = os.waitpid(-1, 0)
-        except ChildProcessError:
-            os._exit(0)
-        if pid == child:
-            os._exit(decode_status(status))
+    if child:
+        os.close(_err_w)
+    return child
 
 
 def _setup_stdio(ctx: RunContext, chan: _Channel) -> None:

@@ -11,22 +11,10 @@ import json
 import os
 import sys
 
-from .errors import ChildSetupError, NsrunError, SetupError
+from ._launch import reply_for
+from .errors import NsrunError
 
-__all__ = ["supervise", "error_from_reply"]
-
-
-def error_from_reply(reply: str) -> NsrunError:
-    try:
-        info = json.loads(reply)
-    except ValueError:
-        return SetupError(f"the supervisor failed to start the container{': ' + reply if reply else ''}")
-    if info.get("stage"):
-        return ChildSetupError(info["message"], stage=info["stage"], plugin=info.get("plugin", ""),
-                               errno=info.get("errno"))
-    err = NsrunError(info.get("message", "start failed"))
-    err.exit_code = info.get("exit_code", 125)
-    return err
+__all__ = ["supervise"]
 
 
 def _stdin_from_fifo(path: str, keep_open: bool) -> None:
@@ -55,7 +43,7 @@ def _shrink() -> None:
 
 
 def supervise(root: str, run: str, cid: str, reply_fd: int) -> int:
-    from ._context import Paths, RunContext
+    from ._context import Paths
     from ._engine import Engine
     from ._io import LogIO, PtyIO
     from ._lifecycle import configure
@@ -75,8 +63,7 @@ def supervise(root: str, run: str, cid: str, reply_fd: int) -> int:
             raise NsrunError(f"No such container: {cid}")
         rec.update(owner_pid=os.getpid(), owner_start=process_start_time(os.getpid()))
         loaded = load_plugins(rec.spec.plugins)
-        ctx = RunContext(rec.spec, engine.paths)
-        ctx.hook = loaded.pm.hook
+        ctx = loaded.context(rec.spec, engine.paths)
         configure(loaded, ctx)
         log = engine.log_path(rec)
         _stdin_from_fifo(os.path.join(rec.dir, "stdin"), keep_open=rec.spec.tty)
@@ -93,10 +80,7 @@ def supervise(root: str, run: str, cid: str, reply_fd: int) -> int:
             _shrink()
         return engine.run(loaded, ctx, rec, io, on_started=started)
     except NsrunError as exc:
-        info = {"message": exc.message, "exit_code": exc.exit_code}
-        if isinstance(exc, ChildSetupError):
-            info.update(stage=exc.stage, plugin=exc.plugin, errno=exc.errno)
-        answer(json.dumps(info))
+        answer(reply_for(exc))
         return exc.exit_code
     except BaseException as exc:  # noqa: BLE001 - the caller must hear about it
         answer(json.dumps({"message": f"supervisor: {exc!r}"}))

@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from . import _trace
+from ._console import format_table
 from .errors import NsrunError
 
 __all__ = ["main", "build_cli"]
@@ -46,35 +47,14 @@ def _echo_err(msg: str) -> None:
     click.echo(f"nsrun: {msg}", err=True)
 
 
-def _plugin_options() -> list[dict[str, Any]]:
-    from ._discovery import discover
-    seen, out = set(), []
-    for rec in discover().values():
-        for opt in rec.options:
-            if opt["dest"] not in seen:
-                seen.add(opt["dest"])
-                out.append({**opt, "plugin": rec.name})
-    return out
-
-
-def _add_plugin_options(cmd: click.Command) -> None:
-    present = {p.name for p in cmd.params}
-    for opt in _plugin_options():
-        if opt["dest"] in present:
-            continue
-        help_text = f"{opt['help']} [plugin: {opt['plugin']}]"
-        param = click.Option([*opt["flags"], opt["dest"]], multiple=opt["multiple"], is_flag=opt["is_flag"] or None,
-                             metavar=opt["metavar"], help=help_text)
-        cmd.params.insert(len(cmd.params) - 2, param)
+def _click_option(opt: dict[str, Any]) -> click.Option:
+    """A click option from one row of the option table (``_options``; a plugin's options are rows too)."""
+    help_text = f"{opt['help']} [plugin: {opt['plugin']}]" if opt.get("plugin") else opt["help"]
+    return click.Option([*opt["flags"], opt["dest"]], multiple=opt["multiple"], is_flag=opt["is_flag"] or None,
+                        metavar=opt["metavar"], envvar=opt.get("envvar"), help=help_text)
 
 
 @click.group(context_settings={"help_option_names": ["--help"]})
-@click.option("--root", envvar="NSRUN_ROOT", metavar="DIR",
-              help="State directory (default /var/lib/nsrun, runtime state /run/nsrun)")
-@click.option("--plugins", metavar="LIST", help="Comma-separated plugins for this run (see `nsrun plugins`)")
-@click.option("--debug", is_flag=True, help="Show tracebacks and the per-phase timing")
-@click.option("-H", "--host", envvar="NSRUN_HOST", metavar="URL",
-              help="Run the command through an nsrun daemon (unix:///PATH or tcp://IP:PORT)")
 @click.pass_context
 def cli(ctx: click.Context, root: str | None, plugins: str | None, debug: bool, host: str | None) -> None:
     """nsrun: containers from pluggable namespaces."""
@@ -84,25 +64,12 @@ def cli(ctx: click.Context, root: str | None, plugins: str | None, debug: bool, 
 
 
 @cli.command(context_settings={"allow_interspersed_args": False})
-@click.option("--rm", "remove", is_flag=True, help="Remove the container when it exits")
-@click.option("-d", "--detach", is_flag=True, help="Run in the background and print the container id")
-@click.option("--name", help="Name the container")
-@click.option("-e", "--env", multiple=True, metavar="K=V", help="Set an environment variable")
-@click.option("-w", "--workdir", metavar="DIR", help="Working directory inside the container")
-@click.option("-u", "--user", metavar="UID[:GID]", help="User (and group) to run the command as")
-@click.option("-i", "--interactive", is_flag=True, help="Keep stdin open")
-@click.option("-t", "--tty", is_flag=True, help="Allocate a pseudo-terminal")
-@click.option("--rootfs", type=click.Path(), help="Use this directory as the root instead of an image")
 @click.argument("image_and_cmd", nargs=-1, type=click.UNPROCESSED, metavar="(IMAGE | --rootfs DIR) [CMD [ARG...]]")
 @pass_state
-def run(state: _State, remove: bool, detach: bool, name: str | None, env: tuple[str, ...], workdir: str | None,
-        user: str | None, interactive: bool, tty: bool, rootfs: str | None, image_and_cmd: tuple[str, ...],
-        **plugin_opts: Any) -> None:
+def run(state: _State, image_and_cmd: tuple[str, ...], **opts: Any) -> None:
     """Run a command in a new container."""
     from ._runcli import run_command
-    sys.exit(run_command(state.engine, state.plugins, remove=remove, detach=detach, name=name, env=env,
-                         workdir=workdir, user=user, interactive=interactive, tty=tty, rootfs=rootfs,
-                         image_and_cmd=image_and_cmd, **plugin_opts))
+    sys.exit(run_command(state.engine, state.plugins, image_and_cmd=image_and_cmd, **opts))
 
 
 @cli.command()
@@ -126,9 +93,7 @@ def ps(state: _State, show_all: bool, quiet: bool, fmt: str) -> None:
     header = ("CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES")
     table = [header] + [(r["ID"], r["Image"], r["Command"], r["CreatedAt"], r["Status"], r["Ports"], r["Names"])
                         for r in rows]
-    widths = [max(len(str(row[i])) for row in table) for i in range(len(header))]
-    for row in table:
-        click.echo("   ".join(str(cell).ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
+    click.echo(format_table(table))
 
 
 def _ago(ts: float | None) -> str:
@@ -169,18 +134,13 @@ def logs(state: _State, follow: bool, name: str) -> None:
 
 
 @cli.command(name="exec", context_settings={"allow_interspersed_args": False})
-@click.option("-i", "--interactive", is_flag=True)
-@click.option("-t", "--tty", is_flag=True)
-@click.option("-e", "--env", multiple=True, metavar="K=V")
-@click.option("-w", "--workdir", metavar="DIR")
-@click.option("-u", "--user", metavar="UID[:GID]")
 @click.argument("name")
 @click.argument("cmd", nargs=-1, required=True, type=click.UNPROCESSED)
 @pass_state
 def exec_(state: _State, interactive: bool, tty: bool, env: tuple[str, ...], workdir: str | None,
           user: str | None, name: str, cmd: tuple[str, ...]) -> None:
     """Run a command in a running container."""
-    from ._engine import parse_env
+    from ._parse import parse_env
     sys.exit(state.engine.exec(name, list(cmd), tty=tty, interactive=interactive, env=parse_env(env),
                                workdir=workdir, user=user))
 
@@ -200,7 +160,7 @@ def stop(state: _State, timeout: int, names: tuple[str, ...]) -> None:
 @pass_state
 def kill(state: _State, sig: str, names: tuple[str, ...]) -> None:
     """Send a signal to containers."""
-    from ._engine import parse_signal
+    from ._parse import parse_signal
     signum = parse_signal(sig)
     _each(names, lambda n: state.engine.kill(n, signum))
 
@@ -266,9 +226,7 @@ def image_ls(state: _State) -> None:
     rows = [("REPOSITORY", "IMAGE ID", "CREATED", "SIZE")]
     for meta in state.engine.images.list():
         rows.append((meta["name"], meta["id"][7:19], _ago(meta["created"]), f"{meta['size'] / 1e6:.1f}MB"))
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    for row in rows:
-        click.echo("   ".join(c.ljust(widths[i]) for i, c in enumerate(row)).rstrip())
+    click.echo(format_table(rows))
 
 
 @image.command(name="rm")
@@ -293,9 +251,7 @@ def plugins(state: _State) -> None:
     rows = [("NAME", "DEFAULT", "MODULE", "DISTRIBUTION", "HOOKS")]
     for rec in sorted(installed_plugins().values(), key=lambda r: (r.order, r.name)):
         rows.append((rec.name, "yes" if rec.default else "", rec.module, rec.dist, ",".join(rec.hooks)))
-    widths = [max(len(r[i]) for r in rows) for i in range(5)]
-    for row in rows:
-        click.echo("   ".join(c.ljust(widths[i]) for i, c in enumerate(row)).rstrip())
+    click.echo(format_table(rows))
 
 
 @cli.command()
@@ -339,7 +295,8 @@ def daemon(state: _State, hosts: tuple[str, ...], tlsverify: bool, tlscacert: st
         if not (tlsverify and tlscacert and tlscert and tlskey):
             raise NsrunError("mutual TLS needs --tlsverify with --tlscacert, --tlscert and --tlskey")
         tls = TlsFiles(tlscacert, tlscert, tlskey)
-    serve([parse_host(h) for h in hosts or (DEFAULT_HOST,)], tls, state.root, debug=debug_ or state.debug)
+    serve([parse_host(h) for h in hosts or (DEFAULT_HOST,)], tls, state.root, debug=debug_ or state.debug,
+          plugins=state.plugins)
 
 
 @cli.command()
@@ -372,8 +329,14 @@ class _LazyCommand(click.Command):
 
 
 def build_cli() -> click.Group:
-    from ._discovery import discover
-    _add_plugin_options(run)
+    """The click CLI: the global, ``run`` and ``exec`` options from the option table, plus every plugin's options and
+    commands."""
+    from ._discovery import discover, plugin_options
+    from ._options import EXEC_OPTIONS, GLOBAL_OPTIONS, run_options
+    if not cli.params:
+        cli.params.extend(_click_option({**o.to_dict(), "plugin": None}) for o in GLOBAL_OPTIONS)
+        run.params[:0] = [_click_option(o) for o in run_options(plugin_options())]
+        exec_.params[:0] = [_click_option({**o.to_dict(), "plugin": None}) for o in EXEC_OPTIONS]
     for rec in discover().values():
         for name, target in rec.commands.items():
             if name not in cli.commands:
@@ -381,22 +344,13 @@ def build_cli() -> click.Group:
     return cli
 
 
-def run_schema(group: click.Group) -> dict[str, Any]:
-    """What the fast path (``_entry``) needs to parse ``nsrun [globals] run|exec [options] ...`` without click."""
-    def params(cmd: click.Command) -> list[dict[str, Any]]:
-        return [{"flags": [*p.opts, *p.secondary_opts], "dest": p.name, "value": not p.is_flag,
-                 "multiple": p.multiple} for p in cmd.params if isinstance(p, click.Option)]
-    return {"globals": params(group), "run": params(group.commands["run"]), "exec": params(group.commands["exec"])}
-
-
 def main(argv: list[str] | None = None) -> None:
-    from ._entry import exit_now, protect, save_schema
+    from ._console import exit_now, protect
     args = list(argv if argv is not None else sys.argv[1:])
 
     def invoke() -> int:
         try:
             group = build_cli()
-            save_schema(run_schema(group))
             group.main(args=args, prog_name="nsrun", standalone_mode=False)
         except SystemExit as exc:
             return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)

@@ -8,7 +8,7 @@ import errno as _errno
 
 __all__ = [
     "NsrunError", "ConfigError", "PluginError", "SetupError", "ChildSetupError", "TeardownError",
-    "NotFoundError", "ConflictError",
+    "NotFoundError", "ConflictError", "to_wire", "from_wire",
 ]
 
 
@@ -74,3 +74,33 @@ class TeardownError(NsrunError):
         text = "; ".join(f"{name}: {exc}" for name, exc in failures)
         super().__init__(f"teardown failed: {text}")
         self.failures = failures
+
+
+def to_wire(exc: BaseException, stage: str = "", plugin: str = "") -> dict:
+    """An error as the JSON object that crosses a process boundary (the child's error pipe, a supervisor's
+    reply): ``{message, exit_code, stage, plugin, errno}``. An OSError keeps its errno and file name."""
+    message = str(exc)
+    if isinstance(exc, OSError):
+        message = exc.strerror or message
+        if exc.filename:
+            message = f"{message}: {exc.filename}"
+    if isinstance(exc, NsrunError):
+        message = exc.message
+        stage = stage or getattr(exc, "stage", "")
+        plugin = plugin or getattr(exc, "plugin", "")
+    return {"message": message, "exit_code": getattr(exc, "exit_code", 125), "stage": stage, "plugin": plugin,
+            "errno": getattr(exc, "errno", None)}
+
+
+def from_wire(info: dict, default: str = "container setup failed") -> NsrunError:
+    """The one decoder of ``to_wire``'s objects: a ChildSetupError when a child stage failed, else an
+    NsrunError with the exit code the other side chose."""
+    if not isinstance(info, dict):
+        return SetupError(default)
+    message = info.get("message") or default
+    if info.get("stage"):
+        return ChildSetupError(message, stage=info["stage"], plugin=info.get("plugin") or "",
+                               errno=info.get("errno"))
+    err = NsrunError(message, errno=info.get("errno"))
+    err.exit_code = info.get("exit_code") or 125
+    return err

@@ -14,12 +14,14 @@ a plugin that must run last among them (mnt: pivot_root) marks itself ``trylast`
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 if TYPE_CHECKING:
     from ._context import Paths, RunContext
+    from ._fieldsource import FieldSource
+    from ._routes import Route
 
 PROJECT = "nsrun"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -83,6 +85,18 @@ def before_exec(ctx: RunContext) -> None:
 
 
 @hookspec
+def wrap_exec(ctx: RunContext, joining: bool) -> None:
+    """[child] The very last step before ``execve``: after every ``before_exec``, the working directory and
+    the switch to the container's user. ``joining`` is True for ``nsrun exec`` (a process joining a running
+    container), False for the container's own command.
+
+    A plugin may put a process in front of the command here: ``nsrun.fork_command()`` forks; the new process
+    returns from the hook and execs the command, the caller stays (the pid plugin's ``--init`` reaper as PID
+    1) and ends with ``os._exit``. It runs under whatever ``before_exec`` set (capabilities, seccomp).
+    """
+
+
+@hookspec
 def teardown(ctx: RunContext, status: int | None) -> None:
     """[parent] Undo exactly what ``ctx.stash`` says you created. Idempotent; never raise for "already gone".
 
@@ -108,3 +122,52 @@ def gc(paths: Paths, live: set[str], reset: bool) -> list[str] | None:
     bridges, tables): leave the host as nsrun found it. Only touch objects of this root (``paths.tag``).
     Return human-readable lines describing what you removed.
     """
+
+
+# -- front ends: each plugin maps the fields it owns --------------------------------------------------------
+
+@hookspec
+def docker_create(fields: FieldSource) -> dict[str, Any] | None:
+    """[daemon] Map the fields you own of a Docker ``POST /containers/create`` body onto your options.
+
+    ``fields`` holds the whole body (``Hostname``, ``HostConfig.Init``, ``NetworkingConfig`` ...). Call
+    ``fields.take("HostConfig.Init", bool)`` for each field you own: it returns the value when the client
+    set it (None for a zero value, which is what the docker CLI sends for options the user did not give)
+    and marks it handled. Return ``{dest: value}`` for your ``OPTIONS``; raise ``ConfigError`` for a value
+    you cannot honour. Called for the plugins the daemon runs containers with (``nsrun --plugins L daemon``,
+    else the default set). A field that is set and that neither the core nor one of those plugins took is
+    refused with HTTP 400 naming it: no field is ever accepted and ignored.
+    """
+
+
+@hookspec
+def docker_view(options: dict[str, Any], info: dict[str, Any], view: dict[str, Any]) -> None:
+    """[daemon] Fill in the fields you own of a container's Docker view (``GET /containers/{id}/json`` and
+    the items of ``/containers/json``) from your options (``options[dest]``: what the container was
+    created with) and what you reported at start (``info``, see ``RunContext.info``).
+
+    ``view`` already holds the core's fields and empty ``Config``, ``HostConfig`` and ``NetworkSettings``
+    objects; set or update the keys you own (``view["HostConfig"]["Init"]``). Called for the container's
+    own plugins only. Pure: no I/O.
+    """
+
+
+@hookspec
+def oci_config(fields: FieldSource) -> dict[str, Any] | None:
+    """[OCI front end] Map the parts of an OCI runtime-spec ``config.json`` you own onto your options, the
+    same way as ``docker_create`` (``fields.take("hostname", str)``, ``fields.take("linux.seccomp", dict)``).
+    Sections that nobody takes are refused by name."""
+
+
+@hookspec
+def daemon_routes() -> list[Route] | None:
+    """[daemon] HTTP endpoints you add to ``nsrun daemon`` (e.g. the net plugin's ``/networks``), as
+    ``nsrun.Route(method, path, handler)``; served with and without the ``/v1.NN`` prefix. Called once at
+    daemon start for every installed plugin. See ``nsrun.Route`` for the handler's contract.
+    """
+
+
+@hookspec
+def docker_info(info: dict[str, Any]) -> None:
+    """[daemon] Add what you own to ``GET /info`` (a network driver to ``info["Plugins"]["Network"]``, a
+    security option to ``info["SecurityOptions"]``). Called for every installed plugin; no I/O."""

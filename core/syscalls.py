@@ -15,6 +15,7 @@ __all__ = [
     "MS_SLAVE", "MS_STRICTATIME", "MNT_DETACH", "PR_SET_CHILD_SUBREAPER",
     "unshare", "setns", "mount", "umount", "pivot_root", "sethostname", "prctl", "set_pdeathsig",
     "set_no_new_privs", "drop_bounding_caps", "set_caps", "open_tree_clone", "set_idmap", "move_mount_to",
+    "set_mount_attrs",
 ]
 
 CLONE_NEWTIME = 0x00000080
@@ -182,9 +183,17 @@ class _MountAttr(ctypes.Structure):
 
 def set_idmap(tree_fd: int, userns_fd: int) -> None:
     """mount_setattr(MOUNT_ATTR_IDMAP): files owned by uid X appear as X mapped through ``userns_fd``."""
-    attr = _MountAttr(MOUNT_ATTR_IDMAP, 0, 0, userns_fd)
+    set_mount_attrs(tree_fd, MOUNT_ATTR_IDMAP, userns_fd=userns_fd)
+
+
+def set_mount_attrs(tree_fd: int, attr_set: int, attr_clr: int = 0, *, recursive: bool = True,
+                    userns_fd: int = 0) -> None:
+    """mount_setattr(2) on the mount ``tree_fd`` refers to (AT_EMPTY_PATH), and with ``recursive`` on every
+    mount beneath it (AT_RECURSIVE): e.g. ``MOUNT_ATTR_RDONLY | MOUNT_ATTR_NODEV`` for a whole volume."""
+    attr = _MountAttr(attr_set, attr_clr, 0, userns_fd)
+    flags = AT_EMPTY_PATH | (AT_RECURSIVE if recursive else 0)
     _check(_c().syscall(ctypes.c_long(_SYS_MOUNT_SETATTR), ctypes.c_int(tree_fd), b"",
-                        ctypes.c_uint(AT_EMPTY_PATH | AT_RECURSIVE), ctypes.byref(attr),
+                        ctypes.c_uint(flags), ctypes.byref(attr),
                         ctypes.c_size_t(ctypes.sizeof(attr))), "mount_setattr")
 
 
@@ -192,6 +201,49 @@ def move_mount_to(tree_fd: int, target: str) -> None:
     """move_mount(2): attach the detached tree ``tree_fd`` at ``target``."""
     _check(_c().syscall(ctypes.c_long(_SYS_MOVE_MOUNT), ctypes.c_int(tree_fd), b"", ctypes.c_int(-100),
                         _b(target), ctypes.c_uint(MOVE_MOUNT_F_EMPTY_PATH)), "move_mount", target)
+
+
+# --- Resolving paths inside a root (mnt plugin): openat2(RESOLVE_IN_ROOT), fd-relative tree clone and move ---
+__all__ += ["RESOLVE_IN_ROOT", "RESOLVE_NO_MAGICLINKS", "MOUNT_ATTR_RDONLY", "MOUNT_ATTR_NOSUID", "MOUNT_ATTR_NODEV", "MOUNT_ATTR_NOEXEC", "openat2", "open_tree_clone_fd", "move_mount_fd"]  # noqa: E501
+
+_SYS_OPENAT2 = 437
+RESOLVE_NO_XDEV = 0x01
+RESOLVE_NO_MAGICLINKS = 0x02
+RESOLVE_NO_SYMLINKS = 0x04
+RESOLVE_BENEATH = 0x08
+RESOLVE_IN_ROOT = 0x10
+MOUNT_ATTR_RDONLY = 0x1
+MOUNT_ATTR_NOSUID = 0x2
+MOUNT_ATTR_NODEV = 0x4
+MOUNT_ATTR_NOEXEC = 0x8
+MOVE_MOUNT_T_EMPTY_PATH = 0x40
+
+
+class _OpenHow(ctypes.Structure):
+    _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64), ("resolve", ctypes.c_uint64)]
+
+
+def openat2(dir_fd: int, path: str, flags: int, resolve: int, mode: int = 0) -> int:
+    """openat2(2): open ``path`` relative to ``dir_fd`` under the ``RESOLVE_*`` rules; with
+    ``RESOLVE_IN_ROOT`` every symlink and ``..`` is resolved as if ``dir_fd`` were ``/``."""
+    how = _OpenHow(flags | os.O_CLOEXEC, mode, resolve)
+    return _check(_c().syscall(ctypes.c_long(_SYS_OPENAT2), ctypes.c_int(dir_fd), _b(path), ctypes.byref(how),
+                               ctypes.c_size_t(ctypes.sizeof(how))), "openat2", path)
+
+
+def open_tree_clone_fd(dir_fd: int, path: str = "", recursive: bool = True) -> int:
+    """open_tree(OPEN_TREE_CLONE): a detached copy of the mount tree at ``path`` relative to ``dir_fd``
+    (``path=""``: at ``dir_fd`` itself), as an fd; ``recursive`` takes the submounts along."""
+    flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (AT_RECURSIVE if recursive else 0) | (0 if path else AT_EMPTY_PATH)
+    return _check(_c().syscall(ctypes.c_long(_SYS_OPEN_TREE), ctypes.c_int(dir_fd), _b(path), ctypes.c_uint(flags)),
+                  "open_tree", path or f"fd {dir_fd}")
+
+
+def move_mount_fd(tree_fd: int, target_fd: int) -> None:
+    """move_mount(2): attach the detached tree ``tree_fd`` on the file or directory ``target_fd`` refers to
+    (no path is looked up: the target was resolved before, e.g. with ``openat2``)."""
+    _check(_c().syscall(ctypes.c_long(_SYS_MOVE_MOUNT), ctypes.c_int(tree_fd), b"", ctypes.c_int(target_fd), b"",
+                        ctypes.c_uint(MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH)), "move_mount")
 
 
 # --- exec hardening: dumpable, ambient capabilities, session keyring (h/exec) ---------------------------------

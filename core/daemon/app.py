@@ -7,7 +7,7 @@ malformed JSON), 404 no such object or endpoint, 409 conflict, 413 body too larg
 """
 from __future__ import annotations
 
-import json
+import asyncio
 import logging
 import time
 from typing import Any, Awaitable, Callable
@@ -15,44 +15,15 @@ from typing import Any, Awaitable, Callable
 from aiohttp import web
 
 from .. import __version__
-from ..errors import ChildSetupError, ConfigError, ConflictError, NotFoundError, NsrunError, PluginError
-from .convert import BadRequest
+from .._routes import ApiRequest, ApiResponse, Route
+from ..errors import NsrunError
+from . import containers, execs, images, native
+from .http import API_VERSION, MAX_JSON, STATE, error_response, error_status, jresp, json_body
 
-__all__ = ["API_VERSION", "MIN_API_VERSION", "build_app", "json_body", "jresp", "STATE"]
+__all__ = ["build_app"]
 
-API_VERSION = "1.41"
-MIN_API_VERSION = "1.24"
-MAX_JSON = 1 << 20
-STATE: web.AppKey[Any] = web.AppKey("nsrun", object)
 log = logging.getLogger("nsrun.daemon")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-def error_status(exc: BaseException) -> int:
-    """NotFound 404, Conflict 409, the user's mistakes (bad config, plugin choice, command that cannot run)
-    400, everything else 500."""
-    if isinstance(exc, NotFoundError):
-        return 404
-    if isinstance(exc, ConflictError):
-        return 409
-    if isinstance(exc, (ConfigError, PluginError, ChildSetupError)):
-        return 400
-    return 500
-
-
-def jresp(data: Any, status: int = 200) -> web.Response:
-    """A JSON response with exactly ``Content-Type: application/json``: the docker CLI reads an error's
-    message only then (a ``; charset=...`` suffix makes it print the raw body)."""
-    return web.Response(body=json.dumps(data).encode(), status=status, headers={"Content-Type": "application/json"})
-
-
-def error_response(status: int, message: str, exit_code: int | None = None) -> web.Response:
-    """Docker's error body; ``NsrunExitCode`` (ignored by Docker's clients) lets ``nsrun -H`` exit as the
-    embedded CLI would (125, or 126/127 when the command cannot be run)."""
-    body: dict[str, Any] = {"message": message}
-    if exit_code is not None:
-        body["NsrunExitCode"] = exit_code
-    return jresp(body, status=status)
 
 
 @web.middleware
@@ -91,27 +62,6 @@ async def errors_and_log(request: web.Request, handler: Handler) -> web.StreamRe
         log.info("%s %s %s %.1fms", request.method, request.path_qs, status, (time.perf_counter() - start) * 1000)
 
 
-async def json_body(request: web.Request, required: bool = True) -> Any:
-    """The request's JSON body (at most MAX_JSON bytes); BadRequest when malformed."""
-    if request.content_length is not None and request.content_length > MAX_JSON:
-        raise web.HTTPRequestEntityTooLarge(max_size=MAX_JSON, actual_size=request.content_length)
-    raw = b""
-    while chunk := await request.content.read(65536):
-        raw += chunk
-        if len(raw) > MAX_JSON:
-            raise web.HTTPRequestEntityTooLarge(max_size=MAX_JSON, actual_size=len(raw))
-    if not raw.strip():
-        if required:
-            raise BadRequest("a JSON body is required")
-        return {}
-    try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest(f"malformed JSON body: {exc}") from exc
-    except RecursionError:
-        raise BadRequest("malformed JSON body: nested too deeply") from None
-
-
 async def _add_headers(request: web.Request, response: web.StreamResponse) -> None:
     if response.status == 101:
         return
@@ -129,16 +79,46 @@ async def ping(request: web.Request) -> web.Response:
 
 def build_app(state: Any) -> web.Application:
     """The whole API on one Application; ``state`` is the daemon's ``Daemon`` object."""
-    from . import containers, execs, images, native
     app = web.Application(middlewares=[errors_and_log], client_max_size=MAX_JSON)
     app[STATE] = state
     app.on_response_prepare.append(_add_headers)
     routes: list[tuple[str, str, Handler]] = [("HEAD", "/_ping", ping), ("GET", "/_ping", ping)]
     for module in (containers, execs, images):
         routes.extend(module.ROUTES)
+    for route in _plugin_routes(state):
+        routes.append((route.method, route.path, _adapt(route)))
     for method, path, handler in routes:
         app.router.add_route(method, path, handler)
         app.router.add_route(method, r"/v{version:1\.[0-9]+}" + path, handler)
     for method, path, handler in native.ROUTES:
         app.router.add_route(method, path, handler)
     return app
+
+
+def _plugin_routes(state: Any) -> list[Route]:
+    """Every installed plugin's ``daemon_routes``; a malformed entry is a PluginError at start."""
+    from ..errors import PluginError
+    out = []
+    for routes in state.plugins.hook.daemon_routes():
+        for route in routes:
+            if not isinstance(route, Route) or not callable(route.handler):
+                raise PluginError(f"daemon_routes must return nsrun.Route objects, not {route!r}")
+            out.append(route)
+    return out
+
+
+def _adapt(route: Route) -> Handler:
+    """A plugin's plain handler as an aiohttp one: the body parsed, the call in a worker thread (shielded:
+    a client that goes away never leaves a half-made object), the result as JSON."""
+    async def handler(request: web.Request) -> web.StreamResponse:
+        state = request.app[STATE]
+        body = await json_body(request, required=False) if request.can_read_body else None
+        params = {k: v for k, v in request.match_info.items() if k != "version"}
+        req = ApiRequest(request.method, params, dict(request.query), body or None, state.engine.paths)
+        result = await asyncio.shield(asyncio.to_thread(route.handler, req))
+        if isinstance(result, ApiResponse):
+            if result.body is None:
+                return web.Response(status=result.status)
+            return jresp(result.body, status=result.status)
+        return jresp(result)
+    return handler

@@ -7,62 +7,20 @@ TLS for tcp:// hosts: ``NSRUN_TLS_VERIFY=1`` with ``NSRUN_CERT_PATH`` holding ca
 """
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import socket
-import struct
 import urllib.parse
 from typing import Any, Iterator
 
 from .._context import ContainerSpec
+from .._frames import read_frames
 from .._state import RecordView
-from ..errors import ConfigError, ConflictError, NotFoundError, NsrunError
-from .hosts import Host, parse_host
+from ..errors import ConfigError, ConflictError, NsrunError
+from .hosts import parse_host
+from .transport import Conn as _Conn, error_from_response as _error
 
 __all__ = ["RemoteEngine", "RemoteRecord"]
-
-
-def _tls_context():  # -> ssl.SSLContext | None
-    if os.environ.get("NSRUN_TLS_VERIFY") not in ("1", "true"):
-        return None
-    import ssl
-    base = os.environ.get("NSRUN_CERT_PATH") or os.path.expanduser("~/.nsrun")
-    ctx = ssl.create_default_context(cafile=os.path.join(base, "ca.pem"))
-    ctx.load_cert_chain(os.path.join(base, "cert.pem"), os.path.join(base, "key.pem"))
-    return ctx
-
-
-class _Conn(http.client.HTTPConnection):
-    def __init__(self, host: Host, timeout: float | None = None) -> None:
-        super().__init__("nsrun" if host.kind == "unix" else host.ip, host.port or None, timeout=timeout)
-        self.target = host
-
-    def connect(self) -> None:
-        host = self.target
-        try:
-            if host.kind == "unix":
-                self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                self.sock.connect(host.path)
-            else:
-                self.sock = socket.create_connection((host.ip, host.port), self.timeout)
-                if (ctx := _tls_context()) is not None:
-                    self.sock = ctx.wrap_socket(self.sock, server_hostname=host.ip)
-        except OSError as exc:
-            raise NsrunError(f"cannot connect to the nsrun daemon at {host}: {exc.strerror or exc} "
-                             f"(is `nsrun daemon` running?)") from exc
-
-
-def _error(status: int, body: bytes) -> NsrunError:
-    try:
-        info = json.loads(body)
-        message = info.get("message") or f"HTTP {status}"
-    except (ValueError, AttributeError):
-        info, message = {}, body.decode(errors="replace").strip() or f"HTTP {status}"
-    cls = {404: NotFoundError, 409: ConflictError, 400: ConfigError}.get(status, NsrunError)
-    err = cls(message)
-    err.exit_code = info.get("NsrunExitCode", 125) if isinstance(info, dict) else 125
-    return err
 
 
 class RemoteRecord(RecordView):
@@ -228,6 +186,4 @@ def _demux(resp: Any, tty: bool) -> Iterator[tuple[int, bytes]]:
         while data := resp.read1(65536):
             yield 1, data
         return
-    while len(header := resp.read(8)) == 8:
-        stream, size = struct.unpack(">BxxxL", header)
-        yield stream, resp.read(size)
+    yield from read_frames(resp.read)

@@ -15,9 +15,9 @@ from typing import Any
 
 from aiohttp import web
 
-from .._io import frame, read_log
+from .._frames import frame, read_log
 from ..errors import ConflictError, NotFoundError
-from .app import STATE, jresp, json_body
+from .http import STATE, jresp, json_body
 from .convert import BadRequest, container_json, create_args, parse_bool, ps_item
 from .streams import follow_log, hijack, open_log, set_winsize, write_frames
 
@@ -47,7 +47,7 @@ def _int(request: web.Request, name: str, default: int | None) -> int | None:
 async def create(request: web.Request) -> web.Response:
     d = _d(request)
     body = await json_body(request)
-    args = create_args(body, request.query.get("name"), d.net_installed())
+    args = create_args(body, request.query.get("name"), d.docker_create())
     rec, warnings = await asyncio.shield(asyncio.to_thread(d.create, args))
     return jresp({"Id": rec.id, "Warnings": warnings}, status=201)
 
@@ -168,8 +168,9 @@ async def logs(request: web.Request) -> web.StreamResponse:
 
 
 async def inspect(request: web.Request) -> web.Response:
-    rec = _d(request).engine.find(request.match_info["id"])
-    return jresp(container_json(rec))
+    d = _d(request)
+    rec = d.engine.find(request.match_info["id"])
+    return jresp(container_json(rec, d.view_hook(rec)))
 
 
 async def list_(request: web.Request) -> web.Response:
@@ -183,7 +184,7 @@ async def list_(request: web.Request) -> web.Response:
     if not isinstance(filters, dict):
         raise BadRequest("invalid filters: expected an object")
     now = time.time()
-    items = [ps_item(r, now) for r in d.engine.list(all=show_all or bool(filters.get("status")))]
+    items = [ps_item(r, now, d.view_hook(r)) for r in d.engine.list(all=show_all or bool(filters.get("status")))]
     items = [i for i in items if _matches(i, filters)]
     if limit is not None and limit > 0:
         items = items[:limit]
@@ -214,7 +215,7 @@ async def stop(request: web.Request) -> web.Response:
 
 
 async def kill(request: web.Request) -> web.Response:
-    from .._engine import parse_signal
+    from .._parse import parse_signal
     d = _d(request)
     sig = parse_signal(request.query.get("signal") or "KILL")
     d.engine.kill(request.match_info["id"], sig)

@@ -16,11 +16,12 @@ from typing import Any
 
 from aiohttp import web
 
-from .._io import frame
+from .._frames import frame
 from .._state import new_id
 from ..errors import ConflictError, NotFoundError
-from .app import STATE, jresp, json_body
-from .convert import BadRequest, _strings, _typed
+from .http import STATE, jresp, json_body
+from .._fieldsource import FieldSource
+from .convert import BadRequest
 from .streams import hijack, set_winsize
 
 __all__ = ["ROUTES"]
@@ -30,15 +31,20 @@ MAX_PENDING = 1000    # created but never started execs kept at most (oldest dro
 
 
 def _exec_config(body: Any) -> dict[str, Any]:
-    if not isinstance(body, dict):
-        raise BadRequest("the request body must be a JSON object")
-    cmd = _strings(body, "Cmd")
+    """An exec create body; a field nsrun cannot honour (``Privileged``, ``DetachKeys``) is refused by name."""
+    fields = FieldSource(body, "field")
+    cmd = fields.take_strings("Cmd")
     if not cmd:
         raise BadRequest("No exec command specified")
-    return {"Cmd": cmd, "Tty": bool(_typed(body, "Tty", (bool,))),
-            "AttachStdin": bool(_typed(body, "AttachStdin", (bool,))),
-            "Env": _strings(body, "Env") or [], "WorkingDir": _typed(body, "WorkingDir", (str,)) or "",
-            "User": _typed(body, "User", (str,)) or "", "Privileged": bool(_typed(body, "Privileged", (bool,)))}
+    for how in ("AttachStdout", "AttachStderr", "Container", "ConsoleSize"):  # how the client attaches
+        fields.take(how)
+    config = {"Cmd": cmd, "Tty": bool(fields.take("Tty", bool)), "AttachStdin": bool(fields.take("AttachStdin", bool)),
+              # a bare NAME would be filled from the daemon's own environment by `nsrun exec -e`: never pass one
+              "Env": [e for e in fields.take_strings("Env") or [] if "=" in e],
+              "WorkingDir": fields.take("WorkingDir", str) or "",
+              "User": fields.take("User", str) or ""}
+    fields.refuse_leftover()
+    return config
 
 
 async def create(request: web.Request) -> web.Response:
@@ -87,7 +93,7 @@ async def start(request: web.Request) -> web.StreamResponse:
     d = request.app[STATE]
     ex = _find(d, request.match_info["eid"])
     body = await json_body(request, required=False)
-    detach = bool(_typed(body, "Detach", (bool,))) if isinstance(body, dict) else False
+    detach = bool(FieldSource(body or {}, "field").take("Detach", bool))
     if ex["Running"] or ex["ExitCode"] is not None:
         raise ConflictError(f"exec {ex['ID']} has already been started")
     cfg = ex["Config"]
@@ -153,7 +159,7 @@ async def inspect(request: web.Request) -> web.Response:
         "ContainerID": ex["ContainerID"], "DetachKeys": "", "Pid": ex["Pid"], "OpenStdin": cfg["AttachStdin"],
         "OpenStdout": True, "OpenStderr": True,
         "ProcessConfig": {"tty": cfg["Tty"], "entrypoint": cfg["Cmd"][0], "arguments": cfg["Cmd"][1:],
-                          "privileged": cfg["Privileged"], "user": cfg["User"]}})
+                          "privileged": False, "user": cfg["User"]}})
 
 
 async def resize(request: web.Request) -> web.Response:

@@ -1,10 +1,5 @@
-"""``/images/...``, ``/networks...``, ``/version`` and ``/info``.
-
-Networks are the net plugin's: when it is installed, its module ``daemon_api`` (or the one its ``DAEMON_API``
-names) offers ``network_list(paths)``, ``network_create(paths, name, body)``, ``network_inspect(paths, name)``
-and ``network_remove(paths, name)`` (body is the Docker create body; Docker-shaped dicts come back), and these
-endpoints call them.
-Without it only ``none`` and ``host`` exist and creating one is refused with a message naming the plugin.
+"""``/images/...``, ``/version`` and ``/info``. (Endpoints of plugins, such as the net plugin's ``/networks``,
+come from the ``daemon_routes`` hook: see ``app.py``.)
 """
 from __future__ import annotations
 
@@ -21,8 +16,8 @@ from aiohttp import web
 
 from .. import __version__
 from .._images import normalize
-from ..errors import ConfigError, NotFoundError
-from .app import API_VERSION, MIN_API_VERSION, STATE, jresp, json_body
+from ..errors import NotFoundError
+from .http import API_VERSION, MIN_API_VERSION, STATE, jresp
 from .convert import BadRequest, parse_bool, rfc3339
 
 __all__ = ["ROUTES"]
@@ -120,57 +115,6 @@ async def remove_image(request: web.Request) -> web.Response:
     return jresp([{"Untagged": _tags(meta["name"])[0]}, {"Deleted": meta["id"]}])
 
 
-# -- networks ------------------------------------------------------------------------------------------------
-def _builtin(name: str, driver: str) -> dict[str, Any]:
-    return {"Name": name, "Id": name, "Created": rfc3339(0), "Scope": "local", "Driver": driver,
-            "EnableIPv6": False, "IPAM": {"Driver": "default", "Options": None, "Config": []}, "Internal": False,
-            "Attachable": False, "Ingress": False, "ConfigFrom": {"Network": ""}, "ConfigOnly": False,
-            "Containers": {}, "Options": {}, "Labels": {}}
-
-
-async def list_networks(request: web.Request) -> web.Response:
-    d = request.app[STATE]
-    net = d.net_api()
-    if net is None:
-        return jresp([_builtin("host", "host"), _builtin("none", "null")])
-    return jresp(await asyncio.to_thread(net.network_list, d.engine.paths))
-
-
-async def inspect_network(request: web.Request) -> web.Response:
-    d = request.app[STATE]
-    name = request.match_info["name"]
-    net = d.net_api()
-    if net is None:
-        if name in ("host", "none"):
-            return jresp(_builtin(name, "host" if name == "host" else "null"))
-        raise NotFoundError(f"network {name} not found")
-    return jresp(await asyncio.to_thread(net.network_inspect, d.engine.paths, name))
-
-
-async def create_network(request: web.Request) -> web.Response:
-    d = request.app[STATE]
-    body = await json_body(request)
-    if not isinstance(body, dict) or not isinstance(body.get("Name"), str) or not body["Name"]:
-        raise BadRequest("network create: Name (a string) is required")
-    net = d.net_api()
-    if net is None:
-        raise ConfigError("creating networks needs the net plugin, which is not installed")
-    result = await asyncio.shield(asyncio.to_thread(net.network_create, d.engine.paths, body["Name"], body))
-    return jresp({"Id": result.get("Id", body["Name"]), "Warning": ""}, status=201)
-
-
-async def remove_network(request: web.Request) -> web.Response:
-    d = request.app[STATE]
-    name = request.match_info["name"]
-    net = d.net_api()
-    if net is None:
-        if name in ("host", "none"):
-            raise ConfigError(f"{name} is a pre-defined network and cannot be removed")
-        raise NotFoundError(f"network {name} not found")
-    await asyncio.shield(asyncio.to_thread(net.network_remove, d.engine.paths, name))
-    return web.Response(status=204)
-
-
 # -- system --------------------------------------------------------------------------------------------------
 async def version(request: web.Request) -> web.Response:
     uname = platform.uname()
@@ -188,12 +132,11 @@ async def info(request: web.Request) -> web.Response:
     records = d.engine.list(all=True)
     running = sum(1 for r in records if r.running)
     uname = platform.uname()
-    return jresp({
+    data = {
         "ID": d.engine.paths.tag or "nsrun", "Containers": len(records), "ContainersRunning": running,
         "ContainersPaused": 0, "ContainersStopped": len(records) - running, "Images": len(d.engine.images.list()),
-        "Driver": "overlay2", "DriverStatus": [], "Plugins": {"Volume": [], "Network": ["host", "null"] +
-                                                              (["bridge"] if d.net_installed() else []),
-                                                              "Authorization": None, "Log": []},
+        "Driver": "overlay2", "DriverStatus": [], "Plugins": {"Volume": [], "Network": [], "Authorization": None,
+                                                              "Log": []},
         "MemoryLimit": False, "SwapLimit": False, "CpuCfsPeriod": False, "CpuCfsQuota": False,
         "IPv4Forwarding": True, "Debug": d.debug, "NFd": len(os.listdir("/proc/self/fd")),
         "NGoroutines": 0, "SystemTime": rfc3339(time.time()), "LoggingDriver": "nsrun", "CgroupDriver": "none",
@@ -205,7 +148,9 @@ async def info(request: web.Request) -> web.Response:
         "Runtimes": {"nsrun": {"path": "nsrun"}}, "DefaultRuntime": "nsrun",
         "Swarm": {"NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive", "ControlAvailable": False,
                   "Error": "", "RemoteManagers": None},
-        "LiveRestoreEnabled": True, "Isolation": "", "InitBinary": "", "SecurityOptions": [], "Warnings": []})
+        "LiveRestoreEnabled": True, "Isolation": "", "InitBinary": "", "SecurityOptions": [], "Warnings": []}
+    d.plugins.hook.docker_info(info=data)
+    return jresp(data)
 
 
 def _os_name() -> str:
@@ -222,7 +167,5 @@ def _os_name() -> str:
 ROUTES = [
     ("GET", "/images/json", list_images), ("POST", "/images/create", create_image),
     ("GET", "/images/{name:.+}/json", inspect_image), ("DELETE", "/images/{name:.+}", remove_image),
-    ("GET", "/networks", list_networks), ("POST", "/networks/create", create_network),
-    ("GET", "/networks/{name}", inspect_network), ("DELETE", "/networks/{name}", remove_network),
     ("GET", "/version", version), ("GET", "/info", info),
 ]

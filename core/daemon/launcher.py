@@ -21,6 +21,7 @@ import sys
 import time
 
 from .._context import Paths
+from .._launch import error_from_reply, supervisor_argv
 from .._state import Store
 
 __all__ = ["Launcher", "ForkServer"]
@@ -149,7 +150,7 @@ class Launcher:
                 return await self._started(read_fd, exited)
         try:
             proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "nsrun._supervisor", self.paths.root, self.paths.run, cid, str(write_fd),
+                *supervisor_argv(self.paths, cid, write_fd),
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                 pass_fds=(write_fd,), start_new_session=True)
         except BaseException:
@@ -166,7 +167,6 @@ class Launcher:
         await self._started(read_fd, exited)
 
     async def _started(self, read_fd: int, exited: asyncio.Future[int | None]) -> None:
-        from .._supervisor import error_from_reply
         reply = await _read_all(read_fd)
         if reply != "ok":
             await exited

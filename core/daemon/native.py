@@ -11,7 +11,7 @@ import asyncio
 from aiohttp import web
 
 from .._engine import describe
-from .app import STATE, jresp
+from .http import STATE, jresp
 from .convert import parse_bool
 
 __all__ = ["ROUTES", "PREFIX"]

@@ -11,9 +11,11 @@ import json
 import os
 import signal
 import socket
-import struct
 import threading
 from typing import Any
+
+from .._frames import split_frames
+from .transport import Conn
 
 __all__ = ["relay", "run_attached"]
 
@@ -56,13 +58,9 @@ def relay(sock: socket.socket, *, tty: bool, interactive: bool) -> None:
             if tty:
                 _write_all(1, data)
                 continue
-            buf += data
-            while len(buf) >= 8:
-                stream, size = struct.unpack(">BxxxL", buf[:8])
-                if len(buf) < 8 + size:
-                    break
-                _write_all(2 if stream == 2 else 1, buf[8:8 + size])
-                buf = buf[8 + size:]
+            frames, buf = split_frames(buf + data)
+            for stream, payload in frames:
+                _write_all(2 if stream == 2 else 1, payload)
     except ConnectionError:
         pass
     finally:
@@ -84,10 +82,9 @@ def _resize(engine: Any, cid: str) -> None:
 
 def run_attached(engine: Any, cid: str, *, tty: bool, interactive: bool, remove: bool) -> int:
     """attach, wait (headers first), start, relay; the exit code comes from wait, as with the docker CLI."""
-    from .client import _Conn
     query = "stream=1&stdout=1&stderr=1" + ("&stdin=1" if interactive else "")
     sock = engine.hijack(f"/containers/{cid}/attach?{query}")
-    waiter = _Conn(engine.host)
+    waiter = Conn(engine.host)
     waiter.request("POST", f"/containers/{cid}/wait?condition={'removed' if remove else 'next-exit'}")
     wresp = waiter.getresponse()
     try:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import errno
-import importlib
 import logging
 import os
 import signal
@@ -31,40 +30,36 @@ log = logging.getLogger("nsrun.daemon")
 class Daemon:
     """What the handlers share: the engine, the launcher, exec records, and the seams to optional plugins."""
 
-    def __init__(self, paths: Paths, root_arg: str | None, debug: bool = False) -> None:
+    def __init__(self, paths: Paths, root_arg: str | None, debug: bool = False,
+                 selection: list[str] | None = None) -> None:
         self.engine = Engine(paths)
         self.launcher = Launcher(paths, self.engine.store)
         self.execs: dict[str, dict[str, Any]] = {}
         self.root_arg = root_arg
         self.debug = debug
         self._image_lock = threading.Lock()
+        from .._plugins import default_selection, load_plugins
+        # The plugins this daemon runs containers with (``nsrun --plugins ... daemon``, else the default set):
+        # Docker's clients cannot choose, so the operator does. Checked now: a bad set fails at start.
+        self.selection = load_plugins(selection).names if selection is not None else default_selection()
 
-    @staticmethod
-    def net_installed() -> bool:
-        from .._plugins import installed_plugins
-        return "net" in installed_plugins()
+    @property
+    def plugins(self) -> Any:
+        """Every installed plugin (``InstalledPlugins``): the API's field mapping, views and routes."""
+        from .._plugins import installed_manager
+        return installed_manager()
 
-    def net_api(self) -> Any:
-        """The net plugin's module when it offers the network functions (see ``images``), else None."""
-        from .._plugins import installed_plugins
-        rec = installed_plugins().get("net")
-        if rec is None:
-            return None
-        module = importlib.import_module(rec.module)
-        name = getattr(module, "DAEMON_API", None) or f"{rec.module}.daemon_api"
-        try:
-            api = importlib.import_module(name)
-        except ImportError:
-            api = module
-        return api if hasattr(api, "network_list") else None
+    def docker_create(self) -> Any:
+        """The ``docker_create`` hook of the daemon's plugins."""
+        return self.plugins.subset("docker_create", self.selection)
+
+    def view_hook(self, rec: Any) -> Any:
+        """The ``docker_view`` hook of ``rec``'s own plugins."""
+        return self.plugins.subset("docker_view", rec.spec.plugins)
 
     def create(self, args: dict[str, Any]) -> tuple[Any, list[str]]:
         """Prepare and write a container record (blocking; called in a worker thread)."""
-        from .._plugins import default_selection
-        if "plugins" not in args and ({"network", "publish"} & set(args["options"])):
-            selection = default_selection()
-            if "net" not in selection:
-                args["plugins"] = selection + ["net"]
+        args.setdefault("plugins", self.selection)
         with self._image_lock:  # the built-in busybox image is made on first use: once, not per thread
             self.engine.images.rootfs(args["image"])
         _loaded, ctx = self.engine.prepare(**args)
@@ -142,14 +137,15 @@ async def _run(daemon: Daemon, hosts: list[Host], tls: TlsFiles | None) -> None:
                     raise
 
 
-def serve(hosts: list[Host], tls: TlsFiles | None, root_arg: str | None, debug: bool = False) -> None:
+def serve(hosts: list[Host], tls: TlsFiles | None, root_arg: str | None, debug: bool = False,
+          plugins: list[str] | None = None) -> None:
     """Run the daemon in the foreground until SIGTERM/SIGINT."""
     check_hosts(hosts, tls)
     logging.basicConfig(level=logging.DEBUG if debug else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if not debug:
         logging.getLogger("aiohttp").setLevel(logging.WARNING)
-    daemon = Daemon(Paths.from_root(root_arg), root_arg, debug)
+    daemon = Daemon(Paths.from_root(root_arg), root_arg, debug, plugins)
     try:
         asyncio.run(_run(daemon, hosts, tls))
     except NsrunError:

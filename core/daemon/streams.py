@@ -14,7 +14,7 @@ from typing import Any, AsyncIterator, BinaryIO
 
 from aiohttp import web
 
-from .._io import frame, read_log
+from .._frames import frame, read_log
 
 __all__ = ["Hijacked", "hijack", "follow_log", "open_log", "write_frames", "set_winsize", "RAW_STREAM"]
 

@@ -14,3 +14,13 @@ _MS_NOSUID, _MS_NODEV, _MS_NOEXEC = 2, 4, 8
 def pre_clone(ctx: RunContext) -> int:
     ctx.mounts.append(Mount("mqueue", "/dev/mqueue", "mqueue", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC))
     return CLONE_NEWIPC
+
+
+@hookimpl
+def oci_config(fields):
+    from nsrun import ConfigError
+    for ns in fields.take_items("linux.namespaces", "ipc", by="type"):
+        if ns.get("path"):
+            raise ConfigError("config.json: joining an existing ipc namespace (path) is not supported")
+    fields.take_where("mounts", lambda m: isinstance(m, dict) and m.get("type") == "mqueue"
+                      and m.get("destination") == "/dev/mqueue")  # the one this plugin makes

@@ -168,3 +168,20 @@ def _chowned_copy(rootfs: str, uid: int, gid: int) -> str:
                 os.chmod(dest, st.st_mode & 0o7777)  # chown clears setuid/setgid bits
     os.rename(tmp, target)
     return target
+
+
+@hookimpl
+def oci_config(fields):
+    for ns in fields.take_items("linux.namespaces", "user", by="type"):
+        if ns.get("path"):
+            raise ConfigError("config.json: joining an existing user namespace (path) is not supported")
+    uids = fields.take("linux.uidMappings", list) or []
+    gids = fields.take("linux.gidMappings", list) or []
+    if not uids and not gids:
+        return None
+    ranges = {(m.get("containerID"), m.get("hostID"), m.get("size")) for m in uids + gids if isinstance(m, dict)}
+    if len(uids) != 1 or len(gids) != 1 or len(ranges) != 1 or next(iter(ranges))[0] != 0:
+        raise ConfigError("config.json: linux.uidMappings/gidMappings: nsrun maps one range, the same for uids "
+                          "and gids, starting at container id 0")
+    _, host, size = next(iter(ranges))
+    return {"userns_range": f"{host}:{size}"}

@@ -28,6 +28,26 @@ def pre_clone(ctx: RunContext) -> int:
 
 
 @hookimpl
+def docker_create(fields):
+    hostname = fields.take("Hostname", str)
+    return {"hostname": hostname} if hostname else None
+
+
+@hookimpl
+def docker_view(options, info, view) -> None:
+    view["Config"]["Hostname"] = info.get("Hostname") or options.get("hostname") or view["Config"]["Hostname"]
+
+
+@hookimpl
 def in_child(ctx: RunContext) -> None:
     from nsrun.syscalls import sethostname
     sethostname(ctx.hostname or ctx.spec.id[:12])
+
+
+@hookimpl
+def oci_config(fields):
+    for ns in fields.take_items("linux.namespaces", "uts", by="type"):
+        if ns.get("path"):
+            raise ConfigError("config.json: joining an existing uts namespace (path) is not supported")
+    hostname = fields.take("hostname", str)
+    return {"hostname": hostname} if hostname else None

@@ -1,9 +1,15 @@
 """Mount namespace: the container's own root — overlayfs over the image, fresh /proc, a minimal /dev, read-only
-/sys, ``-v`` bind mounts, /etc/hostname, /etc/hosts, /etc/resolv.conf — entered with pivot_root.
+/sys, ``-v`` bind mounts, ``--device`` nodes, /etc/hostname, /etc/hosts, /etc/resolv.conf — entered with pivot_root.
 
 The overlay's upper and work directories live in the container's directory, so the image is never written
 and ``rm`` discards the writes. Every mount is made inside the container's mount namespace: the host's
 mount table never changes, and nothing can be left mounted when the container is gone.
+
+Every path inside the image (mount targets, volume targets, the /etc files, masked and read-only paths) is
+resolved inside the container's root, so an image's symlinks can never point a mount or a write at the host.
+A container can open only Docker's default devices (null, zero, full, random, urandom, tty, pts, ptmx) and
+those given with ``--device``: every mount it can create files in is nodev (see ``rootfs``; a devices cgroup
+comes later with the cgroup plugin). ``:ro`` volumes are read-only with every submount.
 
 Without this plugin there is no root switch: the command runs in nsrun's own file system view (like
 ``unshare`` without ``--mount``), and the image is not used.
@@ -12,13 +18,16 @@ from __future__ import annotations
 
 import os
 
-from nsrun import CLONE_NEWNS, Mount, Option, RunContext, hookimpl
+from nsrun import CLONE_NEWNS, Mount, Option, RunContext, StashKey, hookimpl
 
 DEFAULT = True
 ORDER = 80
 OPTIONS = [Option(("-v", "--volume"), "volumes", multiple=True, metavar="SRC:DST[:ro]",
-                  help="Bind mount a host path into the container")]
+                  help="Bind mount a host path into the container"),
+           Option(("--device",), "devices", multiple=True, metavar="HOST[:CTR[:PERMS]]",
+                  help="Bind a host device node into the container (PERMS: rw only)")]
 _MS_BIND = 4096
+DEVICES_KEY = StashKey[tuple]()  # ((host node, target), ...) from --device
 
 
 @hookimpl
@@ -27,6 +36,28 @@ def configure(ctx: RunContext) -> None:
     for text in ctx.options.get("volumes") or ():
         vol = parse_volume(text)
         ctx.mounts.append(Mount(vol.source, vol.target, None, _MS_BIND, readonly=vol.readonly))
+    if texts := ctx.options.get("devices"):
+        from .devices import check_device, parse_device
+        ctx.stash[DEVICES_KEY] = tuple(tuple(check_device(parse_device(text))) for text in texts)
+
+
+@hookimpl
+def docker_create(fields):
+    out = {}
+    if binds := fields.take_strings("HostConfig.Binds"):
+        out["volumes"] = binds
+    devices = fields.take("HostConfig.Devices", list) or []
+    if devices:
+        from .devices import from_docker
+        out["devices"] = [from_docker(d) for d in devices]
+    return out or None
+
+
+@hookimpl
+def docker_view(options, view) -> None:
+    view["HostConfig"]["Binds"] = list(options.get("volumes") or [])
+    from .devices import to_docker
+    view["HostConfig"]["Devices"] = [to_docker(text) for text in options.get("devices") or ()]
 
 
 @hookimpl
@@ -66,5 +97,28 @@ def in_child(ctx: RunContext) -> None:
     if ctx.lowerdir:
         overlay = f"lowerdir={ctx.lowerdir},upperdir={cdir}/upper,workdir={cdir}/work"
     etc = {f"/etc/{name}": os.path.join(cdir, name) for name in ("hostname", "hosts", "resolv.conf")}
-    prepare_root(root, overlay, ctx.mounts, ctx.masked_paths, ctx.readonly_paths, etc)
+    prepare_root(root, overlay, ctx.mounts, ctx.masked_paths, ctx.readonly_paths, etc, ctx.stash.get(DEVICES_KEY, ()))
     switch_root(root)
+
+
+# The mounts this plugin makes itself in every container; an OCI config lists them too.
+_OWN_MOUNTS = {("/proc", "proc"), ("/dev", "tmpfs"), ("/dev/pts", "devpts"), ("/dev/shm", "tmpfs"),
+               ("/sys", "sysfs")}
+
+
+@hookimpl
+def oci_config(fields):
+    from nsrun import ConfigError
+    for ns in fields.take_items("linux.namespaces", "mount", by="type"):
+        if ns.get("path"):
+            raise ConfigError("config.json: joining an existing mount namespace (path) is not supported")
+    fields.take_where("mounts", lambda m: isinstance(m, dict) and (m.get("destination"), m.get("type")) in _OWN_MOUNTS)
+    volumes = []
+    for m in fields.take_where("mounts", lambda m: isinstance(m, dict) and "bind" in (m.get("options") or ())
+                               or isinstance(m, dict) and m.get("type") == "bind"):
+        opts = set(m.get("options") or ()) - {"bind", "rbind", "rw", "rprivate", "private"}
+        if opts - {"ro"}:
+            raise ConfigError(f"config.json: mount {m.get('destination')}: options {sorted(opts - {'ro'})} are "
+                              f"not supported")
+        volumes.append(f"{m.get('source')}:{m.get('destination')}{':ro' if 'ro' in opts else ''}")
+    return {"volumes": volumes} if volumes else None

@@ -1,114 +1,244 @@
 """[child] Building the container's root inside its new mount namespace, then switching to it.
 
 Order (runc's prepareRootfs, rubber-docker's contain()): make every mount private, mount the overlay,
-/proc, /dev, /sys, the plugins' mounts and volumes, the /etc files, mask and write-protect /proc paths,
-then ``pivot_root`` and detach the old root. Nothing here is visible on the host.
+/proc, /dev, /sys, the plugins' mounts and volumes, the ``--device`` nodes, the /etc files, mask and
+write-protect /proc paths, then ``pivot_root`` and detach the old root. Nothing here is visible on the host.
+
+Every path inside the root is resolved inside it (``resolve``): symlinks and ``..`` in the image are followed
+as the container would see them, never on the host, and the mount lands on the resolved file descriptor
+(``/proc/self/fd/N`` or ``move_mount``), not on a path string the image could redirect.
+
+Devices: every mount the container can create files in is ``nodev`` (the overlay root, the /dev and /dev/shm
+tmpfs, volumes and their submounts, any other plugin mount), so a node made with mknod (CAP_MKNOD is in
+Docker's default set) never opens. The allowed nodes (``DEVICES``, plus ``--device``) are bind mounts of the
+host's nodes, which keep the host /dev's flags and so do open; devpts holds no user-made nodes. A devices
+cgroup (which also refuses mknod itself) comes with the cgroup plugin.
 """
 from __future__ import annotations
 
 import errno
 import os
+import stat
 
 from nsrun import Mount
 from nsrun import syscalls as sc
 
-__all__ = ["prepare_root", "switch_root", "DEVICES"]
+__all__ = ["prepare_root", "switch_root", "resolve", "DEVICES"]
 
 DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
 _NOSUID_NODEV_NOEXEC = sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC
+_IN_ROOT = sc.RESOLVE_IN_ROOT | sc.RESOLVE_NO_MAGICLINKS
+_O_PATH = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC
+_AT_FDCWD = -100
+_MAX_LINKS = 40
 
 
-def _path(root: str, target: str) -> str:
-    return os.path.join(root, target.lstrip("/"))
+def _fd_path(fd: int) -> str:
+    return f"/proc/self/fd/{fd}"
 
 
-def _ensure(path: str, like_dir: bool) -> None:
-    if os.path.lexists(path):
-        return
-    if like_dir:
-        os.makedirs(path, exist_ok=True)
-    else:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        open(path, "a").close()
+def resolve(root_fd: int, path: str, create: str | None = None) -> int:
+    """An O_PATH descriptor of ``path`` resolved inside the directory ``root_fd`` as if it were ``/``.
+
+    ``create`` is None (the path must exist: FileNotFoundError otherwise), ``"dir"`` or ``"file"``: missing
+    components are made as directories, relative to their resolved parent, and the last one as ``create``
+    says. A trailing symlink is followed (inside the root), as every other one. The caller closes the fd.
+    """
+    try:
+        return sc.openat2(root_fd, path, os.O_PATH, _IN_ROOT)
+    except OSError as exc:  # ENOENT: made below; ENOSYS (old kernel), EAGAIN (raced a rename): walked below
+        if exc.errno not in (errno.ENOSYS, errno.EAGAIN) and (exc.errno != errno.ENOENT or create is None):
+            raise
+    return _walk(root_fd, path, create)
 
 
-def _bind(source: str, target: str, readonly: bool = False, recursive: bool = True) -> None:
-    _ensure(target, os.path.isdir(source))
-    sc.mount(source, target, None, sc.MS_BIND | (sc.MS_REC if recursive else 0))
-    if readonly:
-        _remount_ro(target)
+def _walk(root_fd: int, path: str, create: str | None) -> int:
+    """``resolve`` one component at a time, each opened with O_NOFOLLOW relative to its parent."""
+    todo = [c for c in reversed(path.split("/")) if c not in ("", ".")]
+    stack: list[int] = []  # the directories walked so far (root_fd excluded): ".." pops one
+    links = 0
+    try:
+        while todo:
+            name = todo.pop()
+            if name == "..":
+                if stack:
+                    os.close(stack.pop())
+                continue
+            parent = stack[-1] if stack else root_fd
+            try:
+                fd = os.open(name, _O_PATH, dir_fd=parent)
+            except FileNotFoundError:
+                if create is None:
+                    raise
+                try:
+                    if todo or create == "dir":
+                        os.mkdir(name, 0o755, dir_fd=parent)
+                    else:
+                        os.close(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                                         0o644, dir_fd=parent))
+                except FileExistsError:
+                    pass  # made meanwhile: opened below without following it, like any other
+                fd = os.open(name, _O_PATH, dir_fd=parent)
+            if stat.S_ISLNK(os.fstat(fd).st_mode):
+                links += 1
+                try:
+                    target = os.readlink(name, dir_fd=parent)
+                finally:
+                    os.close(fd)
+                if links > _MAX_LINKS:
+                    raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), path)
+                if target.startswith("/"):
+                    while stack:
+                        os.close(stack.pop())
+                todo.extend(c for c in reversed(target.split("/")) if c not in ("", "."))
+                continue
+            stack.append(fd)
+        return stack.pop() if stack else os.dup(root_fd)
+    finally:
+        for fd in stack:
+            os.close(fd)
 
 
-def _remount_ro(target: str) -> None:
-    st = os.statvfs(target)
-    keep = st.f_flag & (sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC)  # locked flags must stay in a userns
-    sc.mount(None, target, None, sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY | keep)
+def _find(root_fd: int, path: str) -> int | None:
+    """``resolve`` without creating: None when the path is not there."""
+    try:
+        return resolve(root_fd, path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+
+
+def _mount_at(root_fd: int, target: str, source: str | None, fstype: str | None, flags: int,
+              data: str | None = None, create: str = "dir") -> None:
+    fd = resolve(root_fd, target, create)
+    try:
+        sc.mount(source, _fd_path(fd), fstype, flags, data)
+    finally:
+        os.close(fd)
+
+
+def _bind_tree(root_fd: int, source: str, target: str, readonly: bool = False, recursive: bool = True,
+               nodev: bool = True) -> None:
+    """Bind the host path ``source`` (with its submounts when ``recursive``) on ``target`` inside the root;
+    ``readonly`` and ``nodev`` hold for every mount of the tree (mount_setattr with AT_RECURSIVE)."""
+    tree = sc.open_tree_clone_fd(_AT_FDCWD, source, recursive)
+    try:
+        attrs = (sc.MOUNT_ATTR_NODEV if nodev else 0) | (sc.MOUNT_ATTR_RDONLY if readonly else 0)
+        if attrs:
+            sc.set_mount_attrs(tree, attrs, recursive=recursive)
+        fd = resolve(root_fd, target, "dir" if stat.S_ISDIR(os.fstat(tree).st_mode) else "file")
+        try:
+            sc.move_mount_fd(tree, fd)
+        finally:
+            os.close(fd)
+    finally:
+        os.close(tree)
 
 
 def prepare_root(root: str, overlay: str | None, mounts: list[Mount], masked: list[str], readonly: list[str],
-                 etc_files: dict[str, str]) -> None:
-    """Mount everything the container sees under ``root`` (in the caller's private mount namespace)."""
+                 etc_files: dict[str, str], devices: tuple = ()) -> None:
+    """Mount everything the container sees under ``root`` (in the caller's private mount namespace).
+    ``devices`` are ``(host node, target)`` pairs (``devices.Device``), bound as they are."""
     sc.mount(None, "/", None, sc.MS_REC | sc.MS_PRIVATE)
     if overlay:
-        sc.mount("overlay", root, "overlay", 0, overlay)
-    proc = _path(root, "/proc")
-    os.makedirs(proc, exist_ok=True)
+        sc.mount("overlay", root, "overlay", sc.MS_NODEV, overlay)
+    root_fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        sc.mount("proc", proc, "proc", _NOSUID_NODEV_NOEXEC)
+        _build(root_fd, mounts, masked, readonly, etc_files, devices)
+    finally:
+        os.close(root_fd)
+
+
+def _build(root_fd: int, mounts: list[Mount], masked: list[str], readonly: list[str], etc_files: dict[str, str],
+           devices: tuple) -> None:
+    try:
+        _mount_at(root_fd, "/proc", "proc", "proc", _NOSUID_NODEV_NOEXEC)
     except PermissionError:  # a user namespace without its own PID namespace may not mount proc
-        sc.mount("/proc", proc, None, sc.MS_BIND | sc.MS_REC)
-    _make_dev(_path(root, "/dev"))
-    sysfs = _path(root, "/sys")
-    os.makedirs(sysfs, exist_ok=True)
+        _mount_at(root_fd, "/proc", "/proc", None, sc.MS_BIND | sc.MS_REC)
+    _make_dev(root_fd)
     try:
-        sc.mount("sysfs", sysfs, "sysfs", _NOSUID_NODEV_NOEXEC | sc.MS_RDONLY)
+        _mount_at(root_fd, "/sys", "sysfs", "sysfs", _NOSUID_NODEV_NOEXEC | sc.MS_RDONLY)
     except PermissionError:  # sysfs needs a network namespace of our own in a user namespace
-        _bind("/sys", sysfs, readonly=True)
+        _bind_tree(root_fd, "/sys", "/sys", readonly=True)
     for m in mounts:
-        target = _path(root, m.target)
         if m.flags & sc.MS_BIND:
-            _bind(m.source or "", target, readonly=m.readonly)
+            _bind_tree(root_fd, m.source or "", m.target, readonly=m.readonly)
         else:
-            os.makedirs(target, exist_ok=True)
-            sc.mount(m.source, target, m.fstype, m.flags, m.data)
+            _mount_at(root_fd, m.target, m.source, m.fstype, m.flags | sc.MS_NODEV, m.data)
+    for host, target in devices:
+        _bind_tree(root_fd, host, target, recursive=False, nodev=False)
     for target, source in etc_files.items():
-        _bind(source, _path(root, target), recursive=False)
+        _mount_at(root_fd, target, source, None, sc.MS_BIND, create="file")
     for path in masked:
-        _mask(_path(root, path))
+        _mask(root_fd, path)
     for path in readonly:
-        target = _path(root, path)
-        if os.path.exists(target):
-            sc.mount(target, target, None, sc.MS_BIND | sc.MS_REC)
-            _remount_ro(target)
+        _readonly(root_fd, path)
 
 
-def _mask(target: str) -> None:
-    if os.path.isdir(target):
-        sc.mount("tmpfs", target, "tmpfs", sc.MS_RDONLY)
-    elif os.path.exists(target):
-        sc.mount("/dev/null", target, None, sc.MS_BIND)
-
-
-def _make_dev(dev: str) -> None:
-    os.makedirs(dev, exist_ok=True)
-    sc.mount("tmpfs", dev, "tmpfs", sc.MS_NOSUID | sc.MS_STRICTATIME, "mode=755,size=65536k")
-    for name in DEVICES:
-        _bind(f"/dev/{name}", os.path.join(dev, name), recursive=False)
-    pts = os.path.join(dev, "pts")
-    os.makedirs(pts)
+def _mask(root_fd: int, path: str) -> None:
+    fd = _find(root_fd, path)
+    if fd is None:
+        return
     try:
-        sc.mount("devpts", pts, "devpts", sc.MS_NOSUID | sc.MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,gid=5")
-    except OSError as exc:  # gid 5 (tty) unmapped in a narrow user namespace
-        if exc.errno != errno.EINVAL:
-            raise
-        sc.mount("devpts", pts, "devpts", sc.MS_NOSUID | sc.MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620")
-    os.symlink("pts/ptmx", os.path.join(dev, "ptmx"))
-    shm = os.path.join(dev, "shm")
-    os.makedirs(shm)
-    sc.mount("shm", shm, "tmpfs", _NOSUID_NODEV_NOEXEC, "mode=1777,size=65536k")
-    for link, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"),
-                         ("stderr", "/proc/self/fd/2"), ("core", "/proc/kcore")):
-        os.symlink(target, os.path.join(dev, link))
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            sc.mount("tmpfs", _fd_path(fd), "tmpfs", sc.MS_RDONLY | _NOSUID_NODEV_NOEXEC)
+        else:
+            sc.mount("/dev/null", _fd_path(fd), None, sc.MS_BIND)
+    finally:
+        os.close(fd)
+
+
+def _readonly(root_fd: int, path: str) -> None:
+    """Bind ``path`` on itself read-only, with every mount beneath it."""
+    fd = _find(root_fd, path)
+    if fd is None:
+        return
+    try:
+        tree = sc.open_tree_clone_fd(fd)
+        try:
+            sc.set_mount_attrs(tree, sc.MOUNT_ATTR_RDONLY)
+            sc.move_mount_fd(tree, fd)
+        finally:
+            os.close(tree)
+    finally:
+        os.close(fd)
+
+
+def _make_dev(root_fd: int) -> None:
+    _mount_at(root_fd, "/dev", "tmpfs", "tmpfs", sc.MS_NOSUID | sc.MS_NODEV | sc.MS_STRICTATIME,
+              "mode=755,size=65536k")
+    dev = resolve(root_fd, "/dev")  # the new tmpfs (the descriptor used to mount it still names what is below)
+    try:
+        for name in DEVICES:
+            node = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644,
+                           dir_fd=dev)
+            try:
+                sc.mount(f"/dev/{name}", _fd_path(node), None, sc.MS_BIND)
+            finally:
+                os.close(node)
+        os.mkdir("pts", 0o755, dir_fd=dev)
+        os.mkdir("shm", 0o1777, dir_fd=dev)
+        pts = os.open("pts", _O_PATH | os.O_DIRECTORY, dir_fd=dev)
+        try:
+            try:
+                sc.mount("devpts", _fd_path(pts), "devpts", sc.MS_NOSUID | sc.MS_NOEXEC,
+                         "newinstance,ptmxmode=0666,mode=0620,gid=5")
+            except OSError as exc:  # gid 5 (tty) unmapped in a narrow user namespace
+                if exc.errno != errno.EINVAL:
+                    raise
+                sc.mount("devpts", _fd_path(pts), "devpts", sc.MS_NOSUID | sc.MS_NOEXEC,
+                         "newinstance,ptmxmode=0666,mode=0620")
+        finally:
+            os.close(pts)
+        shm = os.open("shm", _O_PATH | os.O_DIRECTORY, dir_fd=dev)
+        try:
+            sc.mount("shm", _fd_path(shm), "tmpfs", _NOSUID_NODEV_NOEXEC, "mode=1777,size=65536k")
+        finally:
+            os.close(shm)
+        for link, target in (("ptmx", "pts/ptmx"), ("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
+                             ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2"), ("core", "/proc/kcore")):
+            os.symlink(target, link, dir_fd=dev)
+    finally:
+        os.close(dev)
 
 
 def switch_root(root: str) -> None:

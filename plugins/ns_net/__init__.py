@@ -14,7 +14,7 @@ import os
 from typing import Any
 
 from nsrun import (CLONE_NEWNET, ConfigError, Fields, NotFoundError, Option, Paths, RunContext, StashKey,
-                   find_container, hookimpl)
+                   find_container, hookimpl, process_start_time)
 
 DEFAULT_NAME = "bridge"  # the default network (ipam.DEFAULT_NAME); ipam and ports load only when used
 
@@ -32,6 +32,8 @@ OPTIONS = [
            help="bridge (default), none, host, container:NAME, or a network's name"),
     Option(("-p", "--publish"), "publish", multiple=True, metavar="[IP:]HOST:CTR[/PROTO]",
            help="Publish a container's port on the host"),
+    Option(("--expose",), "expose", multiple=True, metavar="PORT[/PROTO]",
+           help="Record a port the container listens on (shown by inspect; nothing is published)"),
 ]
 
 
@@ -64,8 +66,24 @@ def _firewall(ctx: RunContext) -> Any:
     return fw
 
 
+def _exposed(items: Any) -> list[str]:
+    """``--expose 80``, ``80/udp``, ``8000-8002`` -> ``["80/tcp", ...]`` (validated, Docker's forms)."""
+    out = []
+    for item in items or ():
+        port, _, proto = str(item).partition("/")
+        first, _, last = port.partition("-")
+        proto = proto or "tcp"
+        if proto not in ("tcp", "udp", "sctp") or not first.isdigit() or (last and not last.isdigit()) \
+                or not 0 < int(first) <= int(last or first) <= 65535:
+            raise ConfigError(f"invalid --expose {item!r}: expected PORT[-PORT][/PROTO]")
+        out.extend(f"{p}/{proto}" for p in range(int(first), int(last or first) + 1))
+    return out
+
+
 @hookimpl
 def configure(ctx: RunContext) -> None:
+    if ctx.options.get("expose"):
+        ctx.spec.options["expose"] = _exposed(ctx.options["expose"])
     mode = ctx.options.get("network") or DEFAULT_NAME
     specs = []
     if ctx.options.get("publish"):
@@ -138,24 +156,15 @@ def in_child(ctx: RunContext) -> None:
         pid, start = plan.target
         fd = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
         try:
-            if _start_time(pid) != start:
+            if process_start_time(pid) != start:
                 raise ConfigError("the container whose network was to be joined has exited")
             syscalls.setns(fd, CLONE_NEWNET)
             # Again after joining: had it exited in between, its teardown may have left its veth to the
             # kernel (bridge.netns_in_use saw no one here yet); failing now lets the namespace go.
-            if _start_time(pid) != start:
+            if process_start_time(pid) != start:
                 raise ConfigError("the container whose network was to be joined has exited")
         finally:
             os.close(fd)
-
-
-def _start_time(pid: int) -> int | None:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            raw = f.read()
-    except OSError:
-        return None
-    return int(raw[raw.rindex(b")") + 2:].split()[19])
 
 
 def _lo_up() -> None:
@@ -180,6 +189,29 @@ def teardown(ctx: RunContext) -> None:
 
 
 @hookimpl
+def docker_create(fields: Any) -> dict[str, Any]:
+    from .docker_fields import from_docker
+    return from_docker(fields)
+
+
+@hookimpl
+def docker_view(options: dict[str, Any], info: dict[str, Any], view: dict[str, Any]) -> None:
+    from .docker_fields import into_view
+    into_view(options, info, view)
+
+
+@hookimpl
+def docker_info(info: dict[str, Any]) -> None:
+    info["Plugins"]["Network"].extend(["bridge", "host", "null"])
+
+
+@hookimpl
+def daemon_routes() -> list[Any]:
+    from .docker_fields import routes
+    return routes()
+
+
+@hookimpl
 def preload() -> None:
     from .netlink import preload as netlink_preload
     netlink_preload()
@@ -190,3 +222,12 @@ def gc(paths: Paths, live: set[str], reset: bool) -> list[str]:
     from .reconcile import collect
     return collect(paths, live, reset)
 
+
+@hookimpl
+def oci_config(fields: Any) -> dict[str, Any] | None:
+    """A ``network`` namespace without a path is an empty one: nsrun's ``none`` mode (an engine that manages
+    networking passes a path to join, which comes with the OCI front end)."""
+    namespaces = fields.take_items("linux.namespaces", "network", by="type")
+    if any(ns.get("path") for ns in namespaces):
+        raise ConfigError("config.json: joining an existing network namespace (path) is not supported yet")
+    return {"network": "none"} if namespaces else {"network": "host"}

@@ -5,7 +5,7 @@ import json
 
 import click
 
-from nsrun import ConfigError, Paths
+from nsrun import ConfigError, Paths, format_table
 
 from .ipam import DEFAULT_NAME, NetworkStore
 
@@ -65,9 +65,8 @@ def ls(ctx: click.Context, quiet: bool) -> None:
     rows += [(n.id[:12], n.name, "bridge", n.subnet, n.bridge) for n in nets]
     if quiet:
         rows = [(r[0],) for r in rows[1:]]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))] if rows else []
-    for row in rows:
-        click.echo("   ".join(c.ljust(widths[i]) for i, c in enumerate(row)).rstrip())
+    if rows:
+        click.echo(format_table(rows))
 
 
 @network.command()

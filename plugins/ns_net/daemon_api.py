@@ -1,8 +1,7 @@
 """The net plugin's side of the daemon's network endpoints (``GET/POST/DELETE /networks``).
 
-``nsrun daemon`` imports ``<net plugin module>.daemon_api`` (or the module named by the plugin's
-``DAEMON_API``) and calls these four functions; each takes the root's ``Paths`` and returns Docker-shaped
-dicts, raising NotFoundError / ConflictError / ConfigError as ``nsrun network`` does. The pre-defined ``host``
+The routes (``docker_fields.routes``, through the ``daemon_routes`` hook) call these four functions; each
+takes the root's ``Paths`` and returns Docker-shaped dicts, raising NotFoundError / ConflictError / ConfigError as ``nsrun network`` does. The pre-defined ``host``
 and ``none`` networks are listed too (they are modes, not objects).
 """
 from __future__ import annotations

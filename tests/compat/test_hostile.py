@@ -66,13 +66,23 @@ def test_malformed_and_mistyped_bodies_get_400(daemon):
     assert daemon.leftovers() == []
 
 
-def test_unknown_fields_are_ignored(daemon):
+def test_fields_nobody_maps_are_refused_by_name_not_ignored(daemon):
     body = {"Image": "busybox", "Cmd": ["true"], "Bogus": {"x": 1}, "HostConfig": {"NetworkMode": "none",
                                                                                     "Whatever": True}}
     status, data = call(daemon, "POST", "/containers/create", json.dumps(body).encode())
-    assert status == 201
+    assert status == 400 and "Bogus.x" in message(data) and "HostConfig.Whatever" in message(data)
+    for host in ({"Privileged": True}, {"CapAdd": ["NET_ADMIN"]}, {"Memory": 64 << 20}):
+        status, data = call(daemon, "POST", "/containers/create",
+                            json.dumps({"Image": "busybox", "HostConfig": host}).encode())
+        assert status == 400 and f"HostConfig.{next(iter(host))}" in message(data)
+    # zero values are what clients send for options the user did not give: those are fine
+    body = {"Image": "busybox", "Cmd": ["true"], "HostConfig": {"Privileged": False, "CapAdd": None,
+                                                                "MemorySwappiness": -1, "NetworkMode": "none"}}
+    status, data = call(daemon, "POST", "/containers/create", json.dumps(body).encode())
+    assert status == 201, data
     cid = json.loads(data)["Id"]
     assert call(daemon, "DELETE", f"/containers/{cid}")[0] == 204
+    assert daemon.leftovers() == []
 
 
 def test_huge_bodies_get_413(daemon):

@@ -7,9 +7,16 @@ import pytest
 
 from nsrun import ConfigError
 from nsrun._context import ContainerSpec
-from nsrun.daemon.convert import (BadRequest, container_json, create_args, parse_bool, parse_publish,
-                                  port_strings, ps_item, rfc3339)
+from nsrun._plugins import default_selection, installed_manager
+from nsrun.daemon.convert import BadRequest, container_json, create_args, parse_bool, ps_item, rfc3339
 from nsrun.daemon.hosts import Host, TlsFiles, check_hosts, parse_host
+from nsrun_ns_net.docker_fields import port_strings
+
+HOOK = installed_manager().subset("docker_create", default_selection())  # each plugin maps its own fields
+
+
+def view_hook(rec):
+    return installed_manager().subset("docker_view", rec.spec.plugins)
 
 
 @pytest.mark.parametrize("text, host", [
@@ -58,7 +65,7 @@ def test_port_bindings_become_publish_strings():
                          "83": [{"HostIp": "127.0.0.1", "HostPort": ""}]}) == \
         ["18080:80/tcp", "127.0.0.1:5353:53/udp", "81/tcp", "82/tcp", "127.0.0.1::83/tcp"]
     for bad in ({"http/tcp": []}, {"80/tcp": ["x"]}, {"80/tcp": "18080"}):
-        with pytest.raises(BadRequest):
+        with pytest.raises(ConfigError):
             port_strings(bad)
 
 
@@ -67,12 +74,14 @@ CLI_BODY = {"Hostname": "", "Domainname": "", "User": "", "AttachStdin": False, 
             "Cmd": ["echo", "hi"], "Image": "busybox", "Volumes": None, "WorkingDir": "", "Entrypoint": None,
             "OnBuild": None, "Labels": {},
             "HostConfig": {"Binds": None, "NetworkMode": "default", "PortBindings": {}, "AutoRemove": True,
-                           "ConsoleSize": [0, 0], "RestartPolicy": {"Name": "no"}, "MemorySwappiness": -1},
+                           "ConsoleSize": [0, 0], "RestartPolicy": {"Name": "no"}, "MemorySwappiness": -1,
+                           "Privileged": False, "CapAdd": None, "CapDrop": None, "Devices": [],
+                           "DeviceCgroupRules": None, "CgroupnsMode": ""},
             "NetworkingConfig": {"EndpointsConfig": {"default": {}}}}
 
 
-def test_create_body_from_the_docker_cli_without_the_net_plugin():
-    args = create_args(CLI_BODY, "web", net_installed=False)
+def test_create_body_from_the_docker_cli():
+    args = create_args(CLI_BODY, "web", HOOK)
     assert args == {"argv": ["echo", "hi"], "image": "busybox", "name": "web", "env": {"A": "1"}, "workdir": None,
                     "user": None, "tty": False, "interactive": False, "detach": True, "remove": True,
                     "options": {}}
@@ -81,21 +90,32 @@ def test_create_body_from_the_docker_cli_without_the_net_plugin():
 def test_create_body_maps_onto_plugin_options():
     body = {**CLI_BODY, "Hostname": "box", "Entrypoint": ["/bin/sh", "-c"], "Cmd": "date", "Tty": True,
             "OpenStdin": True, "HostConfig": {"Binds": ["/src:/dst:ro"], "Init": True, "NetworkMode": "none",
-                                              "PortBindings": {"80/tcp": [{"HostPort": "8080"}]}}}
-    args = create_args(body, None, net_installed=True)
+                                              "PortBindings": {"80/tcp": [{"HostPort": "8080"}]}},
+            "ExposedPorts": {"80/tcp": {}}}
+    args = create_args(body, None, HOOK)
     assert args["argv"] == ["/bin/sh", "-c", "date"] and args["tty"] and args["interactive"]
     assert args["options"] == {"hostname": "box", "init": True, "volumes": ["/src:/dst:ro"], "network": "none",
-                               "publish": ["8080:80/tcp"]}
-    assert create_args({"Image": "busybox"}, None, True)["options"] == {"network": "bridge"}
-    assert create_args({"Image": "busybox"}, None, True)["argv"] == ["sh"]
+                               "publish": ["8080:80/tcp"], "expose": ["80/tcp"]}
+    assert create_args({"Image": "busybox"}, None, HOOK)["options"] == {}
+    assert create_args({"Image": "busybox"}, None, HOOK)["argv"] == ["sh"]
 
 
-def test_publishing_or_named_networks_need_the_net_plugin():
-    with pytest.raises(BadRequest, match="net plugin"):
-        create_args({"Image": "busybox", "HostConfig": {"PortBindings": {"80/tcp": [{"HostPort": "1"}]}}}, None,
-                    False)
-    with pytest.raises(BadRequest, match="net plugin"):
-        create_args({"Image": "busybox", "HostConfig": {"NetworkMode": "mynet"}}, None, False)
+@pytest.mark.parametrize("host, field", [({"Privileged": True}, "HostConfig.Privileged"),
+                                         ({"CapAdd": ["NET_ADMIN"]}, "HostConfig.CapAdd"),
+                                         ({"Memory": 1 << 26}, "HostConfig.Memory"),
+                                         ({"RestartPolicy": {"Name": "always"}}, "HostConfig.RestartPolicy.Name"),
+                                         ({"LogConfig": {"Type": "syslog"}}, "HostConfig.LogConfig.Type")])
+def test_a_field_nobody_maps_is_refused_by_name(host, field):
+    with pytest.raises(ConfigError, match=field.replace(".", r"\.")):
+        create_args({**CLI_BODY, "HostConfig": {**CLI_BODY["HostConfig"], **host}}, None, HOOK)
+    with pytest.raises(ConfigError, match="Domainname"):
+        create_args({**CLI_BODY, "Domainname": "example.org"}, None, HOOK)
+
+
+def test_endpoint_settings_at_create_are_refused_by_name():
+    body = {**CLI_BODY, "NetworkingConfig": {"EndpointsConfig": {"default": {"Aliases": ["x"]}}}}
+    with pytest.raises(ConfigError, match=r"NetworkingConfig\.EndpointsConfig\.default\.Aliases"):
+        create_args(body, None, HOOK)
 
 
 @pytest.mark.parametrize("body", [None, [], "x", {"Cmd": ["true"]}, {"Image": 5}, {"Image": "b", "Cmd": [1]},
@@ -104,13 +124,41 @@ def test_publishing_or_named_networks_need_the_net_plugin():
                                   {"Image": "b", "Nsrun": {"Plugins": [1]}}, {"Image": "b", "Env": ["=x"]}])
 def test_malformed_create_bodies_are_config_errors(body):
     with pytest.raises(ConfigError):
-        create_args(body, None, False)
+        create_args(body, None, HOOK)
+
+
+def test_api_env_never_comes_from_the_daemons_environment(monkeypatch):
+    monkeypatch.setenv("DECOY_SECRET", "daemon-only")
+    args = create_args({"Image": "busybox", "Env": ["DECOY_SECRET", "A=1", "B=2", "B", "C=x=y"]}, None, HOOK)
+    assert args["env"] == {"A": "1", "C": "x=y"}   # a bare NAME removes NAME (dockerd), never fills it
+
+
+def test_cli_env_is_filled_from_the_clients_environment_only():
+    from nsrun._parse import parse_env
+    assert parse_env(["NAME", "GONE"], fill_from={"NAME": "client"}) == {"NAME": "client"}
+
+
+@pytest.mark.parametrize("field, value", [("Privileged", True), ("CapAdd", ["NET_ADMIN"]), ("CapDrop", ["ALL"]),
+                                          ("DeviceCgroupRules", ["c 1:3 rwm"])])
+def test_security_fields_nsrun_cannot_honour_are_refused_by_name(field, value):
+    with pytest.raises(ConfigError, match=rf"^field HostConfig\.{field} is not supported by nsrun"):
+        create_args({"Image": "busybox", "HostConfig": {field: value}}, None, HOOK)
+
+
+def test_cgroupns_mode_maps_onto_the_cgroup_plugins_option():
+    for mode in ("private", "host"):
+        args = create_args({"Image": "busybox", "HostConfig": {"CgroupnsMode": mode}}, None, HOOK)
+        assert args["options"] == {"cgroupns": mode}
+    with pytest.raises(ConfigError, match="invalid HostConfig.CgroupnsMode 'bogus'"):
+        create_args({"Image": "busybox", "HostConfig": {"CgroupnsMode": "bogus"}}, None, HOOK)
+    with pytest.raises(ConfigError, match="cannot unmarshal"):
+        create_args({"Image": "busybox", "HostConfig": {"CgroupnsMode": 1}}, None, HOOK)
 
 
 def test_nsrun_extension_selects_plugins_and_raw_options():
     args = create_args({"Image": "busybox", "Cmd": ["true"], "HostConfig": {"NetworkMode": "default"},
                         "Nsrun": {"Plugins": ["pid", "mnt"], "Options": {"init": True}, "Detach": False}},
-                       None, True)
+                       None, HOOK)
     assert args["plugins"] == ["pid", "mnt"] and args["options"] == {"init": True} and args["detach"] is False
 
 
@@ -122,7 +170,9 @@ def _record(status: str = "exited", **state):
 
 
 def test_container_json_has_what_both_clients_read():
-    data = container_json(_record())
+    rec = _record()
+    rec.spec.plugins.append("uts")
+    data = container_json(rec, view_hook(rec))
     assert data["Name"] == "/web" and data["Path"] == "sh" and data["Args"] == ["-c", "exit 3"]
     assert data["State"]["Status"] == "exited" and data["State"]["ExitCode"] == 3 and not data["State"]["Running"]
     assert data["Config"]["Tty"] is True and data["Config"]["Hostname"] == "box"
@@ -131,19 +181,17 @@ def test_container_json_has_what_both_clients_read():
 
 
 def test_ps_item_status_text():
-    item = ps_item(_record(), now=63.0)
+    item = ps_item(_record(), 63.0, view_hook(_record()))
     assert item["Names"] == ["/web"] and item["State"] == "exited" and item["Status"] == "Exited (3) 1 minutes ago"
-    running = ps_item(_record("running", pid=5), now=2.5)
+    running = ps_item(_record("running", pid=5), 2.5, view_hook(_record()))
     assert running["Status"] == "Up Less than a second" and running["Command"] == "sh -c exit 3"
 
 
 def test_published_ports_show_in_ps_and_inspect():
-    assert parse_publish("18080:80/tcp") == {"IP": "0.0.0.0", "PrivatePort": 80, "PublicPort": 18080, "Type": "tcp"}
-    assert parse_publish("127.0.0.1::53/udp") == {"IP": "127.0.0.1", "PrivatePort": 53, "PublicPort": 0,
-                                                  "Type": "udp"}
-    assert parse_publish("80")["PublicPort"] == 0 and parse_publish("x:y") is None
     rec = _record()
+    rec.spec.plugins.append("net")
     rec.spec.options["publish"] = ["18080:80/tcp"]
-    assert ps_item(rec, 63.0)["Ports"] == [{"IP": "0.0.0.0", "PrivatePort": 80, "PublicPort": 18080, "Type": "tcp"}]
-    assert container_json(rec)["NetworkSettings"]["Ports"] == {"80/tcp": [{"HostIp": "0.0.0.0",
-                                                                            "HostPort": "18080"}]}
+    assert ps_item(rec, 63.0, view_hook(rec))["Ports"] == [{"IP": "0.0.0.0", "PrivatePort": 80, "PublicPort": 18080,
+                                                          "Type": "tcp"}]
+    assert container_json(rec, view_hook(rec))["NetworkSettings"]["Ports"] == {"80/tcp": [{"HostIp": "0.0.0.0",
+                                                                                          "HostPort": "18080"}]}

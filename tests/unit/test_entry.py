@@ -33,9 +33,7 @@ def test_fast_path_agrees_with_click(monkeypatch, argv):
     calls = _capture(monkeypatch)
     with pytest.raises(SystemExit):
         cli.main(list(argv))
-    schema = cli.run_schema(cli.build_cli())
-    glob, opts = _entry.parse_run(list(argv), schema)
-    monkeypatch.setattr(_entry, "_load_schema", lambda: schema)
+    glob, opts = _entry.parse_run(list(argv), _entry.schema())
     _entry._fast_run(glob, opts)
     (root_c, plugins_c, opts_c), (root_f, plugins_f, opts_f) = calls
     assert (root_c, plugins_c) == (root_f, plugins_f)
@@ -47,8 +45,18 @@ def test_fast_path_agrees_with_click(monkeypatch, argv):
     ["run", "--rm=yes", "busybox"], ["run", "-xyz", "busybox"],
 ])
 def test_everything_else_goes_to_click(argv):
-    schema = cli.run_schema(cli.build_cli())
-    assert _entry.parse_run(list(argv), schema) is None
+    assert _entry.parse_run(list(argv), _entry.schema()) is None
+
+
+def test_click_and_the_fast_parser_have_the_same_options():
+    group = cli.build_cli()
+    def table(cmd):
+        return sorted((sorted([*p.opts, *p.secondary_opts]), p.name, not p.is_flag, p.multiple)
+                      for p in cmd.params if hasattr(p, "is_flag"))
+    fast = _entry.schema()
+    assert table(group) == sorted((sorted(o["flags"]), o["dest"], o["value"], o["multiple"]) for o in fast["globals"])
+    assert table(group.commands["run"]) == sorted((sorted(o["flags"]), o["dest"], o["value"], o["multiple"])
+                                                  for o in fast["run"])
 
 
 def test_trace_phases_report_their_own_time_so_they_add_up(monkeypatch):

@@ -32,7 +32,7 @@ def test_fast_exec_agrees_with_click(monkeypatch, argv):
     calls = _capture(monkeypatch)
     with pytest.raises(SystemExit):
         cli.main(list(argv))
-    schema = cli.run_schema(cli.build_cli())
+    schema = _entry.schema()
     glob, opts = _entry.parse_exec(list(argv), schema)
     _entry._fast_exec(glob, opts)
     assert calls[0] == calls[1]
@@ -43,7 +43,7 @@ def test_fast_exec_agrees_with_click(monkeypatch, argv):
     ["run", "busybox"],
 ])
 def test_everything_else_goes_to_click(argv):
-    schema = cli.run_schema(cli.build_cli())
+    schema = _entry.schema()
     assert _entry.parse_exec(list(argv), schema) is None
 
 

@@ -3,7 +3,7 @@
 import pytest
 
 from nsrun import ConfigError
-from nsrun._engine import parse_env, parse_signal, parse_user
+from nsrun._parse import parse_env, parse_signal, parse_user
 from nsrun._images import normalize
 from nsrun_ns_ipc_uts_user.uts import valid_hostname
 from nsrun_ns_ipc_uts_user.user import parse_range, subid_range
@@ -40,6 +40,17 @@ def test_user_numeric_and_named(tmp_path):
     assert parse_user("web:www", str(tmp_path)) == (33, 55)
     with pytest.raises(ConfigError, match="unable to find user"):
         parse_user("ghost", str(tmp_path))
+
+
+def test_user_names_are_read_inside_the_image_not_through_its_links(tmp_path):
+    decoy = tmp_path / "decoy"            # stands for a host directory an image's /etc points at
+    decoy.mkdir()
+    (decoy / "passwd").write_text("web:x:33:44::/:/bin/sh\n")
+    image = tmp_path / "image"
+    image.mkdir()
+    (image / "etc").symlink_to(decoy)     # absolute: resolved inside the image it leads nowhere
+    with pytest.raises(ConfigError, match="unable to find user web"):
+        parse_user("web", str(image))
 
 
 def test_volume_forms(tmp_path):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 
 from nsrun import Paths
-from nsrun._engine import SIGNALS, parse_signal
+from nsrun._parse import SIGNALS, parse_signal
 from nsrun._state import Store, _rmtree
 
 
