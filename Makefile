@@ -3,12 +3,12 @@ SHELL := /bin/bash
 PY ?= /usr/bin/python3
 VENV := .venv
 BIN := $(VENV)/bin
-APT_PACKAGES := busybox-static nftables libnftables1 python3-nftables iptables iproute2 python3-venv \
+APT_PACKAGES := busybox-static nftables libnftables1 python3-nftables python3-seccomp iptables iproute2 python3-venv \
                 bubblewrap crun runc iperf3 socat util-linux procps openssl curl
 STAMP := $(VENV)/.nsrun-installed
 # nsrun is installed as a regular (non-editable) package: an editable install's import hook costs ~10 ms on
 # every interpreter start, which is on the path of every container start. Any source change reinstalls it.
-SOURCES := pyproject.toml $(shell find core plugins examples -name '*.py' -o -name pyproject.toml 2>/dev/null)
+SOURCES := pyproject.toml $(shell find core plugins examples -name '*.py' -o -name '*.json' -o -name pyproject.toml 2>/dev/null)
 
 .PHONY: setup demo test test-unit test-privileged bench bench-daemon clean apt
 
@@ -28,6 +28,9 @@ $(VENV)/.deps-installed: pyproject.toml
 	$(BIN)/pip install -q --disable-pip-version-check '.[test]'
 	# The nftables binding ships with libnftables (Debian's python3-nftables), not on PyPI: link it in.
 	ln -sfn /usr/lib/python3/dist-packages/nftables $$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/nftables
+	# So is libseccomp's (Debian's python3-seccomp; the seccomp plugin compiles profiles to BPF with it).
+	purelib=$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])'); \
+	for so in /usr/lib/python3/dist-packages/seccomp.cpython-*.so; do ln -sfn $$so $$purelib/; done
 	touch $@
 
 $(STAMP): $(VENV)/.deps-installed $(SOURCES)

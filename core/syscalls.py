@@ -246,6 +246,31 @@ def move_mount_fd(tree_fd: int, target_fd: int) -> None:
                         ctypes.c_uint(MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH)), "move_mount")
 
 
+# -- seccomp: load a ready BPF program (compiled and cached by the seccomp plugin; nothing to import here) --
+__all__ += ["SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW", "load_seccomp_bpf"]
+
+_SYS_SECCOMP = 317  # x86-64
+SECCOMP_SET_MODE_FILTER = 1
+SECCOMP_FILTER_FLAG_LOG = 2
+SECCOMP_FILTER_FLAG_SPEC_ALLOW = 4
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
+def load_seccomp_bpf(program: bytes, flags: int = 0) -> None:
+    """seccomp(SECCOMP_SET_MODE_FILTER, flags, &prog): install ``program`` (struct sock_filter[], 8 bytes
+    each, as libseccomp's export_bpf writes it) on this thread; it stays for every descendant. Needs
+    no_new_privs or CAP_SYS_ADMIN. One system call."""
+    if not program or len(program) % 8 or len(program) // 8 > 0xFFFF:
+        raise ValueError(f"seccomp: not a BPF program ({len(program)} bytes)")
+    buf = ctypes.create_string_buffer(program, len(program))
+    prog = _SockFprog(len(program) // 8, ctypes.addressof(buf))
+    _check(_c().syscall(ctypes.c_long(_SYS_SECCOMP), ctypes.c_uint(SECCOMP_SET_MODE_FILTER), ctypes.c_uint(flags),
+                        ctypes.byref(prog)), "seccomp")
+
+
 # --- exec hardening: dumpable, ambient capabilities, session keyring (h/exec) ---------------------------------
 __all__ += ["PR_SET_DUMPABLE", "set_dumpable", "clear_ambient_caps", "join_session_keyring"]
 

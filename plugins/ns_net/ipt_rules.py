@@ -5,9 +5,12 @@ Own chains per root, hooked once from the built-in ones (a jump inserted at the 
     nat     PREROUTING/OUTPUT -m addrtype --dst-type LOCAL -j NSRUN{TAG}-DNAT   one DNAT rule per port
             POSTROUTING -j NSRUN{TAG}-POST                                       masquerade, hairpin, 127/8
     filter  FORWARD -j NSRUN{TAG}-FWD -> NSRUN{TAG}-NETIN (to/within networks), NSRUN{TAG}-NETOUT (from them)
+            INPUT -j NSRUN{TAG}-INPUT                                            the host's 127/8 services
 
 NETIN holds, per network, accept established / intra-bridge / DNAT'd and drop the rest, before any NETOUT
 accept, so one network never reaches another. Under FORWARD policy DROP our ACCEPTs end the traversal.
+INPUT drops, per network, what a container sends from 127/8 or to 127/8 unless conntrack knows it as a reply
+or a DNAT (the bridges have ``route_localnet=1``; see ``nft_rules``).
 """
 from __future__ import annotations
 
@@ -23,7 +26,11 @@ __all__ = ["chains", "base_batch", "network_rules", "port_rules", "batch", "hook
 
 def chains(tag: str) -> dict[str, str]:
     p = f"NSRUN{tag.upper()}"
-    return {"dnat": f"{p}-DNAT", "post": f"{p}-POST", "fwd": f"{p}-FWD", "in": f"{p}-NETIN", "out": f"{p}-NETOUT"}
+    return {"dnat": f"{p}-DNAT", "post": f"{p}-POST", "fwd": f"{p}-FWD", "in": f"{p}-NETIN", "out": f"{p}-NETOUT",
+            "input": f"{p}-INPUT"}
+
+
+_NAT, _FILTER = ("dnat", "post"), ("fwd", "in", "out", "input")
 
 
 def hooks(tag: str) -> list[tuple[str, str]]:
@@ -32,34 +39,44 @@ def hooks(tag: str) -> list[tuple[str, str]]:
     return [("nat", f"PREROUTING -m addrtype --dst-type LOCAL -j {c['dnat']}"),
             ("nat", f"OUTPUT -m addrtype --dst-type LOCAL -j {c['dnat']}"),
             ("nat", f"POSTROUTING -j {c['post']}"),
-            ("filter", f"FORWARD -j {c['fwd']}")]
+            ("filter", f"FORWARD -j {c['fwd']}"),
+            ("filter", f"INPUT -j {c['input']}")]
 
 
 def base_batch(tag: str, filter_only: bool = False) -> dict[str, list[str]]:
     """Chains and hooks, for when they do not exist yet (a ``:CHAIN`` line would flush an existing one).
-    The nat chains are left out with ``filter_only`` (FORWARD acceptance alone)."""
+    The nat chains and INPUT are left out with ``filter_only`` (FORWARD acceptance alone)."""
     c = chains(tag)
-    out: dict[str, list[str]] = {"nat": [f":{c['dnat']} - [0:0]", f":{c['post']} - [0:0]"],
-                                 "filter": [f":{c['fwd']} - [0:0]", f":{c['in']} - [0:0]", f":{c['out']} - [0:0]"]}
+    out: dict[str, list[str]] = {"nat": [f":{c[k]} - [0:0]" for k in _NAT],
+                                 "filter": [f":{c[k]} - [0:0]" for k in _FILTER]}
     for table, spec in hooks(tag):
         out[table].append(f"-I {spec}")
     out["filter"] += [f"-A {c['fwd']} -j {c['in']}", f"-A {c['fwd']} -j {c['out']}"]
     if filter_only:
         del out["nat"]
+        out["filter"] = [line for line in out["filter"] if c["input"] not in line]
     return out
 
 
-def network_rules(tag: str, net: Network) -> dict[str, list[str]]:
-    """Rule specs (without -A/-D) for one network."""
+def network_rules(tag: str, net: Network, filter_only: bool = False) -> dict[str, list[str]]:
+    """Rule specs (without -A/-D) for one network; the last one marks them all present (they are added in one
+    batch). ``filter_only``: the FORWARD acceptance alone (what ``base_batch(filter_only=True)`` has room for)."""
     c, br, sub = chains(tag), net.bridge, net.subnet
+    forward = [f"{c['in']} -o {br} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
+               f"{c['in']} -i {br} -o {br} -j ACCEPT",
+               f"{c['in']} -o {br} -m conntrack --ctstate DNAT -j ACCEPT",
+               f"{c['in']} -o {br} -j DROP",
+               f"{c['out']} -i {br} -j ACCEPT"]
+    if filter_only:
+        return {"filter": forward}
+    # the host's loopback services (route_localnet=1 on the bridge): a container never sends from 127/8, and to
+    # 127/8 only replies (the host reached a published port over 127.0.0.1) and what a DNAT sent there
+    loopback = [f"{c['input']} -s 127.0.0.0/8 -i {br} -j DROP",
+                f"{c['input']} -d 127.0.0.0/8 -i {br} -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP"]
     return {"nat": [f"{c['post']} -s {sub} ! -o {br} -j MASQUERADE",
                     f"{c['post']} -s {sub} -o {br} -m conntrack --ctstate DNAT -j MASQUERADE",
                     f"{c['post']} -s 127.0.0.0/8 -o {br} -j MASQUERADE"],
-            "filter": [f"{c['in']} -o {br} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
-                       f"{c['in']} -i {br} -o {br} -j ACCEPT",
-                       f"{c['in']} -o {br} -m conntrack --ctstate DNAT -j ACCEPT",
-                       f"{c['in']} -o {br} -j DROP",
-                       f"{c['out']} -i {br} -j ACCEPT"]}
+            "filter": loopback + forward}
 
 
 def port_rules(tag: str, bindings: list[Binding]) -> dict[str, list[str]]:
@@ -88,10 +105,8 @@ def reset_batch(tag: str, saved: str) -> str:
     for table, spec in hooks(tag):
         if spec in hooks_present:
             out[table].append(f"-D {spec}")
-    for key in ("dnat", "post", "fwd", "in", "out"):
-        if c[key] in present:
-            out["nat" if key in ("dnat", "post") else "filter"].append(f"-F {c[key]}")
-    for key in ("dnat", "post", "fwd", "in", "out"):
-        if c[key] in present:
-            out["nat" if key in ("dnat", "post") else "filter"].append(f"-X {c[key]}")
+    for verb in ("-F", "-X"):
+        for key in (*_NAT, *_FILTER):
+            if c[key] in present:
+                out["nat" if key in _NAT else "filter"].append(f"{verb} {c[key]}")
     return batch("", {}, out) if any(out.values()) else ""

@@ -53,9 +53,7 @@ class IptablesFirewall:
 
     def setup_network(self, net: Network, filter_only: bool = False) -> None:
         """``filter_only``: just the FORWARD part (the nft backend's help under a FORWARD policy of DROP)."""
-        net_rules = rules.network_rules(self.tag, net)
-        if filter_only:
-            net_rules = {"filter": net_rules["filter"]}
+        net_rules = rules.network_rules(self.tag, net, filter_only)
         if not filter_only:
             from .guard import guard, variant_of
             guard(self.paths, net, own=variant_of(self.tool))  # the other variant may drop FORWARD
@@ -77,7 +75,7 @@ class IptablesFirewall:
         for tool in VARIANTS:
             if tool != variant_of(self.tool) and shutil.which(tool) and subprocess.run(
                     [tool, "-w", "-t", "filter", "-S", c["fwd"]], capture_output=True, timeout=30).returncode == 0:
-                IptablesFirewall(self.paths, tool)._delete({"filter": rules.network_rules(self.tag, net)["filter"]})
+                IptablesFirewall(self.paths, tool)._delete(rules.network_rules(self.tag, net, filter_only=True))
 
     def publish(self, bindings: list[Binding]) -> None:
         if bindings:

@@ -144,6 +144,7 @@ def ensure_bridge(rt: Rtnl, name: str, gateway: str, prefixlen: int, mtu: int) -
             raise SetupError(f"cannot address bridge {name}: {os.strerror(exc.errno)}", phase="pre_clone",
                              plugin="net", errno=exc.errno) from exc
     # Published ports must answer on 127.0.0.1: DNAT'd loopback traffic may leave through this bridge only.
+    # It also lets the bridge deliver 127/8 from containers: the backends' input chain drops that (nft_rules).
     with _typed(f"cannot set up bridge {name}", "pre_clone"):
         _sysctl(f"/proc/sys/net/ipv4/conf/{name}/route_localnet", "1")
     # Frames bridged between two containers of this network skip the IP hooks (br_netfilter): nsrun accepts

@@ -7,6 +7,11 @@ are elements of sets and maps, so adding the 1000th port costs what adding the f
     set subnets   ipv4_addr (interval)   their subnets
     map any_addr  proto . port           : ctr_ip    and any_port : ctr_port   (-p PORT:CTR, every address)
     map ip_addr   host_ip . proto . port : ctr_ip    and ip_port  : ctr_port   (-p IP:PORT:CTR)
+
+Chain ``input`` keeps containers away from the host's loopback services: the bridges have ``route_localnet=1``
+(so that ports published on 127.0.0.1 work), which would also deliver a frame a container addresses to its
+gateway's MAC with destination 127.0.0.1 to whatever listens there. Such a packet is dropped unless conntrack
+knows it as a reply or a DNAT (CVE-2020-8558's fix in kube-proxy), and a loopback source from a bridge always.
 """
 from __future__ import annotations
 
@@ -46,6 +51,7 @@ def skeleton(table: str) -> list[Cmd]:
     local = _match({"fib": {"result": "type", "flags": ["daddr"]}}, "local")
     bridges_out, bridges_in = _match(_meta("oifname"), "@bridges"), _match(_meta("iifname"), "@bridges")
     dnat = _match({"ct": {"key": "status"}}, "dnat", "in")
+    loopback = _prefix("127.0.0.0/8")
 
     def chain(name: str, **hook: Any) -> Cmd:
         return {"add": {"chain": {**t, "name": name, **hook}}}
@@ -72,6 +78,7 @@ def skeleton(table: str) -> list[Cmd]:
         chain("output", type="nat", hook="output", prio=-100, policy="accept"),
         chain("postrouting", type="nat", hook="postrouting", prio=100, policy="accept"),
         chain("forward", type="filter", hook="forward", prio=0, policy="accept"),
+        chain("input", type="filter", hook="input", prio=0, policy="accept"),
         rule("publish", _match(_meta("l4proto"), {"set": ["tcp", "udp"]}, "!="), {"return": None}),
         rule("publish", dnat_map([{"payload": {"protocol": "ip", "field": "daddr"}}, *l4], "ip")),
         rule("publish", dnat_map(l4, "any")),
@@ -84,13 +91,22 @@ def skeleton(table: str) -> list[Cmd]:
         rule("postrouting", bridges_out, dnat,
              _match({"payload": {"protocol": "ip", "field": "saddr"}}, "@subnets"), {"masquerade": None}),
         rule("postrouting", bridges_out, _match({"payload": {"protocol": "ip", "field": "saddr"}},
-                                                _prefix("127.0.0.0/8")), {"masquerade": None}),
+                                                loopback), {"masquerade": None}),
         rule("forward", bridges_out, _match({"ct": {"key": "state"}}, ["established", "related"], "in"),
              {"accept": None}),
         rule("forward", _match({"concat": [_meta("iifname"), _meta("oifname")]}, "@samebr"), {"accept": None}),
         rule("forward", bridges_out, dnat, {"accept": None}),
         rule("forward", bridges_out, {"drop": None}),       # isolation: other networks, unpublished ports
         rule("forward", bridges_in, {"accept": None}),
+        # the host's loopback services: nothing from a container reaches them (the address test comes first,
+        # so the host's other input costs one compare). A container never sends from 127/8 (spoofed: drop);
+        # to 127/8 it may send only replies (the host reached a published port over 127.0.0.1; de-NATed in
+        # prerouting, so the destination is 127.0.0.1 here) and what someone's DNAT sent there on purpose.
+        rule("input", _match({"payload": {"protocol": "ip", "field": "saddr"}}, loopback), bridges_in,
+             {"drop": None}),
+        rule("input", _match({"payload": {"protocol": "ip", "field": "daddr"}}, loopback), bridges_in,
+             _match({"ct": {"key": "state"}}, ["established", "related"], "!"),
+             _match({"ct": {"key": "status"}}, "dnat", "!"), {"drop": None}),
     ]
 
 

@@ -1,13 +1,17 @@
 """One conformance suite for every firewall backend (nft, iptables with the nft and the legacy variant):
-publish, unpublish, 127.0.0.1, the host's own address, hairpin, masquerade, isolation, teardown, gc.
-Real packets only, between namespaces this test made."""
+publish, unpublish, 127.0.0.1, the host's own address, hairpin, masquerade, isolation, teardown, gc, and the
+host's loopback-only services out of a container's reach. Real packets only, between namespaces this test made."""
 from __future__ import annotations
 
 import json
 import os
 import random
 import signal
+import socket
 import subprocess
+import sys
+
+import pytest
 
 from leakcheck import root_tag
 from netenv import backend, net_nsrun, peer, sh, wait_for  # noqa: F401 (fixtures)
@@ -173,3 +177,114 @@ def test_udp_publish_and_a_port_another_container_holds(net_nsrun, nsrun_root, u
                                text=True, timeout=10)
         assert local.stdout.strip() == "udp-answer"
         net_nsrun.plain("rm", "-f", f"u{unique}", check=True)
+
+
+PROBE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "synprobe.py")
+
+
+def _decoy() -> socket.socket:
+    """A host service bound to loopback only (what `nsrun daemon -H tcp://127.0.0.1:PORT` is), on a free port."""
+    for _ in range(50):
+        s = socket.socket()
+        try:
+            s.bind(("127.0.0.1", random.randint(30000, 30999)))
+        except OSError:
+            s.close()
+            continue
+        s.listen(8)
+        return s
+    raise AssertionError("no free decoy port in 30000-30999")
+
+
+def _craft(pid: int, settings: dict, port: int) -> dict:
+    """Hand-made SYN frames from the container's address to 127.0.0.1:``port``, addressed to the gateway's MAC
+    (the host's bridge): the JSON line of ``synprobe.py``. The container's root has CAP_NET_RAW over its own
+    network namespace, so a process in it could send exactly these frames; busybox has no packet crafter, so
+    the host's python3 runs the crafter in the container's network namespace only (``nsenter -n``): nothing
+    else of the host (its netns, routes, firewall) is on the attacker's side."""
+    with open(f"/sys/class/net/{settings['Bridge']}/address") as f:
+        gateway_mac = f.read().strip()
+    res = sh("nsenter", "-t", str(pid), "-n", sys.executable, PROBE, "eth0", settings["IPAddress"], gateway_mac,
+             "127.0.0.1", str(port), "3", timeout=20)
+    return json.loads(res.stdout)
+
+
+@pytest.mark.parametrize("userns", ["", "user,"], ids=["root", "userns"])
+def test_a_container_cannot_reach_the_hosts_loopback_services(net_nsrun, nsrun_root, unique, userns):
+    """CVE-2020-8558's class: the bridge has route_localnet=1 (ports published on 127.0.0.1 need it), so a frame
+    a container sends to its gateway's MAC with destination 127.0.0.1 would reach whatever listens on loopback
+    only. A container's own port published on 127.0.0.1 is the one loopback destination it can still reach."""
+    plugins = userns + net_nsrun.backend["plugins"]
+    decoy = _decoy()
+    hp = random.randint(30000, 30999)
+    while hp == decoy.getsockname()[1]:
+        hp = random.randint(30000, 30999)
+    try:
+        res = net_nsrun.plain("--plugins", plugins, "run", "-d", "--name", f"w{unique}", "-p", f"127.0.0.1:{hp}:80",
+                              "busybox", *WEB, env=net_nsrun.backend["env"])
+        assert res.returncode == 0, res.stderr
+        info = json.loads(net_nsrun.plain("inspect", f"w{unique}", check=True).stdout)[0]
+        settings, pid = info["Info"]["NetworkSettings"], info["State"]["Pid"]
+        want = f"hello-{info['Config']['Hostname']}"
+        # publishing on 127.0.0.1 works from the host
+        assert wait_for(lambda: _host_fetch(f"http://127.0.0.1:{hp}/")).strip() == want
+        # the crafter works: aimed at the published port, the DNAT answers (from 127.0.0.1:hp, un-NATed)
+        assert _craft(pid, settings, hp) == {"synack": True, "from": f"127.0.0.1:{hp}"}
+        # aimed at the decoy: no SYN-ACK, and the decoy never sees a connection
+        port = decoy.getsockname()[1]
+        assert _craft(pid, settings, port) == {"synack": False, "from": None}
+        decoy.setblocking(False)
+        with pytest.raises(BlockingIOError):
+            decoy.accept()
+        # and publishing on 127.0.0.1 still works afterwards
+        assert _host_fetch(f"http://127.0.0.1:{hp}/").strip() == want
+    finally:
+        decoy.close()
+        net_nsrun.plain("rm", "-f", f"w{unique}")
+
+
+def _seqs(sock: socket.socket) -> tuple[int, int]:
+    """(next sequence number to send, next expected) of a connected TCP socket, read in repair mode."""
+    TCP_REPAIR, TCP_REPAIR_QUEUE, TCP_QUEUE_SEQ, RECV, SEND = 19, 20, 21, 1, 2
+    sock.setsockopt(socket.IPPROTO_TCP, TCP_REPAIR, 1)
+    try:
+        out = []
+        for queue in (SEND, RECV):
+            sock.setsockopt(socket.IPPROTO_TCP, TCP_REPAIR_QUEUE, queue)
+            out.append(sock.getsockopt(socket.IPPROTO_TCP, TCP_QUEUE_SEQ) & 0xFFFFFFFF)
+    finally:
+        sock.setsockopt(socket.IPPROTO_TCP, TCP_REPAIR, 0)
+    return out[0], out[1]
+
+
+@pytest.mark.parametrize("userns", ["", "user,"], ids=["root", "userns"])
+def test_a_container_cannot_inject_into_the_hosts_loopback_connections(net_nsrun, nsrun_root, unique, userns):
+    """A connection between two of the host's loopback addresses is ESTABLISHED in conntrack: a segment a
+    container sends with that connection's addresses (a loopback source, which the kernel lets in on a bridge
+    with route_localnet=1 unless it is an address of lo itself) would pass as a reply and land in it. The test
+    hands the attacker the sequence numbers (read in TCP repair mode) a patient one would have to guess."""
+    res = net_nsrun.plain("--plugins", userns + net_nsrun.backend["plugins"], "run", "-d", "--name",
+                          f"s{unique}", "busybox", "sleep", "60", env=net_nsrun.backend["env"])
+    assert res.returncode == 0, res.stderr
+    decoy = _decoy()
+    client = socket.socket()
+    try:
+        info = json.loads(net_nsrun.plain("inspect", f"s{unique}", check=True).stdout)[0]
+        settings, pid = info["Info"]["NetworkSettings"], info["State"]["Pid"]
+        with open(f"/sys/class/net/{settings['Bridge']}/address") as f:
+            gateway_mac = f.read().strip()
+        client.bind(("127.0.0.2", 0))
+        client.connect(decoy.getsockname())
+        conn, _ = decoy.accept()
+        seq, ack = _seqs(client)
+        # crafted in the container's network namespace only, as in _craft
+        sh("nsenter", "-t", str(pid), "-n", sys.executable, PROBE, "inject", "eth0", "127.0.0.2",
+           str(client.getsockname()[1]), gateway_mac, "127.0.0.1", str(decoy.getsockname()[1]), str(seq), str(ack))
+        client.sendall(b"from-the-host\n")  # the connection itself still works, and is what the decoy reads
+        conn.settimeout(2)
+        assert conn.recv(100) == b"from-the-host\n"
+        conn.close()
+    finally:
+        client.close()
+        decoy.close()
+        net_nsrun.plain("rm", "-f", f"s{unique}")

@@ -122,6 +122,54 @@ def test_iptables_batches():
     assert "NSRUNAB12-FWD" not in reset and ipt_rules.reset_batch("ab12", "") == ""
 
 
+def _nft_rules(table: str, chain: str) -> list[list[dict]]:
+    return [c["add"]["rule"]["expr"] for c in nft_rules.skeleton(table)
+            if "rule" in c.get("add", {}) and c["add"]["rule"]["chain"] == chain]
+
+
+def test_nft_keeps_containers_off_the_hosts_loopback_in_fixed_rules():
+    chain = [c["add"]["chain"] for c in nft_rules.skeleton("nsrunab12")
+             if c.get("add", {}).get("chain", {}).get("name") == "input"]
+    assert chain == [{"family": "ip", "table": "nsrunab12", "name": "input", "type": "filter", "hook": "input",
+                      "prio": 0, "policy": "accept"}]
+    loop = {"prefix": {"addr": "127.0.0.0", "len": 8}}
+    from_bridge = {"match": {"op": "==", "left": {"meta": {"key": "iifname"}}, "right": "@bridges"}}
+    spoofed, to_loopback = _nft_rules("nsrunab12", "input")
+    # a loopback source from a bridge: always dropped (it could only ride on a host connection's conntrack)
+    assert spoofed == [{"match": {"op": "==", "left": {"payload": {"protocol": "ip", "field": "saddr"}},
+                                  "right": loop}}, from_bridge, {"drop": None}]
+    # to 127/8 from a bridge: dropped unless a reply or a DNAT (flag tests: "!" is "none of these bits")
+    assert to_loopback == [
+        {"match": {"op": "==", "left": {"payload": {"protocol": "ip", "field": "daddr"}}, "right": loop}},
+        from_bridge,
+        {"match": {"op": "!", "left": {"ct": {"key": "state"}}, "right": ["established", "related"]}},
+        {"match": {"op": "!", "left": {"ct": {"key": "status"}}, "right": "dnat"}},
+        {"drop": None}]
+    # networks and ports stay elements: nothing of a network or a port is in a rule
+    net_cmds = nft_rules.element_cmds("add", "nsrunab12", nft_rules.network_elements(NET))
+    assert {c["add"]["element"]["name"] for c in net_cmds} == {"bridges", "subnets", "samebr"}
+    assert NET.bridge not in repr(nft_rules.skeleton("nsrunab12"))
+
+
+def test_iptables_keeps_containers_off_the_hosts_loopback():
+    rules = ipt_rules.network_rules("ab12", NET)
+    br = NET.bridge
+    assert rules["filter"][:2] == [
+        f"NSRUNAB12-INPUT -s 127.0.0.0/8 -i {br} -j DROP",
+        f"NSRUNAB12-INPUT -d 127.0.0.0/8 -i {br} -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP"]
+    assert rules["filter"][-1] == f"NSRUNAB12-NETOUT -i {br} -j ACCEPT"  # setup_network's "present" marker
+    base = ipt_rules.base_batch("ab12")
+    assert ":NSRUNAB12-INPUT - [0:0]" in base["filter"] and "-I INPUT -j NSRUNAB12-INPUT" in base["filter"]
+    # the guard's filter-only copy in the other variant: FORWARD acceptance, no INPUT chain, hook or rule
+    only = ipt_rules.base_batch("ab12", filter_only=True)
+    assert "nat" not in only and not [line for line in only["filter"] if "INPUT" in line]
+    assert ipt_rules.network_rules("ab12", NET, filter_only=True) == {"filter": rules["filter"][2:]}
+    # reset removes the hook and the chain
+    saved = ":NSRUNAB12-INPUT - [0:0]\n-A INPUT -j NSRUNAB12-INPUT\n-A NSRUNAB12-INPUT -s 127.0.0.0/8 -j DROP\n"
+    reset = ipt_rules.reset_batch("ab12", saved)
+    assert reset == "*filter\n-D INPUT -j NSRUNAB12-INPUT\n-F NSRUNAB12-INPUT\n-X NSRUNAB12-INPUT\nCOMMIT\n"
+
+
 def test_user_networks_get_the_next_free_subnet(tmp_path):
     store = NetworkStore(Paths.from_root(str(tmp_path)))
     subnets = {store.resolve("bridge").subnet, store.create("one", None, None).subnet,
