@@ -9,7 +9,7 @@ import pytest
 
 from conftest import NSRUN
 
-ALL_BUT_USER = "user,pid,mnt,ipc,uts,sec"
+ALL_BUT_USER = "user,ipc,uts,cgroup,pid,mnt,sec,seccomp"  # the default set (no net) plus user
 # Inside: write, reopen stdout with O_TRUNC and write again, say what stdout is, try writing to stdin.
 INSIDE = ("echo one; : > /proc/self/fd/1; echo two; stat -L -c 'inode=%d:%i' /proc/self/fd/1; "
           "(echo x >> /proc/self/fd/0) 2>/dev/null; cat > /dev/null")
