@@ -1,6 +1,6 @@
 """nsrun benchmark harness: ``make bench`` (or ``.venv/bin/python bench/run.py [--quick] [--runs N]``).
 
-nsrun against the tools installed here, measured side by side in one run: start latency (sections 1-3),
+nsrun against the tools installed here, measured side by side in one run: start latency (sections 1-3; 1b: exec),
 scaling with published ports (4), bridge throughput (5) and memory (6). Prints a table, writes
 bench/results.json. Everything nsrun does happens under a private ``--root`` that is reset at the end; every
 anchor container, bundle, daemon and bridge the benchmark makes is removed. See docs/bench.md.
@@ -22,7 +22,7 @@ from _anchors import Anchors  # noqa: E402
 from _common import Bench, Section  # noqa: E402
 from _env import Nsrun, machine, run, versions  # noqa: E402
 
-SECTIONS = ("start", "network", "daemon", "scale", "iperf", "memory")
+SECTIONS = ("start", "exec", "network", "daemon", "scale", "iperf", "memory")
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -71,11 +71,12 @@ def _trace(b: Bench, runs: int = 5) -> list[str]:
 
 def _section(b: Bench, key: str) -> Section:
     from _daemon import section_daemon
+    from _exec import section_exec
     from _iperf import section_iperf
     from _memory import section_memory
     from _scale import section_scale
     from _start import section_network, section_start
-    fn = {"start": section_start, "network": section_network, "daemon": section_daemon, "scale": section_scale,
+    fn = {"start": section_start, "exec": section_exec, "network": section_network, "daemon": section_daemon, "scale": section_scale,
           "iperf": section_iperf, "memory": section_memory}[key]
     b.log(f"section {key} ...")
     try:

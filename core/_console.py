@@ -34,6 +34,8 @@ def exit_now(code: int) -> None:
     """Flush and leave without the interpreter's shutdown (module teardown, GC of every object): it costs
     10-15 ms a start and nothing needs it — files are closed and state is written by then."""
     for stream in (sys.stdout, sys.stderr):
+        if stream is None:  # started with that descriptor closed
+            continue
         try:
             stream.flush()
         except (OSError, ValueError):

@@ -1,8 +1,8 @@
 """The ``nsrun`` console entry point.
 
 ``nsrun [--root D] [--plugins L] [--debug] run [options] IMAGE CMD...`` — the command that starts containers —
-is parsed here without importing click when it runs embedded (no ``-H``/``NSRUN_HOST``): click is about a
-fifth of a start's instructions. Both this parser and the click CLI are built from the same option table
+and ``nsrun ... exec [options] NAME CMD...`` are parsed here without importing click when they run embedded
+(no ``-H``/``NSRUN_HOST``): click is about a fifth of a start's instructions, a third of an exec's. Both this parser and the click CLI are built from the same option table
 (``_options``: the core's options and every plugin's ``OPTIONS``), so they cannot drift. Anything this parser
 does not recognise (help, another command, an unknown or malformed option) goes to the full click CLI, which
 also prints the errors.
@@ -15,15 +15,16 @@ from typing import Any
 
 from ._console import exit_now, protect
 
-__all__ = ["main", "parse_run", "schema"]
+__all__ = ["main", "parse_run", "parse_exec", "schema"]
 
 
 def schema() -> dict[str, Any]:
-    """The parser's table: the global options and ``run``'s (the core's and the plugins')."""
+    """The parser's table: the global options, ``run``'s (the core's and the plugins') and ``exec``'s."""
     from ._discovery import plugin_options
-    from ._options import GLOBAL_OPTIONS, parser_table, run_options
+    from ._options import EXEC_OPTIONS, GLOBAL_OPTIONS, parser_table, run_options
     return {"globals": parser_table([o.to_dict() for o in GLOBAL_OPTIONS]),
-            "run": parser_table(run_options(plugin_options()))}
+            "run": parser_table(run_options(plugin_options())),
+            "exec": parser_table([o.to_dict() for o in EXEC_OPTIONS])}
 
 
 def _take(params: list[dict[str, Any]], argv: list[str], i: int, out: dict[str, Any]) -> int | None:
@@ -58,11 +59,12 @@ def _take(params: list[dict[str, Any]], argv: list[str], i: int, out: dict[str, 
     return None
 
 
-def parse_run(argv: list[str], schema: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]] | None:
+def parse_run(argv: list[str], schema: dict[str, Any], command: str = "run"
+              ) -> tuple[dict[str, Any], dict[str, Any]] | None:
     """(global options, run options) for ``[globals] run [options] WORDS...``; None = let click decide."""
     glob: dict[str, Any] = {}
     i = 0
-    while i < len(argv) and argv[i] != "run":
+    while i < len(argv) and argv[i] != command:
         if not argv[i].startswith("-"):
             return None
         nxt = _take(schema["globals"], argv, i, glob)
@@ -76,11 +78,11 @@ def parse_run(argv: list[str], schema: dict[str, Any]) -> tuple[dict[str, Any], 
     while i < len(argv) and argv[i].startswith("-") and argv[i] != "-":
         if argv[i] in ("--", "--help"):
             return None
-        nxt = _take(schema["run"], argv, i, opts)
+        nxt = _take(schema[command], argv, i, opts)
         if nxt is None:
             return None
         i = nxt
-    for p in schema["run"]:
+    for p in schema[command]:
         default: Any = () if p["multiple"] else (None if p["value"] else False)
         value = opts.get(p["dest"], default)
         opts[p["dest"]] = tuple(value) if p["multiple"] else value
@@ -88,15 +90,41 @@ def parse_run(argv: list[str], schema: dict[str, Any]) -> tuple[dict[str, Any], 
     return glob, opts
 
 
+def parse_exec(argv: list[str], schema: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """(global options, exec options with ``name`` and ``cmd``) for ``[globals] exec [options] NAME CMD...``;
+    None = let click decide (it also reports a missing NAME or CMD)."""
+    parsed = parse_run(argv, schema, "exec")
+    if parsed is None:
+        return None
+    glob, opts = parsed
+    words = opts.pop("image_and_cmd")
+    if len(words) < 2:
+        return None
+    opts["name"], opts["cmd"] = words[0], list(words[1:])
+    return glob, opts
+
+
 def main() -> None:
     argv = sys.argv[1:]
-    if "run" in argv and not os.environ.get("NSRUN_NO_FASTPATH"):
-        parsed = parse_run(argv, schema())
-        if parsed is not None and not parsed[0].get("host") and not os.environ.get("NSRUN_HOST"):
-            glob, opts = parsed
-            exit_now(protect(lambda: _fast_run(glob, opts), bool(glob.get("debug"))))
+    for command, parse, fast in (("run", parse_run, "_fast_run"), ("exec", parse_exec, "_fast_exec")):
+        if command in argv and not os.environ.get("NSRUN_NO_FASTPATH"):
+            parsed = parse(argv, schema())
+            if parsed is not None and not parsed[0].get("host") and not os.environ.get("NSRUN_HOST"):
+                glob, opts = parsed
+                handler = globals()[fast]
+                exit_now(protect(lambda: handler(glob, opts), bool(glob.get("debug"))))
     from .cli import main as click_main
     click_main()
+
+
+def _fast_exec(glob: dict[str, Any], opts: dict[str, Any]) -> int:
+    """``nsrun exec`` without click: the same call as cli.py's ``exec_``."""
+    from ._context import Paths
+    from ._engine import Engine
+    from ._parse import parse_env
+    engine = Engine(Paths.from_root(glob.get("root") or os.environ.get("NSRUN_ROOT")))
+    return engine.exec(opts["name"], opts["cmd"], tty=opts["tty"], interactive=opts["interactive"],
+                       env=parse_env(opts["env"]), workdir=opts["workdir"], user=opts["user"])
 
 
 def _fast_run(glob: dict[str, Any], opts: dict[str, Any]) -> int:

@@ -20,7 +20,7 @@ __all__ = ["exec_in"]
 def exec_in(engine: Engine, rec: Record, argv: list[str], *, tty: bool, interactive: bool, env: dict[str, str],
             workdir: str | None, user: str | None) -> int:
     from ._parse import parse_user
-    from ._io import InheritIO, PtyIO
+    from ._io import PipeIO, PtyIO
     from ._lifecycle import _forwarding
     from ._spawn import spawn_joined
 
@@ -30,7 +30,7 @@ def exec_in(engine: Engine, rec: Record, argv: list[str], *, tty: bool, interact
     loaded = load_plugins(rec.spec.plugins)
     ctx = loaded.context(spec, engine.paths)
     ctx.hostname = (rec.state.get("info") or {}).get("Hostname")
-    io = PtyIO(interactive) if tty else InheritIO()
+    io = PtyIO(interactive) if tty else PipeIO(interactive)
     child = spawn_joined(rec.state["pid"], ctx, loaded)
     io.after_fork()
     try:

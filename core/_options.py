@@ -1,5 +1,5 @@
 """The command-line options as data: one table from which both the click CLI (``cli.py``) and the click-free
-``run`` parser of the console entry (``_entry``) are built, so the two can never disagree.
+``run``/``exec`` parser of the console entry (``_entry``) are built, so the two can never disagree.
 
 ``Option`` is also what plugins declare in ``OPTIONS``; their options join ``run``'s. Every flag of an
 Option is a positive alias of the same option (``-d``/``--detach``); there are no ``--no-x`` negations.
@@ -10,7 +10,7 @@ from typing import Any
 
 from ._fields import Fields
 
-__all__ = ["Option", "GLOBAL_OPTIONS", "RUN_OPTIONS", "parser_table"]
+__all__ = ["Option", "GLOBAL_OPTIONS", "RUN_OPTIONS", "EXEC_OPTIONS", "parser_table"]
 
 
 class Option(Fields):
@@ -40,6 +40,15 @@ RUN_OPTIONS = [
     Option(("-i", "--interactive"), "interactive", is_flag=True, help="Keep stdin open"),
     Option(("-t", "--tty"), "tty", is_flag=True, help="Allocate a pseudo-terminal"),
     Option(("--rootfs",), "rootfs", help="Use this directory as the root instead of an image"),
+]
+
+
+EXEC_OPTIONS = [
+    Option(("-i", "--interactive"), "interactive", is_flag=True, help="Keep stdin open"),
+    Option(("-t", "--tty"), "tty", is_flag=True, help="Allocate a pseudo-terminal"),
+    Option(("-e", "--env"), "env", multiple=True, metavar="K=V", help="Set an environment variable"),
+    Option(("-w", "--workdir"), "workdir", metavar="DIR", help="Working directory inside the container"),
+    Option(("-u", "--user"), "user", metavar="UID[:GID]", help="User (and group) to run the command as"),
 ]
 
 

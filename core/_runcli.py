@@ -54,8 +54,8 @@ def run_command(engine: Any, plugins: list[str] | None, *, remove: bool, detach:
             raise
         print(record.id, flush=True)
         return 0
-    from ._io import InheritIO, PtyIO
-    io = PtyIO(interactive) if tty else InheritIO()
+    from ._io import PipeIO, PtyIO
+    io = PtyIO(interactive) if tty else PipeIO(interactive)
     status = engine.run(loaded, ctx, record, io)
     _KEEP_UNTIL_EXIT.append((loaded, ctx))
     _trace.report()

@@ -9,6 +9,9 @@ Sync protocol: one socketpair, newline-terminated ASCII messages.
   2    par→child   ``MAPS``       maps written; stage 1 becomes root inside and unshares the rest
   3    child→par   ``READY pid``  every namespace exists; ``pid`` (host view) will exec; it is parked
   4    par→child   ``GO``         post_start hooks are done: run in_child, before_exec, exec
+  5    child→par   ``PTY``        + SCM_RIGHTS: the master of the pty made inside (``-t``), or
+                   ``PIPES``      + SCM_RIGHTS: stdin's write end (/dev/null without ``-i``), stdout's
+                                  and stderr's read ends; then the child closes the socket
 =====  ==========  =============  ===============================================================
 
 Steps 1–2 happen only with CLONE_NEWUSER: the user namespace comes first and alone, so that every other
@@ -21,6 +24,11 @@ Error pipe (O_CLOEXEC, child→parent): EOF without data means ``execve`` succee
 ``{stage, plugin, errno, message}`` means a step failed (becomes ChildSetupError). Every child path ends in
 ``os._exit``; the child never unwinds into the caller's code. If the parent dies, PDEATHSIG kills stage 1
 and PID 1 with it, so a ``kill -9`` of nsrun never leaves a running orphan.
+
+Nothing inside a container reaches the host's interpreter (``_execstub`` says why): every forked process is
+non-dumpable from its first step, before it enters any namespace, until its ``execve``; and the command is
+exec'd by a static stub run from a sealed memfd, never by this Python. Before the exec the child also joins
+a fresh session keyring, so keys of nsrun's caller (``@s``) are not the container's.
 """
 from __future__ import annotations
 
@@ -34,7 +42,7 @@ import array
 import termios  # imported here: after pivot_root the child can import nothing more
 from typing import TYPE_CHECKING, Callable, NoReturn
 
-from . import syscalls
+from . import _execstub, syscalls
 from ._plugins import blamed
 from .errors import NsrunError, SetupError, from_wire, to_wire
 
@@ -95,19 +103,20 @@ def _socketpair() -> tuple[_socket.socket, _socket.socket]:
     return a, b
 
 
-def _send_fd(sock: _socket.socket, fd: int) -> None:
-    """``PTY`` with ``fd`` attached (SCM_RIGHTS)."""
-    sock.sendmsg([b"PTY\n"], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, array.array("i", [fd]))])
+def _send_fds(sock: _socket.socket, word: bytes, fds: list[int]) -> None:
+    """``word`` (``PTY``, ``PIPES``) with ``fds`` attached (SCM_RIGHTS)."""
+    sock.sendmsg([word + b"\n"], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, array.array("i", fds))])
 
 
-def _recv_fd(sock: _socket.socket) -> int | None:
-    _msg, ancillary, _flags, _addr = sock.recvmsg(16, _socket.CMSG_LEN(array.array("i").itemsize))
+def _recv_fds(sock: _socket.socket, most: int = 3) -> list[int]:
+    _msg, ancillary, _flags, _addr = sock.recvmsg(16, _socket.CMSG_SPACE(most * array.array("i").itemsize))
+    fds = array.array("i")
     for level, kind, data in ancillary:
         if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
-            fds = array.array("i")
-            fds.frombytes(data[:fds.itemsize])
-            return fds[0]
-    return None
+            fds.frombytes(data[:len(data) - len(data) % fds.itemsize])
+    for fd in fds:
+        os.set_inheritable(fd, False)
+    return list(fds)
 
 
 class _Channel:
@@ -134,6 +143,8 @@ class Child:
     def __init__(self, pid: int, chan: _Channel, err_r: int, tty: bool = False) -> None:
         self.pid = pid            # the process that execs the command (PID 1 with a pid namespace); our child
         self.pty_master: int | None = None  # with a tty: the master side, made inside the container
+        self.stdio: tuple[int, int, int] | None = None  # without: (stdin's write end or -1, stdout's and
+                                                        # stderr's read ends), pipes made inside it
         self._chan = chan
         self._err_r = err_r
         self._tty = tty
@@ -143,8 +154,14 @@ class Child:
         """Send GO and wait until the command is exec'd; raise ChildSetupError if a child step failed."""
         try:
             self._chan.send("GO")
-            if self._tty:
-                self.pty_master = _recv_fd(self._chan.sock)
+            fds = _recv_fds(self._chan.sock)
+            if self._tty and len(fds) == 1:
+                self.pty_master = fds[0]
+            elif len(fds) == 3:
+                self.stdio = (fds[0], fds[1], fds[2])
+            else:
+                for fd in fds:
+                    os.close(fd)
         except OSError:
             pass  # the child died: the error pipe says why
         self._chan.sock.close()
@@ -189,6 +206,9 @@ class Child:
 
 
 def _child_error(data: bytes) -> NsrunError:
+    err = _execstub.decode_failure(data)
+    if err is not None:  # the stub's report: its execve failed
+        return from_wire({"stage": "exec", "plugin": "", "errno": err, "message": f"exec failed: {os.strerror(err)}"})
     try:
         info = json.loads(data)
     except ValueError:
@@ -205,7 +225,7 @@ def _write_maps(pid: int, ctx: RunContext) -> None:
             with open(f"/proc/{pid}/uid_map", "w") as f:
                 f.write("".join(m.line() for m in ctx.uid_maps))
     except OSError as exc:
-        raise SetupError(f"cannot write id maps: {exc.strerror}", phase="maps", plugin="user",
+        raise SetupError(f"cannot write the id maps (ctx.uid_maps, ctx.gid_maps): {exc.strerror}", phase="maps",
                          errno=exc.errno) from exc
 
 
@@ -220,6 +240,7 @@ def spawn(ctx: RunContext, plugins: LoadedPlugins, flags: int) -> Child:
     syscalls.prctl(syscalls.PR_SET_CHILD_SUBREAPER, 1)
     pid = os.fork()
     if pid == 0:  # ---- inside stage 1 ----
+        syscalls.set_dumpable(False)  # first: no namespace of the container holds a dumpable copy of us
         parent_sock.close()
         os.close(err_r)
         _child_main(ctx, plugins, flags, _Channel(child_sock), err_w, parent_pid)
@@ -279,6 +300,17 @@ def _close_fds(keep: set[int]) -> None:
     os.closerange(top, 65536)
 
 
+# Python ignores SIGPIPE and SIGXFSZ, and an ignored signal stays ignored across execve: reset them too, so
+# that ``nsrun run busybox yes | head -1`` ends ``yes`` with SIGPIPE (141) as it would outside.
+_DEFAULT_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGCHLD, signal.SIGWINCH,
+                    signal.SIGPIPE, signal.SIGXFSZ)
+
+
+def _default_signals() -> None:
+    for sig in _DEFAULT_SIGNALS:
+        signal.signal(sig, signal.SIG_DFL)
+
+
 def _die_with_parent(expected_parent: int) -> None:
     syscalls.set_pdeathsig(signal.SIGKILL)
     if os.getppid() != expected_parent:  # the parent died before prctl took effect
@@ -291,8 +323,7 @@ def _child_main(ctx: RunContext, plugins: LoadedPlugins, flags: int, chan: _Chan
     stage, plugin = "unshare", ""
     try:
         _close_fds({chan.sock.fileno(), err_w})
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGCHLD, signal.SIGWINCH):
-            signal.signal(sig, signal.SIG_DFL)
+        _default_signals()
         _die_with_parent(parent_pid)
         os.setsid()  # out of the terminal's process group: signals reach the container through nsrun
         if flags & syscalls.CLONE_NEWUSER:
@@ -335,6 +366,9 @@ def _init_main(ctx: RunContext, plugins: LoadedPlugins, chan: _Channel, err_w: i
         stage = "stdio"
         _setup_stdio(ctx, chan)
         chan.sock.close()
+        stage = "keyring"
+        syscalls.join_session_keyring()
+        stub = _execstub.sealed_memfd(_execstub.STUB) if _execstub.available() else -1
         stage = "before_exec"
         plugins.call("before_exec", ctx=ctx)
         stage = "workdir"
@@ -352,7 +386,7 @@ def _init_main(ctx: RunContext, plugins: LoadedPlugins, chan: _Channel, err_w: i
         # a plugin may fork here (fork_command); only the command's process goes on
         plugins.call("wrap_exec", ctx=ctx, joining=skip_in_child)
         stage = "exec"
-        _exec(ctx.spec.argv, env)
+        _exec(ctx.spec.argv, env, stub, err_w)
     except BaseException as exc:  # noqa: BLE001
         _report(err_w, stage, blamed(exc), exc)  # the plugin whose hook raised, "" for core's own stages
     os._exit(125)
@@ -374,11 +408,17 @@ def fork_command() -> int:
 
 
 def _setup_stdio(ctx: RunContext, chan: _Channel) -> None:
-    """A tty is made here, inside the container (after pivot_root, so in its own devpts: ``tty`` and
-    ``ttyname`` work); its master goes to the parent over the sync socket (``PTY`` + SCM_RIGHTS)."""
+    """The container's stdio is its own, never a descriptor of nsrun's (which it could reopen read-write
+    through /proc/self/fd: the file a caller redirected nsrun's output to, its terminal).
+
+    A tty is made here, inside the container (after pivot_root, so in its own devpts: ``tty`` and
+    ``ttyname`` work); its master goes to the parent over the sync socket (``PTY`` + SCM_RIGHTS). Without
+    one, stdout and stderr are pipes made here (stdin too with ``-i``, else /dev/null); the parent gets
+    the other ends (``PIPES`` + stdin's write end or /dev/null, stdout's and stderr's read ends) and copies
+    (``_io``)."""
     if ctx.spec.tty:
         master, slave = os.openpty()
-        _send_fd(chan.sock, master)
+        _send_fds(chan.sock, b"PTY", [master])
         os.close(master)
         if os.getsid(0) != os.getpid():
             os.setsid()
@@ -387,10 +427,26 @@ def _setup_stdio(ctx: RunContext, chan: _Channel) -> None:
             os.dup2(slave, fd)
         if slave > 2:
             os.close(slave)
-    elif not ctx.spec.interactive:
-        null = os.open("/dev/null", os.O_RDONLY)
-        os.dup2(null, 0)
-        os.close(null)
+        return
+    ours, theirs = [], []
+    if ctx.spec.interactive:
+        r, w = os.pipe()
+        ours.append(r)
+        theirs.append(w)
+    else:
+        ours.append(os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC))
+        theirs.append(os.open("/dev/null", os.O_WRONLY | os.O_CLOEXEC))
+    for _ in (1, 2):
+        r, w = os.pipe()
+        ours.append(w)
+        theirs.append(r)
+    _send_fds(chan.sock, b"PIPES", theirs)
+    for fd in theirs:
+        os.close(fd)
+    ours = [fd if fd > 2 else fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3) for fd in ours]  # stdio was closed
+    for target, fd in enumerate(ours):
+        os.dup2(fd, target)
+        os.close(fd)
 
 
 def _enter_workdir(workdir: str) -> None:
@@ -411,69 +467,115 @@ def _environment(ctx: RunContext) -> dict[str, str]:
     return env
 
 
-def _exec(argv: list[str], env: dict[str, str]) -> NoReturn:
-    cmd = argv[0]
+def _resolve(cmd: str, env: dict[str, str]) -> str:
+    """``cmd`` as execvp would find it on the container's PATH (the first executable regular file)."""
     if "/" in cmd:
-        os.execve(cmd, argv, env)
-    last: OSError | None = None
+        return cmd
+    denied = ""
     for directory in env.get("PATH", DEFAULT_PATH).split(":"):
         path = os.path.join(directory or ".", cmd)
         try:
-            os.execve(path, argv, env)
-        except (FileNotFoundError, NotADirectoryError):
+            st = os.stat(path)
+        except OSError:
             continue
-        except PermissionError as exc:
-            last = exc
-    if last is not None:
-        raise last
+        if (st.st_mode & 0o170000) == 0o100000:
+            if os.access(path, os.X_OK):
+                return path
+            denied = denied or path
+    if denied:
+        raise OSError(errno.EACCES, os.strerror(errno.EACCES), denied)
     raise OSError(errno.ENOENT, f'exec: "{cmd}": executable file not found in $PATH')
 
 
+def _exec(argv: list[str], env: dict[str, str], stub: int, err_w: int) -> NoReturn:
+    """Exec ``argv`` through the sealed stub (``_execstub``): the stub gets the error pipe as fd 3 (without
+    close-on-exec; it sets that itself) and reports a failed exec there."""
+    path = _resolve(argv[0], env)
+    if stub < 0:
+        os.execve(path, argv, env)
+    if stub == _execstub.ERR_FD:
+        stub = fcntl.fcntl(stub, fcntl.F_DUPFD_CLOEXEC, _execstub.ERR_FD + 1)
+    if err_w != _execstub.ERR_FD:
+        os.dup2(err_w, _execstub.ERR_FD)
+    os.set_inheritable(_execstub.ERR_FD, True)
+    os.execve(stub, ["nsrun-exec", path, *argv], env)
+
+
 _JOIN_ORDER = (("user", syscalls.CLONE_NEWUSER), ("ipc", syscalls.CLONE_NEWIPC), ("uts", syscalls.CLONE_NEWUTS),
-               ("net", syscalls.CLONE_NEWNET), ("pid", syscalls.CLONE_NEWPID), ("mnt", syscalls.CLONE_NEWNS))
+               ("net", syscalls.CLONE_NEWNET), ("mnt", syscalls.CLONE_NEWNS))
+
+
+def _ns_fd(target: int, name: str) -> int | None:
+    """An fd on ``target``'s namespace ``name``, or None when we are in it already."""
+    if os.stat(f"/proc/{target}/ns/{name}").st_ino == os.stat(f"/proc/self/ns/{name}").st_ino:
+        return None
+    return os.open(f"/proc/{target}/ns/{name}", os.O_RDONLY | os.O_CLOEXEC)
 
 
 def spawn_joined(target: int, ctx: RunContext, plugins: LoadedPlugins) -> Child:
     """``exec``: fork a process that joins every namespace of ``target`` (user first, mnt last) and is parked
     like a new container's first process; ``Child.release()`` runs ``before_exec`` and execs ``ctx.spec.argv``.
+
+    A joined PID namespace applies to children only, so this process joins it for its children just around
+    the fork (``pid_for_children``) and returns to its own right after: the child is born in the container's
+    PID namespace, our direct child, with no intermediate process. It is non-dumpable from birth (we are,
+    across the fork), so nothing in the container can open its ``/proc/<pid>/exe`` (``_execstub``).
     """
+    try:
+        pidns = _ns_fd(target, "pid")
+        own_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC) if pidns is not None else None
+    except OSError as exc:
+        raise SetupError(f"cannot join the container: {exc.strerror}", phase="setns", errno=exc.errno) from exc
     parent_sock, child_sock = _socketpair()
     err_r, err_w = os.pipe2(os.O_CLOEXEC)
-    parent_pid = os.getpid()
-    syscalls.prctl(syscalls.PR_SET_CHILD_SUBREAPER, 1)
-    pid = os.fork()
-    if pid == 0:  # ---- inside the joining process ----
+    syscalls.set_dumpable(False)  # inherited by the child at fork: there is no dumpable instant inside
+    pid = -1
+    try:
+        if pidns is not None:
+            syscalls.setns(pidns, syscalls.CLONE_NEWPID)
+        pid = os.fork()
+    finally:
+        if pid != 0:  # the parent (also when setns or fork failed)
+            if own_pidns is not None:
+                syscalls.setns(own_pidns, syscalls.CLONE_NEWPID)
+            syscalls.set_dumpable(True)
+            for fd in (pidns, own_pidns):
+                if fd is not None:
+                    os.close(fd)
+            if pid < 0:
+                for fd in (err_r, err_w):
+                    os.close(fd)
+                parent_sock.close()
+                child_sock.close()
+    if pid == 0:  # ---- inside the joining process (already in the container's PID namespace) ----
         parent_sock.close()
         os.close(err_r)
         chan = _Channel(child_sock)
         try:
             _close_fds({chan.sock.fileno(), err_w})
-            _die_with_parent(parent_pid)
+            _default_signals()
+            syscalls.set_pdeathsig(signal.SIGKILL)
+            if os.getppid() != 0:  # our parent is outside this PID namespace (0) unless it died already
+                os._exit(125)
             os.setsid()
-            fds = []
-            for name, flag in _JOIN_ORDER:
-                if os.stat(f"/proc/{target}/ns/{name}").st_ino != os.stat(f"/proc/self/ns/{name}").st_ino:
-                    fds.append((flag, os.open(f"/proc/{target}/ns/{name}", os.O_RDONLY | os.O_CLOEXEC)))
+            fds = [(flag, fd) for name, flag in _JOIN_ORDER if (fd := _ns_fd(target, name)) is not None]
             for flag, fd in fds:
                 syscalls.setns(fd, flag)
                 os.close(fd)
                 if flag == syscalls.CLONE_NEWUSER:
                     os.setresgid(0, 0, 0)
                     os.setresuid(0, 0, 0)
-            grandchild = os.fork()  # a joined PID namespace applies to children only
-            if grandchild == 0:
-                _init_main(ctx, plugins, chan, err_w, skip_in_child=True, reparented=True)
-            chan.send(f"READY {grandchild}")
-            os._exit(0)
+            chan.send("READY 0")
         except BaseException as exc:  # noqa: BLE001
             _report(err_w, "setns", "", exc)
-        os._exit(125)
+            os._exit(125)
+        _init_main(ctx, plugins, chan, err_w, skip_in_child=True)
     child_sock.close()
     os.close(err_w)
     chan = _Channel(parent_sock)
     msg = chan.recv()
-    os.waitpid(pid, 0)  # the joining process exits once it forked; its child is now ours
     if not msg.startswith("READY "):
         parent_sock.close()
+        os.waitpid(pid, 0)
         raise _read_early_error(err_r, pid)
-    return Child(int(msg.split()[1]), chan, err_r, tty=ctx.spec.tty)
+    return Child(pid, chan, err_r, tty=ctx.spec.tty)

@@ -134,11 +134,6 @@ def logs(state: _State, follow: bool, name: str) -> None:
 
 
 @cli.command(name="exec", context_settings={"allow_interspersed_args": False})
-@click.option("-i", "--interactive", is_flag=True)
-@click.option("-t", "--tty", is_flag=True)
-@click.option("-e", "--env", multiple=True, metavar="K=V")
-@click.option("-w", "--workdir", metavar="DIR")
-@click.option("-u", "--user", metavar="UID[:GID]")
 @click.argument("name")
 @click.argument("cmd", nargs=-1, required=True, type=click.UNPROCESSED)
 @pass_state
@@ -334,13 +329,14 @@ class _LazyCommand(click.Command):
 
 
 def build_cli() -> click.Group:
-    """The click CLI: the global and ``run`` options from the option table, plus every plugin's options and
+    """The click CLI: the global, ``run`` and ``exec`` options from the option table, plus every plugin's options and
     commands."""
     from ._discovery import discover, plugin_options
-    from ._options import GLOBAL_OPTIONS, run_options
+    from ._options import EXEC_OPTIONS, GLOBAL_OPTIONS, run_options
     if not cli.params:
         cli.params.extend(_click_option({**o.to_dict(), "plugin": None}) for o in GLOBAL_OPTIONS)
         run.params[:0] = [_click_option(o) for o in run_options(plugin_options())]
+        exec_.params[:0] = [_click_option({**o.to_dict(), "plugin": None}) for o in EXEC_OPTIONS]
     for rec in discover().values():
         for name, target in rec.commands.items():
             if name not in cli.commands:

@@ -153,7 +153,10 @@ class _CapData(ctypes.Structure):
 
 
 def set_caps(caps: set[int]) -> None:
-    """capset(2): effective = permitted = inheritable = ``caps`` for the calling thread."""
+    """capset(2): effective = permitted = ``caps``, inheritable empty, for the calling thread.
+
+    Inheritable stays empty (as in runc and Docker's defaults): with it, a file carrying inheritable file
+    capabilities would get them back after exec; an empty inheritable set also empties the ambient set."""
     mask = 0
     for cap in caps:
         mask |= 1 << cap
@@ -161,7 +164,8 @@ def set_caps(caps: set[int]) -> None:
     data = (_CapData * 2)()
     for i in range(2):
         part = (mask >> (32 * i)) & 0xFFFFFFFF
-        data[i].effective = data[i].permitted = data[i].inheritable = part
+        data[i].effective = data[i].permitted = part
+        data[i].inheritable = 0
     _check(_c().syscall(ctypes.c_long(_SYS_CAPSET), ctypes.byref(header), data), "capset")
 
 
@@ -265,3 +269,31 @@ def load_seccomp_bpf(program: bytes, flags: int = 0) -> None:
     prog = _SockFprog(len(program) // 8, ctypes.addressof(buf))
     _check(_c().syscall(ctypes.c_long(_SYS_SECCOMP), ctypes.c_uint(SECCOMP_SET_MODE_FILTER), ctypes.c_uint(flags),
                         ctypes.byref(prog)), "seccomp")
+
+
+# --- exec hardening: dumpable, ambient capabilities, session keyring (h/exec) ---------------------------------
+__all__ += ["PR_SET_DUMPABLE", "set_dumpable", "clear_ambient_caps", "join_session_keyring"]
+
+PR_SET_DUMPABLE = 4
+_PR_CAP_AMBIENT = 47
+_PR_CAP_AMBIENT_CLEAR_ALL = 4
+_SYS_KEYCTL = 250
+_KEYCTL_JOIN_SESSION_KEYRING = 1
+
+
+def set_dumpable(on: bool) -> None:
+    """PR_SET_DUMPABLE: while off, /proc/<pid>/{exe,fd,mem,...} of the caller open only with CAP_SYS_PTRACE in
+    the user namespace the process was exec'd in (the initial one for nsrun). ``execve`` turns it on again."""
+    prctl(PR_SET_DUMPABLE, 1 if on else 0)
+
+
+def clear_ambient_caps() -> None:
+    """Empty the ambient capability set (PR_CAP_AMBIENT_CLEAR_ALL)."""
+    prctl(_PR_CAP_AMBIENT, _PR_CAP_AMBIENT_CLEAR_ALL)
+
+
+def join_session_keyring() -> int:
+    """keyctl(KEYCTL_JOIN_SESSION_KEYRING, NULL): the caller gets a new anonymous session keyring; the
+    caller's former one (nsrun's, its user's) is no longer reachable through ``@s``. Returns its serial."""
+    return _check(_c().syscall(ctypes.c_long(_SYS_KEYCTL), ctypes.c_int(_KEYCTL_JOIN_SESSION_KEYRING),
+                               ctypes.c_void_p(None)), "keyctl(JOIN_SESSION_KEYRING)")

@@ -1,4 +1,5 @@
-"""Docker's security defaults: its default capability set (every other capability leaves the bounding set),
+"""Docker's security defaults: its default capability set (every other capability leaves the bounding set;
+the inheritable and ambient sets are emptied),
 ``no_new_privs``, and its masked and read-only /proc and /sys paths (applied by mnt once /proc exists).
 
 Selected by default; leave it out of ``--plugins`` to run a container with the full capability set.
@@ -28,4 +29,5 @@ def before_exec(ctx: RunContext) -> None:
     from nsrun import syscalls
     syscalls.drop_bounding_caps(set(DEFAULT_CAPS))
     syscalls.set_no_new_privs()
-    syscalls.set_caps(set(DEFAULT_CAPS))
+    syscalls.set_caps(set(DEFAULT_CAPS))  # inheritable: none
+    syscalls.clear_ambient_caps()
