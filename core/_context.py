@@ -2,7 +2,9 @@
 
 Plugins contribute data here; the plugin or core module that owns a field applies it:
 ``mounts`` are applied by the mnt plugin, ``uid_maps``/``gid_maps`` by the core's fork protocol, the
-``hostname`` by uts, ``masked_paths``/``readonly_paths`` by mnt after /proc exists.
+``hostname`` by uts, ``masked_paths``/``readonly_paths`` by mnt after /proc exists; ``capabilities`` is the
+set the command will hold (filled by the plugin that drops the rest, sec; read by others, e.g. seccomp's
+profile conditions).
 """
 from __future__ import annotations
 
@@ -148,6 +150,7 @@ class RunContext:
         self.resolv_conf: str | None = None
         self.masked_paths: list[str] = []
         self.readonly_paths: list[str] = []
+        self.capabilities: frozenset[str] | None = None  # the command's capabilities (CAP_X names); None: all
         self.container_dir = paths.container_dir(spec.id)
         self.root: str | None = None       # the merged root the child pivots into (set by mnt)
         self.lowerdir: str | None = spec.rootfs  # what mnt lays the overlay over (user may swap in a view)

@@ -30,6 +30,7 @@ def exec_in(engine: Engine, rec: Record, argv: list[str], *, tty: bool, interact
     loaded = load_plugins(rec.spec.plugins)
     ctx = loaded.context(spec, engine.paths)
     ctx.hostname = (rec.state.get("info") or {}).get("Hostname")
+    loaded.call("pre_join", ctx=ctx)
     io = PtyIO(interactive) if tty else PipeIO(interactive)
     child = spawn_joined(rec.state["pid"], ctx, loaded)
     io.after_fork()

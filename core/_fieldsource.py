@@ -136,7 +136,13 @@ class FieldSource:
             if path in self._taken_items:
                 out.extend(f"{path}: {_show(item)}" for i, item in enumerate(value)
                            if i not in self._taken_items[path])
-            elif isinstance(value, dict) and path not in self.keyed:
+            elif isinstance(value, dict) and path in self.keyed:
+                taken = {t[len(path) + 1:].partition(".")[0] for t in self._taken if t.startswith(path + ".")}
+                if taken:  # an owner took some keys (one label): the others are reported by name
+                    out.extend(f"{path}.{key}" for key in value if key not in taken)
+                elif value:
+                    out.append(path)
+            elif isinstance(value, dict):
                 self._walk(value, path + ".", out)   # its leaves are reported, each with its own default
             elif not self._unset(path, value):
                 out.append(path)

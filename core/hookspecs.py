@@ -61,6 +61,15 @@ def pre_clone(ctx: RunContext) -> int | None:
 
 
 @hookspec
+def pre_join(ctx: RunContext) -> None:
+    """[parent] ``nsrun exec`` only: before a process forks to join the running container (no ``configure``,
+    ``pre_clone`` or ``in_child`` run for it). Read here what your ``before_exec`` needs from the host — the
+    joining child cannot once it is in the container's mount namespace. ``ctx.spec`` is the container's,
+    with the exec's command, environment, user and working directory.
+    """
+
+
+@hookspec
 def post_userns(ctx: RunContext, pid: int) -> None:
     """[parent] Only with CLONE_NEWUSER: child ``pid`` is alone in its new user namespace, maps written.
 

@@ -6,10 +6,9 @@ plugin out of ``--plugins`` does too. Profiles are in Docker's JSON format (``pr
 
 Cost on a start: ``configure`` reads the profile, hashes it and reads its compiled program from the cache
 (the read side is below); only a new profile, kernel, capability set or libseccomp checks and compiles it
-(``profile``, ``compile``: libseccomp; ``cache`` writes the entry). The program is also kept with the
-container (``ctx.options["seccomp_filter"]``, hex: the container's own record of what it runs under, as OCI's
-config.json keeps the profile), so ``nsrun exec``, for which no ``configure`` runs, loads the very same filter
-without reading anything. The child loads it with one ``seccomp()`` call, the last step before ``execve``
+(``profile``, ``compile``: libseccomp; ``cache`` writes the entry). A profile given as a file is kept inline
+in the container's options, as Docker does, so ``nsrun exec`` (``pre_join``: the same cache read) loads the
+very same filter without the file. The child loads it with one ``seccomp()`` call, the last step before ``execve``
 (after sec's capabilities and no_new_privs), which is why the core's chdir/setresuid/execve that follow
 are syscalls the profile must allow (Docker's does).
 """
@@ -25,15 +24,10 @@ ORDER = 95  # after sec (90): its before_exec sets no_new_privs, which loading a
 OPTIONS = [Option(("--security-opt",), "security_opt", multiple=True, metavar="seccomp=unconfined|PROFILE.json",
                   help="seccomp=unconfined (no filter) or seccomp=PROFILE.json (Docker's profile format)")]
 
-FILTER = "seccomp_filter"  # ctx.options key: "<load flags>:<program in hex>" (what exec loads)
 PROGRAM = StashKey[tuple]()  # (load flags, program bytes): what the run's own child loads, undecoded
 DEFAULT_PROFILE = os.path.join(os.path.dirname(__file__), "default.json")
-# What the profile's caps conditions are evaluated against: Docker's default set when sec applies it
-# (CHOWN DAC_OVERRIDE FOWNER FSETID KILL SETGID SETUID SETPCAP NET_BIND_SERVICE NET_RAW SYS_CHROOT MKNOD
-# AUDIT_WRITE SETFCAP), every capability when it does not.
-DOCKER_CAPS = frozenset(f"CAP_{c}" for c in (
-    "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID", "SETPCAP", "NET_BIND_SERVICE",
-    "NET_RAW", "SYS_CHROOT", "MKNOD", "AUDIT_WRITE", "SETFCAP"))
+# What the profile's caps conditions are evaluated against: the capabilities the command will hold
+# (``ctx.capabilities``, filled by the plugin that drops the others: sec), every capability when none does.
 ALL_CAPS = frozenset(f"CAP_{c}" for c in (
     "CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID", "SETPCAP",
     "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST", "NET_ADMIN", "NET_RAW", "IPC_LOCK", "IPC_OWNER",
@@ -84,12 +78,21 @@ def docker_info(info: dict[str, Any]) -> None:
 
 
 def _caps(ctx: RunContext) -> frozenset[str]:
-    return DOCKER_CAPS if "sec" in ctx.spec.plugins else ALL_CAPS
+    return ctx.capabilities if ctx.capabilities is not None else ALL_CAPS
 
 
 @hookimpl
 def configure(ctx: RunContext) -> None:
-    ctx.options.pop(FILTER, None)
+    _prepare(ctx, keep_content=True)
+
+
+@hookimpl
+def pre_join(ctx: RunContext) -> None:
+    """``nsrun exec``: the same program (from the cache: the profile is in the container's options)."""
+    _prepare(ctx, keep_content=False)
+
+
+def _prepare(ctx: RunContext, keep_content: bool) -> None:
     ctx.stash.pop(PROGRAM, None)
     value = parse_security_opts(ctx.options.get("security_opt") or ())
     if value == "unconfined":
@@ -107,11 +110,9 @@ def configure(ctx: RunContext) -> None:
                 content = f.read()
         except OSError as exc:
             raise ConfigError(f"seccomp profile {path}: {exc.strerror}", errno=exc.errno) from None
-        if value is not None:  # keep the content, as Docker does: a detached start reads no file again
+        if value is not None and keep_content:  # kept, as Docker does: no start or exec reads the file again
             ctx.options["security_opt"] = [f"seccomp={content.decode(errors='replace')}"]
-    flags, program = _program(ctx.paths.root, content, _caps(ctx), label)
-    ctx.stash[PROGRAM] = (flags, program)
-    ctx.options[FILTER] = f"{flags}:{program.hex()}"
+    ctx.stash[PROGRAM] = _program(ctx.paths.root, content, _caps(ctx), label)
 
 
 # -- the program cache, read side (every start); the write side is ``cache`` (a miss) -------------------------
@@ -209,9 +210,6 @@ def _compile(directory: str, content: bytes, machine: str, caps: frozenset[str],
 
 @hookimpl(trylast=True)
 def before_exec(ctx: RunContext) -> None:
-    ready = ctx.stash.get(PROGRAM)  # a run: the forked copy of what configure read
-    if ready is None and ctx.options.get(FILTER):  # exec: no configure ran; the container's record has it
-        flags, _, program = ctx.options[FILTER].partition(":")
-        ready = (int(flags), bytes.fromhex(program))
+    ready = ctx.stash.get(PROGRAM)  # the forked copy of what configure (a run) or pre_join (an exec) read
     if ready is not None:
         syscalls.load_seccomp_bpf(ready[1], ready[0])

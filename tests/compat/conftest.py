@@ -31,8 +31,10 @@ def free_port() -> int:
 class Daemon:
     """A running ``nsrun daemon``; ``docker(...)`` runs the real CLI against it."""
 
-    def __init__(self, root: str, extra: tuple[str, ...] = (), tcp_ip: str = "127.0.0.1") -> None:
+    def __init__(self, root: str, extra: tuple[str, ...] = (), tcp_ip: str = "127.0.0.1",
+                 global_args: tuple[str, ...] = ()) -> None:
         self.root = root
+        self.global_args = global_args  # before `daemon`, e.g. ("--plugins", "pid,mnt")
         self.sock = os.path.join(root, "nsrun.sock")
         self.port = free_port()
         self.log_path = os.path.join(root, "daemon.log")
@@ -51,8 +53,9 @@ class Daemon:
 
     def start(self) -> "Daemon":
         with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen([NSRUN, "--root", self.root, "daemon", "-H", self.unix_url, "-H",
-                                          f"tcp://{self.tcp_ip}:{self.port}", *self.extra], stdout=log, stderr=log)
+            argv = [NSRUN, "--root", self.root, *self.global_args, "daemon", "-H", self.unix_url, "-H",
+                    f"tcp://{self.tcp_ip}:{self.port}", *self.extra]
+            self.proc = subprocess.Popen(argv, stdout=log, stderr=log)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

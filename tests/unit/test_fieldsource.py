@@ -49,6 +49,12 @@ def test_keyed_objects_are_set_when_they_have_a_key():
     assert f.take("ExposedPorts", dict) == {"80/tcp": {}}
 
 
+def test_one_key_of_a_keyed_object_can_be_taken():
+    f = FieldSource({"Labels": {"motd": "hi", "other": "x"}}, keyed=("Labels",))
+    assert f.take("Labels.motd", str) == "hi"
+    assert f.leftover() == ["Labels.other"]
+
+
 def test_prefix_names_nested_sources():
     f = FieldSource({"Aliases": ["a"]}, prefix="NetworkingConfig.EndpointsConfig.x.")
     assert f.leftover() == ["NetworkingConfig.EndpointsConfig.x.Aliases"]

@@ -11,7 +11,10 @@ import pytest
 
 from nsrun import ConfigError
 from nsrun.daemon.convert import create_args
-from nsrun_seccomp import ALL_CAPS, DEFAULT_PROFILE, DOCKER_CAPS, parse_security_opts
+from nsrun_seccomp import ALL_CAPS, DEFAULT_PROFILE, parse_security_opts
+from nsrun_security import CAP_NAMES, DEFAULT_CAPS
+
+DOCKER_CAPS = frozenset(f"CAP_{CAP_NAMES[c]}" for c in DEFAULT_CAPS)  # what sec leaves a command
 from nsrun_seccomp.profile import ProfileError, check, evaluate, kernel_version, native_arch
 
 X86_64 = "SCMP_ARCH_X86_64"

@@ -33,6 +33,13 @@ def pre_clone(ctx: RunContext) -> None:
 
 
 @hookimpl
+def docker_create(fields):
+    """Through the daemon (``nsrun --plugins ...,motd daemon``): the container label ``motd``."""
+    text = fields.take("Labels.motd", str)
+    return {"motd": text} if text else None
+
+
+@hookimpl
 def teardown(ctx: RunContext) -> None:
     path = ctx.stash.pop(FILE_KEY, None)
     if path and os.path.exists(path):
