@@ -65,6 +65,7 @@ class Bench:
     scale: int                       # containers in the scaling section
     iperf_seconds: int
     full: bool                       # compare with dockerd as well
+    iperf_rounds: int = 0            # 0: 10 (3 with --quick)
     log: Callable[[str], None] = lambda msg: print(msg, file=sys.stderr, flush=True)
     shared: dict[str, Any] = dataclasses.field(default_factory=dict)   # network, daemon, dockerd, ...
     cleanups: list[Callable[[], list[str] | None]] = dataclasses.field(default_factory=list)

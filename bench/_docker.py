@@ -33,6 +33,11 @@ class Dockerd:
         self.rootfs = rootfs
         self._before: dict | None = None
 
+    @property
+    def full_env(self) -> dict[str, str]:
+        """The environment for a docker CLI call (``env=`` replaces the whole environment)."""
+        return {**os.environ, **self.env}
+
     def cli(self, *args: str) -> list[str]:
         return [DOCKER_CLI, "-H", f"unix://{self.sock}", *args]
 

@@ -31,7 +31,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--warmup", type=int, help="warm-up runs per case, discarded (default 3; --quick 1)")
     p.add_argument("--quick", action="store_true", help="fewer runs, 10 containers to scale, 1 s iperf")
     p.add_argument("--scale", type=int, help="containers in the scaling section (default 100; --quick 10)")
-    p.add_argument("--iperf-seconds", type=int, help="length of each iperf3 run (default 1, 10 rounds)")
+    p.add_argument("--iperf-seconds", type=int, help="length of each iperf3 run (default 1)")
+    p.add_argument("--iperf-rounds", type=int, default=0, help="iperf3 rounds, every path in each (default 10; --quick 3)")
     p.add_argument("--sections", default=",".join(SECTIONS), help=f"comma-separated subset of {','.join(SECTIONS)}")
     p.add_argument("--full", action="store_true", default=os.environ.get("FULL") == "1",
                    help="also start a private dockerd and compare with it (FULL=1)")
@@ -97,7 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     root = os.path.abspath(args.root) if args.root else os.path.join(workdir, "root")
     nsrun = Nsrun(os.path.abspath(args.nsrun), root)
     b = Bench(nsrun=nsrun, anchors=None, workdir=workdir, runs=args.runs, warmup=args.warmup, quick=args.quick,
-              scale=args.scale, iperf_seconds=args.iperf_seconds, full=args.full)
+              scale=args.scale, iperf_seconds=args.iperf_seconds, full=args.full,
+              iperf_rounds=args.iperf_rounds)
     if args.nsrun_installed:
         b.shared["nsrun_installed"] = os.path.abspath(args.nsrun_installed)
     sections: list[Section] = []

@@ -30,9 +30,15 @@ __all__ = ["Network", "NetworkStore", "DEFAULT_NAME", "bridge_name", "veth_name"
 
 DEFAULT_NAME = "bridge"
 BIG_TCP_OPTION = "nsrun.bridge.big_tcp"
-OPTIONS = {BIG_TCP_OPTION: "true|false (default true): whether containers' eth0 send IPv4 BIG TCP super-packets "
-                           "(192 KiB). Local TCP (host, containers) near loopback speed; what they send out of "
-                           "the host through an uplink without BIG TCP is cut to its MTU in software."}
+# Off by default: with it, a container's TCP to the host and to other containers runs ~2.5x faster, but what it
+# sends out of the host through an uplink without BIG TCP (most NICs) is cut to the MTU in software and runs at
+# about half the speed of Docker's bridge (docs/bench.md, section 5). Off, nsrun's default network is at least
+# as fast as Docker's default bridge on every path measured (the host side keeps BIG TCP either way).
+BIG_TCP_DEFAULT = False
+OPTIONS = {BIG_TCP_OPTION: "true|false (default false): whether containers' eth0 send IPv4 BIG TCP super-packets "
+                           "(192 KiB). true: TCP from containers to the host and to each other ~2.5x faster; what "
+                           "they send out of the host through an uplink without BIG TCP ~0.5x (cut to the MTU in "
+                           "software)."}
 _NAME_OK = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
 
 
@@ -75,7 +81,7 @@ class Network(Fields):
     """One network's record (``networks/<name>.json``), written once by ``NetworkStore.create``."""
 
     __slots__ = ("name", "bridge", "subnet", "gateway", "id", "created", "big_tcp")
-    _defaults = {"created": 0.0, "big_tcp": True}
+    _defaults = {"created": 0.0, "big_tcp": BIG_TCP_DEFAULT}   # records from before the option: the default
     name: str
     bridge: str
     subnet: str
@@ -167,7 +173,7 @@ class NetworkStore(HostPorts):
             raise ConfigError(f"invalid network name {name!r}: use [a-zA-Z0-9][a-zA-Z0-9_.-]")
         if name in ("none", "host") or name.startswith("container:"):
             raise ConfigError(f"network name {name!r} is reserved for a network mode")
-        big_tcp = _bool_option(options or {}, BIG_TCP_OPTION, True)
+        big_tcp = _bool_option(options or {}, BIG_TCP_OPTION, BIG_TCP_DEFAULT)
         with self.lock():
             existing = self.get(name)
             if existing is not None:

@@ -175,9 +175,9 @@ def add_veth(rt: Rtnl, host: str, bridge: str, pid: int, mac: str, mtu: int, big
         os.close(fd)
     # Host -> container traffic is routed through the bridge: it must pass BIG TCP super-packets too (it can
     # only once it has a port; a no-op after the first start). Kernels without BIG TCP refuse: not an error.
-    # The host's own sockets then send super-packets to containers; a container's eth0 sends them unless its
-    # network says otherwise (option nsrun.bridge.big_tcp=false): through an uplink without BIG TCP they are
-    # cut into MTU-sized frames in software (container -> upstream veth 17.8 -> 7.5 Gbit/s measured here).
+    # The host's own sockets then send super-packets to containers; a container's eth0 sends them only when
+    # its network says so (option nsrun.bridge.big_tcp=true): through an uplink without BIG TCP they are cut
+    # into MTU-sized frames in software (container -> upstream veth about halved, docs/bench.md section 5).
     with contextlib.suppress(OSError):
         rt.allow_big_tcp(br)
     # Hairpin: a container reaching its own published port gets the DNAT'd frame back on its own port.

@@ -47,7 +47,7 @@ IFLA_GSO_IPV4_MAX_SIZE, IFLA_GRO_IPV4_MAX_SIZE = 63, 64   # Linux 6.3+ ("BIG TCP
 # container TCP at the host's MTU reach loopback's throughput (0.7x -> 1.0x measured here). Frames still
 # leave the host at its MTU: a link with the legacy limit (eth0) gets super-packets segmented in software.
 # Kernels before 6.3 do not know these attributes and ignore them (rtnetlink parses leniently).
-# A container's own eth0 gets it unless its network sets nsrun.bridge.big_tcp=false (``ipam.OPTIONS``).
+# A container's own eth0 gets it only when its network sets nsrun.bridge.big_tcp=true (``ipam.OPTIONS``).
 BIG_TCP = 196608
 IFLA_INFO_KIND, IFLA_INFO_DATA = 1, 2
 VETH_INFO_PEER = 1

@@ -79,7 +79,8 @@ def test_ports_with_docker_py(docker_client, unique):
 
 
 def test_network_option_through_the_docker_cli(daemon, unique):
-    r = daemon.docker("network", "create", "-o", "nsrun.bridge.big_tcp=false", f"opt{unique}")
+    # true: not the default, so the option is seen to be carried, not just defaulted
+    r = daemon.docker("network", "create", "-o", "nsrun.bridge.big_tcp=true", f"opt{unique}")
     if not HAS_NET:
         assert r.returncode != 0 and "net plugin" in r.stderr
         return
@@ -87,7 +88,7 @@ def test_network_option_through_the_docker_cli(daemon, unique):
     try:
         fmt = '{{index .Options "nsrun.bridge.big_tcp"}}'
         shown = daemon.docker("network", "inspect", "--format", fmt, f"opt{unique}", check=True).stdout.strip()
-        assert shown == "false"
+        assert shown == "true"
         bad = daemon.docker("network", "create", "-o", "nosuch=1", f"bad{unique}")
         assert bad.returncode != 0 and "unknown network option" in bad.stderr
     finally:

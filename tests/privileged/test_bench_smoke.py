@@ -20,7 +20,7 @@ SECTIONS = ["start", "exec", "network", "daemon", "scale", "iperf", "memory"]
 def test_bench_harness_runs_once_and_reports_every_section(nsrun_root, tmp_path):
     out = tmp_path / "results.json"
     res = subprocess.run([sys.executable, BENCH, "--quick", "--runs", "1", "--warmup", "0", "--scale", "2",
-                          "--iperf-seconds", "1", "--root", nsrun_root, "--json", str(out)],
+                          "--iperf-seconds", "1", "--iperf-rounds", "1", "--root", nsrun_root, "--json", str(out)],
                          capture_output=True, text=True, timeout=110)
     assert res.returncode == 0, f"stdout:\n{res.stdout}\nstderr:\n{res.stderr}"
     data = json.loads(out.read_text())
