@@ -8,13 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._console import format_table
 from ._context import ContainerSpec, IdMap, Mount, Paths, RunContext, Stash, StashKey
 from ._deferred import defer_close
 from ._fields import Fields
-from ._fieldsource import FieldError, FieldSource
 from ._plugins import Option
-from ._routes import ApiRequest, ApiResponse, Route
 from ._spawn import fork_command
 from .errors import (ChildSetupError, ConfigError, ConflictError, NotFoundError, NsrunError, PluginError,
                      SetupError, TeardownError)
@@ -49,6 +46,22 @@ def installed_hooks() -> Any:
     run: a run's hooks are ``ctx.hook`` (the selected plugins only)."""
     from ._plugins import installed_manager
     return installed_manager().pm.hook
+
+
+# Names only front ends and CLI commands use load on first access (PEP 562): every module imported here is
+# paid for on every container start.
+_LAZY = {"FieldSource": "_fieldsource", "FieldError": "_fieldsource", "Route": "_routes", "ApiRequest": "_routes",
+         "ApiResponse": "_routes", "format_table": "_console"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'nsrun' has no attribute {name!r}")
+    import importlib
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
 
 
 __all__ = [

@@ -13,7 +13,6 @@ from typing import Any, Iterator
 from . import _trace
 from ._context import ContainerSpec, Paths, RunContext
 from ._images import Images
-from ._launch import error_from_reply, supervisor_argv
 from ._parse import parse_user
 from ._plugins import LoadedPlugins, default_selection, installed_plugins, load_plugins
 from ._state import Record, Store, alive, new_id
@@ -94,6 +93,7 @@ class Engine:
         """Hand a created container to a fresh supervisor process; return once it runs (or failed)."""
         import subprocess
         read_fd, write_fd = os.pipe()
+        from ._launch import error_from_reply, supervisor_argv  # -d only
         cmd = supervisor_argv(self.paths, record.id, write_fd)
         with open(os.devnull, "rb") as devnull:
             proc = subprocess.Popen(cmd, stdin=devnull, stdout=devnull, stderr=subprocess.DEVNULL,

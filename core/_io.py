@@ -26,7 +26,6 @@ if TYPE_CHECKING:
 
 __all__ = ["PipeIO", "PtyIO", "LogIO"]
 
-from ._frames import STDERR, STDOUT, frame
 
 
 def _pump(child: Child, sinks: dict[int, Callable[[bytes], None]], stdin: int, stdin_to: int) -> None:
@@ -191,6 +190,7 @@ class PtyIO:
                     if not data:
                         fds.remove(self.master)
                     elif self.sink is not None:
+                        from ._frames import STDOUT, frame  # detached runs only (loaded once)
                         self.sink.write(frame(STDOUT, data))
                         self.sink.flush()
                     else:
@@ -221,6 +221,7 @@ class LogIO:
         if not interactive:
             os.close(to_stdin)
             to_stdin = -1
+        from ._frames import STDERR, STDOUT, frame  # supervised runs only
         with open(self.path, "ab", buffering=0) as log:
             _pump(child, {out: lambda data: log.write(frame(STDOUT, data)),
                           err: lambda data: log.write(frame(STDERR, data))},
