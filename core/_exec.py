@@ -14,7 +14,9 @@ if TYPE_CHECKING:
     from ._engine import Engine
     from ._state import Record
 
-__all__ = ["exec_in"]
+__all__ = ["exec_in", "EXEC_HOOKS"]
+
+EXEC_HOOKS = ("pre_join", "before_exec", "wrap_exec")  # all an exec runs of its container's plugins
 
 
 def exec_in(engine: Engine, rec: Record, argv: list[str], *, tty: bool, interactive: bool, env: dict[str, str],
@@ -27,7 +29,7 @@ def exec_in(engine: Engine, rec: Record, argv: list[str], *, tty: bool, interact
     spec = rec.spec.replace(argv=list(argv), env={**rec.spec.env, **env}, tty=tty,
                                interactive=interactive, workdir=workdir or rec.spec.workdir,
                                user=parse_user(user, rec.spec.rootfs) if user else rec.spec.user)
-    loaded = load_plugins(rec.spec.plugins)
+    loaded = load_plugins(rec.spec.plugins, only_hooks=EXEC_HOOKS)
     ctx = loaded.context(spec, engine.paths)
     ctx.hostname = (rec.state.get("info") or {}).get("Hostname")
     loaded.call("pre_join", ctx=ctx)

@@ -234,11 +234,16 @@ def _import(name: str, rec: PluginRecord) -> ModuleType:
         raise PluginError(f"plugin {name!r} cannot be imported: {exc}") from exc
 
 
-def load_plugins(selected: list[str] | None = None) -> LoadedPlugins:
-    """Import and register ``selected`` (default: the DEFAULT set) after checking requires/conflicts."""
+def load_plugins(selected: list[str] | None = None, only_hooks: tuple[str, ...] = ()) -> LoadedPlugins:
+    """Import and register ``selected`` (default: the DEFAULT set) after checking requires/conflicts.
+
+    ``only_hooks``: of the selection, load only the plugins implementing one of these hooks (``nsrun exec``
+    runs three hooks: importing every plugin of the container would be most of its cost)."""
     records = discover()
     names = list(dict.fromkeys(selected if selected is not None else default_selection(records)))
     _check_selection(names, records)
+    if only_hooks:
+        names = [n for n in names if set(records[n].hooks) & set(only_hooks)]
     names.sort(key=lambda n: (records[n].order, n))
     modules = [(name, _import(name, records[name])) for name in names]
     pm = _manager(modules)
