@@ -108,9 +108,11 @@ def net_firewall_backend() -> type[IptablesFirewall]:
     return IptablesFirewall
 
 
-def guard_other_variants(paths: Paths, net: Network, own: str | None = None, nft: Any | None = None) -> None:
-    """Accept ``net``'s forwarding in every iptables variant whose FORWARD policy drops, but ``own`` (a
-    backend's own variant): nsrun's filter-only chain, hooked at the top of FORWARD (see ``guard``)."""
-    for tool in dropping_variants(nft):
+def guard_other_variants(paths: Paths, net: Network, own: str | None = None, nft: Any | None = None,
+                         drops: list[str] | None = None) -> None:
+    """Accept ``net``'s forwarding in every iptables variant whose FORWARD policy drops (``drops``, when the
+    caller looked already), but ``own`` (a backend's own variant): nsrun's filter-only chain, hooked at the
+    top of FORWARD (see ``guard``)."""
+    for tool in drops if drops is not None else dropping_variants(nft):
         if tool != own and shutil.which(tool) is not None:
             IptablesFirewall(paths, tool).setup_network(net, filter_only=True)

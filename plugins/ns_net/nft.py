@@ -74,8 +74,10 @@ class NftFirewall:
 
     def setup_network(self, net: Network) -> None:
         self._add(rules.network_elements(net), f"network {net.name}")
-        from .iptables import guard_other_variants  # an nft accept cannot overrule iptables' FORWARD DROP
-        guard_other_variants(self.paths, net, nft=self.nft)
+        from .guard import dropping_variants  # an nft accept cannot overrule iptables' FORWARD DROP
+        if drops := dropping_variants(self.nft):
+            from .iptables import guard_other_variants  # subprocess and all: only when some FORWARD drops
+            guard_other_variants(self.paths, net, drops=drops)
 
     def teardown_network(self, net: Network) -> None:
         self._delete(rules.network_elements(net))
