@@ -117,10 +117,6 @@ class FieldSource:
                 out.append(item)
         return out
 
-    def peek(self, path: str) -> Any:
-        """The raw value at ``path`` without taking it (for owners that decide from another's field)."""
-        return self._lookup(path)
-
     # -- what nobody took ----------------------------------------------------------------------------------
     def leftover(self) -> list[str]:
         """Every set field nobody took, as ``path`` (or ``path: item`` for untaken list elements)."""

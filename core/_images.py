@@ -200,7 +200,6 @@ class Images:
 
     def import_tar(self, tar_path: str, name: str) -> dict[str, Any]:
         """Unpack a root filesystem tarball as image ``name``; hostile members are refused or dropped."""
-        import shutil
         import hashlib
         import tarfile
         name = normalize(name)

@@ -28,40 +28,6 @@ __all__ = ["preload", "open_ipr", "ensure_bridge", "add_veth", "configure_inside
            "host_mtu", "links", "mac_for"]
 
 
-def _import_iproute() -> Any:
-    """``pyroute2.iproute.linux.IPRoute`` without running ``pyroute2/__init__.py``.
-
-    The package's ``__init__`` imports everything (NDB, IPDB, conntrack, ethtool...): ~110-130 ms here. Only
-    ``IPRoute`` is needed, so the package is entered through a stand-in module for the duration of the
-    import (~60-75 ms, of which asyncio is ~25: pyroute2 0.9's sync API wraps its async core). The stand-in
-    is removed afterwards, so a later ``import pyroute2`` anywhere runs the real ``__init__`` as usual and
-    reuses the already loaded submodules. Falls back to the plain import if anything differs.
-    """
-    import sys
-    if "pyroute2" in sys.modules:
-        from pyroute2 import IPRoute
-        return IPRoute
-    import importlib.util
-    import types
-    spec = importlib.util.find_spec("pyroute2")
-    if spec is None or not spec.submodule_search_locations:
-        from pyroute2 import IPRoute
-        return IPRoute
-    stand_in = types.ModuleType("pyroute2")
-    stand_in.__path__ = list(spec.submodule_search_locations)
-    stand_in.__spec__ = spec
-    sys.modules["pyroute2"] = stand_in
-    try:
-        from pyroute2.iproute.linux import IPRoute
-    except ImportError:
-        sys.modules.pop("pyroute2", None)
-        from pyroute2 import IPRoute
-        return IPRoute
-    if sys.modules.get("pyroute2") is stand_in:
-        del sys.modules["pyroute2"]
-    return IPRoute
-
-
 def preload() -> None:
     """Import what a bridge-mode start needs (the rtnetlink client, the nftables binding) without opening
     anything: for a long-lived single-threaded fork server, so that forked starts pay no import. pyroute2 is
@@ -74,8 +40,10 @@ def preload() -> None:
 
 
 def open_ipr() -> Any:
-    """pyroute2's IPRoute in nsrun's own network namespace (no threads), for gc and ``network rm``."""
-    return _import_iproute()()  # paid only by the commands that clean up
+    """pyroute2's IPRoute in nsrun's own network namespace (no threads), for gc and ``network rm``: cold
+    paths, so pyroute2 is imported plainly (~110 ms) — a start never comes here (``rtnl``)."""
+    from pyroute2 import IPRoute
+    return IPRoute()
 
 
 def _sysctl(path: str, value: str) -> None:
