@@ -117,12 +117,24 @@ static void nested_namespaces(void) {
     waitpid(pid, NULL, 0);
 }
 
+/* A 32-bit (i386) syscall from this 64-bit program, as a 32-bit binary in an image makes them: the filter
+ * must hold for that ABI too. Returns -1 with errno set, like syscall(2). */
+static long int80(long nr, long a1) {
+    long ret;
+    __asm__ volatile("int $0x80" : "=a"(ret) : "a"(nr), "b"(a1) : "memory");
+    if (ret < 0 && ret > -4096) { errno = (int)-ret; return -1; }
+    return ret;
+}
+
 int main(void) {
     nested_namespaces();
     /* clone(CLONE_NEWUSER) directly, as exploits do when unshare is watched */
     long child = syscall(SYS_clone, CLONE_NEWUSER | SIGCHLD, 0, 0, 0, 0);
     if (child == 0) _exit(0);
     report("clone_newuser", child);
+    report("i386_unshare_user", int80(310, CLONE_NEWUSER));  /* i386 unshare: blocked in that ABI too */
+    report("i386_getpid", int80(20, 0));                     /* i386 getpid: allowed, so 32-bit binaries run */
+    report("x32_getpid", syscall(0x40000000 | 39));          /* x32 getpid: ENOSYS where the kernel has no x32 */
     if (child > 0) waitpid(child, NULL, 0);
     report("keyctl_session", syscall(SYS_keyctl, KEYCTL_GET_KEYRING_ID, KEY_SPEC_SESSION_KEYRING, 0));
     report("add_key", syscall(SYS_add_key, "user", "nsrtest", "decoy", 5, KEY_SPEC_PROCESS_KEYRING));

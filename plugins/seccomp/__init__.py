@@ -124,7 +124,7 @@ def _prepare(ctx: RunContext, keep_content: bool) -> None:
 # Under the root and not in ~/.cache: an entry decides what the kernel lets containers do, so it belongs with
 # the root's images and state (writable only by whoever owns that root), goes away with the root, and two
 # roots never share an entry.
-_CACHE_FORMAT = b"nsrun-seccomp-2"  # bump when compile.py builds programs differently
+_CACHE_FORMAT = b"nsrun-seccomp-3"  # bump when compile.py builds programs differently
 
 
 def cache_dir(root: str) -> str:

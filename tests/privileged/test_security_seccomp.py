@@ -22,7 +22,12 @@ SOURCE = os.path.join(os.path.dirname(HERE), "seccomp_attacks.c")
 WITH_USER = ("--plugins", "user,pid,mnt,ipc,uts,sec,seccomp")
 SETUPS = {"default": (), "user": WITH_USER}
 ATTACKS = ("unshare_user", "mount_tmpfs", "nft_table", "clone_newuser", "keyctl_session", "add_key",
-           "perf_event_open", "userfaultfd", "personality_no_randomize", "socket_vsock")
+           "perf_event_open", "userfaultfd", "personality_no_randomize", "socket_vsock", "i386_unshare_user")
+
+
+def kernel_has_x32() -> bool:
+    from nsrun_seccomp.compile import kernel_has_x32 as probe
+    return probe()
 
 
 @pytest.fixture(scope="module")
@@ -56,6 +61,9 @@ def test_a_default_container_runs_under_a_filter_that_blocks_every_attack(nsrun,
     assert set(results) >= set(ATTACKS)
     assert {name: results[name] for name in ATTACKS} == {name: errno.EPERM for name in ATTACKS}
     assert "unshare_mnt_net" not in results        # never got a user namespace to try it in
+    assert results["i386_getpid"] == 0             # 32-bit programs still run
+    # without an x32 ABI the filter answers what the kernel would (its x32 copy of the rules is left out)
+    assert results["x32_getpid"] == (0 if kernel_has_x32() else errno.ENOSYS)
 
 
 @pytest.mark.parametrize("setup", SETUPS)
