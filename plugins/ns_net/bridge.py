@@ -50,9 +50,9 @@ def ensure_ip_forward(store: NetworkStore) -> None:
 
 def ensure_network(rt: Any, store: NetworkStore, net: Network, fw: Firewall) -> None:
     """The bridge, its address, the firewall's per-network rules, forwarding: all idempotent."""
-    from .netlink import ensure_bridge, host_mtu
+    from .netlink import ensure_bridge, link_mtus
     with store.lock():  # concurrent first starts: one creates the bridge and the chains, the others see them
-        ensure_bridge(rt, net.bridge, net.gateway, net.prefixlen, host_mtu())
+        ensure_bridge(rt, net.bridge, net.gateway, net.prefixlen, link_mtus()[0])
         fw.setup_network(net)
         ensure_ip_forward(store)
 
@@ -74,15 +74,16 @@ def reserve(ctx: RunContext, store: NetworkStore, net: Network, fw: Firewall, sp
 
 def wire(ctx: RunContext, pid: int, fw: Firewall) -> None:
     """[post_start] veth into the child's netns, its address and route, the published ports."""
-    from .netlink import add_veth, configure_inside, host_mtu, mac_for
+    from .netlink import add_veth, configure_inside, link_mtus, mac_for
     net, ip = ctx.stash[LEASE_KEY]
     host = veth_name(ctx.paths.tag, ctx.spec.id)
     mac = mac_for(ip)
     st = os.stat(f"/proc/{pid}/ns/net")
     ctx.stash[NETNS_KEY] = (st.st_dev, st.st_ino)
-    add_veth(_rtnl(ctx), host, net.bridge, pid, mac, host_mtu(), big_tcp=net.big_tcp)
+    link_mtu, route_mtu = link_mtus()
+    add_veth(_rtnl(ctx), host, net.bridge, pid, mac, link_mtu, big_tcp=net.big_tcp)
     ctx.stash[VETH_KEY] = host
-    configure_inside(pid, ip, net.prefixlen, net.gateway)
+    configure_inside(pid, ip, net.prefixlen, net.gateway, route_mtu)
     bindings = ctx.stash.get(PORTS_KEY) or []
     if bindings:
         fw.publish(bindings)

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from .rtnl import Rtnl
 
 __all__ = ["preload", "open_ipr", "ensure_bridge", "add_veth", "configure_inside", "remove_link", "delete_link",
-           "host_mtu", "links", "mac_for"]
+           "host_mtu", "link_mtus", "links", "mac_for"]
 
 
 def preload() -> None:
@@ -78,6 +78,21 @@ def host_mtu() -> int:
     except (OSError, ValueError):
         pass
     return 1500
+
+
+LINK_MTU = 1500  # Docker's default bridge MTU (``--mtu``): the links between containers and the host
+
+
+def link_mtus() -> tuple[int, int | None]:
+    """``(mtu of the bridge and veths, mtu of a container's default route or None)``.
+
+    The links take Docker's 1500 (or the uplink's MTU where that is larger), so traffic that stays on the
+    host (container <-> container, container <-> host) has Docker's MSS. Where the uplink is smaller (1400 on
+    this machine's eth0), the container's default route carries the uplink's MTU as its own metric: TCP to
+    anything beyond the bridge starts with an MSS that fits the uplink, with no PMTU discovery round."""
+    uplink = host_mtu()
+    link = max(LINK_MTU, uplink)
+    return link, (uplink if uplink < link else None)
 
 
 def mac_for(ip: str) -> str:
@@ -170,8 +185,9 @@ def _typed(what: str, phase: str = "post_start") -> Iterator[None]:
 LOOPBACK_IFINDEX = 1  # the kernel gives every netns's lo this index (include/net/flow.h)
 
 
-def configure_inside(pid: int, ip: str, prefixlen: int, gateway: str) -> None:
-    """Inside the container's netns: ``lo`` and ``eth0`` up, the address, the default route via the bridge."""
+def configure_inside(pid: int, ip: str, prefixlen: int, gateway: str, route_mtu: int | None = None) -> None:
+    """Inside the container's netns: ``lo`` and ``eth0`` up, the address, the default route via the bridge
+    (with ``route_mtu`` as its MTU metric when given)."""
     from .rtnl import Rtnl
     with _typed(f"cannot configure eth0 of process {pid}"), Rtnl.in_netns(pid, syscalls.setns) as rt:
         eth0 = rt.index("eth0")
@@ -180,7 +196,7 @@ def configure_inside(pid: int, ip: str, prefixlen: int, gateway: str) -> None:
         rt.set_up(LOOPBACK_IFINDEX)
         rt.add_addr(eth0, ip, prefixlen)
         rt.set_up(eth0)
-        rt.add_default_route(gateway, eth0)
+        rt.add_default_route(gateway, eth0, route_mtu)
 
 
 def remove_link(rt: Rtnl, name: str) -> bool:

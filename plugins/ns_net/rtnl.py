@@ -53,7 +53,8 @@ IFLA_INFO_KIND, IFLA_INFO_DATA = 1, 2
 VETH_INFO_PEER = 1
 RTEXT_FILTER_SKIP_STATS = 1 << 3   # a RTM_GETLINK reply without its ~1 KB of counters
 IFA_ADDRESS, IFA_LOCAL = 1, 2
-RTA_OIF, RTA_GATEWAY = 4, 5
+RTA_OIF, RTA_GATEWAY, RTA_METRICS = 4, 5, 8
+RTAX_MTU = 2
 RT_TABLE_MAIN, RTPROT_STATIC, RT_SCOPE_UNIVERSE, RTN_UNICAST = 254, 4, 0, 1
 AF_UNSPEC, AF_INET = 0, 2
 CLONE_NEWNET = 0x40000000
@@ -238,9 +239,11 @@ class Rtnl:
                                                                              RT_SCOPE_UNIVERSE, index),
                       _attr(IFA_LOCAL, _ipv4(ip)) + _attr(IFA_ADDRESS, _ipv4(ip)))
 
-    def add_default_route(self, gateway: str, oif: int) -> None:
+    def add_default_route(self, gateway: str, oif: int, mtu: int | None = None) -> None:
         """0.0.0.0/0 via ``gateway`` out of link ``oif``, in the main table, ``proto static`` (what pyroute2's
-        ``route("add")`` made before: ``ip route`` inside a container reads the same)."""
+        ``route("add")`` made before: ``ip route`` inside a container reads the same); with ``mtu``, the
+        route's own MTU metric (``ip route ... mtu N``), which TCP takes its MSS from for this route only."""
+        metrics = _attr(RTA_METRICS, _u32(RTAX_MTU, mtu)) if mtu else b""
         self._request(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL,
                       _RTMSG.pack(AF_INET, 0, 0, 0, RT_TABLE_MAIN, RTPROT_STATIC, RT_SCOPE_UNIVERSE, RTN_UNICAST, 0),
-                      _attr(RTA_GATEWAY, _ipv4(gateway)) + _u32(RTA_OIF, oif))
+                      _attr(RTA_GATEWAY, _ipv4(gateway)) + _u32(RTA_OIF, oif) + metrics)

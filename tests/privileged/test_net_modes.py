@@ -215,8 +215,8 @@ def _ipv4_gso_max(netns_pid: int | None, name: str) -> int | None:
         return rt.gso_ipv4_max_size(name)
 
 
-def test_bridge_links_have_the_host_mtu_and_pass_big_tcp(nsrun, nsrun_root, unique):
-    from nsrun_ns_net.netlink import host_mtu
+def test_bridge_links_have_dockers_mtu_the_default_route_the_uplinks_and_pass_big_tcp(nsrun, nsrun_root, unique):
+    from nsrun_ns_net.netlink import host_mtu, link_mtus
     from nsrun_ns_net.rtnl import BIG_TCP
     tag, name = root_tag(nsrun_root), f"mtu{unique}"
     big_kernel = tuple(int(x) for x in os.uname().release.split(".")[:2]) >= (6, 3)  # IPv4 BIG TCP exists
@@ -230,11 +230,18 @@ def test_bridge_links_have_the_host_mtu_and_pass_big_tcp(nsrun, nsrun_root, uniq
         assert len(veths) == 2
         for link in [f"nsr{tag}b0", *veths]:
             with open(f"/sys/class/net/{link}/mtu") as f:
-                assert int(f.read()) == host_mtu()  # the wire keeps the host's MTU
+                assert int(f.read()) == max(1500, host_mtu())  # Docker's MTU between containers and host
             if big_kernel:  # the host side passes super-packets on every network
                 assert _ipv4_gso_max(None, link) == BIG_TCP
         inside = nsrun("exec", name, "cat", "/sys/class/net/eth0/mtu", check=True).stdout.strip()
-        assert int(inside) == host_mtu()
+        assert int(inside) == link_mtus()[0]
+        routes = subprocess.run(["nsenter", "-t", str(small), "-n", "ip", "route"], capture_output=True, text=True,
+                                check=True).stdout  # the host's iproute2 (busybox's prints no metrics)
+        default = next(line for line in routes.splitlines() if line.startswith("default"))
+        if host_mtu() < 1500:  # what leaves the host fits the uplink from the first segment on
+            assert f"mtu {host_mtu()}" in default, routes
+        else:
+            assert "mtu" not in default, routes
         if big_kernel:  # a container sends them only when its network says so (the default network does not)
             assert _ipv4_gso_max(small, "eth0") == 65536
             assert _ipv4_gso_max(big, "eth0") == BIG_TCP

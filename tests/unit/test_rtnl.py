@@ -115,6 +115,13 @@ def test_add_default_route_decodes_as_pyroute2s_route_add():
     assert msg.get_attr("RTA_GATEWAY") == "10.231.1.1"
     assert msg.get_attr("RTA_OIF") == 2
     assert msg.get_attr("RTA_DST") is None
+    assert msg.get_attr("RTA_METRICS") is None
+
+
+def test_default_route_with_an_mtu_carries_it_as_a_metric():
+    msg, _ = _sent(rtmsg, lambda rt: rt.add_default_route("10.231.1.1", 2, 1400))
+    assert msg.get_attr("RTA_METRICS").get_attr("RTAX_MTU") == 1400
+    assert msg.get_attr("RTA_GATEWAY") == "10.231.1.1"
 
 
 def _newlink_reply(seq: int, index: int, name: str) -> bytes:
