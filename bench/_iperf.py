@@ -71,7 +71,7 @@ def _direct_route(ip: str, devs: tuple[str, ...] = ("nsr",)) -> str | None:
 
 def _nsrun_container(b: Bench, net: str, name: str, subnet: str) -> tuple[int, str]:
     res = run(b.nsrun.cmd(*b.nsrun.plugin_args("net"), "run", "-d", "--name", name, "--network", net,
-                          "busybox", "sleep", "300"))
+                          "busybox", "sleep", "86400"))  # removed by the section; never outlives a long run
     if res.returncode != 0:
         raise NotRun(f"`nsrun run -d --network {net}` failed: {(res.stderr or res.stdout).strip()[-200:]}")
     info = json.loads(run(b.nsrun.cmd("inspect", name)).stdout or "[{}]")[0]
@@ -87,7 +87,7 @@ def _nsrun_container(b: Bench, net: str, name: str, subnet: str) -> tuple[int, s
 
 def _docker_container(docker, name: str) -> tuple[int, str, str]:
     """A busybox container on dockerd's default bridge: (pid, address, docker0's address)."""
-    res = run(docker.cli("run", "-d", "--name", name, docker.image, "sleep", "300"), timeout=120, env=docker.full_env)
+    res = run(docker.cli("run", "-d", "--name", name, docker.image, "sleep", "86400"), timeout=120, env=docker.full_env)
     if res.returncode != 0:
         raise NotRun(f"`docker run -d` failed: {(res.stderr or res.stdout).strip()[-200:]}")
     res = run(docker.cli("inspect", "-f", "{{.State.Pid}} {{.NetworkSettings.IPAddress}} {{.NetworkSettings.Gateway}}",
