@@ -32,7 +32,7 @@ from ..errors import ConfigError, NotFoundError, NsrunError
 from .auth import (AuthError, Authorizer, Challenge, Credentials, load_credentials, parse_challenge,
                    save_credentials)
 from .content import Content, check_digest, sha256_digest
-from .reference import Platform
+from .reference import DOCKER_HUB, DOCKER_HUB_ENDPOINT, Platform
 
 __all__ = ["Registry", "Transport", "RegistryError", "Manifest", "select_platform", "login", "AUTO",
            "DOCKER_MANIFEST", "DOCKER_LIST", "OCI_MANIFEST", "OCI_INDEX", "MANIFEST_TYPES", "INDEX_TYPES"]
@@ -475,7 +475,8 @@ def login(host: str, username: str, password: str, *, insecure: Iterable[str] = 
     """Verify ``username``/``password`` against ``host`` and store them in Docker's config.json (mode 0600);
     the file's path. AuthError when the registry refuses them (nothing is written then)."""
     creds = Credentials(username, password)
-    reg = Registry(host, credentials=creds, insecure=insecure, ca_file=ca_file)
+    endpoint = DOCKER_HUB_ENDPOINT if host in (DOCKER_HUB, "index.docker.io") else host
+    reg = Registry(endpoint, credentials=creds, insecure=insecure, ca_file=ca_file)
     challenge = reg.ping()
     if challenge is not None and challenge.scheme == "bearer":
         reg.auth.token(None)
