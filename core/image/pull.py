@@ -79,6 +79,15 @@ def pull_blobs(ref: Reference | str, content: Content, *, platform: Platform | s
     ref = parse(ref) if isinstance(ref, str) else ref
     want = platform if isinstance(platform, Platform) else parse_platform(platform)
     reg = _client(ref, registry, credentials, insecure, ca_file)
+    try:
+        return _pull(reg, ref, content, want, on_layer, progress, workers)
+    finally:
+        if registry is None:
+            reg.transport.close()
+
+
+def _pull(reg: Registry, ref: Reference, content: Content, want: Platform, on_layer: OnLayer | None,
+          progress: Progress | None, workers: int) -> PullResult:
     repo, what = ref.path, ref.familiar()
     top = reg.get_manifest(repo, ref.manifest_ref, what=what)
     index = None
@@ -192,13 +201,17 @@ def push_image(ref: Reference | str, content: Content, manifest_digest: str, *, 
     ref = parse(ref) if isinstance(ref, str) else ref
     reg = _client(ref, registry, credentials, insecure, ca_file)
     emit = _serialized(progress)
-    top = _stored_manifest(content, manifest_digest)
-    if top.is_index:
-        for entry in top.data["manifests"]:
-            child = _stored_manifest(content, entry["digest"])
-            _push_one(reg, ref.path, content, child, child.digest, emit, workers)
-        return _put(reg, ref, top)
-    return _push_one(reg, ref.path, content, top, ref.tag or top.digest, emit, workers)
+    try:
+        top = _stored_manifest(content, manifest_digest)
+        if top.is_index:
+            for entry in top.data["manifests"]:
+                child = _stored_manifest(content, entry["digest"])
+                _push_one(reg, ref.path, content, child, child.digest, emit, workers)
+            return _put(reg, ref, top)
+        return _push_one(reg, ref.path, content, top, ref.tag or top.digest, emit, workers)
+    finally:
+        if registry is None:
+            reg.transport.close()
 
 
 def _stored_manifest(content: Content, digest: str) -> Manifest:
