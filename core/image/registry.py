@@ -34,7 +34,7 @@ from .auth import (AuthError, Authorizer, Challenge, Credentials, load_credentia
 from .content import Content, check_digest, sha256_digest
 from .reference import DOCKER_HUB, DOCKER_HUB_ENDPOINT, Platform
 
-__all__ = ["Registry", "Transport", "RegistryError", "Manifest", "select_platform", "login", "AUTO",
+__all__ = ["Registry", "Transport", "RegistryError", "TLSError", "Manifest", "select_platform", "login", "AUTO",
            "DOCKER_MANIFEST", "DOCKER_LIST", "OCI_MANIFEST", "OCI_INDEX", "MANIFEST_TYPES", "INDEX_TYPES"]
 
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
@@ -56,6 +56,11 @@ class RegistryError(NsrunError):
     def __init__(self, message: str, *, status: int | None = None, errno: int | None = None) -> None:
         super().__init__(message, errno=errno)
         self.status = status
+
+
+class TLSError(RegistryError):
+    """The TLS handshake failed for another reason than an untrusted certificate (e.g. the server speaks
+    plain HTTP)."""
 
 
 def is_loopback(netloc: str) -> bool:
@@ -192,9 +197,9 @@ class Transport:
                 if reused and replayable and attempt == 0:
                     continue  # a kept-alive connection the server had closed
                 raise RegistryError(f"{parts.netloc} closed the connection: {exc}") from exc
-            except ssl.SSLError:
+            except ssl.SSLError as exc:
                 conn.close()
-                raise
+                raise TLSError(f"TLS with {parts.netloc} failed: {exc.reason or exc}") from exc
             except socket.timeout as exc:
                 conn.close()
                 raise RegistryError(f"{parts.netloc} did not answer within {self.timeout:g} s") from exc
@@ -315,10 +320,10 @@ class Registry:
             base = f"{scheme}://{self.host}"
             try:
                 resp = self.transport.request("GET", f"{base}/v2/")
-            except ssl.SSLError as exc:
+            except TLSError:
                 if scheme == "https" and len(schemes) > 1:
                     continue  # it does not speak TLS: plain HTTP is allowed here
-                raise RegistryError(f"TLS with {self.host} failed: {exc.reason or exc}") from exc
+                raise
             with resp:
                 resp.read_limited()
             if resp.status == 401:

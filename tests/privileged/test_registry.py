@@ -255,6 +255,8 @@ def test_tls_with_the_test_ca_and_refused_without(tls, images, nsrun_root):
         pull_blobs(f"{tls.host}/app:v1", content)
     result = pull_blobs(f"{tls.host}/app:v1", content, ca_file=tls.ca)
     assert result.manifest_digest == images.single["digest"]
+    listed = pull_blobs(f"{tls.host}/app:v1", content, insecure=[tls.host])  # --insecure-registry: unverified
+    assert listed.manifest_digest == images.single["digest"]
     assert push_image(f"{tls.host}/pushed:v1", content, result.manifest_digest, ca_file=tls.ca) == \
         result.manifest_digest
 
