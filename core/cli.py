@@ -244,6 +244,48 @@ def image_rm(state: _State, names: tuple[str, ...]) -> None:
 
 
 @cli.command()
+@click.option("-u", "--username", help="Username")
+@click.option("-p", "--password", help="Password (prefer --password-stdin)")
+@click.option("--password-stdin", is_flag=True, help="Take the password from stdin")
+@click.option("--insecure-registry", "insecure", multiple=True, metavar="HOST",
+              help="Allow plain HTTP or an unverified certificate for HOST")
+@click.option("--ca-file", type=click.Path(), help="Trust this CA certificate too")
+@click.argument("server")
+def login(username: str | None, password: str | None, password_stdin: bool, insecure: tuple[str, ...],
+          ca_file: str | None, server: str) -> None:
+    """Log in to a registry; the credentials go to ~/.docker/config.json, as with docker login."""
+    from .errors import ConfigError
+    from .image.registry import login as registry_login
+    if password_stdin:
+        if password:
+            raise ConfigError("--password and --password-stdin are mutually exclusive")
+        password = sys.stdin.readline().rstrip("\r\n")
+    if not username:
+        username = click.prompt("Username")
+    if not password:
+        password = click.prompt("Password", hide_input=True)
+    path = registry_login(_registry_host(server), username, password, insecure=insecure, ca_file=ca_file)
+    click.echo(f"Credentials saved in {path}")
+    click.echo("Login Succeeded")
+
+
+@cli.command()
+@click.argument("server")
+def logout(server: str) -> None:
+    """Forget the credentials stored for a registry."""
+    from .image.auth import remove_credentials
+    host = _registry_host(server)
+    click.echo(f"Removing login credentials for {host}" if remove_credentials(host)
+               else f"Not logged in to {host}")
+
+
+def _registry_host(server: str) -> str:
+    """``https://host:port/v1/`` or ``host:port`` -> ``host:port`` (Hub's names stay as Docker keys them)."""
+    host = server.split("://", 1)[-1].split("/", 1)[0]
+    return "docker.io" if host in ("index.docker.io", "registry-1.docker.io") else host
+
+
+@cli.command()
 @pass_state
 def plugins(state: _State) -> None:
     """List installed plugins: name, module, distribution, hooks."""
