@@ -27,7 +27,7 @@ def NetworkStore(paths: Paths) -> Any:  # noqa: N802 - a lazy alias of ipam.Netw
 DEFAULT = True
 ORDER = 40
 HOOKSPECS = "nsrun_ns_net.hookspecs"
-COMMANDS = {"network": "nsrun_ns_net.cli:network"}
+COMMANDS = {"network": "nsrun_ns_net.cli:network", "port": "nsrun_ns_net.cli:port"}
 OPTIONS = [
     Option(("--network", "--net"), "network", metavar="MODE",
            help="bridge (default), none, host, container:NAME, or a network's name"),
