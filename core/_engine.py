@@ -35,7 +35,6 @@ class Engine:
                 user: str | None = None, tty: bool = False, interactive: bool = False, detach: bool = False,
                 remove: bool = False, plugins: list[str] | None = None,
                 options: dict[str, Any] | None = None, entrypoint: list[str] | None = None,
-                labels: dict[str, str] | None = None,
                 stop_signal: str | None = None) -> tuple[LoadedPlugins, RunContext]:
         """Check everything the user asked for; load the plugins; create nothing.
 
@@ -64,7 +63,7 @@ class Engine:
             parse_signal(stop_signal)
         run = apply_image_config(image_config(self.images.get(image)) if image and not was_rootfs else {},
                                  cmd=list(argv), entrypoint=entrypoint, env=env, workdir=workdir, user=user,
-                                 labels=labels, stop_signal=stop_signal)
+                                 stop_signal=stop_signal)
         spec = ContainerSpec(id=new_id(), name=name or "", argv=run.argv, image=image, rootfs=rootfs,
                              env=run.env, workdir=run.workdir or "/", user=parse_user(run.user, rootfs), tty=tty,
                              interactive=interactive, detach=detach, remove=remove, plugins=loaded.names,

@@ -42,7 +42,6 @@ RUN_OPTIONS = [
     Option(("--rootfs",), "rootfs", help="Use this directory as the root instead of an image"),
     Option(("--entrypoint",), "entrypoint", metavar="CMD",
            help="Overwrite the image's ENTRYPOINT (\"\" clears it; the image's CMD is then not used)"),
-    Option(("-l", "--label"), "label", multiple=True, metavar="K=V", help="Set a label (over the image's)"),
     Option(("--stop-signal",), "stop_signal", metavar="SIGNAL",
            help="Signal that stops the container (default: the image's STOPSIGNAL, else SIGTERM)"),
 ]

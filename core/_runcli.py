@@ -20,7 +20,7 @@ _KEEP_UNTIL_EXIT: list[Any] = []
 def run_command(engine: Any, plugins: list[str] | None, *, remove: bool, detach: bool, name: str | None,
                 env: tuple[str, ...], workdir: str | None, user: str | None, interactive: bool, tty: bool,
                 rootfs: str | None, image_and_cmd: tuple[str, ...], entrypoint: str | None = None,
-                label: tuple[str, ...] = (), stop_signal: str | None = None, **plugin_opts: Any) -> int:
+                stop_signal: str | None = None, **plugin_opts: Any) -> int:
     from ._parse import parse_env
     words = list(image_and_cmd)
     image = None
@@ -29,8 +29,7 @@ def run_command(engine: Any, plugins: list[str] | None, *, remove: bool, detach:
             raise NsrunError('"nsrun run" requires at least 1 argument: an image (or --rootfs DIR)')
         image = words.pop(0)
     # No command: the image's (its config's Cmd; ``Engine.prepare`` merges). ``--entrypoint ""`` clears.
-    config = {"entrypoint": None if entrypoint is None else [entrypoint], "stop_signal": stop_signal or None,
-              "labels": parse_labels(label)}
+    config = {"entrypoint": None if entrypoint is None else [entrypoint], "stop_signal": stop_signal or None}
     if getattr(engine, "remote", False):  # -H: the daemon prepares, creates and runs it
         result = engine.run_cli(argv=words, image=image, rootfs=rootfs, name=name, env=parse_env(env),
                                 workdir=workdir, user=user, tty=tty, interactive=interactive, detach=detach,
@@ -63,14 +62,3 @@ def run_command(engine: Any, plugins: list[str] | None, *, remove: bool, detach:
     _trace.report()
     return status
 
-
-def parse_labels(items: tuple[str, ...] | list[str]) -> dict[str, str]:
-    """``-l K=V`` (a bare ``K`` is an empty label, as Docker's)."""
-    from .errors import ConfigError
-    out = {}
-    for item in items or ():
-        key, _, value = item.partition("=")
-        if not key:
-            raise ConfigError(f"invalid label {item!r}: expected KEY=VALUE")
-        out[key] = value
-    return out

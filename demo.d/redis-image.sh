@@ -28,7 +28,7 @@ flock 9                                    # concurrent demos build it once
 
 if [ ! -f "$entry/index.json" ]; then
   work=$(mktemp -d "$cache/.redis-build.XXXXXX")
-  trap 'rm -rf "$work"' EXIT
+  [ -n "${REDIS_IMAGE_KEEP:-}" ] || trap 'rm -rf "$work"' EXIT
   # One deterministic time for every file of both trees (SOURCE_DATE_EPOCH): files the redis step does not
   # change compare equal, so the second layer holds only what installing redis-server added or changed.
   export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-1700000000}
@@ -41,7 +41,7 @@ if [ ! -f "$entry/index.json" ]; then
   excludes=("./var/cache/apt/archives/*.deb" "./var/cache/apt/*.bin" "./var/lib/apt/lists/*" "./proc/*"
             "./sys/*" "./dev/*")
   hook_excludes=$(printf " --exclude='%s'" "${excludes[@]}")
-  untar=(tar --numeric-owner --xattrs -xf)
+  untar=(tar --numeric-owner --xattrs -x)
   for pattern in "${excludes[@]}"; do untar+=(--exclude="$pattern"); done
   echo "redis image: building a Debian $suite root with redis-server (mmdebstrap; a minute or two)" >&2
   mmdebstrap --quiet --variant=essential --include=redis-server "${slim[@]}" \
@@ -52,11 +52,11 @@ if [ ! -f "$entry/index.json" ]; then
   umoci init --layout "$layout"
   umoci new --image "$layout:latest"
   umoci unpack --image "$layout:latest" "$work/bundle" >/dev/null
-  "${untar[@]}" "$work/base.tar" -C "$work/bundle/rootfs"
-  umoci repack --history.created_by "mmdebstrap --variant=essential $suite" --image "$layout:latest" "$work/bundle"
+  "${untar[@]}" -f "$work/base.tar" -C "$work/bundle/rootfs"
+  umoci repack --refresh-bundle --history.created_by "mmdebstrap --variant=essential $suite" --image "$layout:latest" "$work/bundle"
   # The full tree replaces the base one: umoci's diff is what redis-server added (and any removal).
   find "$work/bundle/rootfs" -mindepth 1 -maxdepth 1 -exec rm -rf {} +
-  "${untar[@]}" "$work/full.tar" -C "$work/bundle/rootfs"
+  "${untar[@]}" -f "$work/full.tar" -C "$work/bundle/rootfs"
   mkdir -p "$work/bundle/rootfs/data"
   umoci repack --history.created_by "apt-get install redis-server" --image "$layout:latest" "$work/bundle"
   umoci config --image "$layout:latest" --history.created_by "config" \
@@ -67,6 +67,7 @@ if [ ! -f "$entry/index.json" ]; then
   umoci gc --layout "$layout"
   rm -rf "$entry"
   mv "$layout" "$entry"
+  find "$cache" -mindepth 1 -maxdepth 1 -name 'redis-*' ! -name "redis-$key" -exec rm -rf {} +  # older builds
 fi
 
 rm -rf "$out"

@@ -132,15 +132,14 @@ class RemoteEngine:
     def run_cli(self, *, argv: list[str], image: str | None, rootfs: str | None, name: str | None,
                 env: dict[str, str], workdir: str | None, user: str | None, tty: bool, interactive: bool,
                 detach: bool, remove: bool, plugins: list[str] | None, options: dict[str, Any],
-                entrypoint: list[str] | None = None, labels: dict[str, str] | None = None,
-                stop_signal: str | None = None) -> int | str:
+                entrypoint: list[str] | None = None, stop_signal: str | None = None) -> int | str:
         """``nsrun run`` through the daemon: the container id when detached, else its exit code."""
         from .remote_io import run_attached
         if rootfs:
             raise ConfigError("--rootfs is not available with -H: the daemon runs images (docker import one)")
         options = {k: (list(v) if isinstance(v, tuple) else v) for k, v in options.items()
                    if v not in (None, False, (), [])}
-        body = {"Image": image, "Cmd": argv or None, "Entrypoint": entrypoint, "Labels": labels or {},
+        body = {"Image": image, "Cmd": argv or None, "Entrypoint": entrypoint,
                 "StopSignal": stop_signal or "", "Env": [f"{k}={v}" for k, v in env.items()], "WorkingDir": workdir or "",
                 "User": user or "", "Tty": tty, "OpenStdin": interactive, "StdinOnce": interactive,
                 "AttachStdin": interactive, "HostConfig": {"AutoRemove": remove},

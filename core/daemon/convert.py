@@ -53,7 +53,7 @@ DOCKER_KEYED = ("ExposedPorts", "Volumes", "HostConfig.PortBindings", "Labels")
 
 def create_args(body: Any, name: str | None, docker_create: Any) -> dict[str, Any]:
     """A create body -> ``Engine.prepare`` kwargs (``argv`` (the ``Cmd``), ``entrypoint, image, name, env,
-    workdir, user, labels, stop_signal, tty, interactive, detach, remove, options`` and ``plugins`` when nsrun's
+    workdir, user, stop_signal, tty, interactive, detach, remove, options`` and ``plugins`` when nsrun's
     own client chose them).
 
     The core takes its own fields; each of the daemon's plugins takes its own through ``docker_create`` (the
@@ -69,9 +69,6 @@ def create_args(body: Any, name: str | None, docker_create: Any) -> dict[str, An
     cleared = isinstance(body, dict) and body.get("Entrypoint") in ([""], "")
     entrypoint = fields.take_strings("Entrypoint")
     argv = fields.take_strings("Cmd") or []
-    labels = fields.take("Labels", dict) or {}
-    if not all(isinstance(k, str) and isinstance(v, str) for k, v in labels.items()):
-        raise BadRequest("Labels: expected an object of strings")
     for attach in ("AttachStdin", "AttachStdout", "AttachStderr", "StdinOnce"):  # how the client attaches
         fields.take(attach, bool)
     fields.take("HostConfig.ConsoleSize", list)       # the first resize; the client sends /resize too
@@ -82,8 +79,7 @@ def create_args(body: Any, name: str | None, docker_create: Any) -> dict[str, An
         "workdir": fields.take("WorkingDir", str), "user": fields.take("User", str),
         "tty": bool(fields.take("Tty", bool)), "interactive": bool(fields.take("OpenStdin", bool)),
         "detach": True, "remove": bool(fields.take("HostConfig.AutoRemove", bool)), "options": {},
-        "entrypoint": [""] if cleared else entrypoint, "labels": labels,
-        "stop_signal": fields.take("StopSignal", str)}
+        "entrypoint": [""] if cleared else entrypoint, "stop_signal": fields.take("StopSignal", str)}
     for result in docker_create(fields=fields):
         args["options"].update(result)
     ext = fields.take("Nsrun", dict)

@@ -46,11 +46,11 @@ def test_entrypoint_cmd_env_workdir_user_labels_from_the_image(nsrun, rootfs_tar
     mine = nsrun("run", "--rm", "-w", "/tmp", "-u", "0", "--entrypoint", "sh", "cfg:1", "-c", "pwd; id -u",
                  check=True).stdout
     assert mine == "/tmp\n0\n"
-    nsrun("run", "--name", "cfg-inspected", "-l", "maker=user", "cfg:1", check=True)
+    nsrun("run", "--name", "cfg-inspected", "cfg:1", check=True)
     try:
         config = _inspect(nsrun, "cfg-inspected")["Config"]
         assert config["Entrypoint"] == ["/bin/echo", "entry"] and config["Cmd"] == ["default"]
-        assert config["Labels"] == {"maker": "user", "kept": "yes"}
+        assert config["Labels"] == {"maker": "image", "kept": "yes"}
         assert "FOO=image" in config["Env"] and config["WorkingDir"] == "/work"
     finally:
         nsrun("rm", "cfg-inspected", check=True)

@@ -41,10 +41,10 @@ def test_nothing_to_run_is_one_clear_error(image, entrypoint):
 
 
 def test_env_workdir_user_labels_stop_signal_the_user_wins():
-    run = apply(IMAGE, cmd=[], env={"B": "user", "C": "user"}, labels={"maker": "user"})
+    run = apply(IMAGE, cmd=[], env={"B": "user", "C": "user"})
     assert run.env == {"PATH": "/opt/bin:/bin", "A": "image", "B": "user", "C": "user"}
     assert (run.workdir, run.user) == ("/srv", "nobody")
-    assert run.config["Labels"] == {"maker": "user", "kept": "yes"}
+    assert run.config["Labels"] == {"maker": "image", "kept": "yes"}
     assert run.config["StopSignal"] == "SIGQUIT" and run.config["ExposedPorts"] == {"80/tcp": {}, "53/udp": {}}
     mine = apply(IMAGE, cmd=[], workdir="/tmp", user="0:0", stop_signal="SIGINT", env={"PATH": "/x"})
     assert (mine.workdir, mine.user, mine.config["StopSignal"], mine.env["PATH"]) == ("/tmp", "0:0", "SIGINT", "/x")
