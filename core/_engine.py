@@ -251,5 +251,3 @@ def describe(rec: Record) -> dict[str, Any]:
         "Plugins": rec.spec.plugins, "Options": rec.spec.options, "Info": st.get("info") or {},
         "HostConfig": {"AutoRemove": rec.spec.remove},
     }
-
-
