@@ -111,13 +111,17 @@ class ContainerSpec(Fields):
     """What the user asked for; plain data that maps onto an OCI config.json (see ``to_json``).
 
     ``rootfs`` is the read-only lower root (an image's rootfs or ``--rootfs``); ``options`` holds the values
-    of plugin-contributed options by ``dest``.
+    of plugin-contributed options by ``dest``. ``config`` is the container's share of the image config, in
+    Docker's names (``_imageconfig.apply``): ``Entrypoint`` and ``Cmd`` (``argv`` is both), ``Labels``,
+    ``ExposedPorts`` (plugins that publish ports read it), ``StopSignal``; ``env``/``workdir``/``user``
+    already hold the merged values.
     """
 
     __slots__ = ("id", "name", "argv", "image", "rootfs", "env", "workdir", "user", "tty", "interactive",
-                 "detach", "remove", "plugins", "options")
+                 "detach", "remove", "plugins", "options", "config")
     _defaults = {"image": None, "rootfs": None, "env": dict, "workdir": "/", "user": (0, 0), "tty": False,
-                 "interactive": False, "detach": False, "remove": False, "plugins": list, "options": dict}
+                 "interactive": False, "detach": False, "remove": False, "plugins": list, "options": dict,
+                 "config": dict}
 
     def to_json(self) -> dict[str, Any]:
         data = self.to_dict()

@@ -12,13 +12,14 @@ from typing import Any, Iterator
 
 from . import _trace
 from ._context import ContainerSpec, Paths, RunContext
+from ._imageconfig import apply as apply_image_config, container_config, image_config
 from ._images import Images
 from ._parse import parse_user
 from ._plugins import LoadedPlugins, default_selection, installed_plugins, load_plugins
 from ._state import Record, Store, alive, new_id
 from .errors import ConfigError, ConflictError, PluginError
 
-__all__ = ["Engine", "describe"]
+__all__ = ["Engine", "describe", "stop_signal"]
 
 class Engine:
     """Operations on the containers and images under one nsrun root."""
@@ -33,8 +34,12 @@ class Engine:
                 name: str | None = None, env: dict[str, str] | None = None, workdir: str | None = None,
                 user: str | None = None, tty: bool = False, interactive: bool = False, detach: bool = False,
                 remove: bool = False, plugins: list[str] | None = None,
-                options: dict[str, Any] | None = None) -> tuple[LoadedPlugins, RunContext]:
-        """Check everything the user asked for; load the plugins; create nothing."""
+                options: dict[str, Any] | None = None, entrypoint: list[str] | None = None,
+                stop_signal: str | None = None) -> tuple[LoadedPlugins, RunContext]:
+        """Check everything the user asked for; load the plugins; create nothing.
+
+        ``argv`` is the user's command (may be empty: the image's ``Cmd``); the image's config is merged in
+        with Docker's rules (``_imageconfig.apply``; ``entrypoint`` None keeps the image's, ``[""]`` clears it)."""
         with _trace.phase("load plugins"):
             names = plugins if plugins is not None else default_selection()
             loaded = load_plugins(names)
@@ -42,6 +47,7 @@ class Engine:
         self._check_option_owners(options, loaded.names)
         if name is not None and not name:
             raise ConfigError("invalid container name: empty")
+        was_rootfs = bool(rootfs)
         if rootfs:
             if not os.path.isdir(rootfs):
                 raise ConfigError(f"rootfs {rootfs}: no such directory")
@@ -50,14 +56,18 @@ class Engine:
             rootfs = self.images.rootfs(image)
         else:
             raise ConfigError("an image or --rootfs is required")
-        if not argv:
-            raise ConfigError("no command specified")
         if workdir and not os.path.isabs(workdir):
             raise ConfigError(f"the working directory '{workdir}' is invalid, it needs to be an absolute path")
-        spec = ContainerSpec(id=new_id(), name=name or "", argv=list(argv), image=image, rootfs=rootfs,
-                             env=env or {}, workdir=workdir or "/", user=parse_user(user, rootfs), tty=tty,
+        if stop_signal:
+            from ._parse import parse_signal
+            parse_signal(stop_signal)
+        run = apply_image_config(image_config(self.images.get(image)) if image and not was_rootfs else {},
+                                 cmd=list(argv), entrypoint=entrypoint, env=env, workdir=workdir, user=user,
+                                 stop_signal=stop_signal)
+        spec = ContainerSpec(id=new_id(), name=name or "", argv=run.argv, image=image, rootfs=rootfs,
+                             env=run.env, workdir=run.workdir or "/", user=parse_user(run.user, rootfs), tty=tty,
                              interactive=interactive, detach=detach, remove=remove, plugins=loaded.names,
-                             options=options)
+                             options=options, config=run.config)
         ctx = loaded.context(spec, self.paths)
         from ._lifecycle import configure
         configure(loaded, ctx)
@@ -143,11 +153,12 @@ class Engine:
             delay = min(delay * 2, 0.05)
 
     def stop(self, ref: str, timeout: float = 10) -> Record:
-        """SIGTERM, then SIGKILL after ``timeout`` seconds (Docker's stop)."""
+        """The container's stop signal (the image's ``StopSignal`` or ``--stop-signal``; SIGTERM by default),
+        then SIGKILL after ``timeout`` seconds (Docker's stop)."""
         rec = self.find(ref)
         if not rec.running:
             return rec
-        self._signal(rec, signal.SIGTERM)
+        self._signal(rec, stop_signal(rec.spec))
         if not self.wait_exit(rec, timeout):
             self._signal(rec, signal.SIGKILL)
             self.wait_exit(rec, 10)
@@ -210,6 +221,19 @@ class Engine:
         return collect(self, only=only, reset=reset)
 
 
+def stop_signal(spec: ContainerSpec) -> int:
+    """The signal ``stop`` sends first: the recorded ``StopSignal`` (validated when the container was made;
+    one that this host does not know falls back to SIGTERM)."""
+    text = spec.config.get("StopSignal")
+    if not text:
+        return signal.SIGTERM
+    from ._parse import parse_signal
+    try:
+        return parse_signal(text)
+    except ConfigError:
+        return signal.SIGTERM
+
+
 def describe(rec: Record) -> dict[str, Any]:
     """The ``inspect`` view of a record (Docker-shaped where Docker has a field)."""
     st = rec.state
@@ -221,10 +245,9 @@ def describe(rec: Record) -> dict[str, Any]:
                   "ExitCode": st.get("exit_code") if st.get("exit_code") is not None else 0,
                   "Error": st.get("error", ""), "StartedAt": st.get("started"), "FinishedAt": st.get("finished")},
         "Config": {"Hostname": (st.get("info") or {}).get("Hostname", ""), "Env": [f"{k}={v}" for k, v in
-                   rec.spec.env.items()], "Cmd": rec.spec.argv, "WorkingDir": rec.spec.workdir,
+                   rec.spec.env.items()], **container_config(rec.spec), "WorkingDir": rec.spec.workdir,
                    "User": ":".join(map(str, rec.spec.user)), "Tty": rec.spec.tty,
                    "OpenStdin": rec.spec.interactive},
         "Plugins": rec.spec.plugins, "Options": rec.spec.options, "Info": st.get("info") or {},
         "HostConfig": {"AutoRemove": rec.spec.remove},
     }
-

@@ -103,11 +103,12 @@ class Images:
             raise ConflictError(f"conflict: unable to remove image {name}: in use by container {users[0][:12]}")
         shutil.rmtree(self._dir(name))
 
-    def _finish(self, name: str, tmp: str, digest: str) -> dict[str, Any]:
+    def _finish(self, name: str, tmp: str, digest: str, config: dict[str, Any] | None = None) -> dict[str, Any]:
         import shutil
         size = sum(os.lstat(os.path.join(d, f)).st_size for d, _, fs in os.walk(os.path.join(tmp, "rootfs"))
                    for f in fs)
-        meta = {"name": name, "id": "sha256:" + digest, "created": time.time(), "size": size}
+        meta = {"name": name, "id": "sha256:" + digest, "created": time.time(), "size": size,
+                "config": config or {}}  # the OCI image config (read through _imageconfig.image_config)
         with open(os.path.join(tmp, "image.json"), "w") as f:
             json.dump(meta, f)
         final = self._dir(name)
@@ -196,10 +197,12 @@ class Images:
                     f.write(text)
             with open(binary, "rb") as f:
                 digest = hashlib.sha256(f.read()).hexdigest()
-            return self._finish(BUSYBOX, tmp, digest)
+            from ._imageconfig import BUSYBOX_CONFIG
+            return self._finish(BUSYBOX, tmp, digest, BUSYBOX_CONFIG)
 
-    def import_tar(self, tar_path: str, name: str) -> dict[str, Any]:
-        """Unpack a root filesystem tarball as image ``name``; hostile members are refused or dropped."""
+    def import_tar(self, tar_path: str, name: str, config: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Unpack a root filesystem tarball as image ``name`` with the OCI image ``config`` (``docker import
+        --change``: ``_imageconfig.parse_changes``); hostile members are refused or dropped."""
         import hashlib
         import tarfile
         name = normalize(name)
@@ -214,7 +217,7 @@ class Images:
             except (tarfile.TarError, EOFError) as exc:
                 raise ConfigError(f"{tar_path}: not a valid tar archive ({exc})") from exc
             with self._lock():
-                return self._finish(name, tmp, digest)
+                return self._finish(name, tmp, digest, config)
 
 
 def _parts(name: str) -> list[str]:

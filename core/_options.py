@@ -40,6 +40,10 @@ RUN_OPTIONS = [
     Option(("-i", "--interactive"), "interactive", is_flag=True, help="Keep stdin open"),
     Option(("-t", "--tty"), "tty", is_flag=True, help="Allocate a pseudo-terminal"),
     Option(("--rootfs",), "rootfs", help="Use this directory as the root instead of an image"),
+    Option(("--entrypoint",), "entrypoint", metavar="CMD",
+           help="Overwrite the image's ENTRYPOINT (\"\" clears it; the image's CMD is then not used)"),
+    Option(("--stop-signal",), "stop_signal", metavar="SIGNAL",
+           help="Signal that stops the container (default: the image's STOPSIGNAL, else SIGTERM)"),
 ]
 
 

@@ -19,7 +19,8 @@ _KEEP_UNTIL_EXIT: list[Any] = []
 
 def run_command(engine: Any, plugins: list[str] | None, *, remove: bool, detach: bool, name: str | None,
                 env: tuple[str, ...], workdir: str | None, user: str | None, interactive: bool, tty: bool,
-                rootfs: str | None, image_and_cmd: tuple[str, ...], **plugin_opts: Any) -> int:
+                rootfs: str | None, image_and_cmd: tuple[str, ...], entrypoint: str | None = None,
+                stop_signal: str | None = None, **plugin_opts: Any) -> int:
     from ._parse import parse_env
     words = list(image_and_cmd)
     image = None
@@ -27,12 +28,12 @@ def run_command(engine: Any, plugins: list[str] | None, *, remove: bool, detach:
         if not words:
             raise NsrunError('"nsrun run" requires at least 1 argument: an image (or --rootfs DIR)')
         image = words.pop(0)
-    if not words:
-        words = ["sh"]
+    # No command: the image's (its config's Cmd; ``Engine.prepare`` merges). ``--entrypoint ""`` clears.
+    config = {"entrypoint": None if entrypoint is None else [entrypoint], "stop_signal": stop_signal or None}
     if getattr(engine, "remote", False):  # -H: the daemon prepares, creates and runs it
         result = engine.run_cli(argv=words, image=image, rootfs=rootfs, name=name, env=parse_env(env),
                                 workdir=workdir, user=user, tty=tty, interactive=interactive, detach=detach,
-                                remove=remove, plugins=plugins, options=plugin_opts)
+                                remove=remove, plugins=plugins, options=plugin_opts, **config)
         if detach:
             print(result, flush=True)
             return 0
@@ -40,7 +41,7 @@ def run_command(engine: Any, plugins: list[str] | None, *, remove: bool, detach:
     with _trace.phase("prepare (the rest)"):
         loaded, ctx = engine.prepare(argv=words, image=image, rootfs=rootfs, name=name, env=parse_env(env),
                                      workdir=workdir, user=user, tty=tty, interactive=interactive, detach=detach,
-                                     remove=remove, plugins=plugins, options=plugin_opts)
+                                     remove=remove, plugins=plugins, options=plugin_opts, **config)
     for warning in ctx.warnings:
         print(f"WARNING: {warning}", file=sys.stderr)
     with _trace.phase("create record"):
@@ -60,3 +61,4 @@ def run_command(engine: Any, plugins: list[str] | None, *, remove: bool, detach:
     _KEEP_UNTIL_EXIT.append((loaded, ctx))
     _trace.report()
     return status
+

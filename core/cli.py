@@ -210,12 +210,17 @@ def image() -> None:
 
 
 @image.command(name="import")
+@click.option("-c", "--change", "changes", multiple=True, metavar="INSTRUCTION",
+              help="Apply a Dockerfile instruction to the image's config: CMD, ENTRYPOINT, ENV, WORKDIR, USER, "
+                   "EXPOSE, LABEL, STOPSIGNAL (as `docker import --change`)")
 @click.argument("tar")
 @click.argument("name")
 @pass_state
-def image_import(state: _State, tar: str, name: str) -> None:
+def image_import(state: _State, changes: tuple[str, ...], tar: str, name: str) -> None:
     """Import a root filesystem tarball as an image."""
-    meta = state.engine.images.import_tar(tar, name)
+    from ._imageconfig import parse_changes
+    config = parse_changes(changes)  # checked before anything is unpacked
+    meta = state.engine.images.import_tar(tar, name, config)
     click.echo(meta["id"])
 
 

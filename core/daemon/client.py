@@ -131,14 +131,16 @@ class RemoteEngine:
 
     def run_cli(self, *, argv: list[str], image: str | None, rootfs: str | None, name: str | None,
                 env: dict[str, str], workdir: str | None, user: str | None, tty: bool, interactive: bool,
-                detach: bool, remove: bool, plugins: list[str] | None, options: dict[str, Any]) -> int | str:
+                detach: bool, remove: bool, plugins: list[str] | None, options: dict[str, Any],
+                entrypoint: list[str] | None = None, stop_signal: str | None = None) -> int | str:
         """``nsrun run`` through the daemon: the container id when detached, else its exit code."""
         from .remote_io import run_attached
         if rootfs:
             raise ConfigError("--rootfs is not available with -H: the daemon runs images (docker import one)")
         options = {k: (list(v) if isinstance(v, tuple) else v) for k, v in options.items()
                    if v not in (None, False, (), [])}
-        body = {"Image": image, "Cmd": argv, "Env": [f"{k}={v}" for k, v in env.items()], "WorkingDir": workdir or "",
+        body = {"Image": image, "Cmd": argv or None, "Entrypoint": entrypoint,
+                "StopSignal": stop_signal or "", "Env": [f"{k}={v}" for k, v in env.items()], "WorkingDir": workdir or "",
                 "User": user or "", "Tty": tty, "OpenStdin": interactive, "StdinOnce": interactive,
                 "AttachStdin": interactive, "HostConfig": {"AutoRemove": remove},
                 "Nsrun": {"Plugins": plugins, "Options": options, "Detach": detach}}
@@ -160,7 +162,9 @@ class _RemoteImages:
     def list(self) -> list[dict[str, Any]]:
         return self.engine.request("GET", "/nsrun/v1/images")
 
-    def import_tar(self, tar_path: str, name: str) -> dict[str, Any]:
+    def import_tar(self, tar_path: str, name: str, config: dict[str, Any] | None = None) -> dict[str, Any]:
+        if config:
+            raise ConfigError("image import --change is not available with -H yet: import on the daemon's host")
         if not os.path.isfile(tar_path):
             raise ConfigError(f"no such file: {tar_path}")
         repo, _, tag = name.rpartition(":") if ":" in name.rsplit("/", 1)[-1] else (name, "", "")

@@ -12,6 +12,7 @@ import datetime
 from typing import Any
 
 from .._fieldsource import FieldSource
+from .._imageconfig import container_config
 from ..errors import ConfigError
 
 __all__ = ["BadRequest", "parse_bool", "create_args", "container_json", "ps_item", "rfc3339", "docker_state",
@@ -51,8 +52,9 @@ DOCKER_KEYED = ("ExposedPorts", "Volumes", "HostConfig.PortBindings", "Labels")
 
 
 def create_args(body: Any, name: str | None, docker_create: Any) -> dict[str, Any]:
-    """A create body -> ``Engine.prepare`` kwargs (``argv, image, name, env, workdir, user, tty, interactive,
-    detach, remove, options`` and ``plugins`` when nsrun's own client chose them).
+    """A create body -> ``Engine.prepare`` kwargs (``argv`` (the ``Cmd``), ``entrypoint, image, name, env,
+    workdir, user, stop_signal, tty, interactive, detach, remove, options`` and ``plugins`` when nsrun's
+    own client chose them).
 
     The core takes its own fields; each of the daemon's plugins takes its own through ``docker_create`` (the
     hook, called for those plugins); a field that is set and nobody took is refused (FieldError naming it),
@@ -62,7 +64,11 @@ def create_args(body: Any, name: str | None, docker_create: Any) -> dict[str, An
     image = fields.take("Image", str)
     if not image:
         raise BadRequest("Config.Image: an image is required")
-    argv = (fields.take_strings("Entrypoint") or []) + (fields.take_strings("Cmd") or []) or ["sh"]
+    # The image's config is merged by Engine.prepare (``_imageconfig.apply``): here only what was sent.
+    # ``Entrypoint: [""]`` is the docker CLI's ``--entrypoint ""`` (clear the image's), not an unset field.
+    cleared = isinstance(body, dict) and body.get("Entrypoint") in ([""], "")
+    entrypoint = fields.take_strings("Entrypoint")
+    argv = fields.take_strings("Cmd") or []
     for attach in ("AttachStdin", "AttachStdout", "AttachStderr", "StdinOnce"):  # how the client attaches
         fields.take(attach, bool)
     fields.take("HostConfig.ConsoleSize", list)       # the first resize; the client sends /resize too
@@ -72,7 +78,8 @@ def create_args(body: Any, name: str | None, docker_create: Any) -> dict[str, An
         "argv": argv, "image": image, "name": name or None, "env": env,
         "workdir": fields.take("WorkingDir", str), "user": fields.take("User", str),
         "tty": bool(fields.take("Tty", bool)), "interactive": bool(fields.take("OpenStdin", bool)),
-        "detach": True, "remove": bool(fields.take("HostConfig.AutoRemove", bool)), "options": {}}
+        "detach": True, "remove": bool(fields.take("HostConfig.AutoRemove", bool)), "options": {},
+        "entrypoint": [""] if cleared else entrypoint, "stop_signal": fields.take("StopSignal", str)}
     for result in docker_create(fields=fields):
         args["options"].update(result)
     ext = fields.take("Nsrun", dict)
@@ -126,8 +133,8 @@ def container_json(rec: Any, view_hook: Any) -> dict[str, Any]:
                    "User": "" if tuple(spec.user) == (0, 0) else ":".join(map(str, spec.user)),
                    "AttachStdin": False, "AttachStdout": True, "AttachStderr": True, "Tty": spec.tty,
                    "OpenStdin": spec.interactive, "StdinOnce": spec.interactive,
-                   "Env": [f"{k}={v}" for k, v in spec.env.items()], "Cmd": spec.argv, "Image": spec.image or "",
-                   "WorkingDir": "" if spec.workdir == "/" else spec.workdir, "Entrypoint": None, "Labels": {}},
+                   "Env": [f"{k}={v}" for k, v in spec.env.items()], "Image": spec.image or "",
+                   "WorkingDir": "" if spec.workdir == "/" else spec.workdir, **container_config(spec)},
         "NetworkSettings": {"Ports": {}, "IPAddress": "", "Gateway": "", "Networks": {}},
         "Mounts": [], "GraphDriver": {"Name": "overlay2", "Data": {}},
         "Nsrun": {"Plugins": spec.plugins, "Options": spec.options, "Info": info},

@@ -27,14 +27,16 @@ def NetworkStore(paths: Paths) -> Any:  # noqa: N802 - a lazy alias of ipam.Netw
 DEFAULT = True
 ORDER = 40
 HOOKSPECS = "nsrun_ns_net.hookspecs"
-COMMANDS = {"network": "nsrun_ns_net.cli:network"}
+COMMANDS = {"network": "nsrun_ns_net.cli:network", "port": "nsrun_ns_net.cli:port"}
 OPTIONS = [
     Option(("--network", "--net"), "network", metavar="MODE",
            help="bridge (default), none, host, container:NAME, or a network's name"),
     Option(("-p", "--publish"), "publish", multiple=True, metavar="[IP:]HOST:CTR[/PROTO]",
            help="Publish a container's port on the host"),
     Option(("--expose",), "expose", multiple=True, metavar="PORT[/PROTO]",
-           help="Record a port the container listens on (shown by inspect; nothing is published)"),
+           help="Record a port the container listens on (shown by inspect; published only by -P)"),
+    Option(("-P", "--publish-all"), "publish_all", is_flag=True,
+           help="Publish every exposed port (the image's EXPOSE and --expose) to a free host port"),
 ]
 
 
@@ -83,15 +85,35 @@ def _exposed(items: Any) -> list[str]:
     return out
 
 
+def _publish_all(exposed: list[str], specs: list[Any]) -> list[Any]:
+    """``-P``: a free host port on 0.0.0.0 for each exposed ``PORT/PROTO`` that no ``-p`` publishes already
+    (Docker's); protocols ``-p`` cannot publish (sctp) are left exposed only."""
+    from .ports import PROTOCOLS, PortSpec
+    taken = {(s.ctr_port, s.proto) for s in specs}
+    out = []
+    for item in exposed:
+        port, _, proto = item.partition("/")
+        key = (int(port), proto or "tcp")
+        if key[1] in PROTOCOLS and key not in taken:
+            taken.add(key)
+            out.append(PortSpec(key[1], "0.0.0.0", 0, key[0]))
+    return out
+
+
 @hookimpl
 def configure(ctx: RunContext) -> None:
+    exposed = list(ctx.spec.config.get("ExposedPorts") or ())  # the image's EXPOSE (the core's record)
     if ctx.options.get("expose"):
         ctx.spec.options["expose"] = _exposed(ctx.options["expose"])
+        exposed += [p for p in ctx.spec.options["expose"] if p not in exposed]
+        ctx.spec.config["ExposedPorts"] = {port: {} for port in exposed}  # inspect shows them together
     mode = ctx.options.get("network") or DEFAULT_NAME
     specs = []
     if ctx.options.get("publish"):
         from .ports import parse_publish
         specs = [parse_publish(p) for p in ctx.options["publish"]]
+    if ctx.options.get("publish_all"):
+        specs += _publish_all(exposed, specs)
     if mode in ("none", "host"):
         if specs:
             ctx.warnings.append(f"Published ports are discarded when using {mode} network mode")

@@ -9,7 +9,7 @@ from nsrun import ConfigError, Paths, format_table
 
 from .ipam import DEFAULT_NAME, NetworkStore
 
-__all__ = ["network"]
+__all__ = ["network", "port"]
 
 
 def _store(ctx: click.Context) -> NetworkStore:
@@ -89,3 +89,25 @@ def inspect(ctx: click.Context, names: tuple[str, ...]) -> None:
     from .daemon_api import network_inspect
     store = _store(ctx)
     click.echo(json.dumps([network_inspect(store.paths, name) for name in names], indent=4))
+
+
+@click.command()
+@click.argument("container")
+@click.argument("private_port", required=False, metavar="[PRIVATE_PORT[/PROTO]]")
+@click.pass_context
+def port(ctx: click.Context, container: str, private_port: str | None) -> None:
+    """List a container's published ports (Docker's `port`): `80/tcp -> 0.0.0.0:32768`."""
+    state = ctx.find_root().obj
+    info = state.engine.inspect(container).get("Info") or {}
+    ports = (info.get("NetworkSettings") or {}).get("Ports") or {}
+    if private_port is not None:
+        number, _, proto = private_port.partition("/")
+        key = f"{number}/{proto or 'tcp'}"
+        if key not in ports:
+            raise ConfigError(f"No public port '{key}' published for {container}")
+        for binding in ports[key]:
+            click.echo(f"{binding['HostIp']}:{binding['HostPort']}")
+        return
+    for key, bindings in ports.items():
+        for binding in bindings:
+            click.echo(f"{key} -> {binding['HostIp']}:{binding['HostPort']}")

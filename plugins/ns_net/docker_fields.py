@@ -1,9 +1,10 @@
 """The net plugin's fields of Docker's API (pure): the create body's network fields onto ``--network`` /
 ``-p`` / ``--expose``, and back into a container's inspect view; the ``/networks`` routes.
 
-Owned fields: ``HostConfig.NetworkMode``, ``HostConfig.PortBindings``, ``NetworkDisabled``,
-``Config.ExposedPorts`` (``ExposedPorts``) and ``NetworkingConfig`` (only the one endpoint a create may name:
-the network the container joins; per-endpoint settings — aliases, a fixed address — are refused by name).
+Owned fields: ``HostConfig.NetworkMode``, ``HostConfig.PortBindings``, ``HostConfig.PublishAllPorts``,
+``NetworkDisabled``, ``Config.ExposedPorts`` (``ExposedPorts``: the user's; the image's come with the core's
+config) and ``NetworkingConfig`` (only the one endpoint a create may name: the network the container joins;
+per-endpoint settings — aliases, a fixed address — are refused by name).
 """
 from __future__ import annotations
 
@@ -60,6 +61,8 @@ def from_docker(fields: FieldSource) -> dict[str, Any]:
     exposed = fields.take("ExposedPorts", dict)
     if exposed:
         options["expose"] = sorted(exposed)
+    if fields.take("HostConfig.PublishAllPorts", bool):
+        options["publish_all"] = True
     _endpoint_network(fields, mode)
     return options
 
@@ -81,8 +84,9 @@ def into_view(options: dict[str, Any], info: dict[str, Any], view: dict[str, Any
     view["HostConfig"]["PortBindings"] = ports
     view["NetworkSettings"].update(settings)
     view["NetworkSettings"]["Ports"] = ports
-    if options.get("expose"):
-        view["Config"]["ExposedPorts"] = {port: {} for port in options["expose"]}
+    view["HostConfig"]["PublishAllPorts"] = bool(options.get("publish_all"))
+    if options.get("expose"):  # the core shows the image's and these together; a record older than that:
+        view["Config"].setdefault("ExposedPorts", {}).update({port: {} for port in options["expose"]})
 
 
 def _route(handler: Any) -> Any:

@@ -84,7 +84,7 @@ def test_create_body_from_the_docker_cli():
     args = create_args(CLI_BODY, "web", HOOK)
     assert args == {"argv": ["echo", "hi"], "image": "busybox", "name": "web", "env": {"A": "1"}, "workdir": None,
                     "user": None, "tty": False, "interactive": False, "detach": True, "remove": True,
-                    "options": {}}
+                    "options": {}, "entrypoint": None, "stop_signal": None}
 
 
 def test_create_body_maps_onto_plugin_options():
@@ -93,11 +93,23 @@ def test_create_body_maps_onto_plugin_options():
                                               "PortBindings": {"80/tcp": [{"HostPort": "8080"}]}},
             "ExposedPorts": {"80/tcp": {}}}
     args = create_args(body, None, HOOK)
-    assert args["argv"] == ["/bin/sh", "-c", "date"] and args["tty"] and args["interactive"]
+    assert args["entrypoint"] == ["/bin/sh", "-c"] and args["argv"] == ["date"]  # merged by Engine.prepare
+    assert args["tty"] and args["interactive"]
     assert args["options"] == {"hostname": "box", "init": True, "volumes": ["/src:/dst:ro"], "network": "none",
                                "publish": ["8080:80/tcp"], "expose": ["80/tcp"]}
     assert create_args({"Image": "busybox"}, None, HOOK)["options"] == {}
-    assert create_args({"Image": "busybox"}, None, HOOK)["argv"] == ["sh"]
+    assert create_args({"Image": "busybox"}, None, HOOK)["argv"] == []  # the image's Cmd, in prepare
+
+
+def test_entrypoint_and_stop_signal_as_the_docker_cli_sends_them():
+    cleared = create_args({**CLI_BODY, "Entrypoint": [""], "Cmd": None}, None, HOOK)
+    assert cleared["entrypoint"] == [""] and cleared["argv"] == []  # --entrypoint "": clear the image's
+    args = create_args({**CLI_BODY, "StopSignal": "SIGUSR1"}, None, HOOK)
+    assert args["stop_signal"] == "SIGUSR1"
+    assert create_args({**CLI_BODY, "HostConfig": {"PublishAllPorts": True}}, None, HOOK)["options"] == \
+        {"publish_all": True}
+    with pytest.raises(ConfigError, match="Labels"):   # labels are fields plugins claim, not the core
+        create_args({**CLI_BODY, "Labels": {"a": "1"}}, None, HOOK)
 
 
 @pytest.mark.parametrize("host, field", [({"Privileged": True}, "HostConfig.Privileged"),
