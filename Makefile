@@ -9,7 +9,7 @@ APT_PACKAGES := busybox-static nftables libnftables1 python3-nftables python3-se
 STAMP := $(VENV)/.nsrun-installed
 # nsrun is installed as a regular (non-editable) package: an editable install's import hook costs ~10 ms on
 # every interpreter start, which is on the path of every container start. Any source change reinstalls it.
-SOURCES := pyproject.toml $(shell find core plugins examples -name '*.py' -o -name '*.json' -o -name pyproject.toml 2>/dev/null)
+SOURCES := pyproject.toml tools/fast_launcher.py $(shell find core plugins examples -name '*.py' -o -name '*.json' -o -name pyproject.toml 2>/dev/null)
 
 .PHONY: setup demo test test-unit test-privileged bench bench-daemon clean apt
 
@@ -38,6 +38,7 @@ $(STAMP): $(VENV)/.deps-installed $(SOURCES)
 	$(BIN)/pip install -q --disable-pip-version-check --no-deps --no-build-isolation --force-reinstall \
 	    . ./examples/nsrun-example-plugin ./examples/nsrun-example-firewall
 	rm -rf build examples/nsrun-example-plugin/build examples/nsrun-example-firewall/build
+	$(BIN)/python tools/fast_launcher.py $(BIN) nsrun=nsrun._entry:main
 	$(BIN)/nsrun version
 	touch $@
 
