@@ -42,12 +42,13 @@ class Engine:
         self._check_option_owners(options, loaded.names)
         if name is not None and not name:
             raise ConfigError("invalid container name: empty")
+        layers: list[str] = []
         if rootfs:
             if not os.path.isdir(rootfs):
                 raise ConfigError(f"rootfs {rootfs}: no such directory")
             rootfs = os.path.realpath(rootfs)
         elif image:
-            rootfs = self.images.rootfs(image)
+            layers, rootfs = self.images.resolve(image)
         else:
             raise ConfigError("an image or --rootfs is required")
         if not argv:
@@ -55,7 +56,7 @@ class Engine:
         if workdir and not os.path.isabs(workdir):
             raise ConfigError(f"the working directory '{workdir}' is invalid, it needs to be an absolute path")
         spec = ContainerSpec(id=new_id(), name=name or "", argv=list(argv), image=image, rootfs=rootfs,
-                             env=env or {}, workdir=workdir or "/", user=parse_user(user, rootfs), tty=tty,
+                             layers=layers, env=env or {}, workdir=workdir or "/", user=parse_user(user, rootfs), tty=tty,
                              interactive=interactive, detach=detach, remove=remove, plugins=loaded.names,
                              options=options)
         ctx = loaded.context(spec, self.paths)

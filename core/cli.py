@@ -210,12 +210,12 @@ def image() -> None:
 
 
 @image.command(name="import")
-@click.argument("tar")
+@click.argument("tars", nargs=-1, required=True, metavar="TAR...")
 @click.argument("name")
 @pass_state
-def image_import(state: _State, tar: str, name: str) -> None:
-    """Import a root filesystem tarball as an image."""
-    meta = state.engine.images.import_tar(tar, name)
+def image_import(state: _State, tars: tuple[str, ...], name: str) -> None:
+    """Import a root filesystem tarball (or several layer tars, bottom-most first) as an image."""
+    meta = state.engine.images.import_tar(list(tars), name)
     click.echo(meta["id"])
 
 
