@@ -14,7 +14,7 @@ import click
 
 from . import _trace
 from ._console import format_table
-from .errors import NsrunError
+from .errors import ConfigError, NsrunError
 
 __all__ = ["main", "build_cli"]
 
@@ -215,7 +215,10 @@ def image() -> None:
 @pass_state
 def image_import(state: _State, tars: tuple[str, ...], name: str) -> None:
     """Import a root filesystem tarball (or several layer tars, bottom-most first) as an image."""
-    meta = state.engine.images.import_tar(list(tars), name)
+    images = state.engine.images
+    if len(tars) > 1 and not hasattr(images, "layers"):  # the daemon's API imports one root filesystem tar
+        raise ConfigError("image import: several layer tars are not supported with -H (import them locally)")
+    meta = images.import_tar(tars[0] if len(tars) == 1 else list(tars), name)
     click.echo(meta["id"])
 
 

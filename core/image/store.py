@@ -308,15 +308,33 @@ class Images:
                 raise ConfigError(f"no such file: {p}")
         chains: list[str] = []
         diff_ids: list[str] = []
-        for p in paths:
-            with open(p, "rb") as f:
-                try:
-                    meta = self.layers.unpack(f, parent=chains[-1] if chains else None, devices=devices)
-                except ConfigError as exc:
-                    raise ConfigError(f"{p}: {exc.message}") from None
-            chains.append(meta["chain_id"])
-            diff_ids.append(meta["diff_id"])
-        return self.add(config=config or self._config(diff_ids), layers=chains, tags=[name])
+        made: list[str] = []  # layers this import created: freed again when it fails
+        try:
+            for p in paths:
+                before = set(self.layers.list())
+                with open(p, "rb") as f:
+                    try:
+                        meta = self.layers.unpack(f, parent=chains[-1] if chains else None, devices=devices)
+                    except ConfigError as exc:
+                        raise ConfigError(f"{p}: {exc.message}") from None
+                if meta["chain_id"] not in before:
+                    made.append(meta["chain_id"])
+                chains.append(meta["chain_id"])
+                diff_ids.append(meta["diff_id"])
+            return self.add(config=config or self._config(diff_ids), layers=chains, tags=[name])
+        except BaseException:
+            self._free(made)
+            raise
+
+    def _free(self, chains: list[str]) -> None:
+        """Remove the layers ``chains`` that no image lists."""
+        if not chains:
+            return
+        with self._lock():
+            kept = {c for rec in self.list() for c in rec["layers"]}
+            for chain in chains:
+                if chain not in kept:
+                    self.layers.remove(chain)
 
     @staticmethod
     def _config(diff_ids: list[str], cmd: list[str] | None = None) -> dict[str, Any]:
