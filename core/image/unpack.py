@@ -133,27 +133,26 @@ class _Stream:
         self.thread.start()
 
     def _produce(self, fileobj: IO[bytes]) -> None:
-        import queue
         item: Any = None
         try:
             for chunk in _chunks(fileobj):
                 self.hasher.update(chunk)
-                while True:
-                    if self.stop.is_set():
-                        return
-                    try:
-                        self.q.put(chunk, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
+                if not self._put(chunk):
+                    return
         except BaseException as exc:  # handed to the unpacker, raised there
             item = exc
+        self._put(item)
+
+    def _put(self, item: Any) -> bool:
+        """Queue ``item`` unless the unpacker gave up (then False)."""
+        import queue
         while not self.stop.is_set():
             try:
                 self.q.put(item, timeout=0.1)
-                return
+                return True
             except queue.Full:
                 continue
+        return False
 
     def _more(self) -> bool:
         if self.done:
@@ -181,7 +180,8 @@ class _Stream:
         self.pos += n
         return out
 
-    def copy_to(self, fd: int, n: int) -> None:
+    def copy_to(self, fd: int | None, n: int) -> None:
+        """Write the next ``n`` bytes to ``fd`` (None: skip them)."""
         while n:
             avail = len(self.buf) - self.pos
             if not avail:
@@ -189,20 +189,9 @@ class _Stream:
                     raise ConfigError("layer: not a valid tar archive (truncated)")
                 continue
             k = min(avail, n)
-            view = self.view[self.pos:self.pos + k]
+            view = self.view[self.pos:self.pos + k] if fd is not None else b""
             while view:
-                view = view[os.write(fd, view):]
-            self.pos += k
-            n -= k
-
-    def skip(self, n: int) -> None:
-        while n:
-            avail = len(self.buf) - self.pos
-            if not avail:
-                if not self._more():
-                    raise ConfigError("layer: not a valid tar archive (truncated)")
-                continue
-            k = min(avail, n)
+                view = view[os.write(fd, view):]  # type: ignore[arg-type]
             self.pos += k
             n -= k
 
@@ -414,9 +403,9 @@ def _members(s: _Stream):
         longname = longlink = None
         yield m
         if typ in (b"0", b"\0", b"7"):
-            s.skip(((m.size + 511) & ~511) - m.consumed)
+            s.copy_to(None, ((m.size + 511) & ~511) - m.consumed)
         elif m.size:
-            s.skip((m.size + 511) & ~511)  # data of a link or a device: none should exist, skipped
+            s.copy_to(None, (m.size + 511) & ~511)  # data of a link or a device: none should exist
 
 
 # -- applying members ----------------------------------------------------------------------------------------
