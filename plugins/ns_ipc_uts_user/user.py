@@ -1,10 +1,11 @@
 """User namespace: root inside is an unprivileged uid range outside.
 
 The range comes from ``--userns-range START:COUNT``, else the ``nsrun`` entry of /etc/subuid and /etc/subgid,
-else 100000:65536. The image still looks root-owned inside: an idmapped view of it (open_tree +
+else 100000:65536. The image still looks root-owned inside: an idmapped view (open_tree +
 mount_setattr(MOUNT_ATTR_IDMAP) + move_mount, made in ``post_userns`` so the child's new mount namespace
-copies it) becomes the overlay's lower layer. Where the kernel or filesystem refuses idmapping, a chowned
-copy of the image, cached per range, is used instead.
+copies it) of the store's layers directory (one mount whatever the number of layers), or of a single lower
+(``--rootfs``), gives the overlay's lower layers. Where the kernel or filesystem refuses idmapping, a chowned
+copy of a one-layer image, cached per range, is used instead.
 
 The container's root sets its mounts up as the mapped root (host uid START), so that uid needs search
 permission on every directory from ``/`` down to the container's directory. A state root made the usual way
