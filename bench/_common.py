@@ -72,4 +72,7 @@ class Bench:
 
     @property
     def rootfs(self) -> str:
-        return os.path.join(self.nsrun.root, "images", "busybox", "rootfs")
+        """The busybox image's (one) layer directory, from the store (built on first use)."""
+        from nsrun import Paths
+        from nsrun._images import Images
+        return Images(Paths.from_root(self.nsrun.root)).rootfs("busybox")

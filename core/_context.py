@@ -110,18 +110,20 @@ class Paths(Fields):
 class ContainerSpec(Fields):
     """What the user asked for; plain data that maps onto an OCI config.json (see ``to_json``).
 
-    ``rootfs`` is the read-only lower root (an image's rootfs or ``--rootfs``); ``options`` holds the values
-    of plugin-contributed options by ``dest``. ``config`` is the container's share of the image config, in
+    ``rootfs`` is ``--rootfs`` (the read-only lower root), or for an image the layer directory holding its
+    visible /etc/passwd (where users are looked up); ``layers`` are an image's layer directories, top-most
+    first, as overlayfs stacks them (empty for ``--rootfs``); ``options`` holds the values of
+    plugin-contributed options by ``dest``. ``config`` is the container's share of the image config, in
     Docker's names (``_imageconfig.apply``): ``Entrypoint`` and ``Cmd`` (``argv`` is both), ``Labels``,
     ``ExposedPorts`` (plugins that publish ports read it), ``StopSignal``; ``env``/``workdir``/``user``
     already hold the merged values.
     """
 
-    __slots__ = ("id", "name", "argv", "image", "rootfs", "env", "workdir", "user", "tty", "interactive",
-                 "detach", "remove", "plugins", "options", "config")
-    _defaults = {"image": None, "rootfs": None, "env": dict, "workdir": "/", "user": (0, 0), "tty": False,
-                 "interactive": False, "detach": False, "remove": False, "plugins": list, "options": dict,
-                 "config": dict}
+    __slots__ = ("id", "name", "argv", "image", "rootfs", "layers", "env", "workdir", "user", "tty",
+                 "interactive", "detach", "remove", "plugins", "options", "config")
+    _defaults = {"image": None, "rootfs": None, "layers": list, "env": dict, "workdir": "/", "user": (0, 0),
+                 "tty": False, "interactive": False, "detach": False, "remove": False, "plugins": list,
+                 "options": dict, "config": dict}
 
     def to_json(self) -> dict[str, Any]:
         data = self.to_dict()
@@ -157,7 +159,8 @@ class RunContext:
         self.capabilities: frozenset[str] | None = None  # the command's capabilities (CAP_X names); None: all
         self.container_dir = paths.container_dir(spec.id)
         self.root: str | None = None       # the merged root the child pivots into (set by mnt)
-        self.lowerdir: str | None = spec.rootfs  # what mnt lays the overlay over (user may swap in a view)
+        # what mnt lays the overlay over, top-most first (user may swap in idmapped views)
+        self.lowerdirs: list[str] = list(spec.layers) or ([spec.rootfs] if spec.rootfs else [])
         self.info: dict[str, Any] = {}     # shown by inspect/ps: plugins add what users should see
         self.warnings: list[str] = []      # printed once by the front end
         self.pid: int | None = None        # the container's init process, as seen from the host

@@ -47,13 +47,15 @@ class Engine:
         self._check_option_owners(options, loaded.names)
         if name is not None and not name:
             raise ConfigError("invalid container name: empty")
-        was_rootfs = bool(rootfs)
+        layers: list[str] = []
+        image_meta: dict[str, Any] | None = None
         if rootfs:
             if not os.path.isdir(rootfs):
                 raise ConfigError(f"rootfs {rootfs}: no such directory")
             rootfs = os.path.realpath(rootfs)
         elif image:
-            rootfs = self.images.rootfs(image)
+            image_meta = self.images.get(image)
+            layers, rootfs = self.images.resolve(image, image_meta)
         else:
             raise ConfigError("an image or --rootfs is required")
         if workdir and not os.path.isabs(workdir):
@@ -61,11 +63,12 @@ class Engine:
         if stop_signal:
             from ._parse import parse_signal
             parse_signal(stop_signal)
-        run = apply_image_config(image_config(self.images.get(image)) if image and not was_rootfs else {},
+        run = apply_image_config(image_config(image_meta) if image_meta is not None else {},
                                  cmd=list(argv), entrypoint=entrypoint, env=env, workdir=workdir, user=user,
                                  stop_signal=stop_signal)
         spec = ContainerSpec(id=new_id(), name=name or "", argv=run.argv, image=image, rootfs=rootfs,
-                             env=run.env, workdir=run.workdir or "/", user=parse_user(run.user, rootfs), tty=tty,
+                             layers=layers, env=run.env, workdir=run.workdir or "/", user=parse_user(run.user, rootfs),
+                             tty=tty,
                              interactive=interactive, detach=detach, remove=remove, plugins=loaded.names,
                              options=options, config=run.config)
         ctx = loaded.context(spec, self.paths)

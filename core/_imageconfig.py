@@ -32,6 +32,8 @@ def image_config(meta: dict[str, Any]) -> dict[str, Any]:
     dropped, as an absent key: a hand-edited record cannot crash a run. A ``busybox`` record written before
     images had configs gets busybox's (``Cmd ["sh"]``), so old roots keep their default command."""
     config = meta.get("config")
+    if isinstance(config, dict) and "rootfs" in config:  # the store keeps the whole OCI image config
+        config = config.get("config") or {}
     if config is None and meta.get("name") == "busybox":
         config = BUSYBOX_CONFIG
     if not isinstance(config, dict):

@@ -14,7 +14,7 @@ import click
 
 from . import _trace
 from ._console import format_table
-from .errors import NsrunError
+from .errors import ConfigError, NsrunError
 
 __all__ = ["main", "build_cli"]
 
@@ -213,14 +213,17 @@ def image() -> None:
 @click.option("-c", "--change", "changes", multiple=True, metavar="INSTRUCTION",
               help="Apply a Dockerfile instruction to the image's config: CMD, ENTRYPOINT, ENV, WORKDIR, USER, "
                    "EXPOSE, LABEL, STOPSIGNAL (as `docker import --change`)")
-@click.argument("tar")
+@click.argument("tars", nargs=-1, required=True, metavar="TAR...")
 @click.argument("name")
 @pass_state
-def image_import(state: _State, changes: tuple[str, ...], tar: str, name: str) -> None:
-    """Import a root filesystem tarball as an image."""
+def image_import(state: _State, changes: tuple[str, ...], tars: tuple[str, ...], name: str) -> None:
+    """Import a root filesystem tarball (or several layer tars, bottom-most first) as an image."""
     from ._imageconfig import parse_changes
     config = parse_changes(changes)  # checked before anything is unpacked
-    meta = state.engine.images.import_tar(tar, name, config)
+    images = state.engine.images
+    if len(tars) > 1 and not hasattr(images, "layers"):  # the daemon's API imports one root filesystem tar
+        raise ConfigError("image import: several layer tars are not supported with -H (import them locally)")
+    meta = images.import_tar(tars[0] if len(tars) == 1 else list(tars), name, config=config)
     click.echo(meta["id"])
 
 

@@ -233,11 +233,12 @@ def state(root: str) -> set[str]:
 
 
 def staging(root: str) -> set[str]:
-    """Image directories being made (``images/NAME.tmp*``, ``images/NAME/rootfs-UID-GID.tmp*``)."""
+    """Image and layer directories being made (``images/*.tmp*``, ``images/sha256/*.tmp*``, ``layers/*.tmp*``,
+    ``layers/HEX/diff-UID-GID.tmp*``)."""
     found = set()
-    images = os.path.join(root, "images")
-    for pattern_dir in (images, *[os.path.join(images, d) for d in _listdir(images)]):
-        found |= {os.path.join(pattern_dir, n) for n in _listdir(pattern_dir) if ".tmp" in n}
+    for top in (os.path.join(root, "images"), os.path.join(root, "layers")):
+        for pattern_dir in (top, *[os.path.join(top, d) for d in _listdir(top)]):
+            found |= {os.path.join(pattern_dir, n) for n in _listdir(pattern_dir) if ".tmp" in n}
     return found
 
 

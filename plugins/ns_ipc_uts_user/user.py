@@ -1,10 +1,11 @@
 """User namespace: root inside is an unprivileged uid range outside.
 
 The range comes from ``--userns-range START:COUNT``, else the ``nsrun`` entry of /etc/subuid and /etc/subgid,
-else 100000:65536. The image still looks root-owned inside: an idmapped view of it (open_tree +
+else 100000:65536. The image still looks root-owned inside: an idmapped view (open_tree +
 mount_setattr(MOUNT_ATTR_IDMAP) + move_mount, made in ``post_userns`` so the child's new mount namespace
-copies it) becomes the overlay's lower layer. Where the kernel or filesystem refuses idmapping, a chowned
-copy of the image, cached per range, is used instead.
+copies it) of the store's layers directory (one mount whatever the number of layers), or of a single lower
+(``--rootfs``), gives the overlay's lower layers. Where the kernel or filesystem refuses idmapping, a chowned
+copy of a one-layer image, cached per range, is used instead.
 
 The container's root sets its mounts up as the mapped root (host uid START), so that uid needs search
 permission on every directory from ``/`` down to the container's directory. A state root made the usual way
@@ -102,14 +103,35 @@ def _open_the_way(ctx: RunContext) -> None:
 IMAGE_KEY = StashKey[str]()
 
 
+def _view_plan(ctx: RunContext) -> tuple[str, list[str]] | None:
+    """(the directory to idmap, the overlay lowers inside its view) for ``ctx.lowerdirs``. One view covers
+    every layer of the store (``<root>/layers``, one idmapped mount whatever the number of layers); a single
+    lower (``--rootfs``) is viewed itself."""
+    lowers = ctx.lowerdirs
+    view = os.path.join(ctx.container_dir, "lower")
+    if len(lowers) == 1:
+        return lowers[0], [view]
+    store = os.path.join(os.path.realpath(ctx.paths.root), "layers")
+    rels = [os.path.relpath(os.path.realpath(d), store) for d in lowers]
+    if any(r.startswith("..") for r in rels):
+        raise SetupError("the user plugin shows only layers of nsrun's store root-owned inside (several lower "
+                         "directories outside it were given)", plugin="user", errno=errno.EINVAL)
+    return store, [os.path.join(view, r) for r in rels]
+
+
 @hookimpl
 def pre_clone(ctx: RunContext) -> int:
     _open_the_way(ctx)
-    # The child forks before post_userns, so the path of the view must be known now; it is mounted later.
-    if ctx.lowerdir:
-        ctx.stash[IMAGE_KEY] = ctx.lowerdir
-        ctx.lowerdir = os.path.join(ctx.container_dir, "lower")
+    # The child forks before post_userns, so the paths of the view must be known now; it is mounted later.
+    if ctx.lowerdirs:
+        source, lowers = _view_plan(ctx)
+        ctx.stash[IMAGE_KEY] = source
+        ctx.stash[LAYERED_KEY] = len(ctx.lowerdirs) > 1
+        ctx.lowerdirs = lowers
     return CLONE_NEWUSER
+
+
+LAYERED_KEY = StashKey[bool]()
 
 
 @hookimpl
@@ -139,12 +161,12 @@ def post_userns(ctx: RunContext, pid: int) -> None:
     finally:
         if tree >= 0:
             os.close(tree)
-    # Idmapping refused here: a chowned copy, only of an image of the store (never of a --rootfs the user
-    # gave, which may be / with every mount under it, nor beside it, in a directory that is not nsrun's).
-    store = os.path.join(os.path.realpath(ctx.paths.images), "")
-    if not os.path.realpath(image).startswith(store):
+    # Idmapping refused here: a chowned copy, only of a one-layer image of the store (never of a --rootfs the
+    # user gave, which may be / with every mount under it, nor beside it, in a directory that is not nsrun's).
+    store = os.path.join(os.path.realpath(ctx.paths.root), "layers", "")
+    if not os.path.realpath(image).startswith(store) or ctx.stash.get(LAYERED_KEY):
         raise SetupError(f"the user plugin cannot show {image} root-owned inside: the kernel refuses an idmapped "
-                         f"mount of it, and nsrun copies only images of its store (nsrun image import)",
+                         f"mount of it, and nsrun copies only images of its store, of one layer (nsrun image import)",
                          plugin="user", errno=errno.EINVAL)
     copy = _chowned_copy(image, ctx.host_uid(0), ctx.host_gid(0))
     syscalls.mount(copy, view, None, syscalls.MS_BIND)

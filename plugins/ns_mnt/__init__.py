@@ -94,8 +94,9 @@ def in_child(ctx: RunContext) -> None:
     cdir = ctx.container_dir
     root = ctx.root or os.path.join(cdir, "merged")
     overlay = None
-    if ctx.lowerdir:
-        overlay = f"lowerdir={ctx.lowerdir},upperdir={cdir}/upper,workdir={cdir}/work"
+    if ctx.lowerdirs:  # top-most first; inside a user namespace trusted.* xattrs are invisible: user.* ones
+        overlay = {"lowers": ctx.lowerdirs, "upper": f"{cdir}/upper", "work": f"{cdir}/work",
+                   "userxattr": bool(ctx.uid_maps)}
     etc = {f"/etc/{name}": os.path.join(cdir, name) for name in ("hostname", "hosts", "resolv.conf")}
     prepare_root(root, overlay, ctx.mounts, ctx.masked_paths, ctx.readonly_paths, etc, ctx.stash.get(DEVICES_KEY, ()))
     switch_root(root)

@@ -23,6 +23,8 @@ import stat
 from nsrun import Mount
 from nsrun import syscalls as sc
 
+from .overlay import mount_overlay
+
 __all__ = ["prepare_root", "switch_root", "resolve", "DEVICES"]
 
 DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
@@ -134,13 +136,14 @@ def _bind_tree(root_fd: int, source: str, target: str, readonly: bool = False, r
         os.close(tree)
 
 
-def prepare_root(root: str, overlay: str | None, mounts: list[Mount], masked: list[str], readonly: list[str],
+def prepare_root(root: str, overlay: dict | None, mounts: list[Mount], masked: list[str], readonly: list[str],
                  etc_files: dict[str, str], devices: tuple = ()) -> None:
     """Mount everything the container sees under ``root`` (in the caller's private mount namespace).
+    ``overlay`` holds ``overlay.mount_overlay``'s ``lowers``, ``upper``, ``work``, ``userxattr``;
     ``devices`` are ``(host node, target)`` pairs (``devices.Device``), bound as they are."""
     sc.mount(None, "/", None, sc.MS_REC | sc.MS_PRIVATE)
     if overlay:
-        sc.mount("overlay", root, "overlay", sc.MS_NODEV, overlay)
+        mount_overlay(root, **overlay)
     root_fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         _build(root_fd, mounts, masked, readonly, etc_files, devices)

@@ -7,6 +7,9 @@ import tarfile
 
 import pytest
 
+from nsrun import Paths
+from nsrun._images import Images
+
 
 def _tar(path, members: list[tuple[tarfile.TarInfo, bytes | None]]) -> str:
     with tarfile.open(path, "w") as tf:
@@ -28,7 +31,7 @@ def _file(name: str, mode: int = 0o644) -> tarfile.TarInfo:
 def _busybox_tar(nsrun, nsrun_root, path) -> str:
     nsrun("run", "--rm", "busybox", "true", check=True)
     with tarfile.open(path, "w") as tf:
-        tf.add(os.path.join(nsrun_root, "images", "busybox", "rootfs"), arcname=".")
+        tf.add(Images(Paths.from_root(nsrun_root)).rootfs("busybox"), arcname=".")
     return str(path)
 
 
@@ -82,7 +85,7 @@ def test_device_nodes_are_dropped_and_setuid_kept_inside(nsrun, nsrun_root, tmp_
     dev.type, dev.devmajor, dev.devminor = tarfile.BLKTYPE, 8, 0
     tar = _tar(tmp_path / "dev.tar", [(_file("ok", 0o755), b"fine"), (dev, None)])
     nsrun("image", "import", tar, "devimg", check=True)
-    rootfs = os.path.join(nsrun_root, "images", "devimg", "rootfs")
+    rootfs = Images(Paths.from_root(nsrun_root)).rootfs("devimg")
     assert open(os.path.join(rootfs, "ok")).read() == "fine"
     assert not os.path.exists(os.path.join(rootfs, "dev/sda"))
     nsrun("image", "rm", "devimg", check=True)

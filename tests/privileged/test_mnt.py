@@ -3,10 +3,13 @@ from __future__ import annotations
 
 import os
 
+from nsrun import Paths
+from nsrun._images import Images
+
 
 
 def _image_root(root: str) -> str:
-    return os.path.join(root, "images", "busybox", "rootfs")
+    return Images(Paths.from_root(root)).rootfs("busybox")
 
 
 def test_writes_go_to_the_overlay_never_to_the_image(nsrun, nsrun_root):

@@ -14,6 +14,9 @@ import tempfile
 
 import pytest
 
+from nsrun import Paths
+from nsrun._images import Images
+
 DEFAULT = ()
 WITH_USER = ("--plugins", "user,pid,mnt,ipc,uts,sec")
 MODES = pytest.mark.parametrize("plugins", [DEFAULT, WITH_USER], ids=["default", "user"])
@@ -123,7 +126,7 @@ def test_a_bad_device_is_refused_with_one_line_and_nothing_made(nsrun, nsrun_roo
 def _image(nsrun, nsrun_root, tmp_path, name: str, extra: list[tarfile.TarInfo], drop: str | None = None) -> str:
     """Import busybox's rootfs (without the top-level ``drop``) plus ``extra`` members as image ``name``."""
     nsrun("run", "--rm", "busybox", "true", check=True)
-    rootfs = os.path.join(nsrun_root, "images", "busybox", "rootfs")
+    rootfs = Images(Paths.from_root(nsrun_root)).rootfs("busybox")
     tar = str(tmp_path / f"{name}.tar")
     with tarfile.open(tar, "w") as tf:
         tf.add(rootfs, arcname=".", filter=lambda m: None if drop and m.name in (f"./{drop}", drop)
@@ -195,7 +198,7 @@ def test_import_never_follows_a_symlink_named_again_as_a_directory(nsrun, nsrun_
     result = nsrun("image", "import", tar, name)
     assert stat.S_IMODE(os.stat(decoy).st_mode) == 0o700 and os.listdir(decoy) == []
     assert result.returncode == 0, result.stderr  # handled inside the image: the link became a directory
-    link = os.path.join(nsrun_root, "images", name, "rootfs", "link")
+    link = os.path.join(Images(Paths.from_root(nsrun_root)).rootfs(name), "link")
     assert not os.path.islink(link) and stat.S_IMODE(os.stat(link).st_mode) == 0o777
     assert os.path.isfile(os.path.join(link, "x")) == with_file
     nsrun("image", "rm", name, check=True)

@@ -11,6 +11,9 @@ import time
 
 import pytest
 
+from nsrun import Paths
+from nsrun._images import Images
+
 ALL_BUT_USER = "user,pid,mnt,ipc,uts,sec"
 DOCKER_CAPS = 0x00000000A80425FB  # moby's default set
 NSRUN = os.path.join(os.path.dirname(sys.executable), "nsrun")
@@ -44,7 +47,7 @@ def test_image_looks_root_owned_inside_and_is_untouched_on_the_host(nsrun, nsrun
     out = nsrun("--plugins", ALL_BUT_USER, "run", "--rm", "busybox", "sh", "-c",
                 "stat -c '%u %g' /bin/busybox /etc; echo new > /etc/new && echo wrote", check=True).stdout
     assert out.split("\n")[:2] == ["0 0", "0 0"] and "wrote" in out
-    image = os.path.join(nsrun_root, "images", "busybox", "rootfs")
+    image = Images(Paths.from_root(nsrun_root)).rootfs("busybox")
     assert os.stat(os.path.join(image, "bin/busybox")).st_uid == 0
     assert not os.path.exists(os.path.join(image, "etc/new"))
 
@@ -113,7 +116,7 @@ def test_a_root_made_with_mktemp_works_and_stays_closed_to_everyone_else(nsrun, 
 def test_a_root_beneath_a_directory_the_mapped_root_cannot_traverse_fails_before_anything_exists(nsrun,
                                                                                                 nsrun_root):
     nsrun("run", "--rm", "busybox", "true", check=True)  # the image, made by a run without the user plugin
-    rootfs = os.path.join(nsrun_root, "images", "busybox", "rootfs")
+    rootfs = Images(Paths.from_root(nsrun_root)).rootfs("busybox")
     inner = os.path.join(nsrun_root, "sub", "state")  # nsrun_root (0700) lies above this root: not its own
     os.makedirs(os.path.join(nsrun_root, "sub"), mode=0o755)
     res = subprocess.run([NSRUN, "--root", inner, "--plugins", ALL_BUT_USER, "run", "--rm", "--rootfs", rootfs,

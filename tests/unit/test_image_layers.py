@@ -1,0 +1,114 @@
+"""Pure pieces of the layer store: chain ids, stream detection, tar number and PAX parsing, path checks, and an
+unpack of a harmless layer into a temporary directory (as the calling user: no root needed)."""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import os
+import tarfile
+
+import pytest
+
+from nsrun.errors import ConfigError
+from nsrun.image import layers, unpack
+from nsrun.image.store import normalize
+
+D1 = "sha256:" + "a" * 64
+D2 = "sha256:" + "b" * 64
+
+
+def test_chain_ids_follow_the_oci_formula():
+    assert layers.chain_ids([]) == []
+    assert layers.chain_ids([D1]) == [D1]
+    second = "sha256:" + hashlib.sha256(f"{D1} {D2}".encode()).hexdigest()
+    assert layers.chain_ids([D1, D2]) == [D1, second]
+    third = "sha256:" + hashlib.sha256(f"{second} {D1}".encode()).hexdigest()
+    assert layers.chain_ids([D1, D2, D1])[2] == third
+
+
+@pytest.mark.parametrize("bad", ["sha256:abc", "md5:" + "a" * 64, "sha256:" + "A" * 64, "", None])
+def test_digests_are_checked(bad):
+    with pytest.raises(ConfigError):
+        layers.chain_ids([bad])
+
+
+def test_streams_are_told_apart_by_magic():
+    assert unpack.detect(b"\x1f\x8b\x08\x00") == "gzip"
+    assert unpack.detect(b"\x28\xb5\x2f\xfd") == "zstd"
+    assert unpack.detect(b"etc/") == "tar"
+
+
+def test_tar_numbers_octal_and_base256():
+    assert unpack._num(b"0000644\x00") == 0o644
+    assert unpack._num(b"   \x00\x00") == 0
+    assert unpack._num(bytes([0x80]) + (10 ** 12).to_bytes(11, "big")) == 10 ** 12
+    with pytest.raises(ConfigError):
+        unpack._num(b"zz\x00")
+
+
+def test_pax_records_keep_xattrs_as_bytes():
+    cap = b"\x01\x00\x00\x02\xff\n="
+    body = b"".join(_record(k, v) for k, v in ((b"path", "dir/ünï".encode()), (b"SCHILY.xattr.security.capability", cap)))
+    pax = unpack._pax(body)
+    assert pax["path"] == "dir/ünï" and pax["SCHILY.xattr.security.capability"] == cap
+    assert unpack._ns("1600000000.5") == 1_600_000_000_500_000_000
+
+
+def _record(key: bytes, value: bytes) -> bytes:
+    rec = b" " + key + b"=" + value + b"\n"
+    n = len(rec) + 1
+    while len(str(n)) + len(rec) != n:
+        n = len(str(n)) + len(rec)
+    return str(n).encode() + rec
+
+
+@pytest.mark.parametrize("name", ["/etc/passwd", "../x", "a/../../x", "a/.."])
+def test_paths_that_leave_the_layer_are_refused(name):
+    with pytest.raises(ConfigError, match="leaves the image"):
+        unpack.safe_parts(name)
+
+
+def test_normalize():
+    assert normalize("busybox:latest") == "busybox" and normalize("a/b:1") == "a/b:1"
+    with pytest.raises(ConfigError):
+        normalize("Bad Name")
+
+
+def test_unpack_gzip_layer_and_diff_id(tmp_path):
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tf:
+        for name, data in (("d/f", b"hello"), ("d/big", os.urandom(3 << 20))):
+            info = tarfile.TarInfo(name)
+            info.size, info.mode, info.uid, info.gid, info.mtime = len(data), 0o640, os.getuid(), os.getgid(), 1234.5
+            tf.addfile(info, io.BytesIO(data))
+        link = tarfile.TarInfo("d/l")
+        link.type, link.linkname, link.uid, link.gid = tarfile.SYMTYPE, "f", os.getuid(), os.getgid()
+        tf.addfile(link)
+    tar = raw.getvalue()
+    want = "sha256:" + hashlib.sha256(tar).hexdigest()
+    dest = tmp_path / "diff"
+    dest.mkdir()
+    done = unpack.unpack(io.BytesIO(gzip.compress(tar)), str(dest), want)
+    assert done.diff_id == want and done.size == 5 + (3 << 20)
+    assert (dest / "d/f").read_bytes() == b"hello" and os.readlink(dest / "d/l") == "f"
+    st = os.stat(dest / "d/f")
+    assert st.st_mode & 0o7777 == 0o640 and st.st_mtime_ns == 1_234_500_000_000
+    other = tmp_path / "other"
+    other.mkdir()
+    with pytest.raises(ConfigError, match="does not match"):
+        unpack.unpack(io.BytesIO(tar), str(other), D1)
+
+
+def test_truncated_and_garbage_streams_are_refused(tmp_path):
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as tf:
+        info = tarfile.TarInfo("f")
+        data = os.urandom(100000)
+        info.size, info.uid, info.gid = len(data), os.getuid(), os.getgid()
+        tf.addfile(info, io.BytesIO(data))
+    for n, blob in enumerate((raw.getvalue()[:50000], gzip.compress(raw.getvalue())[:30000], b"\x01junk" * 200)):
+        dest = tmp_path / str(n)
+        dest.mkdir()
+        with pytest.raises(ConfigError):
+            unpack.unpack(io.BytesIO(blob), str(dest))
