@@ -5,7 +5,7 @@ import os
 import sys
 from typing import Callable
 
-__all__ = ["protect", "exit_now", "format_table"]
+__all__ = ["protect", "exit_now", "format_table", "echo_err", "each_name", "ago"]
 
 
 def protect(fn: Callable[[], int], debug: bool) -> int:
@@ -52,3 +52,36 @@ def format_table(rows: list[tuple[object, ...]] | list[list[object]]) -> str:
         return ""
     widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
     return "\n".join("   ".join(str(cell).ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in rows)
+
+
+def echo_err(msg: str) -> None:
+    """One ``nsrun: <msg>`` line on stderr."""
+    print(f"nsrun: {msg}", file=sys.stderr, flush=True)
+
+
+def each_name(names: tuple[str, ...] | list[str], action: Callable[[str], object]) -> None:
+    """Docker's way with several names (``rm a b``): each one that worked is printed, each failure is one
+    line on stderr, and the exit status is 1 if any failed."""
+    from .errors import NsrunError
+    failed = False
+    for name in names:
+        try:
+            action(name)
+            print(name, flush=True)
+        except NsrunError as exc:
+            echo_err(exc.message)
+            failed = True
+    if failed:
+        sys.exit(1)
+
+
+def ago(ts: float | None) -> str:
+    """``5 minutes ago``, as ``docker ps``/``images`` show times; empty for none."""
+    import time
+    if not ts:
+        return ""
+    secs = int(time.time() - ts)
+    for unit, size in (("days", 86400), ("hours", 3600), ("minutes", 60)):
+        if secs >= size:
+            return f"{secs // size} {unit} ago"
+    return f"{secs} seconds ago"

@@ -8,7 +8,7 @@ import sys
 from typing import Any
 
 from . import _trace
-from .errors import NsrunError
+from .errors import ConfigError, ImageNotFoundError, NsrunError
 
 __all__ = ["run_command"]
 
@@ -20,7 +20,7 @@ _KEEP_UNTIL_EXIT: list[Any] = []
 def run_command(engine: Any, plugins: list[str] | None, *, remove: bool, detach: bool, name: str | None,
                 env: tuple[str, ...], workdir: str | None, user: str | None, interactive: bool, tty: bool,
                 rootfs: str | None, image_and_cmd: tuple[str, ...], entrypoint: str | None = None,
-                stop_signal: str | None = None, **plugin_opts: Any) -> int:
+                stop_signal: str | None = None, pull: str | None = None, **plugin_opts: Any) -> int:
     from ._parse import parse_env
     words = list(image_and_cmd)
     image = None
@@ -30,7 +30,11 @@ def run_command(engine: Any, plugins: list[str] | None, *, remove: bool, detach:
         image = words.pop(0)
     # No command: the image's (its config's Cmd; ``Engine.prepare`` merges). ``--entrypoint ""`` clears.
     config = {"entrypoint": None if entrypoint is None else [entrypoint], "stop_signal": stop_signal or None}
+    if pull not in (None, "missing", "always", "never"):
+        raise ConfigError(f'invalid pull option: "{pull}": must be one of "missing", "always" or "never"')
     if getattr(engine, "remote", False):  # -H: the daemon prepares, creates and runs it
+        if pull not in (None, "missing"):
+            raise ConfigError("--pull always|never is not supported with -H (pull with `nsrun -H ... pull`)")
         result = engine.run_cli(argv=words, image=image, rootfs=rootfs, name=name, env=parse_env(env),
                                 workdir=workdir, user=user, tty=tty, interactive=interactive, detach=detach,
                                 remove=remove, plugins=plugins, options=plugin_opts, **config)
@@ -38,10 +42,21 @@ def run_command(engine: Any, plugins: list[str] | None, *, remove: bool, detach:
             print(result, flush=True)
             return 0
         return result
-    with _trace.phase("prepare (the rest)"):
-        loaded, ctx = engine.prepare(argv=words, image=image, rootfs=rootfs, name=name, env=parse_env(env),
-                                     workdir=workdir, user=user, tty=tty, interactive=interactive, detach=detach,
-                                     remove=remove, plugins=plugins, options=plugin_opts, **config)
+    def prepare() -> Any:
+        with _trace.phase("prepare (the rest)"):
+            return engine.prepare(argv=words, image=image, rootfs=rootfs, name=name, env=parse_env(env),
+                                  workdir=workdir, user=user, tty=tty, interactive=interactive, detach=detach,
+                                  remove=remove, plugins=plugins, options=plugin_opts, **config)
+    if image and pull == "always":
+        _pull(engine, image)
+    try:
+        loaded, ctx = prepare()
+    except ImageNotFoundError:
+        if not image or pull == "never":
+            raise
+        print(f"Unable to find image '{image}' locally", file=sys.stderr, flush=True)
+        _pull(engine, image)
+        loaded, ctx = prepare()
     for warning in ctx.warnings:
         print(f"WARNING: {warning}", file=sys.stderr)
     with _trace.phase("create record"):
@@ -62,3 +77,10 @@ def run_command(engine: Any, plugins: list[str] | None, *, remove: bool, detach:
     _trace.report()
     return status
 
+
+def _pull(engine: Any, image: str) -> None:
+    """``run --pull``: pull ``image`` with docker's progress display on stderr (stdout is the container's)."""
+    from .image.progress import Display
+    from .image.service import pull_image
+    display = Display(sys.stderr)
+    pull_image(engine.paths, image, progress=display, images=engine.images)

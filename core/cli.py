@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from . import _trace
-from ._console import format_table
+from ._console import ago, each_name, echo_err, format_table
 from .errors import ConfigError, NsrunError
 
 __all__ = ["main", "build_cli"]
@@ -43,8 +43,7 @@ class _State:
 pass_state = click.make_pass_decorator(_State)
 
 
-def _echo_err(msg: str) -> None:
-    click.echo(f"nsrun: {msg}", err=True)
+_echo_err = echo_err
 
 
 def _click_option(opt: dict[str, Any]) -> click.Option:
@@ -96,14 +95,7 @@ def ps(state: _State, show_all: bool, quiet: bool, fmt: str) -> None:
     click.echo(format_table(table))
 
 
-def _ago(ts: float | None) -> str:
-    if not ts:
-        return ""
-    secs = int(time.time() - ts)
-    for unit, size in (("days", 86400), ("hours", 3600), ("minutes", 60)):
-        if secs >= size:
-            return f"{secs // size} {unit} ago"
-    return f"{secs} seconds ago"
+_ago = ago
 
 
 def _ps_row(rec: Any, info: dict[str, Any]) -> dict[str, Any]:
@@ -174,17 +166,7 @@ def rm(state: _State, force: bool, names: tuple[str, ...]) -> None:
     _each(names, lambda n: state.engine.remove(n, force))
 
 
-def _each(names: tuple[str, ...], action: Any) -> None:
-    failed = False
-    for name in names:
-        try:
-            action(name)
-            click.echo(name)
-        except NsrunError as exc:
-            _echo_err(exc.message)
-            failed = True
-    if failed:
-        sys.exit(1)
+_each = each_name
 
 
 @cli.command()
@@ -202,95 +184,6 @@ def inspect(state: _State, names: tuple[str, ...]) -> None:
     click.echo(json.dumps(out, indent=4))
     if failed:
         sys.exit(1)
-
-
-@cli.group()
-def image() -> None:
-    """Manage images."""
-
-
-@image.command(name="import")
-@click.option("-c", "--change", "changes", multiple=True, metavar="INSTRUCTION",
-              help="Apply a Dockerfile instruction to the image's config: CMD, ENTRYPOINT, ENV, WORKDIR, USER, "
-                   "EXPOSE, LABEL, STOPSIGNAL (as `docker import --change`)")
-@click.argument("tars", nargs=-1, required=True, metavar="TAR...")
-@click.argument("name")
-@pass_state
-def image_import(state: _State, changes: tuple[str, ...], tars: tuple[str, ...], name: str) -> None:
-    """Import a root filesystem tarball (or several layer tars, bottom-most first) as an image."""
-    from ._imageconfig import parse_changes
-    config = parse_changes(changes)  # checked before anything is unpacked
-    images = state.engine.images
-    if len(tars) > 1 and not hasattr(images, "layers"):  # the daemon's API imports one root filesystem tar
-        raise ConfigError("image import: several layer tars are not supported with -H (import them locally)")
-    meta = images.import_tar(tars[0] if len(tars) == 1 else list(tars), name, config=config)
-    click.echo(meta["id"])
-
-
-@image.command(name="ls")
-@pass_state
-def image_ls(state: _State) -> None:
-    """List images."""
-    rows = [("REPOSITORY", "IMAGE ID", "CREATED", "SIZE")]
-    for meta in state.engine.images.list():
-        rows.append((meta["name"], meta["id"][7:19], _ago(meta["created"]), f"{meta['size'] / 1e6:.1f}MB"))
-    click.echo(format_table(rows))
-
-
-@image.command(name="rm")
-@click.argument("names", nargs=-1, required=True)
-@pass_state
-def image_rm(state: _State, names: tuple[str, ...]) -> None:
-    """Remove images (refused while a container uses one)."""
-    from ._images import normalize
-    engine = state.engine
-
-    def remove(name: str) -> None:
-        users = [r.id for r in engine.store.list() if r.spec.image and normalize(r.spec.image) == normalize(name)]
-        engine.images.remove(name, users)
-    _each(names, remove)
-
-
-@cli.command()
-@click.option("-u", "--username", help="Username")
-@click.option("-p", "--password", help="Password (prefer --password-stdin)")
-@click.option("--password-stdin", is_flag=True, help="Take the password from stdin")
-@click.option("--insecure-registry", "insecure", multiple=True, metavar="HOST",
-              help="Allow plain HTTP or an unverified certificate for HOST")
-@click.option("--ca-file", type=click.Path(), help="Trust this CA certificate too")
-@click.argument("server")
-def login(username: str | None, password: str | None, password_stdin: bool, insecure: tuple[str, ...],
-          ca_file: str | None, server: str) -> None:
-    """Log in to a registry; the credentials go to ~/.docker/config.json, as with docker login."""
-    from .errors import ConfigError
-    from .image.registry import login as registry_login
-    if password_stdin:
-        if password:
-            raise ConfigError("--password and --password-stdin are mutually exclusive")
-        password = sys.stdin.readline().rstrip("\r\n")
-    if not username:
-        username = click.prompt("Username")
-    if not password:
-        password = click.prompt("Password", hide_input=True)
-    path = registry_login(_registry_host(server), username, password, insecure=insecure, ca_file=ca_file)
-    click.echo(f"Credentials saved in {path}")
-    click.echo("Login Succeeded")
-
-
-@cli.command()
-@click.argument("server")
-def logout(server: str) -> None:
-    """Forget the credentials stored for a registry."""
-    from .image.auth import remove_credentials
-    host = _registry_host(server)
-    click.echo(f"Removing login credentials for {host}" if remove_credentials(host)
-               else f"Not logged in to {host}")
-
-
-def _registry_host(server: str) -> str:
-    """``https://host:port/v1/`` or ``host:port`` -> ``host:port`` (Hub's names stay as Docker keys them)."""
-    host = server.split("://", 1)[-1].split("/", 1)[0]
-    return "docker.io" if host in ("index.docker.io", "registry-1.docker.io") else host
 
 
 @cli.command()
@@ -387,6 +280,9 @@ def build_cli() -> click.Group:
         cli.params.extend(_click_option({**o.to_dict(), "plugin": None}) for o in GLOBAL_OPTIONS)
         run.params[:0] = [_click_option(o) for o in run_options(plugin_options())]
         exec_.params[:0] = [_click_option({**o.to_dict(), "plugin": None}) for o in EXEC_OPTIONS]
+    from ._imagecli import COMMANDS
+    for command in COMMANDS:
+        cli.add_command(command)
     for rec in discover().values():
         for name, target in rec.commands.items():
             if name not in cli.commands:

@@ -8,7 +8,7 @@ import errno as _errno
 
 __all__ = [
     "NsrunError", "ConfigError", "PluginError", "SetupError", "ChildSetupError", "TeardownError",
-    "NotFoundError", "ConflictError", "to_wire", "from_wire",
+    "NotFoundError", "ImageNotFoundError", "ConflictError", "to_wire", "from_wire",
 ]
 
 
@@ -32,6 +32,10 @@ class ConfigError(NsrunError):
 
 class NotFoundError(ConfigError):
     """A named object (container, image, network) does not exist."""
+
+
+class ImageNotFoundError(NotFoundError):
+    """No image of that reference in the store (``run --pull missing`` pulls it then)."""
 
 
 class ConflictError(ConfigError):

@@ -74,20 +74,22 @@ def _serialized(progress: Progress | None) -> Callable[..., None]:
 def pull_blobs(ref: Reference | str, content: Content, *, platform: Platform | str | None = None,
                registry: Registry | None = None, credentials: Credentials | str | None = AUTO,
                insecure: Iterable[str] = (), ca_file: str | None = None, on_layer: OnLayer | None = None,
-               progress: Progress | None = None, workers: int = WORKERS) -> PullResult:
-    """Fetch ``ref``'s manifest, config and layers into ``content`` (see the module docstring)."""
+               progress: Progress | None = None, workers: int = WORKERS,
+               on_config: Callable[[dict, dict], None] | None = None) -> PullResult:
+    """Fetch ``ref``'s manifest, config and layers into ``content`` (see the module docstring).
+    ``on_config(manifest, config)`` is called once both are known, before any layer is fetched."""
     ref = parse(ref) if isinstance(ref, str) else ref
     want = platform if isinstance(platform, Platform) else parse_platform(platform)
     reg = _client(ref, registry, credentials, insecure, ca_file)
     try:
-        return _pull(reg, ref, content, want, on_layer, progress, workers)
+        return _pull(reg, ref, content, want, on_layer, progress, workers, on_config)
     finally:
         if registry is None:
             reg.transport.close()
 
 
 def _pull(reg: Registry, ref: Reference, content: Content, want: Platform, on_layer: OnLayer | None,
-          progress: Progress | None, workers: int) -> PullResult:
+          progress: Progress | None, workers: int, on_config: Callable[[dict, dict], None] | None) -> PullResult:
     repo, what = ref.path, ref.familiar()
     top = reg.get_manifest(repo, ref.manifest_ref, what=what)
     index = None
@@ -109,6 +111,8 @@ def _pull(reg: Registry, ref: Reference, content: Content, want: Platform, on_la
     if not isinstance(config, dict):
         raise RegistryError(f"{what}: the image config is not a JSON object")
     layers = manifest.data["layers"]
+    if on_config is not None:
+        on_config(manifest.data, config)
     for desc in layers:
         emit(_short(desc), "Pulling fs layer")
     _parallel(workers, layers, lambda desc, stop: _pull_layer(reg, repo, desc, content, on_layer, emit, stop))

@@ -23,23 +23,30 @@ import time
 from typing import IO, Any, Iterable, Iterator
 
 from .._context import Paths
-from ..errors import ConfigError, ConflictError, NotFoundError
+from ..errors import ConfigError, ConflictError, ImageNotFoundError, NotFoundError
 from .layers import Layers, check_digest, collect_staging
 
 __all__ = ["Images", "BUSYBOX", "normalize", "visible_root"]
 
 BUSYBOX = "busybox"
-_NAME_RE = re.compile(r"[a-z0-9][a-z0-9._/-]*(:[A-Za-z0-9_.-]+)?(@sha256:[0-9a-f]{64})?")
+_SIMPLE = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?::[\w][\w.-]{0,127})?")  # redis, redis:7
 _BUSYBOX_BIN = ("/bin/busybox", "/usr/bin/busybox")
 PASSWD = "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n"
 GROUP = "root:x:0:\nnogroup:x:65534:\n"
 
 
 def normalize(name: str) -> str:
-    """``busybox:latest`` -> ``busybox``; validates the reference (the registry side normalises further)."""
-    if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
+    """The key a reference is stored under: Docker's familiar form without ``:latest`` (``busybox:latest`` ->
+    ``busybox``, ``docker.io/library/redis:7`` -> ``redis:7``, ``127.0.0.1:5000/app:latest`` ->
+    ``127.0.0.1:5000/app``; a digest stays: ``app@sha256:...``). Invalid references: ConfigError."""
+    if isinstance(name, str) and _SIMPLE.fullmatch(name):  # the start path's usual case: no parsing
+        return name[:-len(":latest")] if name.endswith(":latest") else name
+    if not isinstance(name, str):
         raise ConfigError(f"invalid reference format: {name!r}")
-    return name[:-len(":latest")] if name.endswith(":latest") else name
+    from .reference import parse
+    ref = parse(name, default_tag="")
+    key = ref.familiar_name + (f":{ref.tag}" if ref.tag and ref.tag != "latest" else "")
+    return key + (f"@{ref.digest}" if ref.digest else "")
 
 
 def visible_root(lowerdirs: list[str], path: str) -> str | None:
@@ -114,6 +121,13 @@ class Images:
             name = normalize(ref)
             if name in tags:
                 return tags[name], name
+            if "@" in name:  # name[:tag]@sha256:...: the image whose repo digests hold name@sha256:...
+                repo, _, digest = name.partition("@")
+                head, slash, last = repo.rpartition("/")
+                wanted = f"{head}{slash}{last.partition(':')[0]}@{digest}"
+                for rec in self.list():
+                    if wanted in rec.get("repo_digests", ()):
+                        return rec["id"], None
         if len(hexpart) >= 4 and re.fullmatch(r"[0-9a-f]+", hexpart):
             try:
                 found = [n[:-5] for n in os.listdir(self._records) if n.endswith(".json") and n.startswith(hexpart)]
@@ -125,7 +139,7 @@ class Images:
                 raise ConfigError(f"ambiguous image id prefix {ref!r}")
         if not ref.startswith("sha256:"):
             normalize(ref)
-        raise NotFoundError(f"Unable to find image '{ref}' locally")
+        raise ImageNotFoundError(f"Unable to find image '{ref}' locally")
 
     def get(self, ref: str) -> dict[str, Any]:
         """The record of ``ref`` (name[:tag], ``sha256:<id>`` or a unique id prefix); builds busybox on
@@ -141,7 +155,7 @@ class Images:
             image_id, name = self._find(ref, tags)
         rec = self._load(image_id)
         if rec is None:
-            raise NotFoundError(f"Unable to find image '{ref}' locally")
+            raise ImageNotFoundError(f"Unable to find image '{ref}' locally")
         return self._view(rec, tags, name)
 
     def resolve(self, ref: str, rec: dict[str, Any] | None = None) -> tuple[list[str], str]:
@@ -199,7 +213,7 @@ class Images:
 
     def add(self, *, config: dict[str, Any], layers: list[str], image_id: str | None = None,
             tags: Iterable[str] = (), repo_digests: Iterable[str] = (), size: int | None = None,
-            created: float | None = None) -> dict[str, Any]:
+            created: float | None = None, manifest: str | None = None) -> dict[str, Any]:
         """Record an image whose layer directories exist (``layers``: chain ids, bottom-most first). ``image_id``
         is the config's digest (computed from ``config`` when not given). Tags move to this image from any other
         (which may become dangling); adding an existing image merges its tags and digests."""
@@ -215,13 +229,26 @@ class Images:
                 size = sum(self.layers.meta(c).get("size", 0) for c in chains)
             rec = {"id": image_id, "config": config, "layers": chains,
                    "repo_digests": sorted(set(old.get("repo_digests", [])) | set(repo_digests)),
-                   "size": size, "created": old.get("created") or created or time.time()}
+                   "size": size, "created": old.get("created") or created or time.time(),
+                   "manifest": manifest or old.get("manifest")}  # its manifest's digest in content/, if kept
             self._write(os.path.join(self._records, image_id[7:] + ".json"), rec)
             if names:
                 current = self._tags()
                 current.update({n: image_id for n in names})
                 self._set_tags(current)
             return self._view(rec, self._tags(), names[0] if names else None)
+
+    def set_manifest(self, image_id: str, digest: str) -> None:
+        """Remember the digest of a manifest (in content/) that describes image ``image_id``."""
+        with self._lock():
+            rec = self._load(image_id)
+            if rec is not None:
+                rec["manifest"] = digest
+                self._write(os.path.join(self._records, image_id[7:] + ".json"), rec)
+
+    def free_layers(self, chains: list[str]) -> None:
+        """Remove the layers ``chains`` that no image lists (what a failed pull or import made)."""
+        self._free(chains)
 
     def tag(self, ref: str, name: str) -> None:
         name = normalize(name)

@@ -16,6 +16,9 @@ import pytest
 from conftest import NSRUN
 from nsrun._plugins import installed_plugins
 
+from nsrun import Paths
+from nsrun._images import Images
+
 NONE = ("--network", "none")
 HTTPD = "mkdir -p /www && echo hello-compat > /www/index.html && exec httpd -f -p 80 -h /www"
 TRAP = 'trap "exit 7" USR1; while :; do sleep 0.05; done'
@@ -28,7 +31,7 @@ def images(daemon, tmp_path) -> None:
     daemon.docker("run", "--rm", *NONE, "busybox", "true", check=True)
     tar = str(tmp_path / "rootfs.tar")
     with tarfile.open(tar, "w") as tf:
-        tf.add(os.path.join(daemon.root, "images", "busybox", "rootfs"), arcname=".")
+        tf.add(Images(Paths.from_root(daemon.root)).rootfs("busybox"), arcname=".")
     for name, changes in (
             ("cfg", ['ENTRYPOINT ["/bin/echo", "entry"]', 'CMD ["default"]', "ENV FOO=image", "WORKDIR /work",
                      "LABEL maker=image"]),

@@ -11,6 +11,9 @@ import urllib.request
 
 import pytest
 
+from nsrun import Paths
+from nsrun._images import Images
+
 HTTPD = "mkdir -p /www && echo hello-from-P > /www/index.html && exec httpd -f -p 80 -h /www"
 
 
@@ -20,7 +23,7 @@ def rootfs_tar(nsrun, nsrun_root, tmp_path) -> str:
     nsrun("run", "--rm", "busybox", "true", check=True)
     path = str(tmp_path / "rootfs.tar")
     with tarfile.open(path, "w") as tf:
-        tf.add(os.path.join(nsrun_root, "images", "busybox", "rootfs"), arcname=".")
+        tf.add(Images(Paths.from_root(nsrun_root)).rootfs("busybox"), arcname=".")
     return path
 
 

@@ -1,0 +1,278 @@
+"""The image commands: ``pull``, ``push``, ``login``, ``logout`` and the ``image`` group (import, ls, rm, tag,
+inspect, prune). Registered on the CLI by ``cli.build_cli``; nothing here is on the ``run`` start path."""
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+
+from ._console import each_name, echo_err, format_table
+from .errors import ConfigError, NsrunError
+
+__all__ = ["COMMANDS"]
+
+
+@click.group()
+def image() -> None:
+    """Manage images."""
+
+
+@image.command(name="import")
+@click.option("-c", "--change", "changes", multiple=True, metavar="INSTRUCTION",
+              help="Apply a Dockerfile instruction to the image's config: CMD, ENTRYPOINT, ENV, WORKDIR, USER, "
+                   "EXPOSE, LABEL, STOPSIGNAL (as `docker import --change`)")
+@click.argument("tars", nargs=-1, required=True, metavar="TAR...")
+@click.argument("name")
+@click.pass_obj
+def image_import(state: Any, changes: tuple[str, ...], tars: tuple[str, ...], name: str) -> None:
+    """Import a root filesystem tarball (or several layer tars, bottom-most first) as an image."""
+    from ._imageconfig import parse_changes
+    config = parse_changes(changes)  # checked before anything is unpacked
+    images = state.engine.images
+    if len(tars) > 1 and not hasattr(images, "layers"):  # the daemon's API imports one root filesystem tar
+        raise ConfigError("image import: several layer tars are not supported with -H (import them locally)")
+    meta = images.import_tar(tars[0] if len(tars) == 1 else list(tars), name, config=config)
+    click.echo(meta["id"])
+
+
+@image.command(name="ls")
+@click.option("-q", "--quiet", is_flag=True, help="Only show image IDs")
+@click.option("--digests", is_flag=True, help="Show digests")
+@click.pass_obj
+def image_ls(state: Any, quiet: bool, digests: bool) -> None:
+    """List images: one row per tag (an untagged image once, as <none>)."""
+    head = ("REPOSITORY", "TAG", *(("DIGEST",) if digests else ()), "IMAGE ID", "CREATED", "SIZE")
+    rows, seen = [head], set()
+    for meta in state.engine.images.list():
+        if quiet:
+            if meta["id"] not in seen:
+                seen.add(meta["id"])
+                click.echo(meta["id"][7:19])
+            continue
+        digest = (meta.get("repo_digests") or ["<none>"])[0].partition("@")[2] or "<none>"
+        for tag in meta.get("repo_tags") or ["<none>:<none>"]:
+            repo, tagname = _split_tag(tag)
+            rows.append((repo, tagname, *((digest,) if digests else ()), meta["id"][7:19], _ago(meta["created"]),
+                         _human(meta["size"])))
+    if not quiet:
+        click.echo(format_table(rows))
+
+
+def _split_tag(name: str) -> tuple[str, str]:
+    """``redis`` -> (redis, latest); ``host:5000/app:1`` -> (host:5000/app, 1)."""
+    head, slash, last = name.rpartition("/")
+    repo, colon, tag = last.partition(":")
+    return head + slash + repo, tag if colon else "latest"
+
+
+def _human(size: int) -> str:
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if size >= scale:
+            return f"{size / scale:.3g}{unit}"
+    return f"{size}B"
+
+
+def _ago(ts: float | None) -> str:
+    from ._console import ago
+    return ago(ts)
+
+
+def _users(engine: Any, ref: str) -> list[str]:
+    """The containers (ids) whose image is the image ``ref`` names."""
+    try:
+        wanted = engine.images.get(ref)["id"]
+    except NsrunError:
+        return []
+    users = []
+    for rec in engine.store.list():
+        if rec.spec.image:
+            try:
+                if engine.images.get(rec.spec.image)["id"] == wanted:
+                    users.append(rec.id)
+            except NsrunError:
+                continue
+    return users
+
+
+@image.command(name="rm")
+@click.option("-f", "--force", is_flag=True, help="Remove the image even when other tags name it")
+@click.argument("names", nargs=-1, required=True)
+@click.pass_obj
+def image_rm(state: Any, force: bool, names: tuple[str, ...]) -> None:
+    """Remove images (refused while a container uses one); prints what was untagged and deleted."""
+    engine = state.engine
+    failed = False
+    for name in names:
+        try:
+            if getattr(engine, "remote", False):
+                engine.images.remove(name, [])
+                continue
+            for item in engine.images.remove(name, _users(engine, name), force=force) or []:
+                for key, value in item.items():
+                    click.echo(f"{key}: {value}")
+        except NsrunError as exc:
+            echo_err(exc.message)
+            failed = True
+    if failed:
+        sys.exit(1)
+
+
+@image.command(name="tag")
+@click.argument("source")
+@click.argument("target")
+@click.pass_obj
+def image_tag(state: Any, source: str, target: str) -> None:
+    """Give the image SOURCE the name TARGET too."""
+    state.engine.images.tag(source, target)
+
+
+@image.command(name="inspect")
+@click.argument("names", nargs=-1, required=True)
+@click.pass_obj
+def image_inspect(state: Any, names: tuple[str, ...]) -> None:
+    """Show images in Docker's format (Id, RepoTags, RepoDigests, Config, RootFS, ...)."""
+    from .image.view import docker_image
+    out, failed = [], False
+    for name in names:
+        try:
+            out.append(docker_image(state.engine.images.get(name)))
+        except NsrunError as exc:
+            echo_err(exc.message)
+            failed = True
+    click.echo(json.dumps(out, indent=4))
+    if failed:
+        sys.exit(1)
+
+
+@image.command(name="prune")
+@click.option("-a", "--all", "all_", is_flag=True, help="Remove every image no container uses, not only dangling")
+@click.option("-f", "--force", is_flag=True, help="Do not ask (nsrun never asks)")
+@click.pass_obj
+def image_prune(state: Any, all_: bool, force: bool) -> None:
+    """Remove dangling images (untagged and unused), and with -a every unused one."""
+    engine = state.engine
+    keep = {engine.images.get(r.spec.image)["id"] for r in engine.store.list() if r.spec.image
+            and _exists(engine, r.spec.image)}
+    if all_:
+        removed = []
+        for meta in engine.images.list():
+            if meta["id"] not in keep:
+                removed += engine.images.remove(meta["id"], [], force=True) or []
+    else:
+        removed = engine.images.prune(keep=keep)
+    for item in removed:
+        for key, value in item.items():
+            click.echo(f"{key}: {value}")
+
+
+def _exists(engine: Any, ref: str) -> bool:
+    try:
+        engine.images.get(ref)
+        return True
+    except NsrunError:
+        return False
+
+
+_REGISTRY_OPTIONS = (
+    click.option("--insecure-registry", "insecure", multiple=True, metavar="HOST",
+                 help="Allow plain HTTP or an unverified certificate for HOST (loopback always may)"),
+    click.option("--ca-file", type=click.Path(), help="Trust this CA certificate too"),
+)
+
+
+def _registry_options(fn: Any) -> Any:
+    for option in reversed(_REGISTRY_OPTIONS):
+        fn = option(fn)
+    return fn
+
+
+@click.command()
+@click.option("--platform", metavar="OS/ARCH[/VARIANT]", help="The platform to pull (default: this host's)")
+@click.option("-q", "--quiet", is_flag=True, help="Print only the image's reference")
+@_registry_options
+@click.argument("ref")
+@click.pass_obj
+def pull(state: Any, platform: str | None, quiet: bool, insecure: tuple[str, ...], ca_file: str | None,
+         ref: str) -> None:
+    """Pull an image from a registry (layers in parallel, unpacked while they download)."""
+    from .image.progress import Display
+    from .image.reference import parse
+    from .image.service import RegistryOptions, pull_image
+    parsed = parse(ref)
+    display = None if quiet else Display()
+    if display:
+        display.line(f"{parsed.tag or parsed.digest}: Pulling from {parsed.familiar_name}"
+                     if parsed.tag else f"Pulling {parsed.familiar()}")
+    meta = pull_image(state.engine.paths, ref, platform=platform, progress=display,
+                      options=RegistryOptions(insecure, ca_file), images=state.engine.images)
+    if display:
+        digest = (meta.get("repo_digests") or [""])[0].partition("@")[2]
+        display.line(f"Digest: {digest}")
+        display.line(f"Status: Downloaded newer image for {parsed.familiar()}")
+    click.echo(str(parsed))
+
+
+@click.command()
+@click.option("-q", "--quiet", is_flag=True, help="Print only the digest")
+@_registry_options
+@click.argument("ref")
+@click.pass_obj
+def push(state: Any, quiet: bool, insecure: tuple[str, ...], ca_file: str | None, ref: str) -> None:
+    """Push an image of the store to the registry its name points at."""
+    from .image.progress import Display
+    from .image.reference import parse
+    from .image.service import RegistryOptions, push_image
+    parsed = parse(ref)
+    display = None if quiet else Display()
+    if display:
+        display.line(f"The push refers to repository [{parsed.repository}]")
+    digest = push_image(state.engine.paths, ref, progress=display, options=RegistryOptions(insecure, ca_file),
+                        images=state.engine.images)
+    click.echo(f"{parsed.tag or 'latest'}: digest: {digest}" if not quiet else digest)
+
+
+@click.command()
+@click.option("-u", "--username", help="Username")
+@click.option("-p", "--password", help="Password (prefer --password-stdin)")
+@click.option("--password-stdin", is_flag=True, help="Take the password from stdin")
+@click.option("--insecure-registry", "insecure", multiple=True, metavar="HOST",
+              help="Allow plain HTTP or an unverified certificate for HOST")
+@click.option("--ca-file", type=click.Path(), help="Trust this CA certificate too")
+@click.argument("server")
+def login(username: str | None, password: str | None, password_stdin: bool, insecure: tuple[str, ...],
+          ca_file: str | None, server: str) -> None:
+    """Log in to a registry; the credentials go to ~/.docker/config.json, as with docker login."""
+    from .errors import ConfigError
+    from .image.registry import login as registry_login
+    if password_stdin:
+        if password:
+            raise ConfigError("--password and --password-stdin are mutually exclusive")
+        password = sys.stdin.readline().rstrip("\r\n")
+    if not username:
+        username = click.prompt("Username")
+    if not password:
+        password = click.prompt("Password", hide_input=True)
+    path = registry_login(_registry_host(server), username, password, insecure=insecure, ca_file=ca_file)
+    click.echo(f"Credentials saved in {path}")
+    click.echo("Login Succeeded")
+
+
+@click.command()
+@click.argument("server")
+def logout(server: str) -> None:
+    """Forget the credentials stored for a registry."""
+    from .image.auth import remove_credentials
+    host = _registry_host(server)
+    click.echo(f"Removing login credentials for {host}" if remove_credentials(host)
+               else f"Not logged in to {host}")
+
+
+def _registry_host(server: str) -> str:
+    """``https://host:port/v1/`` or ``host:port`` -> ``host:port`` (Hub's names stay as Docker keys them)."""
+    host = server.split("://", 1)[-1].split("/", 1)[0]
+    return "docker.io" if host in ("index.docker.io", "registry-1.docker.io") else host
+
+
+COMMANDS = (image, pull, push, login, logout)
