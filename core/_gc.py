@@ -79,6 +79,9 @@ def collect(engine: Engine, only: str | None = None, reset: bool = False) -> lis
             store.remove(cid)
             lines.append(f"removed container {rec.name} ({cid[:12]})")
     lines.extend(engine.images.collect_staging())  # an image being made when its maker was killed
+    from .image.content import Content
+    lines.extend(f"removed partial blob {n}" for n in Content(engine.paths.root).collect_ingest())
+    lines.extend(engine.images.collect_blobs())  # what a failed or killed pull fetched, no image needs
     names = os.path.join(engine.paths.containers, ".names")
     for name in (os.listdir(names) if os.path.isdir(names) else []):
         link = os.path.join(names, name)

@@ -234,11 +234,13 @@ def state(root: str) -> set[str]:
 
 def staging(root: str) -> set[str]:
     """Image and layer directories being made (``images/*.tmp*``, ``images/sha256/*.tmp*``, ``layers/*.tmp*``,
-    ``layers/HEX/diff-UID-GID.tmp*``)."""
+    ``layers/HEX/diff-UID-GID.tmp*``) and partial blobs (``content/ingest/*``)."""
     found = set()
     for top in (os.path.join(root, "images"), os.path.join(root, "layers")):
         for pattern_dir in (top, *[os.path.join(top, d) for d in _listdir(top)]):
             found |= {os.path.join(pattern_dir, n) for n in _listdir(pattern_dir) if ".tmp" in n}
+    ingest = os.path.join(root, "content", "ingest")  # a blob being written (a pull's partial download)
+    found |= {os.path.join(ingest, n) for n in _listdir(ingest)}
     return found
 
 

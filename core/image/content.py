@@ -16,7 +16,7 @@ import fcntl
 import hashlib
 import os
 import re
-from typing import BinaryIO, Iterator
+from typing import Any, BinaryIO, Iterator
 
 from ..errors import ConfigError, NotFoundError, NsrunError
 
@@ -107,6 +107,31 @@ class Content:
             if re.fullmatch(r"[0-9a-f]{64}", name):
                 yield f"sha256:{name}"
 
+    def lease(self) -> Lease:
+        """See ``Lease``: hold it while blobs are written that no record names yet."""
+        return Lease(self)
+
+    def collect_unused(self, keep: set[str], also: Any = None) -> list[str]:
+        """Delete every blob whose digest is not in ``keep``, and call ``also()`` (more to collect under the
+        same guarantee); the digests deleted. Does nothing (returns []) while a pull holds a lease."""
+        path = os.path.join(self.dir, "lease.lock")
+        try:
+            os.makedirs(self.dir, mode=0o700, exist_ok=True)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError:
+            return []
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return []
+            removed = [d for d in list(self.digests()) if d not in keep and self.delete(d)]
+            if also is not None:
+                also()
+            return removed
+        finally:
+            os.close(fd)
+
     def collect_ingest(self) -> list[str]:
         """Remove the partial files of writers that are gone (their flock is free); the names removed. The
         ingest directory's lock keeps a writer from being collected between creating its partial and
@@ -136,6 +161,24 @@ class Content:
                 finally:
                     os.close(fd)
         return removed
+
+
+class Lease:
+    """``content/lease.lock`` held shared by a pull (or push) for its whole run: the blobs it wrote are not yet
+    named by any image record, so ``collect_unused`` (which needs it exclusively) leaves every blob alone while
+    any lease is held. A lease dies with its holder (a flock), so kill -9 never leaves one behind."""
+
+    def __init__(self, content: "Content") -> None:
+        self.path = os.path.join(content.dir, "lease.lock")
+
+    def __enter__(self) -> "Lease":
+        os.makedirs(os.path.dirname(self.path), mode=0o700, exist_ok=True)
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fcntl.flock(self.fd, fcntl.LOCK_SH)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        os.close(self.fd)
 
 
 class _DirLock:

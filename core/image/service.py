@@ -71,6 +71,8 @@ def pull_image(paths: Paths, text: str, *, platform: str | None = None, progress
         images.layers.unpack(f, diff_id, chain)
         made.append(chain)
 
+    lease = content.lease()
+    lease.__enter__()  # until the record names the blobs: blob gc must not take them meanwhile
     try:
         result = pull_blobs(ref, content, platform=platform, insecure=options.insecure, ca_file=options.ca_file,
                             credentials=options.credentials, on_config=on_config, on_layer=on_layer,
@@ -83,6 +85,8 @@ def pull_image(paths: Paths, text: str, *, platform: str | None = None, progress
     except BaseException:
         images.free_layers(made)
         raise
+    finally:
+        lease.__exit__()
 
 
 def _tag_name(ref: Reference) -> str:
@@ -109,13 +113,19 @@ def ensure_image(paths: Paths, images: Any, text: str, policy: str, *, progress:
 def push_image(paths: Paths, text: str, *, progress: Progress | None = None,
                options: RegistryOptions | None = None, images: Any = None) -> str:
     """Push the store's image ``text`` to the registry its name points at; the manifest digest pushed."""
-    from .pull import push_image as push_blobs
     from .store import Images
     options = options or RegistryOptions()
     images = images or Images(paths)
     ref = parse(text)
     rec = images.get(text)
     content = _content(paths)
+    with content.lease():
+        return _push(images, rec, content, ref, options, progress)
+
+
+def _push(images: Any, rec: dict[str, Any], content: Content, ref: Reference, options: "RegistryOptions",
+          progress: Progress | None) -> str:
+    from .pull import push_image as push_blobs
     manifest = rec.get("manifest")
     if not manifest or not content.has(manifest) or not _blobs_present(content, manifest):
         manifest = _make_manifest(images, rec, content)

@@ -304,6 +304,7 @@ class Images:
         for chain in rec["layers"]:
             if chain not in kept and self.layers.remove(chain):
                 out.append({"Deleted": chain})
+        self.collect_blobs(layers_too=False)  # its manifest, config and layer blobs no other image needs
         return out
 
     def prune(self, keep: Iterable[str] = ()) -> list[dict[str, str]]:
@@ -316,6 +317,45 @@ class Images:
                     out += self._delete(rec["id"])
         return out
 
+    def referenced_blobs(self) -> set[str]:
+        """Every blob digest an image record needs: its config, its manifest(s) and index, their layers."""
+        import json as _json
+        from .content import Content
+        content = Content(self.paths.root)
+        keep: set[str] = set()
+        todo = []
+        for rec in self.list():
+            keep.add(rec["id"])
+            todo += [rec.get("manifest")] + [d.partition("@")[2] for d in rec.get("repo_digests", ())]
+        while todo:
+            digest = todo.pop()
+            if not digest or digest in keep:
+                continue
+            keep.add(digest)
+            try:
+                doc = _json.loads(content.read_bytes(digest))
+            except (OSError, ValueError, ConfigError):
+                continue
+            if isinstance(doc, dict):
+                todo += [d.get("digest") for d in [doc.get("config") or {}, *(doc.get("layers") or []),
+                                                   *(doc.get("manifests") or [])] if isinstance(d, dict)]
+        return keep
+
+    def collect_blobs(self, layers_too: bool = True) -> list[str]:
+        """Delete the blobs and layer directories no image needs (what a failed or killed pull left; skipped
+        while a pull holds its lease); one line per object. ``layers_too=False`` under the store's lock."""
+        from .content import Content
+        lines: list[str] = []
+
+        def layers() -> None:
+            with self._lock():
+                listed = {c for rec in self.list() for c in rec["layers"]}
+                for chain in self.layers.list():
+                    if chain not in listed and self.layers.remove(chain):
+                        lines.append(f"removed unused layer {chain[:19]}")
+        removed = Content(self.paths.root).collect_unused(self.referenced_blobs(), layers if layers_too else None)
+        return [f"removed unused blob {d[:19]}" for d in removed] + lines
+
     def collect_staging(self) -> list[str]:
         """[gc] Unfinished layer directories and record files whose writer died."""
         lines = self.layers.collect_staging()
@@ -324,8 +364,19 @@ class Images:
         return lines
 
     # -- making images here --------------------------------------------------------------------------------
+    def _lease(self) -> Any:
+        """The content store's lease (see ``content.Lease``): held while layers exist that no record lists
+        yet, so gc's collection of unused layers and blobs waits its turn."""
+        from .content import Content
+        return Content(self.paths.root).lease()
+
     def import_tar(self, tar_paths: str | list[str], name: str, *, config: dict[str, Any] | None = None,
                    devices: bool = False) -> dict[str, Any]:
+        with self._lease():
+            return self._import_tar(tar_paths, name, config=config, devices=devices)
+
+    def _import_tar(self, tar_paths: str | list[str], name: str, *, config: dict[str, Any] | None = None,
+                    devices: bool = False) -> dict[str, Any]:
         """An image ``name`` of the layer tars ``tar_paths`` (bottom-most first; gzip, zstd or plain); a hostile
         member fails the import (ConfigError) and leaves nothing. Device nodes are dropped unless ``devices``."""
         paths = [tar_paths] if isinstance(tar_paths, str) else list(tar_paths)
@@ -373,6 +424,10 @@ class Images:
                 "rootfs": {"type": "layers", "diff_ids": diff_ids}}
 
     def make_busybox(self) -> dict[str, Any]:
+        with self._lease():
+            return self._make_busybox()
+
+    def _make_busybox(self) -> dict[str, Any]:
         """Build ``busybox`` (one layer) from the host's busybox-static; concurrent first runs build it once."""
         binary = next((b for b in _BUSYBOX_BIN if os.path.exists(b)), None)
         if binary is None:

@@ -39,7 +39,7 @@ def test_import_run_list_remove(nsrun, nsrun_root, tmp_path):
     tar = _busybox_tar(nsrun, nsrun_root, tmp_path / "bb.tar")
     out = nsrun("image", "import", tar, "mybox:1.0", check=True).stdout
     assert out.startswith("sha256:")
-    assert "mybox:1.0" in nsrun("image", "ls", check=True).stdout
+    assert ["mybox", "1.0"] in [line.split()[:2] for line in nsrun("image", "ls", check=True).stdout.splitlines()]
     assert nsrun("run", "--rm", "mybox:1.0", "echo", "imported", check=True).stdout == "imported\n"
     nsrun("run", "--name", "user-of-image", "mybox:1.0", "true", check=True)
     refused = nsrun("image", "rm", "mybox:1.0")
