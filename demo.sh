@@ -52,7 +52,7 @@ show n exec demo-web ps
 show n stop -t 1 demo-web
 show n rm demo-web
 # Networking (two containers over the bridge, a published port), then the daemon driven by the docker CLI.
-for part in demo.d/net.sh demo.d/daemon.sh; do
+for part in demo.d/net.sh demo.d/redis.sh demo.d/daemon.sh; do
   if [ -f "$part" ]; then . "$part"; fi
 done
 say "done: every container, mount and record of the demo is gone"

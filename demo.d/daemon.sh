@@ -13,7 +13,7 @@ d() { "$DOCKER" -H "unix://$SOCK" "$@"; }
 
 say "daemon: nsrun daemon speaks the Docker Engine API; the docker CLI drives it"
 start_daemon
-trap 'stop_daemon; cleanup' EXIT
+trap 'stop_daemon; ${STOP_REGISTRY:-:}; cleanup' EXIT  # the registry of redis.sh too
 show d version --format '{{.Server.Version}} (Docker API {{.Server.APIVersion}})'
 show d run --rm --network none --hostname via-docker busybox sh -c 'echo hello from $(hostname); exit 3' || \
   echo "(exit status $?, passed through)"
