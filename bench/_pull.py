@@ -1,0 +1,134 @@
+"""Section "images": pulling from a local registry, unpacking a layer, starting a many-layer image.
+
+A private ``docker-registry`` on 127.0.0.1 (free port, storage in the bench's work dir) holds the two images
+of ``bench/_images.py`` (pushed by skopeo): ``big`` (6 gzip layers, ~68 MB) and ``l20`` (20 small layers).
+- pull: ``nsrun pull`` into an empty root against ``skopeo copy docker://... oci:DIR`` of the same image in
+  the same rounds (skopeo only stores the blobs; nsrun also verifies and unpacks every layer);
+- unpack: nsrun's unpacker (``nsrun.image.unpack``, in its own interpreter) against ``tar -xzf`` of the
+  largest layer of ``big``, each into an empty directory;
+- start: ``run --rm l20 true`` against ``run --rm busybox true`` (both in the store already).
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+from _common import Bench, NotRun, Section, Target
+from _measure import Case, measure, paired_ratio
+
+__all__ = ["section_images"]
+
+PULL, SKOPEO = "nsrun pull (6 layers, 68 MB gzip)", "skopeo copy docker:// -> oci: (same image)"
+UNPACK, TAR = "nsrun unpack of the largest layer", "tar -xzf of the same layer"
+L20, BUSYBOX = "nsrun run --rm <20-layer image> true", "nsrun run --rm busybox true (same run)"
+
+
+def _registry(b: Bench) -> str:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    d = os.path.join(b.workdir, "registry")
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "config.yml"), "w") as f:
+        f.write(f"version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n"
+                f"    rootdirectory: {d}/storage\nhttp:\n  addr: 127.0.0.1:{port}\n")
+    if not shutil.which("docker-registry"):
+        raise NotRun("docker-registry is not installed (Debian: docker-registry)")
+    log = open(os.path.join(d, "log"), "w")
+    proc = subprocess.Popen(["docker-registry", "serve", os.path.join(d, "config.yml")], stdout=log, stderr=log,
+                            stdin=subprocess.DEVNULL)
+    b.cleanups.append(lambda: (proc.kill(), proc.wait(), log.close(), None)[-1])
+    for _ in range(200):
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return f"127.0.0.1:{port}"
+        time.sleep(0.05)
+    raise NotRun("docker-registry did not start")
+
+
+def _timed(argv: list[str], before=None, after=None):
+    def fn() -> float:
+        ctx = before() if before else None
+        t0 = time.perf_counter()
+        res = subprocess.run(argv(ctx) if callable(argv) else argv, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, timeout=300)
+        dt = time.perf_counter() - t0
+        if after:
+            after(ctx)
+        if res.returncode != 0:
+            from _measure import CmdFailed
+            raise CmdFailed(res.stderr.decode(errors="replace").strip()[-200:])
+        return dt
+    return fn
+
+
+def section_images(b: Bench) -> Section:
+    sec = Section("images", "6. images: pull, unpack, many-layer start (ms)")
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import _images
+    if not shutil.which("skopeo"):
+        raise NotRun("skopeo is not installed (Debian: skopeo)")
+    big, l20 = _images.big_image(), _images.many_layers_image(20)
+    reg = _registry(b)
+    for layout, name in ((big, "big"), (l20, "l20")):
+        subprocess.run(["skopeo", "--insecure-policy", "copy", "-q", "--dest-tls-verify=false", f"oci:{layout}:latest",
+                        f"docker://{reg}/{name}:latest"], check=True, capture_output=True, timeout=300)
+    nsrun = b.nsrun.cmd()[0]
+    scratch = os.path.join(b.workdir, "pulls")
+    os.makedirs(scratch, exist_ok=True)
+
+    def fresh() -> str:
+        return tempfile.mkdtemp(dir=scratch)
+
+    def drop(d: str) -> None:
+        subprocess.run([nsrun, "--root", d, "system", "reset"], capture_output=True, timeout=120)
+        shutil.rmtree(d, ignore_errors=True)
+
+    index = json.load(open(os.path.join(big, "index.json")))
+    manifest = json.load(open(os.path.join(big, "blobs", "sha256", index["manifests"][0]["digest"][7:])))
+    largest = max(manifest["layers"], key=lambda d: d["size"])
+    layer = os.path.join(big, "blobs", "sha256", largest["digest"][7:])
+    unpack_py = ("import sys; from nsrun.image.unpack import unpack; unpack(open(sys.argv[1], 'rb'), sys.argv[2])")
+    python = os.path.join(os.path.dirname(nsrun), "python")
+    # the 20-layer image and busybox, in the bench's own root
+    subprocess.run(b.nsrun.cmd("pull", "-q", f"{reg}/l20"), check=True, capture_output=True, timeout=300)
+    cases = [
+        Case(PULL, fn=_timed(lambda d: [nsrun, "--root", d, "pull", "-q", f"{reg}/big"], fresh, drop), role="subject",
+             timeout=600),
+        Case(SKOPEO, fn=_timed(lambda d: ["skopeo", "--insecure-policy", "copy", "-q", "--src-tls-verify=false",
+                                          f"docker://{reg}/big:latest", f"oci:{d}/oci:latest"], fresh,
+                               lambda d: shutil.rmtree(d, ignore_errors=True)), timeout=600),
+        Case(UNPACK, fn=_timed(lambda d: [python, "-c", unpack_py, layer, d], fresh,
+                               lambda d: shutil.rmtree(d, ignore_errors=True)), role="subject"),
+        Case(TAR, fn=_timed(lambda d: ["tar", "-xzf", layer, "-C", d], fresh,
+                            lambda d: shutil.rmtree(d, ignore_errors=True))),
+        Case(L20, b.nsrun.cmd(*b.nsrun.no_net_args(), "run", "--rm", f"{reg}/l20", "true"), role="subject"),
+        Case(BUSYBOX, b.nsrun.cmd(*b.nsrun.no_net_args(), "run", "--rm", "busybox", "true")),
+    ]
+    runs = max(5, b.runs // 2)
+    sec.figures = measure(cases, runs, 1, b.log)
+    sec.ratios = False
+    pull, skopeo = sec.figure(PULL), sec.figure(SKOPEO)
+    r = paired_ratio(pull, skopeo) if pull and skopeo else None
+    sec.targets.append(Target("pull of a 6-layer 68 MB image <= skopeo copy of it (aim 0.7x)",
+                              None if r is None else r <= 1.0, "not judged" if r is None else f"{r:.2f}x skopeo"))
+    up, tar = sec.figure(UNPACK), sec.figure(TAR)
+    r = paired_ratio(tar, up) if up and tar else None  # throughput ratio = tar's time / nsrun's time
+    sec.targets.append(Target("unpacking >= 0.9x the throughput of tar -xzf", None if r is None else r >= 0.9,
+                              "not judged" if r is None else f"{r:.2f}x tar's throughput"))
+    l20, bb = sec.figure(L20), sec.figure(BUSYBOX)
+    if l20 and bb and l20.rounds and bb.rounds:
+        import statistics
+        diffs = [x - y for x, y in zip(l20.rounds, bb.rounds) if x == x and y == y]
+        d = statistics.median(diffs) if diffs else None
+        sec.targets.append(Target("run --rm of a 20-layer image within +3 ms of busybox",
+                                  None if d is None else d <= 3.0, "not judged" if d is None else f"{d:+.1f} ms"))
+    sec.notes.append(f"the layer unpacked: {largest['size'] / 1e6:.1f} MB gzip; pull and skopeo each start from an "
+                     "empty store; a 1 GB layer's RSS bound is not measured here")
+    return sec
