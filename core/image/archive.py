@@ -79,10 +79,10 @@ def save(paths: Any, images: Any, refs: list[str], out: IO[bytes]) -> list[str]:
     return _save(paths, images, refs, out)
 
 
-def load(paths: Any, images: Any, fileobj: IO[bytes], *, name: str | None = None,
-         progress: Any = None) -> list[dict[str, Any]]:
+def load(paths: Any, images: Any, fileobj: IO[bytes], *, name: str | None = None, progress: Any = None,
+         prefer: str = "docker") -> list[dict[str, Any]]:
     """Load every image of the archive ``fileobj`` into the store; their records (each with ``loaded``: the
     name it was loaded as, or None). ``name``: only the image of that reference (docker-archive:PATH:REF,
-    oci-archive:PATH:TAG)."""
+    oci-archive:PATH:TAG). ``prefer``: ``docker`` or ``oci``, which index reads an archive that has both."""
     from .archive_load import load as _load
-    return _load(paths, images, fileobj, name=name, progress=progress)
+    return _load(paths, images, fileobj, name=name, progress=progress, prefer=prefer)

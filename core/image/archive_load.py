@@ -251,8 +251,8 @@ def _media_type(content: Content, digest: str) -> str:
 
 
 # -- loading --------------------------------------------------------------------------------------------------
-def load(paths: Any, images: Any, fileobj: IO[bytes], *, name: str | None = None,
-         progress: Any = None) -> list[dict[str, Any]]:
+def load(paths: Any, images: Any, fileobj: IO[bytes], *, name: str | None = None, progress: Any = None,
+         prefer: str = "docker") -> list[dict[str, Any]]:
     """Load the archive ``fileobj`` (see the module docstring); the records of the images loaded, each with
     ``loaded`` (the name it was loaded as, or None)."""
     from .layers import chain_ids
@@ -262,7 +262,7 @@ def load(paths: Any, images: Any, fileobj: IO[bytes], *, name: str | None = None
     keep: set[str] = set()
     try:
         try:
-            if "manifest.json" in arc.meta:
+            if "manifest.json" in arc.meta and not (prefer == "oci" and "index.json" in arc.meta):
                 plan = _docker_images(content, arc, name)
             elif "index.json" in arc.meta:
                 plan = _oci_images(content, arc, name)
