@@ -22,7 +22,7 @@ import tarfile
 from typing import IO, Any
 
 from ..errors import ConfigError, NsrunError
-from .archive import LAYER_GZIP, LAYER_TAR
+from .layerblob import LAYER_GZIP, LAYER_TAR
 from .content import Content, sha256_digest
 
 __all__ = ["load", "read_archive", "Archive"]
@@ -203,7 +203,8 @@ def _oci_images(content: Content, arc: Archive, name: str | None) -> list[_Image
         raw = _manifest(content, digest)
         if raw.get("mediaType") in _INDEX_TYPES or desc.get("mediaType") in _INDEX_TYPES or "manifests" in raw:
             from .registry import Manifest, select_platform
-            entry = select_platform(Manifest(digest=digest, media_type=raw.get("mediaType", ""), raw=b"", data=raw),
+            index_doc = Manifest(digest=digest, media_type=raw.get("mediaType", ""), raw=b"", data=raw)
+            entry = select_platform(index_doc,
                                     host_platform(), "image archive")
             digest = _digest_of(arc, entry)
             raw = _manifest(content, digest)

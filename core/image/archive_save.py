@@ -22,7 +22,7 @@ import tempfile
 from typing import IO, Any
 
 from ..errors import ConfigError
-from .archive import LAYER_TAR, layer_blob_info
+from .layerblob import LAYER_TAR, layer_blob_info
 from .content import Content
 from .store import normalize
 
