@@ -44,17 +44,6 @@ def _local_images(state: Any, what: str) -> Any:
     return images
 
 
-def loaded_lines(recs: list[dict[str, Any]]) -> list[str]:
-    """``Loaded image: NAME`` per name given, ``Loaded image ID: sha256:...`` for an image without one."""
-    from .image.archive_save import docker_tag
-    from .image.store import normalize
-    out = []
-    for rec in recs:
-        names = rec.get("loaded") or []
-        out += [f"Loaded image: {docker_tag(normalize(n))}" for n in names] or [f"Loaded image ID: {rec['id']}"]
-    return out
-
-
 @image.command(name="save")
 @click.option("-o", "--output", metavar="FILE", help="Write to FILE instead of stdout")
 @click.argument("names", nargs=-1, required=True, metavar="IMAGE...")
@@ -90,7 +79,7 @@ def image_save(state: Any, output: str | None, names: tuple[str, ...]) -> None:
 @click.pass_obj
 def image_load(state: Any, input_: str | None, quiet: bool) -> None:
     """Load images from a `docker save` archive or an OCI layout tar (plain or compressed)."""
-    from .image.archive import load
+    from .image.archive import load, loaded_lines
     images = _local_images(state, "load")
     if input_ is None:
         if sys.stdin.isatty():
@@ -276,6 +265,7 @@ def pull(state: Any, platform: str | None, quiet: bool, insecure: tuple[str, ...
     transport, location = select(ref)
     options = RegistryOptions(insecure, ca_file)
     if transport.name != REGISTRY:
+        from .image.archive import loaded_lines
         recs = transport.pull(paths=state.engine.paths, images=_local_images(state, "pull"), location=location,
                               progress=None, platform=platform, options=options)
         for line in loaded_lines(recs):

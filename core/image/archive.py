@@ -16,7 +16,7 @@ from typing import IO, Any
 
 from .layerblob import LAYER_GZIP, LAYER_TAR, layer_blob, layer_blob_info
 
-__all__ = ["layer_blob", "layer_blob_info", "save", "load", "LAYER_GZIP", "LAYER_TAR"]
+__all__ = ["layer_blob", "layer_blob_info", "save", "load", "loaded_lines", "LAYER_GZIP", "LAYER_TAR"]
 
 
 def save(paths: Any, images: Any, refs: list[str], out: IO[bytes]) -> list[str]:
@@ -32,3 +32,15 @@ def load(paths: Any, images: Any, fileobj: IO[bytes], *, name: str | None = None
     oci-archive:PATH:TAG). ``prefer``: ``docker`` or ``oci``, which index reads an archive that has both."""
     from .archive_load import load as _load
     return _load(paths, images, fileobj, name=name, progress=progress, prefer=prefer)
+
+
+def loaded_lines(recs: list[dict[str, Any]]) -> list[str]:
+    """What ``docker load`` prints: ``Loaded image: NAME`` per name given, ``Loaded image ID: sha256:...`` for
+    an image loaded without one."""
+    from .archive_save import docker_tag
+    from .store import normalize
+    out: list[str] = []
+    for rec in recs:
+        names = rec.get("loaded") or []
+        out += [f"Loaded image: {docker_tag(normalize(n))}" for n in names] or [f"Loaded image ID: {rec['id']}"]
+    return out
