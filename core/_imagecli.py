@@ -37,6 +37,66 @@ def image_import(state: Any, changes: tuple[str, ...], tars: tuple[str, ...], na
     click.echo(meta["id"])
 
 
+def _local_images(state: Any, what: str) -> Any:
+    images = state.engine.images
+    if not hasattr(images, "layers"):
+        raise ConfigError(f"image {what}: not supported with -H (use docker {what} against the daemon)")
+    return images
+
+
+@image.command(name="save")
+@click.option("-o", "--output", metavar="FILE", help="Write to FILE instead of stdout")
+@click.argument("names", nargs=-1, required=True, metavar="IMAGE...")
+@click.pass_obj
+def image_save(state: Any, output: str | None, names: tuple[str, ...]) -> None:
+    """Save images to a tar archive (Docker's `docker save` format, readable as an OCI layout too)."""
+    import os
+    from .image.archive import save
+    images = _local_images(state, "save")
+    for name in names:
+        images.get(name)  # an unknown name fails before anything is written
+    if output is None:
+        if sys.stdout.isatty():
+            raise ConfigError("cowardly refusing to save to a terminal. Use the -o flag or redirect")
+        sys.stdout.flush()
+        save(state.engine.paths, images, list(names), sys.stdout.buffer)
+        sys.stdout.buffer.flush()
+        return
+    tmp = os.path.join(os.path.dirname(os.path.abspath(output)), f".{os.path.basename(output)}.tmp{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            save(state.engine.paths, images, list(names), f)
+        os.rename(tmp, output)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+@image.command(name="load")
+@click.option("-i", "--input", "input_", metavar="FILE", help="Read from FILE instead of stdin")
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing")
+@click.pass_obj
+def image_load(state: Any, input_: str | None, quiet: bool) -> None:
+    """Load images from a `docker save` archive or an OCI layout tar (plain or compressed)."""
+    from .image.archive import load, loaded_lines
+    images = _local_images(state, "load")
+    if input_ is None:
+        if sys.stdin.isatty():
+            raise ConfigError("requested load from stdin, but stdin is empty")
+        recs = load(state.engine.paths, images, sys.stdin.buffer)
+    else:
+        try:
+            f = open(input_, "rb")
+        except OSError as exc:
+            raise ConfigError(f"open {input_}: {exc.strerror}") from None
+        with f:
+            recs = load(state.engine.paths, images, f)
+    if not quiet:
+        for line in loaded_lines(recs):
+            click.echo(line)
+
+
 @image.command(name="ls")
 @click.option("-q", "--quiet", is_flag=True, help="Only show image IDs")
 @click.option("--digests", is_flag=True, help="Show digests")
@@ -196,17 +256,29 @@ def _registry_options(fn: Any) -> Any:
 @click.pass_obj
 def pull(state: Any, platform: str | None, quiet: bool, insecure: tuple[str, ...], ca_file: str | None,
          ref: str) -> None:
-    """Pull an image from a registry (layers in parallel, unpacked while they download)."""
+    """Pull an image from a registry (layers in parallel, unpacked while they download), or from another
+    transport: docker-archive:PATH[:REF], oci-archive:PATH[:NAME] (and what plugins add)."""
     from .image.progress import Display
     from .image.reference import parse
-    from .image.service import RegistryOptions, pull_image
+    from .image.service import RegistryOptions
+    from .image.transports import REGISTRY, select
+    transport, location = select(ref)
+    options = RegistryOptions(insecure, ca_file)
+    if transport.name != REGISTRY:
+        from .image.archive import loaded_lines
+        recs = transport.pull(paths=state.engine.paths, images=_local_images(state, "pull"), location=location,
+                              progress=None, platform=platform, options=options)
+        for line in loaded_lines(recs):
+            click.echo(line.partition(": ")[2] if quiet else line)
+        return
+    ref = location
     parsed = parse(ref)
     display = None if quiet else Display()
     if display:
         display.line(f"{parsed.tag or parsed.digest}: Pulling from {parsed.familiar_name}"
                      if parsed.tag else f"Pulling {parsed.familiar()}")
-    meta = pull_image(state.engine.paths, ref, platform=platform, progress=display,
-                      options=RegistryOptions(insecure, ca_file), images=state.engine.images)
+    meta = transport.pull(paths=state.engine.paths, images=state.engine.images, location=ref, progress=display,
+                          platform=platform, options=options)[0]
     if display:
         digest = (meta.get("repo_digests") or [""])[0].partition("@")[2]
         display.line(f"Digest: {digest}")
@@ -218,18 +290,30 @@ def pull(state: Any, platform: str | None, quiet: bool, insecure: tuple[str, ...
 @click.option("-q", "--quiet", is_flag=True, help="Print only the digest")
 @_registry_options
 @click.argument("ref")
+@click.argument("dest", required=False, metavar="[TRANSPORT:LOCATION]")
 @click.pass_obj
-def push(state: Any, quiet: bool, insecure: tuple[str, ...], ca_file: str | None, ref: str) -> None:
-    """Push an image of the store to the registry its name points at."""
+def push(state: Any, quiet: bool, insecure: tuple[str, ...], ca_file: str | None, ref: str,
+         dest: str | None) -> None:
+    """Push an image of the store to the registry its name points at, or to DEST (another reference, or a
+    transport: docker-archive:PATH[:NAME], oci-archive:PATH[:NAME])."""
     from .image.progress import Display
     from .image.reference import parse
-    from .image.service import RegistryOptions, push_image
-    parsed = parse(ref)
+    from .image.service import RegistryOptions
+    from .image.transports import REGISTRY, select
+    transport, location = select(dest or ref)
+    options = RegistryOptions(insecure, ca_file)
+    if not callable(getattr(transport, "push", None)):
+        raise ConfigError(f"transport {transport.name!r} cannot be pushed to")
+    if transport.name != REGISTRY:
+        click.echo(transport.push(paths=state.engine.paths, images=_local_images(state, "push"), ref=ref,
+                                  location=location, progress=None, options=options))
+        return
+    parsed = parse(location)
     display = None if quiet else Display()
     if display:
         display.line(f"The push refers to repository [{parsed.repository}]")
-    digest = push_image(state.engine.paths, ref, progress=display, options=RegistryOptions(insecure, ca_file),
-                        images=state.engine.images)
+    digest = transport.push(paths=state.engine.paths, images=state.engine.images, ref=ref, location=location,
+                            progress=display, options=options)
     click.echo(f"{parsed.tag or 'latest'}: digest: {digest}" if not quiet else digest)
 
 

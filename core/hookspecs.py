@@ -196,3 +196,19 @@ def daemon_routes() -> list[Route] | None:
 def docker_info(info: dict[str, Any]) -> None:
     """[daemon] Add what you own to ``GET /info`` (a network driver to ``info["Plugins"]["Network"]``, a
     security option to ``info["SecurityOptions"]``). Called for every installed plugin; no I/O."""
+
+
+# -- image sources ------------------------------------------------------------------------------------------
+
+@hookspec
+def image_transports() -> list[Any] | None:
+    """[parent] The image transports you provide: objects with a ``name`` (the prefix that selects them, as
+    skopeo's and podman's do: ``nsrun pull NAME:LOCATION``) and ``pull(paths=, images=, location=,
+    progress=, platform=, options=)`` returning the image records it added to ``images`` (the store), each
+    with ``loaded``: the names it was given. Optionally ``push(paths=, images=, ref=, location=, progress=,
+    options=)`` writing the store's image ``ref`` to ``location``. Called with keywords; accept ``**_`` for
+    arguments added later. A pull that fails leaves nothing in the store (free the layers you made:
+    ``images.free_layers``). Called for every installed plugin, selected or not; the first transport of a
+    name wins (pipeline order). The built-ins (``docker``: registries, what a plain reference means;
+    ``docker-archive``; ``oci-archive``) come through this hook too. No I/O when called.
+    """

@@ -115,6 +115,63 @@ async def remove_image(request: web.Request) -> web.Response:
     return jresp([{"Untagged": _tags(meta["name"])[0]}, {"Deleted": meta["id"]}])
 
 
+# -- docker save / docker load -------------------------------------------------------------------------------
+async def load_images(request: web.Request) -> web.StreamResponse:
+    """``POST /images/load``: the body is a ``docker save`` or OCI layout tar (plain or compressed); answers
+    Docker's JSON stream, ``{"stream": "Loaded image: NAME\\n"}`` per image (``quiet`` changes nothing: there
+    is no progress to leave out). The body is spooled to an unnamed file under the root first."""
+    from ..image.archive import load, loaded_lines
+    d = request.app[STATE]
+    parse_bool(request.query.get("quiet"), "quiet")
+    os.makedirs(d.engine.paths.root, exist_ok=True)
+    with tempfile.TemporaryFile(dir=d.engine.paths.root) as spool:
+        size = 0
+        while chunk := await request.content.read(1 << 20):
+            size += len(chunk)
+            if size > MAX_IMPORT:
+                raise web.HTTPRequestEntityTooLarge(max_size=MAX_IMPORT, actual_size=size)
+            spool.write(chunk)
+        spool.seek(0)
+        recs = await asyncio.shield(asyncio.to_thread(load, d.engine.paths, d.engine.images, spool))
+    resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+    await resp.prepare(request)
+    for line in loaded_lines(recs):
+        await resp.write(json.dumps({"stream": line + "\n"}).encode() + b"\r\n")
+    await resp.write_eof()
+    return resp
+
+
+async def _save_response(request: web.Request, names: list[str]) -> web.StreamResponse:
+    from ..image.archive import save
+    d = request.app[STATE]
+    if not names:
+        raise BadRequest("names is required")
+    for name in names:
+        try:
+            await asyncio.to_thread(d.engine.images.get, name)
+        except NotFoundError:
+            raise NotFoundError(f"No such image: {name}") from None
+    with tempfile.TemporaryFile(dir=d.engine.paths.root) as spool:
+        await asyncio.to_thread(save, d.engine.paths, d.engine.images, names, spool)
+        spool.seek(0)
+        resp = web.StreamResponse(status=200, headers={"Content-Type": "application/x-tar"})
+        await resp.prepare(request)
+        while chunk := await asyncio.to_thread(spool.read, 1 << 20):
+            await resp.write(chunk)
+        await resp.write_eof()
+        return resp
+
+
+async def get_images(request: web.Request) -> web.StreamResponse:
+    """``GET /images/get?names=A&names=B``: one ``docker save`` tar of every image named."""
+    return await _save_response(request, [n for n in request.query.getall("names", []) if n])
+
+
+async def get_image(request: web.Request) -> web.StreamResponse:
+    """``GET /images/{name}/get``: the ``docker save`` tar of one image."""
+    return await _save_response(request, [request.match_info["name"]])
+
+
 # -- system --------------------------------------------------------------------------------------------------
 async def version(request: web.Request) -> web.Response:
     uname = platform.uname()
@@ -168,4 +225,6 @@ ROUTES = [
     ("GET", "/images/json", list_images), ("POST", "/images/create", create_image),
     ("GET", "/images/{name:.+}/json", inspect_image), ("DELETE", "/images/{name:.+}", remove_image),
     ("GET", "/version", version), ("GET", "/info", info),
+    ("POST", "/images/load", load_images), ("GET", "/images/get", get_images),
+    ("GET", "/images/{name:.+}/get", get_image),
 ]

@@ -22,7 +22,7 @@ from typing import IO, Any, Iterator
 from .._context import Paths
 from ..errors import ConfigError, NotFoundError
 
-__all__ = ["Layers", "chain_ids", "chain_id", "check_digest"]
+__all__ = ["Layers", "chain_ids", "chain_id", "check_digest", "update_meta"]
 
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 
@@ -73,6 +73,11 @@ class Layers:
                 return json.load(f)
         except FileNotFoundError:
             raise NotFoundError(f"no such layer: {chain}") from None
+
+    def set_meta(self, chain: str, **fields: Any) -> dict[str, Any]:
+        """Add ``fields`` to a finished layer's ``layer.json`` (e.g. the blob made from it, so it is made once);
+        the updated record. The file is replaced by rename: readers never see half of it."""
+        return update_meta(self._home(chain), **fields)
 
     def chain_ids(self, diff_ids: list[str]) -> list[str]:
         return chain_ids(diff_ids)
@@ -173,6 +178,22 @@ class Layers:
     def collect_staging(self) -> list[str]:
         """[gc] Remove staging and half-removed directories whose maker is gone (their flock is free)."""
         return collect_staging(self.dir, self._lock, "unfinished layer directory")
+
+
+def update_meta(home: str, **fields: Any) -> dict[str, Any]:
+    """Merge ``fields`` into ``<home>/layer.json`` (a layer directory); the new record."""
+    path = os.path.join(home, "layer.json")
+    try:
+        with open(path) as f:
+            meta = json.load(f)
+    except FileNotFoundError:
+        raise NotFoundError(f"no such layer: {os.path.basename(home)}") from None
+    meta.update(fields)
+    tmp = f"{path}.{os.getpid()}.{os.urandom(3).hex()}"
+    with open(tmp, "w") as f:
+        json.dump(meta, f)
+    os.rename(tmp, path)
+    return meta
 
 
 def collect_staging(directory: str, lock: Any, what: str) -> list[str]:

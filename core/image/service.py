@@ -139,18 +139,25 @@ def _blobs_present(content: Content, manifest_digest: str) -> bool:
 
 
 def _make_manifest(images: Any, rec: dict[str, Any], content: Content) -> str:
-    """An OCI image manifest for ``rec``, made from its layer directories; stored, and its digest."""
-    from .archive import layer_blob
-    layers = []
+    """An OCI image manifest for ``rec``, made from its layer directories; stored, and its digest. A layer tar
+    made again from a directory need not hash to the diff_id the image was made with (an imported tar's own
+    order and padding are gone): the config pushed then names the diff_ids of the tars actually pushed."""
+    from .archive import layer_blob_info
+    layers, diff_ids = [], []
     for chain in rec["layers"]:
-        digest, size = layer_blob(images.layers.path(chain), content)
-        layers.append({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": digest, "size": size})
-    raw_config = json.dumps(rec["config"], sort_keys=True, separators=(",", ":")).encode()
+        info = layer_blob_info(images.layers.path(chain), content)
+        layers.append({"mediaType": info["mediaType"], "digest": info["digest"], "size": info["size"]})
+        diff_ids.append(info["diff_id"])
+    config = rec["config"]
+    if (config.get("rootfs") or {}).get("diff_ids") != diff_ids:
+        config = {**config, "rootfs": {"type": "layers", "diff_ids": diff_ids}}
+    raw_config = json.dumps(config, sort_keys=True, separators=(",", ":")).encode()
     config_digest = content.put_bytes(raw_config)
     manifest = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
                 "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest,
                            "size": len(raw_config)},
                 "layers": layers}
     digest = content.put_bytes(json.dumps(manifest, separators=(",", ":")).encode())
-    images.set_manifest(rec["id"], digest)
+    if config_digest == rec["id"]:  # the manifest describes this very image: keep it for the next push
+        images.set_manifest(rec["id"], digest)
     return digest

@@ -438,8 +438,23 @@ class Images:
         data = _busybox_tar(binary)
         import io
         meta = self.layers.unpack(io.BytesIO(data))
-        return self.add(config=self._config([meta["diff_id"]], ["sh"]), layers=[meta["chain_id"]],
-                        tags=[BUSYBOX])
+        config = self._config([meta["diff_id"]], ["sh"])
+        manifest = self._keep_blobs(config, data)
+        return self.add(config=config, layers=[meta["chain_id"]], tags=[BUSYBOX], manifest=manifest)
+
+    def _keep_blobs(self, config: dict[str, Any], layer: bytes) -> str:
+        """Store a one-layer image's layer, config and an OCI manifest of them in the content store (so save
+        and push send these very bytes, and a saved image loads back with its id); the manifest's digest."""
+        from .content import Content
+        content = Content(self.paths.root)
+        raw = json.dumps(config, sort_keys=True, separators=(",", ":")).encode()
+        desc = {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": content.put_bytes(raw),
+                "size": len(raw)}
+        ldesc = {"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": content.put_bytes(layer),
+                 "size": len(layer)}
+        return content.put_bytes(json.dumps({"schemaVersion": 2, "mediaType":
+                                             "application/vnd.oci.image.manifest.v1+json", "config": desc,
+                                             "layers": [ldesc]}, separators=(",", ":")).encode())
 
 
 def _busybox_tar(binary: str) -> bytes:

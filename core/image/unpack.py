@@ -27,7 +27,7 @@ from typing import IO, Any, NamedTuple
 
 from ..errors import ConfigError
 
-__all__ = ["unpack", "Unpacked", "Tree", "safe_parts", "detect"]
+__all__ = ["unpack", "Unpacked", "Tree", "safe_parts", "detect", "decompressed"]
 
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
@@ -112,6 +112,12 @@ def _chunks(fileobj: IO[bytes]):
             yield head
         while out := fileobj.read(_OUT):
             yield out
+
+
+def decompressed(fileobj: IO[bytes]):
+    """The uncompressed bytes of a gzip, zstd or plain stream, in chunks of at most about 4 MB (ConfigError
+    for a truncated or corrupt one)."""
+    return _chunks(fileobj)
 
 
 class _Stream:
