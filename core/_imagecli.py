@@ -168,6 +168,7 @@ def image_rm(state: Any, force: bool, names: tuple[str, ...]) -> None:
         try:
             if getattr(engine, "remote", False):
                 engine.images.remove(name, [])
+                click.echo(name)
                 continue
             for item in engine.images.remove(name, _users(engine, name), force=force) or []:
                 for key, value in item.items():

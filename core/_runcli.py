@@ -33,8 +33,8 @@ def run_command(engine: Any, plugins: list[str] | None, *, remove: bool, detach:
     if pull not in (None, "missing", "always", "never"):
         raise ConfigError(f'invalid pull option: "{pull}": must be one of "missing", "always" or "never"')
     if getattr(engine, "remote", False):  # -H: the daemon prepares, creates and runs it
-        if pull not in (None, "missing"):
-            raise ConfigError("--pull always|never is not supported with -H (pull with `nsrun -H ... pull`)")
+        if pull == "always":
+            raise ConfigError("--pull always is not supported with -H (pull with `nsrun -H ... pull`)")
         result = engine.run_cli(argv=words, image=image, rootfs=rootfs, name=name, env=parse_env(env),
                                 workdir=workdir, user=user, tty=tty, interactive=interactive, detach=detach,
                                 remove=remove, plugins=plugins, options=plugin_opts, **config)

@@ -37,7 +37,7 @@ def timeless(result):
     ("run", *NET, "--rm", "busybox", "sh", "-c", "echo out; echo err >&2; exit 3"),
     ("run", *NET, "--rm", "--hostname", "boxy", "-e", "A=1", "busybox", "sh", "-c", "hostname; echo $A"),
     ("run", *NET, "--rm", "busybox", "nosuchcommand"),
-    ("run", *NET, "--rm", "nosuch:image", "true"),
+    ("run", *NET, "--rm", "--pull", "never", "nosuch:image", "true"),  # never: no traffic to Docker Hub
     ("run", *NET, "--rm", "--name", "bad name", "busybox", "true"),
     ("--plugins", "nosuchplugin", "run", *NET, "--rm", "busybox", "true"),
     ("--plugins", "mnt", "run", "--rm", "--hostname", "x", "busybox", "true"),

@@ -14,7 +14,7 @@ def _nothing_created(root: str) -> None:
 @pytest.mark.parametrize("args, words", [
     (["--plugins", "pid,nope", "run", "busybox", "true"], "unknown plugin 'nope'"),
     (["--plugins", "motd", "run", "busybox", "true"], "requires 'mnt'"),
-    (["run", "nosuchimage", "true"], "Unable to find image"),
+    (["run", "--pull", "never", "nosuchimage", "true"], "Unable to find image"),  # never: no traffic to Hub
     (["run", "--rootfs", "/nonexistent-nsrun", "true"], "no such directory"),
     (["run", "-v", "relative:/x", "busybox", "true"], "absolute"),
     (["run", "-v", "/nonexistent-nsrun:/x", "busybox", "true"], "does not exist"),
