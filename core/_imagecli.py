@@ -270,9 +270,8 @@ def logout(server: str) -> None:
 
 
 def _registry_host(server: str) -> str:
-    """``https://host:port/v1/`` or ``host:port`` -> ``host:port`` (Hub's names stay as Docker keys them)."""
-    host = server.split("://", 1)[-1].split("/", 1)[0]
-    return "docker.io" if host in ("index.docker.io", "registry-1.docker.io") else host
+    from .image.auth import registry_host
+    return registry_host(server)
 
 
 COMMANDS = (image, pull, push, login, logout)

@@ -21,7 +21,10 @@ STATE: web.AppKey[Any] = web.AppKey("nsrun", object)
 
 def error_status(exc: BaseException) -> int:
     """NotFound 404, Conflict 409, the user's mistakes (bad config, plugin choice, command that cannot run)
-    400, everything else 500."""
+    400, everything else 500; a handler may set ``http_status`` on the error for another (401 for refused
+    registry credentials)."""
+    if isinstance(getattr(exc, "http_status", None), int):
+        return exc.http_status  # type: ignore[attr-defined]
     if isinstance(exc, NotFoundError):
         return 404
     if isinstance(exc, ConflictError):
