@@ -64,11 +64,13 @@ def _credentials(request: web.Request) -> Any:
     return decode_registry_auth(request.headers.get("X-Registry-Auth")) or ANONYMOUS
 
 
-def _with_status(exc: BaseException) -> BaseException:
-    """A registry's refusal of credentials is 401 (AuthError is a ConfigError: 400 elsewhere)."""
+def _with_status(exc: BaseException, status: int = 403) -> BaseException:
+    """A registry's refusal of credentials (AuthError, a ConfigError: 400 elsewhere): 401 from ``/auth``; 403
+    from a pull or push (a 401 there makes the docker CLI prompt for a login and retry, forever when stdin
+    is not a terminal; dockerd does not answer a pull with 401 either)."""
     from ..image.auth import AuthError
     if isinstance(exc, AuthError):
-        exc.http_status = 401  # type: ignore[attr-defined]
+        exc.http_status = status  # type: ignore[attr-defined]
     return exc
 
 
@@ -431,7 +433,7 @@ async def auth(request: web.Request) -> web.Response:
     try:
         await asyncio.to_thread(verify_login, registry_host(server), user, password)
     except NsrunError as exc:
-        raise _with_status(exc) from None
+        raise _with_status(exc, 401) from None
     return jresp({"Status": "Login Succeeded", "IdentityToken": ""})
 
 
