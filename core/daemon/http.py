@@ -11,7 +11,7 @@ from ..errors import ChildSetupError, ConfigError, ConflictError, NotFoundError,
 from .convert import BadRequest
 
 __all__ = ["API_VERSION", "MIN_API_VERSION", "MAX_JSON", "STATE", "error_status", "jresp", "error_response",
-           "json_body"]
+           "json_body", "only_query"]
 
 API_VERSION = "1.41"
 MIN_API_VERSION = "1.24"
@@ -68,3 +68,10 @@ async def json_body(request: web.Request, required: bool = True) -> Any:
         raise BadRequest(f"malformed JSON body: {exc}") from exc
     except RecursionError:
         raise BadRequest("malformed JSON body: nested too deeply") from None
+
+
+def only_query(request: web.Request, *allowed: str) -> None:
+    """Refuse, by name, a query parameter this endpoint does not implement (nothing is silently ignored)."""
+    for key in request.query:
+        if key not in allowed:
+            raise BadRequest(f"query parameter {key!r} is not supported by nsrun here")
