@@ -33,7 +33,10 @@ def image_import(state: Any, changes: tuple[str, ...], tars: tuple[str, ...], na
     images = state.engine.images
     if len(tars) > 1 and not hasattr(images, "layers"):  # the daemon's API imports one root filesystem tar
         raise ConfigError("image import: several layer tars are not supported with -H (import them locally)")
-    meta = images.import_tar(tars[0] if len(tars) == 1 else list(tars), name, config=config)
+    if getattr(state.engine, "remote", False):
+        meta = images.import_tar(tars[0], name, config=config, changes=changes)
+    else:
+        meta = images.import_tar(tars[0] if len(tars) == 1 else list(tars), name, config=config)
     click.echo(meta["id"])
 
 
@@ -139,38 +142,21 @@ def _ago(ts: float | None) -> str:
     return ago(ts)
 
 
-def _users(engine: Any, ref: str) -> list[str]:
-    """The containers (ids) whose image is the image ``ref`` names."""
-    try:
-        wanted = engine.images.get(ref)["id"]
-    except NsrunError:
-        return []
-    users = []
-    for rec in engine.store.list():
-        if rec.spec.image:
-            try:
-                if engine.images.get(rec.spec.image)["id"] == wanted:
-                    users.append(rec.id)
-            except NsrunError:
-                continue
-    return users
-
-
 @image.command(name="rm")
 @click.option("-f", "--force", is_flag=True, help="Remove the image even when other tags name it")
 @click.argument("names", nargs=-1, required=True)
 @click.pass_obj
 def image_rm(state: Any, force: bool, names: tuple[str, ...]) -> None:
     """Remove images (refused while a container uses one); prints what was untagged and deleted."""
+    from .image.service import image_users
+    from .image.view import docker_removed
     engine = state.engine
+    remote = getattr(engine, "remote", False)
     failed = False
     for name in names:
-        try:
-            if getattr(engine, "remote", False):
-                engine.images.remove(name, [])
-                click.echo(name)
-                continue
-            for item in engine.images.remove(name, _users(engine, name), force=force) or []:
+        try:  # with -H the daemon finds the image's users itself
+            users = [] if remote else image_users(engine, name)
+            for item in docker_removed(engine.images.remove(name, users, force=force) or []):
                 for key, value in item.items():
                     click.echo(f"{key}: {value}")
         except NsrunError as exc:
@@ -196,9 +182,11 @@ def image_inspect(state: Any, names: tuple[str, ...]) -> None:
     """Show images in Docker's format (Id, RepoTags, RepoDigests, Config, RootFS, ...)."""
     from .image.view import docker_image
     out, failed = [], False
+    images = state.engine.images
     for name in names:
         try:
-            out.append(docker_image(state.engine.images.get(name)))
+            out.append(images.inspect(name) if getattr(state.engine, "remote", False)
+                       else docker_image(images.get(name)))
         except NsrunError as exc:
             echo_err(exc.message)
             failed = True
@@ -213,7 +201,11 @@ def image_inspect(state: Any, names: tuple[str, ...]) -> None:
 @click.pass_obj
 def image_prune(state: Any, all_: bool, force: bool) -> None:
     """Remove dangling images (untagged and unused), and with -a every unused one."""
+    from .image.view import docker_removed
     engine = state.engine
+    if getattr(engine, "remote", False):
+        _print_removed(docker_removed(engine.images.prune(all_=all_)))
+        return
     keep = {engine.images.get(r.spec.image)["id"] for r in engine.store.list() if r.spec.image
             and _exists(engine, r.spec.image)}
     if all_:
@@ -223,7 +215,11 @@ def image_prune(state: Any, all_: bool, force: bool) -> None:
                 removed += engine.images.remove(meta["id"], [], force=True) or []
     else:
         removed = engine.images.prune(keep=keep)
-    for item in removed:
+    _print_removed(docker_removed(removed))
+
+
+def _print_removed(items: list[dict[str, str]]) -> None:
+    for item in items:
         for key, value in item.items():
             click.echo(f"{key}: {value}")
 
@@ -261,30 +257,41 @@ def pull(state: Any, platform: str | None, quiet: bool, insecure: tuple[str, ...
     transport: docker-archive:PATH[:REF], oci-archive:PATH[:NAME] (and what plugins add)."""
     from .image.progress import Display
     from .image.reference import parse
-    from .image.service import RegistryOptions
+    from .image.service import RegistryOptions, pull_image
     from .image.transports import REGISTRY, select
+    from .image.view import pull_footer, pull_header, show
     transport, location = select(ref)
-    options = RegistryOptions(insecure, ca_file)
     if transport.name != REGISTRY:
         from .image.archive import loaded_lines
         recs = transport.pull(paths=state.engine.paths, images=_local_images(state, "pull"), location=location,
-                              progress=None, platform=platform, options=options)
+                              progress=None, platform=platform, options=RegistryOptions(insecure, ca_file))
         for line in loaded_lines(recs):
             click.echo(line.partition(": ")[2] if quiet else line)
         return
     ref = location
     parsed = parse(ref)
     display = None if quiet else Display()
+    if getattr(state.engine, "remote", False):  # the daemon streams the same messages
+        _daemon_side(insecure, ca_file)
+        state.engine.images.pull(ref, platform=platform, display=display)
+        click.echo(str(parsed))
+        return
+    old = _exists(state.engine, str(parsed)) and state.engine.images.get(str(parsed))["id"]
     if display:
-        display.line(f"{parsed.tag or parsed.digest}: Pulling from {parsed.familiar_name}"
-                     if parsed.tag else f"Pulling {parsed.familiar()}")
-    meta = transport.pull(paths=state.engine.paths, images=state.engine.images, location=ref, progress=display,
-                          platform=platform, options=options)[0]
+        show(display, pull_header(parsed.path, parsed.tag or parsed.digest, parsed.familiar()))
+    meta = pull_image(state.engine.paths, ref, platform=platform, progress=display,
+                      options=RegistryOptions(insecure, ca_file), images=state.engine.images)
     if display:
         digest = (meta.get("repo_digests") or [""])[0].partition("@")[2]
-        display.line(f"Digest: {digest}")
-        display.line(f"Status: Downloaded newer image for {parsed.familiar()}")
+        for msg in pull_footer(parsed.familiar(), digest, meta["id"] != old):
+            show(display, msg)
     click.echo(str(parsed))
+
+
+def _daemon_side(insecure: tuple[str, ...], ca_file: str | None) -> None:
+    if insecure or ca_file:
+        raise ConfigError("--insecure-registry and --ca-file are not available with -H: the daemon reaches "
+                          "registries itself (loopback registries over plain HTTP)")
 
 
 @click.command()
@@ -299,23 +306,32 @@ def push(state: Any, quiet: bool, insecure: tuple[str, ...], ca_file: str | None
     transport: docker-archive:PATH[:NAME], oci-archive:PATH[:NAME])."""
     from .image.progress import Display
     from .image.reference import parse
-    from .image.service import RegistryOptions
+    from .image.service import RegistryOptions, manifest_size, push_image
     from .image.transports import REGISTRY, select
+    from .image.view import push_footer, push_header, show
     transport, location = select(dest or ref)
     options = RegistryOptions(insecure, ca_file)
     if not callable(getattr(transport, "push", None)):
         raise ConfigError(f"transport {transport.name!r} cannot be pushed to")
-    if transport.name != REGISTRY:
-        click.echo(transport.push(paths=state.engine.paths, images=_local_images(state, "push"), ref=ref,
-                                  location=location, progress=None, options=options))
+    if transport.name != REGISTRY or (dest and location != ref):
+        parsed_dest = transport.push(paths=state.engine.paths, images=_local_images(state, "push"), ref=ref,
+                                     location=location, progress=None, options=options)
+        click.echo(parsed_dest)
         return
-    parsed = parse(location)
+    parsed = parse(ref)
     display = None if quiet else Display()
-    if display:
-        display.line(f"The push refers to repository [{parsed.repository}]")
-    digest = transport.push(paths=state.engine.paths, images=state.engine.images, ref=ref, location=location,
-                            progress=display, options=options)
-    click.echo(f"{parsed.tag or 'latest'}: digest: {digest}" if not quiet else digest)
+    if getattr(state.engine, "remote", False):  # the daemon streams the same messages
+        _daemon_side(insecure, ca_file)
+        digest = state.engine.images.push(ref, display=display)
+    else:
+        if display:
+            show(display, push_header(parsed.repository))
+        digest = push_image(state.engine.paths, ref, progress=display, options=options, images=state.engine.images)
+        if display:
+            for msg in push_footer(parsed.tag or "latest", digest, manifest_size(state.engine.paths, digest)):
+                show(display, msg)
+    if quiet:
+        click.echo(digest)
 
 
 @click.command()
@@ -355,9 +371,8 @@ def logout(server: str) -> None:
 
 
 def _registry_host(server: str) -> str:
-    """``https://host:port/v1/`` or ``host:port`` -> ``host:port`` (Hub's names stay as Docker keys them)."""
-    host = server.split("://", 1)[-1].split("/", 1)[0]
-    return "docker.io" if host in ("index.docker.io", "registry-1.docker.io") else host
+    from .image.auth import registry_host
+    return registry_host(server)
 
 
 COMMANDS = (image, pull, push, login, logout)

@@ -8,7 +8,7 @@ import sys
 from typing import Any
 
 from . import _trace
-from .errors import ConfigError, ImageNotFoundError, NsrunError
+from .errors import ConfigError, ImageNotFoundError, NotFoundError, NsrunError
 
 __all__ = ["run_command"]
 
@@ -33,11 +33,20 @@ def run_command(engine: Any, plugins: list[str] | None, *, remove: bool, detach:
     if pull not in (None, "missing", "always", "never"):
         raise ConfigError(f'invalid pull option: "{pull}": must be one of "missing", "always" or "never"')
     if getattr(engine, "remote", False):  # -H: the daemon prepares, creates and runs it
-        if pull == "always":
-            raise ConfigError("--pull always is not supported with -H (pull with `nsrun -H ... pull`)")
-        result = engine.run_cli(argv=words, image=image, rootfs=rootfs, name=name, env=parse_env(env),
-                                workdir=workdir, user=user, tty=tty, interactive=interactive, detach=detach,
-                                remove=remove, plugins=plugins, options=plugin_opts, **config)
+        def run_remote() -> Any:
+            return engine.run_cli(argv=words, image=image, rootfs=rootfs, name=name, env=parse_env(env),
+                                  workdir=workdir, user=user, tty=tty, interactive=interactive, detach=detach,
+                                  remove=remove, plugins=plugins, options=plugin_opts, **config)
+        if image and pull == "always":
+            _pull(engine, image)
+        try:
+            result = run_remote()
+        except NotFoundError as exc:  # the daemon's 404 `No such image: ...`: pull it there, as docker run does
+            if not image or pull == "never" or not exc.message.startswith("No such image"):
+                raise
+            print(f"Unable to find image '{image}' locally", file=sys.stderr, flush=True)
+            _pull(engine, image)
+            result = run_remote()
         if detach:
             print(result, flush=True)
             return 0
@@ -83,4 +92,7 @@ def _pull(engine: Any, image: str) -> None:
     from .image.progress import Display
     from .image.service import pull_image
     display = Display(sys.stderr)
+    if getattr(engine, "remote", False):
+        engine.images.pull(image, display=display)
+        return
     pull_image(engine.paths, image, progress=display, images=engine.images)

@@ -46,11 +46,11 @@ class RemoteEngine:
 
     # -- HTTP ---------------------------------------------------------------------------------------------
     def request(self, method: str, path: str, body: Any = None, query: dict[str, Any] | None = None,
-                raw: bytes | None = None, stream: bool = False) -> Any:
+                raw: bytes | None = None, stream: bool = False, headers: dict[str, str] | None = None) -> Any:
         conn = _Conn(self.host)
         if query:
-            path += "?" + urllib.parse.urlencode({k: v for k, v in query.items() if v is not None})
-        headers = {}
+            path += "?" + urllib.parse.urlencode({k: v for k, v in query.items() if v is not None}, doseq=True)
+        headers = dict(headers or {})
         data = raw
         if body is not None:
             data = json.dumps(body).encode()
@@ -156,28 +156,93 @@ class RemoteEngine:
 
 
 class _RemoteImages:
+    """``engine.images`` for the CLI's image commands, over the Docker image endpoints. Pull and push send
+    the credentials ``docker login``/``nsrun login`` stored here (``X-Registry-Auth``, as the docker CLI
+    does) and put the daemon's progress stream on the same ``Display`` the embedded CLI uses."""
+
     def __init__(self, engine: RemoteEngine) -> None:
         self.engine = engine
 
     def list(self) -> list[dict[str, Any]]:
         return self.engine.request("GET", "/nsrun/v1/images")
 
-    def import_tar(self, tar_path: str, name: str, config: dict[str, Any] | None = None) -> dict[str, Any]:
-        if config:
-            raise ConfigError("image import --change is not available with -H yet: import on the daemon's host")
+    def inspect(self, name: str) -> dict[str, Any]:
+        """Docker's image object (``GET /images/{name}/json``)."""
+        return self.engine.request("GET", f"/images/{_q(name)}/json")
+
+    def import_tar(self, tar_path: str, name: str, config: dict[str, Any] | None = None,
+                   changes: tuple[str, ...] = ()) -> dict[str, Any]:
+        if config and not changes:
+            raise ConfigError("image import: give the changes themselves with -H")
         if not os.path.isfile(tar_path):
             raise ConfigError(f"no such file: {tar_path}")
         repo, _, tag = name.rpartition(":") if ":" in name.rsplit("/", 1)[-1] else (name, "", "")
         with open(tar_path, "rb") as f:
             resp = self.engine.request("POST", "/images/create", raw=f.read(), stream=True,
-                                       query={"fromSrc": "-", "repo": repo or name, "tag": tag or None})
+                                       query={"fromSrc": "-", "repo": repo or name, "tag": tag or None,
+                                              "changes": list(changes) or None})
         lines = [json.loads(line) for line in resp.read().splitlines() if line.strip()]
         return {"id": lines[-1]["status"] if lines else ""}
 
-    def remove(self, name: str, users: list[str]) -> None:
-        if users:
-            raise ConflictError(f"conflict: unable to remove image {name}: in use by container {users[0][:12]}")
-        self.engine.request("DELETE", f"/images/{_q(name)}")
+    def pull(self, ref: str, *, platform: str | None = None, display: Any = None) -> None:
+        from ..image.reference import parse
+        parsed = parse(ref, default_tag="")
+        tag = parsed.digest or parsed.tag or "latest"
+        resp = self.engine.request("POST", "/images/create", stream=True, headers=_auth_header(parsed),
+                                   query={"fromImage": parsed.repository, "tag": tag, "platform": platform})
+        _follow(resp, display)
+
+    def push(self, ref: str, *, display: Any = None) -> str:
+        """The digest pushed (of the last tag, when the daemon pushes several)."""
+        from ..image.reference import parse
+        parsed = parse(ref, default_tag="")
+        resp = self.engine.request("POST", f"/images/{_q(parsed.familiar_name)}/push", stream=True,
+                                   headers=_auth_header(parsed), query={"tag": parsed.tag or "latest"})
+        aux = _follow(resp, display)
+        return aux[-1].get("Digest", "") if aux else ""
+
+    def tag(self, source: str, target: str) -> None:
+        from ..image.reference import parse
+        parsed = parse(target, default_tag="")
+        self.engine.request("POST", f"/images/{_q(source)}/tag",
+                            query={"repo": parsed.familiar_name, "tag": parsed.tag})
+
+    def remove(self, name: str, users: list[str], force: bool = False) -> list[dict[str, str]]:
+        return self.engine.request("DELETE", f"/images/{_q(name)}", query={"force": int(force)})
+
+    def prune(self, keep: Any = (), all_: bool = False) -> list[dict[str, str]]:
+        filters = json.dumps({"dangling": ["false" if all_ else "true"]})
+        return self.engine.request("POST", "/images/prune", query={"filters": filters}).get("ImagesDeleted") or []
+
+
+def _auth_header(ref: Any) -> dict[str, str]:
+    from ..image.auth import encode_registry_auth, load_credentials
+    creds = load_credentials(ref.domain)
+    return {"X-Registry-Auth": encode_registry_auth(creds, ref.domain)}
+
+
+def _follow(resp: Any, display: Any) -> list[dict[str, Any]]:
+    """Read a pull/push stream to its end, showing it on ``display`` (or not, when None); the ``aux``
+    objects it carried. An ``error`` message raises NsrunError with its text."""
+    from ..image.view import show
+    aux = []
+    try:
+        while line := resp.readline():
+            if not line.strip():
+                continue
+            try:
+                msg = json.loads(line)
+            except ValueError:
+                raise NsrunError(f"the daemon sent a malformed progress message: {line[:80]!r}") from None
+            if msg.get("error") or msg.get("errorDetail"):
+                raise NsrunError((msg.get("errorDetail") or {}).get("message") or str(msg.get("error")))
+            if isinstance(msg.get("aux"), dict):
+                aux.append(msg["aux"])
+            elif display is not None:
+                show(display, msg)
+    finally:
+        resp.close()
+    return aux
 
 
 def _q(ref: str) -> str:

@@ -16,7 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from .._frames import frame, read_log
-from ..errors import ConflictError, NotFoundError
+from ..errors import ConflictError, ImageNotFoundError, NotFoundError
 from .http import STATE, jresp, json_body
 from .convert import BadRequest, container_json, create_args, parse_bool, ps_item
 from .streams import follow_log, hijack, open_log, set_winsize, write_frames
@@ -48,7 +48,11 @@ async def create(request: web.Request) -> web.Response:
     d = _d(request)
     body = await json_body(request)
     args = create_args(body, request.query.get("name"), d.docker_create())
-    rec, warnings = await asyncio.shield(asyncio.to_thread(d.create, args))
+    try:
+        rec, warnings = await asyncio.shield(asyncio.to_thread(d.create, args))
+    except ImageNotFoundError:  # the docker CLI pulls on this 404 (`run --pull missing`) and creates again
+        from ..image.reference import parse
+        raise NotFoundError(f"No such image: {parse(args['image']).familiar()}") from None
     return jresp({"Id": rec.id, "Warnings": warnings}, status=201)
 
 

@@ -11,7 +11,7 @@ from ..errors import ChildSetupError, ConfigError, ConflictError, NotFoundError,
 from .convert import BadRequest
 
 __all__ = ["API_VERSION", "MIN_API_VERSION", "MAX_JSON", "STATE", "error_status", "jresp", "error_response",
-           "json_body"]
+           "json_body", "only_query"]
 
 API_VERSION = "1.41"
 MIN_API_VERSION = "1.24"
@@ -21,7 +21,10 @@ STATE: web.AppKey[Any] = web.AppKey("nsrun", object)
 
 def error_status(exc: BaseException) -> int:
     """NotFound 404, Conflict 409, the user's mistakes (bad config, plugin choice, command that cannot run)
-    400, everything else 500."""
+    400, everything else 500; a handler may set ``http_status`` on the error for another (401 for refused
+    registry credentials)."""
+    if isinstance(getattr(exc, "http_status", None), int):
+        return exc.http_status  # type: ignore[attr-defined]
     if isinstance(exc, NotFoundError):
         return 404
     if isinstance(exc, ConflictError):
@@ -65,3 +68,10 @@ async def json_body(request: web.Request, required: bool = True) -> Any:
         raise BadRequest(f"malformed JSON body: {exc}") from exc
     except RecursionError:
         raise BadRequest("malformed JSON body: nested too deeply") from None
+
+
+def only_query(request: web.Request, *allowed: str) -> None:
+    """Refuse, by name, a query parameter this endpoint does not implement (nothing is silently ignored)."""
+    for key in request.query:
+        if key not in allowed:
+            raise BadRequest(f"query parameter {key!r} is not supported by nsrun here")

@@ -1,9 +1,11 @@
-"""``/images/...``, ``/version`` and ``/info``. (Endpoints of plugins, such as the net plugin's ``/networks``,
+"""``/images/...`` (list, inspect, import, tag, remove, prune; pulls, pushes and ``/auth`` are ``transfer``'s),
+``/version`` and ``/info``. (Endpoints of plugins, such as the net plugin's ``/networks``,
 come from the ``daemon_routes`` hook: see ``app.py``.)
 """
 from __future__ import annotations
 
 import asyncio
+import fnmatch
 import json
 import os
 import platform
@@ -16,8 +18,10 @@ from aiohttp import web
 
 from .. import __version__
 from .._images import normalize
-from ..errors import NotFoundError
-from .http import API_VERSION, MIN_API_VERSION, STATE, jresp
+from ..errors import ConfigError, NotFoundError, NsrunError
+from ..image.view import repo_tags
+from . import transfer
+from .http import API_VERSION, MIN_API_VERSION, STATE, jresp, only_query
 from .convert import BadRequest, parse_bool, rfc3339
 
 __all__ = ["ROUTES"]
@@ -25,60 +29,129 @@ __all__ = ["ROUTES"]
 MAX_IMPORT = 8 << 30
 
 
-def _resolve(d: Any, ref: str) -> str:
-    """An image name, or its id (``sha256:...`` or a unique hex prefix of it) -> its name."""
-    hexpart = ref[7:] if ref.startswith("sha256:") else ref
-    if len(hexpart) >= 4 and all(c in "0123456789abcdef" for c in hexpart):
-        found = [m["name"] for m in d.engine.images.list() if m["id"][7:].startswith(hexpart)]
-        if len(found) == 1:
-            return found[0]
-    return ref
+def _no_such(ref: str) -> NotFoundError:
+    """Docker's ``No such image: x:latest`` (the reference spelled out as the docker CLI prints it)."""
+    from ..image.reference import parse
+    try:
+        return NotFoundError(f"No such image: {parse(ref, default_tag='latest').familiar()}")
+    except ConfigError:
+        return NotFoundError(f"No such image: {ref}")
 
 
-def _tags(name: str) -> list[str]:
-    return [name if ":" in name.rsplit("/", 1)[-1] else f"{name}:latest"]
+def _get(d: Any, ref: str) -> dict[str, Any]:
+    try:
+        return d.engine.images.get(ref)
+    except NotFoundError:
+        raise _no_such(ref) from None
+
+
+# -- list, inspect -------------------------------------------------------------------------------------------
+def _filters(request: web.Request, known: tuple[str, ...]) -> dict[str, list[str]]:
+    """Docker's ``filters`` (``{"key": ["v"]}`` or ``{"key": {"v": true}}``); an unknown key is refused."""
+    try:
+        raw = json.loads(request.query.get("filters") or "{}")
+    except ValueError:
+        raise BadRequest("invalid filters: not JSON") from None
+    if not isinstance(raw, dict):
+        raise BadRequest("invalid filters: expected an object")
+    out: dict[str, list[str]] = {}
+    for key, values in raw.items():
+        if key not in known:
+            raise BadRequest(f"invalid filter {key!r}: nsrun supports {', '.join(known)}")
+        if isinstance(values, dict):
+            values = [k for k, v in values.items() if v]
+        elif isinstance(values, str):
+            values = [values]
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            raise BadRequest(f"invalid filter {key!r}: expected a list of strings")
+        out[key] = values
+    return out
+
+
+def _dangling(values: list[str]) -> bool | None:
+    if not values:
+        return None
+    if len(set(v.lower() for v in values)) > 1:
+        raise BadRequest("invalid filter 'dangling': give one of true, false")
+    return parse_bool(values[0], "dangling filter")
+
+
+def _matches_reference(meta: dict[str, Any], patterns: list[str]) -> bool:
+    """Docker's ``reference`` filter: a glob over ``repo`` or ``repo:tag`` of any of the image's tags."""
+    if not patterns:
+        return True
+    for tag in repo_tags(meta):
+        head, slash, last = tag.rpartition("/")
+        repo = head + slash + last.partition(":")[0]
+        if any(fnmatch.fnmatchcase(tag, p) or fnmatch.fnmatchcase(repo, p) for p in patterns):
+            return True
+    return False
+
+
+def _use_counts(d: Any) -> dict[str, int]:
+    """Image id -> how many containers use it."""
+    ids: dict[str, str] = {}
+    counts: dict[str, int] = {}
+    for rec in d.engine.list(all=True):
+        if not rec.spec.image:
+            continue
+        if rec.spec.image not in ids:
+            try:
+                ids[rec.spec.image] = d.engine.images.get(rec.spec.image)["id"]
+            except NsrunError:
+                ids[rec.spec.image] = ""
+        counts[ids[rec.spec.image]] = counts.get(ids[rec.spec.image], 0) + 1
+    return counts
 
 
 async def list_images(request: web.Request) -> web.Response:
+    """``GET /images/json?all&filters&digests``: filters ``reference`` (globs) and ``dangling``."""
+    from ..image.view import docker_summary
+    only_query(request, "all", "filters", "digests", "only_ids", "shared-size")
+    for key in ("all", "digests", "only_ids", "shared-size"):
+        parse_bool(request.query.get(key), key)
     d = request.app[STATE]
-    users: dict[str, int] = {}
-    for rec in d.engine.list(all=True):
-        if rec.spec.image:
-            users[normalize(rec.spec.image)] = users.get(normalize(rec.spec.image), 0) + 1
-    out = [{"Containers": users.get(m["name"], 0), "Created": int(m["created"]), "Id": m["id"], "Labels": {},
-            "ParentId": "", "RepoDigests": [], "RepoTags": _tags(m["name"]), "SharedSize": -1,
-            "Size": m["size"], "VirtualSize": m["size"]} for m in d.engine.images.list()]
+    filters = _filters(request, ("reference", "dangling"))
+    dangling = _dangling(filters.get("dangling", []))
+    counts = await asyncio.to_thread(_use_counts, d)
+    out = []
+    for meta in await asyncio.to_thread(d.engine.images.list):
+        if dangling is not None and bool(meta.get("repo_tags")) == dangling:
+            continue
+        if not _matches_reference(meta, filters.get("reference", [])):
+            continue
+        out.append(docker_summary(meta, counts.get(meta["id"], 0)))
     return jresp(out)
 
 
 async def inspect_image(request: web.Request) -> web.Response:
+    from ..image.view import docker_image
+    only_query(request)
     d = request.app[STATE]
-    name = _resolve(d, request.match_info["name"])
-    try:
-        meta = await asyncio.to_thread(d.engine.images.get, name)
-    except NotFoundError:
-        raise NotFoundError(f"No such image: {name}") from None
-    return jresp({"Id": meta["id"], "RepoTags": _tags(meta["name"]), "Created": rfc3339(meta["created"]),
-                              "Size": meta["size"], "Os": "linux", "Architecture": "amd64",
-                              "Config": {"Cmd": ["sh"], "Env": [], "Entrypoint": None}, "RootFS": {"Type": "layers"}})
+    return jresp(docker_image(await asyncio.to_thread(_get, d, request.match_info["name"])))
 
 
+# -- import ----------------------------------------------------------------------------------------------
 async def create_image(request: web.Request) -> web.StreamResponse:
-    """``fromSrc=-`` imports the request body (a root filesystem tar); ``fromImage`` only knows busybox."""
+    """``fromImage``: a pull (``transfer.pull``); ``fromSrc=-``: ``docker import``, the body a root filesystem
+    tar (``changes``: as ``docker import --change``)."""
+    only_query(request, "fromImage", "fromSrc", "repo", "tag", "platform", "changes", "message")
+    if "fromSrc" not in request.query:
+        return await transfer.pull(request)
+    return await _import(request)
+
+
+async def _import(request: web.Request) -> web.StreamResponse:
+    from .._imageconfig import parse_changes
     d = request.app[STATE]
     src, repo, tag = request.query.get("fromSrc"), request.query.get("repo", ""), request.query.get("tag", "")
-    if src is None:
-        image = request.query.get("fromImage", "")
-        name = f"{image}:{tag}" if tag and ":" not in image.rsplit("/", 1)[-1] else image
-        if normalize(name or "x") != "busybox":
-            raise NotFoundError(f"pull access denied for {name}: nsrun cannot pull images; "
-                                f"use `docker import` (a root filesystem tar) instead")
-        meta = await asyncio.to_thread(d.engine.images.get, "busybox")
-        return jresp({"status": f"Status: image is up to date for {name} ({meta['id']})"})
     if src != "-":
         raise BadRequest("only fromSrc=- (the request body) is supported")
     if not repo:
         raise BadRequest("repo is required to import an image")
+    if request.query.get("message"):
+        raise BadRequest("query parameter 'message' (a commit message) is not supported by nsrun")
+    config = parse_changes(tuple(request.query.getall("changes", [])))
     name = normalize(f"{repo}:{tag}" if tag else repo)
     os.makedirs(d.engine.paths.root, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".import-", dir=d.engine.paths.root)
@@ -90,7 +163,7 @@ async def create_image(request: web.Request) -> web.StreamResponse:
                 if size > MAX_IMPORT:
                     raise web.HTTPRequestEntityTooLarge(max_size=MAX_IMPORT, actual_size=size)
                 out.write(chunk)
-        meta = await asyncio.shield(asyncio.to_thread(d.engine.images.import_tar, tmp, name))
+        meta = await asyncio.shield(asyncio.to_thread(d.engine.images.import_tar, tmp, name, config=config))
     finally:
         os.unlink(tmp)
     resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
@@ -100,19 +173,72 @@ async def create_image(request: web.Request) -> web.StreamResponse:
     return resp
 
 
-async def remove_image(request: web.Request) -> web.Response:
+# -- tag -----------------------------------------------------------------------------------------------
+async def tag_image(request: web.Request) -> web.Response:
+    """``POST /images/{name}/tag?repo=&tag=`` -> 201."""
+    from ..image.reference import parse
+    only_query(request, "repo", "tag", "force")
     d = request.app[STATE]
-    name = _resolve(d, request.match_info["name"])
+    repo, tag = request.query.get("repo", ""), request.query.get("tag", "")
+    if not repo:
+        raise BadRequest("repo is required")
+    target = parse(repo, default_tag="")
+    if tag:
+        target = target.with_tag(tag)
+    source = request.match_info["name"]
+
+    def run() -> None:
+        try:
+            d.engine.images.tag(source, target.familiar() or str(target))
+        except NotFoundError:
+            raise _no_such(source) from None
+    await asyncio.to_thread(run)
+    return web.Response(status=201)
+
+
+# -- remove, prune ---------------------------------------------------------------------------------------------
+async def remove_image(request: web.Request) -> web.Response:
+    """``DELETE /images/{name}?force=&noprune=``: 409 while a container uses it (with ``force``: a running
+    one), 404 when there is no such image."""
+    from ..image.service import image_users
+    from ..image.view import docker_removed
+    only_query(request, "force", "noprune")
+    d = request.app[STATE]
+    name = request.match_info["name"]
     force = parse_bool(request.query.get("force"), "force")
-    users = [r.id for r in d.engine.list(all=True) if r.spec.image and normalize(r.spec.image) == normalize(name)]
-    try:
-        meta = await asyncio.to_thread(d.engine.images.get, name)
-    except NotFoundError:
-        raise NotFoundError(f"No such image: {name}") from None
-    if force:
-        users = [u for u in users if (r := d.engine.store.load(u)) is not None and r.running]
-    await asyncio.to_thread(d.engine.images.remove, name, users)
-    return jresp([{"Untagged": _tags(meta["name"])[0]}, {"Deleted": meta["id"]}])
+    if parse_bool(request.query.get("noprune"), "noprune"):
+        raise BadRequest("noprune is not supported by nsrun (layers no image uses are always freed)")
+
+    def run() -> list[dict[str, str]]:
+        _get(d, name)
+        users = image_users(d.engine, name, running_only=force)
+        return d.engine.images.remove(name, users, force=force)
+    return jresp(docker_removed(await asyncio.shield(asyncio.to_thread(run))))
+
+
+async def prune_images(request: web.Request) -> web.Response:
+    """``POST /images/prune?filters={"dangling":["false"]}``: dangling images, or (dangling=false) every image
+    no container uses."""
+    from ..image.view import docker_removed
+    only_query(request, "filters")
+    d = request.app[STATE]
+    dangling = _dangling(_filters(request, ("dangling",)).get("dangling", []))
+
+    def run() -> dict[str, Any]:
+        images = d.engine.images
+        before = {m["id"]: m.get("size", 0) for m in images.list()}
+        keep = {i for i in _use_counts(d) if i}
+        if dangling is False:
+            removed = []
+            for meta in images.list():
+                if meta["id"] not in keep:
+                    removed += images.remove(meta["id"], [], force=True)
+        else:
+            removed = images.prune(keep=keep)
+        gone = {i["Deleted"] for i in removed if "Deleted" in i}
+        return {"ImagesDeleted": docker_removed(removed) or None,
+                "SpaceReclaimed": sum(size for i, size in before.items() if i in gone)}
+    return jresp(await asyncio.shield(asyncio.to_thread(run)))
 
 
 # -- docker save / docker load -------------------------------------------------------------------------------
@@ -224,6 +350,8 @@ def _os_name() -> str:
 ROUTES = [
     ("GET", "/images/json", list_images), ("POST", "/images/create", create_image),
     ("GET", "/images/{name:.+}/json", inspect_image), ("DELETE", "/images/{name:.+}", remove_image),
+    ("POST", "/images/prune", prune_images), ("POST", "/images/{name:.+}/tag", tag_image),
+    ("POST", "/images/{name:.+}/push", transfer.push), ("POST", "/auth", transfer.auth),
     ("GET", "/version", version), ("GET", "/info", info),
     ("POST", "/images/load", load_images), ("GET", "/images/get", get_images),
     ("GET", "/images/{name:.+}/get", get_image),

@@ -23,7 +23,8 @@ from typing import Any, Callable
 from ..errors import ConfigError
 
 __all__ = ["Credentials", "Challenge", "Authorizer", "AuthError", "parse_challenge", "docker_config_path",
-           "load_credentials", "save_credentials", "remove_credentials", "config_key"]
+           "load_credentials", "save_credentials", "remove_credentials", "config_key", "registry_host",
+           "encode_registry_auth", "decode_registry_auth"]
 
 HUB_KEY = "https://index.docker.io/v1/"
 _HUB_NAMES = ("docker.io", "index.docker.io", "registry-1.docker.io", HUB_KEY)
@@ -134,6 +135,50 @@ def remove_credentials(host: str, path: str | None = None) -> bool:
     if keys:
         _write_config(path, data)
     return bool(keys)
+
+
+def registry_host(server: str) -> str:
+    """``https://host:port/v1/`` or ``host:port`` -> ``host:port`` (Hub's names stay as Docker keys them)."""
+    host = re.sub(r"^[a-zA-Z]+://", "", server.strip()).split("/", 1)[0]
+    return "docker.io" if host in ("index.docker.io", "registry-1.docker.io") else host
+
+
+# -- X-Registry-Auth (the Engine API's credentials header) ----------------------------------------------------
+def encode_registry_auth(creds: Credentials | None, server: str = "") -> str:
+    """The ``X-Registry-Auth`` value the docker CLI sends: base64url of ``{"username", "password",
+    "serveraddress"}`` (``{}`` when anonymous)."""
+    data = {} if creds is None else {"username": creds.username, "password": creds.password,
+                                     "serveraddress": server}
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).decode()
+
+
+def decode_registry_auth(value: str | None) -> Credentials | None:
+    """Credentials from an ``X-Registry-Auth`` header (base64url JSON, padded or not; the older plain base64
+    too): ``username``/``password``, or ``auth`` (base64 ``user:password``), or an ``identitytoken`` (sent
+    as the password of ``<token>``, as credential helpers store it). None when empty or anonymous;
+    ConfigError when malformed."""
+    value = (value or "").strip()
+    if not value:
+        return None
+    try:
+        std = value.replace("-", "+").replace("_", "/").rstrip("=")
+        raw = base64.b64decode(std + "=" * (-len(std) % 4))
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise ConfigError("invalid X-Registry-Auth header: not base64url-encoded JSON") from None
+    if not isinstance(data, dict):
+        raise ConfigError("invalid X-Registry-Auth header: not a JSON object")
+    user, password = data.get("username") or "", data.get("password") or ""
+    if not (user or password) and isinstance(data.get("auth"), str) and data["auth"]:
+        try:
+            user, _, password = base64.b64decode(data["auth"]).decode().partition(":")
+        except (ValueError, UnicodeDecodeError):
+            raise ConfigError("invalid X-Registry-Auth header: auth is not base64 user:password") from None
+    if data.get("identitytoken"):
+        return Credentials(user or "<token>", str(data["identitytoken"]))
+    if not (isinstance(user, str) and isinstance(password, str)):
+        raise ConfigError("invalid X-Registry-Auth header: username and password must be strings")
+    return Credentials(user, password) if user or password else None
 
 
 # -- challenges -----------------------------------------------------------------------------------------------

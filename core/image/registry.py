@@ -34,7 +34,8 @@ from .auth import (AuthError, Authorizer, Challenge, Credentials, load_credentia
 from .content import Content, check_digest, sha256_digest
 from .reference import DOCKER_HUB, DOCKER_HUB_ENDPOINT, Platform
 
-__all__ = ["Registry", "Transport", "RegistryError", "TLSError", "Manifest", "select_platform", "login", "AUTO",
+__all__ = ["Registry", "Transport", "RegistryError", "TLSError", "Manifest", "select_platform", "login",
+           "verify_login", "AUTO",
            "DOCKER_MANIFEST", "DOCKER_LIST", "OCI_MANIFEST", "OCI_INDEX", "MANIFEST_TYPES", "INDEX_TYPES"]
 
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
@@ -475,19 +476,28 @@ def _message(body: bytes) -> str:
         return text.splitlines()[0][:200] if text and "<" not in text[:1] else ""
 
 
+def verify_login(host: str, username: str, password: str, *, insecure: Iterable[str] = (),
+                 ca_file: str | None = None) -> None:
+    """Check ``username``/``password`` against ``host`` (a ping, then a token or an authorized ``GET /v2/``);
+    AuthError when the registry refuses them. Nothing is stored (the daemon's ``POST /auth`` uses this)."""
+    creds = Credentials(username, password)
+    endpoint = DOCKER_HUB_ENDPOINT if host in (DOCKER_HUB, "index.docker.io") else host
+    reg = Registry(endpoint, credentials=creds, insecure=insecure, ca_file=ca_file)
+    try:
+        challenge = reg.ping()
+        if challenge is not None and challenge.scheme == "bearer":
+            reg.auth.token(None)
+        elif challenge is not None:
+            resp = reg.call("GET", "/v2/", "", what=f"login to {host}")
+            resp.read_limited()
+            resp.close()
+    finally:
+        reg.transport.close()
+
+
 def login(host: str, username: str, password: str, *, insecure: Iterable[str] = (), ca_file: str | None = None,
           config_path: str | None = None) -> str:
     """Verify ``username``/``password`` against ``host`` and store them in Docker's config.json (mode 0600);
     the file's path. AuthError when the registry refuses them (nothing is written then)."""
-    creds = Credentials(username, password)
-    endpoint = DOCKER_HUB_ENDPOINT if host in (DOCKER_HUB, "index.docker.io") else host
-    reg = Registry(endpoint, credentials=creds, insecure=insecure, ca_file=ca_file)
-    challenge = reg.ping()
-    if challenge is not None and challenge.scheme == "bearer":
-        reg.auth.token(None)
-    elif challenge is not None:
-        resp = reg.call("GET", "/v2/", "", what=f"login to {host}")
-        resp.read_limited()
-        resp.close()
-    reg.transport.close()
-    return save_credentials(host, creds, config_path)
+    verify_login(host, username, password, insecure=insecure, ca_file=ca_file)
+    return save_credentials(host, Credentials(username, password), config_path)

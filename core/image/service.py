@@ -20,21 +20,24 @@ from ..errors import ConfigError
 from .content import Content
 from .reference import Reference, parse
 
-__all__ = ["pull_image", "push_image", "ensure_image", "PULL_POLICIES", "RegistryOptions"]
+__all__ = ["pull_image", "push_image", "ensure_image", "PULL_POLICIES", "RegistryOptions", "ANONYMOUS",
+           "image_users", "manifest_size"]
 
 PULL_POLICIES = ("missing", "always", "never")
+ANONYMOUS = "anonymous"  # RegistryOptions(credentials=ANONYMOUS): no credentials at all (the daemon's default)
 Progress = Callable[[dict[str, Any]], None]
 
 
 class RegistryOptions:
     """How to reach registries: hosts allowed over plain HTTP or with an unverified certificate
-    (``--insecure-registry``; loopback hosts always are), a CA file, credentials (AUTO: ~/.docker/config.json)."""
+    (``--insecure-registry``; loopback hosts always are), a CA file, credentials (a ``Credentials``; None or
+    AUTO: what ``docker login`` stored in ~/.docker/config.json; ANONYMOUS: none)."""
 
     def __init__(self, insecure: Iterable[str] = (), ca_file: str | None = None, credentials: Any = None) -> None:
         from .registry import AUTO
         self.insecure = tuple(insecure)
         self.ca_file = ca_file
-        self.credentials = AUTO if credentials is None else credentials
+        self.credentials = AUTO if credentials is None else None if credentials == ANONYMOUS else credentials
 
 
 def _content(paths: Paths) -> Content:
@@ -161,3 +164,29 @@ def _make_manifest(images: Any, rec: dict[str, Any], content: Content) -> str:
     if config_digest == rec["id"]:  # the manifest describes this very image: keep it for the next push
         images.set_manifest(rec["id"], digest)
     return digest
+
+
+def manifest_size(paths: Paths, digest: str) -> int:
+    """The size of a manifest the content store keeps (what ``docker push`` reports); 0 when it is not kept."""
+    content = _content(paths)
+    return content.size(digest) if content.has(digest) else 0
+
+
+def image_users(engine: Any, ref: str, *, running_only: bool = False) -> list[str]:
+    """The containers (ids) of ``engine`` whose image is the image ``ref`` names (``running_only``: only
+    those running), for ``image rm``; [] when ``ref`` names no image."""
+    from ..errors import NsrunError
+    try:
+        wanted = engine.images.get(ref)["id"]
+    except NsrunError:
+        return []
+    users = []
+    for rec in engine.store.list():
+        if not rec.spec.image or (running_only and not rec.running):
+            continue
+        try:
+            if engine.images.get(rec.spec.image)["id"] == wanted:
+                users.append(rec.id)
+        except NsrunError:
+            continue
+    return users

@@ -1,25 +1,35 @@
 """An image record as Docker shows it: ``docker image inspect`` and ``GET /images/{name}/json``
-(``docker_image``), ``docker images`` and ``GET /images/json`` (``docker_summary``); the one place both the
-CLI and the daemon take these shapes from."""
+(``docker_image``), ``docker images`` and ``GET /images/json`` (``docker_summary``), ``rmi``'s list
+(``docker_removed``), and the JSON messages of a pull or push stream (``progress_message``, ``pull_header``,
+``pull_footer``, ``push_header``, ``push_footer``; ``show`` puts one on a ``progress.Display``); the one place
+both the CLI and the daemon take these shapes from, so ``nsrun pull`` prints the same with and without -H."""
 from __future__ import annotations
 
 import time
 from typing import Any
 
-__all__ = ["docker_image", "docker_summary", "repo_tags", "rfc3339"]
+__all__ = ["docker_image", "docker_summary", "docker_removed", "repo_tags", "rfc3339", "progress_message",
+           "progress_event", "pull_header", "pull_footer", "push_header", "push_footer", "message_text", "show",
+           "error_message"]
 
 
 def rfc3339(ts: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{int(ts % 1 * 1e9):09d}Z"
 
 
+def _spelled(name: str) -> str:
+    last = name.rpartition("/")[2]
+    return name if ":" in last or "@" in last else f"{name}:latest"
+
+
 def repo_tags(meta: dict[str, Any]) -> list[str]:
     """Docker's RepoTags: every name with its tag spelled out (``busybox`` -> ``busybox:latest``)."""
-    out = []
-    for name in meta.get("repo_tags") or []:
-        last = name.rpartition("/")[2]
-        out.append(name if ":" in last or "@" in last else f"{name}:latest")
-    return out
+    return [_spelled(name) for name in meta.get("repo_tags") or []]
+
+
+def docker_removed(items: list[dict[str, str]]) -> list[dict[str, str]]:
+    """``Images.remove``/``prune``'s list as Docker's ``rmi`` answers it (``Untagged: busybox:latest``)."""
+    return [{k: _spelled(v) if k == "Untagged" else v for k, v in item.items()} for item in items]
 
 
 def docker_image(meta: dict[str, Any]) -> dict[str, Any]:
@@ -49,3 +59,68 @@ def docker_summary(meta: dict[str, Any], containers: int = 0) -> dict[str, Any]:
             "Labels": ((meta.get("config") or {}).get("config") or {}).get("Labels") or {}, "ParentId": "",
             "RepoDigests": list(meta.get("repo_digests") or []), "RepoTags": repo_tags(meta),
             "SharedSize": -1, "Size": meta.get("size", 0), "VirtualSize": meta.get("size", 0)}
+
+
+# -- pull and push streams ------------------------------------------------------------------------------------
+def progress_message(event: dict[str, Any]) -> dict[str, Any]:
+    """A progress event of ``nsrun.image.pull`` (``{"id", "status", "current", "total"}``) as the Engine API
+    streams it: ``{"status", "progressDetail": {"current", "total"}, "progress": "[==>  ] 1MB/5MB", "id"}``
+    (``progressDetail`` empty and no ``progress`` for a status without byte counts)."""
+    from .progress import bar
+    current, total = event.get("current"), event.get("total")
+    msg: dict[str, Any] = {"status": event["status"], "progressDetail": {}, "id": event["id"]}
+    if event["status"] in ("Downloading", "Pushing") and current is not None:
+        msg["progressDetail"] = {"current": current, **({"total": total} if total else {})}
+        if total:
+            msg["progress"] = bar(current, total)
+    return msg
+
+
+def progress_event(msg: dict[str, Any]) -> dict[str, Any] | None:
+    """The reverse of ``progress_message`` (None for a message that is not a layer's)."""
+    if "progressDetail" not in msg or not msg.get("id") or not msg.get("status"):
+        return None
+    detail = msg.get("progressDetail") or {}
+    return {"id": msg["id"], "status": msg["status"], "current": detail.get("current"),
+            "total": detail.get("total")}
+
+
+def pull_header(path: str, tag: str | None, familiar: str) -> dict[str, Any]:
+    """``latest: Pulling from library/redis`` (``path``: the repository's path on its registry)."""
+    return {"status": f"Pulling from {path}", "id": tag} if tag else {"status": f"Pulling {familiar}"}
+
+
+def pull_footer(familiar: str, digest: str, fresh: bool) -> list[dict[str, Any]]:
+    return [{"status": f"Digest: {digest}"},
+            {"status": f"Status: {'Downloaded newer image' if fresh else 'Image is up to date'} for {familiar}"}]
+
+
+def push_header(repository: str) -> dict[str, Any]:
+    return {"status": f"The push refers to repository [{repository}]"}
+
+
+def push_footer(tag: str, digest: str, size: int) -> list[dict[str, Any]]:
+    return [{"status": f"{tag}: digest: {digest} size: {size}"},
+            {"progressDetail": {}, "aux": {"Tag": tag, "Digest": digest, "Size": size}}]
+
+
+def error_message(message: str) -> dict[str, Any]:
+    """A failure in the middle of a stream (the docker CLI prints it and exits 1)."""
+    return {"errorDetail": {"message": message}, "error": message}
+
+
+def message_text(msg: dict[str, Any]) -> str | None:
+    """The line the docker CLI prints for a message without a progress bar (None: nothing to print)."""
+    status = msg.get("status")
+    if not status:
+        return None
+    return f"{msg['id']}: {status}" if msg.get("id") else status
+
+
+def show(display: Any, msg: dict[str, Any]) -> None:
+    """Put one stream message on a ``progress.Display``: a layer's event redraws its line, others print."""
+    event = progress_event(msg)
+    if event is not None:
+        display(event)
+    elif (text := message_text(msg)) is not None:
+        display.line(text)
