@@ -232,34 +232,53 @@ class Tree:
     descriptor, and no component is ever looked up through a symlink (O_NOFOLLOW at each step), so nothing a
     member or an earlier symlink says can reach outside the root."""
 
+    _KEEP = 128  # directory descriptors kept open while a layer is unpacked
+
     def __init__(self, root: str) -> None:
         self.fd = os.open(root, _DIR_NOFOLLOW)
-        self._cached: tuple[tuple[str, ...], int] | None = None  # members come grouped by directory
+        # Descriptors of directories already walked to, by path: a directory, once made or opened here, can
+        # never become a link during the unpack (``clear`` refuses to remove a directory), so a kept
+        # descriptor stays the directory it was; files in other directories then cost one open, not one per
+        # path component (four per file on an image of many small files spread over directories).
+        self._dirs: dict[tuple[str, ...], int] = {}
 
     def close(self) -> None:
         self._drop_cache()
         os.close(self.fd)
 
     def _drop_cache(self) -> None:
-        if self._cached is not None:
-            os.close(self._cached[1])
-            self._cached = None
+        for fd in self._dirs.values():
+            os.close(fd)
+        self._dirs.clear()
 
     def parent(self, parts: list[str], member: str, create: bool = True) -> int:
         """A descriptor of the directory holding ``parts[-1]`` (owned by the tree: do not close it); missing
         directories are made (tars may omit them); a symlink or file on the way is refused."""
         key = tuple(parts[:-1])
-        cached = self._cached
-        if cached is not None and cached[0] == key:
-            return cached[1]
-        fd = self.open_dir(key, member, create)
-        self._drop_cache()
-        self._cached = (key, fd)
+        fd = self._dirs.get(key)
+        if fd is not None:
+            return fd
+        if not key:
+            return self.fd
+        base, start = self.fd, 0
+        for depth in range(len(key) - 1, 0, -1):  # the deepest directory on the way already open
+            found = self._dirs.get(key[:depth])
+            if found is not None:
+                base, start = found, depth
+                break
+        fd = self._walk(base, key[start:], member, create)
+        if len(self._dirs) >= self._KEEP:
+            os.close(self._dirs.pop(next(iter(self._dirs))))
+        self._dirs[key] = fd
         return fd
 
     def open_dir(self, key: tuple[str, ...] | list[str], member: str, create: bool = False) -> int:
         """A new descriptor (the caller closes it) of the directory ``key`` inside the root."""
-        fd = os.dup(self.fd)
+        return self._walk(self.fd, tuple(key), member, create)
+
+    @staticmethod
+    def _walk(base: int, key: tuple[str, ...], member: str, create: bool) -> int:
+        fd = os.dup(base)
         try:
             for name in key:
                 try:
