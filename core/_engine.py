@@ -12,8 +12,6 @@ from typing import Any, Iterator
 
 from . import _trace
 from ._context import ContainerSpec, Paths, RunContext
-from ._imageconfig import apply as apply_image_config, container_config, image_config
-from ._images import Images
 from ._parse import parse_user
 from ._plugins import LoadedPlugins, default_selection, installed_plugins, load_plugins
 from ._state import Record, Store, alive, new_id
@@ -27,7 +25,15 @@ class Engine:
     def __init__(self, paths: Paths) -> None:
         self.paths = paths
         self.store = Store(paths)
-        self.images = Images(paths)
+        self._images: Any = None
+
+    @property
+    def images(self) -> Any:
+        """The image store (imported on first use: ``exec``, ``ps`` and ``rm`` never need it)."""
+        if self._images is None:
+            from ._images import Images
+            self._images = Images(self.paths)
+        return self._images
 
     # -- creating ----------------------------------------------------------------------------------------
     def prepare(self, *, argv: list[str], image: str | None = None, rootfs: str | None = None,
@@ -63,6 +69,7 @@ class Engine:
         if stop_signal:
             from ._parse import parse_signal
             parse_signal(stop_signal)
+        from ._imageconfig import apply as apply_image_config, image_config
         run = apply_image_config(image_config(image_meta) if image_meta is not None else {},
                                  cmd=list(argv), entrypoint=entrypoint, env=env, workdir=workdir, user=user,
                                  stop_signal=stop_signal)
@@ -248,9 +255,14 @@ def describe(rec: Record) -> dict[str, Any]:
                   "ExitCode": st.get("exit_code") if st.get("exit_code") is not None else 0,
                   "Error": st.get("error", ""), "StartedAt": st.get("started"), "FinishedAt": st.get("finished")},
         "Config": {"Hostname": (st.get("info") or {}).get("Hostname", ""), "Env": [f"{k}={v}" for k, v in
-                   rec.spec.env.items()], **container_config(rec.spec), "WorkingDir": rec.spec.workdir,
+                   rec.spec.env.items()], **_container_config(rec.spec), "WorkingDir": rec.spec.workdir,
                    "User": ":".join(map(str, rec.spec.user)), "Tty": rec.spec.tty,
                    "OpenStdin": rec.spec.interactive},
         "Plugins": rec.spec.plugins, "Options": rec.spec.options, "Info": st.get("info") or {},
         "HostConfig": {"AutoRemove": rec.spec.remove},
     }
+
+
+def _container_config(spec: ContainerSpec) -> dict[str, Any]:
+    from ._imageconfig import container_config
+    return container_config(spec)
