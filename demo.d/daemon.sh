@@ -18,6 +18,14 @@ show d version --format '{{.Server.Version}} (Docker API {{.Server.APIVersion}})
 show d run --rm --network none --hostname via-docker busybox sh -c 'echo hello from $(hostname); exit 3' || \
   echo "(exit status $?, passed through)"
 show d run -d --name demo-daemon --network none busybox sh -c 'while :; do date +%T; sleep 1; done'
+if [ -n "${REG:-}" ]; then
+  say "daemon: docker pulls the redis image through nsrun's daemon and runs it with a published port"
+  show d image rm "$REG/redis" >/dev/null 2>&1 || true
+  show d run -d --name demo-redis -p 6380:6379 "$REG/redis"
+  for _ in $(seq 100); do redis-cli -h 127.0.0.1 -p 6380 ping >/dev/null 2>&1 && break; sleep 0.1; done
+  show redis-cli -h 127.0.0.1 -p 6380 ping
+  show d rm -f demo-redis
+fi
 show "$NSRUN" -H "unix://$SOCK" ps
 
 say "daemon: stop it; the container keeps running, and a new daemon finds it"
