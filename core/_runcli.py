@@ -42,8 +42,10 @@ def run_command(engine: Any, plugins: list[str] | None, *, remove: bool, detach:
         try:
             result = run_remote()
         except NotFoundError as exc:  # the daemon's 404 `No such image: ...`: pull it there, as docker run does
-            if not image or pull == "never" or not exc.message.startswith("No such image"):
+            if not image or not exc.message.startswith("No such image"):
                 raise
+            if pull == "never":  # the embedded CLI's words for it
+                raise ImageNotFoundError(f"Unable to find image '{image}' locally") from None
             print(f"Unable to find image '{image}' locally", file=sys.stderr, flush=True)
             _pull(engine, image)
             result = run_remote()

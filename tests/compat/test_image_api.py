@@ -3,7 +3,6 @@ and ``nsrun -H`` pull/push, with a private ``docker-registry`` (tests/registryen
 image made here (busybox from the host, two layers) and pushed by skopeo."""
 from __future__ import annotations
 
-import base64
 import gzip
 import hashlib
 import io
@@ -18,9 +17,11 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.dirname(__file__)))
 import registryenv as R  # noqa: E402
 
+from nsrun._plugins import installed_plugins  # noqa: E402
 from conftest import NSRUN  # noqa: E402  (tests/compat/conftest.py)
 
 USERS = {"alice": "wonderland"}
+NET = ("--network", "none") if "net" in installed_plugins() else ()
 BUSYBOX = next(p for p in ("/bin/busybox", "/usr/bin/busybox") if os.path.exists(p))
 
 
@@ -64,6 +65,7 @@ def busybox_layout(d: str) -> R.OciLayout:
     manifest = {"schemaVersion": 2, "mediaType": R.OCI_MANIFEST, "config": cdesc, "layers": descs}
     lay.single = lay.blob(json.dumps(manifest).encode(), R.OCI_MANIFEST)
     lay.config_digest = cdesc["digest"]
+    lay.layers = descs
     lay.tag(lay.single, "v1")
     return lay
 
@@ -136,6 +138,21 @@ def test_pull_errors_have_their_status_and_one_message(daemon, registry):
     assert bad.returncode != 0 and "invalid reference format" in bad.stderr
     down = daemon.docker("pull", f"127.0.0.1:{R.free_port()}/app:v1")
     assert down.returncode != 0 and "Error response from daemon" in down.stderr
+
+
+def test_a_failure_mid_stream_is_an_error_message_and_leaves_no_image(daemon, registry, layout):
+    front = R.Front(registry.host, "truncate")
+    front.targets = {layout.layers[0]["digest"]}  # the config and the manifest come through: the stream starts
+    try:
+        ref = f"{front.host}/app:v1"
+        out = daemon.docker("pull", ref)
+        assert out.returncode == 1 and "Pulling fs layer" in out.stdout, out
+        assert out.stderr.strip().count("\n") == 0 and out.stderr.strip(), out.stderr
+        assert daemon.docker("images", "-q", check=True).stdout.strip() == ""
+        run = daemon.docker("run", "--rm", "--network", "none", ref)
+        assert run.returncode == 125 and "Unable to find image" in run.stderr
+    finally:
+        front.stop()
 
 
 def test_image_inspect_shows_config_tags_digests_and_rootfs(daemon, registry, layout):
@@ -264,22 +281,6 @@ def test_docker_py_login(docker_client, basic):
         "Login Succeeded"
 
 
-def test_registry_auth_header_is_decoded_every_way_docker_sends_it():
-    from nsrun.image.auth import decode_registry_auth, encode_registry_auth, Credentials
-    plain = {"username": "alice", "password": "w+/?", "serveraddress": "h"}
-    for enc in (base64.urlsafe_b64encode, base64.b64encode):
-        raw = enc(json.dumps(plain).encode()).decode()
-        for value in (raw, raw.rstrip("=")):
-            c = decode_registry_auth(value)
-            assert (c.username, c.password) == ("alice", "w+/?")
-    token = decode_registry_auth(base64.urlsafe_b64encode(b'{"identitytoken":"tok"}').decode())
-    assert (token.username, token.password) == ("<token>", "tok")
-    assert decode_registry_auth(base64.b64encode(b"{}").decode()) is None
-    assert decode_registry_auth(encode_registry_auth(None)) is None
-    c = decode_registry_auth(encode_registry_auth(Credentials("a", "b"), "h"))
-    assert (c.username, c.password) == ("a", "b")
-
-
 # -- nsrun -H ---------------------------------------------------------------------------------------------------
 def _nsrun(*args: str, **kw) -> subprocess.CompletedProcess:
     return subprocess.run([NSRUN, *args], capture_output=True, text=True, timeout=120, **kw)
@@ -314,6 +315,9 @@ def test_nsrun_remote_pull_push_and_images(daemon, registry, layout, tmp_path):
     assert rm.stdout.strip() == f"Untagged: {registry.host}/remote-pushed:v3", rm.stderr
     missing = _nsrun("-H", daemon.unix_url, "pull", f"{registry.host}/remote:nosuch", env=env)
     assert missing.returncode == 125 and missing.stderr.count("\n") == 1 and "nosuch" in missing.stderr
+    auto = _nsrun("-H", daemon.unix_url, "run", *NET, "--rm", f"{registry.host}/auto", env=env)
+    assert auto.returncode == 0 and auto.stdout == "hello from the registry\n", auto.stderr
+    assert f"Unable to find image '{registry.host}/auto' locally" in auto.stderr
     bad = _nsrun("-H", daemon.unix_url, "pull", "UPPER//x", env=env)
     assert bad.returncode == 125 and "invalid reference format" in bad.stderr
     for root in (str(local_root),):
