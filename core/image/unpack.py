@@ -32,8 +32,8 @@ __all__ = ["unpack", "Unpacked", "Tree", "safe_parts", "detect", "decompressed"]
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 _IN = 1 << 20          # compressed bytes read at a time
-_OUT = 4 << 20         # uncompressed bytes produced at a time (bounds memory for a stream of zeros)
-_QUEUE = 6             # chunks in flight between the reader thread and the unpacker
+_OUT = 1 << 20         # uncompressed bytes produced at a time (bounds memory: a 1 GB layer of zeros pulls in < 64 MB RSS)
+_QUEUE = 4             # chunks in flight between the reader thread and the unpacker
 _DIR_NOFOLLOW = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _OPAQUE = (("trusted.overlay.opaque", b"y"), ("user.overlay.opaque", b"y"))
@@ -115,7 +115,7 @@ def _chunks(fileobj: IO[bytes]):
 
 
 def decompressed(fileobj: IO[bytes]):
-    """The uncompressed bytes of a gzip, zstd or plain stream, in chunks of at most about 4 MB (ConfigError
+    """The uncompressed bytes of a gzip, zstd or plain stream, in chunks of at most about 1 MB (ConfigError
     for a truncated or corrupt one)."""
     return _chunks(fileobj)
 
