@@ -25,6 +25,7 @@ from _measure import Case, measure, paired_ratio
 __all__ = ["section_images"]
 
 PULL, SKOPEO = "nsrun pull (6 layers, 68 MB gzip)", "skopeo copy docker:// -> oci: (same image)"
+DOCKER_PULL = "docker pull (dockerd, FULL=1; image removed after each)"
 UNPACK, TAR = "nsrun unpack of the largest layer", "tar -xzf of the same layer"
 L20, BUSYBOX = "nsrun run --rm <20-layer image> true", "nsrun run --rm busybox true (same run)"
 
@@ -116,6 +117,21 @@ def _max_rss_kb(argv: list[str]) -> int | None:
     return usage.ru_maxrss if proc.returncode == 0 else None
 
 
+def _docker_pull(b: Bench, ref: str):
+    """``docker pull`` through the bench's private dockerd; the image is removed again after each (not timed)."""
+    def fn() -> float:
+        docker = b.shared["dockerd"]
+        t0 = time.perf_counter()
+        res = subprocess.run(docker.cli("pull", "-q", ref), capture_output=True, timeout=300, env=docker.full_env)
+        dt = time.perf_counter() - t0
+        subprocess.run(docker.cli("rmi", "-f", ref), capture_output=True, timeout=120, env=docker.full_env)
+        if res.returncode != 0:
+            from _measure import CmdFailed
+            raise CmdFailed(res.stderr.decode(errors="replace").strip()[-200:])
+        return dt
+    return fn
+
+
 def _timed(argv: list[str], before=None, after=None):
     def fn() -> float:
         ctx = before() if before else None
@@ -168,6 +184,8 @@ def section_images(b: Bench) -> Section:
         Case(SKOPEO, fn=_timed(lambda d: ["skopeo", "--insecure-policy", "copy", "-q", "--src-tls-verify=false",
                                           f"docker://{reg}/big:latest", f"oci:{d}/oci:latest"], fresh,
                                lambda d: shutil.rmtree(d, ignore_errors=True)), timeout=600),
+        Case(DOCKER_PULL, fn=_docker_pull(b, f"{reg}/big:latest"), timeout=600,
+             not_run=None if b.shared.get("dockerd") else (b.shared.get("dockerd_error") or "needs FULL=1")),
         Case(UNPACK, fn=_timed(lambda d: [python, "-c", unpack_py, layer, d], fresh,
                                lambda d: shutil.rmtree(d, ignore_errors=True)), role="subject"),
         Case(TAR, fn=_timed(lambda d: ["tar", "-xzf", layer, "-C", d], fresh,
@@ -182,6 +200,10 @@ def section_images(b: Bench) -> Section:
     r = paired_ratio(pull, skopeo) if pull and skopeo else None
     sec.targets.append(Target("pull of a 6-layer 68 MB image <= skopeo copy of it (aim 0.7x)",
                               None if r is None else r <= 1.0, "not judged" if r is None else f"{r:.2f}x skopeo"))
+    dpull = sec.figure(DOCKER_PULL)
+    if dpull and dpull.samples and pull:
+        r = paired_ratio(pull, dpull)
+        sec.notes.append(f"nsrun pull / docker pull of the same image from the same registry: {r:.2f}x")
     up, tar = sec.figure(UNPACK), sec.figure(TAR)
     r = paired_ratio(tar, up) if up and tar else None  # throughput ratio = tar's time / nsrun's time
     sec.targets.append(Target("unpacking >= 0.9x the throughput of tar -xzf", None if r is None else r >= 0.9,

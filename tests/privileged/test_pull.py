@@ -76,9 +76,13 @@ def registry(tmp_path_factory):
                 ("bin/suid", "file", b"#!/bin/sh\n", 0o4755)])
     lay = R.OciLayout(str(scratch / "oci"))
     _add_image(lay, [base, mid, top], "v1", ["sh", "-c", "echo default command"])
+    fat = _tar([("fat", "file", os.urandom(12 << 20), 0o644)])  # 12 MB that gzip cannot shrink
+    _add_image(lay, [base, fat], "fat", ["true"])
     reg = R.RegistryServer(str(scratch / "registry"))
     try:
         R.skopeo("copy", "--dest-tls-verify=false", f"oci:{lay.dir}:v1", f"docker://{reg.host}/app:v1")
+        R.skopeo("copy", "--dest-tls-verify=false", f"oci:{lay.dir}:v1", f"docker://{reg.host}/twin:v1")
+        R.skopeo("copy", "--dest-tls-verify=false", f"oci:{lay.dir}:fat", f"docker://{reg.host}/fat:v1")
         yield reg
     finally:
         reg.stop()
@@ -178,3 +182,37 @@ def test_a_pull_killed_at_any_point_leaves_nothing_after_gc(nsrun, nsrun_root, r
                      for sub in ("layers", os.path.join("content", "ingest"), os.path.join("content", "blobs", "sha256"),
                                  os.path.join("images", "sha256"))}
         assert leftovers == {k: [] for k in leftovers}, (delay, leftovers)
+
+
+def test_concurrent_pulls_of_images_sharing_layers(nsrun, nsrun_root, registry):
+    import subprocess
+    refs = [f"{registry.host}/app:v1", f"{registry.host}/twin:v1"] * 2
+    procs = [nsrun.popen("pull", "-q", r, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for r in refs]
+    for proc in procs:
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+    layers = [n for n in os.listdir(os.path.join(nsrun_root, "layers")) if len(n) == 64]
+    assert len(layers) == 3  # one directory per layer, shared by both images
+    for r in refs[:2]:
+        assert nsrun("run", "--rm", r, "cat", "/srv/keep", check=True).stdout == "kept\n"
+
+
+def test_a_full_disk_fails_the_pull_with_one_line_and_leaves_nothing(registry, tmp_path):
+    import subprocess
+    from conftest import Runner
+    small = tmp_path / "small"
+    small.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=10m,mode=0700", "nsrtest-full", str(small)], check=True)
+    try:
+        nsrun = Runner(str(small))
+        r = nsrun("pull", f"{registry.host}/fat:v1")
+        assert r.returncode == 125, r
+        assert len(r.stderr.strip().splitlines()) == 1 and "No space left on device" in r.stderr, r.stderr
+        nsrun("gc", check=True)
+        for sub in ("layers", os.path.join("content", "ingest"), os.path.join("images", "sha256")):
+            d = small / sub
+            assert not [n for n in (os.listdir(d) if d.is_dir() else []) if not n.endswith(".lock")], sub
+        assert nsrun("run", "--rm", f"{registry.host}/app:v1", "true", check=True).returncode == 0  # still usable
+        nsrun("system", "reset", check=True)
+    finally:
+        subprocess.run(["umount", "-l", str(small)], check=False)
