@@ -61,6 +61,7 @@ COMMANDS = {"update": "nsrun_cgroup.commands:update", "pause": "nsrun_cgroup.com
 
 _LIMITS: StashKey[dict] = StashKey()
 _MADE: StashKey[tuple] = StashKey()
+_PRIMER: StashKey[Any] = StashKey()
 
 
 def cgroupns_mode(ctx: RunContext) -> str:
@@ -73,8 +74,9 @@ def cgroupns_mode(ctx: RunContext) -> str:
 @hookimpl
 def configure(ctx: RunContext) -> None:
     ctx.info["CgroupnsMode"] = cgroupns_mode(ctx)
-    from .host import checked_limits
-    ctx.stash[_LIMITS] = checked_limits(ctx.options)
+    if any(ctx.options.get(opt.dest) for opt in OPTIONS[1:]):  # no import on the plain start path
+        from .host import checked_limits
+        ctx.stash[_LIMITS] = checked_limits(ctx.options)
 
 
 @hookimpl
@@ -88,12 +90,12 @@ def pre_clone(ctx: RunContext) -> int:
     with open("/proc/self/cgroup") as f:
         own = f.read()
     hiers = hierarchies(mountinfo, own)
-    prime_migration(hiers)
     cg = Cgroup.plan(hiers, cgroup_name(ctx.paths.tag, ctx.spec.id), ctx.options.get("cgroup_parent") or "")
     made: list[str] = []
     ctx.stash[_MADE] = (cg, made)
     cg.create(made)
     cg.apply(write_files(cg, ctx.stash.get(_LIMITS) or {}))
+    ctx.stash[_PRIMER] = prime_migration(hiers)  # after the mkdirs: its first write holds cgroup_mutex
     ctx.info["Cgroup"] = cg.info()
     rel = cg.dirs
     inside = "".join(_own_line(line, hiers, rel) for line in own.splitlines(keepends=True))
@@ -117,8 +119,17 @@ def _own_line(line: str, hiers: list[Any], dirs: dict[str, str]) -> str:
 @hookimpl(trylast=True)
 def post_start(ctx: RunContext, pid: int) -> None:
     entry = ctx.stash.get(_MADE)
-    if entry is not None:
-        entry[0].enter(pid)
+    try:
+        if entry is not None:
+            entry[0].enter(pid)
+    finally:
+        _stop_primer(ctx)
+
+
+def _stop_primer(ctx: RunContext) -> None:
+    primer = ctx.stash.pop(_PRIMER)
+    if primer is not None:
+        primer.stop()
 
 
 @hookimpl
@@ -129,6 +140,7 @@ def in_child(ctx: RunContext) -> None:
 
 @hookimpl
 def teardown(ctx: RunContext, status: int | None) -> None:
+    _stop_primer(ctx)
     entry = ctx.stash.pop(_MADE)
     if entry is None:
         return

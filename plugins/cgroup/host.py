@@ -12,7 +12,7 @@ from nsrun import ConfigError
 from .limits import parse, writes
 from .tree import Cgroup, Hierarchy, cgroup_name, own_cgroups
 
-__all__ = ["checked_limits", "host_cpus", "write_files", "prime_migration", "collect"]
+__all__ = ["checked_limits", "host_cpus", "write_files", "Primer", "prime_migration", "collect"]
 
 
 def host_cpus() -> set[int]:
@@ -64,25 +64,46 @@ def write_files(cg: Cgroup, lim: dict[str, Any]) -> list[tuple[str, str, str]]:
     return writes(lim, cg.version, blkio_file=_weight_file(cg) or "blkio.weight", memsw=memsw)
 
 
-def _prime(path: str) -> None:
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+class Primer:
+    """Keeps the kernel's cgroup migration lock warm from ``pre_clone`` until the child is placed.
+
+    The first migration after an idle gap waits for an RCU grace period (10-20 ms here: rcu_sync of the
+    threadgroup lock), and the lock goes idle again one grace period after its last writer. A thread writes
+    our own pid into the cgroup we are already in (it moves nothing, takes the same lock) every 2 ms until
+    ``stop()``, so ``post_start``'s real migration finds the lock warm. Bounded: it gives up after 2 s."""
+
+    def __init__(self, path: str) -> None:
+        self.path, self.running = path, True
+
+    def start(self) -> "Primer":
+        import _thread
+        _thread.start_new_thread(self._loop, ())
+        return self
+
+    def stop(self) -> None:
+        self.running = False
+
+    def _loop(self) -> None:
+        import time
+        data, end = str(os.getpid()).encode(), time.monotonic() + 2.0
         try:
-            os.write(fd, str(os.getpid()).encode())
+            fd = os.open(self.path, os.O_WRONLY | os.O_CLOEXEC)
+        except OSError:
+            return
+        try:
+            while self.running and time.monotonic() < end:
+                try:
+                    os.write(fd, data)
+                except OSError:
+                    return
+                time.sleep(0.002)
         finally:
             os.close(fd)
-    except OSError:
-        pass
 
 
-def prime_migration(hiers: list[Hierarchy]) -> None:
-    """Start the kernel's wait for the first cgroup migration after an idle gap now, in a thread: writing
-    our own pid into the cgroup we are already in moves nothing, but takes the same lock (its RCU grace
-    period, 10-20 ms here), so the child's real migration in ``post_start`` finds it already passed."""
-    if not hiers:
-        return
-    import _thread
-    _thread.start_new_thread(_prime, (f"{hiers[0].own}/cgroup.procs",))
+def prime_migration(hiers: list[Hierarchy]) -> Primer | None:
+    """Start a ``Primer`` on the caller's own cgroup of the first hierarchy."""
+    return Primer(f"{hiers[0].own}/cgroup.procs").start() if hiers else None
 
 
 def collect(paths: Any, live: frozenset) -> list[str]:

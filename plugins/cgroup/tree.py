@@ -179,7 +179,7 @@ class Cgroup:
             while not fs.exists(up):
                 missing.append(up)
                 up = os.path.dirname(up)
-            for path in reversed(missing + [d]):
+            for path in [*reversed(missing), d]:
                 if self.version == 2 and key == "":
                     self._enable_controllers(os.path.dirname(path))
                 fs.mkdir(path)
