@@ -30,13 +30,25 @@ def process_start_time(pid: int) -> int | None:
 
 def find_container(paths: Paths, ref: str) -> dict:
     """A container of the root ``paths`` by name, full id or unique id prefix (Docker's resolution):
-    ``{"id", "name", "pid", "pid_start"}`` where ``pid`` is None unless it is running. Raises NotFoundError.
-    (For plugins that refer to other containers, e.g. ``--network container:NAME``.)"""
+    ``{"id", "name", "status", "pid", "pid_start", "plugins", "options", "info"}`` where ``pid`` is None
+    unless it is running; ``info`` is what its plugins reported (``RunContext.info``). Raises NotFoundError.
+    (For plugins that refer to other containers, e.g. ``--network container:NAME``, or act on one.)"""
     from ._state import Store
     rec = Store(paths).find(ref)
     running = rec.running
-    return {"id": rec.id, "name": rec.name, "pid": rec.pid if running else None,
-            "pid_start": rec.state.get("pid_start") if running else None}
+    return {"id": rec.id, "name": rec.name, "status": rec.status, "pid": rec.pid if running else None,
+            "pid_start": rec.state.get("pid_start") if running else None, "plugins": list(rec.spec.plugins),
+            "options": dict(rec.spec.options), "info": dict(rec.state.get("info") or {})}
+
+
+def update_container_info(paths: Paths, cid: str, patch: dict) -> dict:
+    """Merge ``patch`` into a container's recorded ``info`` (top-level keys replaced), under its lock; the
+    new ``info``. For plugin commands that change a running container (``nsrun pause`` sets
+    ``info["State"]["Paused"]``). Raises NotFoundError."""
+    from ._state import Store
+    rec = Store(paths).find(cid)
+    rec.update(info_patch=patch)
+    return dict(rec.state.get("info") or {})
 
 
 def installed_hooks() -> Any:
@@ -69,6 +81,6 @@ __all__ = [
     "NsrunError", "ConfigError", "ConflictError", "NotFoundError", "PluginError", "SetupError",
     "ChildSetupError", "TeardownError",
     "CLONE_NEWIPC", "CLONE_NEWNET", "CLONE_NEWNS", "CLONE_NEWPID", "CLONE_NEWUSER", "CLONE_NEWUTS",
-    "find_container", "installed_hooks", "process_start_time", "format_table", "Fields", "defer_close",
+    "find_container", "update_container_info", "installed_hooks", "process_start_time", "format_table", "Fields", "defer_close",
     "__version__", "FieldSource", "FieldError", "Route", "ApiRequest", "ApiResponse", "fork_command",
 ]

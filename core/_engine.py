@@ -14,7 +14,7 @@ from . import _trace
 from ._context import ContainerSpec, Paths, RunContext
 from ._parse import parse_user
 from ._plugins import LoadedPlugins, default_selection, installed_plugins, load_plugins
-from ._state import Record, Store, alive, new_id
+from ._state import Record, Store, alive, new_id, plugin_state
 from .errors import ConfigError, ConflictError, PluginError
 
 __all__ = ["Engine", "describe", "stop_signal"]
@@ -248,10 +248,11 @@ def describe(rec: Record) -> dict[str, Any]:
     """The ``inspect`` view of a record (Docker-shaped where Docker has a field)."""
     st = rec.state
     status = rec.status
+    state = plugin_state(st.get("info") or {}, status)
     return {
         "Id": rec.id, "Name": rec.name, "Created": st.get("created"), "Path": rec.spec.argv[0],
         "Args": rec.spec.argv[1:], "Image": rec.spec.image or rec.spec.rootfs,
-        "State": {"Status": status, "Running": status == "running", "Pid": rec.pid or 0,
+        "State": {"Status": state.pop("Status"), "Running": status == "running", **state, "Pid": rec.pid or 0,
                   "ExitCode": st.get("exit_code") if st.get("exit_code") is not None else 0,
                   "Error": st.get("error", ""), "StartedAt": st.get("started"), "FinishedAt": st.get("finished")},
         "Config": {"Hostname": (st.get("info") or {}).get("Hostname", ""), "Env": [f"{k}={v}" for k, v in

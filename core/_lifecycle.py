@@ -95,7 +95,7 @@ def run_container(plugins: LoadedPlugins, ctx: RunContext, record: Record, io: A
             fields["error"] = str(error)
         try:
             with _trace.phase("record: exited"):
-                record.update(**fields)
+                record.update(info_patch=ctx.info, **fields)  # teardown may report (info["State"]: OOMKilled)
         except OSError:
             pass  # the record was removed under us (rm -f)
         if failures and error is None:

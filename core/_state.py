@@ -17,7 +17,7 @@ from typing import Any, Iterator
 from ._context import ContainerSpec, Paths
 from .errors import ConflictError, ConfigError, NotFoundError
 
-__all__ = ["Record", "RecordView", "Store", "NAME_RE", "new_id", "process_start_time", "alive"]
+__all__ = ["Record", "RecordView", "Store", "NAME_RE", "new_id", "process_start_time", "alive", "plugin_state"]
 
 NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 _ADJ = ("brave", "calm", "eager", "fond", "gentle", "happy", "jolly", "keen", "lucid", "merry", "nifty",
@@ -46,6 +46,15 @@ def process_start_time(pid: int) -> int | None:
 
 def alive(pid: int | None, start: int | None) -> bool:
     return bool(pid) and start is not None and process_start_time(pid) == start  # type: ignore[arg-type]
+
+
+def plugin_state(info: dict[str, Any], status: str) -> dict[str, Any]:
+    """Docker's ``State`` flags plugins report in ``info["State"]`` (``Paused``, ``OOMKilled``), with the
+    ``Status`` they imply: a running container that is paused shows ``paused``."""
+    reported = info.get("State") if isinstance(info.get("State"), dict) else {}
+    paused = bool(reported.get("Paused")) and status == "running"
+    return {"Status": "paused" if paused else status, "Paused": paused,
+            "OOMKilled": bool(reported.get("OOMKilled"))}
 
 
 def _write_json(path: str, data: Any) -> None:
@@ -95,10 +104,14 @@ class Record(RecordView):
                 return "dead"
         return status
 
-    def update(self, **fields: Any) -> None:
+    def update(self, info_patch: dict[str, Any] | None = None, **fields: Any) -> None:
+        """Replace ``fields`` of the state; ``info_patch``: keys merged into the recorded ``info`` (what
+        another process may have added meanwhile, e.g. ``nsrun pause``, stays)."""
         with self.lock():
             current = self.store._read_state(self.id)
             current.update(fields)
+            if info_patch:
+                current["info"] = {**(current.get("info") or {}), **info_patch}
             _write_json(os.path.join(self.dir, "state.json"), current)
             self.state = current
 

@@ -100,8 +100,8 @@ _ago = ago
 
 def _ps_row(rec: Any, info: dict[str, Any]) -> dict[str, Any]:
     st = info["State"]
-    if st["Status"] == "running":
-        status = f"Up {_ago(st['StartedAt']).replace(' ago', '')}"
+    if st["Status"] in ("running", "paused"):
+        status = f"Up {_ago(st['StartedAt']).replace(' ago', '')}" + (" (Paused)" if st["Paused"] else "")
     elif st["Status"] == "exited":
         status = f"Exited ({st['ExitCode']}) {_ago(st['FinishedAt'])}"
     else:

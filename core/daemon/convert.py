@@ -12,6 +12,7 @@ import datetime
 from typing import Any
 
 from .._fieldsource import FieldSource
+from .._state import plugin_state
 from .._imageconfig import container_config
 from ..errors import ConfigError
 
@@ -94,7 +95,7 @@ def create_args(body: Any, name: str | None, docker_create: Any) -> dict[str, An
 
 
 def docker_state(status: str) -> str:
-    return {"dead": "dead", "running": "running", "exited": "exited"}.get(status, "created")
+    return {"dead": "dead", "running": "running", "exited": "exited", "paused": "paused"}.get(status, "created")
 
 
 def _status_text(status: str, state: dict[str, Any], now: float) -> str:
@@ -106,6 +107,8 @@ def _status_text(status: str, state: dict[str, Any], now: float) -> str:
         return "Less than a second" if secs < 1 else f"{secs} seconds"
     if status == "running":
         return f"Up {ago(state.get('started'))}"
+    if status == "paused":
+        return f"Up {ago(state.get('started'))} (Paused)"
     if status == "exited":
         return f"Exited ({state.get('exit_code') or 0}) {ago(state.get('finished'))} ago"
     return status.capitalize()
@@ -118,10 +121,12 @@ def container_json(rec: Any, view_hook: Any) -> dict[str, Any]:
     st, spec, status = rec.state, rec.spec, rec.status
     info = st.get("info") or {}
     code = st.get("exit_code")
+    flags = plugin_state(info, status)
     view = {
         "Id": rec.id, "Created": rfc3339(st.get("created")), "Path": spec.argv[0], "Args": spec.argv[1:],
-        "State": {"Status": docker_state(status), "Running": status == "running", "Paused": False,
-                  "Restarting": False, "OOMKilled": False, "Dead": status == "dead",
+        "State": {"Status": docker_state(flags["Status"]), "Running": status == "running",
+                  "Paused": flags["Paused"], "Restarting": False, "OOMKilled": flags["OOMKilled"],
+                  "Dead": status == "dead",
                   "Pid": (st.get("pid") or 0) if status == "running" else 0,
                   "ExitCode": code if isinstance(code, int) else 0, "Error": st.get("error") or "",
                   "StartedAt": rfc3339(st.get("started")), "FinishedAt": rfc3339(st.get("finished"))},
@@ -152,8 +157,8 @@ def ps_item(rec: Any, now: float, view_hook: Any) -> dict[str, Any]:
              if key.partition("/")[0].isdigit() for b in binds or () if isinstance(b, dict)]
     return {"Id": rec.id, "Names": [f"/{rec.name}"], "Image": rec.spec.image or rec.spec.rootfs or "",
             "ImageID": "", "Command": " ".join(rec.spec.argv), "Created": int(rec.state.get("created") or 0),
-            "Ports": ports, "Labels": view["Config"].get("Labels") or {}, "State": docker_state(rec.status),
-            "Status": _status_text(rec.status, rec.state, now),
+            "Ports": ports, "Labels": view["Config"].get("Labels") or {}, "State": view["State"]["Status"],
+            "Status": _status_text(view["State"]["Status"], rec.state, now),
             "HostConfig": {"NetworkMode": view["HostConfig"]["NetworkMode"]},
             "NetworkSettings": {"Networks": view["NetworkSettings"].get("Networks") or {}},
             "Mounts": view["Mounts"]}

@@ -1,4 +1,15 @@
-"""Cgroup namespace and a read-only cgroup file system inside, as Docker does.
+"""A cgroup per container with Docker's limits, its own cgroup namespace and a read-only cgroup file system
+inside, as Docker does.
+
+Each container gets a cgroup in every hierarchy (``tree``), beneath the cgroup nsrun itself runs in
+(``--cgroup-parent`` relative to it), made in ``pre_clone`` with its limits written (``limits``), and joined
+by the parked child from outside in ``post_start`` (last, so the kernel's RCU wait for the first migration
+after an idle gap, started early by a no-op write in ``pre_clone``, is over by then). The child makes its
+cgroup namespace itself in ``in_child`` — after it is in its cgroup, which thereby becomes the namespace's
+root. ``teardown`` reads whether the OOM killer struck (``info["State"]["OOMKilled"]``), then removes the
+cgroups; ``gc`` removes those of dead containers. ``ctx.info["Cgroup"]`` = ``{"version": 1|2, "paths":
+{controller: dir}, "dirs": {hierarchy: dir}}`` tells other commands (``update``, ``pause``, stats) where.
+
 
 ``--cgroupns private`` (the default, Docker's on cgroup v2 and what this plugin always picks) gives the
 container a new cgroup namespace: /proc/self/cgroup shows ``/`` paths, and the cgroup file systems mounted at
@@ -12,20 +23,45 @@ sec drops it (a v1 mount is refused only without that, e.g. in the host's cgroup
 ``host`` binds instead). Files owned by unmapped host root also give EACCES before EROFS there.
 
 Every cgroup file system inside is read-only (the mounts, and the tmpfs holding them), so no cgroup file
-can be written or created — not even the limits of the cgroup nsrun itself runs in, which is what the
-namespace root is until a cgroup per container exists. Remounting them read-write needs CAP_SYS_ADMIN, which
+can be written or created — not even the limits of the cgroup nsrun itself runs in, nor the container's own
+(the namespace root). Remounting them read-write needs CAP_SYS_ADMIN, which
 the sec plugin drops. Without the mnt plugin the mounts are not applied (there is no private mount table).
 """
 from __future__ import annotations
 
-from nsrun import ConfigError, Option, RunContext, hookimpl
-from nsrun.syscalls import CLONE_NEWCGROUP
+from typing import Any
+
+from nsrun import ConfigError, Option, RunContext, StashKey, hookimpl
+from nsrun.syscalls import CLONE_NEWCGROUP, unshare
 
 DEFAULT = True
 ORDER = 25
 MODES = ("private", "host")
-OPTIONS = [Option(("--cgroupns",), "cgroupns", metavar="private|host",
-                  help="Cgroup namespace to use: a private one (default) or the host's (cgroup plugin)")]
+OPTIONS = [
+    Option(("--cgroupns",), "cgroupns", metavar="private|host",
+           help="Cgroup namespace to use: a private one (default) or the host's (cgroup plugin)"),
+    Option(("--cgroup-parent",), "cgroup_parent", metavar="PATH",
+           help="Cgroup to make the container's in, relative to the one nsrun runs in"),
+    Option(("-m", "--memory"), "memory", metavar="BYTES", help="Memory limit (e.g. 64m; at least 6m)"),
+    Option(("--memory-swap",), "memory_swap", metavar="BYTES",
+           help="Memory plus swap limit; -1 unlimited (default: twice --memory)"),
+    Option(("--memory-reservation",), "memory_reservation", metavar="BYTES", help="Memory soft limit"),
+    Option(("--oom-kill-disable",), "oom_kill_disable", is_flag=True, help="Disable the OOM killer (cgroup v1)"),
+    Option(("--cpus",), "cpus", metavar="N", help="Number of CPUs (CFS quota over a 100 ms period)"),
+    Option(("-c", "--cpu-shares"), "cpu_shares", metavar="N", help="CPU shares (relative weight)"),
+    Option(("--cpu-period",), "cpu_period", metavar="US", help="CFS period in microseconds"),
+    Option(("--cpu-quota",), "cpu_quota", metavar="US", help="CFS quota in microseconds"),
+    Option(("--cpuset-cpus",), "cpuset_cpus", metavar="LIST", help="CPUs to run on (0-1, 0,1)"),
+    Option(("--cpuset-mems",), "cpuset_mems", metavar="LIST", help="Memory nodes to allocate from"),
+    Option(("--pids-limit",), "pids_limit", metavar="N", help="Process limit (-1 unlimited)"),
+    Option(("--blkio-weight",), "blkio_weight", metavar="N", help="Block I/O weight (10-1000) where the kernel has it"),
+]
+COMMANDS = {"update": "nsrun_cgroup.commands:update", "pause": "nsrun_cgroup.commands:pause",
+            "unpause": "nsrun_cgroup.commands:unpause"}
+
+_LIMITS: StashKey[dict] = StashKey()
+_MADE: StashKey[tuple] = StashKey()
+_PRIMER: StashKey[Any] = StashKey()
 
 
 def cgroupns_mode(ctx: RunContext) -> str:
@@ -38,34 +74,104 @@ def cgroupns_mode(ctx: RunContext) -> str:
 @hookimpl
 def configure(ctx: RunContext) -> None:
     ctx.info["CgroupnsMode"] = cgroupns_mode(ctx)
+    if any(ctx.options.get(opt.dest) for opt in OPTIONS[1:]):  # no import on the plain start path
+        from .host import checked_limits
+        ctx.stash[_LIMITS] = checked_limits(ctx.options)
 
 
 @hookimpl
 def pre_clone(ctx: RunContext) -> int:
+    from .host import prime_migration, write_files
     from .layout import plan_mounts
+    from .tree import Cgroup, cgroup_name, hierarchies
     host = cgroupns_mode(ctx) == "host"
     with open("/proc/self/mountinfo") as f:
         mountinfo = f.read()
     with open("/proc/self/cgroup") as f:
         own = f.read()
-    mounts, notes = plan_mounts(mountinfo, own, host_ns=host)
+    hiers = hierarchies(mountinfo, own)
+    cg = Cgroup.plan(hiers, cgroup_name(ctx.paths.tag, ctx.spec.id), ctx.options.get("cgroup_parent") or "")
+    made: list[str] = []
+    ctx.stash[_MADE] = (cg, made)
+    cg.create(made)
+    cg.apply(write_files(cg, ctx.stash.get(_LIMITS) or {}))
+    ctx.stash[_PRIMER] = prime_migration(hiers)  # after the mkdirs: its first write holds cgroup_mutex
+    ctx.info["Cgroup"] = cg.info()
+    rel = cg.dirs
+    inside = "".join(_own_line(line, hiers, rel) for line in own.splitlines(keepends=True))
+    mounts, notes = plan_mounts(mountinfo, inside, host_ns=host)
     ctx.mounts.extend(mounts)
     if notes:
         ctx.info["CgroupNotes"] = notes
-    return 0 if host else CLONE_NEWCGROUP
+    return 0  # the cgroup namespace is made by the child (in_child), once it is in its cgroup
+
+
+def _own_line(line: str, hiers: list[Any], dirs: dict[str, str]) -> str:
+    """A /proc/self/cgroup line rewritten to the container's cgroup (what the mounts are rooted at)."""
+    num, sep, rest = line.partition(":")
+    key, _, path = rest.rstrip("\n").partition(":")
+    h = next((h for h in hiers if h.controllers == key), None)
+    if h is None or key not in dirs:
+        return line
+    return f"{num}:{key}:{path.rstrip('/')}{dirs[key][len(h.own):]}\n"
+
+
+@hookimpl(trylast=True)
+def post_start(ctx: RunContext, pid: int) -> None:
+    entry = ctx.stash.get(_MADE)
+    try:
+        if entry is not None:
+            entry[0].enter(pid)
+    finally:
+        _stop_primer(ctx)
+
+
+def _stop_primer(ctx: RunContext) -> None:
+    primer = ctx.stash.pop(_PRIMER)
+    if primer is not None:
+        primer.stop()
+
+
+@hookimpl
+def in_child(ctx: RunContext) -> None:
+    if cgroupns_mode(ctx) == "private":
+        unshare(CLONE_NEWCGROUP)  # rooted at the cgroup the parent put us in
+
+
+@hookimpl
+def teardown(ctx: RunContext, status: int | None) -> None:
+    _stop_primer(ctx)
+    entry = ctx.stash.pop(_MADE)
+    if entry is None:
+        return
+    cg, made = entry
+    if status is not None:
+        ctx.info["State"] = {**(ctx.info.get("State") or {}), "OOMKilled": cg.oom_killed(), "Paused": False}
+    cg.remove(made)
+
+
+@hookimpl
+def gc(paths: Any, live: frozenset, reset: bool) -> list[str]:
+    from .host import collect
+    return collect(paths, live)
 
 
 @hookimpl
 def docker_create(fields):
-    mode = fields.take("HostConfig.CgroupnsMode", str)
-    if mode and mode not in MODES:
-        raise ConfigError(f"invalid HostConfig.CgroupnsMode {mode!r}: use private or host")
-    return {"cgroupns": mode} if mode else None
+    from .api import from_docker
+    return from_docker(fields)
 
 
 @hookimpl
-def docker_view(options, view) -> None:
-    view["HostConfig"]["CgroupnsMode"] = options.get("cgroupns") or "private"
+def docker_view(options, info, view) -> None:
+    from .api import into_view
+    into_view(options, info, view)
+
+
+@hookimpl
+def daemon_routes() -> list[Any]:
+    from .api import routes
+    return routes()
 
 
 @hookimpl

@@ -114,7 +114,7 @@ def test_entrypoint_and_stop_signal_as_the_docker_cli_sends_them():
 
 @pytest.mark.parametrize("host, field", [({"Privileged": True}, "HostConfig.Privileged"),
                                          ({"CapAdd": ["NET_ADMIN"]}, "HostConfig.CapAdd"),
-                                         ({"Memory": 1 << 26}, "HostConfig.Memory"),
+                                         ({"CpuRealtimePeriod": 1000}, "HostConfig.CpuRealtimePeriod"),
                                          ({"RestartPolicy": {"Name": "always"}}, "HostConfig.RestartPolicy.Name"),
                                          ({"LogConfig": {"Type": "syslog"}}, "HostConfig.LogConfig.Type")])
 def test_a_field_nobody_maps_is_refused_by_name(host, field):
