@@ -68,37 +68,42 @@ class Primer:
     """Keeps the kernel's cgroup migration lock warm from ``pre_clone`` until the child is placed.
 
     The first migration after an idle gap waits for an RCU grace period (10-20 ms here: rcu_sync of the
-    threadgroup lock), and the lock goes idle again one grace period after its last writer. A thread writes
-    our own pid into the cgroup we are already in (it moves nothing, takes the same lock) every 2 ms until
-    ``stop()``, so ``post_start``'s real migration finds the lock warm. Bounded: it gives up after 2 s."""
+    threadgroup lock), and the lock goes idle again one grace period after its last writer. A forked helper
+    process writes its own pid into the cgroup it is already in (it moves nothing, takes the same lock) every
+    2 ms until ``stop()``, so ``post_start``'s real migration finds the lock warm. A process, not a thread:
+    nsrun's parent stays single-threaded up to the container's fork. Bounded: the helper gives up after 2 s."""
 
     def __init__(self, path: str) -> None:
-        self.path, self.running = path, True
+        self.path, self.pid = path, 0
 
     def start(self) -> "Primer":
-        import _thread
-        _thread.start_new_thread(self._loop, ())
-        return self
-
-    def stop(self) -> None:
-        self.running = False
-
-    def _loop(self) -> None:
         import time
-        data, end = str(os.getpid()).encode(), time.monotonic() + 2.0
         try:
             fd = os.open(self.path, os.O_WRONLY | os.O_CLOEXEC)
         except OSError:
-            return
-        try:
-            while self.running and time.monotonic() < end:
-                try:
+            return self
+        pid = os.fork()
+        if pid == 0:  # the helper: only os calls from here on, then _exit
+            try:
+                data, end = str(os.getpid()).encode(), time.monotonic() + 2.0
+                while time.monotonic() < end:
                     os.write(fd, data)
-                except OSError:
-                    return
-                time.sleep(0.002)
-        finally:
-            os.close(fd)
+                    time.sleep(0.002)
+            finally:
+                os._exit(0)
+        os.close(fd)
+        self.pid = pid
+        return self
+
+    def stop(self) -> None:
+        if self.pid:
+            import signal
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+                os.waitpid(self.pid, 0)
+            except (ProcessLookupError, ChildProcessError):
+                pass
+            self.pid = 0
 
 
 def prime_migration(hiers: list[Hierarchy]) -> Primer | None:
