@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 __all__ = ["exec_in", "EXEC_HOOKS"]
 
-EXEC_HOOKS = ("pre_join", "before_exec", "wrap_exec")  # all an exec runs of its container's plugins
+EXEC_HOOKS = ("pre_join", "post_join", "before_exec", "wrap_exec")  # all an exec runs of its container's plugins
 
 
 def exec_in(engine: Engine, rec: Record, argv: list[str], *, tty: bool, interactive: bool, env: dict[str, str],
@@ -37,6 +37,7 @@ def exec_in(engine: Engine, rec: Record, argv: list[str], *, tty: bool, interact
     child = spawn_joined(rec.state["pid"], ctx, loaded)
     io.after_fork()
     try:
+        loaded.call("post_join", ctx=ctx, pid=child.pid)
         child.release()
     except BaseException:
         child.kill()

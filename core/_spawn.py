@@ -502,7 +502,7 @@ def _exec(argv: list[str], env: dict[str, str], stub: int, err_w: int) -> NoRetu
 
 
 _JOIN_ORDER = (("user", syscalls.CLONE_NEWUSER), ("ipc", syscalls.CLONE_NEWIPC), ("uts", syscalls.CLONE_NEWUTS),
-               ("net", syscalls.CLONE_NEWNET), ("mnt", syscalls.CLONE_NEWNS))
+               ("net", syscalls.CLONE_NEWNET), ("cgroup", syscalls.CLONE_NEWCGROUP), ("mnt", syscalls.CLONE_NEWNS))
 
 
 def _ns_fd(target: int, name: str) -> int | None:

@@ -70,6 +70,15 @@ def pre_join(ctx: RunContext) -> None:
 
 
 @hookspec
+def post_join(ctx: RunContext, pid: int) -> None:
+    """[parent] ``nsrun exec`` only: the joining process ``pid`` exists, parked in the container's namespaces,
+    and runs nothing of the user's until every implementation returned. Place it here from the host (the
+    cgroup plugin moves it into the container's cgroups), as ``post_start`` does for a container's first
+    process. An exception kills it and fails the exec.
+    """
+
+
+@hookspec
 def post_userns(ctx: RunContext, pid: int) -> None:
     """[parent] Only with CLONE_NEWUSER: child ``pid`` is alone in its new user namespace, maps written.
 

@@ -29,6 +29,8 @@ the sec plugin drops. Without the mnt plugin the mounts are not applied (there i
 """
 from __future__ import annotations
 
+import os
+
 from typing import Any
 
 from nsrun import ConfigError, Option, RunContext, StashKey, hookimpl
@@ -62,6 +64,7 @@ COMMANDS = {"update": "nsrun_cgroup.commands:update", "pause": "nsrun_cgroup.com
 _LIMITS: StashKey[dict] = StashKey()
 _MADE: StashKey[tuple] = StashKey()
 _PRIMER: StashKey[Any] = StashKey()
+_JOIN: StashKey[list] = StashKey()
 
 
 def cgroupns_mode(ctx: RunContext) -> str:
@@ -136,6 +139,29 @@ def _stop_primer(ctx: RunContext) -> None:
 def in_child(ctx: RunContext) -> None:
     if cgroupns_mode(ctx) == "private":
         unshare(CLONE_NEWCGROUP)  # rooted at the cgroup the parent put us in
+
+
+@hookimpl
+def pre_join(ctx: RunContext) -> None:
+    """``nsrun exec`` into a paused container is refused (Docker's words); the container's cgroups are read
+    for ``post_join``."""
+    from nsrun import find_container
+    rec = find_container(ctx.paths, ctx.spec.id)
+    if (rec["info"].get("State") or {}).get("Paused"):
+        raise ConfigError(f"Container {ctx.spec.id[:12]} is paused, unpause the container before exec")
+    ctx.stash[_JOIN] = sorted(set(((rec["info"].get("Cgroup") or {}).get("dirs") or {}).values()))
+
+
+@hookimpl
+def post_join(ctx: RunContext, pid: int) -> None:
+    """The joining process goes into the container's cgroups, as Docker's exec does: its limits count it."""
+    data = str(pid).encode()
+    for d in ctx.stash.pop(_JOIN, None) or ():
+        fd = os.open(os.path.join(d, "cgroup.procs"), os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            os.write(fd, data)
+        finally:
+            os.close(fd)
 
 
 @hookimpl

@@ -182,3 +182,20 @@ def test_gc_removes_the_cgroup_of_a_killed_container(nsrun):
     out = nsrun("gc", check=True).stdout
     assert "removed the cgroups of container" in out and not os.path.exists(path)
     nsrun("rm", "-f", "cglgc", check=True)
+
+
+def test_exec_joins_the_containers_cgroups_and_a_paused_container_refuses_exec(nsrun):
+    nsrun("run", "-d", "--name", "cglexec", "-m", "24m", "--pids-limit", "20", "busybox", "sleep", "60", check=True)
+    try:
+        out = nsrun("exec", "cglexec", "sh", "-c", "grep -E ':(memory|pids):' /proc/self/cgroup; "
+                    "cat /sys/fs/cgroup/memory/memory.limit_in_bytes", check=True).stdout.split()
+        assert len(out) == 3 and all(line.endswith(":/") for line in out[:2]), out  # the namespace root
+        assert out[2] == str(24 << 20)  # what it sees is the container's own cgroup, its limit included
+        procs = _read(_cgroup(nsrun, "cglexec")["paths"]["memory"] + "/cgroup.procs").split()
+        assert len(procs) == 1  # the exec'd shell is gone again; only the container's process is left
+        nsrun("pause", "cglexec", check=True)
+        r = nsrun("exec", "cglexec", "true", timeout=20)
+        assert r.returncode == 125 and "is paused, unpause the container before exec" in r.stderr
+        nsrun("unpause", "cglexec", check=True)
+    finally:
+        nsrun("rm", "-f", "cglexec", check=True)
