@@ -197,14 +197,14 @@ def test_concurrent_pulls_of_images_sharing_layers(nsrun, nsrun_root, registry):
         assert nsrun("run", "--rm", r, "cat", "/srv/keep", check=True).stdout == "kept\n"
 
 
-def test_a_full_disk_fails_the_pull_with_one_line_and_leaves_nothing(registry, tmp_path):
+def test_a_full_disk_fails_the_pull_with_one_line_and_leaves_nothing(nsrun, registry, tmp_path):
     import subprocess
-    from conftest import Runner
+    Runner = type(nsrun)  # the suite's CLI runner, for a root of our own
     small = tmp_path / "small"
     small.mkdir()
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=10m,mode=0700", "nsrtest-full", str(small)], check=True)
     try:
-        nsrun = Runner(str(small))
+        nsrun = Runner(str(small))  # noqa: N806
         r = nsrun("pull", f"{registry.host}/fat:v1")
         assert r.returncode == 125, r
         assert len(r.stderr.strip().splitlines()) == 1 and "No space left on device" in r.stderr, r.stderr
