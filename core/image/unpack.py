@@ -169,9 +169,10 @@ class _Stream:
             return False
         if isinstance(item, BaseException):
             self.done = True
-            if isinstance(item, (ConfigError, OSError)):
-                raise item
-            raise ConfigError(f"layer: cannot decompress ({item})") from item
+            import zlib
+            if isinstance(item, (zlib.error, EOFError)):
+                raise ConfigError(f"layer: cannot decompress ({item})") from item
+            raise item  # the source's own error (a full disk, a bad blob, a cancelled pull) as it is
         rest = len(self.buf) - self.pos
         self.buf = self.buf[self.pos:] + item if rest else item
         self.view = memoryview(self.buf)
