@@ -11,9 +11,9 @@ every host device and leaves /sys writable), ``--security-opt no-new-privileges[
 the ``seccomp=`` items belong to the seccomp plugin).
 
 ``no_new_privs`` is **on by default**, unlike Docker (whose default is off): a setuid binary in an image
-cannot gain privileges. ``no-new-privileges=false`` turns it off; the capability drop then happens after
-the other plugins' ``before_exec`` (a seccomp filter is loaded while CAP_SYS_ADMIN is still held, as runc does
-when no_new_privs is off).
+cannot gain privileges. ``no-new-privileges=false`` turns it off. The bounding set is cut in ``before_exec``;
+the command's effective and permitted sets only in ``wrap_exec``, after the core's user switch and after
+seccomp's filter (loaded while CAP_SYS_ADMIN is still held, which it needs without no_new_privs, as in runc).
 
 Selected by default; leave it out of ``--plugins`` to run a container with the full capability set.
 """
@@ -157,18 +157,22 @@ def _permitted() -> set[int]:
     return set(DEFAULT_CAPS)
 
 
-@hookimpl(wrapper=True)
-def before_exec(ctx: RunContext) -> Any:
-    keep = set(_caps(ctx))
-    if not keep <= DEFAULT_CAPS:
-        keep &= _permitted()
-    syscalls.drop_bounding_caps(keep)
+@hookimpl
+def before_exec(ctx: RunContext) -> None:
+    """The bounding set, the ambient set and no_new_privs now; the command's own sets in ``wrap_exec``, after
+    the core's user switch (setgroups and setresuid need CAP_SETGID/CAP_SETUID, which ``--cap-drop`` may take,
+    and a seccomp filter loaded without no_new_privs needs CAP_SYS_ADMIN: both come between, as in runc)."""
+    syscalls.drop_bounding_caps(set(_caps(ctx)))
     syscalls.clear_ambient_caps()
     if no_new_privs(ctx.options.get("no_new_privileges") or ()):
         syscalls.set_no_new_privs()
-        syscalls.set_caps(keep)  # inheritable: none
-        return (yield)
-    # Without no_new_privs a seccomp filter needs CAP_SYS_ADMIN to load: every other before_exec runs first
-    result = yield
-    syscalls.set_caps(keep)
-    return result
+
+
+@hookimpl(tryfirst=True)  # before any wrap_exec forks (pid's --init): every process of the container is held
+def wrap_exec(ctx: RunContext) -> None:
+    if ctx.spec.user[0] != 0:
+        return  # setresuid to a non-root uid already emptied the permitted and effective sets
+    keep = set(_caps(ctx))
+    if not keep <= DEFAULT_CAPS:
+        keep &= _permitted()
+    syscalls.set_caps(keep)  # inheritable: none
