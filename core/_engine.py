@@ -88,14 +88,18 @@ class Engine:
     @staticmethod
     def _check_option_owners(options: dict[str, Any], selected: list[str]) -> None:
         records = installed_plugins()
-        owners = {opt["dest"]: (rec.name, opt["flags"][-1]) for rec in records.values() for opt in rec.options}
+        owners: dict[str, list[tuple[str, str]]] = {}
+        for rec in records.values():  # a dest may have several installed owners (a renamed copy of a plugin)
+            for opt in rec.options:
+                owners.setdefault(opt["dest"], []).append((rec.name, opt["flags"][-1]))
         for dest in options:
-            owner = owners.get(dest)
-            if owner is None:
+            found = owners.get(dest)
+            if not found:
                 raise ConfigError(f"unknown option {dest!r}")
-            if owner[0] not in selected:
-                raise PluginError(f"{owner[1]} needs the {owner[0]!r} plugin, which is not selected "
-                                  f"(--plugins {','.join(selected + [owner[0]])})")
+            if not any(name in selected for name, _ in found):
+                name, flag = found[0]
+                raise PluginError(f"{flag} needs the {name!r} plugin, which is not selected "
+                                  f"(--plugins {','.join(selected + [name])})")
 
     def create(self, ctx: RunContext) -> Record:
         return self.store.create(ctx.spec)

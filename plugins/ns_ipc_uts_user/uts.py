@@ -45,9 +45,9 @@ def pre_clone(ctx: RunContext) -> int:
 def docker_create(fields):
     hostname = fields.take("Hostname", str)
     out = sysctls.from_docker(fields, "uts_sysctls", _sysctl_mine)
-    if hostname:
-        out["hostname"] = hostname
-    return out or None
+    if not hostname:
+        return out or None
+    return {"hostname": hostname, **out}
 
 
 @hookimpl

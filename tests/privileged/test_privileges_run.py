@@ -171,3 +171,12 @@ def test_a_namespaced_sysctl_needs_its_namespaces_plugin(nsrun):
     result = nsrun("--plugins", "pid,mnt,sec", "run", "--rm", "--sysctl", "kernel.shmmax=1", "busybox", "true")
     assert result.returncode == 125 and "needs the 'ipc' plugin" in result.stderr, result.stderr
     _nothing_created(nsrun)
+
+
+def test_cap_drop_all_still_switches_user_and_groups_and_holds_for_the_init(nsrun):
+    out = nsrun("run", "--rm", "--cap-drop", "ALL", "-u", "1000", "--group-add", "10", "busybox", "sh", "-c",
+                "id -u; id -G; grep CapEff /proc/self/status", check=True).stdout
+    assert out.split()[:3] == ["1000", "1000", "10"] and _caps(out, "CapEff") == set(), out
+    out = nsrun("run", "--rm", "--init", "--cap-drop", "ALL", "busybox", "grep", "CapBnd", "/proc/1/status",
+                check=True).stdout
+    assert _caps(out, "CapBnd") == set(), out  # the --init reaper holds nothing either
