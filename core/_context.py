@@ -4,7 +4,8 @@ Plugins contribute data here; the plugin or core module that owns a field applie
 ``mounts`` are applied by the mnt plugin, ``uid_maps``/``gid_maps`` by the core's fork protocol, the
 ``hostname`` by uts, ``masked_paths``/``readonly_paths`` by mnt after /proc exists; ``capabilities`` is the
 set the command will hold (filled by the plugin that drops the rest, sec; read by others, e.g. seccomp's
-profile conditions).
+profile conditions); ``privileged`` (filled by the plugin owning ``--privileged``, sec) tells every plugin to
+leave its confinement out (seccomp: no filter; mnt: every host device, /sys writable).
 """
 from __future__ import annotations
 
@@ -116,12 +117,14 @@ class ContainerSpec(Fields):
     plugin-contributed options by ``dest``. ``config`` is the container's share of the image config, in
     Docker's names (``_imageconfig.apply``): ``Entrypoint`` and ``Cmd`` (``argv`` is both), ``Labels``,
     ``ExposedPorts`` (plugins that publish ports read it), ``StopSignal``; ``env``/``workdir``/``user``
-    already hold the merged values.
+    already hold the merged values. ``groups``: the supplementary group ids (``--group-add``) the core's user
+    switch sets, for the command and every ``exec``.
     """
 
-    __slots__ = ("id", "name", "argv", "image", "rootfs", "layers", "env", "workdir", "user", "tty",
+    __slots__ = ("id", "name", "argv", "image", "rootfs", "layers", "env", "workdir", "user", "groups", "tty",
                  "interactive", "detach", "remove", "plugins", "options", "config")
     _defaults = {"image": None, "rootfs": None, "layers": list, "env": dict, "workdir": "/", "user": (0, 0),
+                 "groups": list,
                  "tty": False, "interactive": False, "detach": False, "remove": False, "plugins": list,
                  "options": dict, "config": dict}
 
@@ -157,6 +160,7 @@ class RunContext:
         self.masked_paths: list[str] = []
         self.readonly_paths: list[str] = []
         self.capabilities: frozenset[str] | None = None  # the command's capabilities (CAP_X names); None: all
+        self.privileged = False            # --privileged (filled by the plugin owning it): every plugin drops its confinement
         self.container_dir = paths.container_dir(spec.id)
         self.root: str | None = None       # the merged root the child pivots into (set by mnt)
         # what mnt lays the overlay over, top-most first (user may swap in idmapped views)

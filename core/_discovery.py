@@ -17,7 +17,7 @@ from ._fields import Fields
 __all__ = ["PluginRecord", "discover", "GROUP", "plugin_options"]
 
 GROUP = "nsrun.plugins"
-_CACHE_VERSION = 5
+_CACHE_VERSION = 6
 _memo: dict[str, "PluginRecord"] | None = None
 
 
@@ -131,11 +131,11 @@ def discover(*, use_cache: bool = True) -> dict[str, PluginRecord]:
 
 def plugin_options() -> list[dict[str, Any]]:
     """Every installed plugin's ``OPTIONS`` (as dicts, with ``plugin``: its name); the first plugin to declare
-    a dest owns it."""
+    a dest owns it. Options with ``keys`` (a flag several plugins share) are all listed."""
     seen, out = set(), []
     for rec in discover().values():
         for opt in rec.options:
-            if opt["dest"] not in seen:
+            if opt.get("keys") or opt["dest"] not in seen:
                 seen.add(opt["dest"])
                 out.append({**opt, "plugin": rec.name})
     return out

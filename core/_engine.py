@@ -41,7 +41,8 @@ class Engine:
                 user: str | None = None, tty: bool = False, interactive: bool = False, detach: bool = False,
                 remove: bool = False, plugins: list[str] | None = None,
                 options: dict[str, Any] | None = None, entrypoint: list[str] | None = None,
-                stop_signal: str | None = None) -> tuple[LoadedPlugins, RunContext]:
+                stop_signal: str | None = None, group_add: list[str] | None = None
+                ) -> tuple[LoadedPlugins, RunContext]:
         """Check everything the user asked for; load the plugins; create nothing.
 
         ``argv`` is the user's command (may be empty: the image's ``Cmd``); the image's config is merged in
@@ -50,6 +51,9 @@ class Engine:
             names = plugins if plugins is not None else default_selection()
             loaded = load_plugins(names)
         options = {k: v for k, v in (options or {}).items() if v not in (None, False, (), [])}
+        from ._discovery import plugin_options
+        from ._options import route_items
+        options = route_items(options, plugin_options(), loaded.names)
         self._check_option_owners(options, loaded.names)
         if name is not None and not name:
             raise ConfigError("invalid container name: empty")
@@ -73,8 +77,13 @@ class Engine:
         run = apply_image_config(image_config(image_meta) if image_meta is not None else {},
                                  cmd=list(argv), entrypoint=entrypoint, env=env, workdir=workdir, user=user,
                                  stop_signal=stop_signal)
+        groups = []
+        if group_add:
+            from ._parse import parse_groups
+            groups = parse_groups(group_add, rootfs)
         spec = ContainerSpec(id=new_id(), name=name or "", argv=run.argv, image=image, rootfs=rootfs,
                              layers=layers, env=run.env, workdir=run.workdir or "/", user=parse_user(run.user, rootfs),
+                             groups=groups,
                              tty=tty,
                              interactive=interactive, detach=detach, remove=remove, plugins=loaded.names,
                              options=options, config=run.config)
@@ -86,14 +95,18 @@ class Engine:
     @staticmethod
     def _check_option_owners(options: dict[str, Any], selected: list[str]) -> None:
         records = installed_plugins()
-        owners = {opt["dest"]: (rec.name, opt["flags"][-1]) for rec in records.values() for opt in rec.options}
+        owners: dict[str, list[tuple[str, str]]] = {}
+        for rec in records.values():  # a dest may have several installed owners (a renamed copy of a plugin)
+            for opt in rec.options:
+                owners.setdefault(opt["dest"], []).append((rec.name, opt["flags"][-1]))
         for dest in options:
-            owner = owners.get(dest)
-            if owner is None:
+            found = owners.get(dest)
+            if not found:
                 raise ConfigError(f"unknown option {dest!r}")
-            if owner[0] not in selected:
-                raise PluginError(f"{owner[1]} needs the {owner[0]!r} plugin, which is not selected "
-                                  f"(--plugins {','.join(selected + [owner[0]])})")
+            if not any(name in selected for name, _ in found):
+                name, flag = found[0]
+                raise PluginError(f"{flag} needs the {name!r} plugin, which is not selected "
+                                  f"(--plugins {','.join(selected + [name])})")
 
     def create(self, ctx: RunContext) -> Record:
         return self.store.create(ctx.spec)

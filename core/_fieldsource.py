@@ -51,6 +51,7 @@ class FieldSource:
         self.defaults = defaults or {}
         self._taken: set[str] = set()
         self._taken_items: dict[str, set[int]] = {}
+        self._taken_keys: dict[str, set[str]] = {}
 
     # -- reading -------------------------------------------------------------------------------------------
     def _lookup(self, path: str) -> Any:
@@ -117,6 +118,24 @@ class FieldSource:
                 out.append(item)
         return out
 
+    def take_entries(self, path: str, predicate: Any) -> dict[str, Any]:
+        """The entries of the object at ``path`` (a map whose keys are data and may hold dots:
+        ``HostConfig.Sysctls``) whose key satisfies ``predicate(key)``; marks those handled."""
+        value = self._lookup(path)
+        if value is None or value == {}:
+            self._taken.add(path)
+            return {}
+        if not isinstance(value, dict):
+            raise FieldError(f"json: cannot unmarshal {_TYPE_NAMES.get(type(value), type(value).__name__)} into "
+                             f"{self.what} {self.prefix}{path} of type object")
+        mine = self._taken_keys.setdefault(path, set())
+        out = {}
+        for key, item in value.items():
+            if key not in mine and predicate(key):
+                mine.add(key)
+                out[key] = item
+        return out
+
     # -- what nobody took ----------------------------------------------------------------------------------
     def leftover(self) -> list[str]:
         """Every set field nobody took, as ``path`` (or ``path: item`` for untaken list elements)."""
@@ -129,7 +148,9 @@ class FieldSource:
             path = f"{prefix}{key}"
             if path in self._taken:
                 continue
-            if path in self._taken_items:
+            if path in self._taken_keys:
+                out.extend(f"{path}.{k}" for k in value if k not in self._taken_keys[path])
+            elif path in self._taken_items:
                 out.extend(f"{path}: {_show(item)}" for i, item in enumerate(value)
                            if i not in self._taken_items[path])
             elif isinstance(value, dict) and path in self.keyed:

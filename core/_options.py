@@ -3,6 +3,12 @@
 
 ``Option`` is also what plugins declare in ``OPTIONS``; their options join ``run``'s. Every flag of an
 Option is a positive alias of the same option (``-d``/``--detach``); there are no ``--no-x`` negations.
+
+One flag, several owners: a ``multiple`` option whose values are ``KEY=VALUE`` items (``--security-opt``,
+``--sysctl``) may be declared by several plugins, each with ``keys``: the item keys it owns (a trailing ``*``
+matches a prefix: ``net.*``). The parsers see one option (its dest is the flag's name: ``security_opt``);
+``route_items`` then hands each item to the dest of the plugin owning its key, and refuses an item nobody
+owns by name.
 """
 from __future__ import annotations
 
@@ -10,15 +16,17 @@ from typing import Any
 
 from ._fields import Fields
 
-__all__ = ["Option", "GLOBAL_OPTIONS", "RUN_OPTIONS", "EXEC_OPTIONS", "parser_table"]
+__all__ = ["Option", "GLOBAL_OPTIONS", "RUN_OPTIONS", "EXEC_OPTIONS", "parser_table", "shared_dest", "item_key",
+           "key_matches", "route_items"]
 
 
 class Option(Fields):
     """A command-line option as plain data (the CLI and the daemon both read it):
-    ``Option(flags, dest, help="", multiple=False, is_flag=False, metavar=None, envvar=None)``."""
+    ``Option(flags, dest, help="", multiple=False, is_flag=False, metavar=None, envvar=None, keys=())``;
+    ``keys``: the item keys this owner takes of a flag that several plugins share (see the module's doc)."""
 
-    __slots__ = ("flags", "dest", "help", "multiple", "is_flag", "metavar", "envvar")
-    _defaults = {"help": "", "multiple": False, "is_flag": False, "metavar": None, "envvar": None}
+    __slots__ = ("flags", "dest", "help", "multiple", "is_flag", "metavar", "envvar", "keys")
+    _defaults = {"help": "", "multiple": False, "is_flag": False, "metavar": None, "envvar": None, "keys": ()}
 
 
 GLOBAL_OPTIONS = [
@@ -37,6 +45,8 @@ RUN_OPTIONS = [
     Option(("-e", "--env"), "env", multiple=True, metavar="K=V", help="Set an environment variable"),
     Option(("-w", "--workdir"), "workdir", metavar="DIR", help="Working directory inside the container"),
     Option(("-u", "--user"), "user", metavar="UID[:GID]", help="User (and group) to run the command as"),
+    Option(("--group-add",), "group_add", multiple=True, metavar="GROUP",
+           help="Add a supplementary group (a name from the image's /etc/group, or a number)"),
     Option(("-i", "--interactive"), "interactive", is_flag=True, help="Keep stdin open"),
     Option(("-t", "--tty"), "tty", is_flag=True, help="Allocate a pseudo-terminal"),
     Option(("--rootfs",), "rootfs", help="Use this directory as the root instead of an image"),
@@ -63,7 +73,17 @@ def run_options(plugin_options: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out = [{**o.to_dict(), "plugin": None} for o in RUN_OPTIONS]
     seen = {o["dest"] for o in out}
     for opt in plugin_options:
-        if opt["dest"] not in seen:
+        if opt.get("keys"):  # a shared flag: one row for the parsers, its items routed later (route_items)
+            dest = shared_dest(opt["flags"])
+            row = next((o for o in out if o["dest"] == dest), None)
+            if row is None:
+                seen.add(dest)
+                out.append({**opt, "dest": dest, "multiple": True, "plugin": opt["plugin"]})
+            elif row.get("keys"):
+                row["plugin"] = ", ".join(dict.fromkeys(f"{row['plugin']}, {opt['plugin']}".split(", ")))
+                row["metavar"] = f"{row['metavar']}|{opt['metavar']}" if opt.get("metavar") else row["metavar"]
+                row["help"] = f"{row['help']}; {opt['help']}" if opt.get("help") else row["help"]
+        elif opt["dest"] not in seen:
             seen.add(opt["dest"])
             out.append(opt)
     return out
@@ -73,3 +93,53 @@ def parser_table(options: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """What the click-free parser needs of each option: flags, dest, whether it takes a value, multiple."""
     return [{"flags": list(o["flags"]), "dest": o["dest"], "value": not o["is_flag"], "multiple": o["multiple"]}
             for o in options]
+
+
+def shared_dest(flags: tuple[str, ...] | list[str]) -> str:
+    """The parsers' dest of a flag several plugins share: its long name (``--security-opt`` -> ``security_opt``)."""
+    return max(flags, key=len).lstrip("-").replace("-", "_")
+
+
+def item_key(item: str) -> str:
+    """The key of a ``KEY=VALUE`` (or ``KEY:VALUE``) item: what ``keys`` are matched against."""
+    for sep in ("=", ":"):
+        if sep in item:
+            return item.split(sep, 1)[0]
+    return item
+
+
+def key_matches(pattern: str, key: str) -> bool:
+    return key.startswith(pattern[:-1]) if pattern.endswith("*") else key == pattern
+
+
+def route_items(options: dict[str, Any], plugin_options: list[dict[str, Any]], selected: list[str]
+                ) -> dict[str, Any]:
+    """``options`` with each shared flag's items moved to the dest of the plugin owning the item's key.
+    An item nobody owns, or whose owner is not selected, is refused (ConfigError/PluginError, by name)."""
+    from .errors import ConfigError, PluginError
+    shared: dict[str, list[dict[str, Any]]] = {}
+    for opt in plugin_options:
+        if opt.get("keys"):
+            shared.setdefault(shared_dest(opt["flags"]), []).append(opt)
+    if not shared or not any(dest in options for dest in shared):
+        return options
+    out = dict(options)
+    for dest, owners in shared.items():
+        items = out.pop(dest, None)
+        if not items:
+            continue
+        flag = max(owners[0]["flags"], key=len)
+        routed: dict[str, list[str]] = {}
+        for item in items:
+            key = item_key(item)
+            owner = next((o for o in owners if any(key_matches(p, key) for p in o["keys"])), None)
+            if owner is None:
+                known = ", ".join(p for o in owners for p in o["keys"])
+                raise ConfigError(f"invalid {flag} {item!r}: {key!r} is not supported here (supported: {known})")
+            if owner["plugin"] not in selected:
+                raise PluginError(f"{flag} {key} needs the {owner['plugin']!r} plugin, which is not selected "
+                                  f"(--plugins {','.join(list(selected) + [owner['plugin']])})")
+            routed.setdefault(owner["dest"], []).append(item)
+        for owner_dest, values in routed.items():
+            out[owner_dest] = [*(out.get(owner_dest) or ()), *values]
+    return out

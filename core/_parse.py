@@ -65,6 +65,24 @@ def _table_row(rootfs: str | None, table: str, name: str) -> list[str] | None:
     return None
 
 
+def parse_groups(texts: list[str] | tuple[str, ...], rootfs: str | None) -> list[int]:
+    """``--group-add`` values: numbers, or names from the image's /etc/group; each once, in order."""
+    out: list[int] = []
+    for text in texts:
+        if text.isdigit():
+            gid = int(text)
+            if gid > 2**32 - 2:
+                raise ConfigError(f"invalid --group-add {text!r}: not a valid group id")
+        else:
+            row = _table_row(rootfs, "group", text) if text else None
+            if row is None or not row[2].isdigit():
+                raise ConfigError(f"unable to find group {text}: no matching entries in group file")
+            gid = int(row[2])
+        if gid not in out:
+            out.append(gid)
+    return out
+
+
 def parse_user(text: str | None, rootfs: str | None) -> tuple[int, int]:
     """``-u UID[:GID]`` or names from the image's /etc/passwd and /etc/group (a named user without a group
     gets its passwd group; a numeric uid without one gets gid = uid)."""

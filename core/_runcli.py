@@ -20,7 +20,8 @@ _KEEP_UNTIL_EXIT: list[Any] = []
 def run_command(engine: Any, plugins: list[str] | None, *, remove: bool, detach: bool, name: str | None,
                 env: tuple[str, ...], workdir: str | None, user: str | None, interactive: bool, tty: bool,
                 rootfs: str | None, image_and_cmd: tuple[str, ...], entrypoint: str | None = None,
-                stop_signal: str | None = None, pull: str | None = None, **plugin_opts: Any) -> int:
+                stop_signal: str | None = None, pull: str | None = None, group_add: tuple[str, ...] = (),
+                **plugin_opts: Any) -> int:
     from ._parse import parse_env
     words = list(image_and_cmd)
     image = None
@@ -29,7 +30,8 @@ def run_command(engine: Any, plugins: list[str] | None, *, remove: bool, detach:
             raise NsrunError('"nsrun run" requires at least 1 argument: an image (or --rootfs DIR)')
         image = words.pop(0)
     # No command: the image's (its config's Cmd; ``Engine.prepare`` merges). ``--entrypoint ""`` clears.
-    config = {"entrypoint": None if entrypoint is None else [entrypoint], "stop_signal": stop_signal or None}
+    config = {"entrypoint": None if entrypoint is None else [entrypoint], "stop_signal": stop_signal or None,
+              "group_add": list(group_add or ())}
     if pull not in (None, "missing", "always", "never"):
         raise ConfigError(f'invalid pull option: "{pull}": must be one of "missing", "always" or "never"')
     if getattr(engine, "remote", False):  # -H: the daemon prepares, creates and runs it

@@ -375,8 +375,9 @@ def _init_main(ctx: RunContext, plugins: LoadedPlugins, chan: _Channel, err_w: i
         _enter_workdir(ctx.spec.workdir)
         stage = "user"
         uid, gid = ctx.spec.user
+        if (uid, gid) != (0, 0) or ctx.spec.groups:
+            os.setgroups(list(ctx.spec.groups))  # --group-add; none else (root's stay when none are asked)
         if (uid, gid) != (0, 0):
-            os.setgroups([])
             os.setresgid(gid, gid, gid)
             os.setresuid(uid, uid, uid)
         env = _environment(ctx)

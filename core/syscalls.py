@@ -297,3 +297,30 @@ def join_session_keyring() -> int:
     caller's former one (nsrun's, its user's) is no longer reachable through ``@s``. Returns its serial."""
     return _check(_c().syscall(ctypes.c_long(_SYS_KEYCTL), ctypes.c_int(_KEYCTL_JOIN_SESSION_KEYRING),
                                ctypes.c_void_p(None)), "keyctl(JOIN_SESSION_KEYRING)")
+
+
+# --- sysctls (the plugins that own a namespace write its keys: net.*, kernel.shm*, kernel.domainname) -------
+__all__ += ["parse_sysctl", "write_sysctl"]
+_SYSCTL_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-/.")
+
+
+def parse_sysctl(item: str) -> tuple[str, str]:
+    """``KEY=VALUE`` (``--sysctl``) -> (key, value); ValueError for a malformed one. The key is dotted, as
+    sysctl(8) spells it (a ``/`` in a key stands for a ``.`` in a name: ``net.ipv4.conf.eth0/100.forwarding``)."""
+    key, sep, value = item.partition("=")
+    names = key.split(".")
+    if (not sep or len(names) < 2 or not set(key) <= _SYSCTL_CHARS
+            or any(not n or n.startswith("/") or n.endswith("/") or "//" in n for n in names)):
+        raise ValueError(f"invalid sysctl {item!r}: expected KEY=VALUE with a dotted key")
+    return key, value
+
+
+def write_sysctl(key: str, value: str) -> None:
+    """[child] Write one sysctl of the calling process's namespaces (/proc/sys resolves net.* in its network
+    namespace, kernel.shm* in its IPC namespace, kernel.domainname in its UTS namespace)."""
+    path = "/proc/sys/" + key.translate(str.maketrans("./", "/."))
+    fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        os.write(fd, value.encode())
+    finally:
+        os.close(fd)

@@ -132,7 +132,8 @@ class RemoteEngine:
     def run_cli(self, *, argv: list[str], image: str | None, rootfs: str | None, name: str | None,
                 env: dict[str, str], workdir: str | None, user: str | None, tty: bool, interactive: bool,
                 detach: bool, remove: bool, plugins: list[str] | None, options: dict[str, Any],
-                entrypoint: list[str] | None = None, stop_signal: str | None = None) -> int | str:
+                entrypoint: list[str] | None = None, stop_signal: str | None = None,
+                group_add: list[str] | None = None) -> int | str:
         """``nsrun run`` through the daemon: the container id when detached, else its exit code."""
         from .remote_io import run_attached
         if rootfs:
@@ -142,7 +143,7 @@ class RemoteEngine:
         body = {"Image": image, "Cmd": argv or None, "Entrypoint": entrypoint,
                 "StopSignal": stop_signal or "", "Env": [f"{k}={v}" for k, v in env.items()], "WorkingDir": workdir or "",
                 "User": user or "", "Tty": tty, "OpenStdin": interactive, "StdinOnce": interactive,
-                "AttachStdin": interactive, "HostConfig": {"AutoRemove": remove},
+                "AttachStdin": interactive, "HostConfig": {"AutoRemove": remove, "GroupAdd": list(group_add or ()) or None},
                 "Nsrun": {"Plugins": plugins, "Options": options, "Detach": detach}}
         created = self.request("POST", "/containers/create", body=body, query={"name": name or None})
         for warning in created.get("Warnings") or []:

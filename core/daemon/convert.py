@@ -80,7 +80,8 @@ def create_args(body: Any, name: str | None, docker_create: Any) -> dict[str, An
         "workdir": fields.take("WorkingDir", str), "user": fields.take("User", str),
         "tty": bool(fields.take("Tty", bool)), "interactive": bool(fields.take("OpenStdin", bool)),
         "detach": True, "remove": bool(fields.take("HostConfig.AutoRemove", bool)), "options": {},
-        "entrypoint": [""] if cleared else entrypoint, "stop_signal": fields.take("StopSignal", str)}
+        "entrypoint": [""] if cleared else entrypoint, "stop_signal": fields.take("StopSignal", str),
+        "group_add": fields.take_strings("HostConfig.GroupAdd") or []}
     for result in docker_create(fields=fields):
         args["options"].update(result)
     ext = fields.take("Nsrun", dict)
@@ -132,7 +133,8 @@ def container_json(rec: Any, view_hook: Any) -> dict[str, Any]:
                   "StartedAt": rfc3339(st.get("started")), "FinishedAt": rfc3339(st.get("finished"))},
         "Image": spec.image or "", "Name": f"/{rec.name}", "RestartCount": 0, "Driver": "overlay2",
         "Platform": "linux", "LogPath": "", "HostnamePath": "", "HostsPath": "", "ResolvConfPath": "",
-        "HostConfig": {"AutoRemove": spec.remove, "NetworkMode": "host", "RestartPolicy": {"Name": "no",
+        "HostConfig": {"AutoRemove": spec.remove, "NetworkMode": "host",
+                       "GroupAdd": [str(g) for g in getattr(spec, "groups", ())] or None, "RestartPolicy": {"Name": "no",
                        "MaximumRetryCount": 0}, "LogConfig": {"Type": "json-file", "Config": {}}},
         "Config": {"Hostname": rec.id[:12], "Domainname": "",
                    "User": "" if tuple(spec.user) == (0, 0) else ":".join(map(str, spec.user)),

@@ -1,11 +1,24 @@
-"""UTS namespace: the container's own hostname (``--hostname``, else the first 12 characters of its id)."""
+"""UTS namespace: the container's own hostname (``--hostname``, else the first 12 characters of its id).
+
+``--sysctl kernel.domainname=...`` and ``kernel.hostname=...`` (``HostConfig.Sysctls``) are this plugin's,
+written inside the new namespace after the hostname.
+"""
 import re
 
 from nsrun import CLONE_NEWUTS, ConfigError, Option, RunContext, hookimpl
 
+from . import sysctls
+
 DEFAULT = True
 ORDER = 20
-OPTIONS = [Option(("-h", "--hostname"), "hostname", help="Container host name", metavar="NAME")]
+SYSCTL_KEYS = ("kernel.domainname", "kernel.hostname")
+OPTIONS = [Option(("-h", "--hostname"), "hostname", help="Container host name", metavar="NAME"),
+           Option(("--sysctl",), "uts_sysctls", multiple=True, keys=SYSCTL_KEYS, metavar="KEY=VALUE",
+                  help="Set a namespaced kernel parameter (uts: kernel.domainname, kernel.hostname)")]
+
+
+def _sysctl_mine(key: str) -> bool:
+    return key in SYSCTL_KEYS
 _LABEL = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
 
 
@@ -20,6 +33,7 @@ def configure(ctx: RunContext) -> None:
     if not valid_hostname(name):
         raise ConfigError(f"invalid hostname {name!r}: use letters, digits, '-' and '.' (RFC 1123)")
     ctx.hostname = name
+    sysctls.parse(ctx.options.get("uts_sysctls"))
 
 
 @hookimpl
@@ -30,18 +44,23 @@ def pre_clone(ctx: RunContext) -> int:
 @hookimpl
 def docker_create(fields):
     hostname = fields.take("Hostname", str)
-    return {"hostname": hostname} if hostname else None
+    out = sysctls.from_docker(fields, "uts_sysctls", _sysctl_mine)
+    if not hostname:
+        return out or None
+    return {"hostname": hostname, **out}
 
 
 @hookimpl
 def docker_view(options, info, view) -> None:
     view["Config"]["Hostname"] = info.get("Hostname") or options.get("hostname") or view["Config"]["Hostname"]
+    sysctls.into_view(options.get("uts_sysctls"), view)
 
 
 @hookimpl
 def in_child(ctx: RunContext) -> None:
-    from nsrun.syscalls import sethostname
-    sethostname(ctx.hostname or ctx.spec.id[:12])
+    from nsrun import syscalls
+    syscalls.sethostname(ctx.hostname or ctx.spec.id[:12])
+    sysctls.apply(ctx.options.get("uts_sysctls"))
 
 
 @hookimpl
@@ -51,3 +70,4 @@ def oci_config(fields):
             raise ConfigError("config.json: joining an existing uts namespace (path) is not supported")
     hostname = fields.take("hostname", str)
     return {"hostname": hostname} if hostname else None
+

@@ -1,6 +1,12 @@
 """Mount namespace: the container's own root — overlayfs over the image, fresh /proc, a minimal /dev, read-only
 /sys, ``-v`` bind mounts, ``--device`` nodes, /etc/hostname, /etc/hosts, /etc/resolv.conf — entered with pivot_root.
 
+``--read-only`` (``HostConfig.ReadonlyRootfs``) makes the root mount read-only once everything is mounted on
+it: /tmp too (it is part of the root, as in Docker), while /proc, /dev, /dev/shm, volumes and the /etc files
+keep their own mounts. ``--shm-size`` (``ShmSize``) sizes the /dev/shm tmpfs (default 64m). With
+``ctx.privileged`` (``--privileged``, owned by sec) every host device node is bound in, /dev is not nodev and
+/sys is writable. ``--device-cgroup-rule`` is refused by name: there is no devices cgroup here.
+
 The overlay's upper and work directories live in the container's directory, so the image is never written
 and ``rm`` discards the writes. Every mount is made inside the container's mount namespace: the host's
 mount table never changes, and nothing can be left mounted when the container is gone.
@@ -25,9 +31,15 @@ ORDER = 80
 OPTIONS = [Option(("-v", "--volume"), "volumes", multiple=True, metavar="SRC:DST[:ro]",
                   help="Bind mount a host path into the container"),
            Option(("--device",), "devices", multiple=True, metavar="HOST[:CTR[:PERMS]]",
-                  help="Bind a host device node into the container (PERMS: rw only)")]
+                  help="Bind a host device node into the container (PERMS: rw only)"),
+           Option(("--read-only",), "read_only", is_flag=True, help="Mount the container's root filesystem read-only"),
+           Option(("--shm-size",), "shm_size", metavar="SIZE", help="Size of /dev/shm (default 64m)"),
+           Option(("--device-cgroup-rule",), "device_cgroup_rules", multiple=True, metavar="RULE",
+                  help="Refused: the devices cgroup is not enforced by nsrun")]
 _MS_BIND = 4096
-DEVICES_KEY = StashKey[tuple]()  # ((host node, target), ...) from --device
+DEVICES_KEY = StashKey[tuple]()  # ((host node, target), ...) from --device (and every host node: --privileged)
+NO_DEVICE_CGROUP = ("the devices cgroup is not enforced by nsrun (the mnt plugin binds the allowed nodes in "
+                    "and makes every writable mount nodev instead): use --device HOST[:CTR] for a node")
 
 
 @hookimpl
@@ -39,6 +51,12 @@ def configure(ctx: RunContext) -> None:
     if texts := ctx.options.get("devices"):
         from .devices import check_device, parse_device
         ctx.stash[DEVICES_KEY] = tuple(tuple(check_device(parse_device(text))) for text in texts)
+    if ctx.options.get("device_cgroup_rules"):
+        from nsrun import ConfigError
+        raise ConfigError(f"--device-cgroup-rule is not supported: {NO_DEVICE_CGROUP}")
+    if text := ctx.options.get("shm_size"):
+        from .sizes import parse_size
+        parse_size(str(text), "--shm-size")
 
 
 @hookimpl
@@ -50,6 +68,16 @@ def docker_create(fields):
     if devices:
         from .devices import from_docker
         out["devices"] = [from_docker(d) for d in devices]
+    if fields.take("HostConfig.DeviceCgroupRules", list):
+        from nsrun import FieldError
+        raise FieldError(f"HostConfig.DeviceCgroupRules is not supported: {NO_DEVICE_CGROUP}")
+    if fields.take("HostConfig.ReadonlyRootfs", bool):
+        out["read_only"] = True
+    if (shm := fields.take("HostConfig.ShmSize", int)) is not None:
+        if shm < 0:
+            from nsrun import FieldError
+            raise FieldError("HostConfig.ShmSize: SHM size can not be less than 0")
+        out["shm_size"] = str(shm)
     return out or None
 
 
@@ -58,6 +86,10 @@ def docker_view(options, view) -> None:
     view["HostConfig"]["Binds"] = list(options.get("volumes") or [])
     from .devices import to_docker
     view["HostConfig"]["Devices"] = [to_docker(text) for text in options.get("devices") or ()]
+    view["HostConfig"]["ReadonlyRootfs"] = bool(options.get("read_only"))
+    from .sizes import parse_size
+    view["HostConfig"]["ShmSize"] = parse_size(str(options["shm_size"]), "--shm-size") \
+        if options.get("shm_size") else 64 << 20
 
 
 @hookimpl
@@ -85,6 +117,9 @@ def pre_clone(ctx: RunContext) -> int:
             f.write(text)
         os.chown(path, uid, gid)
     ctx.root = os.path.join(cdir, "merged")
+    if ctx.privileged:  # every host device, as Docker gives a privileged container (``ctx.privileged``: sec's)
+        from .devices import host_devices
+        ctx.stash[DEVICES_KEY] = host_devices() + ctx.stash.get(DEVICES_KEY, ())
     return CLONE_NEWNS
 
 
@@ -98,8 +133,16 @@ def in_child(ctx: RunContext) -> None:
         overlay = {"lowers": ctx.lowerdirs, "upper": f"{cdir}/upper", "work": f"{cdir}/work",
                    "userxattr": bool(ctx.uid_maps)}
     etc = {f"/etc/{name}": os.path.join(cdir, name) for name in ("hostname", "hosts", "resolv.conf")}
-    prepare_root(root, overlay, ctx.mounts, ctx.masked_paths, ctx.readonly_paths, etc, ctx.stash.get(DEVICES_KEY, ()))
+    shm = ctx.options.get("shm_size")
+    prepare_root(root, overlay, ctx.mounts, ctx.masked_paths, ctx.readonly_paths, etc, ctx.stash.get(DEVICES_KEY, ()),
+                 read_only=bool(ctx.options.get("read_only")), shm_size=_size(str(shm)) if shm else None,
+                 privileged=ctx.privileged)
     switch_root(root)
+
+
+def _size(text: str) -> int:
+    from .sizes import parse_size  # imported in the parent (configure checked it): the child only calls it
+    return parse_size(text, "--shm-size")
 
 
 # The mounts this plugin makes itself in every container; an OCI config lists them too.

@@ -76,3 +76,28 @@ def to_docker(text: str) -> dict:
     target = parts[1] if len(parts) > 1 and parts[1].startswith("/") else host
     perms = parts[-1] if len(parts) > 1 and not parts[-1].startswith("/") else "rw"
     return {"PathOnHost": host, "PathInContainer": target, "CgroupPermissions": perms}
+
+
+# What --privileged does not copy from the host's /dev: mnt makes these itself (or they are not devices).
+_OWN = {"pts", "shm", "mqueue", "fd", "console", "ptmx", "null", "zero", "full", "random", "urandom", "tty"}
+
+
+def host_devices(dev: str = "/dev") -> tuple[tuple[str, str], ...]:
+    """Every character and block device node of the host's ``dev`` (subdirectories too, symlinks not
+    followed), as ``(host node, target)`` pairs for ``--privileged``: bound in like ``--device`` nodes, as
+    Docker gives a privileged container every host device. The nodes mnt makes itself are left out."""
+    out = []
+    for top, dirs, files in os.walk(dev):
+        if top == dev:
+            dirs[:] = [d for d in dirs if d not in _OWN]
+        for name in sorted(files):
+            path = os.path.join(top, name)
+            if top == dev and name in _OWN:
+                continue
+            try:
+                st = os.lstat(path)
+            except OSError:
+                continue
+            if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
+                out.append((path, path))
+    return tuple(out)

@@ -28,6 +28,7 @@ from .overlay import mount_overlay
 __all__ = ["prepare_root", "switch_root", "resolve", "DEVICES"]
 
 DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
+DEFAULT_SHM_SIZE = 64 << 20  # Docker's /dev/shm
 _NOSUID_NODEV_NOEXEC = sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC
 _IN_ROOT = sc.RESOLVE_IN_ROOT | sc.RESOLVE_NO_MAGICLINKS
 _O_PATH = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -137,31 +138,38 @@ def _bind_tree(root_fd: int, source: str, target: str, readonly: bool = False, r
 
 
 def prepare_root(root: str, overlay: dict | None, mounts: list[Mount], masked: list[str], readonly: list[str],
-                 etc_files: dict[str, str], devices: tuple = ()) -> None:
+                 etc_files: dict[str, str], devices: tuple = (), *, read_only: bool = False,
+                 shm_size: int | None = None, privileged: bool = False) -> None:
     """Mount everything the container sees under ``root`` (in the caller's private mount namespace).
     ``overlay`` holds ``overlay.mount_overlay``'s ``lowers``, ``upper``, ``work``, ``userxattr``;
-    ``devices`` are ``(host node, target)`` pairs (``devices.Device``), bound as they are."""
+    ``devices`` are ``(host node, target)`` pairs (``devices.Device``), bound as they are. ``read_only``:
+    the root mount itself becomes read-only once everything is mounted on it (its submounts — /proc, /dev,
+    /dev/shm, volumes, the /etc files — keep their own flags); ``shm_size``: /dev/shm's size in bytes;
+    ``privileged``: /dev without nodev and /sys writable."""
     sc.mount(None, "/", None, sc.MS_REC | sc.MS_PRIVATE)
     if overlay:
         mount_overlay(root, **overlay)
     root_fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        _build(root_fd, mounts, masked, readonly, etc_files, devices)
+        _build(root_fd, mounts, masked, readonly, etc_files, devices, shm_size, privileged)
+        if read_only:  # the root mount alone: not AT_RECURSIVE
+            sc.set_mount_attrs(root_fd, sc.MOUNT_ATTR_RDONLY, recursive=False)
     finally:
         os.close(root_fd)
 
 
 def _build(root_fd: int, mounts: list[Mount], masked: list[str], readonly: list[str], etc_files: dict[str, str],
-           devices: tuple) -> None:
+           devices: tuple, shm_size: int | None = None, privileged: bool = False) -> None:
     try:
         _mount_at(root_fd, "/proc", "proc", "proc", _NOSUID_NODEV_NOEXEC)
     except PermissionError:  # a user namespace without its own PID namespace may not mount proc
         _mount_at(root_fd, "/proc", "/proc", None, sc.MS_BIND | sc.MS_REC)
-    _make_dev(root_fd)
+    _make_dev(root_fd, shm_size or DEFAULT_SHM_SIZE, nodev=not privileged)
+    sys_ro = 0 if privileged else sc.MS_RDONLY
     try:
-        _mount_at(root_fd, "/sys", "sysfs", "sysfs", _NOSUID_NODEV_NOEXEC | sc.MS_RDONLY)
+        _mount_at(root_fd, "/sys", "sysfs", "sysfs", _NOSUID_NODEV_NOEXEC | sys_ro)
     except PermissionError:  # sysfs needs a network namespace of our own in a user namespace
-        _bind_tree(root_fd, "/sys", "/sys", readonly=True)
+        _bind_tree(root_fd, "/sys", "/sys", readonly=not privileged)
     for m in mounts:
         if m.flags & sc.MS_BIND:
             _bind_tree(root_fd, m.source or "", m.target, readonly=m.readonly)
@@ -206,8 +214,8 @@ def _readonly(root_fd: int, path: str) -> None:
         os.close(fd)
 
 
-def _make_dev(root_fd: int) -> None:
-    _mount_at(root_fd, "/dev", "tmpfs", "tmpfs", sc.MS_NOSUID | sc.MS_NODEV | sc.MS_STRICTATIME,
+def _make_dev(root_fd: int, shm_size: int = 0, nodev: bool = True) -> None:
+    _mount_at(root_fd, "/dev", "tmpfs", "tmpfs", sc.MS_NOSUID | (sc.MS_NODEV if nodev else 0) | sc.MS_STRICTATIME,
               "mode=755,size=65536k")
     dev = resolve(root_fd, "/dev")  # the new tmpfs (the descriptor used to mount it still names what is below)
     try:
@@ -234,7 +242,7 @@ def _make_dev(root_fd: int) -> None:
             os.close(pts)
         shm = os.open("shm", _O_PATH | os.O_DIRECTORY, dir_fd=dev)
         try:
-            sc.mount("shm", _fd_path(shm), "tmpfs", _NOSUID_NODEV_NOEXEC, "mode=1777,size=65536k")
+            sc.mount("shm", _fd_path(shm), "tmpfs", _NOSUID_NODEV_NOEXEC, f"mode=1777,size={shm_size or DEFAULT_SHM_SIZE}")
         finally:
             os.close(shm)
         for link, target in (("ptmx", "pts/ptmx"), ("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),

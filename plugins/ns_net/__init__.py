@@ -37,6 +37,8 @@ OPTIONS = [
            help="Record a port the container listens on (shown by inspect; published only by -P)"),
     Option(("-P", "--publish-all"), "publish_all", is_flag=True,
            help="Publish every exposed port (the image's EXPOSE and --expose) to a free host port"),
+    Option(("--sysctl",), "net_sysctls", multiple=True, keys=("net.*",), metavar="KEY=VALUE",
+           help="Set a namespaced kernel parameter (net.*: the container's own network namespace)"),
 ]
 
 
@@ -108,6 +110,11 @@ def configure(ctx: RunContext) -> None:
         exposed += [p for p in ctx.spec.options["expose"] if p not in exposed]
         ctx.spec.config["ExposedPorts"] = {port: {} for port in exposed}  # inspect shows them together
     mode = ctx.options.get("network") or DEFAULT_NAME
+    if ctx.options.get("net_sysctls"):
+        _sysctls(ctx)
+        if mode == "host" or mode.startswith("container:"):
+            raise ConfigError(f"--sysctl net.*: not allowed with --network {mode}: that network namespace is "
+                              f"not the container's own")
     specs = []
     if ctx.options.get("publish"):
         from .ports import parse_publish
@@ -174,6 +181,10 @@ def post_start(ctx: RunContext, pid: int) -> None:
 def in_child(ctx: RunContext) -> None:
     """[child] ``none``: bring ``lo`` up; ``container:``: join the target's netns (host /proc still mounted)."""
     plan = ctx.stash[PLAN_KEY]
+    if plan.mode in ("none", "bridge"):
+        from nsrun import syscalls
+        for key, value in _sysctls(ctx):
+            syscalls.write_sysctl(key, value)
     if plan.mode == "none":
         _lo_up()
     elif plan.mode == "container" and plan.target is not None:
@@ -190,6 +201,15 @@ def in_child(ctx: RunContext) -> None:
                 raise ConfigError("the container whose network was to be joined has exited")
         finally:
             os.close(fd)
+
+
+def _sysctls(ctx: RunContext) -> list[tuple[str, str]]:
+    """``--sysctl net.*`` items (``HostConfig.Sysctls``), written by the child in its own network namespace."""
+    from nsrun import syscalls
+    try:
+        return [syscalls.parse_sysctl(item) for item in ctx.options.get("net_sysctls") or ()]
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _lo_up() -> None:

@@ -2,7 +2,7 @@
 ``-p`` / ``--expose``, and back into a container's inspect view; the ``/networks`` routes.
 
 Owned fields: ``HostConfig.NetworkMode``, ``HostConfig.PortBindings``, ``HostConfig.PublishAllPorts``,
-``NetworkDisabled``, ``Config.ExposedPorts`` (``ExposedPorts``: the user's; the image's come with the core's
+``NetworkDisabled``, the ``net.*`` entries of ``HostConfig.Sysctls``, ``Config.ExposedPorts`` (``ExposedPorts``: the user's; the image's come with the core's
 config) and ``NetworkingConfig`` (only the one endpoint a create may name: the network the container joins;
 per-endpoint settings — aliases, a fixed address — are refused by name).
 """
@@ -64,6 +64,11 @@ def from_docker(fields: FieldSource) -> dict[str, Any]:
     if fields.take("HostConfig.PublishAllPorts", bool):
         options["publish_all"] = True
     _endpoint_network(fields, mode)
+    sysctls = fields.take_entries("HostConfig.Sysctls", lambda key: key.startswith("net."))
+    if sysctls:
+        if not all(isinstance(v, str) for v in sysctls.values()):
+            raise ConfigError("HostConfig.Sysctls: values must be strings")
+        options["net_sysctls"] = [f"{k}={v}" for k, v in sysctls.items()]
     return options
 
 
@@ -85,6 +90,9 @@ def into_view(options: dict[str, Any], info: dict[str, Any], view: dict[str, Any
     view["NetworkSettings"].update(settings)
     view["NetworkSettings"]["Ports"] = ports
     view["HostConfig"]["PublishAllPorts"] = bool(options.get("publish_all"))
+    if items := options.get("net_sysctls"):
+        view["HostConfig"]["Sysctls"] = {**(view["HostConfig"].get("Sysctls") or {}),
+                                         **dict(item.split("=", 1) for item in items)}
     if options.get("expose"):  # the core shows the image's and these together; a record older than that:
         view["Config"].setdefault("ExposedPorts", {}).update({port: {} for port in options["expose"]})
 

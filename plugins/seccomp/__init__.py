@@ -1,7 +1,7 @@
 """Docker's default seccomp profile (or ``--security-opt seccomp=PROFILE.json``) on every container.
 
-Selected by default. ``--security-opt seccomp=unconfined`` runs a container without a filter; leaving the
-plugin out of ``--plugins`` does too. Profiles are in Docker's JSON format (``profile``); the default one is
+Selected by default. ``--security-opt seccomp=unconfined`` runs a container without a filter; so does
+``--privileged`` (``ctx.privileged``), and leaving the plugin out of ``--plugins``. Profiles are in Docker's JSON format (``profile``); the default one is
 ``default.json`` beside this module, modelled on moby's.
 
 Cost on a start: ``configure`` reads the profile, hashes it and reads its compiled program from the cache
@@ -21,7 +21,9 @@ from nsrun import ConfigError, Option, RunContext, StashKey, hookimpl, syscalls
 
 DEFAULT = True
 ORDER = 95  # after sec (90): its before_exec sets no_new_privs, which loading a filter without CAP_SYS_ADMIN needs
-OPTIONS = [Option(("--security-opt",), "security_opt", multiple=True, metavar="seccomp=unconfined|PROFILE.json",
+# ``--security-opt`` is shared: its ``seccomp=`` items are this plugin's (the core routes each item by key)
+OPTIONS = [Option(("--security-opt",), "security_opt", multiple=True, keys=("seccomp",),
+                  metavar="seccomp=unconfined|PROFILE.json",
                   help="seccomp=unconfined (no filter) or seccomp=PROFILE.json (Docker's profile format)")]
 
 PROGRAM = StashKey[tuple]()  # (load flags, program bytes): what the run's own child loads, undecoded
@@ -69,7 +71,7 @@ def docker_create(fields: Any) -> dict[str, Any] | None:
 @hookimpl
 def docker_view(options: dict[str, Any], view: dict[str, Any]) -> None:
     opts = list(options.get("security_opt") or [])
-    view["HostConfig"]["SecurityOpt"] = opts or None
+    view["HostConfig"]["SecurityOpt"] = [*(view["HostConfig"].get("SecurityOpt") or ()), *opts] or None
 
 
 @hookimpl
@@ -95,7 +97,7 @@ def pre_join(ctx: RunContext) -> None:
 def _prepare(ctx: RunContext, keep_content: bool) -> None:
     ctx.stash.pop(PROGRAM, None)
     value = parse_security_opts(ctx.options.get("security_opt") or ())
-    if value == "unconfined":
+    if value == "unconfined" or ctx.privileged:  # --privileged (whoever owns it): no filter, as Docker
         return
     if value is None:
         label, path = "default", DEFAULT_PROFILE

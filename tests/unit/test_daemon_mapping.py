@@ -84,7 +84,7 @@ def test_create_body_from_the_docker_cli():
     args = create_args(CLI_BODY, "web", HOOK)
     assert args == {"argv": ["echo", "hi"], "image": "busybox", "name": "web", "env": {"A": "1"}, "workdir": None,
                     "user": None, "tty": False, "interactive": False, "detach": True, "remove": True,
-                    "options": {}, "entrypoint": None, "stop_signal": None}
+                    "options": {}, "entrypoint": None, "stop_signal": None, "group_add": []}
 
 
 def test_create_body_maps_onto_plugin_options():
@@ -112,8 +112,8 @@ def test_entrypoint_and_stop_signal_as_the_docker_cli_sends_them():
         create_args({**CLI_BODY, "Labels": {"a": "1"}}, None, HOOK)
 
 
-@pytest.mark.parametrize("host, field", [({"Privileged": True}, "HostConfig.Privileged"),
-                                         ({"CapAdd": ["NET_ADMIN"]}, "HostConfig.CapAdd"),
+@pytest.mark.parametrize("host, field", [({"Isolation": "hyperv"}, "HostConfig.Isolation"),
+                                         ({"VolumeDriver": "x"}, "HostConfig.VolumeDriver"),
                                          ({"CpuRealtimePeriod": 1000}, "HostConfig.CpuRealtimePeriod"),
                                          ({"RestartPolicy": {"Name": "always"}}, "HostConfig.RestartPolicy.Name"),
                                          ({"LogConfig": {"Type": "syslog"}}, "HostConfig.LogConfig.Type")])
@@ -150,11 +150,29 @@ def test_cli_env_is_filled_from_the_clients_environment_only():
     assert parse_env(["NAME", "GONE"], fill_from={"NAME": "client"}) == {"NAME": "client"}
 
 
-@pytest.mark.parametrize("field, value", [("Privileged", True), ("CapAdd", ["NET_ADMIN"]), ("CapDrop", ["ALL"]),
-                                          ("DeviceCgroupRules", ["c 1:3 rwm"])])
-def test_security_fields_nsrun_cannot_honour_are_refused_by_name(field, value):
-    with pytest.raises(ConfigError, match=rf"^field HostConfig\.{field} is not supported by nsrun"):
-        create_args({"Image": "busybox", "HostConfig": {field: value}}, None, HOOK)
+def test_privilege_fields_map_onto_their_owners_options():
+    def options(**host):
+        return create_args({"Image": "busybox", "HostConfig": host}, None, HOOK)["options"]
+    assert options(Privileged=True) == {"privileged": True}
+    assert options(CapAdd=["NET_ADMIN"], CapDrop=["ALL"]) == {"cap_add": ["NET_ADMIN"], "cap_drop": ["ALL"]}
+    assert options(ReadonlyRootfs=True, ShmSize=1 << 20) == {"read_only": True, "shm_size": str(1 << 20)}
+    assert options(SecurityOpt=["no-new-privileges:false", "seccomp=unconfined"]) == {
+        "no_new_privileges": ["no-new-privileges:false"], "security_opt": ["seccomp=unconfined"]}
+    assert options(Ulimits=[{"Name": "nofile", "Soft": 100, "Hard": 200}], OomScoreAdj=300) == {
+        "ulimits": ["nofile=100:200"], "oom_score_adj": "300"}
+    assert options(Sysctls={"net.ipv4.ip_forward": "1", "kernel.shmmax": "1", "kernel.domainname": "x"}) == {
+        "net_sysctls": ["net.ipv4.ip_forward=1"], "ipc_sysctls": ["kernel.shmmax=1"], "uts_sysctls": ["kernel.domainname=x"]}
+    assert create_args({"Image": "busybox", "HostConfig": {"GroupAdd": ["wheel", "10"]}}, None, HOOK)["group_add"] == \
+        ["wheel", "10"]
+
+
+@pytest.mark.parametrize("host, message", [
+    ({"DeviceCgroupRules": ["c 1:3 rwm"]}, "devices cgroup is not enforced"),
+    ({"Sysctls": {"vm.swappiness": "1"}}, r"HostConfig\.Sysctls\.vm\.swappiness is not supported"),
+    ({"ShmSize": -1}, "less than 0")])
+def test_privilege_fields_nsrun_cannot_honour_are_refused_by_name(host, message):
+    with pytest.raises(ConfigError, match=message):
+        create_args({"Image": "busybox", "HostConfig": host}, None, HOOK)
 
 
 def test_cgroupns_mode_maps_onto_the_cgroup_plugins_option():
