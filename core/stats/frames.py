@@ -27,10 +27,12 @@ def frames(engine: Any, refs: list[str], stream: bool, interval: float = INTERVA
             return engine.list(all=False)
         return [rec for rec in (engine.store.load(cid) for cid in ids) if rec is not None]
 
-    previous = sample(records())
+    shown = records()
+    previous = sample(shown)
     while True:
         sleep(interval)
-        shown = records()
+        if stream:                      # --no-stream shows the containers of its first sample
+            shown = records()
         current = sample(shown)
         yield [pair(current[rec.id], previous.get(rec.id)) for rec in shown]
         if not stream:

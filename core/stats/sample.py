@@ -91,7 +91,8 @@ def _blkio(entries: list[dict[str, Any]] | None) -> dict[str, Any]:
 
 def sample(records: list[Any], proc: str = "/proc") -> dict[str, dict[str, Any]]:
     """A sample of each record (by id), taken together; a container that is not running gets zeros."""
-    members = procfs.container_pids({r.id: r.pid for r in records if r.pid}, proc)
+    inits = {r.id: pid for r in records if (pid := r.pid)}   # ``pid`` checks the owner: once per record
+    members = procfs.container_pids(inits, proc)
     system, cpus, mem_total = procfs.system_cpu_ns(proc), procfs.online_cpus(), procfs.mem_total(proc)
     now = timestamp()
     return {rec.id: _one(rec, members.get(rec.id, []), now, system, cpus, mem_total, proc) for rec in records}
