@@ -83,3 +83,27 @@ def test_nsrun_remote_stats_and_top(daemon, nsrun):
         assert json.loads(daemon.docker("inspect", "stsrburn", check=True).stdout)[0]["State"]["Running"]
     finally:
         daemon.docker("rm", "-f", "stsrburn")
+
+
+def test_docker_cli_streaming_stats_follows_new_containers(daemon, docker_cli):
+    """Without names the CLI follows /events: a container started meanwhile joins the live table."""
+    import os
+    import subprocess
+    import time
+    daemon.docker("run", "-d", "--name", "stsdlive1", "busybox", *BURN, check=True)
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("DOCKER_")}, "DOCKER_CONFIG": daemon.config}
+    proc = subprocess.Popen([docker_cli, "-H", daemon.unix_url, "stats"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        time.sleep(1.5)
+        daemon.docker("run", "-d", "--name", "stsdlive2", "busybox", *SLEEP, check=True)
+        time.sleep(3.5)
+        assert proc.poll() is None, proc.stderr.read()         # still streaming: /events is there
+    finally:
+        proc.kill()
+        out, err = proc.communicate()
+        daemon.docker("rm", "-f", "stsdlive1", "stsdlive2")
+    last = out.rsplit("CONTAINER ID", 1)[1]
+    assert "stsdlive1" in last and "stsdlive2" in last, (out[-2000:], err)
+    burn = next(line for line in last.splitlines() if "stsdlive1" in line)
+    assert float(re.split(r"\s{2,}", burn.strip())[2].rstrip("%")) > 5.0

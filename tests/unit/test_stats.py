@@ -179,3 +179,12 @@ def test_frames_two_samples_one_interval_apart():
     slept = []
     got = list(mod.frames(Eng(), [], stream=False, interval=0.5, sleep=slept.append))
     assert got == [[]] and slept == [0.5]
+
+
+def test_events_from_two_snapshots_of_the_store():
+    from nsrun.daemon.events import changes
+    a, b, c = _Rec("a", 1), _Rec("b", 2), _Rec("c", None)
+    before = {"a": ("running", a), "b": ("running", b), "c": ("created", c)}
+    after = {"a": ("exited", a), "c": ("running", c), "d": ("running", _Rec("d", 4))}
+    assert [(action, rec.id) for action, rec in changes(before, after)] == [
+        ("die", "a"), ("start", "c"), ("create", "d"), ("start", "d"), ("die", "b"), ("destroy", "b")]
