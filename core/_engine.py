@@ -228,6 +228,17 @@ class Engine:
         rec = self.find(ref)
         return describe(rec)
 
+    # -- live figures ---------------------------------------------------------------------------------------
+    def stats(self, refs: list[str], stream: bool = False) -> Iterator[list[dict[str, Any]]]:
+        """Frames of Docker-shaped stats of ``refs`` (every running container when empty); see stats.frames."""
+        from .stats.frames import frames
+        return frames(self, refs, stream)
+
+    def top(self, ref: str, ps_args: str | None = None) -> dict[str, Any]:
+        """``{"Titles", "Processes"}`` of a running container, as ``docker top``."""
+        from .stats.top import top
+        return top(self.find(ref), ps_args)
+
     # -- exec ---------------------------------------------------------------------------------------------
     def exec(self, ref: str, argv: list[str], *, tty: bool = False, interactive: bool = False,
              env: dict[str, str] | None = None, workdir: str | None = None, user: str | None = None) -> int:

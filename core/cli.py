@@ -281,7 +281,8 @@ def build_cli() -> click.Group:
         run.params[:0] = [_click_option(o) for o in run_options(plugin_options())]
         exec_.params[:0] = [_click_option({**o.to_dict(), "plugin": None}) for o in EXEC_OPTIONS]
     from ._imagecli import COMMANDS
-    for command in COMMANDS:
+    from .stats.cli import COMMANDS as LIVE_COMMANDS
+    for command in (*COMMANDS, *LIVE_COMMANDS):
         cli.add_command(command)
     for rec in discover().values():
         for name, target in rec.commands.items():

@@ -187,6 +187,20 @@ def docker_view(options: dict[str, Any], info: dict[str, Any], view: dict[str, A
 
 
 @hookspec
+def container_stats(options: dict[str, Any], info: dict[str, Any], pids: list[int], stats: dict[str, Any]) -> None:
+    """[any] Update the parts you measure better of one sample of a running container's stats (``nsrun
+    stats``, ``GET /containers/{id}/stats``), in Docker's stats JSON: ``cpu_stats``, ``memory_stats``,
+    ``pids_stats``, ``blkio_stats``, ``networks``.
+
+    ``stats`` already holds the core's figures: the processes of the container's pid namespace (``pids``,
+    host view) from /proc, replaced part by part by the files of the cgroup recorded in
+    ``info["Cgroup"]`` (``{"version": 1|2, "paths": {controller: dir}}``) when a plugin recorded one.
+    Called for the container's own plugins, about once a second per container, in the CLI or a daemon
+    worker thread: read files, keep it fast (100 containers are sampled in well under 100 ms), never fork.
+    """
+
+
+@hookspec
 def oci_config(fields: FieldSource) -> dict[str, Any] | None:
     """[OCI front end] Map the parts of an OCI runtime-spec ``config.json`` you own onto your options, the
     same way as ``docker_create`` (``fields.take("hostname", str)``, ``fields.take("linux.seccomp", dict)``).

@@ -119,6 +119,37 @@ class RemoteEngine:
                             query={"stdout": 1, "stderr": 1, "follow": int(follow)})
         yield from _demux(resp, tty)
 
+    def top(self, ref: str, ps_args: str | None = None) -> dict[str, Any]:
+        return self.request("GET", f"/containers/{_q(ref)}/top", query={"ps_args": ps_args})
+
+    def stats(self, refs: list[str], stream: bool = False) -> Iterator[list[dict[str, Any]]]:
+        """Frames like ``Engine.stats``: first every container's ``stream=0`` answer (two samples, taken by
+        the daemon in parallel), then while streaming a ``one-shot`` sample each second, paired here."""
+        import concurrent.futures
+        import time
+        from ..stats.sample import INTERVAL, pair
+        ids = [self.find(ref).id for ref in refs]
+
+        def fetch(query: dict[str, Any]) -> list[dict[str, Any]]:
+            shown = ids or [rec.id for rec in self.list()]
+            with concurrent.futures.ThreadPoolExecutor(max_workers=min(32, len(shown) or 1)) as pool:
+                got = pool.map(lambda cid: self._stats_or_none(cid, query), shown)
+                return [s for s in got if s is not None]
+        frame = fetch({"stream": 0})
+        yield frame
+        while stream:
+            previous = {s["id"]: s for s in frame}
+            time.sleep(INTERVAL)
+            frame = [pair(s, previous.get(s["id"])) for s in fetch({"stream": 0, "one-shot": 1})]
+            yield frame
+
+    def _stats_or_none(self, cid: str, query: dict[str, Any]) -> dict[str, Any] | None:
+        from ..errors import NotFoundError
+        try:
+            return self.request("GET", f"/containers/{cid}/stats", query=query)
+        except NotFoundError:          # removed meanwhile: it leaves the table
+            return None
+
     def exec(self, ref: str, argv: list[str], *, tty: bool = False, interactive: bool = False,
              env: dict[str, str] | None = None, workdir: str | None = None, user: str | None = None) -> int:
         from .remote_io import relay

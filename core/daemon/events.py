@@ -1,0 +1,102 @@
+"""``GET /events``: container events as dockerd streams them, for the clients that follow them — a streaming
+``docker stats`` without names subscribes to learn which containers start and die (without this endpoint it
+stops after its first frame).
+
+The daemon keeps no state of its own (``server``): events are derived by watching the records on disk, every
+``POLL`` seconds, from the moment the request comes — ``create``, ``start``, ``die`` (with ``exitCode``) and
+``destroy`` of containers. Nothing from before the request is replayed: ``since``/``until`` are refused by name,
+as are filters other than ``type``, ``event`` and ``container`` (id, id prefix or name).
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+from aiohttp import web
+
+from .convert import BadRequest
+from .http import STATE, only_query
+
+__all__ = ["ROUTES", "changes"]
+
+POLL = 0.25
+
+
+def _filters(request: web.Request) -> dict[str, list[str]]:
+    try:
+        raw = json.loads(request.query.get("filters") or "{}")
+    except ValueError:
+        raise BadRequest("invalid filters: not JSON") from None
+    if not isinstance(raw, dict):
+        raise BadRequest("invalid filters: expected an object")
+    out = {}
+    for key, values in raw.items():
+        if key not in ("type", "event", "container"):
+            raise BadRequest(f"event filter {key!r} is not supported by nsrun")
+        out[key] = list(values) if isinstance(values, (list, dict)) else [str(values)]
+    return out
+
+
+def _snapshot(d: Any) -> dict[str, tuple[str, Any]]:
+    """id -> (status, record) of every container, as the store says now."""
+    return {rec.id: (rec.status, rec) for rec in d.engine.list(all=True)}
+
+
+def changes(before: dict[str, tuple[str, Any]], after: dict[str, tuple[str, Any]]) -> list[tuple[str, Any]]:
+    """The (action, record) events between two snapshots, in a stable order."""
+    out: list[tuple[str, Any]] = []
+    for cid, (status, rec) in after.items():
+        old = before.get(cid, (None, None))[0]
+        if old is None:
+            out.append(("create", rec))
+        if status == "running" and old != "running":
+            out.append(("start", rec))
+        if old == "running" and status != "running":
+            out.append(("die", rec))
+    for cid, (status, rec) in before.items():
+        if cid not in after:
+            if status == "running":
+                out.append(("die", rec))
+            out.append(("destroy", rec))
+    return out
+
+
+def _event(action: str, rec: Any) -> dict[str, Any]:
+    now = time.time_ns()
+    image = rec.spec.image or rec.spec.rootfs or ""
+    attributes = {"image": image, "name": rec.name}
+    if action == "die" and rec.state.get("exit_code") is not None:   # unknown when removed while running
+        attributes["exitCode"] = str(rec.state["exit_code"])
+    return {"status": action, "id": rec.id, "from": image, "Type": "container", "Action": action,
+            "Actor": {"ID": rec.id, "Attributes": attributes}, "scope": "local",
+            "time": now // 1_000_000_000, "timeNano": now}
+
+
+def _wanted(filters: dict[str, list[str]], action: str, rec: Any) -> bool:
+    if filters.get("type") and "container" not in filters["type"]:
+        return False
+    if filters.get("event") and action not in filters["event"]:
+        return False
+    refs = filters.get("container")
+    return not refs or any(rec.id.startswith(r) or rec.name == r for r in refs)
+
+
+async def events(request: web.Request) -> web.StreamResponse:
+    only_query(request, "filters")
+    filters = _filters(request)
+    d = request.app[STATE]
+    before = await asyncio.to_thread(_snapshot, d)
+    resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+    await resp.prepare(request)
+    while True:
+        await asyncio.sleep(POLL)
+        after = await asyncio.to_thread(_snapshot, d)
+        for action, rec in changes(before, after):
+            if _wanted(filters, action, rec):
+                await resp.write(json.dumps(_event(action, rec)).encode() + b"\n")
+        before = after
+
+
+ROUTES = [("GET", "/events", events)]

@@ -1,0 +1,40 @@
+"""The frames ``nsrun stats`` shows from a local root: every container sampled together, twice, ``INTERVAL``
+apart (so CPU % has two samples, as the first line of ``docker stats --no-stream`` has: dockerd primes its
+collector with one sample and answers with the next), then once more each interval while streaming.
+
+Without names: the running containers, listed afresh at every frame (new ones appear, stopped ones go).
+With names: those containers, each resolved once (an unknown name is a NotFoundError before anything is
+shown); one removed meanwhile leaves the table.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any, Callable, Iterator
+
+from .sample import INTERVAL, pair, sample
+
+__all__ = ["frames"]
+
+
+def frames(engine: Any, refs: list[str], stream: bool, interval: float = INTERVAL,
+           sleep: Callable[[float], None] = time.sleep) -> Iterator[list[dict[str, Any]]]:
+    """Yield, for each frame, the paired stats (``sample.pair``) of the containers shown; one frame without
+    ``stream``."""
+    ids = [engine.find(ref).id for ref in refs]
+
+    def records() -> list[Any]:
+        if not refs:
+            return engine.list(all=False)
+        return [rec for rec in (engine.store.load(cid) for cid in ids) if rec is not None]
+
+    shown = records()
+    previous = sample(shown)
+    while True:
+        sleep(interval)
+        if stream:                      # --no-stream shows the containers of its first sample
+            shown = records()
+        current = sample(shown)
+        yield [pair(current[rec.id], previous.get(rec.id)) for rec in shown]
+        if not stream:
+            return
+        previous = current
