@@ -78,9 +78,7 @@ def test_docker_run_cgroupns(daemon):
         memory_line = next(line.strip().split(":", 1)[1] for line in f if ":memory:" in line)
     out = daemon.docker("run", "--rm", "--network", "none", "--cgroupns", "host", "busybox", "cat",
                         "/proc/self/cgroup", check=True).stdout
-    # the host's view: the container's own cgroup, beneath the one nsrun runs in
-    mine = next(line.split(":", 2)[2] for line in out.splitlines() if ":memory:" in line)
-    assert mine.startswith(memory_line.split(":", 1)[1].rstrip("/") + "/nsr") and mine != "/", out
+    assert memory_line in [line.split(":", 1)[1] for line in out.splitlines()], out  # no limit: nsrun's cgroup
     out = daemon.docker("run", "--rm", "--network", "none", "--cgroupns", "private", "busybox", "cat",
                         "/proc/self/cgroup", check=True).stdout
     assert all(line.endswith(":/") for line in out.splitlines()), out

@@ -32,8 +32,19 @@ def _own(controller: str) -> str:
     raise AssertionError(controller)
 
 
-def test_each_container_has_a_cgroup_beneath_ours_and_it_is_the_namespace_root(nsrun):
-    nsrun("run", "-d", "--name", "cglown", "busybox", "sleep", "30", check=True)
+def test_a_container_without_limits_stays_in_our_cgroup_and_cannot_be_paused(nsrun):
+    nsrun("run", "-d", "--name", "cglnone", "busybox", "sleep", "30", check=True)
+    try:
+        assert "Cgroup" not in _inspect(nsrun, "cglnone")["Info"]
+        r = nsrun("pause", "cglnone")
+        assert r.returncode == 125 and "has no cgroup of its own" in r.stderr and "--pids-limit" in r.stderr
+        assert nsrun("exec", "cglnone", "true").returncode == 0
+    finally:
+        nsrun("rm", "-f", "cglnone", check=True)
+
+
+def test_a_limited_container_has_a_cgroup_beneath_ours_and_it_is_the_namespace_root(nsrun):
+    nsrun("run", "-d", "--name", "cglown", "--pids-limit", "1000", "busybox", "sleep", "30", check=True)
     try:
         cg = _cgroup(nsrun, "cglown")
         assert cg["version"] == 1
@@ -126,7 +137,7 @@ def _counter(pid: int) -> int:
 
 
 def test_pause_freezes_and_unpause_resumes(nsrun):
-    nsrun("run", "-d", "--name", "cglpause", "busybox", "sh", "-c",
+    nsrun("run", "-d", "--name", "cglpause", "--pids-limit", "1000", "busybox", "sh", "-c",
           "i=0; while :; do i=$((i+1)); echo $i > /tmp/c; sleep 0.01; done", check=True)
     try:
         pid = _inspect(nsrun, "cglpause")["State"]["Pid"]
@@ -168,7 +179,7 @@ def test_cgroup_parent_is_relative_to_ours(nsrun):
 
 
 def test_gc_removes_the_cgroup_of_a_killed_container(nsrun):
-    proc = nsrun.popen("run", "--name", "cglgc", "busybox", "sleep", "30")
+    proc = nsrun.popen("run", "--name", "cglgc", "-m", "64m", "busybox", "sleep", "30")
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         r = nsrun("inspect", "cglgc")
