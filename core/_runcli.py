@@ -8,7 +8,7 @@ import sys
 from typing import Any
 
 from . import _trace
-from .errors import ConfigError, ImageNotFoundError, NotFoundError, NsrunError
+from .errors import ConfigError, ImageNotFoundError, NsrunError
 
 __all__ = ["run_command"]
 
@@ -34,42 +34,34 @@ def run_command(engine: Any, plugins: list[str] | None, *, remove: bool, detach:
               "group_add": list(group_add or ())}
     if pull not in (None, "missing", "always", "never"):
         raise ConfigError(f'invalid pull option: "{pull}": must be one of "missing", "always" or "never"')
-    if getattr(engine, "remote", False):  # -H: the daemon prepares, creates and runs it
-        def run_remote() -> Any:
-            return engine.run_cli(argv=words, image=image, rootfs=rootfs, name=name, env=parse_env(env),
-                                  workdir=workdir, user=user, tty=tty, interactive=interactive, detach=detach,
-                                  remove=remove, plugins=plugins, options=plugin_opts, **config)
+    def pulled_if_missing(make: Any) -> Any:
+        """``make()``, pulling ``image`` first (``always``) or when it is missing (``missing``, the default)."""
         if image and pull == "always":
             _pull(engine, image)
         try:
-            result = run_remote()
-        except NotFoundError as exc:  # the daemon's 404 `No such image: ...`: pull it there, as docker run does
-            if not image or not exc.message.startswith("No such image"):
+            return make()
+        except ImageNotFoundError:
+            if not image or pull == "never":
                 raise
-            if pull == "never":  # the embedded CLI's words for it
-                raise ImageNotFoundError(f"Unable to find image '{image}' locally") from None
             print(f"Unable to find image '{image}' locally", file=sys.stderr, flush=True)
             _pull(engine, image)
-            result = run_remote()
+            return make()
+    if getattr(engine, "remote", False):  # -H: the daemon prepares, creates and runs it
+        result = pulled_if_missing(lambda: engine.run_cli(
+            argv=words, image=image, rootfs=rootfs, name=name, env=parse_env(env), workdir=workdir, user=user,
+            tty=tty, interactive=interactive, detach=detach, remove=remove, plugins=plugins,
+            options=plugin_opts, **config))
         if detach:
             print(result, flush=True)
             return 0
         return result
+
     def prepare() -> Any:
         with _trace.phase("prepare (the rest)"):
             return engine.prepare(argv=words, image=image, rootfs=rootfs, name=name, env=parse_env(env),
                                   workdir=workdir, user=user, tty=tty, interactive=interactive, detach=detach,
                                   remove=remove, plugins=plugins, options=plugin_opts, **config)
-    if image and pull == "always":
-        _pull(engine, image)
-    try:
-        loaded, ctx = prepare()
-    except ImageNotFoundError:
-        if not image or pull == "never":
-            raise
-        print(f"Unable to find image '{image}' locally", file=sys.stderr, flush=True)
-        _pull(engine, image)
-        loaded, ctx = prepare()
+    loaded, ctx = pulled_if_missing(prepare)
     for warning in ctx.warnings:
         print(f"WARNING: {warning}", file=sys.stderr)
     with _trace.phase("create record"):

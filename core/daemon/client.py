@@ -176,7 +176,13 @@ class RemoteEngine:
                 "User": user or "", "Tty": tty, "OpenStdin": interactive, "StdinOnce": interactive,
                 "AttachStdin": interactive, "HostConfig": {"AutoRemove": remove, "GroupAdd": list(group_add or ()) or None},
                 "Nsrun": {"Plugins": plugins, "Options": options, "Detach": detach}}
-        created = self.request("POST", "/containers/create", body=body, query={"name": name or None})
+        from ..errors import ImageNotFoundError, NotFoundError
+        try:
+            created = self.request("POST", "/containers/create", body=body, query={"name": name or None})
+        except NotFoundError as exc:  # the daemon's 404 `No such image: x`: the embedded run's error, so
+            if not exc.message.startswith("No such image"):  # `run --pull` handles both alike
+                raise
+            raise ImageNotFoundError(f"Unable to find image '{image}' locally") from None
         for warning in created.get("Warnings") or []:
             import click
             click.echo(f"WARNING: {warning}", err=True)
