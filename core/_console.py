@@ -60,14 +60,15 @@ def echo_err(msg: str) -> None:
 
 
 def each_name(names: tuple[str, ...] | list[str], action: Callable[[str], object]) -> None:
-    """Docker's way with several names (``rm a b``): each one that worked is printed, each failure is one
-    line on stderr, and the exit status is 1 if any failed."""
+    """Docker's way with several names (``rm a b``): each one that worked is printed (or, when ``action``
+    returns a list, the lines it returns: ``image rm``'s ``Untagged: ...``), each failure is one line on
+    stderr, and the exit status is 1 if any failed."""
     from .errors import NsrunError
     failed = False
     for name in names:
         try:
-            action(name)
-            print(name, flush=True)
+            lines = action(name)
+            print("\n".join(lines) if isinstance(lines, list) and lines else name, flush=True)
         except NsrunError as exc:
             echo_err(exc.message)
             failed = True

@@ -152,18 +152,12 @@ def image_rm(state: Any, force: bool, names: tuple[str, ...]) -> None:
     from .image.view import docker_removed
     engine = state.engine
     remote = getattr(engine, "remote", False)
-    failed = False
-    for name in names:
-        try:  # with -H the daemon finds the image's users itself
-            users = [] if remote else image_users(engine, name)
-            for item in docker_removed(engine.images.remove(name, users, force=force) or []):
-                for key, value in item.items():
-                    click.echo(f"{key}: {value}")
-        except NsrunError as exc:
-            echo_err(exc.message)
-            failed = True
-    if failed:
-        sys.exit(1)
+
+    def remove(name: str) -> list[str]:
+        users = [] if remote else image_users(engine, name)  # with -H the daemon finds them itself
+        return [f"{key}: {value}" for item in docker_removed(engine.images.remove(name, users, force=force) or [])
+                for key, value in item.items()]
+    each_name(names, remove)
 
 
 @image.command(name="tag")
