@@ -56,7 +56,7 @@ class Applied(Fields):
 
 def apply(image: dict[str, Any], *, cmd: list[str] | None, entrypoint: list[str] | None = None,
           env: dict[str, str] | None = None, workdir: str | None = None, user: str | None = None,
-          stop_signal: str | None = None) -> Applied:
+          stop_signal: str | None = None, labels: dict[str, str] | None = None) -> Applied:
     """Merge the image's config (``image_config``) with the user's values, as dockerd does:
 
     - ``entrypoint`` None keeps the image's; ``[""]`` clears it; any other value replaces it. The image's
@@ -64,8 +64,8 @@ def apply(image: dict[str, Any], *, cmd: list[str] | None, entrypoint: list[str]
       image's default command, as Docker documents). Nothing to run: ConfigError "No command specified".
     - ``Env``: the image's, under the user's (the user wins per key; PATH's default is the runtime's).
     - ``WorkingDir``/``User``/``StopSignal``: the user's when given, else the image's.
-    - ``Labels``: the image's (a create body's ``Labels`` are fields plugins claim, e.g. the example's
-      ``motd``: not container metadata here). ``ExposedPorts``: the image's (``--expose`` adds to them).
+    - ``Labels``: the image's, under the user's (``--label``, a create body's ``Labels``: the user wins per
+      key), as dockerd merges them. ``ExposedPorts``: the image's (``--expose`` adds to them).
     """
     cmd = list(cmd or [])
     if entrypoint is None:
@@ -87,7 +87,7 @@ def apply(image: dict[str, Any], *, cmd: list[str] | None, entrypoint: list[str]
         workdir = os.path.normpath(os.path.join("/", image["WorkingDir"]))
     record: dict[str, Any] = {
         "Entrypoint": entry or None, "Cmd": cmd or None,
-        "Labels": {str(k): str(v) for k, v in (image.get("Labels") or {}).items()},
+        "Labels": {**{str(k): str(v) for k, v in (image.get("Labels") or {}).items()}, **(labels or {})},
         "ExposedPorts": {str(k): {} for k in image.get("ExposedPorts") or {}}}
     if stop_signal or image.get("StopSignal"):
         record["StopSignal"] = stop_signal or image["StopSignal"]

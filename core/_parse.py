@@ -8,7 +8,7 @@ import _signal as signal  # the C module: signal.py builds its enums at import (
 
 from .errors import ConfigError
 
-__all__ = ["SIGNALS", "parse_signal", "parse_env", "parse_user"]
+__all__ = ["SIGNALS", "parse_signal", "parse_env", "parse_labels", "parse_user"]
 
 SIGNALS = {n[3:]: getattr(signal, n) for n in dir(signal) if n.startswith("SIG") and not n.startswith("SIG_")}
 
@@ -41,6 +41,17 @@ def parse_env(items: list[str] | tuple[str, ...], fill_from: Mapping[str, str] |
         elif key in fill_from:
             env[key] = fill_from[key]
     return env
+
+
+def parse_labels(items: list[str] | tuple[str, ...], what: str = "--label") -> dict[str, str]:
+    """``--label K=V`` entries -> a dict (a bare ``K`` is ``K=""``, as the docker CLI makes it)."""
+    labels: dict[str, str] = {}
+    for item in items or ():
+        key, _, value = item.partition("=")
+        if not key or "\0" in item:
+            raise ConfigError(f"invalid {what} {item!r}: expected KEY=VALUE")
+        labels[key] = value
+    return labels
 
 
 def _table_row(rootfs: str | None, table: str, name: str) -> list[str] | None:

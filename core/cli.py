@@ -75,11 +75,20 @@ def run(state: _State, image_and_cmd: tuple[str, ...], **opts: Any) -> None:
 @click.option("-a", "--all", "show_all", is_flag=True, help="Show all containers (default shows running)")
 @click.option("-q", "--quiet", is_flag=True, help="Only show ids")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@click.option("-f", "--filter", "filters", multiple=True, metavar="KEY=VALUE",
+              help="Filter: id, name, label, status, ancestor, network, volume, exited (as docker ps)")
 @pass_state
-def ps(state: _State, show_all: bool, quiet: bool, fmt: str) -> None:
+def ps(state: _State, show_all: bool, quiet: bool, fmt: str, filters: tuple[str, ...]) -> None:
     """List containers."""
     from ._engine import describe
+    wanted = None
+    if filters:
+        from ._filters import filter_items
+        wanted = filter_items(filters)
+        show_all = show_all or bool(wanted.get("status") or wanted.get("exited"))
     records = state.engine.list(show_all)
+    if wanted:
+        records = [rec for rec in records if _passes(rec, wanted)]
     if quiet:
         for rec in records:
             click.echo(rec.id[:12])
@@ -96,6 +105,15 @@ def ps(state: _State, show_all: bool, quiet: bool, fmt: str) -> None:
 
 
 _ago = ago
+
+
+def _passes(rec: Any, wanted: dict[str, list[str]]) -> bool:
+    """``ps --filter``: tested on the container's Docker view, filled by its plugins as the daemon fills it."""
+    from ._filters import container_matches
+    from ._plugins import installed_manager
+    from .daemon.convert import container_json
+    return container_matches(container_json(rec, installed_manager().subset("docker_view", rec.spec.plugins)),
+                             wanted)
 
 
 def _ps_row(rec: Any, info: dict[str, Any]) -> dict[str, Any]:

@@ -178,33 +178,20 @@ async def inspect(request: web.Request) -> web.Response:
 
 
 async def list_(request: web.Request) -> web.Response:
+    from .._filters import container_matches, parse_filters
     d = _d(request)
     show_all = _q(request, "all")
     limit = _int(request, "limit", -1)
-    try:
-        filters = json.loads(request.query.get("filters") or "{}")
-    except ValueError:
-        raise BadRequest("invalid filters: not JSON") from None
-    if not isinstance(filters, dict):
-        raise BadRequest("invalid filters: expected an object")
+    filters = parse_filters(request.query.get("filters"))
     now = time.time()
-    items = [ps_item(r, now, d.view_hook(r)) for r in d.engine.list(all=show_all or bool(filters.get("status")))]
-    items = [i for i in items if _matches(i, filters)]
+    items = []
+    for rec in d.engine.list(all=show_all or bool(filters.get("status") or filters.get("exited"))):
+        view = container_json(rec, d.view_hook(rec))
+        if container_matches(view, filters):
+            items.append(ps_item(rec, now, d.view_hook(rec), view=view))
     if limit is not None and limit > 0:
         items = items[:limit]
     return jresp(items)
-
-
-def _matches(item: dict[str, Any], filters: dict[str, Any]) -> bool:
-    def values(key: str) -> list[str]:
-        raw = filters.get(key) or []
-        return list(raw) if isinstance(raw, (list, dict)) else [str(raw)]
-    for key, test in (("status", lambda v: item["State"] == v), ("id", lambda v: item["Id"].startswith(v)),
-                      ("name", lambda v: any(v in n for n in item["Names"]))):
-        wanted = values(key)
-        if wanted and not any(test(v) for v in wanted):
-            return False
-    return True
 
 
 async def stop(request: web.Request) -> web.Response:

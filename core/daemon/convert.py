@@ -84,6 +84,12 @@ def create_args(body: Any, name: str | None, docker_create: Any) -> dict[str, An
         "group_add": fields.take_strings("HostConfig.GroupAdd") or []}
     for result in docker_create(fields=fields):
         args["options"].update(result)
+    # Labels are the container's metadata (the core's), whether or not a plugin also read one of them
+    # (the example's ``motd``): every one is kept and shown, as dockerd does.
+    labels = fields.take("Labels", dict) or {}
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in labels.items()):
+        raise BadRequest("Labels: expected an object of strings")
+    args["labels"] = dict(labels)
     ext = fields.take("Nsrun", dict)
     if ext is not None:          # nsrun's own client: exact plugin selection and raw plugin options
         ext_fields = FieldSource(ext, prefix="Nsrun.")
@@ -150,9 +156,10 @@ def container_json(rec: Any, view_hook: Any) -> dict[str, Any]:
     return view
 
 
-def ps_item(rec: Any, now: float, view_hook: Any) -> dict[str, Any]:
-    """One ``GET /containers/json`` entry, derived from the inspect view (so the plugins fill it too)."""
-    view = container_json(rec, view_hook)
+def ps_item(rec: Any, now: float, view_hook: Any, view: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One ``GET /containers/json`` entry, derived from the inspect view (so the plugins fill it too;
+    ``view``: that view when the caller made it already)."""
+    view = view if view is not None else container_json(rec, view_hook)
     ports = [{"IP": b.get("HostIp") or "0.0.0.0", "PrivatePort": int(key.partition("/")[0]),
               "PublicPort": int(b.get("HostPort") or 0), "Type": key.partition("/")[2] or "tcp"}
              for key, binds in (view["NetworkSettings"].get("Ports") or {}).items()

@@ -84,7 +84,7 @@ def test_create_body_from_the_docker_cli():
     args = create_args(CLI_BODY, "web", HOOK)
     assert args == {"argv": ["echo", "hi"], "image": "busybox", "name": "web", "env": {"A": "1"}, "workdir": None,
                     "user": None, "tty": False, "interactive": False, "detach": True, "remove": True,
-                    "options": {}, "entrypoint": None, "stop_signal": None, "group_add": []}
+                    "options": {}, "entrypoint": None, "stop_signal": None, "group_add": [], "labels": {}}
 
 
 def test_create_body_maps_onto_plugin_options():
@@ -108,8 +108,10 @@ def test_entrypoint_and_stop_signal_as_the_docker_cli_sends_them():
     assert args["stop_signal"] == "SIGUSR1"
     assert create_args({**CLI_BODY, "HostConfig": {"PublishAllPorts": True}}, None, HOOK)["options"] == \
         {"publish_all": True}
-    with pytest.raises(ConfigError, match="Labels"):   # labels are fields plugins claim, not the core
-        create_args({**CLI_BODY, "Labels": {"a": "1"}}, None, HOOK)
+    # labels are the container's metadata: kept, all of them (a plugin may read one too)
+    assert create_args({**CLI_BODY, "Labels": {"a": "1"}}, None, HOOK)["labels"] == {"a": "1"}
+    with pytest.raises(ConfigError, match="Labels"):
+        create_args({**CLI_BODY, "Labels": {"a": 1}}, None, HOOK)
 
 
 @pytest.mark.parametrize("host, field", [({"Isolation": "hyperv"}, "HostConfig.Isolation"),

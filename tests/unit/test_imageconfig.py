@@ -85,3 +85,8 @@ def test_changes_build_a_config_as_docker_import_does():
 def test_bad_changes_are_config_errors(change, words):
     with pytest.raises(ConfigError, match=words):
         parse_changes([change])
+
+
+def test_labels_the_users_over_the_images():
+    run = apply({"Cmd": ["sh"], "Labels": {"maker": "image", "kept": "yes"}}, cmd=[], labels={"maker": "me", "x": ""})
+    assert run.config["Labels"] == {"maker": "me", "kept": "yes", "x": ""}
