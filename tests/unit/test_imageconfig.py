@@ -90,3 +90,11 @@ def test_bad_changes_are_config_errors(change, words):
 def test_labels_the_users_over_the_images():
     run = apply({"Cmd": ["sh"], "Labels": {"maker": "image", "kept": "yes"}}, cmd=[], labels={"maker": "me", "x": ""})
     assert run.config["Labels"] == {"maker": "me", "kept": "yes", "x": ""}
+
+
+def test_volume_change_and_the_record_keeps_the_images_volumes():
+    config = parse_changes(["VOLUME /data /cache", 'VOLUME ["/logs"]'])
+    assert config["Volumes"] == {"/data": {}, "/cache": {}, "/logs": {}}
+    assert apply(config | {"Cmd": ["sh"]}, cmd=[]).config["Volumes"] == config["Volumes"]
+    with pytest.raises(ConfigError, match="absolute"):
+        parse_changes(["VOLUME data"])
