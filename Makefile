@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 APT_PACKAGES := busybox-static nftables libnftables1 python3-nftables python3-seccomp iptables iproute2 python3-venv \
                 bubblewrap crun runc iperf3 socat util-linux procps openssl curl gcc libc6-dev \
-                docker-registry skopeo apache2-utils mmdebstrap umoci redis-tools
+                docker-registry skopeo apache2-utils mmdebstrap umoci redis-tools docker-compose
 STAMP := $(VENV)/.nsrun-installed
 # nsrun is installed as a regular (non-editable) package: an editable install's import hook costs ~10 ms on
 # every interpreter start, which is on the path of every container start. Any source change reinstalls it.
