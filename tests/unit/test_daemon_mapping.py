@@ -126,10 +126,16 @@ def test_a_field_nobody_maps_is_refused_by_name(host, field):
         create_args({**CLI_BODY, "Domainname": "example.org"}, None, HOOK)
 
 
-def test_endpoint_settings_at_create_are_refused_by_name():
-    body = {**CLI_BODY, "NetworkingConfig": {"EndpointsConfig": {"default": {"Aliases": ["x"]}}}}
-    with pytest.raises(ConfigError, match=r"NetworkingConfig\.EndpointsConfig\.default\.Aliases"):
+def test_endpoint_aliases_are_taken_other_endpoint_settings_refused_by_name():
+    body = {**CLI_BODY, "HostConfig": {"NetworkMode": "app_default"},
+            "NetworkingConfig": {"EndpointsConfig": {"app_default": {"Aliases": ["db", "db"]}}}}
+    assert create_args(body, None, HOOK)["options"] == {"network": "app_default", "network_aliases": ["db"]}
+    body["NetworkingConfig"]["EndpointsConfig"]["app_default"]["IPAMConfig"] = {"IPv4Address": "10.231.0.9"}
+    with pytest.raises(ConfigError, match=r"NetworkingConfig\.EndpointsConfig\.app_default\.IPAMConfig"):
         create_args(body, None, HOOK)
+    bad = {**CLI_BODY, "NetworkingConfig": {"EndpointsConfig": {"default": {"Aliases": ["no spaces"]}}}}
+    with pytest.raises(ConfigError, match="invalid alias"):
+        create_args(bad, None, HOOK)
 
 
 @pytest.mark.parametrize("body", [None, [], "x", {"Cmd": ["true"]}, {"Image": 5}, {"Image": "b", "Cmd": [1]},

@@ -78,7 +78,7 @@ def test_changes_build_a_config_as_docker_import_does():
 
 
 @pytest.mark.parametrize("change, words", [
-    ("RUN true", "RUN is not supported"), ("VOLUME /x", "not supported"), ("CMD", "needs an argument"),
+    ("RUN true", "RUN is not supported"), ("ONBUILD RUN x", "not supported"), ("CMD", "needs an argument"),
     ('CMD ["a", 1]', "JSON array of strings"), ("EXPOSE http", "not PORT"), ("EXPOSE 80/icmp", "not PORT"),
     ("LABEL novalue=1 bare", "not KEY=VALUE"), ("STOPSIGNAL SIGNOPE", "invalid signal"), ("", "not supported"),
 ])
