@@ -96,7 +96,8 @@ def into_view(options: dict[str, Any], info: dict[str, Any], view: dict[str, Any
     view["HostConfig"]["PortBindings"] = ports
     view["NetworkSettings"].update(settings)
     view["NetworkSettings"]["Ports"] = ports
-    if not settings.get("Networks"):  # not started: the network it will join, with its aliases
+    stopped_and_changed = isinstance(info.get("NetworkEndpoints"), dict) and not view["State"].get("Running")
+    if not settings.get("Networks") or stopped_and_changed:  # not running: the network it will join, aliases
         endpoints = info.get("NetworkEndpoints")
         if not isinstance(endpoints, dict):
             mode = options.get("network") or "bridge"
