@@ -42,7 +42,7 @@ class Engine:
                 remove: bool = False, plugins: list[str] | None = None,
                 options: dict[str, Any] | None = None, entrypoint: list[str] | None = None,
                 stop_signal: str | None = None, group_add: list[str] | None = None,
-                labels: dict[str, str] | None = None) -> tuple[LoadedPlugins, RunContext]:
+                labels: dict[str, str] | None = None, restart: str = "") -> tuple[LoadedPlugins, RunContext]:
         """Check everything the user asked for; load the plugins; create nothing.
 
         ``argv`` is the user's command (may be empty: the image's ``Cmd``); the image's config is merged in
@@ -73,6 +73,12 @@ class Engine:
         if stop_signal:
             from ._parse import parse_signal
             parse_signal(stop_signal)
+        if restart:
+            from ._parse import parse_restart
+            policy, count = parse_restart(restart)
+            restart = f"{policy}:{count}" if count else policy
+            if restart and remove:
+                raise ConfigError("Conflicting options: --restart and --rm")
         from ._imageconfig import apply as apply_image_config, image_config
         run = apply_image_config(image_config(image_meta) if image_meta is not None else {},
                                  cmd=list(argv), entrypoint=entrypoint, env=env, workdir=workdir, user=user,
@@ -86,7 +92,7 @@ class Engine:
                              groups=groups,
                              tty=tty,
                              interactive=interactive, detach=detach, remove=remove, plugins=loaded.names,
-                             options=options, config=run.config)
+                             options=options, config=run.config, restart=restart)
         ctx = loaded.context(spec, self.paths)
         from ._lifecycle import configure
         configure(loaded, ctx)
@@ -150,6 +156,8 @@ class Engine:
         rec = self.find(ref)
         if not rec.running:
             raise ConflictError(f"Cannot kill container: {ref}: container {rec.id} is not running")
+        if rec.spec.restart:
+            rec.update(manual_stop=True)  # a killed container is not restarted (dockerd's rule)
         self._signal(rec, sig)
         return rec
 
@@ -179,6 +187,10 @@ class Engine:
         """The container's stop signal (the image's ``StopSignal`` or ``--stop-signal``; SIGTERM by default),
         then SIGKILL after ``timeout`` seconds (Docker's stop)."""
         rec = self.find(ref)
+        if rec.spec.restart and rec.status in ("running", "restarting"):
+            rec.update(manual_stop=True)  # its supervisor restarts it no more
+            if rec.status == "restarting":   # between two runs: its supervisor sees the flag within 50 ms
+                self.wait_exit(rec, max(timeout, 5))
         if not rec.running:
             return rec
         self._signal(rec, stop_signal(rec.spec))
@@ -189,6 +201,12 @@ class Engine:
 
     def remove(self, ref: str, force: bool = False) -> Record:
         rec = self.find(ref)
+        if rec.status == "restarting":
+            if not force:
+                raise ConflictError(f"You cannot remove a restarting container {rec.id}. Stop the container "
+                                    f"before attempting removal or force remove")
+            self.stop(rec.id, 0)
+            rec = self.find(rec.id)
         if rec.running:
             if not force:
                 raise ConflictError(f"You cannot remove a running container {rec.id}. Stop the container "
@@ -200,6 +218,9 @@ class Engine:
         with rec.lock():
             self.store.remove(rec.id)
         return rec
+
+    def rename(self, ref: str, new: str) -> Record:
+        return self.store.rename(ref, new)
 
     # -- logs and inspect --------------------------------------------------------------------------------
     def log_path(self, rec: Record) -> str:

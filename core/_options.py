@@ -54,6 +54,8 @@ RUN_OPTIONS = [
            help="Overwrite the image's ENTRYPOINT (\"\" clears it; the image's CMD is then not used)"),
     Option(("--stop-signal",), "stop_signal", metavar="SIGNAL",
            help="Signal that stops the container (default: the image's STOPSIGNAL, else SIGTERM)"),
+    Option(("--restart",), "restart", metavar="POLICY",
+           help="Restart policy: no (default), always, unless-stopped, on-failure[:MAX-RETRIES]"),
     Option(("-l", "--label"), "label", multiple=True, metavar="K=V", help="Set metadata on the container"),
     Option(("--pull",), "pull", metavar="missing|always|never",
            help="Pull the image before running: when it is missing (default), always, or never"),

@@ -8,7 +8,7 @@ import _signal as signal  # the C module: signal.py builds its enums at import (
 
 from .errors import ConfigError
 
-__all__ = ["SIGNALS", "parse_signal", "parse_env", "parse_labels", "parse_user"]
+__all__ = ["SIGNALS", "parse_signal", "parse_env", "parse_labels", "parse_restart", "parse_user"]
 
 SIGNALS = {n[3:]: getattr(signal, n) for n in dir(signal) if n.startswith("SIG") and not n.startswith("SIG_")}
 
@@ -41,6 +41,26 @@ def parse_env(items: list[str] | tuple[str, ...], fill_from: Mapping[str, str] |
         elif key in fill_from:
             env[key] = fill_from[key]
     return env
+
+
+RESTART_POLICIES = ("no", "always", "unless-stopped", "on-failure")
+
+
+def parse_restart(text: str | None) -> tuple[str, int]:
+    """``--restart`` (``no``, ``always``, ``unless-stopped``, ``on-failure[:N]``) -> (name, maximum retry count;
+    0: no limit). ``no`` or empty -> ("", 0)."""
+    name, colon, count = (text or "").partition(":")
+    if name in ("", "no") and not colon:
+        return "", 0
+    if name not in RESTART_POLICIES:
+        raise ConfigError(f"invalid restart policy {text!r} (no, always, unless-stopped, on-failure[:N])")
+    if colon:
+        if name != "on-failure":
+            raise ConfigError(f"invalid restart policy {text!r}: a maximum retry count is only for on-failure")
+        if not count.isdigit():
+            raise ConfigError(f"invalid restart policy {text!r}: the maximum retry count must be a number >= 0")
+        return name, int(count)
+    return name, 0
 
 
 def parse_labels(items: list[str] | tuple[str, ...], what: str = "--label") -> dict[str, str]:

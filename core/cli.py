@@ -188,6 +188,15 @@ _each = each_name
 
 
 @cli.command()
+@click.argument("name")
+@click.argument("new_name")
+@pass_state
+def rename(state: _State, name: str, new_name: str) -> None:
+    """Rename a container."""
+    state.engine.rename(name, new_name)
+
+
+@cli.command()
 @click.argument("names", nargs=-1, required=True)
 @pass_state
 def inspect(state: _State, names: tuple[str, ...]) -> None:

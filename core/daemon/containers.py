@@ -59,7 +59,7 @@ async def create(request: web.Request) -> web.Response:
 async def start(request: web.Request) -> web.Response:
     d = _d(request)
     rec = d.engine.find(request.match_info["id"])
-    if rec.running:
+    if rec.running or rec.status == "restarting":   # restarting: its supervisor starts it again
         return web.Response(status=304)
     if rec.status == "dead":
         raise ConflictError(f"container {rec.id} is dead: run `nsrun gc` or remove it")
@@ -197,7 +197,7 @@ async def list_(request: web.Request) -> web.Response:
 async def stop(request: web.Request) -> web.Response:
     d = _d(request)
     rec = d.engine.find(request.match_info["id"])
-    if not rec.running:
+    if not rec.running and rec.status != "restarting":
         return web.Response(status=304)
     timeout = _int(request, "t", 10)
     await asyncio.to_thread(d.engine.stop, rec.id, timeout)
@@ -219,7 +219,7 @@ async def restart(request: web.Request) -> web.Response:
     timeout = _int(request, "t", 10)
 
     async def stop_then_start() -> None:   # whole, even if the client goes away in between
-        if rec.running:
+        if rec.running or rec.status == "restarting":
             await asyncio.to_thread(d.engine.stop, rec.id, timeout)
             await d.launcher.wait(rec.id, "not-running")
         await d.launcher.start(rec.id)
@@ -247,6 +247,15 @@ async def prune(request: web.Request) -> web.Response:
     return jresp({"ContainersDeleted": deleted, "SpaceReclaimed": 0})
 
 
+async def rename(request: web.Request) -> web.Response:
+    from .http import only_query
+    only_query(request, "name")
+    d = _d(request)
+    new = request.query.get("name") or ""
+    await asyncio.to_thread(d.engine.rename, request.match_info["id"], new)
+    return web.Response(status=204)
+
+
 async def resize(request: web.Request) -> web.Response:
     d = _d(request)
     rec = d.engine.find(request.match_info["id"])
@@ -263,5 +272,5 @@ ROUTES = [
     ("POST", "/containers/{id}/attach", attach), ("GET", "/containers/{id}/logs", logs),
     ("POST", "/containers/{id}/stop", stop), ("POST", "/containers/{id}/kill", kill),
     ("POST", "/containers/{id}/restart", restart), ("DELETE", "/containers/{id}", remove),
-    ("POST", "/containers/{id}/resize", resize),
+    ("POST", "/containers/{id}/resize", resize), ("POST", "/containers/{id}/rename", rename),
 ]

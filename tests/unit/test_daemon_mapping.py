@@ -84,7 +84,8 @@ def test_create_body_from_the_docker_cli():
     args = create_args(CLI_BODY, "web", HOOK)
     assert args == {"argv": ["echo", "hi"], "image": "busybox", "name": "web", "env": {"A": "1"}, "workdir": None,
                     "user": None, "tty": False, "interactive": False, "detach": True, "remove": True,
-                    "options": {}, "entrypoint": None, "stop_signal": None, "group_add": [], "labels": {}}
+                    "options": {}, "entrypoint": None, "stop_signal": None, "group_add": [], "labels": {},
+                    "restart": ""}
 
 
 def test_create_body_maps_onto_plugin_options():
@@ -117,13 +118,22 @@ def test_entrypoint_and_stop_signal_as_the_docker_cli_sends_them():
 @pytest.mark.parametrize("host, field", [({"Isolation": "hyperv"}, "HostConfig.Isolation"),
                                          ({"VolumeDriver": "x"}, "HostConfig.VolumeDriver"),
                                          ({"CpuRealtimePeriod": 1000}, "HostConfig.CpuRealtimePeriod"),
-                                         ({"RestartPolicy": {"Name": "always"}}, "HostConfig.RestartPolicy.Name"),
                                          ({"LogConfig": {"Type": "syslog"}}, "HostConfig.LogConfig.Type")])
 def test_a_field_nobody_maps_is_refused_by_name(host, field):
     with pytest.raises(ConfigError, match=field.replace(".", r"\.")):
         create_args({**CLI_BODY, "HostConfig": {**CLI_BODY["HostConfig"], **host}}, None, HOOK)
     with pytest.raises(ConfigError, match="Domainname"):
         create_args({**CLI_BODY, "Domainname": "example.org"}, None, HOOK)
+
+
+def test_restart_policy_from_the_api():
+    def policy(p):
+        return create_args({**CLI_BODY, "HostConfig": {"RestartPolicy": p}}, None, HOOK)["restart"]
+    assert policy({"Name": "always"}) == "always" and policy({"Name": "no"}) == ""
+    assert policy({"Name": "on-failure", "MaximumRetryCount": 3}) == "on-failure:3"
+    for bad in ({"Name": "always", "MaximumRetryCount": 2}, {"Name": "on-failure", "MaximumRetryCount": -1}):
+        with pytest.raises(ConfigError, match="RestartPolicy"):
+            policy(bad)
 
 
 def test_endpoint_aliases_are_taken_other_endpoint_settings_refused_by_name():

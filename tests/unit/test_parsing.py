@@ -108,3 +108,18 @@ def test_unknown_group_is_refused(tmp_path):
     (tmp_path / "etc/group").write_text("www:x:55:\n")
     with pytest.raises(ConfigError, match="unable to find group"):
         parse_user("web:nogroup", str(tmp_path))
+
+
+def test_restart_policies():
+    from nsrun._parse import parse_restart
+    from nsrun._supervisor import should_restart
+    assert parse_restart("no") == parse_restart("") == ("", 0)
+    assert parse_restart("on-failure:5") == ("on-failure", 5) and parse_restart("always") == ("always", 0)
+    for bad, words in (("sometimes", "invalid restart policy"), ("on-failure:x", "must be a number"),
+                       ("on-failure:-1", "must be a number"), ("always:3", "only for on-failure")):
+        with pytest.raises(ConfigError, match=words):
+            parse_restart(bad)
+    assert should_restart("always", 0, 99, {}) and should_restart("unless-stopped", 0, 0, {})
+    assert should_restart("on-failure", 1, 50, {}) and not should_restart("on-failure", 0, 0, {})
+    assert should_restart("on-failure:2", 3, 1, {}) and not should_restart("on-failure:2", 3, 2, {})
+    assert not should_restart("always", 1, 0, {"manual_stop": True}) and not should_restart("", 1, 0, {})
