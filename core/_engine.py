@@ -226,22 +226,39 @@ class Engine:
     def log_path(self, rec: Record) -> str:
         return os.path.join(rec.dir, "container.log")
 
-    def logs(self, ref: str, follow: bool = False) -> Iterator[tuple[int, bytes]]:
-        from ._frames import read_log
+    def logs(self, ref: str, follow: bool = False, timestamps: bool = False, since: float | None = None,
+             until: float | None = None, tail: int | None = None) -> Iterator[tuple[int, bytes]]:
+        """(stream, data) of a container's output; ``timestamps`` prefixes each line with its time (RFC 3339,
+        ns), ``since``/``until`` (unix seconds) keep what was written in between, ``tail`` the last lines."""
+        from ._frames import read_log, stamp as _stamp
         rec = self.find(ref)
         path = self.log_path(rec)
         try:
             f = open(path, "rb")
         except FileNotFoundError:
             return
+        lo = int(since * 1e9) if since else 0
+        hi = int(until * 1e9) if until else 0
+
+        def records() -> Iterator[tuple[int, bytes]]:
+            for stream, data, ts in read_log(f, times=True):
+                if (lo and ts < lo) or (hi and ts > hi):
+                    continue
+                if not timestamps and tail is None:
+                    yield stream, data
+                    continue
+                for line in data.splitlines(keepends=True):
+                    yield stream, (_stamp(ts) + line if timestamps else line)
         with f:
+            if tail is not None:
+                yield from list(records())[-tail:] if tail > 0 else []
             while True:
-                yield from read_log(f)
-                if not follow:
+                yield from records()
+                if not follow or (hi and hi < time.time_ns()):
                     return
                 fresh = self.store.load(rec.id)
                 if fresh is None or not fresh.running:
-                    yield from read_log(f)
+                    yield from records()
                     return
                 time.sleep(0.05)
 

@@ -8,7 +8,7 @@ import _signal as signal  # the C module: signal.py builds its enums at import (
 
 from .errors import ConfigError
 
-__all__ = ["SIGNALS", "parse_signal", "parse_env", "parse_labels", "parse_restart", "parse_user"]
+__all__ = ["SIGNALS", "parse_signal", "parse_env", "parse_labels", "parse_restart", "parse_log_time", "parse_user"]
 
 SIGNALS = {n[3:]: getattr(signal, n) for n in dir(signal) if n.startswith("SIG") and not n.startswith("SIG_")}
 
@@ -41,6 +41,29 @@ def parse_env(items: list[str] | tuple[str, ...], fill_from: Mapping[str, str] |
         elif key in fill_from:
             env[key] = fill_from[key]
     return env
+
+
+_UNITS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_log_time(text: str, now: float, what: str = "--since") -> float:
+    """``logs --since/--until`` as the docker CLI takes them: unix seconds (``1700000000.5``), RFC 3339
+    (``2026-11-29T10:00:00Z``, a date alone) or a duration before ``now`` (``10m``, ``1h30m``) -> unix seconds."""
+    import re
+    text = text.strip()
+    if re.fullmatch(r"\d+(\.\d+)?", text):
+        return float(text)
+    if re.fullmatch(r"(\d+(\.\d+)?(ns|us|ms|s|m|h))+", text):
+        return now - sum(float(n) * _UNITS[u] for n, _, u in re.findall(r"(\d+(\.\d+)?)(ns|us|ms|s|m|h)", text))
+    import datetime
+    try:
+        when = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ConfigError(f"invalid value for {what}: {text!r} (unix seconds, RFC 3339 or a duration such as "
+                          f"10m)") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=datetime.timezone.utc)
+    return when.timestamp()
 
 
 RESTART_POLICIES = ("no", "always", "unless-stopped", "on-failure")

@@ -132,12 +132,24 @@ def _ps_row(rec: Any, info: dict[str, Any]) -> dict[str, Any]:
 
 @cli.command()
 @click.option("-f", "--follow", is_flag=True, help="Follow log output")
+@click.option("-t", "--timestamps", is_flag=True, help="Show each line's time")
+@click.option("--since", metavar="TIME", help="Only what was written since (unix seconds, RFC 3339, or 10m)")
+@click.option("--until", metavar="TIME", help="Only what was written before (unix seconds, RFC 3339, or 10m)")
+@click.option("-n", "--tail", metavar="N", default="all", help="Only the last N lines (default all)")
 @click.argument("name")
 @pass_state
-def logs(state: _State, follow: bool, name: str) -> None:
+def logs(state: _State, follow: bool, timestamps: bool, since: str | None, until: str | None, tail: str,
+         name: str) -> None:
     """Show a container's output (detached containers)."""
+    from ._parse import parse_log_time
+    now = time.time()
+    if tail != "all" and not tail.isdigit():
+        raise ConfigError(f"invalid value for --tail: {tail!r} (a number or all)")
     out, err = sys.stdout.buffer, sys.stderr.buffer
-    for stream, data in state.engine.logs(name, follow=follow):
+    for stream, data in state.engine.logs(
+            name, follow=follow, timestamps=timestamps, since=parse_log_time(since, now) if since else None,
+            until=parse_log_time(until, now, "--until") if until else None,
+            tail=None if tail == "all" else int(tail)):
         target = err if stream == 2 else out
         target.write(data)
         target.flush()

@@ -116,10 +116,15 @@ class RemoteEngine:
     def gc(self, only: str | None = None, reset: bool = False) -> list[str]:
         return self.request("POST", "/nsrun/v1/gc", query={"reset": int(reset)})["Lines"]
 
-    def logs(self, ref: str, follow: bool = False) -> Iterator[tuple[int, bytes]]:
+    def logs(self, ref: str, follow: bool = False, timestamps: bool = False, since: float | None = None,
+             until: float | None = None, tail: int | None = None) -> Iterator[tuple[int, bytes]]:
         tty = self.find(ref).spec.tty
-        resp = self.request("GET", f"/containers/{_q(ref)}/logs", stream=True,
-                            query={"stdout": 1, "stderr": 1, "follow": int(follow)})
+        query = {"stdout": 1, "stderr": 1, "follow": int(follow), "timestamps": int(timestamps),
+                 "tail": "all" if tail is None else tail}
+        for key, value in (("since", since), ("until", until)):
+            if value:
+                query[key] = f"{value:.9f}"
+        resp = self.request("GET", f"/containers/{_q(ref)}/logs", stream=True, query=query)
         yield from _demux(resp, tty)
 
     def top(self, ref: str, ps_args: str | None = None) -> dict[str, Any]:

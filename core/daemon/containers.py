@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from .._frames import frame, read_log
+from .._frames import frame, read_log, stamp as _stamp
 from ..errors import ConflictError, ImageNotFoundError, NotFoundError
 from .http import STATE, jresp, json_body
 from .convert import BadRequest, container_json, create_args, parse_bool, ps_item
@@ -136,15 +136,33 @@ async def _feed_stdin(d: Any, rec: Any, conn: Any) -> None:
         os.close(fd)
 
 
+def _log_time(request: web.Request, name: str) -> int | None:
+    """``since``/``until`` as the clients send them (unix seconds, with a fraction: ``1700000000.123456789``),
+    in ns; None when absent or 0."""
+    raw = request.query.get(name)
+    if raw in (None, "", "0"):
+        return None
+    secs, _, frac = raw.partition(".")
+    if not secs.lstrip("-").isdigit() or (frac and not frac.isdigit()):
+        raise BadRequest(f"invalid value for {name}: {raw!r} (unix seconds, e.g. 1700000000.5)")
+    return int(secs) * 1_000_000_000 + int((frac + "000000000")[:9] or 0)
+
+
 async def logs(request: web.Request) -> web.StreamResponse:
+    from .http import only_query
+    only_query(request, "stdout", "stderr", "follow", "tail", "timestamps", "since", "until", "details")
     d = _d(request)
     rec = d.engine.find(request.match_info["id"])
     want = (_q(request, "stdout"), _q(request, "stderr"))
     if not any(want):
         raise BadRequest("You must choose at least one stream")
+    if _q(request, "details"):
+        raise BadRequest("query parameter 'details' is not supported by nsrun (no log driver attributes)")
     tail = request.query.get("tail", "all")
     count = None if tail in ("all", "", "-1") else _int(request, "tail", None)
     follow = _q(request, "follow")
+    stamps = _q(request, "timestamps")
+    since, until_ns = _log_time(request, "since"), _log_time(request, "until")
     resp = web.StreamResponse(status=200)
     resp.headers["Content-Type"] = "application/vnd.docker.raw-stream" if not rec.spec.tty else "text/plain"
     try:
@@ -153,20 +171,45 @@ async def logs(request: web.Request) -> web.StreamResponse:
         await resp.prepare(request)
         await resp.write_eof()
         return resp
-    until = None
+    tty = rec.spec.tty
+
+    def lines(records: Any) -> list[tuple[int, bytes, int]]:
+        """Line by line (as json-file keeps them), in the time window asked for."""
+        out = []
+        for stream, data, ts in records:
+            if not want[stream - 1] or (since and ts < since) or (until_ns and ts > until_ns):
+                continue
+            out.extend((stream, line, ts) for line in (data.splitlines(keepends=True) if stamps or count is not None
+                                                       else [data]))
+        return out
+
+    async def send(items: list[tuple[int, bytes, int]]) -> None:
+        for stream, data, ts in items:
+            payload = _stamp(ts) + data if stamps else data
+            await resp.write(payload if tty else frame(stream, payload))
+
+    stop = None
     try:
         await resp.prepare(request)
+        backlog = lines(read_log(log, times=True))
         if count is not None:
-            lines = [(s, line) for s, data in read_log(log) for line in data.splitlines(keepends=True)]
-            for stream, line in lines[-count:] if count > 0 else []:
-                if want[stream - 1]:
-                    await resp.write(line if rec.spec.tty else frame(stream, line))
-        until = asyncio.ensure_future(d.launcher.wait(rec.id, "not-running")) if follow else None
-        await write_frames(resp, follow_log(log, until), rec.spec.tty, want)
+            backlog = backlog[-count:] if count > 0 else []
+        await send(backlog)
+        if follow and not (until_ns and until_ns < time.time_ns()):
+            stop = asyncio.ensure_future(d.launcher.wait(rec.id, "not-running"))
+            delay = 0.002
+            while True:
+                fresh = lines(read_log(log, times=True))
+                await send(fresh)
+                if stop.done():
+                    await send(lines(read_log(log, times=True)))
+                    break
+                await asyncio.wait({stop}, timeout=delay)
+                delay = 0.002 if fresh else min(delay * 2, 0.05)
     finally:
         log.close()
-        if until is not None:
-            until.cancel()
+        if stop is not None:
+            stop.cancel()
     await resp.write_eof()
     return resp
 
