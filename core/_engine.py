@@ -42,7 +42,8 @@ class Engine:
                 remove: bool = False, plugins: list[str] | None = None,
                 options: dict[str, Any] | None = None, entrypoint: list[str] | None = None,
                 stop_signal: str | None = None, group_add: list[str] | None = None,
-                labels: dict[str, str] | None = None, restart: str = "") -> tuple[LoadedPlugins, RunContext]:
+                labels: dict[str, str] | None = None, restart: str = "",
+                healthcheck: dict[str, Any] | None = None) -> tuple[LoadedPlugins, RunContext]:
         """Check everything the user asked for; load the plugins; create nothing.
 
         ``argv`` is the user's command (may be empty: the image's ``Cmd``); the image's config is merged in
@@ -82,7 +83,7 @@ class Engine:
         from ._imageconfig import apply as apply_image_config, image_config
         run = apply_image_config(image_config(image_meta) if image_meta is not None else {},
                                  cmd=list(argv), entrypoint=entrypoint, env=env, workdir=workdir, user=user,
-                                 stop_signal=stop_signal, labels=labels)
+                                 stop_signal=stop_signal, labels=labels, healthcheck=healthcheck)
         groups = []
         if group_add:
             from ._parse import parse_groups

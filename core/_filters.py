@@ -17,7 +17,8 @@ from .errors import ConfigError
 
 __all__ = ["CONTAINER_FILTERS", "STATUSES", "parse_filters", "filter_items", "container_matches", "labels_match"]
 
-CONTAINER_FILTERS = ("id", "name", "label", "status", "ancestor", "network", "volume", "exited")
+CONTAINER_FILTERS = ("id", "name", "label", "status", "ancestor", "network", "volume", "exited", "health")
+HEALTH = ("starting", "healthy", "unhealthy", "none")
 STATUSES = ("created", "restarting", "running", "removing", "paused", "exited", "dead")
 
 
@@ -63,6 +64,9 @@ def _check_values(filters: dict[str, list[str]]) -> None:
     for status in filters.get("status", ()):
         if status not in STATUSES:
             raise ConfigError(f"invalid filter 'status={status}' (one of: {', '.join(STATUSES)})")
+    for health in filters.get("health", ()):
+        if health not in HEALTH:
+            raise ConfigError(f"invalid filter 'health={health}' (one of: {', '.join(HEALTH)})")
     for code in filters.get("exited", ()):
         if not code.lstrip("-").isdigit():
             raise ConfigError(f"invalid filter 'exited={code}': an integer is needed")
@@ -114,6 +118,7 @@ def container_matches(view: dict[str, Any], filters: dict[str, list[str]]) -> bo
         "network": lambda v: bool(v) and any(n == v or (len(v) >= 4 and n.startswith(v)) for n in network_ids if n),
         "volume": lambda v: any(v in (m.get("Name"), m.get("Destination"), m.get("Source")) for m in mounts),
         "exited": lambda v: state.get("Status") == "exited" and state.get("ExitCode") == int(v),
+        "health": lambda v: (state.get("Health") or {}).get("Status", "none") == v,
     }
     for key, values in filters.items():
         if not values:

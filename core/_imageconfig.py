@@ -24,7 +24,7 @@ BUSYBOX_CONFIG: dict[str, Any] = {"Cmd": ["sh"]}
 
 _KINDS: dict[str, type | tuple[type, ...]] = {
     "Entrypoint": list, "Cmd": list, "Env": list, "WorkingDir": str, "User": str, "ExposedPorts": dict,
-    "StopSignal": str, "Labels": dict, "Volumes": dict}
+    "StopSignal": str, "Labels": dict, "Volumes": dict, "Healthcheck": dict}
 
 
 def image_config(meta: dict[str, Any]) -> dict[str, Any]:
@@ -56,7 +56,8 @@ class Applied(Fields):
 
 def apply(image: dict[str, Any], *, cmd: list[str] | None, entrypoint: list[str] | None = None,
           env: dict[str, str] | None = None, workdir: str | None = None, user: str | None = None,
-          stop_signal: str | None = None, labels: dict[str, str] | None = None) -> Applied:
+          stop_signal: str | None = None, labels: dict[str, str] | None = None,
+          healthcheck: dict[str, Any] | None = None) -> Applied:
     """Merge the image's config (``image_config``) with the user's values, as dockerd does:
 
     - ``entrypoint`` None keeps the image's; ``[""]`` clears it; any other value replaces it. The image's
@@ -89,6 +90,10 @@ def apply(image: dict[str, Any], *, cmd: list[str] | None, entrypoint: list[str]
         "Entrypoint": entry or None, "Cmd": cmd or None,
         "Labels": {**{str(k): str(v) for k, v in (image.get("Labels") or {}).items()}, **(labels or {})},
         "ExposedPorts": {str(k): {} for k in image.get("ExposedPorts") or {}}}
+    if healthcheck or image.get("Healthcheck"):   # the user's fields over the image's (``_health.merge``)
+        from ._health import merge
+        if merged := merge(image.get("Healthcheck"), healthcheck):
+            record["Healthcheck"] = merged
     if image.get("Volumes"):   # mount points the image declares: the plugin owning mounts makes volumes there
         record["Volumes"] = {str(k): {} for k in image["Volumes"]}
     if stop_signal or image.get("StopSignal"):
@@ -110,6 +115,8 @@ def container_config(spec: Any) -> dict[str, Any]:
         out["StopSignal"] = config["StopSignal"]
     if config.get("Volumes"):
         out["Volumes"] = config["Volumes"]
+    if config.get("Healthcheck"):
+        out["Healthcheck"] = config["Healthcheck"]
     return out
 
 

@@ -91,7 +91,14 @@ def supervise(root: str, run: str, cid: str, reply_fd: int) -> int:
         loaded = load_plugins(rec.spec.plugins)
         log = engine.log_path(rec)
         _stdin_from_fifo(os.path.join(rec.dir, "stdin"), keep_open=rec.spec.tty)
+        monitor = []
+
         def started(_child: object) -> None:
+            config = rec.spec.config.get("Healthcheck")
+            if config and config.get("Test") and config["Test"][0] != "NONE":
+                from ._health import Monitor
+                monitor.append(Monitor(rec, config))
+                monitor[-1].start()
             from . import _trace
             if _trace.enabled:  # nobody reads our stderr: keep the phases beside the log (before "ok")
                 with open(os.path.join(rec.dir, "trace.txt"), "w") as f:
@@ -109,7 +116,11 @@ def supervise(root: str, run: str, cid: str, reply_fd: int) -> int:
             else:
                 io = LogIO(log)
             began = time.monotonic()
-            code = engine.run(loaded, ctx, rec, io, on_started=started)
+            try:
+                code = engine.run(loaded, ctx, rec, io, on_started=started)
+            finally:
+                while monitor:
+                    monitor.pop().stop()
             fresh = engine.store.load(cid)
             if fresh is None or not should_restart(rec.spec.restart, code, count, fresh.state):
                 return code

@@ -173,7 +173,7 @@ class RemoteEngine:
                 detach: bool, remove: bool, plugins: list[str] | None, options: dict[str, Any],
                 entrypoint: list[str] | None = None, stop_signal: str | None = None,
                 group_add: list[str] | None = None, labels: dict[str, str] | None = None,
-                restart: str = "") -> int | str:
+                restart: str = "", healthcheck: dict[str, Any] | None = None) -> int | str:
         """``nsrun run`` through the daemon: the container id when detached, else its exit code."""
         from .remote_io import run_attached
         if rootfs:
@@ -183,7 +183,8 @@ class RemoteEngine:
         body = {"Image": image, "Cmd": argv or None, "Entrypoint": entrypoint,
                 "StopSignal": stop_signal or "", "Env": [f"{k}={v}" for k, v in env.items()], "WorkingDir": workdir or "",
                 "User": user or "", "Tty": tty, "OpenStdin": interactive, "StdinOnce": interactive,
-                "AttachStdin": interactive, "Labels": dict(labels or {}), "HostConfig": {"AutoRemove": remove, "GroupAdd": list(group_add or ()) or None,
+                "AttachStdin": interactive, "Labels": dict(labels or {}), "Healthcheck": healthcheck,
+                "HostConfig": {"AutoRemove": remove, "GroupAdd": list(group_add or ()) or None,
                                                "RestartPolicy": _restart_policy(restart)},
                 "Nsrun": {"Plugins": plugins, "Options": options, "Detach": detach}}
         from ..errors import ImageNotFoundError, NotFoundError

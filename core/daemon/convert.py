@@ -82,6 +82,9 @@ def create_args(body: Any, name: str | None, docker_create: Any) -> dict[str, An
         "detach": True, "remove": bool(fields.take("HostConfig.AutoRemove", bool)), "options": {},
         "entrypoint": [""] if cleared else entrypoint, "stop_signal": fields.take("StopSignal", str),
         "group_add": fields.take_strings("HostConfig.GroupAdd") or [], "restart": _restart(fields)}
+    if (health := fields.take("Healthcheck", dict)) is not None:
+        from .._health import merge
+        args["healthcheck"] = merge(None, health)
     for result in docker_create(fields=fields):
         args["options"].update(result)
     # Labels are the container's metadata (the core's), whether or not a plugin also read one of them
@@ -127,7 +130,9 @@ def _status_text(status: str, state: dict[str, Any], now: float) -> str:
                 return f"{secs // size} {unit}"
         return "Less than a second" if secs < 1 else f"{secs} seconds"
     if status == "running":
-        return f"Up {ago(state.get('started'))}"
+        health = (state.get("health") or {}).get("Status")
+        shown = {"starting": " (health: starting)", "healthy": " (healthy)", "unhealthy": " (unhealthy)"}
+        return f"Up {ago(state.get('started'))}{shown.get(health, '')}"
     if status == "paused":
         return f"Up {ago(state.get('started'))} (Paused)"
     if status == "exited":
@@ -171,6 +176,10 @@ def container_json(rec: Any, view_hook: Any) -> dict[str, Any]:
         "Mounts": [], "GraphDriver": {"Name": "overlay2", "Data": {}},
         "Nsrun": {"Plugins": spec.plugins, "Options": spec.options, "Info": info},
     }
+    if (spec.config.get("Healthcheck") or {}).get("Test", ["NONE"])[0] != "NONE":
+        health = st.get("health") or {"Status": "starting" if status == "running" else "unhealthy",
+                                      "FailingStreak": 0, "Log": []}
+        view["State"]["Health"] = health
     view_hook(options=spec.options, info=info, view=view)
     return view
 

@@ -74,7 +74,10 @@ def parse_volume(text: str, *, check_exists: bool = True) -> Volume:
     readonly = "ro" in modes
     target = _target(text, target)
     if not bind:
-        check_volume_name(source)
+        if not VOLUME_NAME.match(source):
+            raise ConfigError(f"invalid volume specification: {text!r}: {source!r} is not a valid volume name "
+                              f"([a-zA-Z0-9][a-zA-Z0-9_.-], 2 characters or more); for a host directory use an "
+                              f"absolute path")
         return Volume(source, target, readonly, "volume", "nocopy" in modes)
     if check_exists and not os.path.exists(source):
         raise ConfigError(f"invalid volume specification: {text!r}: host path {source} does not exist")

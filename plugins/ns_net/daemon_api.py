@@ -35,6 +35,8 @@ def _docker(store: NetworkStore, net: Network) -> dict[str, Any]:
             # shows its bridge's name, as docker0's does
             "Options": ({"com.docker.network.bridge.name": net.bridge} if net.name == DEFAULT_NAME else
                         dict(net.options or {})),
+            # what nsrun made of it (Docker's clients ignore this key)
+            "Nsrun": {"Bridge": net.bridge, "Options": {BIG_TCP_OPTION: "true" if net.big_tcp else "false"}},
             "Containers": {d.get("id", ""): {"Name": d.get("name", ""), "EndpointID": d.get("id", ""),
                                              "MacAddress": "", "IPv4Address": f"{ip}/{net.prefixlen}",
                                              "IPv6Address": ""}

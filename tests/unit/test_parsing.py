@@ -60,10 +60,10 @@ def test_volume_forms(tmp_path):
 
 
 @pytest.mark.parametrize("spec, words", [
-    ("bad name:/x", "invalid volume name"), ("/tmp:rel", "container path must be absolute"),
+    ("bad name:/x", "not a valid volume name"), ("/tmp:rel", "container path must be absolute"),
     ("/tmp:/x:rw:x", "expected"), ("/tmp:/x:xx", "mode must be"), ("/nonexistent-nsrun:/x", "does not exist"),
     ("/tmp:/", "cannot mount over"), ("rel", "expected"), ("/tmp:/x:nocopy", "mode must be"),
-    ("data:/x:z", "not supported"), ("x:/y", "invalid volume name"),
+    ("data:/x:z", "not supported"), ("x:/y", "not a valid volume name"),
 ])
 def test_volume_errors_are_one_line(spec, words):
     with pytest.raises(ConfigError, match=words) as excinfo:
