@@ -150,7 +150,7 @@ class Engine:
         return self.store.find(ref)
 
     def list(self, all: bool = False) -> list[Record]:
-        return [r for r in self.store.list() if all or r.running]
+        return [r for r in self.store.list() if all or r.running or r.status == "restarting"]  # as docker ps
 
     # -- stopping ----------------------------------------------------------------------------------------
     def kill(self, ref: str, sig: int = signal.SIGKILL) -> Record:

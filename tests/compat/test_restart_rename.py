@@ -47,6 +47,8 @@ def test_always_survives_a_daemon_restart_and_stops_on_stop(daemon):
              check=True)
     try:
         assert _until(lambda: _state(d, "dmnh-al")[1] >= 1)
+        # docker ps (without -a) lists it while it runs and while it waits to run again
+        assert _until(lambda: "Restarting" in d.docker("ps", "--format", "{{.Status}}", check=True).stdout)
         d.stop()                                   # the supervisor keeps the policy on its own
         time.sleep(1.0)
         d.start()
