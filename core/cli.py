@@ -132,9 +132,13 @@ def logs(state: _State, follow: bool, name: str) -> None:
 def exec_(state: _State, interactive: bool, tty: bool, env: tuple[str, ...], workdir: str | None,
           user: str | None, name: str, cmd: tuple[str, ...]) -> None:
     """Run a command in a running container."""
-    from ._parse import parse_env
-    sys.exit(state.engine.exec(name, list(cmd), tty=tty, interactive=interactive, env=parse_env(env),
-                               workdir=workdir, user=user))
+    if state.host:
+        from ._parse import parse_env
+        sys.exit(state.engine.exec(name, list(cmd), tty=tty, interactive=interactive, env=parse_env(env),
+                                   workdir=workdir, user=user))
+    from ._execclient import run_exec
+    sys.exit(run_exec(state.root, name, list(cmd), tty=tty, interactive=interactive, env=list(env),
+                      workdir=workdir, user=user))
 
 
 @cli.command()
