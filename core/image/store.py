@@ -213,10 +213,13 @@ class Images:
 
     def add(self, *, config: dict[str, Any], layers: list[str], image_id: str | None = None,
             tags: Iterable[str] = (), repo_digests: Iterable[str] = (), size: int | None = None,
-            created: float | None = None, manifest: str | None = None) -> dict[str, Any]:
+            created: float | None = None, manifest: str | None = None, parent: str | None = None,
+            build_key: str | None = None) -> dict[str, Any]:
         """Record an image whose layer directories exist (``layers``: chain ids, bottom-most first). ``image_id``
         is the config's digest (computed from ``config`` when not given). Tags move to this image from any other
-        (which may become dangling); adding an existing image merges its tags and digests."""
+        (which may become dangling); adding an existing image merges its tags and digests. ``parent``: the id
+        of the image it was made on (commit, build); ``build_key``: the builder's cache key of the step that
+        made it (see ``build.cache``)."""
         chains = [check_digest(c, "chain id") for c in layers]
         image_id = check_digest(image_id, "image id") if image_id else _config_id(config)
         names = [normalize(t) for t in tags]
@@ -231,6 +234,10 @@ class Images:
                    "repo_digests": sorted(set(old.get("repo_digests", [])) | set(repo_digests)),
                    "size": size, "created": old.get("created") or created or time.time(),
                    "manifest": manifest or old.get("manifest")}  # its manifest's digest in content/, if kept
+            if parent or old.get("parent"):
+                rec["parent"] = parent or old.get("parent")
+            if build_key or old.get("build_key"):
+                rec["build_key"] = build_key or old.get("build_key")
             self._write(os.path.join(self._records, image_id[7:] + ".json"), rec)
             if names:
                 current = self._tags()
