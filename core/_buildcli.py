@@ -86,4 +86,117 @@ def history(state: Any, quiet: bool, no_trunc: bool, format_: str | None, image:
     click.echo(format_table(rows))
 
 
-COMMANDS = (commit, diff)
+def _pairs(items: tuple[str, ...], what: str, from_env: bool) -> dict[str, str]:
+    import os
+    out = {}
+    for item in items:
+        key, eq, value = item.partition("=")
+        if not key:
+            raise ConfigError(f"invalid {what} {item!r}: KEY=VALUE expected")
+        if not eq:
+            if not from_env:
+                raise ConfigError(f"invalid {what} {item!r}: KEY=VALUE expected")
+            if key not in os.environ:
+                continue  # docker: --build-arg NAME with NAME unset is left out
+            value = os.environ[key]
+        out[key] = value
+    return out
+
+
+def _read_dockerfile(context: str, path: str | None) -> str:
+    import os
+    if path == "-":
+        return sys.stdin.read()
+    path = path or os.path.join(context, "Dockerfile")
+    try:
+        with open(path) as f:
+            return f.read()
+    except FileNotFoundError:
+        raise ConfigError(f"unable to prepare context: unable to evaluate symlinks in Dockerfile path: lstat "
+                          f"{os.path.abspath(path)}: no such file or directory") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read the Dockerfile {path}: {exc.strerror}") from None
+
+
+class _JsonOut:
+    """Docker's build stream (``{"stream": TEXT}`` per chunk), one JSON object per line: ``--json-stream``,
+    what the daemon's ``POST /build`` passes on as it is."""
+
+    def __init__(self) -> None:
+        self.out = sys.stdout
+
+    def __call__(self, text: str) -> None:
+        if text:
+            self.send({"stream": text})
+
+    def send(self, msg: dict[str, Any]) -> None:
+        self.out.write(json.dumps(msg) + "\n")
+        self.out.flush()
+
+
+@click.command()
+@click.option("-t", "--tag", "tags", multiple=True, metavar="NAME[:TAG]", help="Name the image (repeatable)")
+@click.option("-f", "--file", "dockerfile", metavar="PATH", help="The Dockerfile (default: CONTEXT/Dockerfile; - "
+              "for stdin)")
+@click.option("--build-arg", "build_args", multiple=True, metavar="KEY=VALUE", help="Set a build-time variable")
+@click.option("--target", metavar="STAGE", help="Build up to this stage")
+@click.option("--no-cache", is_flag=True, help="Do not use the layer cache")
+@click.option("--pull", is_flag=True, help="Always pull the base images")
+@click.option("--label", "labels", multiple=True, metavar="KEY=VALUE", help="Add a label to the image")
+@click.option("--iidfile", metavar="FILE", help="Write the image id to FILE")
+@click.option("-q", "--quiet", is_flag=True, help="Print only the image id")
+@click.option("--json-stream", is_flag=True, hidden=True, help="Docker's JSON build stream (for the daemon)")
+@click.argument("context")
+@click.pass_obj
+def build(state: Any, tags: tuple[str, ...], dockerfile: str | None, build_args: tuple[str, ...],
+          target: str | None, no_cache: bool, pull: bool, labels: tuple[str, ...], iidfile: str | None,
+          quiet: bool, json_stream: bool, context: str) -> None:
+    """Build an image from a Dockerfile and a context directory (docker's classic builder)."""
+    from .errors import NsrunError
+    jout = _JsonOut() if json_stream else None
+    try:
+        image_id = _build(state, tags, dockerfile, build_args, target, no_cache, pull, labels, quiet, jout,
+                          context)
+    except NsrunError as exc:
+        if jout is None:
+            raise
+        jout.send({"errorDetail": {"message": exc.message}, "error": exc.message})
+        sys.exit(1)
+    if iidfile:
+        with open(iidfile, "w") as f:
+            f.write(image_id)
+    if quiet:
+        if jout:
+            jout(image_id + "\n")
+        else:
+            click.echo(image_id)
+
+
+def _build(state: Any, tags: tuple[str, ...], dockerfile: str | None, build_args: tuple[str, ...],
+           target: str | None, no_cache: bool, pull: bool, labels: tuple[str, ...], quiet: bool, jout: Any,
+           context: str) -> str:
+    from .build.builder import BuildOptions, Builder
+    from .image.reference import parse
+    engine = _local(state, "build")
+    options = BuildOptions(dockerfile=_read_dockerfile(context, dockerfile), tags=tags,
+                           build_args=_pairs(build_args, "--build-arg", True), target=target, no_cache=no_cache,
+                           labels=_pairs(labels, "--label", False), plugins=state.plugins, pull=pull)
+
+    def emit(text: str) -> None:
+        if quiet:
+            return
+        if jout:
+            jout(text)
+        else:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+    image_id = Builder(engine, context, options, emit).build()
+    if jout and not quiet:
+        jout.send({"aux": {"ID": image_id}})
+    emit(f"Successfully built {image_id[7:19]}\n")
+    for tag in tags:
+        emit(f"Successfully tagged {parse(tag, default_tag='latest').familiar()}\n")
+    return image_id
+
+
+COMMANDS = (commit, diff, build)
