@@ -152,8 +152,13 @@ def build(state: Any, tags: tuple[str, ...], dockerfile: str | None, build_args:
           target: str | None, no_cache: bool, pull: bool, labels: tuple[str, ...], iidfile: str | None,
           quiet: bool, json_stream: bool, context: str) -> None:
     """Build an image from a Dockerfile and a context directory (docker's classic builder)."""
+    import signal
     from .errors import NsrunError
     jout = _JsonOut() if json_stream else None
+
+    def stop(signum: int, _frame: Any) -> None:  # the daemon's client went away: clean up, then leave
+        raise NsrunError(f"the build was stopped (signal {signum})")
+    signal.signal(signal.SIGTERM, stop)
     try:
         image_id = _build(state, tags, dockerfile, build_args, target, no_cache, pull, labels, quiet, jout,
                           context)
