@@ -87,10 +87,10 @@ def _unpack(spool: Any, dest: str) -> None:
     from ..build.context import extract_tar
     try:
         extract_tar(spool, dest, "the build context")
-    except ConfigError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - tarfile's errors are many
-        raise BadRequest(f"the build context is not a tar archive: {exc}") from None
+    except ConfigError as exc:
+        raise BadRequest(exc.message) from None
+    except (OSError, EOFError, ValueError) as exc:  # a truncated or corrupt stream inside a valid start
+        raise BadRequest(f"the build context: unreadable tar archive: {exc}") from None
 
 
 async def build(request: web.Request) -> web.StreamResponse:

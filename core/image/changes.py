@@ -30,4 +30,10 @@ def list_changes(upper: str, lowers: list[str], skip: tuple[str, ...] | list[str
             out.append(("D", "/" + rel))
         else:
             out.append(("C" if _below(lowers, rel) else "A", "/" + rel))
+    # A directory in the upper dir only because a skipped mount point was made in it (``/etc`` for
+    # ``/etc/hosts``) is not a change of the container's.
+    above = {"/" + "/".join(p.split("/")[:k]) for p in skipped for k in range(1, p.count("/") + 1)}
+    paths = [p for _, p in out]
+    out = [(kind, p) for kind, p in out
+           if not (kind == "C" and p in above and not any(q.startswith(p + "/") for q in paths))]
     return sorted(out, key=lambda item: item[1])
