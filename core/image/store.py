@@ -300,7 +300,22 @@ class Images:
             for t in own:
                 del tags[t]
             self._set_tags(tags)
-            return [{"Untagged": t} for t in own] + self._delete(image_id)
+            parent = (self._load(image_id) or {}).get("parent")
+            return [{"Untagged": t} for t in own] + self._delete(image_id) + self._delete_steps(parent)
+
+    def _delete_steps(self, image_id: str | None) -> list[dict[str, str]]:
+        """[locked] After an image is deleted: its parents that were steps of the build that made it (untagged,
+        with a ``build_key``) and that no other image is made on, as docker's rmi removes them."""
+        out: list[dict[str, str]] = []
+        while image_id:
+            rec = self._load(image_id)
+            if rec is None or not rec.get("build_key") or image_id in self._tags().values():
+                break
+            if any(other.get("parent") == image_id for other in self.list()):
+                break
+            out += self._delete(image_id)
+            image_id = rec.get("parent")
+        return out
 
     def _delete(self, image_id: str) -> list[dict[str, str]]:
         """[locked] Drop a record and the layers no other record lists."""

@@ -219,3 +219,20 @@ def test_commit_diff_and_history(nsrun, tmp_path):
     assert "hi\nx\n" in _build(nsrun, ctx).stdout
     bad = nsrun("commit", "-c", "FROB x", "bldh-nothing", check=False)
     assert bad.returncode == 125 and "FROB" in bad.stderr
+
+
+def test_rmi_of_a_built_image_removes_its_steps_but_not_shared_ones(nsrun, nsrun_root, tmp_path):
+    ctx = _context(tmp_path / "ctx", {"Dockerfile": "FROM busybox\nRUN echo a > /a\nENV X=1\n",
+                                      "Dockerfile.two": "FROM busybox\nRUN echo a > /a\nENV Y=2\n"})
+    _build(nsrun, "-t", "bldh-one", ctx)
+    _build(nsrun, "-t", "bldh-two", "-f", os.path.join(ctx, "Dockerfile.two"), ctx)
+    layers = lambda: sorted(os.listdir(os.path.join(nsrun_root, "layers")))  # noqa: E731
+    assert len([n for n in layers() if len(n) == 64]) == 2
+    out = nsrun("image", "rm", "bldh-one", check=True).stdout
+    assert out.count("Deleted:") == 1  # the image (its ENV step); the RUN step below is bldh-two's too
+    assert nsrun("run", "--rm", "bldh-two", "cat", "/a", check=True).stdout == "a\n"
+    out = nsrun("image", "rm", "bldh-two", check=True).stdout
+    assert out.count("Deleted:") == 3  # the image, the RUN step and its layer
+    assert len([n for n in layers() if len(n) == 64]) == 1  # busybox's
+    assert nsrun("image", "ls", "-a", "-q", check=True).stdout.split() == [
+        json.loads(nsrun("image", "inspect", "busybox", check=True).stdout)[0]["Id"][7:19]]
