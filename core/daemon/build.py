@@ -116,6 +116,16 @@ async def build(request: web.Request) -> web.StreamResponse:
                                                     stdout=asyncio.subprocess.PIPE,
                                                     stderr=asyncio.subprocess.PIPE, start_new_session=True)
         resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+
+        async def watch() -> None:  # aiohttp does not cancel a handler whose client left: look for it
+            while proc.returncode is None:
+                await asyncio.sleep(0.3)
+                transport = request.transport
+                if transport is None or transport.is_closing():
+                    if proc.returncode is None:
+                        proc.send_signal(signal.SIGTERM)
+                    return
+        watcher = asyncio.create_task(watch())
         try:
             await resp.prepare(request)
             errored = False
@@ -132,6 +142,7 @@ async def build(request: web.Request) -> web.StreamResponse:
                                  + b"\r\n")
             await resp.write_eof()
         finally:
+            watcher.cancel()
             if proc.returncode is None:  # the client went away: stop the build, let it clean up
                 proc.send_signal(signal.SIGTERM)
                 try:

@@ -179,3 +179,27 @@ def test_docker_py_build_then_push_to_a_registry(bdaemon, tmp_path, monkeypatch)
             reg.stop()
     finally:
         client.close()
+
+
+def test_a_client_that_goes_away_stops_the_build(bdaemon, tmp_path):
+    import time
+    ctx = _ctx(tmp_path / "ctx", "FROM busybox\nRUN echo started; sleep 60\n")
+    docker = shutil.which("docker") or "/usr/local/bin/docker"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKER_")}
+    env.update(DOCKER_CONFIG=bdaemon.config, DOCKER_BUILDKIT="0")
+    proc = subprocess.Popen([docker, "-H", bdaemon.unix_url, "build", "-t", "bldh-gone", ctx], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        for line in proc.stdout:
+            if line.startswith("started"):
+                break
+    finally:
+        proc.kill()
+        proc.wait()
+    deadline = time.monotonic() + 15
+    while bdaemon.leftovers() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert bdaemon.leftovers() == []
+    layers = os.path.join(bdaemon.root, "layers")
+    assert not [n for n in os.listdir(layers) if ".tmp" in n]
+    assert "bldh-gone" not in bdaemon.docker("images", check=True).stdout

@@ -236,3 +236,26 @@ def test_rmi_of_a_built_image_removes_its_steps_but_not_shared_ones(nsrun, nsrun
     assert len([n for n in layers() if len(n) == 64]) == 1  # busybox's
     assert nsrun("image", "ls", "-a", "-q", check=True).stdout.split() == [
         json.loads(nsrun("image", "inspect", "busybox", check=True).stdout)[0]["Id"][7:19]]
+
+
+def test_a_stopped_build_removes_its_container(nsrun, nsrun_root, tmp_path):
+    import signal
+    import subprocess
+    ctx = _context(tmp_path / "ctx", {"Dockerfile": "FROM busybox\nRUN echo started; sleep 60\n"})
+    proc = nsrun.popen(*PLUGINS, "build", "-t", "bldh-stopped", ctx, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       text=True)
+    try:
+        for line in proc.stdout:
+            if line.startswith("started"):
+                break
+        start = time.monotonic()
+        proc.send_signal(signal.SIGINT)  # ^C: a shell as the container's pid 1 would ignore it; the build stops
+        _, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 125 and "the build was stopped (signal 2)" in err
+    assert time.monotonic() - start < 10
+    assert nsrun("ps", "-a", "-q", check=True).stdout == "" and _staging(nsrun_root) == []
+    assert "bldh-stopped" not in nsrun("image", "ls", check=True).stdout
