@@ -151,7 +151,8 @@ class _JsonOut:
 def build(state: Any, tags: tuple[str, ...], dockerfile: str | None, build_args: tuple[str, ...],
           target: str | None, no_cache: bool, pull: bool, labels: tuple[str, ...], iidfile: str | None,
           quiet: bool, json_stream: bool, context: str) -> None:
-    """Build an image from a Dockerfile and a context directory (docker's classic builder)."""
+    """Build an image from a Dockerfile and a context directory (docker's classic builder; with -H the
+    daemon builds it)."""
     import signal
     from .errors import NsrunError
     jout = _JsonOut() if json_stream else None
@@ -182,10 +183,8 @@ def _build(state: Any, tags: tuple[str, ...], dockerfile: str | None, build_args
            context: str) -> str:
     from .build.builder import BuildOptions, Builder
     from .image.reference import parse
-    engine = _local(state, "build")
-    options = BuildOptions(dockerfile=_read_dockerfile(context, dockerfile), tags=tags,
-                           build_args=_pairs(build_args, "--build-arg", True), target=target, no_cache=no_cache,
-                           labels=_pairs(labels, "--label", False), plugins=state.plugins, pull=pull)
+    text = _read_dockerfile(context, dockerfile)
+    args, label_map = _pairs(build_args, "--build-arg", True), _pairs(labels, "--label", False)
 
     def emit(text: str) -> None:
         if quiet:
@@ -195,7 +194,12 @@ def _build(state: Any, tags: tuple[str, ...], dockerfile: str | None, build_args
         else:
             sys.stdout.write(text)
             sys.stdout.flush()
-    image_id = Builder(engine, context, options, emit).build()
+    if getattr(state.engine, "remote", False):  # -H: the daemon builds (and prints the Successfully lines)
+        return state.engine.images.build(context, text, tags=tags, build_args=args, target=target,
+                                         no_cache=no_cache, pull=pull, labels=label_map, quiet=quiet, emit=emit)
+    options = BuildOptions(dockerfile=text, tags=tags, build_args=args, target=target, no_cache=no_cache,
+                           labels=label_map, plugins=state.plugins, pull=pull)
+    image_id = Builder(state.engine, context, options, emit).build()
     if jout and not quiet:
         jout.send({"aux": {"ID": image_id}})
     emit(f"Successfully built {image_id[7:19]}\n")

@@ -203,3 +203,24 @@ def test_a_client_that_goes_away_stops_the_build(bdaemon, tmp_path):
     layers = os.path.join(bdaemon.root, "layers")
     assert not [n for n in os.listdir(layers) if ".tmp" in n]
     assert "bldh-gone" not in bdaemon.docker("images", check=True).stdout
+
+
+def test_nsrun_remote_build_sends_the_context_without_ignored_files(bdaemon, tmp_path):
+    from conftest import NSRUN
+    ctx = _ctx(tmp_path / "ctx", "FROM busybox\nCOPY . /ctx/\n", {"secret.log": "no\n"})
+    other = tmp_path / "Other.dockerfile"
+    other.write_text("FROM busybox\nCOPY app /app\nCMD [\"ls\", \"/app\"]\n")
+
+    def remote(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([NSRUN, "-H", bdaemon.unix_url, *args], capture_output=True, text=True, timeout=120)
+    out = remote("build", "-t", "bldh-remote", ctx)
+    assert out.returncode == 0 and "Successfully tagged bldh-remote:latest" in out.stdout, out.stderr
+    listing = bdaemon.docker("run", "--rm", "bldh-remote", "find", "/ctx", "-type", "f", check=True).stdout
+    assert sorted(listing.split()) == ["/ctx/.dockerignore", "/ctx/Dockerfile", "/ctx/app/main.txt",
+                                       "/ctx/secret.log"]  # */*.log excludes app/debug.log only
+    iid = tmp_path / "iid"
+    quiet = remote("build", "-q", "-f", str(other), "--iidfile", str(iid), "-t", "bldh-remote:2", ctx)
+    assert quiet.returncode == 0 and quiet.stdout.strip() == iid.read_text()
+    assert bdaemon.docker("run", "--rm", "bldh-remote:2", check=True).stdout == "main.txt\n"
+    bad = remote("build", "-f", str(tmp_path / "nope"), ctx)
+    assert bad.returncode == 125 and "Dockerfile" in bad.stderr and "Traceback" not in bad.stderr
