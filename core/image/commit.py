@@ -158,7 +158,7 @@ def commit_container(engine: Any, ref: str, repo: str | None, *, changes: tuple[
     config = parse_changes(changes, full.get("config") or {})
     found = container_changes(engine, rec)
     argv = " ".join(rec.spec.argv)
-    with images._lease():
+    with images.lease():
         meta = new_layer(images, found["upper"], chains[-1] if chains else None, skip=found.get("skip") or (),
                          owner=tuple(found.get("owner") or (0, 0)))
         made = [meta["chain_id"]] if meta["chain_id"] not in chains else []

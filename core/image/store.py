@@ -386,11 +386,14 @@ class Images:
         return lines
 
     # -- making images here --------------------------------------------------------------------------------
-    def _lease(self) -> Any:
+    def lease(self) -> Any:
         """The content store's lease (see ``content.Lease``): held while layers exist that no record lists
-        yet, so gc's collection of unused layers and blobs waits its turn."""
+        yet (a pull, an import, a commit, a build), so gc's collection of unused layers and blobs waits its
+        turn."""
         from .content import Content
         return Content(self.paths.root).lease()
+
+    _lease = lease
 
     def import_tar(self, tar_paths: str | list[str], name: str, *, config: dict[str, Any] | None = None,
                    devices: bool = False) -> dict[str, Any]:
