@@ -284,10 +284,12 @@ def build_cli() -> click.Group:
         cli.params.extend(_click_option({**o.to_dict(), "plugin": None}) for o in GLOBAL_OPTIONS)
         run.params[:0] = [_click_option(o) for o in run_options(plugin_options())]
         exec_.params[:0] = [_click_option({**o.to_dict(), "plugin": None}) for o in EXEC_OPTIONS]
-    from ._imagecli import COMMANDS
+    from ._buildcli import COMMANDS as BUILD_COMMANDS, history
+    from ._imagecli import COMMANDS, image
     from .stats.cli import COMMANDS as LIVE_COMMANDS
-    for command in (*COMMANDS, *LIVE_COMMANDS):
+    for command in (*COMMANDS, *LIVE_COMMANDS, *BUILD_COMMANDS):
         cli.add_command(command)
+    image.add_command(history)
     for rec in discover().values():
         for name, target in rec.commands.items():
             if name not in cli.commands:
