@@ -31,7 +31,7 @@ __all__ = ["PipeIO", "PtyIO", "LogIO"]
 
 
 def _pump(child: Child, sinks: dict[int, Callable[[bytes], None]], stdin: int, stdin_to: int,
-          extra: dict[int, Callable[[], None]]) -> None:
+          extra: dict[int, Callable[[], None]] | None = None) -> None:
     """Copy until the container has exited: ``sinks`` maps each of its output pipes to where the data goes;
     ``stdin`` (-1: none) is copied into ``stdin_to`` (the container's stdin pipe), which is closed at EOF;
     ``extra`` maps other descriptors to what to call when they are readable (``_Watched``).
@@ -41,6 +41,7 @@ def _pump(child: Child, sinks: dict[int, Callable[[bytes], None]], stdin: int, s
     does not read its stdin cannot stall its own output). A sink that fails (EPIPE: nsrun's stdout reader
     went away) has its pipe closed: the container gets EPIPE/SIGPIPE as it would have."""
     exited = os.pidfd_open(child.pid)
+    extra = extra if extra is not None else {}
     pending = b""
     if stdin_to >= 0:
         os.set_blocking(stdin_to, False)
