@@ -322,7 +322,7 @@ def _child_main(ctx: RunContext, plugins: LoadedPlugins, flags: int, chan: _Chan
     """Stage 1. Every path ends in os._exit."""
     stage, plugin = "unshare", ""
     try:
-        _close_fds({chan.sock.fileno(), err_w})
+        _close_fds({chan.sock.fileno(), err_w, *ctx.pass_fds})
         _default_signals()
         _die_with_parent(parent_pid)
         os.setsid()  # out of the terminal's process group: signals reach the container through nsrun
@@ -553,7 +553,7 @@ def spawn_joined(target: int, ctx: RunContext, plugins: LoadedPlugins) -> Child:
         os.close(err_r)
         chan = _Channel(child_sock)
         try:
-            _close_fds({chan.sock.fileno(), err_w})
+            _close_fds({chan.sock.fileno(), err_w, *ctx.pass_fds})
             _default_signals()
             syscalls.set_pdeathsig(signal.SIGKILL)
             if os.getppid() != 0:  # our parent is outside this PID namespace (0) unless it died already

@@ -3,7 +3,8 @@
 Started as a fresh process (never forked from a threaded parent), in its own session. It runs the container
 through the one code path (``Engine.run``), copies its output into ``container.log``, records the exit and
 runs teardown. On FD it writes ``ok`` once the command has exec'd, or a JSON error, then closes it: the
-caller (``run -d``, the daemon) returns only then, so start errors reach the user.
+caller (``run -d``, the daemon) returns only then, so start errors reach the user. While the command runs
+it also takes ``nsrun exec`` requests (``_execserve``).
 """
 from __future__ import annotations
 
@@ -91,7 +92,8 @@ def supervise(root: str, run: str, cid: str, reply_fd: int) -> int:
         loaded = load_plugins(rec.spec.plugins)
         log = engine.log_path(rec)
         _stdin_from_fifo(os.path.join(rec.dir, "stdin"), keep_open=rec.spec.tty)
-        monitor = []
+        monitor: list = []
+        execs: list = []
 
         def started(_child: object) -> None:
             config = rec.spec.config.get("Healthcheck")
@@ -100,9 +102,15 @@ def supervise(root: str, run: str, cid: str, reply_fd: int) -> int:
                 monitor.append(Monitor(rec, config))
                 monitor[-1].start()
             from . import _trace
+            from ._execserve import ExecServer
             if _trace.enabled:  # nobody reads our stderr: keep the phases beside the log (before "ok")
                 with open(os.path.join(rec.dir, "trace.txt"), "w") as f:
                     _trace.report(f)
+            try:  # before "ok": an exec right after ``run -d`` finds it
+                execs.append(ExecServer(engine, rec))   # one per run (a restart policy runs it again)
+                io.watch(execs[-1].fileno(), execs[-1].on_readable)
+            except (OSError, NsrunError):
+                pass  # no socket: ``nsrun exec`` runs the exec itself (and reports), as for a foreground run
             answer("ok")
             _shrink()
         count = int(rec.state.get("restart_count") or 0)
@@ -121,6 +129,8 @@ def supervise(root: str, run: str, cid: str, reply_fd: int) -> int:
             finally:
                 while monitor:
                     monitor.pop().stop()
+                while execs:
+                    execs.pop().close()
             fresh = engine.store.load(cid)
             if fresh is None or not should_restart(rec.spec.restart, code, count, fresh.state):
                 return code

@@ -217,3 +217,17 @@ def oci_config(fields):
                               f"not supported")
         volumes.append(f"{m.get('source')}:{m.get('destination')}{':ro' if 'ro' in opts else ''}")
     return {"volumes": volumes} if volumes else None
+
+
+# The mount points pre_clone and prepare_root may create in an image that lacks them: left out of a commit
+# when they are still empty (Docker keeps them in a container's init layer, never in its diff).
+_PLACEHOLDERS = ("etc/hostname", "etc/hosts", "etc/resolv.conf", "proc", "sys", "dev", "dev/pts", "dev/shm")
+
+
+@hookimpl
+def container_changes(container_dir):
+    upper = os.path.join(container_dir, "upper")
+    if not os.path.isdir(upper):
+        return None
+    st = os.stat(upper)
+    return {"upper": upper, "skip": list(_PLACEHOLDERS), "owner": (st.st_uid, st.st_gid)}
