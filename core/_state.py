@@ -231,7 +231,8 @@ class Store:
         """Give a container another name (``docker rename``): the name link moves and ``config.json`` is
         rewritten under the root-wide lock, so two renames never take one name. A running container keeps the
         names its network's hosts files learned at its start until its next start."""
-        if not new or not NAME_RE.match(new):
+        from ._resolve import valid_name
+        if not new or not valid_name(new):
             raise ConfigError(f"Invalid container name ({new}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
         with self.global_lock():
             rec = self.find(ref)
