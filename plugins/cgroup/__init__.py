@@ -65,6 +65,8 @@ OPTIONS = [
     Option(("--cpuset-mems",), "cpuset_mems", metavar="LIST", help="Memory nodes to allocate from"),
     Option(("--pids-limit",), "pids_limit", metavar="N", help="Process limit (-1 unlimited)"),
     Option(("--blkio-weight",), "blkio_weight", metavar="N", help="Block I/O weight (10-1000) where the kernel has it"),
+    Option(("--own-cgroup",), "own_cgroup", is_flag=True,
+           help="A cgroup of its own even without a limit (for pause and update later; what OCI engines ask)"),
 ]
 COMMANDS = {"update": "nsrun_cgroup.commands:update", "pause": "nsrun_cgroup.commands:pause",
             "unpause": "nsrun_cgroup.commands:unpause"}
@@ -93,7 +95,7 @@ def configure(ctx: RunContext) -> None:
 def wants_own_cgroup(ctx: RunContext) -> bool:
     """A cgroup of its own for a container started with a limit or ``--cgroup-parent`` (see the module doc:
     moving a process into a cgroup costs this kernel an RCU grace period, 10-15 ms, on every start)."""
-    return bool(ctx.stash.get(_LIMITS)) or bool(ctx.options.get("cgroup_parent"))
+    return bool(ctx.stash.get(_LIMITS)) or bool(ctx.options.get("cgroup_parent")) or bool(ctx.options.get("own_cgroup"))
 
 
 @hookimpl
@@ -220,11 +222,29 @@ def daemon_routes() -> list[Any]:
     return routes()
 
 
+# linux.resources.<path> -> option (the values are Docker's units: bytes, shares, microseconds)
+_OCI_LIMITS = {"memory.limit": "memory", "memory.reservation": "memory_reservation", "memory.swap": "memory_swap",
+               "memory.disableOOMKiller": "oom_kill_disable", "cpu.shares": "cpu_shares", "cpu.quota": "cpu_quota",
+               "cpu.period": "cpu_period", "cpu.cpus": "cpuset_cpus", "cpu.mems": "cpuset_mems",
+               "pids.limit": "pids_limit", "blockIO.weight": "blkio_weight"}
+
+
 @hookimpl
 def oci_config(fields):
+    """The ``cgroup`` namespace entry (without one: the host's), the cgroup mount at /sys/fs/cgroup,
+    ``linux.resources`` memory/cpu/pids/blockIO.weight limits, and ``linux.cgroupsPath``: the container gets
+    a cgroup of its own *beneath the cgroup nsrun-oci runs in* (the path is not honoured as a place on the
+    host: nsrun never makes cgroups outside its own subtree), named by nsrun as always."""
     namespaces = fields.take_items("linux.namespaces", "cgroup", by="type")
     if any(ns.get("path") for ns in namespaces):
         raise ConfigError("config.json: joining an existing cgroup namespace (path) is not supported")
     fields.take_where("mounts", lambda m: isinstance(m, dict) and m.get("type") == "cgroup"
                       and m.get("destination") == "/sys/fs/cgroup")  # this plugin mounts them read-only
-    return None if namespaces else {"cgroupns": "host"}
+    out = {} if namespaces else {"cgroupns": "host"}
+    for path, dest in _OCI_LIMITS.items():
+        value = fields.take(f"linux.resources.{path}", int, str, bool)
+        if value is not None and not (dest == "pids_limit" and value in (-1, 0)):
+            out[dest] = True if value is True else str(value)
+    if fields.take("linux.cgroupsPath", str):
+        out["own_cgroup"] = True
+    return out or None

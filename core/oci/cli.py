@@ -1,0 +1,223 @@
+"""``nsrun-oci`` (and ``nsrun oci``): runc's command line, as podman/conmon, containerd's shim and dockerd
+call it.
+
+``nsrun-oci [--root DIR] [--log FILE] [--log-format text|json] [--debug] [--systemd-cgroup] COMMAND ...``.
+Options are accepted with one or two dashes and as ``--opt=value`` (Go's flag package, which runc uses).
+Errors: one line ``nsrun-oci: MESSAGE`` on stderr and, with ``--log``, one line in the log file (``--log-format
+json``: ``{"level": "error", "msg": ..., "time": ...}``, which containerd shows its users); exit status 1,
+as runc. ``run`` exits with the container's status.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from typing import Any, NoReturn
+
+__all__ = ["main"]
+
+PROG = "nsrun-oci"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise _Usage(message)
+
+
+class _Usage(Exception):
+    pass
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog=PROG, add_help=True, allow_abbrev=False,
+                description="nsrun's OCI runtime: runc's command line over nsrun's plugins")
+    p.add_argument("--root", help="state directory (default $NSRUN_OCI_ROOT or /run/nsrun-oci)")
+    p.add_argument("--log", help="log file (errors are also printed on stderr)")
+    p.add_argument("--log-format", default="text", choices=("text", "json"))
+    p.add_argument("--debug", action="store_true", help="tracebacks and debug lines in the log")
+    p.add_argument("--systemd-cgroup", action="store_true", help="refused: nsrun-oci uses cgroupfs beneath its own cgroup")
+    p.add_argument("--rootless", default="auto", help="accepted as auto|false (nsrun-oci runs as root)")
+    p.add_argument("-v", "--version", action="store_true")
+    sub = p.add_subparsers(dest="command", parser_class=_Parser)
+
+    def cmd(name: str, help: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help, allow_abbrev=False)
+
+    for name in ("create", "run"):
+        c = cmd(name, "create a container from a bundle" + (", start it and wait" if name == "run" else ""))
+        c.add_argument("-b", "--bundle", help="the bundle directory (default: the current one)")
+        c.add_argument("--pid-file")
+        c.add_argument("--console-socket")
+        c.add_argument("--no-pivot", action="store_true", help="accepted; nsrun always uses pivot_root")
+        c.add_argument("--no-new-keyring", action="store_true",
+                       help="accepted; the container always gets a fresh session keyring")
+        c.add_argument("--preserve-fds", type=int, default=0)
+        if name == "run":
+            c.add_argument("-d", "--detach", action="store_true")
+        c.add_argument("id")
+    for name, text in (("start", "start a created container"), ("state", "print a container's state as JSON")):
+        cmd(name, text).add_argument("id")
+    k = cmd("kill", "send a signal to the container's process (default SIGTERM)")
+    k.add_argument("-a", "--all", action="store_true", help="every process in the container's PID namespace")
+    k.add_argument("id")
+    k.add_argument("signal", nargs="?", default="SIGTERM")
+    d = cmd("delete", "delete a stopped container (--force: any)")
+    d.add_argument("-f", "--force", action="store_true")
+    d.add_argument("id")
+    ls = cmd("list", "list the containers of this root")
+    ls.add_argument("-q", "--quiet", action="store_true")
+    ls.add_argument("-f", "--format", default="table", choices=("table", "json"))
+    s = cmd("spec", "write a default config.json")
+    s.add_argument("-b", "--bundle")
+    s.add_argument("--rootless", action="store_true")
+    cmd("features", "what this runtime supports, as JSON")
+    return p
+
+
+# Go's flag package takes -flag as --flag: the long options of every command, by their single-dash spelling
+_LONG = {"-root", "-log", "-log-format", "-debug", "-systemd-cgroup", "-rootless", "-version", "-bundle",
+         "-pid-file", "-console-socket", "-no-pivot", "-no-new-keyring", "-preserve-fds", "-detach", "-all",
+         "-force", "-quiet", "-format"}
+
+
+def _normalise(argv: list[str]) -> list[str]:
+    out = []
+    for arg in argv:
+        name = arg.partition("=")[0]
+        out.append("-" + arg if name in _LONG else arg)
+    return out
+
+
+class _Log:
+    """Where errors and debug lines go besides stderr: ``--log`` in ``--log-format``."""
+
+    def __init__(self, path: str | None, fmt: str) -> None:
+        self.path, self.fmt = path, fmt
+
+    def write(self, level: str, msg: str) -> None:
+        if not self.path:
+            return
+        now = time.time()
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1e9):09d}Z"
+        if self.fmt == "json":
+            line = json.dumps({"level": level, "msg": msg, "time": stamp})
+        else:
+            line = f"time={json.dumps(stamp)} level={level} msg={json.dumps(msg)}"
+        try:
+            with open(self.path, "a") as f:
+                f.write(line + "\n")
+        except OSError:
+            pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    args_list = _normalise(list(sys.argv[1:] if argv is None else argv))
+    log = _Log(None, "text")
+    debug = "--debug" in args_list
+    try:
+        args = _parser().parse_args(args_list)
+        log = _Log(args.log, args.log_format)
+        return _dispatch(args, log)
+    except _Usage as exc:
+        return _fail(log, f"{exc}", debug)
+    except Exception as exc:  # noqa: BLE001 - every error is one line; --debug shows the traceback
+        from ..errors import NsrunError
+        if isinstance(exc, NsrunError):
+            msg = exc.message
+        elif isinstance(exc, OSError):
+            msg = f"{exc.strerror or exc}{': ' + str(exc.filename) if exc.filename else ''}"
+        else:
+            msg = f"internal error: {type(exc).__name__}: {exc}"
+        return _fail(log, msg, debug)
+    except KeyboardInterrupt:
+        return 130
+
+
+def _fail(log: _Log, msg: str, debug: bool) -> int:
+    if debug:
+        import traceback
+        traceback.print_exc()
+    log.write("error", msg)
+    print(f"{PROG}: {msg}", file=sys.stderr, flush=True)
+    return 1
+
+
+def _dispatch(args: argparse.Namespace, log: _Log) -> int:
+    if args.version:
+        from .. import __version__
+        from .runtime import OCI_VERSION
+        print(f"{PROG} version {__version__}\nspec: {OCI_VERSION}")
+        return 0
+    if not args.command:
+        raise _Usage("a command is required (create, start, state, kill, delete, run, list, spec, features)")
+    if args.command == "spec":
+        return _spec(args)
+    if args.command == "features":
+        from .features import features
+        print(json.dumps(features(), indent=2))
+        return 0
+    from ..errors import ConfigError
+    if args.systemd_cgroup:
+        raise ConfigError("--systemd-cgroup is not supported: nsrun-oci makes cgroups with cgroupfs beneath its own "
+                          "cgroup" + ("" if os.path.isdir("/run/systemd/system") else " (and no systemd runs here)"))
+    if args.rootless not in ("auto", "false"):
+        raise ConfigError(f"--rootless {args.rootless}: nsrun-oci runs as root (auto or false)")
+    if getattr(args, "preserve_fds", 0):
+        raise ConfigError("--preserve-fds is not supported")
+    from .runtime import Runtime
+    rt = Runtime(args.root)
+    if args.debug:
+        log.write("debug", f"{args.command} {getattr(args, 'id', '')}".strip())
+    if args.command == "create":
+        rt.create(args.id, args.bundle, args.pid_file, args.console_socket)
+    elif args.command == "run":
+        return rt.run(args.id, args.bundle, args.pid_file, args.console_socket, args.detach)
+    elif args.command == "start":
+        rt.start(args.id)
+    elif args.command == "state":
+        print(json.dumps(rt.state(args.id), indent=2))
+    elif args.command == "kill":
+        from .._parse import parse_signal
+        rt.kill(args.id, parse_signal(args.signal), args.all)
+    elif args.command == "delete":
+        for line in rt.delete(args.id, args.force):
+            log.write("warning", line)
+    elif args.command == "list":
+        _list(rt, args)
+    return 0
+
+
+def _spec(args: argparse.Namespace) -> int:
+    from ..errors import ConfigError
+    if args.rootless:
+        raise ConfigError("spec --rootless is not supported (nsrun maps ids through its user plugin)")
+    from .spec import default_spec
+    path = os.path.join(args.bundle or ".", "config.json")
+    if os.path.exists(path):
+        raise ConfigError("File config.json exists. Remove it first")
+    with open(path, "x") as f:
+        json.dump(default_spec(), f, indent="\t")
+    return 0
+
+
+def _list(rt: Any, args: argparse.Namespace) -> None:
+    states = rt.list()
+    if args.quiet:
+        for st in states:
+            print(st["id"])
+    elif args.format == "json":
+        print(json.dumps(states))
+    else:
+        from .._console import format_table
+        rows = [("ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER")]
+        rows += [(st["id"], st["pid"], st["status"], st["bundle"], st["created"], st["owner"] or "root")
+                 for st in states]
+        print(format_table(rows))
+
+
+def entry() -> None:
+    """The console script: exit without the interpreter's teardown (as ``nsrun`` does)."""
+    from .._console import exit_now
+    exit_now(main())
