@@ -39,6 +39,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--debug", action="store_true", help="tracebacks and debug lines in the log")
     p.add_argument("--systemd-cgroup", action="store_true", help="refused: nsrun-oci uses cgroupfs beneath its own cgroup")
     p.add_argument("--rootless", default="auto", help="accepted as auto|false (nsrun-oci runs as root)")
+    p.add_argument("--cgroup-manager", default="cgroupfs", choices=("cgroupfs", "disabled", "systemd"),
+                   help="crun's spelling (podman sends disabled with cgroups=disabled): cgroupfs or disabled")
     p.add_argument("-v", "--version", action="store_true")
     sub = p.add_subparsers(dest="command", parser_class=_Parser)
 
@@ -79,7 +81,7 @@ def _parser() -> argparse.ArgumentParser:
 # Go's flag package takes -flag as --flag: the long options of every command, by their single-dash spelling
 _LONG = {"-root", "-log", "-log-format", "-debug", "-systemd-cgroup", "-rootless", "-version", "-bundle",
          "-pid-file", "-console-socket", "-no-pivot", "-no-new-keyring", "-preserve-fds", "-detach", "-all",
-         "-force", "-quiet", "-format"}
+         "-force", "-quiet", "-format", "-cgroup-manager"}
 
 
 def _normalise(argv: list[str]) -> list[str]:
@@ -162,6 +164,8 @@ def _dispatch(args: argparse.Namespace, log: _Log) -> int:
     if args.systemd_cgroup:
         raise ConfigError("--systemd-cgroup is not supported: nsrun-oci makes cgroups with cgroupfs beneath its own "
                           "cgroup" + ("" if os.path.isdir("/run/systemd/system") else " (and no systemd runs here)"))
+    if args.cgroup_manager == "systemd":
+        raise ConfigError("--cgroup-manager systemd is not supported: nsrun-oci makes cgroups with cgroupfs")
     if args.rootless not in ("auto", "false"):
         raise ConfigError(f"--rootless {args.rootless}: nsrun-oci runs as root (auto or false)")
     if getattr(args, "preserve_fds", 0):
