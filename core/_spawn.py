@@ -417,6 +417,8 @@ def _init_main(ctx: RunContext, plugins: LoadedPlugins, chan: _Channel, err_w: i
             chan.sock.close()
         else:
             _parked_stdio(ctx, parking)
+            if parking.fifo_fd < 0:  # an OCI exec: no fifo to wait on; the error pipe says when it exec'd
+                chan.sock.close()
         stage = "keyring"
         syscalls.join_session_keyring()
         stub = _execstub.sealed_memfd(_execstub.STUB) if _execstub.available() else -1
@@ -438,7 +440,7 @@ def _init_main(ctx: RunContext, plugins: LoadedPlugins, chan: _Channel, err_w: i
         # a plugin may fork here (fork_command); only the command's process goes on
         plugins.call("wrap_exec", ctx=ctx, joining=skip_in_child)
         stage = "exec"
-        if parking is not None:
+        if parking is not None and parking.fifo_fd >= 0:
             path = _resolve(ctx.spec.argv[0], env)  # not found: reported to ``create``, as runc does
             chan.send("PARKED")
             chan.sock.close()
@@ -614,9 +616,10 @@ def _ns_fd(target: int, name: str) -> int | None:
     return os.open(f"/proc/{target}/ns/{name}", os.O_RDONLY | os.O_CLOEXEC)
 
 
-def spawn_joined(target: int, ctx: RunContext, plugins: LoadedPlugins) -> Child:
+def spawn_joined(target: int, ctx: RunContext, plugins: LoadedPlugins, parking: Parking | None = None) -> Child:
     """``exec``: fork a process that joins every namespace of ``target`` (user first, mnt last) and is parked
     like a new container's first process; ``Child.release()`` runs ``before_exec`` and execs ``ctx.spec.argv``.
+    ``parking`` (an OCI exec; its ``fifo_fd`` is -1): no PDEATHSIG, stdio as for a parked container.
 
     A joined PID namespace applies to children only, so this process joins it for its children just around
     the fork (``pid_for_children``) and returns to its own right after: the child is born in the container's
@@ -654,9 +657,10 @@ def spawn_joined(target: int, ctx: RunContext, plugins: LoadedPlugins) -> Child:
         os.close(err_r)
         chan = _Channel(child_sock)
         try:
-            _close_fds({chan.sock.fileno(), err_w})
+            _close_fds({chan.sock.fileno(), err_w} | (parking.fds() if parking else set()))
             _default_signals()
-            syscalls.set_pdeathsig(signal.SIGKILL)
+            if parking is None:
+                syscalls.set_pdeathsig(signal.SIGKILL)
             if os.getppid() != 0:  # our parent is outside this PID namespace (0) unless it died already
                 os._exit(125)
             os.setsid()
@@ -671,7 +675,7 @@ def spawn_joined(target: int, ctx: RunContext, plugins: LoadedPlugins) -> Child:
         except BaseException as exc:  # noqa: BLE001
             _report(err_w, "setns", "", exc)
             os._exit(125)
-        _init_main(ctx, plugins, chan, err_w, skip_in_child=True)
+        _init_main(ctx, plugins, chan, err_w, skip_in_child=True, parking=parking)
     child_sock.close()
     os.close(err_w)
     chan = _Channel(parent_sock)

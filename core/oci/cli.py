@@ -59,6 +59,19 @@ def _parser() -> argparse.ArgumentParser:
         if name == "run":
             c.add_argument("-d", "--detach", action="store_true")
         c.add_argument("id")
+    e = cmd("exec", "run a process in a running container (--process FILE or CMD...)")
+    e.add_argument("-p", "--process", help="a runtime-spec process object (JSON file)")
+    e.add_argument("-d", "--detach", action="store_true")
+    e.add_argument("--pid-file")
+    e.add_argument("-t", "--tty", action="store_true")
+    e.add_argument("--console-socket")
+    e.add_argument("--cwd")
+    e.add_argument("-e", "--env", action="append", default=[])
+    e.add_argument("-u", "--user", help="UID[:GID]")
+    e.add_argument("--additional-gids", "-g", action="append", default=[])
+    e.add_argument("--no-new-privs", action="store_true", help="accepted: nsrun's default")
+    e.add_argument("id")
+    e.add_argument("cmd", nargs=argparse.REMAINDER)
     for name, text in (("start", "start a created container"), ("state", "print a container's state as JSON")):
         cmd(name, text).add_argument("id")
     k = cmd("kill", "send a signal to the container's process (default SIGTERM)")
@@ -81,7 +94,8 @@ def _parser() -> argparse.ArgumentParser:
 # Go's flag package takes -flag as --flag: the long options of every command, by their single-dash spelling
 _LONG = {"-root", "-log", "-log-format", "-debug", "-systemd-cgroup", "-rootless", "-version", "-bundle",
          "-pid-file", "-console-socket", "-no-pivot", "-no-new-keyring", "-preserve-fds", "-detach", "-all",
-         "-force", "-quiet", "-format", "-cgroup-manager"}
+         "-force", "-quiet", "-format", "-cgroup-manager", "-process", "-tty", "-cwd",
+         "-env", "-user", "-additional-gids", "-no-new-privs"}
 
 
 def _normalise(argv: list[str]) -> list[str]:
@@ -178,6 +192,8 @@ def _dispatch(args: argparse.Namespace, log: _Log) -> int:
         rt.create(args.id, args.bundle, args.pid_file, args.console_socket)
     elif args.command == "run":
         return rt.run(args.id, args.bundle, args.pid_file, args.console_socket, args.detach)
+    elif args.command == "exec":
+        return rt.exec(args.id, _process(args), args.detach, args.pid_file, args.console_socket)
     elif args.command == "start":
         rt.start(args.id)
     elif args.command == "state":
@@ -191,6 +207,36 @@ def _dispatch(args: argparse.Namespace, log: _Log) -> int:
     elif args.command == "list":
         _list(rt, args)
     return 0
+
+
+def _process(args: argparse.Namespace) -> dict[str, Any]:
+    """The exec's process object: ``--process FILE`` as it is, or one made of CMD and the flags."""
+    from ..errors import ConfigError
+    if args.process:
+        if args.cmd:
+            raise ConfigError("exec: give --process or a command, not both")
+        try:
+            with open(args.process) as f:
+                process = json.load(f)
+        except OSError as exc:
+            raise ConfigError(f"--process {args.process}: {exc.strerror}") from None
+        except ValueError as exc:
+            raise ConfigError(f"--process {args.process}: malformed JSON: {exc}") from None
+        if not isinstance(process, dict):
+            raise ConfigError(f"--process {args.process}: must be a JSON object")
+        return process
+    if not args.cmd:
+        raise ConfigError("exec: a command (or --process) is required")
+    process: dict[str, Any] = {"args": list(args.cmd), "cwd": args.cwd or "/", "terminal": args.tty,
+                               "env": list(args.env) or ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]}
+    if args.user:
+        uid, _, gid = args.user.partition(":")
+        if not uid.isdigit() or gid and not gid.isdigit():
+            raise ConfigError(f"exec --user {args.user}: UID[:GID] as numbers")
+        process["user"] = {"uid": int(uid), "gid": int(gid or 0)}
+    if args.additional_gids:
+        process.setdefault("user", {"uid": 0, "gid": 0})["additionalGids"] = [int(g) for g in args.additional_gids]
+    return process
 
 
 def _spec(args: argparse.Namespace) -> int:

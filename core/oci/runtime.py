@@ -178,6 +178,48 @@ class Runtime:
         self.delete(cid, force=True)
         return status
 
+    # -- exec ------------------------------------------------------------------------------------------------------
+    def exec(self, cid: str, process: dict[str, Any], detach: bool = False, pid_file: str | None = None,
+             console_socket: str | None = None) -> int:
+        """Run ``process`` (a runtime-spec ``process`` object) in the running container. ``detach``: return
+        once it exec'd (it becomes the caller's child, as the container's own process); else wait for it and
+        return its exit status."""
+        rec = self.get(cid)
+        status = self.status(rec)
+        if status not in ("created", "running"):
+            raise ConflictError(f"cannot exec in a {status} container")
+        spec = exec_spec(rec, process, _bundle_process(rec))
+        if spec.tty and not console_socket:
+            raise ConfigError("cannot allocate tty if nsrun-oci will detach without setting console socket")
+        from .._exec import EXEC_HOOKS
+        from .._plugins import load_plugins
+        from .._spawn import Parking, spawn_joined
+        loaded = load_plugins(rec.spec.plugins, only_hooks=EXEC_HOOKS)
+        ctx = loaded.context(spec, self.paths)
+        ctx.hostname = (rec.state.get("info") or {}).get("Hostname")
+        loaded.call("pre_join", ctx=ctx)
+        console = _connect(console_socket) if console_socket else -1
+        try:
+            size = process.get("consoleSize") or {}
+            parking = Parking(-1, console, (size.get("height", 0), size.get("width", 0)) if size else None)
+            child = spawn_joined(rec.state["pid"], ctx, loaded, parking)
+        finally:
+            if console >= 0:
+                os.close(console)
+        try:
+            loaded.call("post_join", ctx=ctx, pid=child.pid)
+            child.release()
+        except BaseException:
+            child.kill()
+            raise
+        if pid_file:
+            _write_pid_file(pid_file, child.pid)
+        if detach:
+            return 0
+        from .._lifecycle import _forwarding
+        with _forwarding(child.pid):
+            return child.wait()
+
     # -- signals and the end -----------------------------------------------------------------------------------
     def kill(self, cid: str, sig: int, all_processes: bool = False) -> None:
         rec = self.get(cid)
@@ -224,6 +266,51 @@ class Runtime:
         with rec.lock():
             self.store.remove(rec.id)
         return lines
+
+
+# The parts of an exec's process that must be the container's own (the plugins apply the container's to every
+# exec: capabilities, limits, no_new_privs); an engine sends them again, unchanged.
+_SAME_AS_CONTAINER = ("capabilities", "rlimits", "noNewPrivileges", "oomScoreAdj", "apparmorProfile",
+                      "selinuxLabel")
+
+
+def exec_spec(rec: Record, process: dict[str, Any], container: dict[str, Any]) -> Any:
+    """The ContainerSpec of an exec of ``process`` in ``rec`` (``container``: the container's own process
+    object, from its bundle). Fields that nobody can honour are refused by name."""
+    from .._fieldsource import FieldError, FieldSource
+    fields = FieldSource(process, "process field")
+    argv = fields.take_strings("args")
+    if not argv:
+        raise FieldError("process field args: a command is required")
+    env = {}
+    for item in fields.take_strings("env") or []:
+        key, sep, value = item.partition("=")
+        if not key or not sep:
+            raise FieldError(f"process field env: {item!r} is not KEY=VALUE")
+        env[key] = value
+    cwd = fields.take("cwd", str) or "/"
+    if not os.path.isabs(cwd):
+        raise FieldError(f"process field cwd: {cwd!r} must be an absolute path")
+    uid, gid = fields.take("user.uid", int) or 0, fields.take("user.gid", int) or 0
+    groups = fields.take("user.additionalGids", list) or []
+    fields.take("user.umask", int)  # the container process's own umask was set by create; an exec inherits ours
+    fields.take("consoleSize", dict)  # applied to the pty (``Parking``)
+    tty = bool(fields.take("terminal", bool))
+    for key in _SAME_AS_CONTAINER:
+        value = fields.take(key)
+        if value is not None and value != container.get(key):
+            raise FieldError(f"process field {key}: an exec with a {key} other than the container's is not "
+                             f"supported")
+    fields.refuse_leftover()
+    return rec.spec.replace(argv=argv, env=env, tty=tty, interactive=False, workdir=cwd, user=(uid, gid),
+                            groups=[int(g) for g in groups])
+
+
+def _bundle_process(rec: Record) -> dict[str, Any]:
+    try:
+        return read_config((rec.state.get("oci") or {}).get("bundle", "")).get("process") or {}
+    except ConfigError:
+        return {}
 
 
 def read_config(bundle: str) -> dict[str, Any]:
