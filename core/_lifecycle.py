@@ -107,9 +107,11 @@ def run_container(plugins: LoadedPlugins, ctx: RunContext, record: Record, io: A
 
 
 def park_container(plugins: LoadedPlugins, ctx: RunContext, record: Record, parking: Any,
-                   spawn: Callable[..., Any] = fork_container) -> Any:
+                   spawn: Callable[..., Any] = fork_container,
+                   after_start: Callable[[int], None] | None = None) -> Any:
     """OCI ``create``: pre_clone, fork, post_start, then the child runs every ``in_child``/``before_exec``/
     ``wrap_exec`` and parks on the exec fifo (``_spawn.Parking``); the record says ``created`` with its pid.
+    ``after_start(pid)`` runs after every ``post_start``, before the child goes on to its mounts.
     Returns the child (the caller may wait for it: ``nsrun-oci run``). Nothing is torn down on success —
     the container outlives this process; ``delete`` collects it through the plugins' ``gc``. On any failure
     the child is killed and every plugin's teardown runs, then the error propagates."""
@@ -124,6 +126,8 @@ def park_container(plugins: LoadedPlugins, ctx: RunContext, record: Record, park
         if ctx.hostname:
             ctx.info.setdefault("Hostname", ctx.hostname)
         _named("post_start", plugins.call, "post_start", ctx=ctx, pid=child.pid)
+        if after_start is not None:  # the front end's own step (OCI: prestart/createRuntime hooks)
+            after_start(child.pid)
         with _trace.phase("park"):
             child.park()
         record.update(status="created", pid=child.pid, pid_start=process_start_time(child.pid), owner_pid=None,

@@ -1,7 +1,8 @@
 """An OCI runtime-spec ``config.json`` -> what ``Engine.prepare`` takes: the third front end's mapping.
 
 The core takes its own parts (``ociVersion``, ``process.args/env/cwd/terminal/consoleSize``,
-``process.user`` with ``additionalGids`` and ``umask``, ``root.path``, ``annotations``); every plugin takes the sections it owns through the ``oci_config`` hook (uts ``hostname``,
+``process.user`` with ``additionalGids`` and ``umask``, ``root.path``, ``annotations``, ``hooks``: the
+lifecycle's, run by the front end); every plugin takes the sections it owns through the ``oci_config`` hook (uts ``hostname``,
 each namespace plugin its ``linux.namespaces`` entry, mnt ``root.readonly`` and ``mounts`` ...). A part that is
 set and that nobody took is refused by name (``FieldError``), so no field of the spec is silently ignored.
 """
@@ -19,7 +20,7 @@ SUPPORTED_VERSIONS = ("1.0", "1.1", "1.2")
 
 def from_oci(config: Any, bundle: str, oci_config: Any) -> dict[str, Any]:
     """``config`` (the parsed config.json of the bundle directory ``bundle``) -> prepare kwargs, plus
-    ``annotations``, ``umask`` (None: the caller's) and ``console_size`` (``(rows, columns)`` or None), which
+    ``annotations``, ``hooks``, ``umask`` (None: the caller's) and ``console_size`` (``(rows, columns)`` or None), which
     the OCI front end applies itself; ``oci_config`` is the hook, called for the plugins the container runs with."""
     fields = FieldSource(config, "config.json field", keyed=("annotations",))
     version = fields.take("ociVersion", str) or ""
@@ -53,7 +54,8 @@ def from_oci(config: Any, bundle: str, oci_config: Any) -> dict[str, Any]:
         "argv": argv, "env": env, "workdir": cwd, "user": f"{uid}:{gid}" if (uid, gid) != (0, 0) else None,
         "tty": bool(fields.take("process.terminal", bool)), "rootfs": os.path.join(bundle, root),
         "annotations": fields.take("annotations", dict) or {}, "options": {},
-        "group_add": [str(g) for g in groups] or None, "umask": umask, "console_size": size}
+        "group_add": [str(g) for g in groups] or None, "umask": umask, "console_size": size,
+        "hooks": fields.take("hooks", dict) or {}}
     for result in oci_config(fields=fields):
         args["options"].update(result)
     fields.refuse_leftover()

@@ -195,7 +195,8 @@ def _dispatch(args: argparse.Namespace, log: _Log) -> int:
     elif args.command == "exec":
         return rt.exec(args.id, _process(args), args.detach, args.pid_file, args.console_socket)
     elif args.command == "start":
-        rt.start(args.id)
+        for line in rt.start(args.id):
+            log.write("warning", line)
     elif args.command == "state":
         print(json.dumps(rt.state(args.id), indent=2))
     elif args.command == "kill":

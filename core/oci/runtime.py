@@ -108,6 +108,8 @@ class Runtime:
         names = default_selection()
         args = from_oci(config, bundle, load_plugins(names).pm.hook.oci_config)
         annotations, umask, size = args.pop("annotations"), args.pop("umask"), args.pop("console_size")
+        from .hooks import check_hooks, run_hooks
+        hooks = check_hooks(args.pop("hooks"))
         if args["tty"] and not console_socket:
             raise ConfigError("cannot allocate tty if nsrun-oci will detach without setting console socket")
         if console_socket and not args["tty"]:
@@ -120,7 +122,7 @@ class Runtime:
         fds: list[int] = []
         try:
             record.update(status="creating", oci={"bundle": bundle, "rootfs": ctx.spec.rootfs,
-                                                  "annotations": annotations})
+                                                  "annotations": annotations, "hooks": hooks})
             fifo = os.path.join(record.dir, FIFO)
             os.mkfifo(fifo, 0o600)
             os.chmod(fifo, 0o622)  # the container's user (any uid, any user namespace) opens it to write
@@ -133,7 +135,12 @@ class Runtime:
             from .._spawn import Parking
             if umask is not None:
                 os.umask(umask)
-            child = park_container(loaded, ctx, record, Parking(fds[0], console, size))
+
+            def after_start(pid: int) -> None:
+                run_hooks(hooks, ("prestart", "createRuntime"), {**self._state(record), "status": "creating",
+                                                                 "pid": pid})
+            child = park_container(loaded, ctx, record, Parking(fds[0], console, size),
+                                   after_start=after_start if hooks else None)
             if pid_file:
                 _write_pid_file(pid_file, child.pid)
             return child
@@ -145,8 +152,9 @@ class Runtime:
             for fd in fds:
                 os.close(fd)
 
-    def start(self, cid: str) -> None:
-        """Release the parked process: it execs the command. Raises when the exec failed."""
+    def start(self, cid: str) -> list[str]:
+        """Release the parked process: it execs the command. Raises when the exec failed; returns warnings
+        (failed poststart hooks)."""
         rec = self.get(cid)
         with rec.lock():
             status = self.status(rec)
@@ -160,6 +168,19 @@ class Runtime:
                 _release(fd, rec)
             finally:
                 os.close(fd)
+        return self._after(rec, "poststart", "running")
+
+    def _after(self, rec: Record, point: str, status: str) -> list[str]:
+        """Run the ``point`` hooks (poststart, poststop); their failures are warnings (lines to log)."""
+        hooks = (rec.state.get("oci") or {}).get("hooks") or {}
+        if not hooks.get(point):
+            return []
+        from .hooks import run_hooks
+        try:
+            run_hooks(hooks, (point,), {**self._state(rec), "status": status})
+        except NsrunError as exc:
+            return [exc.message]
+        return []
 
     def run(self, cid: str, bundle: str | None, pid_file: str | None, console_socket: str | None,
             detach: bool) -> int:
@@ -263,8 +284,16 @@ class Runtime:
         from .._gc import plugin_gc
         live = {r.id for r in self.store.list() if r.id != rec.id and self.status(r) != "stopped"}
         lines = [line for line in plugin_gc(self.engine, live) if "failed" in line or "not collected" in line]
+        state = self._state(rec)
         with rec.lock():
             self.store.remove(rec.id)
+        hooks = (rec.state.get("oci") or {}).get("hooks") or {}
+        if hooks.get("poststop"):
+            from .hooks import run_hooks
+            try:
+                run_hooks(hooks, ("poststop",), {**state, "status": "stopped", "pid": 0})
+            except NsrunError as exc:
+                lines.append(exc.message)
         return lines
 
 

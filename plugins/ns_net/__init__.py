@@ -276,4 +276,10 @@ def oci_config(fields: Any) -> dict[str, Any] | None:
     namespaces = fields.take_items("linux.namespaces", "network", by="type")
     if any(ns.get("path") for ns in namespaces):
         raise ConfigError("config.json: joining an existing network namespace (path) is not supported yet")
-    return {"network": "none"} if namespaces else {"network": "host"}
+    out: dict[str, Any] = {"network": "none"} if namespaces else {"network": "host"}
+    entries = fields.take_entries("linux.sysctl", lambda key: key.startswith("net."))
+    if any(not isinstance(v, str) for v in entries.values()):
+        raise ConfigError("config.json: linux.sysctl: values must be strings")
+    if entries:
+        out["net_sysctls"] = [f"{k}={v}" for k, v in entries.items()]
+    return out

@@ -65,6 +65,8 @@ class Caller:
             return f.read()
 
     def close(self) -> None:
+        """Delete the container (forced: a test that failed half-way leaves no process) and end the caller."""
+        oci(self.root, "delete", "--force", self.cid)
         self.proc.stdin.close()
         self.proc.wait(10)
 
@@ -348,3 +350,28 @@ def _edit(bundle: str, change) -> None:
     change(config)
     with open(path, "w") as f:
         json.dump(config, f)
+
+
+def test_hooks_run_with_the_state_on_stdin_and_a_failing_prestart_fails_create(nsrun_root, bundle, unique):
+    out = os.path.join(nsrun_root, "hooks.log")
+    record = ["/bin/sh", "-c", f"cat >> {out}; echo >> {out}"]
+    hooks = {point: [{"path": "/bin/sh", "args": record}] for point in ("prestart", "createRuntime", "poststart",
+                                                                         "poststop")}
+    make_bundle(bundle, ["true"], hooks=hooks)
+    cid = f"ocih{unique}"
+    caller = Caller(nsrun_root, bundle, cid)
+    try:
+        assert caller.created["rc"] == 0, caller.created["stderr"]
+        assert oci(nsrun_root, "start", cid).returncode == 0
+        assert caller.wait() == 0
+        assert oci(nsrun_root, "delete", cid).returncode == 0
+    finally:
+        caller.close()
+    states = [json.loads(line) for line in open(out).read().splitlines()]
+    assert [s["status"] for s in states] == ["creating", "creating", "running", "stopped"]
+    assert {s["id"] for s in states} == {cid} and states[0]["pid"] == caller.created["pid"]
+    make_bundle(bundle, ["true"], hooks={"prestart": [{"path": "/bin/sh", "args": ["sh", "-c", "echo no >&2; exit 2"]}],
+                                         "poststop": [{"path": "/bin/sh", "args": record}]})
+    failed = oci(nsrun_root, "create", "--bundle", bundle, f"ocih{unique}x")
+    assert failed.returncode == 1 and "prestart hook /bin/sh failed: exit status 2: no" in failed.stderr
+    assert records(nsrun_root) == []

@@ -87,7 +87,6 @@ def test_podman_shaped_parts_map():
      "linux.devices"),
     (lambda s: s["mounts"].append({"destination": "/x", "type": "bind", "source": "/x",
                                    "options": ["rbind", "rslave"]}), "rslave"),
-    (lambda s: s.update(hooks={"prestart": [{"path": "/bin/true"}]}), "hooks"),
     (lambda s: s["process"].update(apparmorProfile="x"), "apparmorProfile"),
 ])
 def test_what_plugins_cannot_honour_is_refused(change, words):
@@ -120,3 +119,15 @@ def test_bad_configs_say_what(change, words):
     change(spec)
     with pytest.raises(ConfigError, match=words.replace("(", r"\(").replace(")", r"\)")):
         from_oci(spec, "/bundle", HOOK)
+
+
+def test_hooks_are_checked_and_in_container_ones_refused():
+    from nsrun.oci.hooks import check_hooks
+    assert check_hooks({"prestart": [{"path": "/bin/true", "args": ["true"], "timeout": 5}], "poststop": []}) == \
+        {"prestart": [{"path": "/bin/true", "args": ["true"], "timeout": 5}]}
+    for bad, words in (({"createContainer": [{"path": "/x"}]}, "createContainer"),
+                       ({"prestart": [{"path": "rel"}]}, "absolute path"),
+                       ({"prestart": [{"path": "/x", "timeout": 0}]}, "timeout"),
+                       ({"bogus": []}, "not a hook")):
+        with pytest.raises(ConfigError, match=words):
+            check_hooks(bad)
