@@ -14,30 +14,14 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import tarfile
 import tempfile
 import time
 
 import pytest
 
-from conftest import BIN
+from ocienv import busybox_tar, records, unmount_under, write_runtime
 
-OCI = os.path.join(BIN, "nsrun-oci")
 IMAGE = "localhost/ocih-busybox:latest"
-APPLETS = ("sh", "echo", "cat", "sleep", "id", "hostname", "tty", "ls", "true", "grep", "kill", "ps")
-
-
-def _busybox_tar(path: str) -> None:
-    with tempfile.TemporaryDirectory(prefix="ocih-img-") as tmp:
-        os.makedirs(os.path.join(tmp, "bin"))
-        os.makedirs(os.path.join(tmp, "etc"))
-        os.makedirs(os.path.join(tmp, "tmp"))
-        shutil.copy("/bin/busybox", os.path.join(tmp, "bin", "busybox"))
-        for applet in APPLETS:
-            os.symlink("busybox", os.path.join(tmp, "bin", applet))
-        with tarfile.open(path, "w") as tar:
-            for name in os.listdir(tmp):
-                tar.add(os.path.join(tmp, name), arcname=name)
 
 
 class Podman:
@@ -66,10 +50,7 @@ nsrun = ["{self.runtime}"]
         self.use_root(os.path.join(base, "oci"))  # podman looks for the runtime at every start
 
     def use_root(self, root: str) -> None:
-        with open(self.runtime + ".tmp", "w") as f:
-            f.write(f"#!/bin/sh\nexec {OCI} --root {root} \"$@\"\n")
-        os.chmod(self.runtime + ".tmp", 0o755)
-        os.replace(self.runtime + ".tmp", self.runtime)
+        write_runtime(self.runtime, root)
 
     def __call__(self, *args: str, timeout: float = 60, check: bool = False) -> subprocess.CompletedProcess:
         env = {**os.environ, "CONTAINERS_CONF": self.conf}
@@ -86,10 +67,7 @@ nsrun = ["{self.runtime}"]
     def close(self) -> None:
         self("rm", "-af", "-t", "0")
         self("rmi", "-af")
-        for line in open("/proc/self/mountinfo").read().splitlines():
-            target = line.split()[4]
-            if target.startswith(self.base):
-                subprocess.run(["umount", "-l", target], capture_output=True)
+        unmount_under(self.base)
         shutil.rmtree(self.base, ignore_errors=True)
 
 
@@ -101,7 +79,7 @@ def podman_env():
     engine = Podman(base)
     try:
         tar = os.path.join(base, "busybox.tar")
-        _busybox_tar(tar)
+        busybox_tar(tar)
         engine("import", tar, IMAGE, check=True)
         yield engine
     finally:
@@ -114,14 +92,7 @@ def podman(podman_env: Podman, nsrun_root: str):
     yield podman_env
     podman_env("rm", "-af", "-t", "0")
     assert podman_env.conmons() == []
-    assert _records(nsrun_root) == []
-
-
-def _records(root: str) -> list[str]:
-    try:
-        return [d for d in os.listdir(os.path.join(root, "containers")) if len(d) == 64]
-    except FileNotFoundError:
-        return []
+    assert records(nsrun_root) == []
 
 
 def test_run_rm_echo_exit_codes_and_a_missing_executable(podman):
