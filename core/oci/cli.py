@@ -72,8 +72,18 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--no-new-privs", action="store_true", help="accepted: nsrun's default")
     e.add_argument("id")
     e.add_argument("cmd", nargs=argparse.REMAINDER)
-    for name, text in (("start", "start a created container"), ("state", "print a container's state as JSON")):
+    for name, text in (("start", "start a created container"), ("state", "print a container's state as JSON"),
+                       ("pause", "freeze every process of the container"), ("resume", "thaw a paused container")):
         cmd(name, text).add_argument("id")
+    ps = cmd("ps", "the container's processes")
+    ps.add_argument("-f", "--format", default="table", choices=("table", "json"))
+    ps.add_argument("id")
+    ps.add_argument("ps_args", nargs=argparse.REMAINDER)
+    u = cmd("update", "change the container's resource limits (--resources FILE|- or the flags)")
+    u.add_argument("-r", "--resources", help="a runtime-spec LinuxResources object (JSON; - for stdin)")
+    for flag, _path in _UPDATE_FLAGS:
+        u.add_argument(flag)
+    u.add_argument("id")
     k = cmd("kill", "send a signal to the container's process (default SIGTERM)")
     k.add_argument("-a", "--all", action="store_true", help="every process in the container's PID namespace")
     k.add_argument("id")
@@ -91,11 +101,18 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+# ``update``'s flags (runc's) -> their place in a LinuxResources object
+_UPDATE_FLAGS = (("--memory", "memory.limit"), ("--memory-reservation", "memory.reservation"),
+                 ("--memory-swap", "memory.swap"), ("--cpu-shares", "cpu.shares"), ("--cpu-quota", "cpu.quota"),
+                 ("--cpu-period", "cpu.period"), ("--cpuset-cpus", "cpu.cpus"), ("--cpuset-mems", "cpu.mems"),
+                 ("--pids-limit", "pids.limit"), ("--blkio-weight", "blockIO.weight"))
+
 # Go's flag package takes -flag as --flag: the long options of every command, by their single-dash spelling
 _LONG = {"-root", "-log", "-log-format", "-debug", "-systemd-cgroup", "-rootless", "-version", "-bundle",
          "-pid-file", "-console-socket", "-no-pivot", "-no-new-keyring", "-preserve-fds", "-detach", "-all",
          "-force", "-quiet", "-format", "-cgroup-manager", "-process", "-tty", "-cwd",
-         "-env", "-user", "-additional-gids", "-no-new-privs"}
+         "-env", "-user", "-additional-gids", "-no-new-privs", "-resources",
+         *(flag[1:] for flag, _ in _UPDATE_FLAGS)}
 
 
 def _normalise(argv: list[str]) -> list[str]:
@@ -207,6 +224,12 @@ def _dispatch(args: argparse.Namespace, log: _Log) -> int:
             log.write("warning", line)
     elif args.command == "list":
         _list(rt, args)
+    elif args.command in ("pause", "resume"):
+        rt.pause(args.id, args.command == "pause")
+    elif args.command == "update":
+        rt.update(args.id, _resources(args))
+    elif args.command == "ps":
+        _ps(rt, args)
     return 0
 
 
@@ -238,6 +261,53 @@ def _process(args: argparse.Namespace) -> dict[str, Any]:
     if args.additional_gids:
         process.setdefault("user", {"uid": 0, "gid": 0})["additionalGids"] = [int(g) for g in args.additional_gids]
     return process
+
+
+def _resources(args: argparse.Namespace) -> dict[str, Any]:
+    """``update``'s LinuxResources: ``--resources FILE`` (``-``: stdin) or the flags; not both."""
+    from ..errors import ConfigError
+    flags = {path: getattr(args, flag[2:].replace("-", "_")) for flag, path in _UPDATE_FLAGS}
+    flags = {path: value for path, value in flags.items() if value is not None}
+    if args.resources:
+        if flags:
+            raise ConfigError("update: give --resources or the limit flags, not both")
+        try:
+            text = sys.stdin.read() if args.resources == "-" else open(args.resources).read()
+            resources = json.loads(text)
+        except OSError as exc:
+            raise ConfigError(f"--resources {args.resources}: {exc.strerror}") from None
+        except ValueError as exc:
+            raise ConfigError(f"--resources {args.resources}: malformed JSON: {exc}") from None
+        if not isinstance(resources, dict):
+            raise ConfigError("--resources: a JSON object is required")
+        return resources
+    if not flags:
+        raise ConfigError("update: a limit (--memory, --pids-limit, ...) or --resources is required")
+    resources: dict[str, Any] = {}
+    for path, value in flags.items():
+        section, key = path.split(".")
+        if not value.lstrip("-").isdigit() and key not in ("cpus", "mems"):
+            raise ConfigError(f"update --{path}: {value!r} is not a number")
+        resources.setdefault(section, {})[key] = value if key in ("cpus", "mems") else int(value)
+    return resources
+
+
+def _ps(rt: Any, args: argparse.Namespace) -> None:
+    pids = rt.processes(args.id)
+    if args.format == "json":
+        print(json.dumps(pids))
+        return
+    import subprocess
+    out = subprocess.run(["ps", *(args.ps_args or ["-ef"])], capture_output=True, text=True).stdout.splitlines()
+    if not out:
+        return
+    header = out[0].split()
+    column = header.index("PID") if "PID" in header else 1
+    print(out[0])
+    for line in out[1:]:
+        fields = line.split()
+        if len(fields) > column and fields[column].isdigit() and int(fields[column]) in pids:
+            print(line)
 
 
 def _spec(args: argparse.Namespace) -> int:

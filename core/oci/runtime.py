@@ -69,7 +69,7 @@ class Runtime:
         st = rec.state
         if st.get("status") == "creating":
             return "creating" if alive(st.get("owner_pid"), st.get("owner_start")) else "stopped"
-        if st.get("status") != "created" or not alive(st.get("pid"), st.get("pid_start")):
+        if st.get("status") not in ("created", "running") or not alive(st.get("pid"), st.get("pid_start")):
             return "stopped"
         if os.path.lexists(os.path.join(rec.dir, FIFO)):
             return "created"
@@ -156,19 +156,31 @@ class Runtime:
         """Release the parked process: it execs the command. Raises when the exec failed; returns warnings
         (failed poststart hooks)."""
         rec = self.get(cid)
-        with rec.lock():
-            status = self.status(rec)
-            if status != "created":
-                raise ConflictError(f"cannot start a container that has {status}" if status == "stopped"
-                                    else f"cannot start an already {status} container")
-            fifo = os.path.join(rec.dir, FIFO)
+        status = self.status(rec)
+        if status != "created":
+            raise ConflictError(self._not_startable(status))
+        fifo = os.path.join(rec.dir, FIFO)
+        try:
             fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        except FileNotFoundError:  # another start took it
+            raise ConflictError(self._not_startable(self.status(rec))) from None
+        try:
+            import fcntl
             try:
-                os.unlink(fifo)  # from now on the container is ``running``
-                _release(fd, rec)
-            finally:
-                os.close(fd)
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # one start per fifo
+            except BlockingIOError:
+                raise ConflictError(self._not_startable("running")) from None
+            os.unlink(fifo)  # from now on the container is ``running``
+            rec.update(status="running", started=time.time())  # what plugins' commands look for
+            _release(fd, rec)
+        finally:
+            os.close(fd)
         return self._after(rec, "poststart", "running")
+
+    @staticmethod
+    def _not_startable(status: str) -> str:
+        return "cannot start a container that has stopped" if status == "stopped" else \
+            f"cannot start an already {status} container"
 
     def _after(self, rec: Record, point: str, status: str) -> list[str]:
         """Run the ``point`` hooks (poststart, poststop); their failures are warnings (lines to log)."""
@@ -198,6 +210,34 @@ class Runtime:
             status = child.wait()
         self.delete(cid, force=True)
         return status
+
+    # -- live changes: through the hooks of the plugins that own them (the cgroup plugin, by default) ---------
+    def _running(self, cid: str, *states: str) -> Record:
+        rec = self.get(cid)
+        status = self.status(rec)
+        if status not in states:
+            raise ConflictError(f"container {cid} is {status}, not {' or '.join(states)}")
+        return rec
+
+    def _owner_hook(self, rec: Record, hook: str, what: str, **kwargs: Any) -> None:
+        from .._plugins import load_plugins
+        done = getattr(load_plugins(rec.spec.plugins, only_hooks=(hook,)).pm.hook, hook)(
+            paths=self.paths, cid=rec.id, **kwargs)
+        if not done:
+            raise ConfigError(f"{what} needs a plugin that owns the container's cgroup (none of "
+                              f"{', '.join(rec.spec.plugins)} does)")
+
+    def pause(self, cid: str, frozen: bool) -> None:
+        rec = self._running(cid, "running") if frozen else self._running(cid, "paused")
+        self._owner_hook(rec, "container_freeze", "pause" if frozen else "resume", frozen=frozen)
+
+    def update(self, cid: str, resources: dict[str, Any]) -> None:
+        rec = self._running(cid, "created", "running", "paused")
+        self._owner_hook(rec, "container_resources", "update", resources=resources)
+
+    def processes(self, cid: str) -> list[int]:
+        rec = self._running(cid, "created", "running", "paused")
+        return _namespace_pids(rec.state["pid"])
 
     # -- exec ------------------------------------------------------------------------------------------------------
     def exec(self, cid: str, process: dict[str, Any], detach: bool = False, pid_file: str | None = None,

@@ -248,3 +248,35 @@ def oci_config(fields):
     if fields.take("linux.cgroupsPath", str):
         out["own_cgroup"] = True
     return out or None
+
+
+def oci_limits(resources: dict) -> dict:
+    """A runtime-spec ``LinuxResources`` object -> this plugin's options (``update`` and config.json); a part
+    that is set and not among ``_OCI_LIMITS`` is refused by name."""
+    from nsrun import FieldSource
+    fields = FieldSource(resources, "resources field")
+    out = {}
+    for path, dest in _OCI_LIMITS.items():
+        value = fields.take(path, int, str, bool)
+        if value is not None:
+            out[dest] = True if value is True else str(value)
+    fields.refuse_leftover()
+    return out
+
+
+@hookimpl
+def container_freeze(paths, cid, frozen):
+    from .ops import pause
+    pause(paths, cid, frozen)
+    return True
+
+
+@hookimpl
+def container_resources(paths, cid, resources):
+    from .ops import update
+    changes = oci_limits(resources)
+    changes.pop("oom_kill_disable", None)
+    if not changes:
+        raise ConfigError("update: no resource to change")
+    update(paths, cid, changes)
+    return True

@@ -36,6 +36,8 @@ OPTIONS = [Option(("-v", "--volume"), "volumes", multiple=True, metavar="SRC:DST
            Option(("--shm-size",), "shm_size", metavar="SIZE", help="Size of /dev/shm (default 64m)"),
            Option(("--device-cgroup-rule",), "device_cgroup_rules", multiple=True, metavar="RULE",
                   help="Refused: the devices cgroup is not enforced by nsrun"),
+           Option(("--tmpfs",), "tmpfs", multiple=True, metavar="PATH[:OPTIONS]",
+                  help="Mount a tmpfs at PATH (options: ro, nosuid, noexec, strictatime, size=, mode=, uid=, gid=)"),
            Option(("--rootfs-as-is",), "rootfs_as_is", is_flag=True,
                   help="Use --rootfs itself as the writable root: no overlay and no /etc files of nsrun's "
                        "(an OCI bundle's root)")]
@@ -52,6 +54,11 @@ def configure(ctx: RunContext) -> None:
         vol = parse_volume(text)
         flags = _MS_BIND | (_MS_NOSUID if vol.nosuid else 0) | (_MS_NOEXEC if vol.noexec else 0)
         ctx.mounts.append(Mount(vol.source, vol.target, None, flags, readonly=vol.readonly))
+    if texts := ctx.options.get("tmpfs"):
+        from .volumes import parse_tmpfs
+        for text in texts:
+            target, flags, data = parse_tmpfs(text)
+            ctx.mounts.append(Mount("tmpfs", target, "tmpfs", flags, data or None))
     if texts := ctx.options.get("devices"):
         from .devices import check_device, parse_device
         ctx.stash[DEVICES_KEY] = tuple(tuple(check_device(parse_device(text))) for text in texts)
@@ -190,9 +197,17 @@ def oci_config(fields):
                               f"are not supported")
         mode = ",".join(["ro" if "ro" in opts else "rw", *sorted(opts & {"nosuid", "noexec"})])
         volumes.append(f"{m.get('source')}:{m.get('destination')}:{mode}")
+    tmpfs = []
+    for m in fields.take_where("mounts", lambda m: isinstance(m, dict) and m.get("type") == "tmpfs"):
+        tmpfs.append(f"{m.get('destination')}:{','.join(m.get('options') or ())}")
     out: dict = {"rootfs_as_is": True}
     if volumes:
         out["volumes"] = volumes
+    if tmpfs:
+        from .volumes import parse_tmpfs
+        for text in tmpfs:
+            parse_tmpfs(text)  # refused now, by name, rather than in configure
+        out["tmpfs"] = tmpfs
     if fields.take("root.readonly", bool):
         out["read_only"] = True
     if fields.take("linux.devices", list):

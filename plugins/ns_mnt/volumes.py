@@ -44,3 +44,27 @@ def parse_volume(text: str, *, check_exists: bool = True) -> Volume:
         raise ConfigError(f"invalid volume specification: {text!r}: host path {source} does not exist")
     return Volume(os.path.normpath(source), os.path.normpath(target), mode == "ro", "nosuid" in words,
                   "noexec" in words)
+
+
+# ``--tmpfs`` options: flags, and the tmpfs data options passed through (sizes, mode, owner)
+_TMPFS_FLAGS = {"ro": 1, "rw": 0, "nosuid": 2, "nodev": 0, "noexec": 8, "strictatime": 1 << 24, "relatime": 0,
+                "suid": 0, "dev": 0, "exec": 0}
+_TMPFS_DATA = ("size", "mode", "uid", "gid", "nr_inodes", "nr_blocks")
+
+
+def parse_tmpfs(text: str) -> tuple[str, int, str]:
+    """``--tmpfs PATH[:OPTIONS]`` (Docker's) -> (target, mount flags, tmpfs data). Every tmpfs is nodev
+    (``dev`` is accepted and ignored only in that direction: nodes never open on it)."""
+    target, _, opts = text.partition(":")
+    if not os.path.isabs(target) or os.path.normpath(target) == "/":
+        raise ConfigError(f"invalid --tmpfs {text!r}: an absolute path other than / is required")
+    flags, data = 0, []
+    for opt in filter(None, opts.split(",")):
+        key, eq, value = opt.partition("=")
+        if eq and key in _TMPFS_DATA and value:
+            data.append(opt)
+        elif not eq and opt in _TMPFS_FLAGS:
+            flags |= _TMPFS_FLAGS[opt]
+        else:
+            raise ConfigError(f"invalid --tmpfs {text!r}: option {opt!r} is not supported")
+    return os.path.normpath(target), flags, ",".join(data)
