@@ -26,8 +26,7 @@ import time
 from typing import Any
 
 from .._context import Paths
-from .._engine import Engine
-from .._state import NAME_RE, Record, alive
+from .._state import NAME_RE, Record, Store, alive
 from ..errors import ConfigError, ConflictError, NotFoundError, NsrunError, SetupError
 
 __all__ = ["Runtime", "DEFAULT_ROOT", "OCI_VERSION", "rfc3339"]
@@ -49,8 +48,17 @@ class Runtime:
 
     def __init__(self, root: str | None = None) -> None:
         self.paths = Paths.from_root(root or os.environ.get("NSRUN_OCI_ROOT") or DEFAULT_ROOT)
-        self.engine = Engine(self.paths)
-        self.store = self.engine.store
+        self.store = Store(self.paths)
+        self._engine: Any = None
+
+    @property
+    def engine(self) -> Any:
+        """The Engine (plugins, pluggy: imported only by the verbs that need them; ``state``, ``start`` and
+        ``kill`` do not)."""
+        if self._engine is None:
+            from .._engine import Engine
+            self._engine = Engine(self.paths)
+        return self._engine
 
     # -- looking ---------------------------------------------------------------------------------------------
     def lookup(self, cid: str) -> Record | None:

@@ -132,8 +132,9 @@ def pre_clone(ctx: RunContext) -> None:
 
 @hookimpl
 def oci_config(fields: Any) -> dict[str, Any] | None:
-    """``process.capabilities`` (one set: bounding = effective = permitted, inheritable and ambient empty;
-    absent: Docker's default set), ``process.noNewPrivileges`` (absent or false: nsrun's default, on),
+    """``process.capabilities`` (one set: bounding = effective = permitted; inheritable and ambient empty, or
+    for a root process within bounding — runc's default spec repeats the set there; absent: Docker's default
+    set), ``process.noNewPrivileges`` (absent or false: nsrun's default, on),
     ``linux.maskedPaths``/``linux.readonlyPaths`` (on top of Docker's defaults, which always hold)."""
     out: dict[str, Any] = {}
     caps = fields.take("process.capabilities", dict)
@@ -143,10 +144,12 @@ def oci_config(fields: Any) -> dict[str, Any] | None:
             raise ConfigError("config.json: process.capabilities: each set is a list of names")
         if unknown := set(caps) - set(sets):
             raise ConfigError(f"config.json: process.capabilities.{sorted(unknown)[0]} is not a capability set")
-        if sets["inheritable"] or sets["ambient"]:
-            raise ConfigError("config.json: process.capabilities: inheritable and ambient capabilities are not "
-                              "supported (nsrun empties both)")
         bounding = {c.upper() for c in sets["bounding"]}
+        root = not (fields.data.get("process") or {}).get("user", {}).get("uid")
+        extra = {c.upper() for c in sets["inheritable"] + sets["ambient"]}
+        if extra and not (root and extra <= bounding):  # root's command holds the bounding set anyway
+            raise ConfigError("config.json: process.capabilities: inheritable and ambient capabilities are not "
+                              "supported (nsrun empties both; for a root process they may only repeat bounding)")
         if {c.upper() for c in sets["effective"]} != bounding or {c.upper() for c in sets["permitted"]} != bounding:
             raise ConfigError("config.json: process.capabilities: nsrun gives the command one set: effective and "
                               "permitted must equal bounding")

@@ -77,8 +77,12 @@ def test_podman_shaped_parts_map():
 
 
 @pytest.mark.parametrize("change, words", [
-    (lambda s: s["process"].update(capabilities={"bounding": ["CAP_KILL"], "inheritable": ["CAP_KILL"]}),
+    (lambda s: s["process"].update(capabilities={"bounding": ["CAP_KILL"], "effective": ["CAP_KILL"],
+                                                 "permitted": ["CAP_KILL"], "inheritable": ["CAP_CHOWN"]}),
      "inheritable"),
+    (lambda s: s["process"].update(user={"uid": 1000, "gid": 1000}, capabilities={
+        "bounding": ["CAP_KILL"], "effective": ["CAP_KILL"], "permitted": ["CAP_KILL"], "ambient": ["CAP_KILL"]}),
+     "ambient"),
     (lambda s: s["process"].update(capabilities={"bounding": ["CAP_KILL"], "effective": []}), "equal bounding"),
     (lambda s: s["process"].update(rlimits=[{"type": "RLIMIT_BOGUS", "soft": 1, "hard": 1}]), "RLIMIT_BOGUS"),
     (lambda s: s["linux"].update(resources={"devices": [{"allow": True, "type": "b", "major": 8, "minor": 0,
