@@ -375,3 +375,20 @@ def test_hooks_run_with_the_state_on_stdin_and_a_failing_prestart_fails_create(n
     failed = oci(nsrun_root, "create", "--bundle", bundle, f"ocih{unique}x")
     assert failed.returncode == 1 and "prestart hook /bin/sh failed: exit status 2: no" in failed.stderr
     assert records(nsrun_root) == []
+
+
+def test_a_network_namespace_path_is_joined(nsrun_root, bundle, unique):
+    netns = f"ocih{unique}"
+    subprocess.run(["ip", "netns", "add", netns], check=True)
+    try:
+        subprocess.run(["ip", "-n", netns, "link", "add", f"ocihd{unique[:4]}", "type", "veth", "peer", "name",
+                        f"ocihe{unique[:4]}"], check=True)  # both ends inside: nothing on the host
+        make_bundle(bundle, ["cat", "/proc/net/dev"],
+                    linux={"namespaces": [{"type": t} for t in ("pid", "ipc", "uts", "mount")]
+                           + [{"type": "network", "path": f"/run/netns/{netns}"}]})
+        result = oci(nsrun_root, "run", "--bundle", bundle, f"ocih{unique}")
+        assert result.returncode == 0, result.stderr
+        assert f"ocihd{unique[:4]}" in result.stdout
+    finally:
+        subprocess.run(["ip", "netns", "del", netns], check=True)
+    assert records(nsrun_root) == []

@@ -115,7 +115,7 @@ def test_what_nobody_owns_is_refused_by_name():
     (lambda s: s.update(ociVersion="0.9.0"), "unsupported ociVersion"),
     (lambda s: s["process"].update(args=[]), "process.args"),
     (lambda s: s["process"].update(cwd="rel"), "absolute"),
-    (lambda s: s["linux"]["namespaces"][1].update(path="/proc/1/ns/net"), "network namespace (path)"),
+    (lambda s: s["linux"]["namespaces"][2].update(path="/proc/1/ns/ipc"), "ipc namespace (path)"),
     (lambda s: s["linux"].update(uidMappings=[{"containerID": 0, "hostID": 1, "size": 1}]), "uidMappings"),
 ])
 def test_bad_configs_say_what(change, words):
@@ -135,3 +135,9 @@ def test_hooks_are_checked_and_in_container_ones_refused():
                        ({"bogus": []}, "not a hook")):
         with pytest.raises(ConfigError, match=words):
             check_hooks(bad)
+
+
+def test_a_network_namespace_path_is_joined():
+    spec = _plain()
+    spec["linux"]["namespaces"][1].update(path="/run/netns/x")
+    assert from_oci(spec, "/bundle", HOOK)["options"]["network"] == "ns:/run/netns/x"
