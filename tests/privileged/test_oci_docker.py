@@ -130,3 +130,25 @@ def test_a_terminal_stop_and_no_network(docker, unique):
     assert docker("inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}", name).stdout.split() == \
         ["exited", "137"]
     assert docker("rm", name).returncode == 0
+
+
+def test_pause_unpause_and_update_of_a_limit(docker, nsrun_root, unique):
+    name = f"ocih{unique}"
+    assert run(docker, "-d", "--name", name, IMAGE, "sleep", "60").returncode == 0
+    paused = docker("pause", name)
+    assert paused.returncode == 0, paused.stderr
+    assert docker("inspect", "--format", "{{.State.Status}}", name).stdout.strip() == "paused"
+    pid = docker("inspect", "--format", "{{.State.Pid}}", name).stdout.strip()
+    with open(f"/proc/{pid}/cgroup") as f:
+        freezer = [line for line in f.read().splitlines() if ":freezer:" in line][0].split(":", 2)[2]
+    with open(f"/sys/fs/cgroup/freezer{freezer}/freezer.state") as f:
+        assert f.read().strip() == "FROZEN"
+    assert docker("unpause", name).returncode == 0
+    assert docker("inspect", "--format", "{{.State.Status}}", name).stdout.strip() == "running"
+    updated = docker("update", "--pids-limit", "64", name)
+    assert updated.returncode == 0, updated.stderr
+    with open(f"/proc/{pid}/cgroup") as f:
+        own = [line for line in f.read().splitlines() if ":pids:" in line][0].split(":", 2)[2]
+    with open(f"/sys/fs/cgroup/pids{own}/pids.max") as f:
+        assert f.read().strip() == "64"
+    assert docker("rm", "-f", name).returncode == 0
