@@ -120,6 +120,14 @@ def test_detached_exec_logs_kill_with_a_trapped_signal_and_rm(podman, unique):
     assert podman("rm", name).returncode == 0
 
 
+def test_a_terminal_through_the_console_socket(podman):
+    argv = " ".join(["podman", *podman.global_args, "run", "--rm", "-it", "--network", "none", IMAGE,
+                     "sh", "-c", "'tty; exit 5'"])
+    tty = subprocess.run(["script", "-qec", argv, "/dev/null"], capture_output=True, text=True, timeout=60,
+                         stdin=subprocess.DEVNULL, env={**os.environ, "CONTAINERS_CONF": podman.conf})
+    assert tty.returncode == 5 and "/dev/pts/0" in tty.stdout, tty.stdout
+
+
 def test_stop_and_no_network(podman, unique):
     name = f"ocih{unique}"
     assert podman("run", "-d", "--name", name, "--network", "none", IMAGE, "sleep", "60").returncode == 0
