@@ -22,7 +22,7 @@ from _anchors import Anchors  # noqa: E402
 from _common import Bench, Section  # noqa: E402
 from _env import Nsrun, machine, run, versions  # noqa: E402
 
-SECTIONS = ("start", "exec", "network", "daemon", "scale", "iperf", "memory", "images", "stats", "oci")
+SECTIONS = ("start", "exec", "network", "daemon", "scale", "iperf", "memory", "images", "build", "stats", "oci")
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -71,6 +71,7 @@ def _trace(b: Bench, runs: int = 5) -> list[str]:
 
 
 def _section(b: Bench, key: str) -> Section:
+    from _build import section_build
     from _daemon import section_daemon
     from _exec import section_exec
     from _iperf import section_iperf
@@ -81,7 +82,8 @@ def _section(b: Bench, key: str) -> Section:
     from _scale import section_scale
     from _start import section_network, section_start
     fn = {"start": section_start, "exec": section_exec, "network": section_network, "daemon": section_daemon, "scale": section_scale,
-          "iperf": section_iperf, "memory": section_memory, "images": section_images, "stats": section_stats, "oci": section_oci}[key]
+          "iperf": section_iperf, "memory": section_memory, "images": section_images, "build": section_build,
+          "stats": section_stats, "oci": section_oci}[key]
     b.log(f"section {key} ...")
     try:
         return fn(b)

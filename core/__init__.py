@@ -6,17 +6,14 @@ group ``nsrun.plugins``.
 """
 from __future__ import annotations
 
-from typing import Any
+TYPE_CHECKING = False  # typing's own flag without importing typing (~2 ms): this module is on every path
+if TYPE_CHECKING:
+    from typing import Any
 
-from ._context import ContainerSpec, IdMap, Mount, Paths, RunContext, Stash, StashKey
-from ._deferred import defer_close
-from ._fields import Fields
-from ._plugins import Option
-from ._spawn import fork_command
+    from ._context import Paths
+
 from .errors import (ChildSetupError, ConfigError, ConflictError, NotFoundError, NsrunError, PluginError,
                      SetupError, TeardownError)
-from .hookspecs import hookimpl
-from .syscalls import (CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWUSER, CLONE_NEWUTS)
 
 __version__ = "0.1.0"
 
@@ -60,9 +57,15 @@ def installed_hooks() -> Any:
     return installed_manager().pm.hook
 
 
-# Names only front ends and CLI commands use load on first access (PEP 562): every module imported here is
-# paid for on every container start.
-_LAZY = {"FieldSource": "_fieldsource", "FieldError": "_fieldsource", "Route": "_routes", "ApiRequest": "_routes",
+# Every name but the errors loads on first access (PEP 562): importing any ``nsrun.x`` imports this package
+# first, and the exec client (``_execclient``) must not pay for pluggy, ctypes and the context classes it never
+# uses. A plugin's ``from nsrun import hookimpl`` loads what it names, once.
+_LAZY = {"ContainerSpec": "_context", "IdMap": "_context", "Mount": "_context", "Paths": "_context",
+         "RunContext": "_context", "Stash": "_context", "StashKey": "_context", "defer_close": "_deferred",
+         "Fields": "_fields", "Option": "_plugins", "fork_command": "_spawn", "hookimpl": "hookspecs",
+         "CLONE_NEWIPC": "syscalls", "CLONE_NEWNET": "syscalls", "CLONE_NEWNS": "syscalls",
+         "CLONE_NEWPID": "syscalls", "CLONE_NEWUSER": "syscalls", "CLONE_NEWUTS": "syscalls",
+         "FieldSource": "_fieldsource", "FieldError": "_fieldsource", "Route": "_routes", "ApiRequest": "_routes",
          "ApiResponse": "_routes", "format_table": "_console"}
 
 

@@ -168,6 +168,9 @@ class RunContext:
         self.info: dict[str, Any] = {}     # shown by inspect/ps: plugins add what users should see
         self.warnings: list[str] = []      # printed once by the front end
         self.pid: int | None = None        # the container's init process, as seen from the host
+        # descriptors a parent-side hook made for the child (a pipe's read end): the child keeps them when it
+        # closes everything else it inherited; make them O_CLOEXEC so the command never gets them
+        self.pass_fds: list[int] = []
         self.hook: Any = None              # pluggy's hook relay for plugin-defined hooks (HOOKSPECS)
 
     def host_uid(self, inside: int = 0) -> int:

@@ -241,13 +241,17 @@ class Engine:
 
     # -- exec ---------------------------------------------------------------------------------------------
     def exec(self, ref: str, argv: list[str], *, tty: bool = False, interactive: bool = False,
-             env: dict[str, str] | None = None, workdir: str | None = None, user: str | None = None) -> int:
+             env: dict[str, str] | None = None, workdir: str | None = None, user: str | None = None,
+             client: int | None = None) -> int:
+        """Run ``argv`` in the running container ``ref`` here (``_exec``); its exit status. ``client``: a
+        descriptor whose EOF means the caller is gone (the supervisor's exec helper: its client's
+        connection), which kills the command as a killed ``nsrun exec`` takes its command with it."""
         from ._exec import exec_in
         rec = self.find(ref)
         if not rec.running:
             raise ConflictError(f"container {rec.id} is not running")
         return exec_in(self, rec, argv, tty=tty, interactive=interactive, env=env or {}, workdir=workdir,
-                       user=user)
+                       user=user, client=client)
 
     # -- repair ---------------------------------------------------------------------------------------------
     def gc(self, only: str | None = None, reset: bool = False) -> list[str]:

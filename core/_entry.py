@@ -11,20 +11,26 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
+TYPE_CHECKING = False  # no typing import at run time (~2 ms): this module is on the exec client's path
+if TYPE_CHECKING:
+    from typing import Any
 
 from ._console import exit_now, protect
 
 __all__ = ["main", "parse_run", "parse_exec", "schema"]
 
 
-def schema() -> dict[str, Any]:
-    """The parser's table: the global options, ``run``'s (the core's and the plugins') and ``exec``'s."""
-    from ._discovery import plugin_options
+def schema(commands: tuple[str, ...] = ("run", "exec")) -> dict[str, Any]:
+    """The parser's table: the global options and, of ``commands``, ``run``'s (the core's and the plugins':
+    it reads the plugin index) and ``exec``'s."""
     from ._options import EXEC_OPTIONS, GLOBAL_OPTIONS, parser_table, run_options
-    return {"globals": parser_table([o.to_dict() for o in GLOBAL_OPTIONS]),
-            "run": parser_table(run_options(plugin_options())),
-            "exec": parser_table([o.to_dict() for o in EXEC_OPTIONS])}
+    table = {"globals": parser_table([o.to_dict() for o in GLOBAL_OPTIONS])}
+    if "run" in commands:
+        from ._discovery import plugin_options
+        table["run"] = parser_table(run_options(plugin_options()))
+    if "exec" in commands:
+        table["exec"] = parser_table([o.to_dict() for o in EXEC_OPTIONS])
+    return table
 
 
 def _take(params: list[dict[str, Any]], argv: list[str], i: int, out: dict[str, Any]) -> int | None:
@@ -111,7 +117,7 @@ def main() -> None:
         exit_now(oci_main(argv[1:]))
     for command, parse, fast in (("run", parse_run, "_fast_run"), ("exec", parse_exec, "_fast_exec")):
         if command in argv and not os.environ.get("NSRUN_NO_FASTPATH"):
-            parsed = parse(argv, schema())
+            parsed = parse(argv, schema((command,)))
             if parsed is not None and not parsed[0].get("host") and not os.environ.get("NSRUN_HOST"):
                 glob, opts = parsed
                 handler = globals()[fast]
@@ -122,12 +128,10 @@ def main() -> None:
 
 def _fast_exec(glob: dict[str, Any], opts: dict[str, Any]) -> int:
     """``nsrun exec`` without click: the same call as cli.py's ``exec_``."""
-    from ._context import Paths
-    from ._engine import Engine
-    from ._parse import parse_env
-    engine = Engine(Paths.from_root(glob.get("root") or os.environ.get("NSRUN_ROOT")))
-    return engine.exec(opts["name"], opts["cmd"], tty=opts["tty"], interactive=opts["interactive"],
-                       env=parse_env(opts["env"]), workdir=opts["workdir"], user=opts["user"])
+    from ._execclient import run_exec
+    return run_exec(glob.get("root") or os.environ.get("NSRUN_ROOT"), opts["name"], opts["cmd"], tty=opts["tty"],
+                    interactive=opts["interactive"], env=list(opts["env"]), workdir=opts["workdir"],
+                    user=opts["user"])
 
 
 def _fast_run(glob: dict[str, Any], opts: dict[str, Any]) -> int:

@@ -103,12 +103,16 @@ def image_load(state: Any, input_: str | None, quiet: bool) -> None:
 @image.command(name="ls")
 @click.option("-q", "--quiet", is_flag=True, help="Only show image IDs")
 @click.option("--digests", is_flag=True, help="Show digests")
+@click.option("-a", "--all", "all_", is_flag=True, help="Show the builder's intermediate images too")
 @click.pass_obj
-def image_ls(state: Any, quiet: bool, digests: bool) -> None:
-    """List images: one row per tag (an untagged image once, as <none>)."""
+def image_ls(state: Any, quiet: bool, digests: bool, all_: bool) -> None:
+    """List images: one row per tag (an untagged image once, as <none>; the untagged steps of a build only
+    with -a)."""
     head = ("REPOSITORY", "TAG", *(("DIGEST",) if digests else ()), "IMAGE ID", "CREATED", "SIZE")
     rows, seen = [head], set()
     for meta in state.engine.images.list():
+        if not all_ and meta.get("build_key") and not meta.get("repo_tags"):
+            continue
         if quiet:
             if meta["id"] not in seen:
                 seen.add(meta["id"])

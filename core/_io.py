@@ -10,6 +10,8 @@ made inside it (``_spawn._setup_stdio``) and the parent holds the other ends and
 ``LogIO``      pipes the parent copies into ``container.log`` (detached, supervised runs); with ``-i`` its
                stdin (the daemon's FIFO) is copied in
 
+Each also watches descriptors it is given (``watch``): a supervisor's exec socket, an exec helper's client.
+
 The log format is Docker's multiplexed stream framing (``_frames``), so the daemon can serve it as it is. With
 a tty everything is stream 1.
 """
@@ -28,21 +30,24 @@ __all__ = ["PipeIO", "PtyIO", "LogIO"]
 
 
 
-def _pump(child: Child, sinks: dict[int, Callable[[bytes], None]], stdin: int, stdin_to: int) -> None:
+def _pump(child: Child, sinks: dict[int, Callable[[bytes], None]], stdin: int, stdin_to: int,
+          extra: dict[int, Callable[[], None]] | None = None) -> None:
     """Copy until the container has exited: ``sinks`` maps each of its output pipes to where the data goes;
-    ``stdin`` (-1: none) is copied into ``stdin_to`` (the container's stdin pipe), which is closed at EOF.
+    ``stdin`` (-1: none) is copied into ``stdin_to`` (the container's stdin pipe), which is closed at EOF;
+    ``extra`` maps other descriptors to what to call when they are readable (``_Watched``).
 
     When the command exits, what is buffered is drained and the copy ends (a background process that still
     holds a pipe does not hold nsrun). Writes into the container never block the loop (a container that
     does not read its stdin cannot stall its own output). A sink that fails (EPIPE: nsrun's stdout reader
     went away) has its pipe closed: the container gets EPIPE/SIGPIPE as it would have."""
     exited = os.pidfd_open(child.pid)
+    extra = extra if extra is not None else {}
     pending = b""
     if stdin_to >= 0:
         os.set_blocking(stdin_to, False)
     try:
         while sinks:
-            rlist = [*sinks, exited] + ([stdin] if stdin >= 0 and not pending else [])
+            rlist = [*sinks, exited, *extra] + ([stdin] if stdin >= 0 and not pending else [])
             wlist = [stdin_to] if pending else []
             try:
                 ready, writable, _ = select.select(rlist, wlist, [])
@@ -66,6 +71,9 @@ def _pump(child: Child, sinks: dict[int, Callable[[bytes], None]], stdin: int, s
                     pending, stdin = b"", -1
                     os.close(stdin_to)
                     stdin_to = -1
+            for fd in [fd for fd in ready if fd in extra]:
+                if (on_readable := extra.get(fd)) is not None:  # an earlier one may have unwatched it
+                    on_readable()
             done = exited in ready
             for fd in [fd for fd in ready if fd in sinks]:
                 _copy(fd, sinks, drain=False)
@@ -108,11 +116,26 @@ def _write_all(fd: int) -> Callable[[bytes], None]:
     return write
 
 
-class PipeIO:
+class _Watched:
+    """What every IO's wait loop also watches: ``watch(fd, on_readable)`` (the supervisor's exec socket, an
+    exec helper's client connection); ``on_readable`` may ``unwatch`` its own descriptor."""
+
+    def __init__(self) -> None:
+        self.extra: dict[int, Callable[[], None]] = {}
+
+    def watch(self, fd: int, on_readable: Callable[[], None]) -> None:
+        self.extra[fd] = on_readable
+
+    def unwatch(self, fd: int) -> None:
+        self.extra.pop(fd, None)
+
+
+class PipeIO(_Watched):
     """Pipes made inside the container; nsrun copies them to its own stdout/stderr (and its stdin in with
     ``-i``). A pipe copy costs a few microseconds per write; the start pays nothing measurable."""
 
     def __init__(self, interactive: bool) -> None:
+        super().__init__()
         self.interactive = interactive
 
     def after_fork(self) -> None:
@@ -126,15 +149,17 @@ class PipeIO:
         if not self.interactive:
             os.close(to_stdin)
             to_stdin = -1
-        _pump(child, {out: _write_all(1), err: _write_all(2)}, 0 if self.interactive else -1, to_stdin)
+        _pump(child, {out: _write_all(1), err: _write_all(2)}, 0 if self.interactive else -1, to_stdin,
+              self.extra)
         return child.wait()
 
 
-class PtyIO:
+class PtyIO(_Watched):
     """The container's pty (made inside it; ``child.pty_master`` after release). nsrun copies between the
     master and its own stdin/stdout (raw mode when stdin is a terminal), or into ``sink`` when detached."""
 
     def __init__(self, interactive: bool, sink: BinaryIO | None = None) -> None:
+        super().__init__()
         self.interactive = interactive
         self.sink = sink  # LogIO-style file when detached, else our own stdout
         self.master = -1
@@ -170,9 +195,12 @@ class PtyIO:
             fds = [self.master] + ([0] if relay_in else [])
             while self.master in fds:
                 try:
-                    ready, _, _ = select.select(fds, [], [])
+                    ready, _, _ = select.select([*fds, *self.extra], [], [])
                 except InterruptedError:
                     continue
+                for fd in [fd for fd in ready if fd in self.extra]:
+                    if (on_readable := self.extra.get(fd)) is not None:
+                        on_readable()
                 if 0 in ready:
                     data = os.read(0, 65536)
                     if data:
@@ -202,11 +230,12 @@ class PtyIO:
         return child.wait()
 
 
-class LogIO:
+class LogIO(_Watched):
     """stdout/stderr into ``path`` with stream framing. With ``-i`` (the child made a stdin pipe rather
     than opening /dev/null) our stdin, the daemon's FIFO (see ``_supervisor``), is copied into it."""
 
     def __init__(self, path: str) -> None:
+        super().__init__()
         self.path = path
 
     def after_fork(self) -> None:
@@ -225,5 +254,5 @@ class LogIO:
         with open(self.path, "ab", buffering=0) as log:
             _pump(child, {out: lambda data: log.write(frame(STDOUT, data)),
                           err: lambda data: log.write(frame(STDERR, data))},
-                  0 if interactive else -1, to_stdin)
+                  0 if interactive else -1, to_stdin, self.extra)
         return child.wait()

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from . import _trace
 from ._plugins import blamed
+from ._signals import FORWARDED
 from ._spawn import spawn as fork_container
 from ._state import process_start_time
 from .errors import NsrunError, SetupError, TeardownError
@@ -23,7 +24,6 @@ if TYPE_CHECKING:
 
 __all__ = ["configure", "run_container", "park_container", "teardown_all"]
 
-FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
 
 
 def configure(plugins: LoadedPlugins, ctx: RunContext) -> None:

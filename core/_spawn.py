@@ -369,7 +369,7 @@ def _child_main(ctx: RunContext, plugins: LoadedPlugins, flags: int, chan: _Chan
     """Stage 1. Every path ends in os._exit."""
     stage, plugin = "unshare", ""
     try:
-        _close_fds({chan.sock.fileno(), err_w} | (parking.fds() if parking else set()))
+        _close_fds({chan.sock.fileno(), err_w, *ctx.pass_fds} | (parking.fds() if parking else set()))
         _default_signals()
         if parking is None:  # a parked OCI container outlives its creator: the socket's EOF stops it instead
             _die_with_parent(parent_pid)
@@ -657,7 +657,7 @@ def spawn_joined(target: int, ctx: RunContext, plugins: LoadedPlugins, parking: 
         os.close(err_r)
         chan = _Channel(child_sock)
         try:
-            _close_fds({chan.sock.fileno(), err_w} | (parking.fds() if parking else set()))
+            _close_fds({chan.sock.fileno(), err_w, *ctx.pass_fds} | (parking.fds() if parking else set()))
             _default_signals()
             if parking is None:
                 syscalls.set_pdeathsig(signal.SIGKILL)

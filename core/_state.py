@@ -10,16 +10,13 @@ import contextlib
 import fcntl
 import json
 import os
-import re
 import time
 from typing import Any, Iterator
 
 from ._context import ContainerSpec, Paths
 from .errors import ConflictError, ConfigError, NotFoundError
 
-__all__ = ["Record", "RecordView", "Store", "NAME_RE", "new_id", "process_start_time", "alive", "plugin_state"]
-
-NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+__all__ = ["Record", "RecordView", "Store", "new_id", "process_start_time", "alive", "plugin_state"]
 _ADJ = ("brave", "calm", "eager", "fond", "gentle", "happy", "jolly", "keen", "lucid", "merry", "nifty",
         "quirky", "sharp", "tender", "vivid", "witty", "zen", "bold", "clever", "dreamy")
 _NOUN = ("turing", "hopper", "lovelace", "ritchie", "thompson", "torvalds", "knuth", "dijkstra", "liskov",
@@ -152,20 +149,17 @@ class Store:
         return os.path.join(self.paths.containers, ".names", name)
 
     def _owner_of(self, name: str) -> str | None:
-        """The id holding ``name`` (a symlink ``.names/NAME -> ID``), or None; a link whose container
-        directory is gone (a crash between the two steps of create or remove) does not count."""
-        try:
-            cid = os.readlink(self._name_link(name))
-        except OSError:
-            return None
-        return cid if os.path.isdir(self.paths.container_dir(cid)) else None
+        """The id holding ``name`` (a symlink ``.names/NAME -> ID``), or None (see ``_resolve``)."""
+        from ._resolve import _owner_of
+        return _owner_of(self.paths.containers, name)
 
     def create(self, spec: ContainerSpec) -> Record:
         """Write a new record; fails with ConflictError when the name is taken.
 
         Names are held by symlinks in ``containers/.names``, so creating a record costs the same however
         many containers exist (no scan of every record)."""
-        if spec.name and not NAME_RE.match(spec.name):
+        from ._resolve import valid_name
+        if spec.name and not valid_name(spec.name):
             raise ConfigError(f"Invalid container name ({spec.name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
         with self.global_lock():
             os.makedirs(os.path.join(self.paths.containers, ".names"), exist_ok=True)
@@ -227,14 +221,10 @@ class Store:
 
     def find(self, ref: str) -> Record:
         """A container by exact name, full id, or unique id prefix (as Docker resolves them)."""
-        for cid in ((self._owner_of(ref) if NAME_RE.match(ref or "") else None), ref if len(ref) == 64 else None):
-            if cid and (rec := self.load(cid)) is not None:
+        from ._resolve import candidates
+        for cid in candidates(self.paths.containers, ref or ""):
+            if (rec := self.load(cid)) is not None:
                 return rec
-        ids = [c for c in self.ids() if c.startswith(ref)] if ref and re.fullmatch(r"[0-9a-f]+", ref) else []
-        if len(ids) > 1:
-            raise ConfigError(f"multiple IDs found with provided prefix: {ref}")
-        if ids and (rec := self.load(ids[0])) is not None:
-            return rec
         raise NotFoundError(f"No such container: {ref}")
 
     def remove(self, cid: str) -> None:

@@ -3,7 +3,8 @@
 Started as a fresh process (never forked from a threaded parent), in its own session. It runs the container
 through the one code path (``Engine.run``), copies its output into ``container.log``, records the exit and
 runs teardown. On FD it writes ``ok`` once the command has exec'd, or a JSON error, then closes it: the
-caller (``run -d``, the daemon) returns only then, so start errors reach the user.
+caller (``run -d``, the daemon) returns only then, so start errors reach the user. While the command runs
+it also takes ``nsrun exec`` requests (``_execserve``).
 """
 from __future__ import annotations
 
@@ -71,14 +72,26 @@ def supervise(root: str, run: str, cid: str, reply_fd: int) -> int:
             io = PtyIO(interactive=rec.spec.interactive, sink=open(log, "ab", buffering=0))
         else:
             io = LogIO(log)
+        execs: list = []
+
         def started(_child: object) -> None:
             from . import _trace
+            from ._execserve import ExecServer
             if _trace.enabled:  # nobody reads our stderr: keep the phases beside the log (before "ok")
                 with open(os.path.join(rec.dir, "trace.txt"), "w") as f:
                     _trace.report(f)
+            try:  # before "ok": an exec right after ``run -d`` finds it
+                execs.append(ExecServer(engine, rec))
+                io.watch(execs[0].fileno(), execs[0].on_readable)
+            except (OSError, NsrunError):
+                pass  # no socket: ``nsrun exec`` runs the exec itself (and reports), as for a foreground run
             answer("ok")
             _shrink()
-        return engine.run(loaded, ctx, rec, io, on_started=started)
+        try:
+            return engine.run(loaded, ctx, rec, io, on_started=started)
+        finally:
+            for server in execs:
+                server.close()
     except NsrunError as exc:
         answer(reply_for(exc))
         return exc.exit_code

@@ -6,11 +6,12 @@ report includes interpreter start-up and imports.
 """
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
 import time
-from typing import Iterator, TextIO
+TYPE_CHECKING = False  # no typing import at run time: this module is on every path
+if TYPE_CHECKING:
+    from typing import TextIO
 
 __all__ = ["enabled", "phase", "report", "enable"]
 
@@ -38,23 +39,29 @@ def _process_start() -> float:
 _inner: list[float] = []  # per open phase: time spent in the phases nested in it
 
 
-@contextlib.contextmanager
-def phase(name: str) -> Iterator[None]:
-    """Time a phase. A phase's figure is its own time: phases nested in it are reported on their own and
-    left out of it, so the reported figures add up to the run's wall time."""
-    if not enabled:
-        yield
-        return
-    start = time.perf_counter()
-    _inner.append(0.0)
-    try:
-        yield
-    finally:
-        total = time.perf_counter() - start
+class phase:
+    """``with phase(name):`` times a phase. A phase's figure is its own time: phases nested in it are
+    reported on their own and left out of it, so the reported figures add up to the run's wall time.
+    (A class, not ``contextlib.contextmanager``: this module is imported on every path, contextlib is not.)"""
+
+    __slots__ = ("name", "start")
+
+    def __init__(self, name: str) -> None:
+        self.name, self.start = name, 0.0
+
+    def __enter__(self) -> None:
+        if enabled:
+            self.start = time.perf_counter()
+            _inner.append(0.0)
+
+    def __exit__(self, *exc: object) -> None:
+        if not enabled or not self.start:
+            return
+        total = time.perf_counter() - self.start
         own = total - _inner.pop()
         if _inner:
             _inner[-1] += total
-        _marks.append((name, own))
+        _marks.append((self.name, own))
 
 
 def report(file: TextIO | None = None) -> None:

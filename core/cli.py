@@ -132,9 +132,13 @@ def logs(state: _State, follow: bool, name: str) -> None:
 def exec_(state: _State, interactive: bool, tty: bool, env: tuple[str, ...], workdir: str | None,
           user: str | None, name: str, cmd: tuple[str, ...]) -> None:
     """Run a command in a running container."""
-    from ._parse import parse_env
-    sys.exit(state.engine.exec(name, list(cmd), tty=tty, interactive=interactive, env=parse_env(env),
-                               workdir=workdir, user=user))
+    if state.host:
+        from ._parse import parse_env
+        sys.exit(state.engine.exec(name, list(cmd), tty=tty, interactive=interactive, env=parse_env(env),
+                                   workdir=workdir, user=user))
+    from ._execclient import run_exec
+    sys.exit(run_exec(state.root, name, list(cmd), tty=tty, interactive=interactive, env=list(env),
+                      workdir=workdir, user=user))
 
 
 @cli.command()
@@ -280,10 +284,12 @@ def build_cli() -> click.Group:
         cli.params.extend(_click_option({**o.to_dict(), "plugin": None}) for o in GLOBAL_OPTIONS)
         run.params[:0] = [_click_option(o) for o in run_options(plugin_options())]
         exec_.params[:0] = [_click_option({**o.to_dict(), "plugin": None}) for o in EXEC_OPTIONS]
-    from ._imagecli import COMMANDS
+    from ._buildcli import COMMANDS as BUILD_COMMANDS, history
+    from ._imagecli import COMMANDS, image
     from .stats.cli import COMMANDS as LIVE_COMMANDS
-    for command in (*COMMANDS, *LIVE_COMMANDS):
+    for command in (*COMMANDS, *LIVE_COMMANDS, *BUILD_COMMANDS):
         cli.add_command(command)
+    image.add_command(history)
     for rec in discover().values():
         for name, target in rec.commands.items():
             if name not in cli.commands:

@@ -236,6 +236,22 @@ def docker_info(info: dict[str, Any]) -> None:
     security option to ``info["SecurityOptions"]``). Called for every installed plugin; no I/O."""
 
 
+# -- a container's file system changes ----------------------------------------------------------------------
+
+@hookspec(firstresult=True)
+def container_changes(container_dir: str, options: dict[str, Any]) -> dict[str, Any] | None:
+    """[parent] Where the file system writes of the container in ``container_dir`` are, for ``nsrun commit``,
+    ``diff`` and the builder's ``RUN`` steps: ``{"upper": DIR, "skip": [PATH...], "owner": (UID, GID)}``.
+
+    ``upper`` is an overlayfs upper directory (whiteouts as 0/0 character devices, opaque directories marked
+    with ``trusted.overlay.opaque``/``user.overlay.opaque``); ``skip`` lists paths (relative to the root)
+    that are your own mount points, left out of a commit when they are empty files or directories (Docker's
+    init layer: ``etc/hosts``...); ``owner`` is the host uid/gid the container's root had (files of a user
+    namespace's container are shifted back by it). The first plugin that answers wins (the one that made
+    the container's root); None when you did not make it. No I/O but reading the container's directory.
+    """
+
+
 # -- image sources ------------------------------------------------------------------------------------------
 
 @hookspec

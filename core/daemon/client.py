@@ -239,6 +239,41 @@ class _RemoteImages:
         aux = _follow(resp, display)
         return aux[-1].get("Digest", "") if aux else ""
 
+    def build(self, context: str, dockerfile: str, *, tags: tuple[str, ...], build_args: dict[str, str],
+              target: str | None, no_cache: bool, pull: bool, labels: dict[str, str], quiet: bool,
+              emit: Any) -> str:
+        """``POST /build`` of the directory ``context`` (sent as a tar without what ``.dockerignore``
+        excludes, as the docker CLI sends it) with the Dockerfile text ``dockerfile``; the progress text goes
+        to ``emit``; the image id."""
+        import tempfile
+        from ..build.context import context_tar
+        with tempfile.TemporaryFile() as spool:
+            name = context_tar(context, dockerfile, spool)
+            spool.seek(0)
+            resp = self.engine.request(
+                "POST", "/build", raw=spool.read(), stream=True, headers={"Content-Type": "application/x-tar"},
+                query={"t": list(tags) or None, "dockerfile": name, "buildargs": json.dumps(build_args),
+                       "labels": json.dumps(labels), "target": target, "nocache": int(no_cache) or None,
+                       "pull": int(pull) or None, "q": int(quiet) or None})
+        image_id = ""
+        try:
+            while line := resp.readline():
+                if not line.strip():
+                    continue
+                msg = json.loads(line)
+                if msg.get("error") or msg.get("errorDetail"):
+                    raise NsrunError((msg.get("errorDetail") or {}).get("message") or str(msg.get("error")))
+                if isinstance(msg.get("aux"), dict):
+                    image_id = msg["aux"].get("ID", image_id)
+                elif isinstance(msg.get("stream"), str):
+                    if quiet and msg["stream"].strip().startswith("sha256:"):
+                        image_id = msg["stream"].strip()
+                    else:
+                        emit(msg["stream"])
+        finally:
+            resp.close()
+        return image_id
+
     def tag(self, source: str, target: str) -> None:
         from ..image.reference import parse
         parsed = parse(target, default_tag="")

@@ -110,12 +110,15 @@ async def list_images(request: web.Request) -> web.Response:
     only_query(request, "all", "filters", "digests", "only_ids", "shared-size")
     for key in ("all", "digests", "only_ids", "shared-size"):
         parse_bool(request.query.get(key), key)
+    show_all = parse_bool(request.query.get("all"), "all")
     d = request.app[STATE]
     filters = _filters(request, ("reference", "dangling"))
     dangling = _dangling(filters.get("dangling", []))
     counts = await asyncio.to_thread(_use_counts, d)
     out = []
     for meta in await asyncio.to_thread(d.engine.images.list):
+        if not show_all and meta.get("build_key") and not meta.get("repo_tags"):
+            continue  # a build's intermediate step (docker shows those only with -a)
         if dangling is not None and bool(meta.get("repo_tags")) == dangling:
             continue
         if not _matches_reference(meta, filters.get("reference", [])):

@@ -15,11 +15,10 @@ import threading
 from typing import Any
 
 from .._frames import split_frames
+from .._signals import FORWARDED
 from .transport import Conn
 
 __all__ = ["relay", "run_attached"]
-
-FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
 
 
 def _pump_stdin(sock: socket.socket) -> None:

@@ -143,6 +143,17 @@ class Layers:
         shutil.rmtree(gone, ignore_errors=True)
         return True
 
+    @contextlib.contextmanager
+    def scratch(self) -> Iterator[str]:
+        """A fresh staging directory (``DIR/diff`` made, empty) to fill with changes that ``commit.new_layer``
+        turns into a layer; flocked while in use and removed after, so gc tells a dead builder's apart."""
+        import shutil
+        with self._staging() as tmp:
+            try:
+                yield tmp
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+
     # -- staging and gc ------------------------------------------------------------------------------------
     @contextlib.contextmanager
     def _lock(self) -> Iterator[None]:

@@ -58,11 +58,12 @@ def _walk(root: str, rel: str = "") -> Iterator[tuple[str, str]]:
             yield from _walk(root, r)
 
 
-def _info(name: str, st: os.stat_result, kind: bytes) -> tarfile.TarInfo:
+def _info(name: str, st: os.stat_result, kind: bytes, owner: tuple[int, int] = (0, 0)) -> tarfile.TarInfo:
     info = tarfile.TarInfo(name)
     info.type = kind
     info.mode = stat.S_IMODE(st.st_mode)
-    info.uid, info.gid = st.st_uid, st.st_gid
+    info.uid = st.st_uid - owner[0] if st.st_uid >= owner[0] else st.st_uid
+    info.gid = st.st_gid - owner[1] if st.st_gid >= owner[1] else st.st_gid
     info.uname = info.gname = ""
     info.mtime = int(st.st_mtime)
     return info
@@ -74,17 +75,34 @@ def _pax(xattrs: dict[str, bytes]) -> dict[str, str]:
             if not k.startswith(_OVERLAY_XATTRS)}
 
 
-def write_layer(layer_dir: str, out: Any) -> int:
-    """Write the layer tar of ``layer_dir`` into ``out``; the number of entries written."""
+def _placeholder(st: os.stat_result, full: str) -> bool:
+    """An empty regular file or an empty directory (a mount point a runtime made)."""
+    if stat.S_ISREG(st.st_mode):
+        return st.st_size == 0
+    return stat.S_ISDIR(st.st_mode) and not os.listdir(full)
+
+
+def write_layer(layer_dir: str, out: Any, *, skip: Any = (), owner: tuple[int, int] = (0, 0)) -> int:
+    """Write the layer tar of ``layer_dir`` into ``out``; the number of entries written.
+
+    ``skip``: relative paths left out when they are empty files or directories (a container's mount points:
+    see the ``container_changes`` hook). ``owner``: the host uid/gid of the root that wrote ``layer_dir`` (a
+    user namespace's container): owners at or above it are written shifted down by it."""
     links: dict[tuple[int, int], str] = {}
     count = 0
+    skip = frozenset(skip)
+
+    def make(name: str, st: os.stat_result, kind: bytes) -> tarfile.TarInfo:
+        return _info(name, st, kind, owner)
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT, bufsize=_CHUNK) as tf:
         for rel, full in _walk(layer_dir):
             st = os.lstat(full)
             mode = st.st_mode
+            if rel in skip and _placeholder(st, full):
+                continue
             head, _, base = rel.rpartition("/")
             if stat.S_ISCHR(mode) and st.st_rdev == 0:  # an overlay whiteout
-                info = _info(f"{head}/{WHITEOUT}{base}" if head else WHITEOUT + base, st, tarfile.REGTYPE)
+                info = make(f"{head}/{WHITEOUT}{base}" if head else WHITEOUT + base, st, tarfile.REGTYPE)
                 info.mode = 0o600
                 tf.addfile(info)
                 count += 1
@@ -93,31 +111,31 @@ def write_layer(layer_dir: str, out: Any) -> int:
                 continue
             xattrs = _xattrs(full)
             if stat.S_ISDIR(mode):
-                info = _info(rel, st, tarfile.DIRTYPE)
+                info = make(rel, st, tarfile.DIRTYPE)
                 info.pax_headers = _pax(xattrs)
                 tf.addfile(info)
                 count += 1
                 if _opaque(xattrs):
-                    marker = _info(f"{rel}/{OPAQUE}", st, tarfile.REGTYPE)
+                    marker = make(f"{rel}/{OPAQUE}", st, tarfile.REGTYPE)
                     marker.mode = 0o600
                     tf.addfile(marker)
                     count += 1
                 continue
             if stat.S_ISLNK(mode):
-                info = _info(rel, st, tarfile.SYMTYPE)
+                info = make(rel, st, tarfile.SYMTYPE)
                 info.linkname = os.readlink(full)
                 info.pax_headers = _pax(xattrs)
                 tf.addfile(info)
             elif stat.S_ISREG(mode):
                 key = (st.st_dev, st.st_ino)
                 if st.st_nlink > 1 and key in links:
-                    info = _info(rel, st, tarfile.LNKTYPE)
+                    info = make(rel, st, tarfile.LNKTYPE)
                     info.linkname = links[key]
                     tf.addfile(info)
                 else:
                     if st.st_nlink > 1:
                         links[key] = rel
-                    info = _info(rel, st, tarfile.REGTYPE)
+                    info = make(rel, st, tarfile.REGTYPE)
                     info.size = st.st_size
                     info.pax_headers = _pax(xattrs)
                     fd = os.open(full, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
@@ -126,7 +144,7 @@ def write_layer(layer_dir: str, out: Any) -> int:
             elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISFIFO(mode):
                 kind = tarfile.CHRTYPE if stat.S_ISCHR(mode) else tarfile.BLKTYPE if stat.S_ISBLK(mode) \
                     else tarfile.FIFOTYPE
-                info = _info(rel, st, kind)
+                info = make(rel, st, kind)
                 if kind != tarfile.FIFOTYPE:
                     info.devmajor, info.devminor = os.major(st.st_rdev), os.minor(st.st_rdev)
                 info.pax_headers = _pax(xattrs)

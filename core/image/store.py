@@ -213,10 +213,13 @@ class Images:
 
     def add(self, *, config: dict[str, Any], layers: list[str], image_id: str | None = None,
             tags: Iterable[str] = (), repo_digests: Iterable[str] = (), size: int | None = None,
-            created: float | None = None, manifest: str | None = None) -> dict[str, Any]:
+            created: float | None = None, manifest: str | None = None, parent: str | None = None,
+            build_key: str | None = None) -> dict[str, Any]:
         """Record an image whose layer directories exist (``layers``: chain ids, bottom-most first). ``image_id``
         is the config's digest (computed from ``config`` when not given). Tags move to this image from any other
-        (which may become dangling); adding an existing image merges its tags and digests."""
+        (which may become dangling); adding an existing image merges its tags and digests. ``parent``: the id
+        of the image it was made on (commit, build); ``build_key``: the builder's cache key of the step that
+        made it (see ``build.cache``)."""
         chains = [check_digest(c, "chain id") for c in layers]
         image_id = check_digest(image_id, "image id") if image_id else _config_id(config)
         names = [normalize(t) for t in tags]
@@ -231,6 +234,10 @@ class Images:
                    "repo_digests": sorted(set(old.get("repo_digests", [])) | set(repo_digests)),
                    "size": size, "created": old.get("created") or created or time.time(),
                    "manifest": manifest or old.get("manifest")}  # its manifest's digest in content/, if kept
+            if parent or old.get("parent"):
+                rec["parent"] = parent or old.get("parent")
+            if build_key or old.get("build_key"):
+                rec["build_key"] = build_key or old.get("build_key")
             self._write(os.path.join(self._records, image_id[7:] + ".json"), rec)
             if names:
                 current = self._tags()
@@ -293,7 +300,22 @@ class Images:
             for t in own:
                 del tags[t]
             self._set_tags(tags)
-            return [{"Untagged": t} for t in own] + self._delete(image_id)
+            parent = (self._load(image_id) or {}).get("parent")
+            return [{"Untagged": t} for t in own] + self._delete(image_id) + self._delete_steps(parent)
+
+    def _delete_steps(self, image_id: str | None) -> list[dict[str, str]]:
+        """[locked] After an image is deleted: its parents that were steps of the build that made it (untagged,
+        with a ``build_key``) and that no other image is made on, as docker's rmi removes them."""
+        out: list[dict[str, str]] = []
+        while image_id:
+            rec = self._load(image_id)
+            if rec is None or not rec.get("build_key") or image_id in self._tags().values():
+                break
+            if any(other.get("parent") == image_id for other in self.list()):
+                break
+            out += self._delete(image_id)
+            image_id = rec.get("parent")
+        return out
 
     def _delete(self, image_id: str) -> list[dict[str, str]]:
         """[locked] Drop a record and the layers no other record lists."""
@@ -364,11 +386,14 @@ class Images:
         return lines
 
     # -- making images here --------------------------------------------------------------------------------
-    def _lease(self) -> Any:
+    def lease(self) -> Any:
         """The content store's lease (see ``content.Lease``): held while layers exist that no record lists
-        yet, so gc's collection of unused layers and blobs waits its turn."""
+        yet (a pull, an import, a commit, a build), so gc's collection of unused layers and blobs waits its
+        turn."""
         from .content import Content
         return Content(self.paths.root).lease()
+
+    _lease = lease
 
     def import_tar(self, tar_paths: str | list[str], name: str, *, config: dict[str, Any] | None = None,
                    devices: bool = False) -> dict[str, Any]:

@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 __all__ = ["docker_image", "docker_summary", "docker_removed", "repo_tags", "rfc3339", "progress_message",
-           "progress_event", "pull_header", "pull_footer", "push_header", "push_footer", "message_text", "show",
+           "progress_event", "docker_history", "pull_header", "pull_footer", "push_header", "push_footer", "message_text", "show",
            "error_message"]
 
 
@@ -42,7 +42,8 @@ def docker_image(meta: dict[str, Any]) -> dict[str, Any]:
     created = full.get("created")
     return {
         "Id": meta["id"], "RepoTags": repo_tags(meta), "RepoDigests": list(meta.get("repo_digests") or []),
-        "Parent": "", "Comment": "", "Created": created or rfc3339(meta.get("created") or 0),
+        "Parent": meta.get("parent") or "", "Comment": (full.get("history") or [{}])[-1].get("comment", ""),
+        "Created": created or rfc3339(meta.get("created") or 0),
         "Container": "", "DockerVersion": "", "Author": full.get("author", ""), "Config": config,
         "Architecture": full.get("architecture", "amd64"), "Os": full.get("os", "linux"),
         **({"Variant": full["variant"]} if full.get("variant") else {}),
@@ -56,9 +57,40 @@ def docker_image(meta: dict[str, Any]) -> dict[str, Any]:
 def docker_summary(meta: dict[str, Any], containers: int = 0) -> dict[str, Any]:
     """One entry of ``GET /images/json``."""
     return {"Containers": containers, "Created": int(meta.get("created") or 0), "Id": meta["id"],
-            "Labels": ((meta.get("config") or {}).get("config") or {}).get("Labels") or {}, "ParentId": "",
+            "Labels": ((meta.get("config") or {}).get("config") or {}).get("Labels") or {},
+            "ParentId": meta.get("parent") or "",
             "RepoDigests": list(meta.get("repo_digests") or []), "RepoTags": repo_tags(meta),
             "SharedSize": -1, "Size": meta.get("size", 0), "VirtualSize": meta.get("size", 0)}
+
+
+def docker_history(meta: dict[str, Any], layer_sizes: list[int]) -> list[dict[str, Any]]:
+    """``GET /images/{name}/history`` (newest first) of a record; ``layer_sizes``: its layers' sizes, bottom-most
+    first. Entries without their own layer (``empty_layer``) have size 0; only the newest names the image."""
+    full = meta.get("config") or {}
+    history = list(full.get("history") or [])
+    if not history:  # an image made without history (import, busybox): one entry per layer
+        history = [{"created_by": "", "created": full.get("created")} for _ in layer_sizes] or [{}]
+    sizes = iter(layer_sizes)
+    out = []
+    for entry in history:
+        size = 0 if entry.get("empty_layer") else next(sizes, 0)
+        out.append({"Id": "<missing>", "Created": _unix(entry.get("created")) or int(meta.get("created") or 0),
+                    "CreatedBy": entry.get("created_by", ""), "Tags": None, "Size": size,
+                    "Comment": entry.get("comment", "")})
+    out.reverse()
+    out[0]["Id"] = meta["id"]
+    out[0]["Tags"] = repo_tags(meta) or None
+    return out
+
+
+def _unix(stamp: Any) -> int:
+    if not isinstance(stamp, str) or len(stamp) < 19:
+        return 0
+    import calendar
+    try:
+        return calendar.timegm(time.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S"))
+    except ValueError:
+        return 0
 
 
 # -- pull and push streams ------------------------------------------------------------------------------------

@@ -26,7 +26,8 @@ import time
 from typing import Any
 
 from .._context import Paths
-from .._state import NAME_RE, Record, Store, alive
+from .._resolve import valid_name
+from .._state import Record, Store, alive
 from ..errors import ConfigError, ConflictError, NotFoundError, NsrunError, SetupError
 
 __all__ = ["Runtime", "DEFAULT_ROOT", "OCI_VERSION", "rfc3339"]
@@ -62,7 +63,7 @@ class Runtime:
 
     # -- looking ---------------------------------------------------------------------------------------------
     def lookup(self, cid: str) -> Record | None:
-        if not NAME_RE.match(cid or ""):
+        if not valid_name(cid or ""):
             return None
         owner = self.store._owner_of(cid)
         return self.store.load(owner) if owner else None
@@ -105,7 +106,7 @@ class Runtime:
                console_socket: str | None = None) -> Any:
         """Create the container ``cid`` from the bundle and park its process before ``execve``; returns the
         child handle (our child until this process exits: ``run`` waits for it)."""
-        if not NAME_RE.match(cid or ""):
+        if not valid_name(cid or ""):
             raise ConfigError(f"invalid container id format: {cid!r}")
         bundle = os.path.abspath(bundle or ".")
         config = read_config(bundle)

@@ -1,34 +1,32 @@
-"""A cgroup per limited container with Docker's limits, its own cgroup namespace and a read-only cgroup file
-system inside, as Docker does.
+"""A cgroup per container with Docker's limits, its own cgroup namespace and a read-only cgroup file system
+inside, as Docker does.
 
-A container started with a limit (``-m``, ``--cpus``, ``--pids-limit``, ... or the API's HostConfig fields)
-or ``--cgroup-parent`` gets a cgroup of its own; others stay in the cgroup nsrun runs in (their cgroup
-namespace is rooted there, mounted read-only, as before). Why not every container, as Docker: on this
-machine's kernel, moving a process into a cgroup after an idle gap waits for an RCU grace period (10-15 ms:
-rcu_sync of the cgroup threadgroup lock, taken for every migration), and measured in ``make bench`` that put
-+14 ms on every start and +15 ms on every exec (it was +0 before). Without its own cgroup a container has no
-``pause``/``update`` (refused with a line saying how to get one) and ``stats`` reads /proc instead.
+Every container gets a cgroup in every hierarchy (``tree``), beneath the cgroup nsrun itself runs in
+(``--cgroup-parent`` relative to it), made in ``pre_clone`` with its limits written (``limits``). Only when
+nsrun may not make one (EACCES/EPERM/EROFS: it runs inside a container, or without delegation) and nothing
+was asked of it (no limit, no ``--cgroup-parent``) does a container stay in nsrun's own cgroup, with a note in
+``info["CgroupNotes"]``.
 
-Such a container gets a cgroup in every hierarchy (``tree``), beneath the cgroup nsrun itself runs in
-(``--cgroup-parent`` relative to it), made in ``pre_clone`` with its limits written (``limits``), and joined
-by the parked child from outside in ``post_start`` (last, so the kernel's RCU wait for the first migration
-after an idle gap, started early by a no-op write in ``pre_clone``, is over by then). The child makes its
-cgroup namespace itself in ``in_child`` — after it is in its cgroup, which thereby becomes the namespace's
-root. ``teardown`` reads whether the OOM killer struck (``info["State"]["OOMKilled"]``), then removes the
-cgroups; ``gc`` removes those of dead containers. ``ctx.info["Cgroup"]`` = ``{"version": 1|2, "paths":
-{controller: dir}, "dirs": {hierarchy: dir}}`` tells other commands (``update``, ``pause``, stats) where.
+Putting the child into its cgroups costs this kernel an RCU grace period after an idle gap (6-15 ms: rcu_sync of
+the cgroup threadgroup lock, taken by every migration). Nobody waits for it in line: ``pre_clone`` starts a
+helper process (``host.Placer``) that takes the lock at once with a no-op migration of itself, ``post_start``
+hands it the child's pid and returns, and the child, which meanwhile makes its mounts, waits for the helper's
+report only in ``before_exec`` — then makes its cgroup namespace (rooted at the cgroup it is now in) and goes on
+to exec. The command never runs outside its cgroups. ``nsrun exec`` does the same (``pre_join`` starts the
+helper, ``post_join`` hands it the joining process). ``teardown`` reads whether the OOM killer struck
+(``info["State"]["OOMKilled"]``), then removes the cgroups; ``gc`` removes those of dead containers.
+``ctx.info["Cgroup"]`` = ``{"version": 1|2, "paths": {controller: dir}, "dirs": {hierarchy: dir}}`` tells
+other commands (``update``, ``pause``, stats) where.
 
 
 ``--cgroupns private`` (the default, Docker's on cgroup v2 and what this plugin always picks) gives the
-container a new cgroup namespace: /proc/self/cgroup shows ``/`` paths, and the cgroup file systems mounted at
-/sys/fs/cgroup (see ``layout``) are rooted at the cgroup nsrun runs in. ``--cgroupns host`` keeps the caller's
-namespace: /proc/self/cgroup shows the host's paths and the caller's own cgroup directories are bound
-read-only instead.
+container a new cgroup namespace: /proc/self/cgroup shows ``/`` paths. Its own cgroup directories are bound
+read-only at /sys/fs/cgroup (see ``layout``: the child is placed in them while it sets up, so the mounts
+cannot wait for its namespace). ``--cgroupns host`` keeps the caller's namespace: /proc/self/cgroup shows the
+host's paths; the same directories are bound.
 
-With the user plugin the fresh mounts still work: nsrun unshares the user namespace first, so the cgroup
-namespace made after it belongs to the container's user namespace, where the child holds CAP_SYS_ADMIN until
-sec drops it (a v1 mount is refused only without that, e.g. in the host's cgroup namespace — which is why
-``host`` binds instead). Files owned by unmapped host root also give EACCES before EROFS there.
+With the user plugin the binds still work (a user namespace could not mount a v1 hierarchy afresh outside a
+cgroup namespace of its own); files owned by unmapped host root give EACCES before EROFS there.
 
 Every cgroup file system inside is read-only (the mounts, and the tmpfs holding them), so no cgroup file
 can be written or created — not even the limits of the cgroup nsrun itself runs in, nor the container's own
@@ -65,16 +63,14 @@ OPTIONS = [
     Option(("--cpuset-mems",), "cpuset_mems", metavar="LIST", help="Memory nodes to allocate from"),
     Option(("--pids-limit",), "pids_limit", metavar="N", help="Process limit (-1 unlimited)"),
     Option(("--blkio-weight",), "blkio_weight", metavar="N", help="Block I/O weight (10-1000) where the kernel has it"),
-    Option(("--own-cgroup",), "own_cgroup", is_flag=True,
-           help="A cgroup of its own even without a limit (for pause and update later; what OCI engines ask)"),
 ]
 COMMANDS = {"update": "nsrun_cgroup.commands:update", "pause": "nsrun_cgroup.commands:pause",
             "unpause": "nsrun_cgroup.commands:unpause"}
 
 _LIMITS: StashKey[dict] = StashKey()
 _MADE: StashKey[tuple] = StashKey()
-_PRIMER: StashKey[Any] = StashKey()
-_JOIN: StashKey[list] = StashKey()
+_PLACER: StashKey[Any] = StashKey()
+_UNSHARE: StashKey[bool] = StashKey()
 
 
 def cgroupns_mode(ctx: RunContext) -> str:
@@ -92,10 +88,13 @@ def configure(ctx: RunContext) -> None:
         ctx.stash[_LIMITS] = checked_limits(ctx.options)
 
 
-def wants_own_cgroup(ctx: RunContext) -> bool:
-    """A cgroup of its own for a container started with a limit or ``--cgroup-parent`` (see the module doc:
-    moving a process into a cgroup costs this kernel an RCU grace period, 10-15 ms, on every start)."""
-    return bool(ctx.stash.get(_LIMITS)) or bool(ctx.options.get("cgroup_parent")) or bool(ctx.options.get("own_cgroup"))
+def _cannot_make(exc: OSError, ctx: RunContext) -> bool:
+    """Whether a container may go without a cgroup of its own after ``exc``: only when nothing was asked of
+    one (no limit, no ``--cgroup-parent``) and the cgroup nsrun runs in is simply not ours to write
+    (EACCES, EPERM, EROFS: nsrun runs inside a container or without delegation)."""
+    import errno
+    return (exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS) and not ctx.stash.get(_LIMITS)
+            and not ctx.options.get("cgroup_parent"))
 
 
 @hookimpl
@@ -106,29 +105,36 @@ def pre_clone(ctx: RunContext) -> int:
         mountinfo = f.read()
     with open("/proc/self/cgroup") as f:
         own = f.read()
-    if not wants_own_cgroup(ctx):  # the namespace is rooted at the cgroup nsrun runs in, mounted read-only
-        mounts, notes = plan_mounts(mountinfo, own, host_ns=host)
-        ctx.mounts.extend(mounts)
-        if notes:
-            ctx.info["CgroupNotes"] = notes
-        return 0 if host else CLONE_NEWCGROUP
-    from .host import prime_migration, write_files
+    from .host import placer, write_files
     from .tree import Cgroup, cgroup_name, hierarchies
     hiers = hierarchies(mountinfo, own)
     cg = Cgroup.plan(hiers, cgroup_name(ctx.paths.tag, ctx.spec.id), ctx.options.get("cgroup_parent") or "")
     made: list[str] = []
+    try:
+        cg.create(made)
+    except OSError as exc:
+        cg.remove(made)
+        if not _cannot_make(exc, ctx):
+            raise
+        # stays in the cgroup nsrun runs in; the namespace is rooted there, mounted read-only
+        mounts, notes = plan_mounts(mountinfo, own, host_ns=host)
+        ctx.mounts.extend(mounts)
+        ctx.info["CgroupNotes"] = [*notes, f"no cgroup of its own: {exc.strerror}: {exc.filename}"]
+        return 0 if host else CLONE_NEWCGROUP
     ctx.stash[_MADE] = (cg, made)
-    cg.create(made)
     cg.apply(write_files(cg, ctx.stash.get(_LIMITS) or {}))
-    ctx.stash[_PRIMER] = prime_migration(hiers)  # after the mkdirs: its first write holds cgroup_mutex
+    ctx.stash[_PLACER] = placer(hiers, cg)  # after the mkdirs: its first write holds cgroup_mutex
+    ctx.pass_fds.append(ctx.stash[_PLACER].placed)
     ctx.info["Cgroup"] = cg.info()
     rel = cg.dirs
     inside = "".join(_own_line(line, hiers, rel) for line in own.splitlines(keepends=True))
-    mounts, notes = plan_mounts(mountinfo, inside, host_ns=host)
+    # its own cgroup directories, bound read-only (the child is placed in them only later, while it sets
+    # up: a fresh mount would have to wait for that, in its new cgroup namespace)
+    mounts, notes = plan_mounts(mountinfo, inside, host_ns=True)
     ctx.mounts.extend(mounts)
     if notes:
         ctx.info["CgroupNotes"] = notes
-    return 0  # the cgroup namespace is made by the child (in_child), once it is in its cgroup
+    return 0  # the cgroup namespace is made by the child (before_exec), once it is in its cgroup
 
 
 def _own_line(line: str, hiers: list[Any], dirs: dict[str, str]) -> str:
@@ -143,52 +149,66 @@ def _own_line(line: str, hiers: list[Any], dirs: dict[str, str]) -> str:
 
 @hookimpl(trylast=True)
 def post_start(ctx: RunContext, pid: int) -> None:
-    entry = ctx.stash.get(_MADE)
-    try:
-        if entry is not None:
-            entry[0].enter(pid)
-    finally:
-        _stop_primer(ctx)
+    placer = ctx.stash.get(_PLACER)
+    if placer is not None:
+        placer.place(pid)  # the child waits for it in before_exec; we go on
 
 
-def _stop_primer(ctx: RunContext) -> None:
-    primer = ctx.stash.pop(_PRIMER)
-    if primer is not None:
-        primer.stop()
+def _stop_placer(ctx: RunContext) -> None:
+    placer = ctx.stash.pop(_PLACER)
+    if placer is not None:
+        placer.stop()
+
+
+@hookimpl
+def before_exec(ctx: RunContext) -> None:
+    """[child] Wait until the placing helper put us into our cgroups (``host.Placer``: the kernel's wait for
+    that overlapped our setup), then, for a run, make the cgroup namespace: rooted at the cgroup we are in
+    now. An exec joined the container's namespace instead (``_JOIN_ORDER``)."""
+    placer = ctx.stash.get(_PLACER)
+    if placer is None:
+        return
+    from .host import wait_placed
+    wait_placed(placer)
+    if ctx.stash.get(_UNSHARE):
+        unshare(CLONE_NEWCGROUP)
 
 
 @hookimpl
 def in_child(ctx: RunContext) -> None:
     if cgroupns_mode(ctx) == "private" and ctx.stash.get(_MADE) is not None:
-        unshare(CLONE_NEWCGROUP)  # rooted at the cgroup the parent put us in
+        ctx.stash[_UNSHARE] = True  # in before_exec, once placed (a forked copy: ours alone)
 
 
 @hookimpl
 def pre_join(ctx: RunContext) -> None:
-    """``nsrun exec`` into a paused container is refused (Docker's words); the container's cgroups are read
-    for ``post_join``."""
+    """``nsrun exec`` into a paused container is refused (Docker's words); a helper starts placing the
+    joining process into the container's cgroups (``post_join`` hands it the pid)."""
     from nsrun import find_container
     rec = find_container(ctx.paths, ctx.spec.id)
     if (rec["info"].get("State") or {}).get("Paused"):
         raise ConfigError(f"Container {ctx.spec.id[:12]} is paused, unpause the container before exec")
-    ctx.stash[_JOIN] = sorted(set(((rec["info"].get("Cgroup") or {}).get("dirs") or {}).values()))
+    dirs = sorted(set(((rec["info"].get("Cgroup") or {}).get("dirs") or {}).values()))
+    if dirs:
+        from .host import joiner
+        ctx.stash[_PLACER] = joiner(dirs)
+        ctx.pass_fds.append(ctx.stash[_PLACER].placed)
 
 
 @hookimpl
 def post_join(ctx: RunContext, pid: int) -> None:
-    """The joining process goes into the container's cgroups, as Docker's exec does: its limits count it."""
-    data = str(pid).encode()
-    for d in ctx.stash.pop(_JOIN, None) or ():
-        fd = os.open(os.path.join(d, "cgroup.procs"), os.O_WRONLY | os.O_CLOEXEC)
-        try:
-            os.write(fd, data)
-        finally:
-            os.close(fd)
+    """The joining process goes into the container's cgroups, as Docker's exec does: its limits count it
+    (placed by the helper; the process waits for it in ``before_exec``)."""
+    placer = ctx.stash.pop(_PLACER)
+    if placer is not None:
+        placer.place(pid)
+        os.close(placer.placed)  # the joining process holds its own copy
+        placer.placed = -1  # the helper exits once it placed it: a zombie of ours until this exec ends
 
 
 @hookimpl
 def teardown(ctx: RunContext, status: int | None) -> None:
-    _stop_primer(ctx)
+    _stop_placer(ctx)
     entry = ctx.stash.pop(_MADE)
     if entry is None:
         return
@@ -245,8 +265,7 @@ def oci_config(fields):
         value = fields.take(f"linux.resources.{path}", int, str, bool)
         if value is not None and not (dest == "pids_limit" and value in (-1, 0)):
             out[dest] = True if value is True else str(value)
-    if fields.take("linux.cgroupsPath", str):
-        out["own_cgroup"] = True
+    fields.take("linux.cgroupsPath", str)  # every container has a cgroup of its own, beneath ours, named by us
     return out or None
 
 

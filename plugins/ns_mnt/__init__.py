@@ -230,3 +230,17 @@ def _check_device_rules(rules: list) -> None:
             continue  # mknod alone is harmless: every mount a container can create nodes in is nodev
         raise ConfigError(f"config.json: linux.resources.devices: allowing {kind} {major}:{minor} is not "
                           f"supported ({NO_DEVICE_CGROUP})")
+
+
+# The mount points pre_clone and prepare_root may create in an image that lacks them: left out of a commit
+# when they are still empty (Docker keeps them in a container's init layer, never in its diff).
+_PLACEHOLDERS = ("etc/hostname", "etc/hosts", "etc/resolv.conf", "proc", "sys", "dev", "dev/pts", "dev/shm")
+
+
+@hookimpl
+def container_changes(container_dir):
+    upper = os.path.join(container_dir, "upper")
+    if not os.path.isdir(upper):
+        return None
+    st = os.stat(upper)
+    return {"upper": upper, "skip": list(_PLACEHOLDERS), "owner": (st.st_uid, st.st_gid)}

@@ -4,6 +4,8 @@ on the path of every start, so that a start imports nothing more.
 
 Layout: ``<root>/cache/seccomp/<key>.bpf`` holds ``b"<load flags>\\n"`` followed by the BPF program;
 ``<root>/cache/seccomp/libseccomp`` holds the path and version of the libseccomp that compiled them.
+The cache keeps at most ``KEEP`` programs: each miss drops the oldest beyond that (a dropped program is
+compiled again on its next use), so containers started with ever-new profile files cannot fill the root.
 """
 from __future__ import annotations
 
@@ -15,9 +17,10 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from typing import Callable, Iterator
 
-__all__ = ["LIBRARY", "store", "compiling"]
+__all__ = ["LIBRARY", "KEEP", "store", "compiling", "prune"]
 
 LIBRARY = "libseccomp"
+KEEP = 32  # programs kept: the default profile's few variants (capability sets, architectures) and more
 
 
 @contextlib.contextmanager
@@ -50,6 +53,25 @@ def store(directory: str, library: str, version: str, key_for: Callable[[], str 
     if key is None:
         raise OSError("the cache's libseccomp record cannot be read back")
     _write(os.path.join(directory, key + ".bpf"), b"%d\n" % flags + program)
+    prune(directory, keep=KEEP, spare=key + ".bpf")
+
+
+def prune(directory: str, keep: int, spare: str) -> list[str]:
+    """Remove the oldest programs (by modification time) beyond the ``keep`` newest, never ``spare`` (the
+    one just stored); the names removed. Called under the compile lock; a file another process removed
+    first is skipped."""
+    entries = []
+    for name in os.listdir(directory):
+        if name.endswith(".bpf") and name != spare:
+            with contextlib.suppress(FileNotFoundError):
+                entries.append((os.stat(os.path.join(directory, name)).st_mtime_ns, name))
+    entries.sort(reverse=True)
+    removed = []
+    for _, name in entries[max(keep - 1, 0):]:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(os.path.join(directory, name))
+            removed.append(name)
+    return removed
 
 
 def _write(path: str, data: bytes) -> None:

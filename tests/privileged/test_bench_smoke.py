@@ -13,7 +13,7 @@ import sys
 import pytest
 
 BENCH = os.path.join(os.path.dirname(__file__), "..", "..", "bench", "run.py")
-SECTIONS = ["start", "exec", "network", "daemon", "scale", "iperf", "memory", "images", "stats", "oci"]
+SECTIONS = ["start", "exec", "network", "daemon", "scale", "iperf", "memory", "images", "build", "stats", "oci"]
 
 
 @pytest.mark.privileged

@@ -32,15 +32,21 @@ def _own(controller: str) -> str:
     raise AssertionError(controller)
 
 
-def test_a_container_without_limits_stays_in_our_cgroup_and_cannot_be_paused(nsrun):
+def test_a_container_without_limits_has_its_own_cgroup_too(nsrun):
+    """As Docker: every container gets a cgroup (no limit written), so pause, stats and OOM work for all."""
     nsrun("run", "-d", "--name", "cglnone", "busybox", "sleep", "30", check=True)
     try:
-        assert "Cgroup" not in _inspect(nsrun, "cglnone")["Info"]
-        r = nsrun("pause", "cglnone")
-        assert r.returncode == 125 and "has no cgroup of its own" in r.stderr and "--pids-limit" in r.stderr
-        assert nsrun("exec", "cglnone", "true").returncode == 0
+        cg = _cgroup(nsrun, "cglnone")
+        pid = _inspect(nsrun, "cglnone")["State"]["Pid"]
+        assert str(pid) in _read(cg["paths"]["pids"] + "/cgroup.procs").split()
+        assert _read(cg["paths"]["pids"] + "/pids.max") == "max"
+        nsrun("pause", "cglnone", check=True)
+        nsrun("unpause", "cglnone", check=True)
+        inside = nsrun("exec", "cglnone", "sh", "-c", "cat /proc/self/cgroup", check=True).stdout
+        assert all(line.endswith(":/") for line in inside.splitlines()), inside
     finally:
         nsrun("rm", "-f", "cglnone", check=True)
+    assert not os.path.exists(cg["paths"]["memory"])
 
 
 def test_a_limited_container_has_a_cgroup_beneath_ours_and_it_is_the_namespace_root(nsrun):

@@ -68,15 +68,36 @@ def _entry(decoy: str) -> list[str]:
 
 
 def _attack(nsrun, nsrun_root: str, unique: str, plugins: tuple[str, ...], decoy: str | None = None,
-            via: tuple[str, ...] = ()) -> tuple[str, str]:
-    """The attack; ``nsrun exec`` runs as the decoy (or, with ``via`` = ``-H URL``, the decoy is the daemon's
-    interpreter, and the daemon runs it for each exec)."""
+            via: tuple[str, ...] = (), foreground: bool = False) -> tuple[str, str]:
+    """The attack. Embedded, the decoy starts the container (``run -d``: its supervisor, which forks the
+    joining process of every exec, is the decoy) and runs each ``nsrun exec``; with ``foreground`` the
+    container runs under a foreground ``nsrun run`` instead, so each exec joins from its own process (the
+    decoy). With ``via`` = ``-H URL`` the decoy is the daemon's interpreter, and the daemon runs it for each
+    exec."""
     decoy = decoy or _decoy(nsrun_root)
     before = _digest(decoy)
     st = os.stat(decoy)
     name = f"x{unique}"
-    nsrun(*via, *plugins, "run", "-d", "--name", name, "-e", f"DECOY={st.st_dev}:{st.st_ino}", "busybox",
-          "sh", "-c", ATTACKER, check=True)
+    args = (*plugins, "run", "-d", "--name", name, "-e", f"DECOY={st.st_dev}:{st.st_ino}", "busybox",
+            "sh", "-c", ATTACKER)
+    env = {**os.environ, "PYTHONPATH": sysconfig.get_paths()["purelib"]}  # the decoy's supervisor imports nsrun
+    fg = None
+    if via:
+        nsrun(*via, *args, check=True)
+    elif foreground:
+        fg = subprocess.Popen([*_entry(decoy), "--root", nsrun_root, *[a for a in args if a != "-d"]],
+                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              env=env)
+        for _ in range(200):  # polled by the decoy too: the attacker never meets the real interpreter
+            if subprocess.run([*_entry(decoy), "--root", nsrun_root, "exec", name, "true"], capture_output=True,
+                              timeout=60).returncode == 0:
+                break
+            time.sleep(0.05)
+    else:
+        started = subprocess.run([*_entry(decoy), "--root", nsrun_root, *args], capture_output=True, text=True,
+                                 timeout=60, env=env)
+        assert started.returncode == 0, started.stderr
+        assert os.path.exists(os.path.join(nsrun_root, "containers", started.stdout.strip(), "exec.sock"))
     try:
         for _ in range(EXECS):
             if via:
@@ -93,12 +114,16 @@ def _attack(nsrun, nsrun_root: str, unique: str, plugins: tuple[str, ...], decoy
         report = nsrun("exec", name, "cat", "/tmp/got", check=True).stdout
     finally:
         nsrun("rm", "-f", name)
+        if fg is not None:
+            fg.wait(timeout=30)
     return before, _digest(decoy) + "\n" + report
 
 
+@pytest.mark.parametrize("foreground", [False, True], ids=["supervised", "foreground"])
 @pytest.mark.parametrize("plugins", [(), ("--plugins", ALL_BUT_USER)], ids=["default", "user"])
-def test_a_container_cannot_open_or_rewrite_the_interpreter_that_runs_exec(nsrun, nsrun_root, unique, plugins):
-    before, after = _attack(nsrun, nsrun_root, unique, plugins)
+def test_a_container_cannot_open_or_rewrite_the_interpreter_that_runs_exec(nsrun, nsrun_root, unique, plugins,
+                                                                           foreground):
+    before, after = _attack(nsrun, nsrun_root, unique, plugins, foreground=foreground)
     digest, report = after.split("\n", 1)
     assert "opened decoy" not in report, report
     assert "wrote decoy" not in report and "truncated decoy" not in report, report

@@ -205,3 +205,56 @@ def test_hybrid_hierarchies_of_this_kind_of_machine():
     assert cg.info()["paths"]["unified"] == "/sys/fs/cgroup/unified/cglpar/nsrab-c4"
     with pytest.raises(ConfigError):
         Cgroup.plan(hiers, "n", "../escape")
+
+
+# -- the placing helper (host.Placer), with plain files standing in for cgroup.procs ------------------------
+
+def _forked_copy(placer):
+    """What the child holds after its fork: the same object with its own descriptors."""
+    import copy
+    child = copy.copy(placer)
+    child.to_helper, child.placed = -1, os.dup(placer.placed)  # the child closed its copy of the pid pipe
+    return child
+
+
+def test_the_placer_writes_the_pid_everywhere_and_reports(tmp_path):
+    from nsrun_cgroup.host import Placer, wait_placed
+    warm, a, b = (tmp_path / n for n in ("warm", "a", "b"))
+    for f in (warm, a, b):
+        f.write_text("")
+    placer = Placer(str(warm), [str(a), str(b)]).start()
+    child_copy = _forked_copy(placer)
+    placer.place(4321)
+    wait_placed(child_copy)
+    assert a.read_text() == b.read_text() == "4321"
+    assert warm.read_text()  # it took the lock early: its own pid, written into its own cgroup
+    placer.stop()
+
+
+def test_a_placer_that_cannot_place_or_is_given_up_fails_the_child(tmp_path):
+    from nsrun_cgroup.host import Placer, wait_placed
+    (tmp_path / "warm").write_text("")
+    placer = Placer(str(tmp_path / "warm"), [str(tmp_path / "gone" / "cgroup.procs")]).start()
+    child_copy = _forked_copy(placer)
+    placer.place(1)
+    with pytest.raises(OSError, match="could not join the container's cgroups: .*gone/cgroup.procs"):
+        wait_placed(child_copy)
+    placer.stop()
+    abandoned = Placer(str(tmp_path / "warm"), [str(tmp_path / "warm")]).start()
+    child_copy = _forked_copy(abandoned)
+    abandoned.stop()  # nsrun failed before post_start: the helper is killed, the child sees it ended
+    with pytest.raises(OSError, match="the placing helper ended"):
+        wait_placed(child_copy)
+
+
+def test_only_an_unasked_cgroup_that_may_not_be_made_is_gone_without():
+    from types import SimpleNamespace
+    import nsrun_cgroup
+    ctx = lambda limits=None, parent=None: SimpleNamespace(  # noqa: E731
+        stash={nsrun_cgroup._LIMITS: limits} if limits else {}, options={"cgroup_parent": parent})
+    denied, full = OSError(errno.EACCES, "denied"), OSError(errno.ENOSPC, "full")
+    assert nsrun_cgroup._cannot_make(denied, ctx())
+    assert nsrun_cgroup._cannot_make(OSError(errno.EROFS, "ro"), ctx())
+    assert not nsrun_cgroup._cannot_make(denied, ctx(limits={"Memory": 1 << 26}))
+    assert not nsrun_cgroup._cannot_make(denied, ctx(parent="p"))
+    assert not nsrun_cgroup._cannot_make(full, ctx())

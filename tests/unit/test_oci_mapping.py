@@ -71,7 +71,7 @@ def test_podman_shaped_parts_map():
     assert args["umask"] == 18 and args["group_add"] == ["10", "20"] and args["console_size"] == (24, 80)
     opts = args["options"]
     assert opts["volumes"] == ["/srv/shm:/dev/shm:rw,noexec,nosuid"] and opts["oom_score_adj"] == "100"
-    assert opts["own_cgroup"] is True and opts["pids_limit"] == "2048"
+    assert "own_cgroup" not in opts and opts["pids_limit"] == "2048"  # every container has its own cgroup
     assert opts["masked_paths"] == ["/sys/fs/selinux"] and opts["readonly_paths"] == ["/proc/asound"]
     assert opts["security_opt"] == ['seccomp={"defaultAction": "SCMP_ACT_ALLOW"}']
 

@@ -232,3 +232,20 @@ def test_the_cache_key_follows_every_input_and_a_torn_entry_is_a_miss(tmp_path):
     with open(os.path.join(d, key() + ".bpf"), "wb") as f:
         f.write(b"0\n\x06\x00\x00")                                       # torn: not a whole instruction
     assert cached(d, key()) is None
+
+
+def test_the_program_cache_keeps_the_newest_and_the_one_just_stored(tmp_path):
+    from nsrun_seccomp import cache
+    d = str(tmp_path)
+    for i in range(6):
+        path = tmp_path / f"k{i}.bpf"
+        path.write_bytes(b"0\n")
+        os.utime(path, ns=(i * 10**9, i * 10**9))  # k0 oldest ... k5 newest
+    (tmp_path / "libseccomp").write_text("lib\n1")
+    cache.store(d, "lib", "1", lambda: "k0", 0, b"prog")  # k0 is (re)written now: the newest
+    left = sorted(os.listdir(d))
+    assert len([n for n in left if n.endswith(".bpf")]) == 6  # under KEEP: nothing dropped
+    removed = cache.prune(d, keep=3, spare="k0.bpf")
+    assert sorted(removed) == ["k1.bpf", "k2.bpf", "k3.bpf"]
+    assert sorted(n for n in os.listdir(d) if n.endswith(".bpf")) == ["k0.bpf", "k4.bpf", "k5.bpf"]
+    assert "libseccomp" in os.listdir(d)
