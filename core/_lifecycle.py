@@ -123,6 +123,8 @@ def park_container(plugins: LoadedPlugins, ctx: RunContext, record: Record, park
         with _trace.phase("fork"):
             child = spawn(ctx, plugins, flags, parking)
         ctx.pid = child.pid
+        # recorded at once: if this process is killed now, ``delete`` still finds the child to kill
+        record.update(pid=child.pid, pid_start=process_start_time(child.pid))
         if ctx.hostname:
             ctx.info.setdefault("Hostname", ctx.hostname)
         _named("post_start", plugins.call, "post_start", ctx=ctx, pid=child.pid)

@@ -392,3 +392,25 @@ def test_a_network_namespace_path_is_joined(nsrun_root, bundle, unique):
     finally:
         subprocess.run(["ip", "netns", "del", netns], check=True)
     assert records(nsrun_root) == []
+
+
+def test_a_create_killed_half_way_is_stopped_and_delete_collects_it(nsrun_root, bundle, unique):
+    marker = os.path.join(nsrun_root, "hook.pid")
+    hook = {"path": "/bin/sh", "args": ["sh", "-c", f"echo $$ > {marker}; exec sleep 30"]}
+    make_bundle(bundle, ["true"], hooks={"prestart": [hook]},
+                linux={"namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount")],
+                       "resources": {"pids": {"limit": 20}}})
+    cid = f"ocih{unique}"
+    proc = subprocess.Popen([OCI, "--root", nsrun_root, "create", "--bundle", bundle, cid],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 20
+    while not os.path.exists(marker) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.05)
+    proc.kill()  # kill -9 while its prestart hook runs: the child is parked before GO
+    proc.wait()
+    with open(marker) as f:
+        os.kill(int(f.read()), 9)
+    assert state(nsrun_root, cid)["status"] == "stopped"
+    assert oci(nsrun_root, "delete", cid).returncode == 0
+    assert records(nsrun_root) == []
