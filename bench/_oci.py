@@ -141,6 +141,10 @@ class _Containerd:
             subprocess.run(self.ctr("container", "rm", name), capture_output=True)
         self.proc.terminate()
         self.proc.wait(30)
+        try:  # the runc shim keeps runc's state for our namespace there (empty once every task is deleted)
+            os.rmdir("/run/containerd/runc/nsrbench")
+        except OSError:
+            pass
 
 
 def _ctr_cases(b: Bench, work: str, parent: str | None) -> tuple[list[Case], list]:
