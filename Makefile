@@ -5,7 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 APT_PACKAGES := busybox-static nftables libnftables1 python3-nftables python3-seccomp iptables iproute2 python3-venv \
                 bubblewrap crun runc iperf3 socat util-linux procps openssl curl gcc libc6-dev \
-                docker-registry skopeo apache2-utils mmdebstrap umoci redis-tools docker-compose
+                docker-registry skopeo apache2-utils mmdebstrap umoci redis-tools \
+                podman conmon docker.io containerd docker-compose
 STAMP := $(VENV)/.nsrun-installed
 # nsrun is installed as a regular (non-editable) package: an editable install's import hook costs ~10 ms on
 # every interpreter start, which is on the path of every container start. Any source change reinstalls it.
@@ -38,7 +39,7 @@ $(STAMP): $(VENV)/.deps-installed $(SOURCES)
 	$(BIN)/pip install -q --disable-pip-version-check --no-deps --no-build-isolation --force-reinstall \
 	    . ./examples/nsrun-example-plugin ./examples/nsrun-example-firewall
 	rm -rf build examples/nsrun-example-plugin/build examples/nsrun-example-firewall/build
-	$(BIN)/python tools/fast_launcher.py $(BIN) nsrun=nsrun._entry:main
+	$(BIN)/python tools/fast_launcher.py $(BIN) nsrun=nsrun._entry:main nsrun-oci=nsrun.oci.cli:entry
 	$(BIN)/nsrun version
 	touch $@
 

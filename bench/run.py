@@ -22,7 +22,7 @@ from _anchors import Anchors  # noqa: E402
 from _common import Bench, Section  # noqa: E402
 from _env import Nsrun, machine, run, versions  # noqa: E402
 
-SECTIONS = ("start", "exec", "network", "daemon", "scale", "iperf", "memory", "images", "build", "stats")
+SECTIONS = ("start", "exec", "network", "daemon", "scale", "iperf", "memory", "images", "build", "stats", "oci")
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -77,12 +77,13 @@ def _section(b: Bench, key: str) -> Section:
     from _iperf import section_iperf
     from _memory import section_memory
     from _live import section_stats
+    from _oci import section_oci
     from _pull import section_images
     from _scale import section_scale
     from _start import section_network, section_start
     fn = {"start": section_start, "exec": section_exec, "network": section_network, "daemon": section_daemon, "scale": section_scale,
           "iperf": section_iperf, "memory": section_memory, "images": section_images, "build": section_build,
-          "stats": section_stats}[key]
+          "stats": section_stats, "oci": section_oci}[key]
     b.log(f"section {key} ...")
     try:
         return fn(b)

@@ -62,6 +62,8 @@ def collect(engine: Engine, only: str | None = None, reset: bool = False) -> lis
             _kill(rec.state.get("pid"), rec.state.get("pid_start"))
             engine.wait_exit(rec, 10)
             records[cid] = rec = store.load(cid)
+        elif rec.status == "created" and reset and not rec.state.get("owner_pid"):
+            _kill(rec.state.get("pid"), rec.state.get("pid_start"))  # nsrun-oci's: nobody records its exit
         if rec is not None and rec.status == "dead" and _kill(rec.state.get("pid"), rec.state.get("pid_start")):
             lines.append(f"killed the orphaned process of {rec.name}")
     live = {r.id for r in store.list() if r.running}

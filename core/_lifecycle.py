@@ -1,5 +1,6 @@
 """One container run, start to end, as the order table in DESIGN.md §3 says. Both front ends (the CLI and
-the daemon's supervisor) call ``run_container``; nothing else starts containers.
+the daemon's supervisor) call ``run_container``; the OCI front end calls ``park_container`` (the same steps up
+to the exec, which ``nsrun-oci start`` releases later); nothing else starts containers.
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
     from ._plugins import LoadedPlugins
     from ._state import Record
 
-__all__ = ["configure", "run_container", "teardown_all"]
+__all__ = ["configure", "run_container", "park_container", "teardown_all"]
 
 
 
@@ -103,6 +104,43 @@ def run_container(plugins: LoadedPlugins, ctx: RunContext, record: Record, io: A
         if failures:
             for name, exc in failures:
                 print(f"nsrun: teardown of {name} failed: {exc}", file=sys.stderr)
+
+
+def park_container(plugins: LoadedPlugins, ctx: RunContext, record: Record, parking: Any,
+                   spawn: Callable[..., Any] = fork_container,
+                   after_start: Callable[[int], None] | None = None) -> Any:
+    """OCI ``create``: pre_clone, fork, post_start, then the child runs every ``in_child``/``before_exec``/
+    ``wrap_exec`` and parks on the exec fifo (``_spawn.Parking``); the record says ``created`` with its pid.
+    ``after_start(pid)`` runs after every ``post_start``, before the child goes on to its mounts.
+    Returns the child (the caller may wait for it: ``nsrun-oci run``). Nothing is torn down on success —
+    the container outlives this process; ``delete`` collects it through the plugins' ``gc``. On any failure
+    the child is killed and every plugin's teardown runs, then the error propagates."""
+    child = None
+    try:
+        flags = 0
+        for bits in plugins.call("pre_clone", ctx=ctx):
+            flags |= int(bits)
+        with _trace.phase("fork"):
+            child = spawn(ctx, plugins, flags, parking)
+        ctx.pid = child.pid
+        # recorded at once: if this process is killed now, ``delete`` still finds the child to kill
+        record.update(pid=child.pid, pid_start=process_start_time(child.pid))
+        if ctx.hostname:
+            ctx.info.setdefault("Hostname", ctx.hostname)
+        _named("post_start", plugins.call, "post_start", ctx=ctx, pid=child.pid)
+        if after_start is not None:  # the front end's own step (OCI: prestart/createRuntime hooks)
+            after_start(child.pid)
+        with _trace.phase("park"):
+            child.park()
+        record.update(status="created", pid=child.pid, pid_start=process_start_time(child.pid), owner_pid=None,
+                      owner_start=None, info=ctx.info)
+        return child
+    except BaseException:
+        if child is not None:
+            child.kill()
+        for name, exc in teardown_all(plugins, ctx, None):
+            print(f"nsrun: teardown of {name} failed: {exc}", file=sys.stderr)
+        raise
 
 
 class Aborted(NsrunError):

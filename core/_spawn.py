@@ -12,6 +12,7 @@ Sync protocol: one socketpair, newline-terminated ASCII messages.
   5    child→par   ``PTY``        + SCM_RIGHTS: the master of the pty made inside (``-t``), or
                    ``PIPES``      + SCM_RIGHTS: stdin's write end (/dev/null without ``-i``), stdout's
                                   and stderr's read ends; then the child closes the socket
+  6    child→par   ``PARKED``     (``Parking`` only, instead of 5) set up and parked on the exec fifo
 =====  ==========  =============  ===============================================================
 
 Steps 1–2 happen only with CLONE_NEWUSER: the user namespace comes first and alone, so that every other
@@ -19,6 +20,14 @@ namespace is owned by it (runc's nsexec does the same). With CLONE_NEWPID stage 
 new PID namespace applies to children only), reports the grandchild (PID 1) as READY and exits. The parent
 is a child subreaper (PR_SET_CHILD_SUBREAPER), so PID 1 becomes its direct child: it waits for it and
 signals it with no relay process in between (one Python process per container, not two).
+
+An OCI ``create`` (``nsrun.oci``) parks the child later and leaves it behind (``Parking``): no PDEATHSIG (the
+child outlives ``nsrun-oci create``, becoming the caller's child: conmon and containerd's shim are subreapers),
+stdio as inherited (the caller's fds 0-2), or with a tty the pty master sent to the console socket
+(SCM_RIGHTS, as runc does). After ``wrap_exec`` and the command's lookup on PATH the child sends
+``PARKED`` (step 6) and closes the socket and the error pipe; then it opens the exec fifo for writing, which
+blocks until ``start`` opens it for reading, writes ``0`` and execs the stub with the fifo as the stub's fd 3:
+``start`` reads EOF (exec done) or the stub's failure report.
 
 Error pipe (O_CLOEXEC, child→parent): EOF without data means ``execve`` succeeded; a JSON object
 ``{stage, plugin, errno, message}`` means a step failed (becomes ChildSetupError). Every child path ends in
@@ -39,6 +48,7 @@ import os
 import _signal as signal  # the C module: signal.py builds its enums at import (~1.5 ms per start)
 import _socket  # the C module: socket.py's enum set-up costs ~1 ms per start, and we need 3 calls
 import array
+import struct  # already loaded by _execstub; the child uses it after pivot_root
 import termios  # imported here: after pivot_root the child can import nothing more
 from typing import TYPE_CHECKING, Callable, NoReturn
 
@@ -50,9 +60,24 @@ if TYPE_CHECKING:
     from ._context import RunContext
     from ._plugins import LoadedPlugins
 
-__all__ = ["Child", "spawn", "spawn_joined", "fork_process", "hold_after_exit", "decode_status", "fork_command"]
+__all__ = ["Child", "Parking", "spawn", "spawn_joined", "fork_process", "hold_after_exit", "decode_status", "fork_command"]
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+class Parking:
+    """How an OCI ``create`` leaves the child: ``fifo_fd`` an O_PATH descriptor of the exec fifo (inherited,
+    reopened through /proc/self/fd for writing: no path of the host is walked inside the container);
+    ``console_fd`` a socket connected to ``--console-socket`` (``terminal: true``) or -1; ``console_size``
+    ``(rows, columns)`` or None."""
+
+    __slots__ = ("fifo_fd", "console_fd", "console_size")
+
+    def __init__(self, fifo_fd: int, console_fd: int = -1, console_size: tuple[int, int] | None = None) -> None:
+        self.fifo_fd, self.console_fd, self.console_size = fifo_fd, console_fd, console_size
+
+    def fds(self) -> set[int]:
+        return {fd for fd in (self.fifo_fd, self.console_fd) if fd >= 0}
 
 
 def decode_status(status: int) -> int:
@@ -177,6 +202,27 @@ class Child:
             self.wait()
             raise _child_error(data)
 
+    def park(self) -> None:
+        """``Parking`` only: send GO and wait until the child is set up and parked on the exec fifo (it sent
+        ``PARKED``); raise ChildSetupError if a step failed (the command was not found on PATH, say)."""
+        try:
+            self._chan.send("GO")
+            msg = self._chan.recv()
+        except OSError:
+            msg = ""
+        self._chan.sock.close()
+        if msg == "PARKED":
+            os.close(self._err_r)
+            self._err_r = -1
+            return
+        data = b""
+        while chunk := os.read(self._err_r, 65536):
+            data += chunk
+        os.close(self._err_r)
+        self._err_r = -1
+        self.wait()
+        raise _child_error(data) if data else SetupError("the container process died during setup", phase="spawn")
+
     def wait(self) -> int:
         """Wait for the container to end; its exit code (128+N for signal N). Retries on EINTR."""
         if self._status is None:
@@ -229,10 +275,11 @@ def _write_maps(pid: int, ctx: RunContext) -> None:
                          errno=exc.errno) from exc
 
 
-def spawn(ctx: RunContext, plugins: LoadedPlugins, flags: int) -> Child:
+def spawn(ctx: RunContext, plugins: LoadedPlugins, flags: int, parking: Parking | None = None) -> Child:
     """Fork the container's first process into new namespaces (``flags``) and park it; see the table above.
 
-    Returns once the child reported READY; ``Child.release()`` lets it go on.
+    Returns once the child reported READY; ``Child.release()`` lets it go on (``Child.park()`` with
+    ``parking``: an OCI create).
     """
     parent_sock, child_sock = _socketpair()
     err_r, err_w = os.pipe2(os.O_CLOEXEC)
@@ -243,7 +290,7 @@ def spawn(ctx: RunContext, plugins: LoadedPlugins, flags: int) -> Child:
         syscalls.set_dumpable(False)  # first: no namespace of the container holds a dumpable copy of us
         parent_sock.close()
         os.close(err_r)
-        _child_main(ctx, plugins, flags, _Channel(child_sock), err_w, parent_pid)
+        _child_main(ctx, plugins, flags, _Channel(child_sock), err_w, parent_pid, parking)
     child_sock.close()
     os.close(err_w)
     chan = _Channel(parent_sock)
@@ -318,13 +365,14 @@ def _die_with_parent(expected_parent: int) -> None:
 
 
 def _child_main(ctx: RunContext, plugins: LoadedPlugins, flags: int, chan: _Channel, err_w: int,
-                parent_pid: int) -> NoReturn:
+                parent_pid: int, parking: Parking | None = None) -> NoReturn:
     """Stage 1. Every path ends in os._exit."""
     stage, plugin = "unshare", ""
     try:
-        _close_fds({chan.sock.fileno(), err_w, *ctx.pass_fds})
+        _close_fds({chan.sock.fileno(), err_w, *ctx.pass_fds} | (parking.fds() if parking else set()))
         _default_signals()
-        _die_with_parent(parent_pid)
+        if parking is None:  # a parked OCI container outlives its creator: the socket's EOF stops it instead
+            _die_with_parent(parent_pid)
         os.setsid()  # out of the terminal's process group: signals reach the container through nsrun
         if flags & syscalls.CLONE_NEWUSER:
             syscalls.unshare(syscalls.CLONE_NEWUSER)
@@ -337,18 +385,18 @@ def _child_main(ctx: RunContext, plugins: LoadedPlugins, flags: int, chan: _Chan
         if flags & syscalls.CLONE_NEWPID:
             pid1 = os.fork()
             if pid1 == 0:  # ---- PID 1 of the new namespace ----
-                _init_main(ctx, plugins, chan, err_w, reparented=True)
+                _init_main(ctx, plugins, chan, err_w, reparented=parking is None, parking=parking)
             chan.send(f"READY {pid1}")
             os._exit(0)  # PID 1 is handed to the parent (a subreaper); nothing is left to relay
         chan.send(f"READY {os.getpid()}")
-        _init_main(ctx, plugins, chan, err_w)
+        _init_main(ctx, plugins, chan, err_w, parking=parking)
     except BaseException as exc:  # noqa: BLE001 - everything is reported, nothing unwinds
         _report(err_w, stage, plugin, exc)
     os._exit(125)
 
 
 def _init_main(ctx: RunContext, plugins: LoadedPlugins, chan: _Channel, err_w: int,
-               skip_in_child: bool = False, reparented: bool = False) -> NoReturn:
+               skip_in_child: bool = False, reparented: bool = False, parking: Parking | None = None) -> NoReturn:
     """The process that becomes the container's command. Every path ends in os._exit.
 
     ``reparented``: forked by a stage that exits at once; GO arrives only after the parent reaped that
@@ -364,8 +412,13 @@ def _init_main(ctx: RunContext, plugins: LoadedPlugins, chan: _Channel, err_w: i
         if not skip_in_child:
             plugins.call("in_child", ctx=ctx)
         stage = "stdio"
-        _setup_stdio(ctx, chan)
-        chan.sock.close()
+        if parking is None:
+            _setup_stdio(ctx, chan)
+            chan.sock.close()
+        else:
+            _parked_stdio(ctx, parking)
+            if parking.fifo_fd < 0:  # an OCI exec: no fifo to wait on; the error pipe says when it exec'd
+                chan.sock.close()
         stage = "keyring"
         syscalls.join_session_keyring()
         stub = _execstub.sealed_memfd(_execstub.STUB) if _execstub.available() else -1
@@ -387,10 +440,57 @@ def _init_main(ctx: RunContext, plugins: LoadedPlugins, chan: _Channel, err_w: i
         # a plugin may fork here (fork_command); only the command's process goes on
         plugins.call("wrap_exec", ctx=ctx, joining=skip_in_child)
         stage = "exec"
+        if parking is not None and parking.fifo_fd >= 0:
+            path = _resolve(ctx.spec.argv[0], env)  # not found: reported to ``create``, as runc does
+            chan.send("PARKED")
+            chan.sock.close()
+            os.close(err_w)
+            err_w = -1
+            err_w = _wait_for_start(parking.fifo_fd)
+            _exec([path, *ctx.spec.argv[1:]], env, stub, err_w, argv0=ctx.spec.argv[0])
         _exec(ctx.spec.argv, env, stub, err_w)
     except BaseException as exc:  # noqa: BLE001
-        _report(err_w, stage, blamed(exc), exc)  # the plugin whose hook raised, "" for core's own stages
+        if err_w >= 0:
+            _report(err_w, stage, blamed(exc), exc)  # the plugin whose hook raised, "" for core's own stages
+        else:  # parked: nobody reads the error pipe any more; the caller's stderr is the container's
+            try:
+                os.write(2, f"nsrun-oci: {stage}: {exc}\n".encode())
+            except OSError:
+                pass
+            os._exit(127 if isinstance(exc, OSError) and exc.errno in (errno.ENOENT, errno.EACCES) else 125)
     os._exit(125)
+
+
+def _wait_for_start(fifo_fd: int) -> int:
+    """Block until ``start`` opens the exec fifo; tell it we go (``0``); the fifo's write end (close-on-exec:
+    ``start`` sees EOF once the command is exec'd, or the stub's failure report before that)."""
+    fd = os.open(f"/proc/self/fd/{fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)
+    os.close(fifo_fd)
+    os.write(fd, b"0")
+    return fd
+
+
+def _parked_stdio(ctx: RunContext, parking: Parking) -> None:
+    """An OCI container's stdio: the caller's fds 0-2 as they are; with a terminal a pty made here (inside
+    the container's devpts, after pivot_root) whose master goes to the console socket, runc's way."""
+    if parking.console_fd < 0:
+        return
+    master, slave = os.openpty()
+    if parking.console_size:
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", parking.console_size[0],
+                                                               parking.console_size[1], 0, 0))
+    sock = _socket.socket(fileno=parking.console_fd)
+    name = os.ttyname(slave).encode()
+    sock.sendmsg([name], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, array.array("i", [master]))])
+    sock.close()
+    os.close(master)
+    if os.getsid(0) != os.getpid():
+        os.setsid()
+    fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
+    for fd in (0, 1, 2):
+        os.dup2(slave, fd)
+    if slave > 2:
+        os.close(slave)
 
 
 _err_w = -1  # in a container's process: the write end of the error pipe (see fork_command)
@@ -488,10 +588,13 @@ def _resolve(cmd: str, env: dict[str, str]) -> str:
     raise OSError(errno.ENOENT, f'exec: "{cmd}": executable file not found in $PATH')
 
 
-def _exec(argv: list[str], env: dict[str, str], stub: int, err_w: int) -> NoReturn:
+def _exec(argv: list[str], env: dict[str, str], stub: int, err_w: int, argv0: str | None = None) -> NoReturn:
     """Exec ``argv`` through the sealed stub (``_execstub``): the stub gets the error pipe as fd 3 (without
-    close-on-exec; it sets that itself) and reports a failed exec there."""
+    close-on-exec; it sets that itself) and reports a failed exec there. ``argv0``: ``argv[0]`` is the
+    path already resolved, and this is the command's own ``argv[0]``."""
     path = _resolve(argv[0], env)
+    if argv0 is not None:
+        argv = [argv0, *argv[1:]]
     if stub < 0:
         os.execve(path, argv, env)
     if stub == _execstub.ERR_FD:
@@ -513,9 +616,10 @@ def _ns_fd(target: int, name: str) -> int | None:
     return os.open(f"/proc/{target}/ns/{name}", os.O_RDONLY | os.O_CLOEXEC)
 
 
-def spawn_joined(target: int, ctx: RunContext, plugins: LoadedPlugins) -> Child:
+def spawn_joined(target: int, ctx: RunContext, plugins: LoadedPlugins, parking: Parking | None = None) -> Child:
     """``exec``: fork a process that joins every namespace of ``target`` (user first, mnt last) and is parked
     like a new container's first process; ``Child.release()`` runs ``before_exec`` and execs ``ctx.spec.argv``.
+    ``parking`` (an OCI exec; its ``fifo_fd`` is -1): no PDEATHSIG, stdio as for a parked container.
 
     A joined PID namespace applies to children only, so this process joins it for its children just around
     the fork (``pid_for_children``) and returns to its own right after: the child is born in the container's
@@ -553,9 +657,10 @@ def spawn_joined(target: int, ctx: RunContext, plugins: LoadedPlugins) -> Child:
         os.close(err_r)
         chan = _Channel(child_sock)
         try:
-            _close_fds({chan.sock.fileno(), err_w, *ctx.pass_fds})
+            _close_fds({chan.sock.fileno(), err_w, *ctx.pass_fds} | (parking.fds() if parking else set()))
             _default_signals()
-            syscalls.set_pdeathsig(signal.SIGKILL)
+            if parking is None:
+                syscalls.set_pdeathsig(signal.SIGKILL)
             if os.getppid() != 0:  # our parent is outside this PID namespace (0) unless it died already
                 os._exit(125)
             os.setsid()
@@ -570,7 +675,7 @@ def spawn_joined(target: int, ctx: RunContext, plugins: LoadedPlugins) -> Child:
         except BaseException as exc:  # noqa: BLE001
             _report(err_w, "setns", "", exc)
             os._exit(125)
-        _init_main(ctx, plugins, chan, err_w, skip_in_child=True)
+        _init_main(ctx, plugins, chan, err_w, skip_in_child=True, parking=parking)
     child_sock.close()
     os.close(err_w)
     chan = _Channel(parent_sock)

@@ -207,6 +207,21 @@ def oci_config(fields: FieldSource) -> dict[str, Any] | None:
     Sections that nobody takes are refused by name."""
 
 
+@hookspec(firstresult=True)
+def container_freeze(paths: Paths, cid: str, frozen: bool) -> bool | None:
+    """[OCI front end] ``nsrun-oci pause``/``resume``: freeze (``frozen``) or thaw every process of the
+    running container ``cid`` (its record's full id under ``paths``) and record it (``info["State"]["Paused"]``).
+    Return True when done; None when you do not own what it takes (the first impl that returns wins; none
+    means the front end refuses). Raise ConflictError for the wrong state (already paused, no cgroup)."""
+
+
+@hookspec(firstresult=True)
+def container_resources(paths: Paths, cid: str, resources: dict[str, Any]) -> bool | None:
+    """[OCI front end] ``nsrun-oci update``: apply ``resources`` (a runtime-spec ``LinuxResources`` object:
+    ``memory.limit``, ``cpu.shares``, ``pids.limit`` ...) to the running container ``cid`` live. Return True
+    when applied; None when not yours. Raise ConfigError naming a part you cannot apply."""
+
+
 @hookspec
 def daemon_routes() -> list[Route] | None:
     """[daemon] HTTP endpoints you add to ``nsrun daemon`` (e.g. the net plugin's ``/networks``), as

@@ -242,11 +242,60 @@ def daemon_routes() -> list[Any]:
     return routes()
 
 
+# linux.resources.<path> -> option (the values are Docker's units: bytes, shares, microseconds)
+_OCI_LIMITS = {"memory.limit": "memory", "memory.reservation": "memory_reservation", "memory.swap": "memory_swap",
+               "memory.disableOOMKiller": "oom_kill_disable", "cpu.shares": "cpu_shares", "cpu.quota": "cpu_quota",
+               "cpu.period": "cpu_period", "cpu.cpus": "cpuset_cpus", "cpu.mems": "cpuset_mems",
+               "pids.limit": "pids_limit", "blockIO.weight": "blkio_weight"}
+
+
 @hookimpl
 def oci_config(fields):
+    """The ``cgroup`` namespace entry (without one: the host's), the cgroup mount at /sys/fs/cgroup,
+    ``linux.resources`` memory/cpu/pids/blockIO.weight limits, and ``linux.cgroupsPath``: the container gets
+    a cgroup of its own *beneath the cgroup nsrun-oci runs in* (the path is not honoured as a place on the
+    host: nsrun never makes cgroups outside its own subtree), named by nsrun as always."""
     namespaces = fields.take_items("linux.namespaces", "cgroup", by="type")
     if any(ns.get("path") for ns in namespaces):
         raise ConfigError("config.json: joining an existing cgroup namespace (path) is not supported")
     fields.take_where("mounts", lambda m: isinstance(m, dict) and m.get("type") == "cgroup"
                       and m.get("destination") == "/sys/fs/cgroup")  # this plugin mounts them read-only
-    return None if namespaces else {"cgroupns": "host"}
+    out = {} if namespaces else {"cgroupns": "host"}
+    for path, dest in _OCI_LIMITS.items():
+        value = fields.take(f"linux.resources.{path}", int, str, bool)
+        if value is not None and not (dest == "pids_limit" and value in (-1, 0)):
+            out[dest] = True if value is True else str(value)
+    fields.take("linux.cgroupsPath", str)  # every container has a cgroup of its own, beneath ours, named by us
+    return out or None
+
+
+def oci_limits(resources: dict) -> dict:
+    """A runtime-spec ``LinuxResources`` object -> this plugin's options (``update`` and config.json); a part
+    that is set and not among ``_OCI_LIMITS`` is refused by name."""
+    from nsrun import FieldSource
+    fields = FieldSource(resources, "resources field")
+    out = {}
+    for path, dest in _OCI_LIMITS.items():
+        value = fields.take(path, int, str, bool)
+        if value is not None:
+            out[dest] = True if value is True else str(value)
+    fields.refuse_leftover()
+    return out
+
+
+@hookimpl
+def container_freeze(paths, cid, frozen):
+    from .ops import pause
+    pause(paths, cid, frozen)
+    return True
+
+
+@hookimpl
+def container_resources(paths, cid, resources):
+    from .ops import update
+    changes = oci_limits(resources)
+    changes.pop("oom_kill_disable", None)
+    if not changes:
+        raise ConfigError("update: no resource to change")
+    update(paths, cid, changes)
+    return True

@@ -57,4 +57,5 @@ def oci_config(fields):
             raise ConfigError("config.json: joining an existing ipc namespace (path) is not supported")
     fields.take_where("mounts", lambda m: isinstance(m, dict) and m.get("type") == "mqueue"
                       and m.get("destination") == "/dev/mqueue")  # the one this plugin makes
+    return sysctls.from_docker(fields, "ipc_sysctls", _sysctl_mine, "linux.sysctl") or None
 

@@ -22,11 +22,13 @@ def apply(items: Any) -> None:
         syscalls.write_sysctl(key, value)
 
 
-def from_docker(fields: Any, dest: str, mine: Callable[[str], bool]) -> dict[str, Any]:
-    entries = fields.take_entries("HostConfig.Sysctls", mine)
+def from_docker(fields: Any, dest: str, mine: Callable[[str], bool], path: str = "HostConfig.Sysctls") -> dict[str, Any]:
+    """The entries of the sysctl map at ``path`` (Docker's ``HostConfig.Sysctls``, OCI's ``linux.sysctl``)
+    whose keys are ``mine``, as ``dest: ["k=v", ...]``."""
+    entries = fields.take_entries(path, mine)
     for key, value in entries.items():
         if not isinstance(value, str):
-            raise ConfigError(f"HostConfig.Sysctls.{key}: the value must be a string")
+            raise ConfigError(f"{path}.{key}: the value must be a string")
     return {dest: [f"{k}={v}" for k, v in entries.items()]} if entries else {}
 
 

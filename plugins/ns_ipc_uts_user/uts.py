@@ -69,5 +69,6 @@ def oci_config(fields):
         if ns.get("path"):
             raise ConfigError("config.json: joining an existing uts namespace (path) is not supported")
     hostname = fields.take("hostname", str)
-    return {"hostname": hostname} if hostname else None
+    out = sysctls.from_docker(fields, "uts_sysctls", _sysctl_mine, "linux.sysctl")
+    return {**out, "hostname": hostname} if hostname else out or None
 

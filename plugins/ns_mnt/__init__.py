@@ -33,7 +33,8 @@ OPTIONS = [Option(("-v", "--volume"), "volumes", multiple=True, metavar="[SRC:]D
                   help="Bind mount a host path (/SRC), mount a named volume (NAME) or an anonymous one (DST only)"),
            Option(("--mount",), "mounts", multiple=True, metavar="type=bind|volume|tmpfs,...",
                   help="Mount a bind, volume or tmpfs (source=,target=,readonly,volume-nocopy,tmpfs-size=,tmpfs-mode=)"),
-           Option(("--tmpfs",), "tmpfs", multiple=True, metavar="DST[:OPTS]", help="Mount a tmpfs (size=,mode=)"),
+           Option(("--tmpfs",), "tmpfs", multiple=True, metavar="PATH[:OPTIONS]",
+                  help="Mount a tmpfs at PATH (options: ro, nosuid, noexec, strictatime, size=, mode=, uid=, gid=)"),
            Option(("--volumes-from",), "volumes_from", multiple=True, metavar="CONTAINER[:ro|rw]",
                   help="Mount the volumes and binds of another container"),
            Option(("--device",), "devices", multiple=True, metavar="HOST[:CTR[:PERMS]]",
@@ -41,7 +42,10 @@ OPTIONS = [Option(("-v", "--volume"), "volumes", multiple=True, metavar="[SRC:]D
            Option(("--read-only",), "read_only", is_flag=True, help="Mount the container's root filesystem read-only"),
            Option(("--shm-size",), "shm_size", metavar="SIZE", help="Size of /dev/shm (default 64m)"),
            Option(("--device-cgroup-rule",), "device_cgroup_rules", multiple=True, metavar="RULE",
-                  help="Refused: the devices cgroup is not enforced by nsrun")]
+                  help="Refused: the devices cgroup is not enforced by nsrun"),
+           Option(("--rootfs-as-is",), "rootfs_as_is", is_flag=True,
+                  help="Use --rootfs itself as the writable root: no overlay and no /etc files of nsrun's "
+                       "(an OCI bundle's root)")]
 _MS_BIND = 4096
 PLAN_KEY = StashKey[list]()      # the checked mounts (plan.Planned), from configure
 COPY_UP_KEY = StashKey[tuple]()  # volume directories to fill from the image when empty
@@ -60,6 +64,9 @@ def configure(ctx: RunContext) -> None:
     if ctx.options.get("device_cgroup_rules"):
         from nsrun import ConfigError
         raise ConfigError(f"--device-cgroup-rule is not supported: {NO_DEVICE_CGROUP}")
+    if ctx.options.get("rootfs_as_is") and not ctx.spec.rootfs or ctx.options.get("rootfs_as_is") and ctx.spec.layers:
+        from nsrun import ConfigError
+        raise ConfigError("--rootfs-as-is needs --rootfs DIR (an image's layers are never written)")
     if text := ctx.options.get("shm_size"):
         from .sizes import parse_size
         parse_size(str(text), "--shm-size")
@@ -137,6 +144,20 @@ def gc(paths, live, reset):
 
 @hookimpl
 def pre_clone(ctx: RunContext) -> int:
+    if planned := ctx.stash.get(PLAN_KEY):  # volumes made (named ones on first use), mounts contributed
+        from .plan import realize
+        mounts, copy_up, view = realize(ctx.paths, ctx.spec.id, ctx.container_dir, planned)
+        ctx.mounts.extend(mounts)
+        ctx.stash[COPY_UP_KEY] = copy_up
+        ctx.info["Mounts"] = view
+    else:
+        ctx.info["Mounts"] = []
+    if ctx.options.get("rootfs_as_is"):  # the caller's root, as it is: its /etc files are the caller's too
+        ctx.root, ctx.lowerdirs = ctx.spec.rootfs, []
+        if ctx.privileged:
+            from .devices import host_devices
+            ctx.stash[DEVICES_KEY] = host_devices() + ctx.stash.get(DEVICES_KEY, ())
+        return CLONE_NEWNS
     from . import etcfiles
     cdir = ctx.container_dir
     for name in ("upper", "work", "merged"):
@@ -160,14 +181,6 @@ def pre_clone(ctx: RunContext) -> int:
             f.write(text)
         os.chown(path, uid, gid)
     ctx.root = os.path.join(cdir, "merged")
-    if planned := ctx.stash.get(PLAN_KEY):
-        from .plan import realize
-        mounts, copy_up, view = realize(ctx.paths, ctx.spec.id, cdir, planned)
-        ctx.mounts.extend(mounts)
-        ctx.stash[COPY_UP_KEY] = copy_up
-        ctx.info["Mounts"] = view
-    else:
-        ctx.info["Mounts"] = []
     if ctx.privileged:  # every host device, as Docker gives a privileged container (``ctx.privileged``: sec's)
         from .devices import host_devices
         ctx.stash[DEVICES_KEY] = host_devices() + ctx.stash.get(DEVICES_KEY, ())
@@ -183,11 +196,13 @@ def in_child(ctx: RunContext) -> None:
     if ctx.lowerdirs:  # top-most first; inside a user namespace trusted.* xattrs are invisible: user.* ones
         overlay = {"lowers": ctx.lowerdirs, "upper": f"{cdir}/upper", "work": f"{cdir}/work",
                    "userxattr": bool(ctx.uid_maps)}
-    etc = {f"/etc/{name}": os.path.join(cdir, name) for name in ("hostname", "hosts", "resolv.conf")}
+    as_is = bool(ctx.options.get("rootfs_as_is"))
+    etc = {} if as_is else {f"/etc/{name}": os.path.join(cdir, name) for name in ("hostname", "hosts", "resolv.conf")}
     shm = ctx.options.get("shm_size")
     prepare_root(root, overlay, ctx.mounts, ctx.masked_paths, ctx.readonly_paths, etc, ctx.stash.get(DEVICES_KEY, ()),
                  read_only=bool(ctx.options.get("read_only")), shm_size=_size(str(shm)) if shm else None,
-                 privileged=ctx.privileged, copy_up=ctx.stash.get(COPY_UP_KEY, ()))
+                 privileged=ctx.privileged, bind_root=as_is,
+                 copy_up=ctx.stash.get(COPY_UP_KEY, ()))
     switch_root(root)
 
 
@@ -199,10 +214,20 @@ def _size(text: str) -> int:
 # The mounts this plugin makes itself in every container; an OCI config lists them too.
 _OWN_MOUNTS = {("/proc", "proc"), ("/dev", "tmpfs"), ("/dev/pts", "devpts"), ("/dev/shm", "tmpfs"),
                ("/sys", "sysfs")}
+# Bind options an OCI mount may carry: what a volume honours (nodev holds for every volume anyway).
+_BIND_OPTIONS = {"bind", "rbind", "rw", "ro", "rprivate", "private", "nosuid", "noexec", "nodev"}
+# The nodes every container may open (``rootfs.DEVICES`` + devpts): an OCI devices cgroup rule list that
+# allows nothing beyond them (runc adds these itself) and denies the rest is this plugin's policy.
+_DEFAULT_NODES = {("c", 1, 3), ("c", 1, 5), ("c", 1, 7), ("c", 1, 8), ("c", 1, 9), ("c", 5, 0), ("c", 5, 1),
+                  ("c", 5, 2), ("c", 136, None)}
 
 
 @hookimpl
 def oci_config(fields):
+    """``mounts`` of types proc/sysfs/devpts/tmpfs at the places this plugin mounts them anyway, and bind
+    mounts (volumes); ``root`` (``rootfs_as_is``: the bundle's root is the container's, written in place)
+    and ``root.readonly``; ``linux.resources.devices`` when it allows no node beyond the default ones;
+    ``linux.devices`` only empty. Other mount types, options or propagation are refused by name."""
     from nsrun import ConfigError
     for ns in fields.take_items("linux.namespaces", "mount", by="type"):
         if ns.get("path"):
@@ -211,12 +236,45 @@ def oci_config(fields):
     volumes = []
     for m in fields.take_where("mounts", lambda m: isinstance(m, dict) and "bind" in (m.get("options") or ())
                                or isinstance(m, dict) and m.get("type") == "bind"):
-        opts = set(m.get("options") or ()) - {"bind", "rbind", "rw", "rprivate", "private"}
-        if opts - {"ro"}:
-            raise ConfigError(f"config.json: mount {m.get('destination')}: options {sorted(opts - {'ro'})} are "
-                              f"not supported")
-        volumes.append(f"{m.get('source')}:{m.get('destination')}{':ro' if 'ro' in opts else ''}")
-    return {"volumes": volumes} if volumes else None
+        opts = set(m.get("options") or ())
+        if opts - _BIND_OPTIONS:
+            raise ConfigError(f"config.json: mount {m.get('destination')}: options {sorted(opts - _BIND_OPTIONS)} "
+                              f"are not supported")
+        mode = ",".join(["ro" if "ro" in opts else "rw", *sorted(opts & {"nosuid", "noexec"})])
+        volumes.append(f"{m.get('source')}:{m.get('destination')}:{mode}")
+    tmpfs = []
+    for m in fields.take_where("mounts", lambda m: isinstance(m, dict) and m.get("type") == "tmpfs"):
+        tmpfs.append(f"{m.get('destination')}:{','.join(m.get('options') or ())}")
+    out: dict = {"rootfs_as_is": True}
+    if volumes:
+        out["volumes"] = volumes
+    if tmpfs:
+        from .volumes import parse_tmpfs
+        for text in tmpfs:
+            parse_tmpfs(text)  # refused now, by name, rather than in configure
+        out["tmpfs"] = tmpfs
+    if fields.take("root.readonly", bool):
+        out["read_only"] = True
+    if fields.take("linux.devices", list):
+        raise ConfigError("config.json: linux.devices (device nodes to create) is not supported: the mnt plugin "
+                          "binds the default nodes only")
+    _check_device_rules(fields.take("linux.resources.devices", list) or [])
+    return out
+
+
+def _check_device_rules(rules: list) -> None:
+    from nsrun import ConfigError
+    for rule in rules:
+        if not isinstance(rule, dict):
+            raise ConfigError("config.json: linux.resources.devices: each entry is an object")
+        if not rule.get("allow"):
+            continue  # a deny: every node outside the defaults is refused here anyway
+        kind, major, minor = rule.get("type", "a"), rule.get("major"), rule.get("minor")
+        access = set(rule.get("access") or "rwm")
+        if access <= {"m"} or (kind, major, minor) in _DEFAULT_NODES or (kind, major, None) in _DEFAULT_NODES:
+            continue  # mknod alone is harmless: every mount a container can create nodes in is nodev
+        raise ConfigError(f"config.json: linux.resources.devices: allowing {kind} {major}:{minor} is not "
+                          f"supported ({NO_DEVICE_CGROUP})")
 
 
 # The mount points pre_clone and prepare_root may create in an image that lacks them: left out of a commit

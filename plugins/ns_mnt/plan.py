@@ -108,11 +108,11 @@ def realize(paths: Paths, cid: str, cdir: str, planned: list[Planned]) -> tuple[
         vol = p.vol
         rw = not vol.readonly
         if vol.kind == "bind":
-            mounts.append(Mount(vol.source, vol.target, None, _MS_BIND, readonly=vol.readonly))
+            mounts.append(Mount(vol.source, vol.target, None, _MS_BIND | vol.flags, readonly=vol.readonly))
             view.append({"Type": "bind", "Source": vol.source, "Destination": vol.target, "Mode": "ro" if not rw else "",
                          "RW": rw, "Propagation": "rprivate"})
         elif vol.kind == "tmpfs":
-            mounts.append(Mount("tmpfs", vol.target, "tmpfs", _MS_NOSUID | (_MS_RDONLY if vol.readonly else 0),
+            mounts.append(Mount("tmpfs", vol.target, "tmpfs", vol.flags | (_MS_RDONLY if vol.readonly else 0),
                                 vol.data or None))
             view.append({"Type": "tmpfs", "Source": "", "Destination": vol.target, "Mode": vol.data, "RW": rw,
                          "Propagation": ""})
@@ -124,7 +124,7 @@ def realize(paths: Paths, cid: str, cdir: str, planned: list[Planned]) -> tuple[
                 os.makedirs(data, mode=0o755, exist_ok=True)
             elif not os.path.isdir(data):
                 raise ConfigError(f"--volumes-from: the volume for {vol.target} is gone")
-            mounts.append(Mount(data, vol.target, None, _MS_BIND, readonly=vol.readonly))
+            mounts.append(Mount(data, vol.target, None, _MS_BIND | vol.flags, readonly=vol.readonly))
             if not vol.nocopy and vol.kind != "anonymous-of":
                 copy_up.append(data)
             view.append({"Type": "volume", "Name": os.path.basename(vdir), "Source": data, "Destination": vol.target,
@@ -141,7 +141,7 @@ def realize(paths: Paths, cid: str, cdir: str, planned: list[Planned]) -> tuple[
             else:
                 source = opts["device"] if "bind" in opts.get("o", "").split(",") else store.data_dir(meta["Name"])
                 ro = vol.readonly or "ro" in opts.get("o", "").split(",")
-                mounts.append(Mount(source, vol.target, None, _MS_BIND, readonly=ro))
+                mounts.append(Mount(source, vol.target, None, _MS_BIND | vol.flags, readonly=ro))
                 if not vol.nocopy and not opts:
                     copy_up.append(source)
             view.append({"Type": "volume", "Name": meta["Name"], "Source": source, "Destination": vol.target,

@@ -121,12 +121,13 @@ def _mount_at(root_fd: int, target: str, source: str | None, fstype: str | None,
 
 
 def _bind_tree(root_fd: int, source: str, target: str, readonly: bool = False, recursive: bool = True,
-               nodev: bool = True) -> None:
+               nodev: bool = True, attrs: int = 0) -> None:
     """Bind the host path ``source`` (with its submounts when ``recursive``) on ``target`` inside the root;
-    ``readonly`` and ``nodev`` hold for every mount of the tree (mount_setattr with AT_RECURSIVE)."""
+    ``readonly``, ``nodev`` and ``attrs`` (more MOUNT_ATTR_* bits: nosuid, noexec) hold for every mount of the
+    tree (mount_setattr with AT_RECURSIVE)."""
     tree = sc.open_tree_clone_fd(_AT_FDCWD, source, recursive)
     try:
-        attrs = (sc.MOUNT_ATTR_NODEV if nodev else 0) | (sc.MOUNT_ATTR_RDONLY if readonly else 0)
+        attrs |= (sc.MOUNT_ATTR_NODEV if nodev else 0) | (sc.MOUNT_ATTR_RDONLY if readonly else 0)
         if attrs:
             sc.set_mount_attrs(tree, attrs, recursive=recursive)
         fd = resolve(root_fd, target, "dir" if stat.S_ISDIR(os.fstat(tree).st_mode) else "file")
@@ -140,8 +141,10 @@ def _bind_tree(root_fd: int, source: str, target: str, readonly: bool = False, r
 
 def prepare_root(root: str, overlay: dict | None, mounts: list[Mount], masked: list[str], readonly: list[str],
                  etc_files: dict[str, str], devices: tuple = (), *, read_only: bool = False,
-                 shm_size: int | None = None, privileged: bool = False, copy_up: tuple = ()) -> None:
+                 shm_size: int | None = None, privileged: bool = False, bind_root: bool = False,
+                 copy_up: tuple = ()) -> None:
     """Mount everything the container sees under ``root`` (in the caller's private mount namespace).
+    ``bind_root``: ``root`` is used as it is (an OCI bundle's root), bound onto itself to be a mount point.
     ``overlay`` holds ``overlay.mount_overlay``'s ``lowers``, ``upper``, ``work``, ``userxattr``;
     ``devices`` are ``(host node, target)`` pairs (``devices.Device``), bound as they are. ``read_only``:
     the root mount itself becomes read-only once everything is mounted on it (its submounts — /proc, /dev,
@@ -151,6 +154,8 @@ def prepare_root(root: str, overlay: dict | None, mounts: list[Mount], masked: l
     sc.mount(None, "/", None, sc.MS_REC | sc.MS_PRIVATE)
     if overlay:
         mount_overlay(root, **overlay)
+    elif bind_root:
+        sc.mount(root, root, None, sc.MS_BIND | sc.MS_REC)
     root_fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         _build(root_fd, mounts, masked, readonly, etc_files, devices, shm_size, privileged, copy_up)
@@ -176,7 +181,9 @@ def _build(root_fd: int, mounts: list[Mount], masked: list[str], readonly: list[
         if m.flags & sc.MS_BIND and m.source in copy_up:
             _fill(root_fd, m.target, m.source)
         if m.flags & sc.MS_BIND:
-            _bind_tree(root_fd, m.source or "", m.target, readonly=m.readonly)
+            _bind_tree(root_fd, m.source or "", m.target, readonly=m.readonly,
+                       attrs=(sc.MOUNT_ATTR_NOSUID if m.flags & sc.MS_NOSUID else 0)
+                       | (sc.MOUNT_ATTR_NOEXEC if m.flags & sc.MS_NOEXEC else 0))
         else:
             _mount_at(root_fd, m.target, m.source, m.fstype, m.flags | sc.MS_NODEV, m.data)
     for host, target in devices:

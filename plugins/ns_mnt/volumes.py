@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 from nsrun import ConfigError
 
 __all__ = ["Volume", "VOLUME_NAME", "check_volume_name", "parse_volume", "parse_mount", "parse_tmpfs",
-           "mounts_from_docker", "tmpfs_data"]
+           "mounts_from_docker", "tmpfs_data", "tmpfs_options"]
 
 VOLUME_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 
@@ -33,6 +33,20 @@ class Volume(NamedTuple):
     kind: str = "bind"
     nocopy: bool = False
     data: str = ""
+    flags: int = 0   # further mount flags: MS_NOSUID, MS_NOEXEC (a mode's ``nosuid``/``noexec``), MS_STRICTATIME
+
+    @property
+    def nosuid(self) -> bool:
+        return bool(self.flags & _MS_NOSUID)
+
+    @property
+    def noexec(self) -> bool:
+        return bool(self.flags & _MS_NOEXEC)
+
+
+_MS_NOSUID, _MS_NOEXEC, _MS_STRICTATIME = 2, 8, 1 << 24
+# The flags a mode may hold besides ro|rw (comma-separated: ``ro,nosuid``); nodev holds for every volume anyway.
+_FLAGS = {"nosuid": _MS_NOSUID, "noexec": _MS_NOEXEC, "nodev": 0}
 
 
 def check_volume_name(name: str) -> str:
@@ -52,7 +66,8 @@ def _target(text: str, target: str) -> str:
 
 def parse_volume(text: str, *, check_exists: bool = True) -> Volume:
     """One ``-v`` value: ``/host:/ctr[:MODE]`` (a bind mount), ``NAME:/ctr[:MODE]`` (a named volume) or
-    ``/ctr`` (an anonymous volume). MODE: ``ro``/``rw``, and ``nocopy`` for a volume."""
+    ``/ctr`` (an anonymous volume). MODE: ``ro``/``rw``, ``nocopy`` for a volume, and ``nosuid``, ``noexec``,
+    ``nodev`` (comma-separated)."""
     parts = text.split(":")
     if len(parts) == 1 and parts[0]:
         if not os.path.isabs(parts[0]):
@@ -63,7 +78,13 @@ def parse_volume(text: str, *, check_exists: bool = True) -> Volume:
         raise ConfigError(f"invalid volume specification: {text!r} (expected /host/path:/container/path[:ro], "
                           f"NAME:/container/path[:ro] or /container/path)")
     source, target = parts[0], parts[1]
-    modes = parts[2].split(",") if len(parts) == 3 else []
+    words = parts[2].split(",") if len(parts) == 3 else []
+    flags = 0
+    for word in words:
+        flags |= _FLAGS.get(word, 0)
+    modes = [w for w in words if w not in _FLAGS]
+    if len([m for m in modes if m in ("ro", "rw")]) > 1:
+        raise ConfigError(f"invalid volume specification: {text!r}: mode must be 'ro' or 'rw', not {parts[2]!r}")
     bind = os.path.isabs(source)
     for mode in modes:
         if mode not in ("ro", "rw") and not (mode == "nocopy" and not bind):
@@ -78,10 +99,10 @@ def parse_volume(text: str, *, check_exists: bool = True) -> Volume:
             raise ConfigError(f"invalid volume specification: {text!r}: {source!r} is not a valid volume name "
                               f"([a-zA-Z0-9][a-zA-Z0-9_.-], 2 characters or more); for a host directory use an "
                               f"absolute path")
-        return Volume(source, target, readonly, "volume", "nocopy" in modes)
+        return Volume(source, target, readonly, "volume", "nocopy" in modes, flags=flags)
     if check_exists and not os.path.exists(source):
         raise ConfigError(f"invalid volume specification: {text!r}: host path {source} does not exist")
-    return Volume(os.path.normpath(source), target, readonly)
+    return Volume(os.path.normpath(source), target, readonly, flags=flags)
 
 
 _MOUNT_KEYS = {"type", "source", "src", "target", "destination", "dst", "readonly", "ro", "volume-nocopy",
@@ -160,30 +181,41 @@ def _size(text: str, what: str) -> int:
         raise ConfigError(f"invalid {what!r}: bad size {text!r}") from None
 
 
-_TMPFS_OPTS = {"size", "mode", "uid", "gid", "nr_inodes", "nr_blocks"}
-_TMPFS_FLAGS = {"ro", "rw", "noexec", "exec", "nosuid", "suid", "nodev", "dev"}
+# ``--tmpfs`` options: flags, and the tmpfs data options passed through (sizes, mode, owner)
+_TMPFS_FLAGS = {"ro": 1, "rw": 0, "nosuid": _MS_NOSUID, "nodev": 0, "noexec": _MS_NOEXEC, "strictatime": _MS_STRICTATIME,
+                "relatime": 0, "suid": 0, "dev": 0, "exec": 0}
+_TMPFS_DATA = ("size", "mode", "uid", "gid", "nr_inodes", "nr_blocks")
+
+
+def tmpfs_options(opts: str, what: str) -> tuple[str, int]:
+    """``--tmpfs`` options (``size=64m,mode=1777,noexec``) -> (tmpfs mount data, mount flags; ``ro`` is
+    MS_RDONLY). Every tmpfs is nodev (``dev`` is accepted only in that direction: nodes never open on it);
+    anything else is refused by name."""
+    data, flags = [], 0
+    for item in filter(None, opts.split(",")):
+        key, eq, value = item.partition("=")
+        if not eq and item in _TMPFS_FLAGS:
+            flags |= _TMPFS_FLAGS[item]
+            continue
+        if key not in _TMPFS_DATA or not eq or not value:
+            raise ConfigError(f"invalid --tmpfs {what!r}: option {item!r} is not supported")
+        data.append(f"size={_size(value, what)}" if key == "size" else f"{key}={value}")
+    return ",".join(data), flags
 
 
 def tmpfs_data(opts: str, what: str) -> tuple[str, bool]:
-    """``--tmpfs`` options (``size=64m,mode=1777,noexec``) -> (tmpfs mount data, readonly). Flags the mount
-    always has (nodev) or may have are accepted; anything else is refused by name."""
-    data, readonly = [], False
-    for item in filter(None, opts.split(",")):
-        key, eq, value = item.partition("=")
-        if key in _TMPFS_FLAGS and not eq:
-            readonly = readonly or key == "ro"
-            continue
-        if key not in _TMPFS_OPTS or not eq:
-            raise ConfigError(f"invalid --tmpfs {what!r}: option {item!r} is not supported")
-        data.append(f"size={_size(value, what)}" if key == "size" else f"{key}={value}")
-    return ",".join(data), readonly
+    """(tmpfs mount data, readonly) of ``--tmpfs``-style options (the local driver's ``o=`` too)."""
+    data, flags = tmpfs_options(opts, what)
+    return data, bool(flags & 1)
 
 
 def parse_tmpfs(text: str) -> Volume:
     """One ``--tmpfs /ctr[:OPTIONS]`` value."""
     target, _, opts = text.partition(":")
-    data, readonly = tmpfs_data(opts, text)
-    return Volume(None, _target(text, target), readonly, "tmpfs", data=data)
+    if not os.path.isabs(target) or os.path.normpath(target) == "/":
+        raise ConfigError(f"invalid --tmpfs {text!r}: an absolute path other than / is required")
+    data, flags = tmpfs_options(opts, text)
+    return Volume(None, os.path.normpath(target), bool(flags & 1), "tmpfs", data=data, flags=flags & ~1)
 
 
 def mounts_from_docker(mounts: Any) -> list[str]:

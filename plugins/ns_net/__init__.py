@@ -3,7 +3,9 @@ and ``-p`` publishing. Port publishing and masquerade are a firewall backend's w
 default, or ``iptables``, or a third party's), reached through the ``net_firewall_backend`` hook
 (``nsrun_ns_net.hookspecs``).
 
-Modes: ``none`` a new netns with only ``lo`` up; ``host`` no netns; ``container:NAME`` joins that running
+Modes: ``none`` a new netns with only ``lo`` up; ``host`` no netns; ``ns:PATH`` joins the network namespace
+at PATH (``/run/netns/NAME``, ``/proc/PID/ns/net``: what an engine that manages networking itself hands over, an
+OCI ``network`` namespace entry with a ``path``; in the child, before pivot_root); ``container:NAME`` joins that running
 container's netns (in the child, before pivot_root, through the host's /proc); ``bridge`` (default) or a
 user-defined network: a veth pair on the network's bridge, an address from IPAM (``ipam``), the bridge as
 gateway. Starts speak rtnetlink through the stdlib-only ``rtnl``; pyroute2 is imported only by ``gc``/``system
@@ -30,7 +32,7 @@ HOOKSPECS = "nsrun_ns_net.hookspecs"
 COMMANDS = {"network": "nsrun_ns_net.cli:network", "port": "nsrun_ns_net.cli:port"}
 OPTIONS = [
     Option(("--network", "--net"), "network", metavar="MODE",
-           help="bridge (default), none, host, container:NAME, or a network's name"),
+           help="bridge (default), none, host, container:NAME, ns:PATH, or a network's name"),
     Option(("--network-alias",), "network_aliases", multiple=True, metavar="NAME",
            help="Add a name the container is found by on its user-defined network"),
     Option(("-p", "--publish"), "publish", multiple=True, metavar="[IP:]HOST:CTR[/PROTO]",
@@ -114,7 +116,7 @@ def configure(ctx: RunContext) -> None:
     from .endpoints import check_aliases, endpoint_of
     mode, aliases = endpoint_of(ctx.options, ctx.container_dir)
     aliases = check_aliases(aliases, "--network-alias")
-    if aliases and mode in ("none", "host", DEFAULT_NAME) or aliases and mode.startswith("container:"):
+    if aliases and (mode in ("none", "host", DEFAULT_NAME) or mode.startswith(("container:", "ns:"))):
         raise ConfigError("network-scoped alias is supported only for containers in user defined networks")
     if ctx.options.get("net_sysctls"):
         _sysctls(ctx)
@@ -131,6 +133,14 @@ def configure(ctx: RunContext) -> None:
         if specs:
             ctx.warnings.append(f"Published ports are discarded when using {mode} network mode")
         ctx.stash[PLAN_KEY] = Plan(mode)
+        return
+    if mode.startswith("ns:"):
+        path = mode[3:]
+        if specs:
+            raise ConfigError("conflicting options: port publishing and a joined network namespace (ns:PATH)")
+        if not os.path.isabs(path) or not os.path.exists(path):
+            raise ConfigError(f"network namespace {path}: no such file or directory")
+        ctx.stash[PLAN_KEY] = Plan("path", network=path)
         return
     if mode.startswith("container:"):
         ref = mode.partition(":")[2]
@@ -179,7 +189,7 @@ def post_start(ctx: RunContext, pid: int) -> None:
     if plan.mode == "bridge":
         from . import bridge
         bridge.wire(ctx, pid, _firewall(ctx))
-    elif plan.mode == "container":
+    elif plan.mode in ("container", "path"):
         ctx.info["NetworkSettings"] = {"NetworkMode": ctx.options.get("network")}
     else:
         ctx.info["NetworkSettings"] = {"NetworkMode": plan.mode}
@@ -195,6 +205,15 @@ def in_child(ctx: RunContext) -> None:
             syscalls.write_sysctl(key, value)
     if plan.mode == "none":
         _lo_up()
+    elif plan.mode == "path":
+        from nsrun import syscalls
+        fd = os.open(plan.network, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            syscalls.setns(fd, CLONE_NEWNET)
+        finally:
+            os.close(fd)
+        for key, value in _sysctls(ctx):  # the engine's namespace for this container: its sysctls are ours
+            syscalls.write_sysctl(key, value)
     elif plan.mode == "container" and plan.target is not None:
         from nsrun import syscalls
         pid, start = plan.target
@@ -279,9 +298,14 @@ def gc(paths: Paths, live: set[str], reset: bool) -> list[str]:
 
 @hookimpl
 def oci_config(fields: Any) -> dict[str, Any] | None:
-    """A ``network`` namespace without a path is an empty one: nsrun's ``none`` mode (an engine that manages
-    networking passes a path to join, which comes with the OCI front end)."""
+    """A ``network`` namespace without a path is an empty one: nsrun's ``none`` mode; with a ``path`` (an
+    engine that manages networking itself) it is joined: ``ns:PATH``. ``linux.sysctl`` ``net.*`` too."""
     namespaces = fields.take_items("linux.namespaces", "network", by="type")
-    if any(ns.get("path") for ns in namespaces):
-        raise ConfigError("config.json: joining an existing network namespace (path) is not supported yet")
-    return {"network": "none"} if namespaces else {"network": "host"}
+    paths = [ns["path"] for ns in namespaces if ns.get("path")]
+    out: dict[str, Any] = {"network": f"ns:{paths[0]}" if paths else "none"} if namespaces else {"network": "host"}
+    entries = fields.take_entries("linux.sysctl", lambda key: key.startswith("net."))
+    if any(not isinstance(v, str) for v in entries.values()):
+        raise ConfigError("config.json: linux.sysctl: values must be strings")
+    if entries:
+        out["net_sysctls"] = [f"{k}={v}" for k, v in entries.items()]
+    return out

@@ -101,7 +101,7 @@ def into_view(options: dict[str, Any], info: dict[str, Any], view: dict[str, Any
         endpoints = info.get("NetworkEndpoints")
         if not isinstance(endpoints, dict):
             mode = options.get("network") or "bridge"
-            endpoints = {} if mode in ("none", "host") or mode.startswith("container:") else \
+            endpoints = {} if mode in ("none", "host") or mode.startswith(("container:", "ns:")) else \
                 {mode: {"Aliases": list(options.get("network_aliases") or [])}}
         view["NetworkSettings"]["Networks"] = {
             name: {"IPAMConfig": None, "Links": None, "Aliases": list((ep or {}).get("Aliases") or []) or None,

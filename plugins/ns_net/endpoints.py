@@ -86,7 +86,7 @@ def connect(paths: Paths, network: str, ref: str, aliases: list[str]) -> None:
         raise NotFoundError(f"network {network} not found")
     c = _created(paths, ref, "connect")
     mode, current = endpoint_of(c["options"], paths.container_dir(c["id"]))
-    if mode in ("host",) or mode.startswith("container:"):
+    if mode in ("host",) or mode.startswith(("container:", "ns:")):
         raise ConfigError(f"container sharing network namespace with another container or host cannot be "
                           f"connected to any other network (its mode is {mode})")
     if mode == net.name:

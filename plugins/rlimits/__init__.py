@@ -179,3 +179,25 @@ def docker_view(options: dict[str, Any], view: dict[str, Any]) -> None:
         ulimits.append({"Name": name, "Soft": -1 if soft == INFINITY else soft, "Hard": -1 if hard == INFINITY else hard})
     view["HostConfig"]["Ulimits"] = ulimits or None
     view["HostConfig"]["OomScoreAdj"] = int(options.get("oom_score_adj") or 0)
+
+
+@hookimpl
+def oci_config(fields: Any) -> dict[str, Any] | None:
+    """``process.rlimits`` (``RLIMIT_NOFILE`` ... within nsrun's own hard limits, checked in configure) and
+    ``process.oomScoreAdj``."""
+    out: dict[str, Any] = {}
+    items = []
+    for entry in fields.take("process.rlimits", list) or ():
+        kind = entry.get("type") if isinstance(entry, dict) else None
+        name = kind[7:].lower() if isinstance(kind, str) and kind.startswith("RLIMIT_") else None
+        if name not in RLIMITS:
+            raise ConfigError(f"config.json: process.rlimits: unknown type {kind!r}")
+        soft, hard = entry.get("soft", 0), entry.get("hard", 0)
+        if not isinstance(soft, int) or not isinstance(hard, int):
+            raise ConfigError(f"config.json: process.rlimits {kind}: soft and hard are integers")
+        items.append(f"{name}={-1 if soft >= INFINITY else soft}:{-1 if hard >= INFINITY else hard}")
+    if items:
+        out["ulimits"] = items
+    if (adj := fields.take("process.oomScoreAdj", int)) is not None:
+        out["oom_score_adj"] = str(adj)
+    return out or None

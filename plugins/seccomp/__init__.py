@@ -69,6 +69,17 @@ def docker_create(fields: Any) -> dict[str, Any] | None:
 
 
 @hookimpl
+def oci_config(fields: Any) -> dict[str, Any] | None:
+    """``linux.seccomp`` (the runtime-spec's profile: a subset of Docker's format, checked the same way). A
+    config without one gets nsrun's default profile: the engine's silence never removes the filter."""
+    profile = fields.take("linux.seccomp", dict)
+    if profile is None:
+        return None
+    import json
+    return {"security_opt": [f"seccomp={json.dumps(profile)}"]}
+
+
+@hookimpl
 def docker_view(options: dict[str, Any], view: dict[str, Any]) -> None:
     opts = list(options.get("security_opt") or [])
     view["HostConfig"]["SecurityOpt"] = [*(view["HostConfig"].get("SecurityOpt") or ()), *opts] or None

@@ -32,6 +32,10 @@ OPTIONS = [
            help="Every capability and host device, no seccomp filter, no masked paths, /sys writable"),
     Option(("--security-opt",), "no_new_privileges", multiple=True, keys=("no-new-privileges",),
            metavar="no-new-privileges[=true|false]", help="no-new-privileges[=true|false] (default true)"),
+    Option(("--mask-path",), "masked_paths", multiple=True, metavar="PATH",
+           help="Also mask PATH (besides Docker's default masked paths)"),
+    Option(("--readonly-path",), "readonly_paths", multiple=True, metavar="PATH",
+           help="Also make PATH read-only (besides Docker's default read-only paths)"),
 ]
 
 # Every capability by number (linux/capability.h), as Docker names them without CAP_.
@@ -122,6 +126,43 @@ def pre_clone(ctx: RunContext) -> None:
     if not ctx.privileged:
         ctx.masked_paths.extend(MASKED_PATHS)
         ctx.readonly_paths.extend(READONLY_PATHS)
+    for dest, paths in (("masked_paths", ctx.masked_paths), ("readonly_paths", ctx.readonly_paths)):
+        paths.extend(p for p in ctx.options.get(dest) or () if p not in paths)
+
+
+@hookimpl
+def oci_config(fields: Any) -> dict[str, Any] | None:
+    """``process.capabilities`` (one set: bounding = effective = permitted; inheritable and ambient empty, or
+    for a root process within bounding — runc's default spec repeats the set there; absent: Docker's default
+    set), ``process.noNewPrivileges`` (absent or false: nsrun's default, on),
+    ``linux.maskedPaths``/``linux.readonlyPaths`` (on top of Docker's defaults, which always hold)."""
+    out: dict[str, Any] = {}
+    caps = fields.take("process.capabilities", dict)
+    if caps is not None:
+        sets = {name: caps.get(name) or [] for name in ("bounding", "effective", "permitted", "inheritable", "ambient")}
+        if not all(isinstance(v, list) and all(isinstance(c, str) for c in v) for v in sets.values()):
+            raise ConfigError("config.json: process.capabilities: each set is a list of names")
+        if unknown := set(caps) - set(sets):
+            raise ConfigError(f"config.json: process.capabilities.{sorted(unknown)[0]} is not a capability set")
+        bounding = {c.upper() for c in sets["bounding"]}
+        root = not (fields.data.get("process") or {}).get("user", {}).get("uid")
+        extra = {c.upper() for c in sets["inheritable"] + sets["ambient"]}
+        if extra and not (root and extra <= bounding):  # root's command holds the bounding set anyway
+            raise ConfigError("config.json: process.capabilities: inheritable and ambient capabilities are not "
+                              "supported (nsrun empties both; for a root process they may only repeat bounding)")
+        if {c.upper() for c in sets["effective"]} != bounding or {c.upper() for c in sets["permitted"]} != bounding:
+            raise ConfigError("config.json: process.capabilities: nsrun gives the command one set: effective and "
+                              "permitted must equal bounding")
+        for cap in sorted(bounding):
+            cap_number(cap, "process.capabilities")
+        out["cap_drop"] = ["ALL"]
+        if bounding:
+            out["cap_add"] = sorted(bounding)
+    fields.take("process.noNewPrivileges", bool)  # true is nsrun's default; false cannot turn it off here
+    for path, dest in (("linux.maskedPaths", "masked_paths"), ("linux.readonlyPaths", "readonly_paths")):
+        if values := fields.take_strings(path):
+            out[dest] = values
+    return out or None
 
 
 @hookimpl

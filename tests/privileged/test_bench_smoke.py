@@ -13,7 +13,7 @@ import sys
 import pytest
 
 BENCH = os.path.join(os.path.dirname(__file__), "..", "..", "bench", "run.py")
-SECTIONS = ["start", "exec", "network", "daemon", "scale", "iperf", "memory", "images", "build", "stats"]
+SECTIONS = ["start", "exec", "network", "daemon", "scale", "iperf", "memory", "images", "build", "stats", "oci"]
 
 
 @pytest.mark.privileged
@@ -21,7 +21,7 @@ def test_bench_harness_runs_once_and_reports_every_section(nsrun_root, tmp_path)
     out = tmp_path / "results.json"
     res = subprocess.run([sys.executable, BENCH, "--quick", "--runs", "1", "--warmup", "0", "--scale", "2",
                           "--iperf-seconds", "1", "--iperf-rounds", "1", "--root", nsrun_root, "--json", str(out)],
-                         capture_output=True, text=True, timeout=110)
+                         capture_output=True, text=True, timeout=240)
     assert res.returncode == 0, f"stdout:\n{res.stdout}\nstderr:\n{res.stderr}"
     data = json.loads(out.read_text())
     assert data["machine"]["cpus"] >= 1 and data["versions"]["nsrun"].startswith("nsrun")

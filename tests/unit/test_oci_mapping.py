@@ -16,7 +16,7 @@ RUNC_SPEC = {
     "ociVersion": "1.0.2-dev",
     "process": {"terminal": True, "user": {"uid": 0, "gid": 0}, "args": ["sh"],
                 "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm"],
-                "cwd": "/", "capabilities": {"bounding": ["CAP_KILL"], "effective": ["CAP_KILL"]},
+                "cwd": "/", "capabilities": {"bounding": ["CAP_KILL"], "effective": ["CAP_KILL"], "permitted": ["CAP_KILL"]},
                 "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}], "noNewPrivileges": True},
     "root": {"path": "rootfs", "readonly": True}, "hostname": "runc",
     "mounts": [{"destination": "/proc", "type": "proc", "source": "proc"},
@@ -46,14 +46,61 @@ def test_each_plugin_maps_its_sections():
     assert args["argv"] == ["sh"] and args["tty"] is True and args["rootfs"] == "/bundle/rootfs"
     assert args["env"]["TERM"] == "xterm" and args["workdir"] == "/" and args["user"] is None
     assert args["options"] == {"hostname": "runc", "network": "none", "volumes": ["/srv/data:/data:ro"],
-                               "cgroupns": "host"}
+                               "cgroupns": "host", "rootfs_as_is": True}
+
+
+def test_runc_spec_maps_onto_sec_rlimit_and_mnt():
+    args = from_oci(RUNC_SPEC, "/bundle", HOOK)
+    opts = args["options"]
+    assert opts["cap_drop"] == ["ALL"] and opts["cap_add"] == ["CAP_KILL"]
+    assert opts["ulimits"] == ["nofile=1024:1024"] and opts["read_only"] is True
+
+
+def test_podman_shaped_parts_map():
+    spec = _plain()
+    spec["process"]["user"].update(umask=18, additionalGids=[10, 20])
+    spec["process"]["consoleSize"] = {"height": 24, "width": 80}
+    spec["process"]["oomScoreAdj"] = 100
+    spec["mounts"].append({"destination": "/dev/shm", "type": "bind", "source": "/srv/shm",
+                           "options": ["bind", "rprivate", "nosuid", "noexec", "nodev"]})
+    spec["linux"].update(cgroupsPath="/libpod_parent/libpod-x", maskedPaths=["/sys/fs/selinux"],
+                         readonlyPaths=["/proc/asound"], resources={"devices": [{"allow": False, "access": "rwm"}],
+                                                                    "pids": {"limit": 2048}},
+                         seccomp={"defaultAction": "SCMP_ACT_ALLOW"})
+    args = from_oci(spec, "/bundle", HOOK)
+    assert args["umask"] == 18 and args["group_add"] == ["10", "20"] and args["console_size"] == (24, 80)
+    opts = args["options"]
+    assert opts["volumes"] == ["/srv/shm:/dev/shm:rw,noexec,nosuid"] and opts["oom_score_adj"] == "100"
+    assert "own_cgroup" not in opts and opts["pids_limit"] == "2048"  # every container has its own cgroup
+    assert opts["masked_paths"] == ["/sys/fs/selinux"] and opts["readonly_paths"] == ["/proc/asound"]
+    assert opts["security_opt"] == ['seccomp={"defaultAction": "SCMP_ACT_ALLOW"}']
+
+
+@pytest.mark.parametrize("change, words", [
+    (lambda s: s["process"].update(capabilities={"bounding": ["CAP_KILL"], "effective": ["CAP_KILL"],
+                                                 "permitted": ["CAP_KILL"], "inheritable": ["CAP_CHOWN"]}),
+     "inheritable"),
+    (lambda s: s["process"].update(user={"uid": 1000, "gid": 1000}, capabilities={
+        "bounding": ["CAP_KILL"], "effective": ["CAP_KILL"], "permitted": ["CAP_KILL"], "ambient": ["CAP_KILL"]}),
+     "ambient"),
+    (lambda s: s["process"].update(capabilities={"bounding": ["CAP_KILL"], "effective": []}), "equal bounding"),
+    (lambda s: s["process"].update(rlimits=[{"type": "RLIMIT_BOGUS", "soft": 1, "hard": 1}]), "RLIMIT_BOGUS"),
+    (lambda s: s["linux"].update(resources={"devices": [{"allow": True, "type": "b", "major": 8, "minor": 0,
+                                                         "access": "rw"}]}), "allowing b 8:0"),
+    (lambda s: s["linux"].update(devices=[{"path": "/dev/sda", "type": "b", "major": 8, "minor": 0}]),
+     "linux.devices"),
+    (lambda s: s["mounts"].append({"destination": "/x", "type": "bind", "source": "/x",
+                                   "options": ["rbind", "rslave"]}), "rslave"),
+    (lambda s: s["process"].update(apparmorProfile="x"), "apparmorProfile"),
+])
+def test_what_plugins_cannot_honour_is_refused(change, words):
+    spec = _plain()
+    change(spec)
+    with pytest.raises(ConfigError, match=words):
+        from_oci(spec, "/bundle", HOOK)
 
 
 def test_what_nobody_owns_is_refused_by_name():
-    with pytest.raises(ConfigError) as excinfo:
-        from_oci(RUNC_SPEC, "/bundle", HOOK)
-    for part in ("process.capabilities", "process.rlimits", "process.noNewPrivileges", "root.readonly"):
-        assert part in str(excinfo.value)
     spec = _plain()
     spec["linux"]["namespaces"].append({"type": "time"})
     with pytest.raises(ConfigError, match=r'linux\.namespaces: \{"type": "time"\}'):
@@ -68,7 +115,7 @@ def test_what_nobody_owns_is_refused_by_name():
     (lambda s: s.update(ociVersion="0.9.0"), "unsupported ociVersion"),
     (lambda s: s["process"].update(args=[]), "process.args"),
     (lambda s: s["process"].update(cwd="rel"), "absolute"),
-    (lambda s: s["linux"]["namespaces"][1].update(path="/proc/1/ns/net"), "network namespace (path)"),
+    (lambda s: s["linux"]["namespaces"][2].update(path="/proc/1/ns/ipc"), "ipc namespace (path)"),
     (lambda s: s["linux"].update(uidMappings=[{"containerID": 0, "hostID": 1, "size": 1}]), "uidMappings"),
 ])
 def test_bad_configs_say_what(change, words):
@@ -76,3 +123,21 @@ def test_bad_configs_say_what(change, words):
     change(spec)
     with pytest.raises(ConfigError, match=words.replace("(", r"\(").replace(")", r"\)")):
         from_oci(spec, "/bundle", HOOK)
+
+
+def test_hooks_are_checked_and_in_container_ones_refused():
+    from nsrun.oci.hooks import check_hooks
+    assert check_hooks({"prestart": [{"path": "/bin/true", "args": ["true"], "timeout": 5}], "poststop": []}) == \
+        {"prestart": [{"path": "/bin/true", "args": ["true"], "timeout": 5}]}
+    for bad, words in (({"createContainer": [{"path": "/x"}]}, "createContainer"),
+                       ({"prestart": [{"path": "rel"}]}, "absolute path"),
+                       ({"prestart": [{"path": "/x", "timeout": 0}]}, "timeout"),
+                       ({"bogus": []}, "not a hook")):
+        with pytest.raises(ConfigError, match=words):
+            check_hooks(bad)
+
+
+def test_a_network_namespace_path_is_joined():
+    spec = _plain()
+    spec["linux"]["namespaces"][1].update(path="/run/netns/x")
+    assert from_oci(spec, "/bundle", HOOK)["options"]["network"] == "ns:/run/netns/x"

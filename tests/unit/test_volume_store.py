@@ -23,7 +23,9 @@ def test_mount_forms(tmp_path):
     assert parse_mount("type=volume,src=data,dst=/d,volume-nocopy") == Volume("data", "/d", False, "volume", True)
     assert parse_mount("target=/anon") == Volume(None, "/anon", False, "volume")
     assert parse_mount("type=tmpfs,target=/t,tmpfs-size=1m,tmpfs-mode=1770").data == "size=1048576,mode=1770"
-    assert parse_tmpfs("/run:size=64k,noexec,mode=755") == Volume(None, "/run", False, "tmpfs", data="size=65536,mode=755")
+    assert parse_tmpfs("/run:size=64k,noexec,mode=755") == Volume(None, "/run", False, "tmpfs", data="size=65536,mode=755",
+                                                              flags=8)
+    assert parse_volume(f"{tmp_path}:/x:ro,nosuid").nosuid and parse_volume("data:/x:noexec").noexec
 
 
 @pytest.mark.parametrize("text, words", [("type=bind,target=/x", "needs a source"),

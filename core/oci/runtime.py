@@ -1,0 +1,478 @@
+"""The OCI runtime's operations on the containers under one ``--root``: runc's lifecycle over nsrun's pipeline.
+
+State: a container is an nsrun record (``Store``: ``<root>/containers/<64 hex>/``) named by its OCI id, with
+``oci: {bundle, rootfs, annotations}`` in its state, its process (``pid``, ``pid_start``) and the exec fifo
+``exec.fifo`` in its directory while it waits for ``start``. No process of nsrun's stays: the status is
+read from the kernel every time —
+
+=========  ====================================================================================
+creating   ``create`` is still running (its pid is the record's owner)
+created    the container's process is alive and parked on the exec fifo (the fifo exists)
+running    alive, the fifo is gone (``start`` released it)
+paused     running, and the cgroup plugin recorded it paused
+stopped    the process is gone (or a zombie its parent has not reaped yet); ``pid`` is 0
+=========  ====================================================================================
+
+``delete`` kills what is left and collects what the plugins made through their ``gc`` hook (the container's
+cgroup ...), as ``nsrun gc`` does after a crash, then removes the record: a container created by a process
+that is gone has no ``ctx.stash`` to tear down from, by design.
+"""
+from __future__ import annotations
+
+import json
+import os
+import _signal as signal
+import time
+from typing import Any
+
+from .._context import Paths
+from .._resolve import valid_name
+from .._state import Record, Store, alive
+from ..errors import ConfigError, ConflictError, NotFoundError, NsrunError, SetupError
+
+__all__ = ["Runtime", "DEFAULT_ROOT", "OCI_VERSION", "rfc3339"]
+
+DEFAULT_ROOT = "/run/nsrun-oci"
+OCI_VERSION = "1.0.2"
+FIFO = "exec.fifo"
+
+
+def rfc3339(ts: float) -> str:
+    """``2026-12-01T14:36:20.048813491Z`` (nanoseconds, as runc prints ``created``)."""
+    whole = int(ts)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + f".{int((ts - whole) * 1e9):09d}Z"
+
+
+class Runtime:
+    """runc's verbs on one root. Every method raises NsrunError subclasses with runc's wording where the
+    engines match on it."""
+
+    def __init__(self, root: str | None = None) -> None:
+        self.paths = Paths.from_root(root or os.environ.get("NSRUN_OCI_ROOT") or DEFAULT_ROOT)
+        self.store = Store(self.paths)
+        self._engine: Any = None
+
+    @property
+    def engine(self) -> Any:
+        """The Engine (plugins, pluggy: imported only by the verbs that need them; ``state``, ``start`` and
+        ``kill`` do not)."""
+        if self._engine is None:
+            from .._engine import Engine
+            self._engine = Engine(self.paths)
+        return self._engine
+
+    # -- looking ---------------------------------------------------------------------------------------------
+    def lookup(self, cid: str) -> Record | None:
+        if not valid_name(cid or ""):
+            return None
+        owner = self.store._owner_of(cid)
+        return self.store.load(owner) if owner else None
+
+    def get(self, cid: str) -> Record:
+        rec = self.lookup(cid)
+        if rec is None:
+            raise NotFoundError(f"container {cid} does not exist")
+        return rec
+
+    def status(self, rec: Record) -> str:
+        st = rec.state
+        if st.get("status") == "creating":
+            return "creating" if alive(st.get("owner_pid"), st.get("owner_start")) else "stopped"
+        if st.get("status") not in ("created", "running") or not alive(st.get("pid"), st.get("pid_start")):
+            return "stopped"
+        if os.path.lexists(os.path.join(rec.dir, FIFO)):
+            return "created"
+        if ((st.get("info") or {}).get("State") or {}).get("Paused"):
+            return "paused"
+        return "running"
+
+    def state(self, cid: str) -> dict[str, Any]:
+        rec = self.get(cid)
+        return self._state(rec)
+
+    def _state(self, rec: Record) -> dict[str, Any]:
+        status = self.status(rec)
+        oci = rec.state.get("oci") or {}
+        return {"ociVersion": OCI_VERSION, "id": rec.name, "pid": rec.state.get("pid") or 0 if status != "stopped"
+                else 0, "status": status, "bundle": oci.get("bundle", ""), "rootfs": oci.get("rootfs", ""),
+                "created": rfc3339(rec.state.get("created") or 0), "owner": "",
+                "annotations": oci.get("annotations") or {}}
+
+    def list(self) -> list[dict[str, Any]]:
+        return [self._state(rec) for rec in sorted(self.store.list(), key=lambda r: r.state.get("created", 0))]
+
+    # -- creating ----------------------------------------------------------------------------------------------
+    def create(self, cid: str, bundle: str | None = None, pid_file: str | None = None,
+               console_socket: str | None = None) -> Any:
+        """Create the container ``cid`` from the bundle and park its process before ``execve``; returns the
+        child handle (our child until this process exits: ``run`` waits for it)."""
+        if not valid_name(cid or ""):
+            raise ConfigError(f"invalid container id format: {cid!r}")
+        bundle = os.path.abspath(bundle or ".")
+        config = read_config(bundle)
+        if self.lookup(cid) is not None:
+            raise ConflictError(f"container with id exists: {cid}")
+        from .._oci import from_oci
+        from .._plugins import default_selection, load_plugins
+        names = default_selection()
+        args = from_oci(config, bundle, load_plugins(names).pm.hook.oci_config)
+        annotations, umask, size = args.pop("annotations"), args.pop("umask"), args.pop("console_size")
+        from .hooks import check_hooks, run_hooks
+        hooks = check_hooks(args.pop("hooks"))
+        if args["tty"] and not console_socket:
+            raise ConfigError("cannot allocate tty if nsrun-oci will detach without setting console socket")
+        if console_socket and not args["tty"]:
+            raise ConfigError("cannot use console socket if nsrun-oci will not detach or allocate tty")
+        loaded, ctx = self.engine.prepare(plugins=names, name=cid, **args)
+        try:
+            record = self.engine.create(ctx)
+        except ConflictError:
+            raise ConflictError(f"container with id exists: {cid}") from None
+        fds: list[int] = []
+        try:
+            record.update(status="creating", oci={"bundle": bundle, "rootfs": ctx.spec.rootfs,
+                                                  "annotations": annotations, "hooks": hooks})
+            fifo = os.path.join(record.dir, FIFO)
+            os.mkfifo(fifo, 0o600)
+            os.chmod(fifo, 0o622)  # the container's user (any uid, any user namespace) opens it to write
+            fds.append(os.open(fifo, os.O_PATH | os.O_CLOEXEC))
+            console = -1
+            if console_socket:
+                console = _connect(console_socket)
+                fds.append(console)
+            from .._lifecycle import park_container
+            from .._spawn import Parking
+            if umask is not None:
+                os.umask(umask)
+
+            def after_start(pid: int) -> None:
+                run_hooks(hooks, ("prestart", "createRuntime"), {**self._state(record), "status": "creating",
+                                                                 "pid": pid})
+            child = park_container(loaded, ctx, record, Parking(fds[0], console, size),
+                                   after_start=after_start if hooks else None)
+            if pid_file:
+                _write_pid_file(pid_file, child.pid)
+            return child
+        except BaseException:
+            with record.lock():
+                self.store.remove(record.id)
+            raise
+        finally:
+            for fd in fds:
+                os.close(fd)
+
+    def start(self, cid: str) -> list[str]:
+        """Release the parked process: it execs the command. Raises when the exec failed; returns warnings
+        (failed poststart hooks)."""
+        rec = self.get(cid)
+        status = self.status(rec)
+        if status != "created":
+            raise ConflictError(self._not_startable(status))
+        fifo = os.path.join(rec.dir, FIFO)
+        try:
+            fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        except FileNotFoundError:  # another start took it
+            raise ConflictError(self._not_startable(self.status(rec))) from None
+        try:
+            import fcntl
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # one start per fifo
+            except BlockingIOError:
+                raise ConflictError(self._not_startable("running")) from None
+            os.unlink(fifo)  # from now on the container is ``running``
+            rec.update(status="running", started=time.time())  # what plugins' commands look for
+            _release(fd, rec)
+        finally:
+            os.close(fd)
+        return self._after(rec, "poststart", "running")
+
+    @staticmethod
+    def _not_startable(status: str) -> str:
+        return "cannot start a container that has stopped" if status == "stopped" else \
+            f"cannot start an already {status} container"
+
+    def _after(self, rec: Record, point: str, status: str) -> list[str]:
+        """Run the ``point`` hooks (poststart, poststop); their failures are warnings (lines to log)."""
+        hooks = (rec.state.get("oci") or {}).get("hooks") or {}
+        if not hooks.get(point):
+            return []
+        from .hooks import run_hooks
+        try:
+            run_hooks(hooks, (point,), {**self._state(rec), "status": status})
+        except NsrunError as exc:
+            return [exc.message]
+        return []
+
+    def run(self, cid: str, bundle: str | None, pid_file: str | None, console_socket: str | None,
+            detach: bool) -> int:
+        """create + start; without ``detach`` wait for the command (our child) and delete the container."""
+        child = self.create(cid, bundle, pid_file, console_socket)
+        try:
+            self.start(cid)
+        except BaseException:
+            self.delete(cid, force=True)
+            raise
+        if detach:
+            return 0
+        from .._lifecycle import _forwarding
+        with _forwarding(child.pid):
+            status = child.wait()
+        self.delete(cid, force=True)
+        return status
+
+    # -- live changes: through the hooks of the plugins that own them (the cgroup plugin, by default) ---------
+    def _running(self, cid: str, *states: str) -> Record:
+        rec = self.get(cid)
+        status = self.status(rec)
+        if status not in states:
+            raise ConflictError(f"container {cid} is {status}, not {' or '.join(states)}")
+        return rec
+
+    def _owner_hook(self, rec: Record, hook: str, what: str, **kwargs: Any) -> None:
+        from .._plugins import load_plugins
+        done = getattr(load_plugins(rec.spec.plugins, only_hooks=(hook,)).pm.hook, hook)(
+            paths=self.paths, cid=rec.id, **kwargs)
+        if not done:
+            raise ConfigError(f"{what} needs a plugin that owns the container's cgroup (none of "
+                              f"{', '.join(rec.spec.plugins)} does)")
+
+    def pause(self, cid: str, frozen: bool) -> None:
+        rec = self._running(cid, "running") if frozen else self._running(cid, "paused")
+        self._owner_hook(rec, "container_freeze", "pause" if frozen else "resume", frozen=frozen)
+
+    def update(self, cid: str, resources: dict[str, Any]) -> None:
+        rec = self._running(cid, "created", "running", "paused")
+        self._owner_hook(rec, "container_resources", "update", resources=resources)
+
+    def processes(self, cid: str) -> list[int]:
+        rec = self._running(cid, "created", "running", "paused")
+        return _namespace_pids(rec.state["pid"])
+
+    # -- exec ------------------------------------------------------------------------------------------------------
+    def exec(self, cid: str, process: dict[str, Any], detach: bool = False, pid_file: str | None = None,
+             console_socket: str | None = None) -> int:
+        """Run ``process`` (a runtime-spec ``process`` object) in the running container. ``detach``: return
+        once it exec'd (it becomes the caller's child, as the container's own process); else wait for it and
+        return its exit status."""
+        rec = self.get(cid)
+        status = self.status(rec)
+        if status not in ("created", "running"):
+            raise ConflictError(f"cannot exec in a {status} container")
+        spec = exec_spec(rec, process, _bundle_process(rec))
+        if spec.tty and not console_socket:
+            raise ConfigError("cannot allocate tty if nsrun-oci will detach without setting console socket")
+        from .._exec import EXEC_HOOKS
+        from .._plugins import load_plugins
+        from .._spawn import Parking, spawn_joined
+        loaded = load_plugins(rec.spec.plugins, only_hooks=EXEC_HOOKS)
+        ctx = loaded.context(spec, self.paths)
+        ctx.hostname = (rec.state.get("info") or {}).get("Hostname")
+        loaded.call("pre_join", ctx=ctx)
+        console = _connect(console_socket) if console_socket else -1
+        try:
+            size = process.get("consoleSize") or {}
+            parking = Parking(-1, console, (size.get("height", 0), size.get("width", 0)) if size else None)
+            child = spawn_joined(rec.state["pid"], ctx, loaded, parking)
+        finally:
+            if console >= 0:
+                os.close(console)
+        try:
+            loaded.call("post_join", ctx=ctx, pid=child.pid)
+            child.release()
+        except BaseException:
+            child.kill()
+            raise
+        if pid_file:
+            _write_pid_file(pid_file, child.pid)
+        if detach:
+            return 0
+        from .._lifecycle import _forwarding
+        with _forwarding(child.pid):
+            return child.wait()
+
+    # -- signals and the end -----------------------------------------------------------------------------------
+    def kill(self, cid: str, sig: int, all_processes: bool = False) -> None:
+        rec = self.get(cid)
+        status = self.status(rec)
+        if status not in ("created", "running", "paused"):
+            raise ConflictError("container not running")
+        pids = _namespace_pids(rec.state["pid"]) if all_processes else [rec.state["pid"]]
+        for pid in pids:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+
+    def delete(self, cid: str, force: bool = False) -> list[str]:
+        """Remove a stopped (or created) container; ``force`` kills a running one first. A missing one is an
+        error, or nothing with ``force`` (as runc)."""
+        rec = self.lookup(cid)
+        if rec is None:
+            if force:
+                return []
+            raise NotFoundError(f"container {cid} does not exist")
+        status = self.status(rec)
+        if status in ("running", "paused") and not force:
+            raise ConflictError(f"cannot delete container {cid} that is not stopped: {status}")
+        if status == "creating" and not force:
+            raise ConflictError(f"cannot delete container {cid} that is being created")
+        pid, start = rec.state.get("pid"), rec.state.get("pid_start")
+        if alive(pid, start):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            deadline = time.monotonic() + 10
+            while alive(pid, start) and time.monotonic() < deadline:
+                time.sleep(0.005)
+        return self._collect(rec)
+
+    def _collect(self, rec: Record) -> list[str]:
+        """Every plugin's ``gc`` for this container alone (every other container of the root counts as
+        live), then the record. Failures are returned as lines naming their plugin (the caller logs them)."""
+        from .._gc import plugin_gc
+        live = {r.id for r in self.store.list() if r.id != rec.id and self.status(r) != "stopped"}
+        lines = [line for line in plugin_gc(self.engine, live) if "failed" in line or "not collected" in line]
+        state = self._state(rec)
+        with rec.lock():
+            self.store.remove(rec.id)
+        hooks = (rec.state.get("oci") or {}).get("hooks") or {}
+        if hooks.get("poststop"):
+            from .hooks import run_hooks
+            try:
+                run_hooks(hooks, ("poststop",), {**state, "status": "stopped", "pid": 0})
+            except NsrunError as exc:
+                lines.append(exc.message)
+        return lines
+
+
+# The parts of an exec's process that must be the container's own (the plugins apply the container's to every
+# exec: capabilities, limits, no_new_privs); an engine sends them again, unchanged.
+_SAME_AS_CONTAINER = ("capabilities", "rlimits", "noNewPrivileges", "oomScoreAdj", "apparmorProfile",
+                      "selinuxLabel")
+
+
+def exec_spec(rec: Record, process: dict[str, Any], container: dict[str, Any]) -> Any:
+    """The ContainerSpec of an exec of ``process`` in ``rec`` (``container``: the container's own process
+    object, from its bundle). Fields that nobody can honour are refused by name."""
+    from .._fieldsource import FieldError, FieldSource
+    fields = FieldSource(process, "process field")
+    argv = fields.take_strings("args")
+    if not argv:
+        raise FieldError("process field args: a command is required")
+    env = {}
+    for item in fields.take_strings("env") or []:
+        key, sep, value = item.partition("=")
+        if not key or not sep:
+            raise FieldError(f"process field env: {item!r} is not KEY=VALUE")
+        env[key] = value
+    cwd = fields.take("cwd", str) or "/"
+    if not os.path.isabs(cwd):
+        raise FieldError(f"process field cwd: {cwd!r} must be an absolute path")
+    uid, gid = fields.take("user.uid", int) or 0, fields.take("user.gid", int) or 0
+    groups = fields.take("user.additionalGids", list) or []
+    fields.take("user.umask", int)  # the container process's own umask was set by create; an exec inherits ours
+    fields.take("consoleSize", dict)  # applied to the pty (``Parking``)
+    tty = bool(fields.take("terminal", bool))
+    for key in _SAME_AS_CONTAINER:
+        value = fields.take(key)
+        if value is not None and value != container.get(key):
+            raise FieldError(f"process field {key}: an exec with a {key} other than the container's is not "
+                             f"supported")
+    fields.refuse_leftover()
+    return rec.spec.replace(argv=argv, env=env, tty=tty, interactive=False, workdir=cwd, user=(uid, gid),
+                            groups=[int(g) for g in groups])
+
+
+def _bundle_process(rec: Record) -> dict[str, Any]:
+    try:
+        return read_config((rec.state.get("oci") or {}).get("bundle", "")).get("process") or {}
+    except ConfigError:
+        return {}
+
+
+def read_config(bundle: str) -> dict[str, Any]:
+    if not os.path.isdir(bundle):
+        raise ConfigError(f"bundle {bundle}: no such directory")
+    path = os.path.join(bundle, "config.json")
+    try:
+        with open(path) as f:
+            config = json.load(f)
+    except FileNotFoundError:
+        raise ConfigError("JSON specification file config.json not found") from None
+    except OSError as exc:
+        raise ConfigError(f"config.json: {exc.strerror}", errno=exc.errno) from None
+    except ValueError as exc:
+        raise ConfigError(f"config.json: malformed JSON: {exc}") from None
+    if not isinstance(config, dict):
+        raise ConfigError("config.json: must be a JSON object")
+    return config
+
+
+def _connect(path: str) -> int:
+    """A stream socket connected to ``--console-socket`` (its fd; the caller closes it)."""
+    import _socket
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
+    try:
+        sock.connect(path)
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(f"--console-socket {path}: {exc.strerror}", errno=exc.errno) from None
+    return sock.detach()
+
+
+def _write_pid_file(path: str, pid: int) -> None:
+    tmp = os.path.join(os.path.dirname(os.path.abspath(path)), f".{os.path.basename(path)}.{os.getpid()}")
+    with open(tmp, "w") as f:
+        f.write(str(pid))
+    os.replace(tmp, path)
+
+
+def _release(fd: int, rec: Record) -> None:
+    """Read the exec fifo: ``0`` once the parked process opened it (it goes on), then EOF when its command is
+    exec'd (the fifo's write end is close-on-exec) or the stub's failure report before that."""
+    import select
+    from .._execstub import decode_failure
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    data = b""
+    pid, start = rec.state.get("pid"), rec.state.get("pid_start")
+    while True:
+        if not poller.poll(50):
+            if not data and not alive(pid, start):
+                raise SetupError("the container process is gone: it was killed before start", phase="start")
+            continue
+        try:
+            chunk = os.read(fd, 64)
+        except BlockingIOError:
+            continue
+        if not chunk:
+            if data:
+                break
+            if not alive(pid, start):
+                raise SetupError("the container process is gone: it was killed before start", phase="start")
+            time.sleep(0.001)  # no writer yet (it opens the fifo right after ``create`` returned)
+            continue
+        data += chunk
+    err = decode_failure(data[1:]) if len(data) > 1 else None
+    if err is not None:
+        import errno
+        what = "no such file or directory" if err == errno.ENOENT else os.strerror(err).lower()
+        raise NsrunError(f"exec failed: {what}", errno=err)
+
+
+def _namespace_pids(pid: int) -> list[int]:
+    """Every process in the PID namespace of ``pid`` (``kill --all``), ``pid`` first."""
+    try:
+        ns = os.stat(f"/proc/{pid}/ns/pid").st_ino
+    except OSError:
+        return [pid]
+    out = [pid]
+    for name in os.listdir("/proc"):
+        if name.isdigit() and int(name) != pid:
+            try:
+                if os.stat(f"/proc/{name}/ns/pid").st_ino == ns:
+                    out.append(int(name))
+            except OSError:
+                pass
+    return out
