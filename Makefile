@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 APT_PACKAGES := busybox-static nftables libnftables1 python3-nftables python3-seccomp iptables iproute2 python3-venv \
                 bubblewrap crun runc iperf3 socat util-linux procps openssl curl gcc libc6-dev \
                 docker-registry skopeo apache2-utils mmdebstrap umoci redis-tools \
-                podman conmon docker.io containerd
+                podman conmon docker.io containerd docker-compose
 STAMP := $(VENV)/.nsrun-installed
 # nsrun is installed as a regular (non-editable) package: an editable install's import hook costs ~10 ms on
 # every interpreter start, which is on the path of every container start. Any source change reinstalls it.

@@ -38,6 +38,19 @@ def find_container(paths: Paths, ref: str) -> dict:
             "options": dict(rec.spec.options), "info": dict(rec.state.get("info") or {})}
 
 
+def list_containers(paths: Paths) -> list:
+    """Every container of the root ``paths``, any status, as ``find_container`` describes one (for plugins
+    that must know which containers use something they own: a volume in use is not removed)."""
+    from ._state import Store
+    out = []
+    for rec in Store(paths).list():
+        running = rec.running
+        out.append({"id": rec.id, "name": rec.name, "status": rec.status, "pid": rec.pid if running else None,
+                    "pid_start": rec.state.get("pid_start") if running else None, "plugins": list(rec.spec.plugins),
+                    "options": dict(rec.spec.options), "info": dict(rec.state.get("info") or {})})
+    return out
+
+
 def update_container_info(paths: Paths, cid: str, patch: dict) -> dict:
     """Merge ``patch`` into a container's recorded ``info`` (top-level keys replaced), under its lock; the
     new ``info``. For plugin commands that change a running container (``nsrun pause`` sets
@@ -84,6 +97,6 @@ __all__ = [
     "NsrunError", "ConfigError", "ConflictError", "NotFoundError", "PluginError", "SetupError",
     "ChildSetupError", "TeardownError",
     "CLONE_NEWIPC", "CLONE_NEWNET", "CLONE_NEWNS", "CLONE_NEWPID", "CLONE_NEWUSER", "CLONE_NEWUTS",
-    "find_container", "update_container_info", "installed_hooks", "process_start_time", "format_table", "Fields", "defer_close",
+    "find_container", "list_containers", "update_container_info", "installed_hooks", "process_start_time", "format_table", "Fields", "defer_close",
     "__version__", "FieldSource", "FieldError", "Route", "ApiRequest", "ApiResponse", "fork_command",
 ]

@@ -118,13 +118,14 @@ class ContainerSpec(Fields):
     Docker's names (``_imageconfig.apply``): ``Entrypoint`` and ``Cmd`` (``argv`` is both), ``Labels``,
     ``ExposedPorts`` (plugins that publish ports read it), ``StopSignal``; ``env``/``workdir``/``user``
     already hold the merged values. ``groups``: the supplementary group ids (``--group-add``) the core's user
-    switch sets, for the command and every ``exec``.
+    switch sets, for the command and every ``exec``. ``restart``: the restart policy (``--restart``:
+    ``always``, ``unless-stopped``, ``on-failure[:N]``; empty for ``no``), kept by the supervisor.
     """
 
     __slots__ = ("id", "name", "argv", "image", "rootfs", "layers", "env", "workdir", "user", "groups", "tty",
-                 "interactive", "detach", "remove", "plugins", "options", "config")
+                 "interactive", "detach", "remove", "plugins", "options", "config", "restart")
     _defaults = {"image": None, "rootfs": None, "layers": list, "env": dict, "workdir": "/", "user": (0, 0),
-                 "groups": list,
+                 "groups": list, "restart": "",
                  "tty": False, "interactive": False, "detach": False, "remove": False, "plugins": list,
                  "options": dict, "config": dict}
 

@@ -41,8 +41,9 @@ class Engine:
                 user: str | None = None, tty: bool = False, interactive: bool = False, detach: bool = False,
                 remove: bool = False, plugins: list[str] | None = None,
                 options: dict[str, Any] | None = None, entrypoint: list[str] | None = None,
-                stop_signal: str | None = None, group_add: list[str] | None = None
-                ) -> tuple[LoadedPlugins, RunContext]:
+                stop_signal: str | None = None, group_add: list[str] | None = None,
+                labels: dict[str, str] | None = None, restart: str = "",
+                healthcheck: dict[str, Any] | None = None) -> tuple[LoadedPlugins, RunContext]:
         """Check everything the user asked for; load the plugins; create nothing.
 
         ``argv`` is the user's command (may be empty: the image's ``Cmd``); the image's config is merged in
@@ -73,10 +74,16 @@ class Engine:
         if stop_signal:
             from ._parse import parse_signal
             parse_signal(stop_signal)
+        if restart:
+            from ._parse import parse_restart
+            policy, count = parse_restart(restart)
+            restart = f"{policy}:{count}" if count else policy
+            if restart and remove:
+                raise ConfigError("Conflicting options: --restart and --rm")
         from ._imageconfig import apply as apply_image_config, image_config
         run = apply_image_config(image_config(image_meta) if image_meta is not None else {},
                                  cmd=list(argv), entrypoint=entrypoint, env=env, workdir=workdir, user=user,
-                                 stop_signal=stop_signal)
+                                 stop_signal=stop_signal, labels=labels, healthcheck=healthcheck)
         groups = []
         if group_add:
             from ._parse import parse_groups
@@ -86,7 +93,7 @@ class Engine:
                              groups=groups,
                              tty=tty,
                              interactive=interactive, detach=detach, remove=remove, plugins=loaded.names,
-                             options=options, config=run.config)
+                             options=options, config=run.config, restart=restart)
         ctx = loaded.context(spec, self.paths)
         from ._lifecycle import configure
         configure(loaded, ctx)
@@ -143,13 +150,15 @@ class Engine:
         return self.store.find(ref)
 
     def list(self, all: bool = False) -> list[Record]:
-        return [r for r in self.store.list() if all or r.running]
+        return [r for r in self.store.list() if all or r.running or r.status == "restarting"]  # as docker ps
 
     # -- stopping ----------------------------------------------------------------------------------------
     def kill(self, ref: str, sig: int = signal.SIGKILL) -> Record:
         rec = self.find(ref)
         if not rec.running:
             raise ConflictError(f"Cannot kill container: {ref}: container {rec.id} is not running")
+        if rec.spec.restart:
+            rec.update(manual_stop=True)  # a killed container is not restarted (dockerd's rule)
         self._signal(rec, sig)
         return rec
 
@@ -179,6 +188,10 @@ class Engine:
         """The container's stop signal (the image's ``StopSignal`` or ``--stop-signal``; SIGTERM by default),
         then SIGKILL after ``timeout`` seconds (Docker's stop)."""
         rec = self.find(ref)
+        if rec.spec.restart and rec.status in ("running", "restarting"):
+            rec.update(manual_stop=True)  # its supervisor restarts it no more
+            if rec.status == "restarting":   # between two runs: its supervisor sees the flag within 50 ms
+                self.wait_exit(rec, max(timeout, 5))
         if not rec.running:
             return rec
         self._signal(rec, stop_signal(rec.spec))
@@ -189,6 +202,12 @@ class Engine:
 
     def remove(self, ref: str, force: bool = False) -> Record:
         rec = self.find(ref)
+        if rec.status == "restarting":
+            if not force:
+                raise ConflictError(f"You cannot remove a restarting container {rec.id}. Stop the container "
+                                    f"before attempting removal or force remove")
+            self.stop(rec.id, 0)
+            rec = self.find(rec.id)
         if rec.running:
             if not force:
                 raise ConflictError(f"You cannot remove a running container {rec.id}. Stop the container "
@@ -201,26 +220,46 @@ class Engine:
             self.store.remove(rec.id)
         return rec
 
+    def rename(self, ref: str, new: str) -> Record:
+        return self.store.rename(ref, new)
+
     # -- logs and inspect --------------------------------------------------------------------------------
     def log_path(self, rec: Record) -> str:
         return os.path.join(rec.dir, "container.log")
 
-    def logs(self, ref: str, follow: bool = False) -> Iterator[tuple[int, bytes]]:
-        from ._frames import read_log
+    def logs(self, ref: str, follow: bool = False, timestamps: bool = False, since: float | None = None,
+             until: float | None = None, tail: int | None = None) -> Iterator[tuple[int, bytes]]:
+        """(stream, data) of a container's output; ``timestamps`` prefixes each line with its time (RFC 3339,
+        ns), ``since``/``until`` (unix seconds) keep what was written in between, ``tail`` the last lines."""
+        from ._frames import read_log, stamp as _stamp
         rec = self.find(ref)
         path = self.log_path(rec)
         try:
             f = open(path, "rb")
         except FileNotFoundError:
             return
+        lo = int(since * 1e9) if since else 0
+        hi = int(until * 1e9) if until else 0
+
+        def records() -> Iterator[tuple[int, bytes]]:
+            for stream, data, ts in read_log(f, times=True):
+                if (lo and ts < lo) or (hi and ts > hi):
+                    continue
+                if not timestamps and tail is None:
+                    yield stream, data
+                    continue
+                for line in data.splitlines(keepends=True):
+                    yield stream, (_stamp(ts) + line if timestamps else line)
         with f:
+            if tail is not None:
+                yield from list(records())[-tail:] if tail > 0 else []
             while True:
-                yield from read_log(f)
-                if not follow:
+                yield from records()
+                if not follow or (hi and hi < time.time_ns()):
                     return
                 fresh = self.store.load(rec.id)
                 if fresh is None or not fresh.running:
-                    yield from read_log(f)
+                    yield from records()
                     return
                 time.sleep(0.05)
 

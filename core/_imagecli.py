@@ -22,7 +22,7 @@ def image() -> None:
 @image.command(name="import")
 @click.option("-c", "--change", "changes", multiple=True, metavar="INSTRUCTION",
               help="Apply a Dockerfile instruction to the image's config: CMD, ENTRYPOINT, ENV, WORKDIR, USER, "
-                   "EXPOSE, LABEL, STOPSIGNAL (as `docker import --change`)")
+                   "EXPOSE, LABEL, STOPSIGNAL, VOLUME (as `docker import --change`)")
 @click.argument("tars", nargs=-1, required=True, metavar="TAR...")
 @click.argument("name")
 @click.pass_obj

@@ -24,7 +24,7 @@ BUSYBOX_CONFIG: dict[str, Any] = {"Cmd": ["sh"]}
 
 _KINDS: dict[str, type | tuple[type, ...]] = {
     "Entrypoint": list, "Cmd": list, "Env": list, "WorkingDir": str, "User": str, "ExposedPorts": dict,
-    "StopSignal": str, "Labels": dict}
+    "StopSignal": str, "Labels": dict, "Volumes": dict, "Healthcheck": dict}
 
 
 def image_config(meta: dict[str, Any]) -> dict[str, Any]:
@@ -56,7 +56,8 @@ class Applied(Fields):
 
 def apply(image: dict[str, Any], *, cmd: list[str] | None, entrypoint: list[str] | None = None,
           env: dict[str, str] | None = None, workdir: str | None = None, user: str | None = None,
-          stop_signal: str | None = None) -> Applied:
+          stop_signal: str | None = None, labels: dict[str, str] | None = None,
+          healthcheck: dict[str, Any] | None = None) -> Applied:
     """Merge the image's config (``image_config``) with the user's values, as dockerd does:
 
     - ``entrypoint`` None keeps the image's; ``[""]`` clears it; any other value replaces it. The image's
@@ -64,8 +65,8 @@ def apply(image: dict[str, Any], *, cmd: list[str] | None, entrypoint: list[str]
       image's default command, as Docker documents). Nothing to run: ConfigError "No command specified".
     - ``Env``: the image's, under the user's (the user wins per key; PATH's default is the runtime's).
     - ``WorkingDir``/``User``/``StopSignal``: the user's when given, else the image's.
-    - ``Labels``: the image's (a create body's ``Labels`` are fields plugins claim, e.g. the example's
-      ``motd``: not container metadata here). ``ExposedPorts``: the image's (``--expose`` adds to them).
+    - ``Labels``: the image's, under the user's (``--label``, a create body's ``Labels``: the user wins per
+      key), as dockerd merges them. ``ExposedPorts``: the image's (``--expose`` adds to them).
     """
     cmd = list(cmd or [])
     if entrypoint is None:
@@ -87,8 +88,14 @@ def apply(image: dict[str, Any], *, cmd: list[str] | None, entrypoint: list[str]
         workdir = os.path.normpath(os.path.join("/", image["WorkingDir"]))
     record: dict[str, Any] = {
         "Entrypoint": entry or None, "Cmd": cmd or None,
-        "Labels": {str(k): str(v) for k, v in (image.get("Labels") or {}).items()},
+        "Labels": {**{str(k): str(v) for k, v in (image.get("Labels") or {}).items()}, **(labels or {})},
         "ExposedPorts": {str(k): {} for k in image.get("ExposedPorts") or {}}}
+    if healthcheck or image.get("Healthcheck"):   # the user's fields over the image's (``_health.merge``)
+        from ._health import merge
+        if merged := merge(image.get("Healthcheck"), healthcheck):
+            record["Healthcheck"] = merged
+    if image.get("Volumes"):   # mount points the image declares: the plugin owning mounts makes volumes there
+        record["Volumes"] = {str(k): {} for k in image["Volumes"]}
     if stop_signal or image.get("StopSignal"):
         record["StopSignal"] = stop_signal or image["StopSignal"]
     return Applied(argv, merged_env, workdir or None, user or image.get("User") or None, record)
@@ -106,17 +113,22 @@ def container_config(spec: Any) -> dict[str, Any]:
         out["ExposedPorts"] = config["ExposedPorts"]
     if config.get("StopSignal"):
         out["StopSignal"] = config["StopSignal"]
+    if config.get("Volumes"):
+        out["Volumes"] = config["Volumes"]
+    if config.get("Healthcheck"):
+        out["Healthcheck"] = config["Healthcheck"]
     return out
 
 
 # -- docker import --change ------------------------------------------------------------------------------------
-CHANGE_KEYS = ("CMD", "ENTRYPOINT", "ENV", "WORKDIR", "USER", "EXPOSE", "LABEL", "STOPSIGNAL")
+CHANGE_KEYS = ("CMD", "ENTRYPOINT", "ENV", "WORKDIR", "USER", "EXPOSE", "LABEL", "STOPSIGNAL", "VOLUME")
 
 
 def parse_changes(changes: list[str] | tuple[str, ...], base: dict[str, Any] | None = None) -> dict[str, Any]:
     """Dockerfile instructions (``docker import --change``) applied in order to ``base`` (a config): ``CMD`` and
     ``ENTRYPOINT`` in exec form (a JSON array) or shell form (``/bin/sh -c TEXT``), ``ENV K=V ...`` or
-    ``ENV K V``, ``WORKDIR``, ``USER``, ``EXPOSE PORT[/PROTO] ...``, ``LABEL K=V ...``, ``STOPSIGNAL``.
+    ``ENV K V``, ``WORKDIR``, ``USER``, ``EXPOSE PORT[/PROTO] ...``, ``LABEL K=V ...``, ``STOPSIGNAL``,
+    ``VOLUME /PATH ...`` (or a JSON array).
     Any other instruction, or a malformed one, is a ConfigError naming it."""
     import shlex
     config = json.loads(json.dumps(base or {}))  # a deep copy of plain JSON
@@ -139,6 +151,12 @@ def parse_changes(changes: list[str] | tuple[str, ...], base: dict[str, Any] | N
             if key == "WORKDIR":
                 rest = os.path.normpath(os.path.join(config.get("WorkingDir") or "/", rest))
             config[{"WORKDIR": "WorkingDir", "USER": "User", "STOPSIGNAL": "StopSignal"}[key]] = rest
+        elif key == "VOLUME":
+            paths = _command(rest, change) if rest.startswith("[") else rest.split()
+            for path in paths:
+                if not path.startswith("/"):
+                    raise ConfigError(f"invalid --change {change!r}: {path!r} is not an absolute path")
+                config.setdefault("Volumes", {})[path] = {}
         elif key == "EXPOSE":
             ports = config.setdefault("ExposedPorts", {})
             for item in rest.split():

@@ -21,6 +21,7 @@ import errno
 import os
 import select
 import stat
+import time
 from typing import TYPE_CHECKING, BinaryIO, Callable
 
 if TYPE_CHECKING:
@@ -218,8 +219,8 @@ class PtyIO(_Watched):
                     if not data:
                         fds.remove(self.master)
                     elif self.sink is not None:
-                        from ._frames import STDOUT, frame  # detached runs only (loaded once)
-                        self.sink.write(frame(STDOUT, data))
+                        from ._frames import STDOUT, log_record  # detached runs only (loaded once)
+                        self.sink.write(log_record(STDOUT, data, time.time_ns()))
                         self.sink.flush()
                     else:
                         os.write(1, data)
@@ -250,9 +251,9 @@ class LogIO(_Watched):
         if not interactive:
             os.close(to_stdin)
             to_stdin = -1
-        from ._frames import STDERR, STDOUT, frame  # supervised runs only
+        from ._frames import STDERR, STDOUT, log_record  # supervised runs only
         with open(self.path, "ab", buffering=0) as log:
-            _pump(child, {out: lambda data: log.write(frame(STDOUT, data)),
-                          err: lambda data: log.write(frame(STDERR, data))},
+            _pump(child, {out: lambda data: log.write(log_record(STDOUT, data, time.time_ns())),
+                          err: lambda data: log.write(log_record(STDERR, data, time.time_ns()))},
                   0 if interactive else -1, to_stdin, self.extra)
         return child.wait()

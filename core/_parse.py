@@ -8,7 +8,7 @@ import _signal as signal  # the C module: signal.py builds its enums at import (
 
 from .errors import ConfigError
 
-__all__ = ["SIGNALS", "parse_signal", "parse_env", "parse_user"]
+__all__ = ["SIGNALS", "parse_signal", "parse_env", "parse_labels", "parse_restart", "parse_log_time", "parse_user"]
 
 SIGNALS = {n[3:]: getattr(signal, n) for n in dir(signal) if n.startswith("SIG") and not n.startswith("SIG_")}
 
@@ -41,6 +41,60 @@ def parse_env(items: list[str] | tuple[str, ...], fill_from: Mapping[str, str] |
         elif key in fill_from:
             env[key] = fill_from[key]
     return env
+
+
+_UNITS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_log_time(text: str, now: float, what: str = "--since") -> float:
+    """``logs --since/--until`` as the docker CLI takes them: unix seconds (``1700000000.5``), RFC 3339
+    (``2026-11-29T10:00:00Z``, a date alone) or a duration before ``now`` (``10m``, ``1h30m``) -> unix seconds."""
+    import re
+    text = text.strip()
+    if re.fullmatch(r"\d+(\.\d+)?", text):
+        return float(text)
+    if re.fullmatch(r"(\d+(\.\d+)?(ns|us|ms|s|m|h))+", text):
+        return now - sum(float(n) * _UNITS[u] for n, _, u in re.findall(r"(\d+(\.\d+)?)(ns|us|ms|s|m|h)", text))
+    import datetime
+    try:
+        when = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ConfigError(f"invalid value for {what}: {text!r} (unix seconds, RFC 3339 or a duration such as "
+                          f"10m)") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=datetime.timezone.utc)
+    return when.timestamp()
+
+
+RESTART_POLICIES = ("no", "always", "unless-stopped", "on-failure")
+
+
+def parse_restart(text: str | None) -> tuple[str, int]:
+    """``--restart`` (``no``, ``always``, ``unless-stopped``, ``on-failure[:N]``) -> (name, maximum retry count;
+    0: no limit). ``no`` or empty -> ("", 0)."""
+    name, colon, count = (text or "").partition(":")
+    if name in ("", "no") and not colon:
+        return "", 0
+    if name not in RESTART_POLICIES:
+        raise ConfigError(f"invalid restart policy {text!r} (no, always, unless-stopped, on-failure[:N])")
+    if colon:
+        if name != "on-failure":
+            raise ConfigError(f"invalid restart policy {text!r}: a maximum retry count is only for on-failure")
+        if not count.isdigit():
+            raise ConfigError(f"invalid restart policy {text!r}: the maximum retry count must be a number >= 0")
+        return name, int(count)
+    return name, 0
+
+
+def parse_labels(items: list[str] | tuple[str, ...], what: str = "--label") -> dict[str, str]:
+    """``--label K=V`` entries -> a dict (a bare ``K`` is ``K=""``, as the docker CLI makes it)."""
+    labels: dict[str, str] = {}
+    for item in items or ():
+        key, _, value = item.partition("=")
+        if not key or "\0" in item:
+            raise ConfigError(f"invalid {what} {item!r}: expected KEY=VALUE")
+        labels[key] = value
+    return labels
 
 
 def _table_row(rootfs: str | None, table: str, name: str) -> list[str] | None:

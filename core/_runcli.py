@@ -21,8 +21,11 @@ def run_command(engine: Any, plugins: list[str] | None, *, remove: bool, detach:
                 env: tuple[str, ...], workdir: str | None, user: str | None, interactive: bool, tty: bool,
                 rootfs: str | None, image_and_cmd: tuple[str, ...], entrypoint: str | None = None,
                 stop_signal: str | None = None, pull: str | None = None, group_add: tuple[str, ...] = (),
-                **plugin_opts: Any) -> int:
-    from ._parse import parse_env
+                label: tuple[str, ...] = (), restart: str | None = None, health_cmd: str | None = None,
+                health_interval: str | None = None, health_timeout: str | None = None,
+                health_retries: str | None = None, health_start_period: str | None = None,
+                no_healthcheck: bool = False, **plugin_opts: Any) -> int:
+    from ._parse import parse_env, parse_labels
     words = list(image_and_cmd)
     image = None
     if not rootfs:
@@ -31,7 +34,11 @@ def run_command(engine: Any, plugins: list[str] | None, *, remove: bool, detach:
         image = words.pop(0)
     # No command: the image's (its config's Cmd; ``Engine.prepare`` merges). ``--entrypoint ""`` clears.
     config = {"entrypoint": None if entrypoint is None else [entrypoint], "stop_signal": stop_signal or None,
-              "group_add": list(group_add or ())}
+              "group_add": list(group_add or ()), "labels": parse_labels(label), "restart": restart or ""}
+    if health_cmd or health_interval or health_timeout or health_retries or health_start_period or no_healthcheck:
+        from ._health import from_options
+        config["healthcheck"] = from_options(health_cmd, health_interval, health_timeout, health_retries,
+                                             health_start_period, no_healthcheck)
     if pull not in (None, "missing", "always", "never"):
         raise ConfigError(f'invalid pull option: "{pull}": must be one of "missing", "always" or "never"')
     def pulled_if_missing(make: Any) -> Any:

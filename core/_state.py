@@ -94,9 +94,9 @@ class Record(RecordView):
 
     @property
     def status(self) -> str:
-        """created | running | exited | dead (running on disk but its owner is gone)."""
+        """created | running | restarting | exited | dead (running on disk but its owner is gone)."""
         status = self.state.get("status", "created")
-        if status in ("running", "created", "starting") and self.state.get("owner_pid"):
+        if status in ("running", "created", "starting", "restarting") and self.state.get("owner_pid"):
             if not alive(self.state.get("owner_pid"), self.state.get("owner_start")):
                 return "dead"
         return status
@@ -226,6 +226,35 @@ class Store:
             if (rec := self.load(cid)) is not None:
                 return rec
         raise NotFoundError(f"No such container: {ref}")
+
+    def rename(self, ref: str, new: str) -> Record:
+        """Give a container another name (``docker rename``): the name link moves and ``config.json`` is
+        rewritten under the root-wide lock, so two renames never take one name. A running container keeps the
+        names its network's hosts files learned at its start until its next start."""
+        from ._resolve import valid_name
+        if not new or not valid_name(new):
+            raise ConfigError(f"Invalid container name ({new}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
+        with self.global_lock():
+            rec = self.find(ref)
+            if rec.name == new:
+                raise ConflictError(f"Renaming a container with the same name as its current name")
+            if (owner := self._owner_of(new)) is not None:
+                raise ConflictError(f'Conflict. The container name "/{new}" is already in use by container '
+                                    f'"{owner}". You have to remove (or rename) that container to be able to '
+                                    f'reuse that name.')
+            old = rec.name
+            link = self._name_link(new)
+            if os.path.lexists(link):
+                os.unlink(link)  # stale: its container is gone
+            os.symlink(rec.id, link)
+            with rec.lock():
+                rec.spec.name = new
+                _write_json(os.path.join(rec.dir, "config.json"), rec.spec.to_json())
+            old_link = self._name_link(old)
+            with contextlib.suppress(OSError):
+                if os.readlink(old_link) == rec.id:
+                    os.unlink(old_link)
+            return rec
 
     def remove(self, cid: str) -> None:
         """Remove the record and its name (the name only if it still points at this container)."""

@@ -43,6 +43,32 @@ def _shrink() -> None:
         pass
 
 
+def should_restart(policy: str, code: int, count: int, state: dict) -> bool:
+    """Whether the supervisor runs the container again after it exited with ``code`` (``count`` restarts so
+    far): Docker's rules. Never after ``stop``/``kill`` (``manual_stop``)."""
+    if not policy or state.get("manual_stop"):
+        return False
+    name, _, limit = policy.partition(":")
+    if name in ("always", "unless-stopped"):
+        return True
+    if name == "on-failure":
+        return code != 0 and (not limit or count < int(limit))
+    return False
+
+
+def _backoff(rec: object, delay: float) -> bool:
+    """Sleep ``delay`` seconds between two runs, watching for ``stop``/``kill``; False when told to stop."""
+    import time
+    deadline = time.monotonic() + delay
+    while time.monotonic() < deadline:
+        fresh = rec.store.load(rec.id)  # type: ignore[attr-defined]
+        if fresh is None or fresh.state.get("manual_stop"):
+            return False
+        time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
+    fresh = rec.store.load(rec.id)  # type: ignore[attr-defined]
+    return fresh is not None and not fresh.state.get("manual_stop")
+
+
 def supervise(root: str, run: str, cid: str, reply_fd: int) -> int:
     from ._context import Paths
     from ._engine import Engine
@@ -62,36 +88,60 @@ def supervise(root: str, run: str, cid: str, reply_fd: int) -> int:
         rec = engine.store.load(cid)
         if rec is None:
             raise NsrunError(f"No such container: {cid}")
-        rec.update(owner_pid=os.getpid(), owner_start=process_start_time(os.getpid()))
+        rec.update(owner_pid=os.getpid(), owner_start=process_start_time(os.getpid()), manual_stop=False)
         loaded = load_plugins(rec.spec.plugins)
-        ctx = loaded.context(rec.spec, engine.paths)
-        configure(loaded, ctx)
         log = engine.log_path(rec)
         _stdin_from_fifo(os.path.join(rec.dir, "stdin"), keep_open=rec.spec.tty)
-        if rec.spec.tty:
-            io = PtyIO(interactive=rec.spec.interactive, sink=open(log, "ab", buffering=0))
-        else:
-            io = LogIO(log)
+        monitor: list = []
         execs: list = []
 
         def started(_child: object) -> None:
+            config = rec.spec.config.get("Healthcheck")
+            if config and config.get("Test") and config["Test"][0] != "NONE":
+                from ._health import Monitor
+                monitor.append(Monitor(rec, config))
+                monitor[-1].start()
             from . import _trace
             from ._execserve import ExecServer
             if _trace.enabled:  # nobody reads our stderr: keep the phases beside the log (before "ok")
                 with open(os.path.join(rec.dir, "trace.txt"), "w") as f:
                     _trace.report(f)
             try:  # before "ok": an exec right after ``run -d`` finds it
-                execs.append(ExecServer(engine, rec))
-                io.watch(execs[0].fileno(), execs[0].on_readable)
+                execs.append(ExecServer(engine, rec))   # one per run (a restart policy runs it again)
+                io.watch(execs[-1].fileno(), execs[-1].on_readable)
             except (OSError, NsrunError):
                 pass  # no socket: ``nsrun exec`` runs the exec itself (and reports), as for a foreground run
             answer("ok")
             _shrink()
-        try:
-            return engine.run(loaded, ctx, rec, io, on_started=started)
-        finally:
-            for server in execs:
-                server.close()
+        count = int(rec.state.get("restart_count") or 0)
+        delay = 0.1
+        while True:  # one run, or (a restart policy) as many as the policy says, each a whole run
+            import time
+            ctx = loaded.context(rec.spec, engine.paths)
+            configure(loaded, ctx)
+            if rec.spec.tty:
+                io = PtyIO(interactive=rec.spec.interactive, sink=open(log, "ab", buffering=0))
+            else:
+                io = LogIO(log)
+            began = time.monotonic()
+            try:
+                code = engine.run(loaded, ctx, rec, io, on_started=started)
+            finally:
+                while monitor:
+                    monitor.pop().stop()
+                while execs:
+                    execs.pop().close()
+            fresh = engine.store.load(cid)
+            if fresh is None or not should_restart(rec.spec.restart, code, count, fresh.state):
+                return code
+            delay = 0.1 if time.monotonic() - began > 10 else min(delay * 2, 10.0)  # dockerd's back-off
+            count += 1
+            fresh.update(status="restarting", restart_count=count)
+            if not _backoff(fresh, delay):
+                if engine.store.load(cid) is not None:
+                    fresh.update(status="exited")
+                return code
+            rec = fresh
     except NsrunError as exc:
         answer(reply_for(exc))
         return exc.exit_code

@@ -75,11 +75,20 @@ def run(state: _State, image_and_cmd: tuple[str, ...], **opts: Any) -> None:
 @click.option("-a", "--all", "show_all", is_flag=True, help="Show all containers (default shows running)")
 @click.option("-q", "--quiet", is_flag=True, help="Only show ids")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@click.option("-f", "--filter", "filters", multiple=True, metavar="KEY=VALUE",
+              help="Filter: id, name, label, status, ancestor, network, volume, exited (as docker ps)")
 @pass_state
-def ps(state: _State, show_all: bool, quiet: bool, fmt: str) -> None:
+def ps(state: _State, show_all: bool, quiet: bool, fmt: str, filters: tuple[str, ...]) -> None:
     """List containers."""
     from ._engine import describe
+    wanted = None
+    if filters:
+        from ._filters import filter_items
+        wanted = filter_items(filters)
+        show_all = show_all or bool(wanted.get("status") or wanted.get("exited"))
     records = state.engine.list(show_all)
+    if wanted:
+        records = [rec for rec in records if _passes(rec, wanted)]
     if quiet:
         for rec in records:
             click.echo(rec.id[:12])
@@ -98,6 +107,15 @@ def ps(state: _State, show_all: bool, quiet: bool, fmt: str) -> None:
 _ago = ago
 
 
+def _passes(rec: Any, wanted: dict[str, list[str]]) -> bool:
+    """``ps --filter``: tested on the container's Docker view, filled by its plugins as the daemon fills it."""
+    from ._filters import container_matches
+    from ._plugins import installed_manager
+    from .daemon.convert import container_json
+    return container_matches(container_json(rec, installed_manager().subset("docker_view", rec.spec.plugins)),
+                             wanted)
+
+
 def _ps_row(rec: Any, info: dict[str, Any]) -> dict[str, Any]:
     st = info["State"]
     if st["Status"] in ("running", "paused"):
@@ -114,12 +132,24 @@ def _ps_row(rec: Any, info: dict[str, Any]) -> dict[str, Any]:
 
 @cli.command()
 @click.option("-f", "--follow", is_flag=True, help="Follow log output")
+@click.option("-t", "--timestamps", is_flag=True, help="Show each line's time")
+@click.option("--since", metavar="TIME", help="Only what was written since (unix seconds, RFC 3339, or 10m)")
+@click.option("--until", metavar="TIME", help="Only what was written before (unix seconds, RFC 3339, or 10m)")
+@click.option("-n", "--tail", metavar="N", default="all", help="Only the last N lines (default all)")
 @click.argument("name")
 @pass_state
-def logs(state: _State, follow: bool, name: str) -> None:
+def logs(state: _State, follow: bool, timestamps: bool, since: str | None, until: str | None, tail: str,
+         name: str) -> None:
     """Show a container's output (detached containers)."""
+    from ._parse import parse_log_time
+    now = time.time()
+    if tail != "all" and not tail.isdigit():
+        raise ConfigError(f"invalid value for --tail: {tail!r} (a number or all)")
     out, err = sys.stdout.buffer, sys.stderr.buffer
-    for stream, data in state.engine.logs(name, follow=follow):
+    for stream, data in state.engine.logs(
+            name, follow=follow, timestamps=timestamps, since=parse_log_time(since, now) if since else None,
+            until=parse_log_time(until, now, "--until") if until else None,
+            tail=None if tail == "all" else int(tail)):
         target = err if stream == 2 else out
         target.write(data)
         target.flush()
@@ -171,6 +201,15 @@ def rm(state: _State, force: bool, names: tuple[str, ...]) -> None:
 
 
 _each = each_name
+
+
+@cli.command()
+@click.argument("name")
+@click.argument("new_name")
+@pass_state
+def rename(state: _State, name: str, new_name: str) -> None:
+    """Rename a container."""
+    state.engine.rename(name, new_name)
 
 
 @cli.command()

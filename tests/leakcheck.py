@@ -4,7 +4,7 @@
 lies under the root: links (with their kind), network namespaces, the root's nftables table (ip nsrun<tag>)
 down to each chain, set, rule and set/map element, each iptables line of the root's chains and hooks (``iptables-save``
 and ``iptables-legacy-save``), cgroup directories named with ``nsr`` and the tag, mounts under the root,
-processes whose root or cwd is under it (and supervisors of it), container records and leases, and image
+processes whose root or cwd is under it (and supervisors of it), container records, leases and volumes, and image
 staging directories. Tests running at the same time under other roots never look like leaks.
 
 ``leaks(before, after, root)`` is what ``after`` has that ``before`` had not, minus an explicit allow-list,
@@ -220,11 +220,13 @@ def supervisors(root: str) -> set[str]:
 
 
 def state(root: str) -> set[str]:
-    """Container records and leases (addresses and host ports) left under the test's own root."""
+    """Container records, leases (addresses and host ports) and named volumes left under the test's own root."""
     found = set()
     cdir = os.path.join(root, "containers")
     if os.path.isdir(cdir):
         found |= {f"container {d[:12]}" for d in os.listdir(cdir) if re.fullmatch(r"[0-9a-f]{64}", d)}
+    vdir = os.path.join(root, "volumes")
+    found |= {f"volume {n}" for n in _listdir(vdir) if not n.startswith(".")}
     ndir = os.path.join(root, "networks")
     if os.path.isdir(ndir):
         for dirpath, _, files in os.walk(ndir):

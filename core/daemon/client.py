@@ -107,16 +107,24 @@ class RemoteEngine:
     def kill(self, ref: str, sig: int = 9) -> None:
         self.request("POST", f"/containers/{_q(ref)}/kill", query={"signal": sig})
 
+    def rename(self, ref: str, new: str) -> None:
+        self.request("POST", f"/containers/{_q(ref)}/rename", query={"name": new})
+
     def remove(self, ref: str, force: bool = False) -> None:
         self.request("DELETE", f"/containers/{_q(ref)}", query={"force": int(force)})
 
     def gc(self, only: str | None = None, reset: bool = False) -> list[str]:
         return self.request("POST", "/nsrun/v1/gc", query={"reset": int(reset)})["Lines"]
 
-    def logs(self, ref: str, follow: bool = False) -> Iterator[tuple[int, bytes]]:
+    def logs(self, ref: str, follow: bool = False, timestamps: bool = False, since: float | None = None,
+             until: float | None = None, tail: int | None = None) -> Iterator[tuple[int, bytes]]:
         tty = self.find(ref).spec.tty
-        resp = self.request("GET", f"/containers/{_q(ref)}/logs", stream=True,
-                            query={"stdout": 1, "stderr": 1, "follow": int(follow)})
+        query = {"stdout": 1, "stderr": 1, "follow": int(follow), "timestamps": int(timestamps),
+                 "tail": "all" if tail is None else tail}
+        for key, value in (("since", since), ("until", until)):
+            if value:
+                query[key] = f"{value:.9f}"
+        resp = self.request("GET", f"/containers/{_q(ref)}/logs", stream=True, query=query)
         yield from _demux(resp, tty)
 
     def top(self, ref: str, ps_args: str | None = None) -> dict[str, Any]:
@@ -164,7 +172,8 @@ class RemoteEngine:
                 env: dict[str, str], workdir: str | None, user: str | None, tty: bool, interactive: bool,
                 detach: bool, remove: bool, plugins: list[str] | None, options: dict[str, Any],
                 entrypoint: list[str] | None = None, stop_signal: str | None = None,
-                group_add: list[str] | None = None) -> int | str:
+                group_add: list[str] | None = None, labels: dict[str, str] | None = None,
+                restart: str = "", healthcheck: dict[str, Any] | None = None) -> int | str:
         """``nsrun run`` through the daemon: the container id when detached, else its exit code."""
         from .remote_io import run_attached
         if rootfs:
@@ -174,7 +183,9 @@ class RemoteEngine:
         body = {"Image": image, "Cmd": argv or None, "Entrypoint": entrypoint,
                 "StopSignal": stop_signal or "", "Env": [f"{k}={v}" for k, v in env.items()], "WorkingDir": workdir or "",
                 "User": user or "", "Tty": tty, "OpenStdin": interactive, "StdinOnce": interactive,
-                "AttachStdin": interactive, "HostConfig": {"AutoRemove": remove, "GroupAdd": list(group_add or ()) or None},
+                "AttachStdin": interactive, "Labels": dict(labels or {}), "Healthcheck": healthcheck,
+                "HostConfig": {"AutoRemove": remove, "GroupAdd": list(group_add or ()) or None,
+                                               "RestartPolicy": _restart_policy(restart)},
                 "Nsrun": {"Plugins": plugins, "Options": options, "Detach": detach}}
         from ..errors import ImageNotFoundError, NotFoundError
         try:
@@ -316,6 +327,12 @@ def _follow(resp: Any, display: Any) -> list[dict[str, Any]]:
     finally:
         resp.close()
     return aux
+
+
+def _restart_policy(text: str) -> dict[str, Any]:
+    from .._parse import parse_restart
+    name, count = parse_restart(text)
+    return {"Name": name or "no", "MaximumRetryCount": count}
 
 
 def _q(ref: str) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from .._frames import frame, read_log
+from .._frames import frame, read_log, stamp as _stamp
 from ..errors import ConflictError, ImageNotFoundError, NotFoundError
 from .http import STATE, jresp, json_body
 from .convert import BadRequest, container_json, create_args, parse_bool, ps_item
@@ -59,7 +59,7 @@ async def create(request: web.Request) -> web.Response:
 async def start(request: web.Request) -> web.Response:
     d = _d(request)
     rec = d.engine.find(request.match_info["id"])
-    if rec.running:
+    if rec.running or rec.status == "restarting":   # restarting: its supervisor starts it again
         return web.Response(status=304)
     if rec.status == "dead":
         raise ConflictError(f"container {rec.id} is dead: run `nsrun gc` or remove it")
@@ -136,15 +136,33 @@ async def _feed_stdin(d: Any, rec: Any, conn: Any) -> None:
         os.close(fd)
 
 
+def _log_time(request: web.Request, name: str) -> int | None:
+    """``since``/``until`` as the clients send them (unix seconds, with a fraction: ``1700000000.123456789``),
+    in ns; None when absent or 0."""
+    raw = request.query.get(name)
+    if raw in (None, "", "0"):
+        return None
+    secs, _, frac = raw.partition(".")
+    if not secs.lstrip("-").isdigit() or (frac and not frac.isdigit()):
+        raise BadRequest(f"invalid value for {name}: {raw!r} (unix seconds, e.g. 1700000000.5)")
+    return int(secs) * 1_000_000_000 + int((frac + "000000000")[:9] or 0)
+
+
 async def logs(request: web.Request) -> web.StreamResponse:
+    from .http import only_query
+    only_query(request, "stdout", "stderr", "follow", "tail", "timestamps", "since", "until", "details")
     d = _d(request)
     rec = d.engine.find(request.match_info["id"])
     want = (_q(request, "stdout"), _q(request, "stderr"))
     if not any(want):
         raise BadRequest("You must choose at least one stream")
+    if _q(request, "details"):
+        raise BadRequest("query parameter 'details' is not supported by nsrun (no log driver attributes)")
     tail = request.query.get("tail", "all")
     count = None if tail in ("all", "", "-1") else _int(request, "tail", None)
     follow = _q(request, "follow")
+    stamps = _q(request, "timestamps")
+    since, until_ns = _log_time(request, "since"), _log_time(request, "until")
     resp = web.StreamResponse(status=200)
     resp.headers["Content-Type"] = "application/vnd.docker.raw-stream" if not rec.spec.tty else "text/plain"
     try:
@@ -153,20 +171,45 @@ async def logs(request: web.Request) -> web.StreamResponse:
         await resp.prepare(request)
         await resp.write_eof()
         return resp
-    until = None
+    tty = rec.spec.tty
+
+    def lines(records: Any) -> list[tuple[int, bytes, int]]:
+        """Line by line (as json-file keeps them), in the time window asked for."""
+        out = []
+        for stream, data, ts in records:
+            if not want[stream - 1] or (since and ts < since) or (until_ns and ts > until_ns):
+                continue
+            out.extend((stream, line, ts) for line in (data.splitlines(keepends=True) if stamps or count is not None
+                                                       else [data]))
+        return out
+
+    async def send(items: list[tuple[int, bytes, int]]) -> None:
+        for stream, data, ts in items:
+            payload = _stamp(ts) + data if stamps else data
+            await resp.write(payload if tty else frame(stream, payload))
+
+    stop = None
     try:
         await resp.prepare(request)
+        backlog = lines(read_log(log, times=True))
         if count is not None:
-            lines = [(s, line) for s, data in read_log(log) for line in data.splitlines(keepends=True)]
-            for stream, line in lines[-count:] if count > 0 else []:
-                if want[stream - 1]:
-                    await resp.write(line if rec.spec.tty else frame(stream, line))
-        until = asyncio.ensure_future(d.launcher.wait(rec.id, "not-running")) if follow else None
-        await write_frames(resp, follow_log(log, until), rec.spec.tty, want)
+            backlog = backlog[-count:] if count > 0 else []
+        await send(backlog)
+        if follow and not (until_ns and until_ns < time.time_ns()):
+            stop = asyncio.ensure_future(d.launcher.wait(rec.id, "not-running"))
+            delay = 0.002
+            while True:
+                fresh = lines(read_log(log, times=True))
+                await send(fresh)
+                if stop.done():
+                    await send(lines(read_log(log, times=True)))
+                    break
+                await asyncio.wait({stop}, timeout=delay)
+                delay = 0.002 if fresh else min(delay * 2, 0.05)
     finally:
         log.close()
-        if until is not None:
-            until.cancel()
+        if stop is not None:
+            stop.cancel()
     await resp.write_eof()
     return resp
 
@@ -178,39 +221,26 @@ async def inspect(request: web.Request) -> web.Response:
 
 
 async def list_(request: web.Request) -> web.Response:
+    from .._filters import container_matches, parse_filters
     d = _d(request)
     show_all = _q(request, "all")
     limit = _int(request, "limit", -1)
-    try:
-        filters = json.loads(request.query.get("filters") or "{}")
-    except ValueError:
-        raise BadRequest("invalid filters: not JSON") from None
-    if not isinstance(filters, dict):
-        raise BadRequest("invalid filters: expected an object")
+    filters = parse_filters(request.query.get("filters"))
     now = time.time()
-    items = [ps_item(r, now, d.view_hook(r)) for r in d.engine.list(all=show_all or bool(filters.get("status")))]
-    items = [i for i in items if _matches(i, filters)]
+    items = []
+    for rec in d.engine.list(all=show_all or bool(filters.get("status") or filters.get("exited"))):
+        view = container_json(rec, d.view_hook(rec))
+        if container_matches(view, filters):
+            items.append(ps_item(rec, now, d.view_hook(rec), view=view))
     if limit is not None and limit > 0:
         items = items[:limit]
     return jresp(items)
 
 
-def _matches(item: dict[str, Any], filters: dict[str, Any]) -> bool:
-    def values(key: str) -> list[str]:
-        raw = filters.get(key) or []
-        return list(raw) if isinstance(raw, (list, dict)) else [str(raw)]
-    for key, test in (("status", lambda v: item["State"] == v), ("id", lambda v: item["Id"].startswith(v)),
-                      ("name", lambda v: any(v in n for n in item["Names"]))):
-        wanted = values(key)
-        if wanted and not any(test(v) for v in wanted):
-            return False
-    return True
-
-
 async def stop(request: web.Request) -> web.Response:
     d = _d(request)
     rec = d.engine.find(request.match_info["id"])
-    if not rec.running:
+    if not rec.running and rec.status != "restarting":
         return web.Response(status=304)
     timeout = _int(request, "t", 10)
     await asyncio.to_thread(d.engine.stop, rec.id, timeout)
@@ -232,7 +262,7 @@ async def restart(request: web.Request) -> web.Response:
     timeout = _int(request, "t", 10)
 
     async def stop_then_start() -> None:   # whole, even if the client goes away in between
-        if rec.running:
+        if rec.running or rec.status == "restarting":
             await asyncio.to_thread(d.engine.stop, rec.id, timeout)
             await d.launcher.wait(rec.id, "not-running")
         await d.launcher.start(rec.id)
@@ -260,6 +290,15 @@ async def prune(request: web.Request) -> web.Response:
     return jresp({"ContainersDeleted": deleted, "SpaceReclaimed": 0})
 
 
+async def rename(request: web.Request) -> web.Response:
+    from .http import only_query
+    only_query(request, "name")
+    d = _d(request)
+    new = request.query.get("name") or ""
+    await asyncio.to_thread(d.engine.rename, request.match_info["id"], new)
+    return web.Response(status=204)
+
+
 async def resize(request: web.Request) -> web.Response:
     d = _d(request)
     rec = d.engine.find(request.match_info["id"])
@@ -276,5 +315,5 @@ ROUTES = [
     ("POST", "/containers/{id}/attach", attach), ("GET", "/containers/{id}/logs", logs),
     ("POST", "/containers/{id}/stop", stop), ("POST", "/containers/{id}/kill", kill),
     ("POST", "/containers/{id}/restart", restart), ("DELETE", "/containers/{id}", remove),
-    ("POST", "/containers/{id}/resize", resize),
+    ("POST", "/containers/{id}/resize", resize), ("POST", "/containers/{id}/rename", rename),
 ]

@@ -81,9 +81,18 @@ def create_args(body: Any, name: str | None, docker_create: Any) -> dict[str, An
         "tty": bool(fields.take("Tty", bool)), "interactive": bool(fields.take("OpenStdin", bool)),
         "detach": True, "remove": bool(fields.take("HostConfig.AutoRemove", bool)), "options": {},
         "entrypoint": [""] if cleared else entrypoint, "stop_signal": fields.take("StopSignal", str),
-        "group_add": fields.take_strings("HostConfig.GroupAdd") or []}
+        "group_add": fields.take_strings("HostConfig.GroupAdd") or [], "restart": _restart(fields)}
+    if (health := fields.take("Healthcheck", dict)) is not None:
+        from .._health import merge
+        args["healthcheck"] = merge(None, health)
     for result in docker_create(fields=fields):
         args["options"].update(result)
+    # Labels are the container's metadata (the core's), whether or not a plugin also read one of them
+    # (the example's ``motd``): every one is kept and shown, as dockerd does.
+    labels = fields.take("Labels", dict) or {}
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in labels.items()):
+        raise BadRequest("Labels: expected an object of strings")
+    args["labels"] = dict(labels)
     ext = fields.take("Nsrun", dict)
     if ext is not None:          # nsrun's own client: exact plugin selection and raw plugin options
         ext_fields = FieldSource(ext, prefix="Nsrun.")
@@ -95,8 +104,22 @@ def create_args(body: Any, name: str | None, docker_create: Any) -> dict[str, An
     return args
 
 
+def _restart(fields: FieldSource) -> str:
+    """``HostConfig.RestartPolicy`` -> ``--restart``'s text (checked by ``Engine.prepare``)."""
+    name = fields.take("HostConfig.RestartPolicy.Name", str) or ""
+    count = fields.take("HostConfig.RestartPolicy.MaximumRetryCount", int)
+    if count is not None and count < 0:
+        raise BadRequest("HostConfig.RestartPolicy.MaximumRetryCount: invalid restart policy: maximum retry count "
+                         "cannot be negative")
+    if count and name != "on-failure":
+        raise BadRequest(f"HostConfig.RestartPolicy: invalid restart policy: maximum retry count can only be used "
+                         f"with 'on-failure' (not {name or 'no'!r})")
+    return f"{name}:{count}" if count else name
+
+
 def docker_state(status: str) -> str:
-    return {"dead": "dead", "running": "running", "exited": "exited", "paused": "paused"}.get(status, "created")
+    return {"dead": "dead", "running": "running", "exited": "exited", "paused": "paused",
+            "restarting": "restarting"}.get(status, "created")
 
 
 def _status_text(status: str, state: dict[str, Any], now: float) -> str:
@@ -107,11 +130,15 @@ def _status_text(status: str, state: dict[str, Any], now: float) -> str:
                 return f"{secs // size} {unit}"
         return "Less than a second" if secs < 1 else f"{secs} seconds"
     if status == "running":
-        return f"Up {ago(state.get('started'))}"
+        health = (state.get("health") or {}).get("Status")
+        shown = {"starting": " (health: starting)", "healthy": " (healthy)", "unhealthy": " (unhealthy)"}
+        return f"Up {ago(state.get('started'))}{shown.get(health, '')}"
     if status == "paused":
         return f"Up {ago(state.get('started'))} (Paused)"
     if status == "exited":
         return f"Exited ({state.get('exit_code') or 0}) {ago(state.get('finished'))} ago"
+    if status == "restarting":
+        return f"Restarting ({state.get('exit_code') or 0}) {ago(state.get('finished'))} ago"
     return status.capitalize()
 
 
@@ -126,16 +153,19 @@ def container_json(rec: Any, view_hook: Any) -> dict[str, Any]:
     view = {
         "Id": rec.id, "Created": rfc3339(st.get("created")), "Path": spec.argv[0], "Args": spec.argv[1:],
         "State": {"Status": docker_state(flags["Status"]), "Running": status == "running",
-                  "Paused": flags["Paused"], "Restarting": False, "OOMKilled": flags["OOMKilled"],
+                  "Paused": flags["Paused"], "Restarting": status == "restarting", "OOMKilled": flags["OOMKilled"],
                   "Dead": status == "dead",
                   "Pid": (st.get("pid") or 0) if status == "running" else 0,
                   "ExitCode": code if isinstance(code, int) else 0, "Error": st.get("error") or "",
                   "StartedAt": rfc3339(st.get("started")), "FinishedAt": rfc3339(st.get("finished"))},
-        "Image": spec.image or "", "Name": f"/{rec.name}", "RestartCount": 0, "Driver": "overlay2",
+        "Image": spec.image or "", "Name": f"/{rec.name}", "RestartCount": int(st.get("restart_count") or 0),
+        "Driver": "overlay2",
         "Platform": "linux", "LogPath": "", "HostnamePath": "", "HostsPath": "", "ResolvConfPath": "",
         "HostConfig": {"AutoRemove": spec.remove, "NetworkMode": "host",
-                       "GroupAdd": [str(g) for g in getattr(spec, "groups", ())] or None, "RestartPolicy": {"Name": "no",
-                       "MaximumRetryCount": 0}, "LogConfig": {"Type": "json-file", "Config": {}}},
+                       "GroupAdd": [str(g) for g in getattr(spec, "groups", ())] or None,
+                       "RestartPolicy": {"Name": (spec.restart or "no").partition(":")[0],
+                                         "MaximumRetryCount": int(spec.restart.partition(":")[2] or 0)},
+                       "LogConfig": {"Type": "json-file", "Config": {}}},
         "Config": {"Hostname": rec.id[:12], "Domainname": "",
                    "User": "" if tuple(spec.user) == (0, 0) else ":".join(map(str, spec.user)),
                    "AttachStdin": False, "AttachStdout": True, "AttachStderr": True, "Tty": spec.tty,
@@ -146,13 +176,18 @@ def container_json(rec: Any, view_hook: Any) -> dict[str, Any]:
         "Mounts": [], "GraphDriver": {"Name": "overlay2", "Data": {}},
         "Nsrun": {"Plugins": spec.plugins, "Options": spec.options, "Info": info},
     }
+    if (spec.config.get("Healthcheck") or {}).get("Test", ["NONE"])[0] != "NONE":
+        health = st.get("health") or {"Status": "starting" if status == "running" else "unhealthy",
+                                      "FailingStreak": 0, "Log": []}
+        view["State"]["Health"] = health
     view_hook(options=spec.options, info=info, view=view)
     return view
 
 
-def ps_item(rec: Any, now: float, view_hook: Any) -> dict[str, Any]:
-    """One ``GET /containers/json`` entry, derived from the inspect view (so the plugins fill it too)."""
-    view = container_json(rec, view_hook)
+def ps_item(rec: Any, now: float, view_hook: Any, view: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One ``GET /containers/json`` entry, derived from the inspect view (so the plugins fill it too;
+    ``view``: that view when the caller made it already)."""
+    view = view if view is not None else container_json(rec, view_hook)
     ports = [{"IP": b.get("HostIp") or "0.0.0.0", "PrivatePort": int(key.partition("/")[0]),
               "PublicPort": int(b.get("HostPort") or 0), "Type": key.partition("/")[2] or "tcp"}
              for key, binds in (view["NetworkSettings"].get("Ports") or {}).items()

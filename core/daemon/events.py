@@ -5,7 +5,8 @@ stops after its first frame).
 The daemon keeps no state of its own (``server``): events are derived by watching the records on disk, every
 ``POLL`` seconds, from the moment the request comes — ``create``, ``start``, ``die`` (with ``exitCode``) and
 ``destroy`` of containers. Nothing from before the request is replayed: ``since``/``until`` are refused by name,
-as are filters other than ``type``, ``event`` and ``container`` (id, id prefix or name).
+as are filters other than ``type``, ``event``, ``container`` (id, id prefix or name) and ``label`` (the
+container's labels, which every event carries in its attributes, as dockerd's do).
 """
 from __future__ import annotations
 
@@ -33,9 +34,11 @@ def _filters(request: web.Request) -> dict[str, list[str]]:
         raise BadRequest("invalid filters: expected an object")
     out = {}
     for key, values in raw.items():
-        if key not in ("type", "event", "container"):
+        if key not in ("type", "event", "container", "label"):
             raise BadRequest(f"event filter {key!r} is not supported by nsrun")
-        out[key] = list(values) if isinstance(values, (list, dict)) else [str(values)]
+        if isinstance(values, dict):
+            values = [v for v, on in values.items() if on]
+        out[key] = list(values) if isinstance(values, list) else [str(values)]
     return out
 
 
@@ -66,7 +69,7 @@ def changes(before: dict[str, tuple[str, Any]], after: dict[str, tuple[str, Any]
 def _event(action: str, rec: Any) -> dict[str, Any]:
     now = time.time_ns()
     image = rec.spec.image or rec.spec.rootfs or ""
-    attributes = {"image": image, "name": rec.name}
+    attributes = {**(rec.spec.config.get("Labels") or {}), "image": image, "name": rec.name}
     if action == "die" and rec.state.get("exit_code") is not None:   # unknown when removed while running
         attributes["exitCode"] = str(rec.state["exit_code"])
     return {"status": action, "id": rec.id, "from": image, "Type": "container", "Action": action,
@@ -79,6 +82,10 @@ def _wanted(filters: dict[str, list[str]], action: str, rec: Any) -> bool:
         return False
     if filters.get("event") and action not in filters["event"]:
         return False
+    if filters.get("label"):
+        from .._filters import labels_match
+        if not labels_match(rec.spec.config.get("Labels") or {}, filters["label"]):
+            return False
     refs = filters.get("container")
     return not refs or any(rec.id.startswith(r) or rec.name == r for r in refs)
 

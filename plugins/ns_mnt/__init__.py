@@ -24,24 +24,31 @@ from __future__ import annotations
 
 import os
 
-from nsrun import CLONE_NEWNS, Mount, Option, RunContext, StashKey, hookimpl
+from nsrun import CLONE_NEWNS, ConfigError, Mount, Option, RunContext, StashKey, hookimpl
 
 DEFAULT = True
 ORDER = 80
-OPTIONS = [Option(("-v", "--volume"), "volumes", multiple=True, metavar="SRC:DST[:ro]",
-                  help="Bind mount a host path into the container"),
+COMMANDS = {"volume": "nsrun_ns_mnt.volume_cli:volume"}
+OPTIONS = [Option(("-v", "--volume"), "volumes", multiple=True, metavar="[SRC:]DST[:ro]",
+                  help="Bind mount a host path (/SRC), mount a named volume (NAME) or an anonymous one (DST only)"),
+           Option(("--mount",), "mounts", multiple=True, metavar="type=bind|volume|tmpfs,...",
+                  help="Mount a bind, volume or tmpfs (source=,target=,readonly,volume-nocopy,tmpfs-size=,tmpfs-mode=)"),
+           Option(("--tmpfs",), "tmpfs", multiple=True, metavar="PATH[:OPTIONS]",
+                  help="Mount a tmpfs at PATH (options: ro, nosuid, noexec, strictatime, size=, mode=, uid=, gid=)"),
+           Option(("--volumes-from",), "volumes_from", multiple=True, metavar="CONTAINER[:ro|rw]",
+                  help="Mount the volumes and binds of another container"),
            Option(("--device",), "devices", multiple=True, metavar="HOST[:CTR[:PERMS]]",
                   help="Bind a host device node into the container (PERMS: rw only)"),
            Option(("--read-only",), "read_only", is_flag=True, help="Mount the container's root filesystem read-only"),
            Option(("--shm-size",), "shm_size", metavar="SIZE", help="Size of /dev/shm (default 64m)"),
            Option(("--device-cgroup-rule",), "device_cgroup_rules", multiple=True, metavar="RULE",
                   help="Refused: the devices cgroup is not enforced by nsrun"),
-           Option(("--tmpfs",), "tmpfs", multiple=True, metavar="PATH[:OPTIONS]",
-                  help="Mount a tmpfs at PATH (options: ro, nosuid, noexec, strictatime, size=, mode=, uid=, gid=)"),
            Option(("--rootfs-as-is",), "rootfs_as_is", is_flag=True,
                   help="Use --rootfs itself as the writable root: no overlay and no /etc files of nsrun's "
                        "(an OCI bundle's root)")]
-_MS_BIND, _MS_NOSUID, _MS_NOEXEC = 4096, 2, 8
+_MS_BIND = 4096
+PLAN_KEY = StashKey[list]()      # the checked mounts (plan.Planned), from configure
+COPY_UP_KEY = StashKey[tuple]()  # volume directories to fill from the image when empty
 DEVICES_KEY = StashKey[tuple]()  # ((host node, target), ...) from --device (and every host node: --privileged)
 NO_DEVICE_CGROUP = ("the devices cgroup is not enforced by nsrun (the mnt plugin binds the allowed nodes in "
                     "and makes every writable mount nodev instead): use --device HOST[:CTR] for a node")
@@ -49,16 +56,8 @@ NO_DEVICE_CGROUP = ("the devices cgroup is not enforced by nsrun (the mnt plugin
 
 @hookimpl
 def configure(ctx: RunContext) -> None:
-    from .volumes import parse_volume
-    for text in ctx.options.get("volumes") or ():
-        vol = parse_volume(text)
-        flags = _MS_BIND | (_MS_NOSUID if vol.nosuid else 0) | (_MS_NOEXEC if vol.noexec else 0)
-        ctx.mounts.append(Mount(vol.source, vol.target, None, flags, readonly=vol.readonly))
-    if texts := ctx.options.get("tmpfs"):
-        from .volumes import parse_tmpfs
-        for text in texts:
-            target, flags, data = parse_tmpfs(text)
-            ctx.mounts.append(Mount("tmpfs", target, "tmpfs", flags, data or None))
+    from .plan import plan
+    ctx.stash[PLAN_KEY] = plan(ctx.paths, ctx.spec.id, ctx.options, ctx.spec.config.get("Volumes"))
     if texts := ctx.options.get("devices"):
         from .devices import check_device, parse_device
         ctx.stash[DEVICES_KEY] = tuple(tuple(check_device(parse_device(text))) for text in texts)
@@ -78,6 +77,26 @@ def docker_create(fields):
     out = {}
     if binds := fields.take_strings("HostConfig.Binds"):
         out["volumes"] = binds
+    if (mounts := fields.take("HostConfig.Mounts", list)) is not None:
+        from .volumes import mounts_from_docker
+        out["mounts"] = mounts_from_docker(mounts)
+    if (tmpfs := fields.take("HostConfig.Tmpfs", dict)) is not None:
+        if not all(isinstance(v, str) for v in tmpfs.values()):
+            from nsrun import FieldError
+            raise FieldError("HostConfig.Tmpfs: expected an object of strings")
+        out["tmpfs"] = [f"{k}:{v}" if v else k for k, v in tmpfs.items()]
+    if volumes_from := fields.take_strings("HostConfig.VolumesFrom"):
+        out["volumes_from"] = volumes_from
+    if anonymous := fields.take("Volumes", dict):  # `-v /path`: an anonymous volume, unless something else is
+        from .volumes import parse_mount, parse_volume  # mounted there (docker-py lists every target here)
+        try:
+            taken = {parse_volume(v, check_exists=False).target for v in out.get("volumes", [])}
+            taken |= {parse_mount(m, check_exists=False).target for m in out.get("mounts", [])}
+        except ConfigError:
+            taken = set()       # refused with its own message at configure
+        taken |= {t.partition(":")[0].rstrip("/") or "/" for t in out.get("tmpfs", [])}
+        out["volumes"] = [*out.get("volumes", []),
+                          *sorted(t for t in anonymous if os.path.normpath(t) not in taken)]
     devices = fields.take("HostConfig.Devices", list) or []
     if devices:
         from .devices import from_docker
@@ -96,8 +115,12 @@ def docker_create(fields):
 
 
 @hookimpl
-def docker_view(options, view) -> None:
-    view["HostConfig"]["Binds"] = list(options.get("volumes") or [])
+def docker_view(options, info, view) -> None:
+    from .plan import docker_mounts
+    view["HostConfig"]["Binds"] = [v for v in options.get("volumes") or [] if ":" in v]
+    view["HostConfig"]["Tmpfs"] = {t.partition(":")[0]: t.partition(":")[2] for t in options.get("tmpfs") or ()} or None
+    view["HostConfig"]["VolumesFrom"] = list(options.get("volumes_from") or []) or None
+    view["Mounts"] = docker_mounts(options, info)
     from .devices import to_docker
     view["HostConfig"]["Devices"] = [to_docker(text) for text in options.get("devices") or ()]
     view["HostConfig"]["ReadonlyRootfs"] = bool(options.get("read_only"))
@@ -107,7 +130,28 @@ def docker_view(options, view) -> None:
 
 
 @hookimpl
+def daemon_routes():
+    from .volume_api import routes
+    return routes()
+
+
+@hookimpl
+def gc(paths, live, reset):
+    from .volstore import VolumeStore
+    store = VolumeStore(paths)
+    return store.reset() if reset else store.leftovers()
+
+
+@hookimpl
 def pre_clone(ctx: RunContext) -> int:
+    if planned := ctx.stash.get(PLAN_KEY):  # volumes made (named ones on first use), mounts contributed
+        from .plan import realize
+        mounts, copy_up, view = realize(ctx.paths, ctx.spec.id, ctx.container_dir, planned)
+        ctx.mounts.extend(mounts)
+        ctx.stash[COPY_UP_KEY] = copy_up
+        ctx.info["Mounts"] = view
+    else:
+        ctx.info["Mounts"] = []
     if ctx.options.get("rootfs_as_is"):  # the caller's root, as it is: its /etc files are the caller's too
         ctx.root, ctx.lowerdirs = ctx.spec.rootfs, []
         if ctx.privileged:
@@ -157,7 +201,8 @@ def in_child(ctx: RunContext) -> None:
     shm = ctx.options.get("shm_size")
     prepare_root(root, overlay, ctx.mounts, ctx.masked_paths, ctx.readonly_paths, etc, ctx.stash.get(DEVICES_KEY, ()),
                  read_only=bool(ctx.options.get("read_only")), shm_size=_size(str(shm)) if shm else None,
-                 privileged=ctx.privileged, bind_root=as_is)
+                 privileged=ctx.privileged, bind_root=as_is,
+                 copy_up=ctx.stash.get(COPY_UP_KEY, ()))
     switch_root(root)
 
 

@@ -23,6 +23,7 @@ import stat
 from nsrun import Mount
 from nsrun import syscalls as sc
 
+from .copyup import copy_up as _copy_up
 from .overlay import mount_overlay
 
 __all__ = ["prepare_root", "switch_root", "resolve", "DEVICES"]
@@ -140,14 +141,16 @@ def _bind_tree(root_fd: int, source: str, target: str, readonly: bool = False, r
 
 def prepare_root(root: str, overlay: dict | None, mounts: list[Mount], masked: list[str], readonly: list[str],
                  etc_files: dict[str, str], devices: tuple = (), *, read_only: bool = False,
-                 shm_size: int | None = None, privileged: bool = False, bind_root: bool = False) -> None:
+                 shm_size: int | None = None, privileged: bool = False, bind_root: bool = False,
+                 copy_up: tuple = ()) -> None:
     """Mount everything the container sees under ``root`` (in the caller's private mount namespace).
     ``bind_root``: ``root`` is used as it is (an OCI bundle's root), bound onto itself to be a mount point.
     ``overlay`` holds ``overlay.mount_overlay``'s ``lowers``, ``upper``, ``work``, ``userxattr``;
     ``devices`` are ``(host node, target)`` pairs (``devices.Device``), bound as they are. ``read_only``:
     the root mount itself becomes read-only once everything is mounted on it (its submounts — /proc, /dev,
     /dev/shm, volumes, the /etc files — keep their own flags); ``shm_size``: /dev/shm's size in bytes;
-    ``privileged``: /dev without nodev and /sys writable."""
+    ``privileged``: /dev without nodev and /sys writable; ``copy_up``: the host directories of bind mounts
+    (volumes) to fill from the image when they are empty (``copyup``)."""
     sc.mount(None, "/", None, sc.MS_REC | sc.MS_PRIVATE)
     if overlay:
         mount_overlay(root, **overlay)
@@ -155,7 +158,7 @@ def prepare_root(root: str, overlay: dict | None, mounts: list[Mount], masked: l
         sc.mount(root, root, None, sc.MS_BIND | sc.MS_REC)
     root_fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        _build(root_fd, mounts, masked, readonly, etc_files, devices, shm_size, privileged)
+        _build(root_fd, mounts, masked, readonly, etc_files, devices, shm_size, privileged, copy_up)
         if read_only:  # the root mount alone: not AT_RECURSIVE
             sc.set_mount_attrs(root_fd, sc.MOUNT_ATTR_RDONLY, recursive=False)
     finally:
@@ -163,7 +166,7 @@ def prepare_root(root: str, overlay: dict | None, mounts: list[Mount], masked: l
 
 
 def _build(root_fd: int, mounts: list[Mount], masked: list[str], readonly: list[str], etc_files: dict[str, str],
-           devices: tuple, shm_size: int | None = None, privileged: bool = False) -> None:
+           devices: tuple, shm_size: int | None = None, privileged: bool = False, copy_up: tuple = ()) -> None:
     try:
         _mount_at(root_fd, "/proc", "proc", "proc", _NOSUID_NODEV_NOEXEC)
     except PermissionError:  # a user namespace without its own PID namespace may not mount proc
@@ -175,6 +178,8 @@ def _build(root_fd: int, mounts: list[Mount], masked: list[str], readonly: list[
     except PermissionError:  # sysfs needs a network namespace of our own in a user namespace
         _bind_tree(root_fd, "/sys", "/sys", readonly=not privileged)
     for m in mounts:
+        if m.flags & sc.MS_BIND and m.source in copy_up:
+            _fill(root_fd, m.target, m.source)
         if m.flags & sc.MS_BIND:
             _bind_tree(root_fd, m.source or "", m.target, readonly=m.readonly,
                        attrs=(sc.MOUNT_ATTR_NOSUID if m.flags & sc.MS_NOSUID else 0)
@@ -189,6 +194,23 @@ def _build(root_fd: int, mounts: list[Mount], masked: list[str], readonly: list[
         _mask(root_fd, path)
     for path in readonly:
         _readonly(root_fd, path)
+
+
+def _fill(root_fd: int, target: str, source: str) -> None:
+    """Copy-up: the image's content at ``target`` into the empty volume directory ``source``."""
+    try:
+        if os.listdir(source):
+            return
+    except OSError:
+        return
+    fd = _find(root_fd, target)
+    if fd is None:
+        return
+    try:
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            _copy_up(fd, source)
+    finally:
+        os.close(fd)
 
 
 def _mask(root_fd: int, path: str) -> None:

@@ -33,6 +33,8 @@ COMMANDS = {"network": "nsrun_ns_net.cli:network", "port": "nsrun_ns_net.cli:por
 OPTIONS = [
     Option(("--network", "--net"), "network", metavar="MODE",
            help="bridge (default), none, host, container:NAME, ns:PATH, or a network's name"),
+    Option(("--network-alias",), "network_aliases", multiple=True, metavar="NAME",
+           help="Add a name the container is found by on its user-defined network"),
     Option(("-p", "--publish"), "publish", multiple=True, metavar="[IP:]HOST:CTR[/PROTO]",
            help="Publish a container's port on the host"),
     Option(("--expose",), "expose", multiple=True, metavar="PORT[/PROTO]",
@@ -48,8 +50,8 @@ class Plan(Fields):
     """What ``configure`` decided: the mode (none | host | container | bridge); for bridge mode the network's
     name and the ports (``ports.PortSpec``); for container mode the joined container's (pid, start time)."""
 
-    __slots__ = ("mode", "network", "ports", "target")
-    _defaults = {"network": "", "ports": list, "target": None}
+    __slots__ = ("mode", "network", "ports", "target", "aliases")
+    _defaults = {"network": "", "ports": list, "target": None, "aliases": list}
     mode: str
     network: str
     ports: list[Any]
@@ -111,7 +113,11 @@ def configure(ctx: RunContext) -> None:
         ctx.spec.options["expose"] = _exposed(ctx.options["expose"])
         exposed += [p for p in ctx.spec.options["expose"] if p not in exposed]
         ctx.spec.config["ExposedPorts"] = {port: {} for port in exposed}  # inspect shows them together
-    mode = ctx.options.get("network") or DEFAULT_NAME
+    from .endpoints import check_aliases, endpoint_of
+    mode, aliases = endpoint_of(ctx.options, ctx.container_dir)
+    aliases = check_aliases(aliases, "--network-alias")
+    if aliases and (mode in ("none", "host", DEFAULT_NAME) or mode.startswith(("container:", "ns:"))):
+        raise ConfigError("network-scoped alias is supported only for containers in user defined networks")
     if ctx.options.get("net_sysctls"):
         _sysctls(ctx)
         if mode == "host" or mode.startswith("container:"):
@@ -162,16 +168,18 @@ def configure(ctx: RunContext) -> None:
             seen.add(key)
             if (why := store.port_conflict(spec.proto, spec.host_ip, spec.host_port)) is not None:
                 raise ConfigError(why)
-    ctx.stash[PLAN_KEY] = Plan("bridge", mode, specs)
+    ctx.stash[PLAN_KEY] = Plan("bridge", mode, specs, aliases=aliases)
 
 
 @hookimpl
 def pre_clone(ctx: RunContext) -> int:
     plan = ctx.stash[PLAN_KEY]
+    if os.path.exists(os.path.join(ctx.container_dir, "net-endpoints.json")):  # keep what connect chose
+        ctx.info["NetworkEndpoints"] = {plan.network: {"Aliases": plan.aliases}} if plan.mode == "bridge" else {}
     if plan.mode == "bridge":
         from . import bridge
         store = NetworkStore(ctx.paths)
-        bridge.reserve(ctx, store, store.resolve(plan.network), _firewall(ctx), plan.ports)
+        bridge.reserve(ctx, store, store.resolve(plan.network), _firewall(ctx), plan.ports, plan.aliases)
     return CLONE_NEWNET if plan.mode in ("none", "bridge") else 0
 
 

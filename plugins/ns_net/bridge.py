@@ -57,19 +57,29 @@ def ensure_network(rt: Any, store: NetworkStore, net: Network, fw: Firewall) -> 
         ensure_ip_forward(store)
 
 
-def reserve(ctx: RunContext, store: NetworkStore, net: Network, fw: Firewall, specs: list[PortSpec]) -> None:
+ALIASES_KEY = StashKey[list]()                # the container's aliases on its network (plan.aliases)
+
+
+def _names(lease: dict) -> str:
+    """The names a lease is found by on its network: the container's name, then its aliases."""
+    return " ".join(dict.fromkeys(n for n in [lease.get("name"), *(lease.get("aliases") or [])] if n))
+
+
+def reserve(ctx: RunContext, store: NetworkStore, net: Network, fw: Firewall, specs: list[PortSpec],
+            aliases: list[str] = ()) -> None:
     """[pre_clone] Bridge ready, an address leased, host ports reserved; /etc/hosts entries contributed."""
     ensure_network(_rtnl(ctx), store, net, fw)
-    ip = store.allocate(net, ctx.spec.id, ctx.spec.name)
+    ip = store.allocate(net, ctx.spec.id, ctx.spec.name, list(aliases))
     ctx.stash[LEASE_KEY] = (net, ip)
+    ctx.stash[ALIASES_KEY] = list(aliases)
     if specs:
         ctx.stash[PORTS_KEY] = store.reserve_ports(ctx.spec.id, net.name, specs, ip, fw.name)
-    names = " ".join(dict.fromkeys(n for n in (ctx.hostname, ctx.spec.name) if n))
+    names = " ".join(dict.fromkeys(n for n in (ctx.hostname, ctx.spec.name, *aliases) if n))
     ctx.hosts.append((ip, names or ctx.spec.id[:12]))
     if net.name != DEFAULT_NAME:  # user-defined networks resolve container names (Docker's embedded DNS)
         for other_ip, lease in sorted(store.leases(net.name).items()):
-            if lease.get("id") != ctx.spec.id and lease.get("name"):
-                ctx.hosts.append((other_ip, lease["name"]))
+            if lease.get("id") != ctx.spec.id and _names(lease):
+                ctx.hosts.append((other_ip, _names(lease)))
 
 
 def wire(ctx: RunContext, pid: int, fw: Firewall) -> None:
@@ -92,8 +102,13 @@ def wire(ctx: RunContext, pid: int, fw: Firewall) -> None:
     ctx.info["NetworkSettings"] = {
         "IPAddress": ip, "IPPrefixLen": net.prefixlen, "Gateway": net.gateway, "MacAddress": mac,
         "Bridge": net.bridge, "Ports": docker_ports(bindings), "SandboxKey": f"/proc/{pid}/ns/net",
-        "Networks": {net.name: {"NetworkID": net.id, "IPAddress": ip, "Gateway": net.gateway,
-                                "IPPrefixLen": net.prefixlen, "MacAddress": mac}},
+        "Networks": {net.name: {"IPAMConfig": None, "Links": None,
+                                "Aliases": ([*ctx.stash.get(ALIASES_KEY, []), ctx.spec.id[:12]]
+                                            if net.name != DEFAULT_NAME else None),
+                                "NetworkID": net.id, "EndpointID": ctx.spec.id, "IPAddress": ip,
+                                "Gateway": net.gateway, "IPPrefixLen": net.prefixlen, "MacAddress": mac,
+                                "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+                                "DriverOpts": None}},
     }
     if net.name != DEFAULT_NAME and ctx.spec.name:
         ctx.stash[HOSTS_KEY] = _announce(ctx, net, ip)
@@ -107,14 +122,19 @@ def _announce(ctx: RunContext, net: Network, ip: str) -> list[str]:
     """Append our name to the /etc/hosts of the containers already on the network (bind-mounted files,
     written in place so their mounts see it)."""
     done = []
+    line = _hosts_line(ctx, ip)
     for lease in NetworkStore(ctx.paths).leases(net.name).values():
         cid = lease.get("id")
         path = os.path.join(ctx.paths.container_dir(cid), "hosts") if cid and cid != ctx.spec.id else None
         if path and os.path.exists(path):
             with contextlib.suppress(OSError), open(path, "a") as f:
-                f.write(f"{ip}\t{ctx.spec.name}\n")
+                f.write(line)
                 done.append(path)
     return done
+
+
+def _hosts_line(ctx: RunContext, ip: str) -> str:
+    return f"{ip}\t{_names({'name': ctx.spec.name, 'aliases': ctx.stash.get(ALIASES_KEY, [])})}\n"
 
 
 def _unannounce(paths: list[str], line: str) -> None:
@@ -176,7 +196,7 @@ def undo(ctx: RunContext, store: NetworkStore, fw: Firewall | None) -> None:
     # eth0, the pair is deleted here, as before.
     lease = ctx.stash.get(LEASE_KEY)
     if (hosts := ctx.stash.pop(HOSTS_KEY, None)) and lease:
-        _unannounce(hosts, f"{lease[1]}\t{ctx.spec.name}\n")
+        _unannounce(hosts, _hosts_line(ctx, lease[1]))
     if (bindings := ctx.stash.pop(PORTS_KEY, None)) is not None:
         store.release_ports(ctx.spec.id, bindings)
     if (lease := ctx.stash.pop(LEASE_KEY, None)) is not None:

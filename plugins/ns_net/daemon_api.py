@@ -30,10 +30,16 @@ def _docker(store: NetworkStore, net: Network) -> dict[str, Any]:
     return {"Name": net.name, "Id": net.id, "Created": _time(net.created), "Scope": "local", "Driver": "bridge",
             "EnableIPv6": False, "Internal": False, "Attachable": False, "Ingress": False,
             "IPAM": {"Driver": "default", "Options": None, "Config": [{"Subnet": net.subnet, "Gateway": net.gateway}]},
-            "ConfigFrom": {"Network": ""}, "ConfigOnly": False, "Labels": {},
-            "Options": {"com.docker.network.bridge.name": net.bridge,
-                        BIG_TCP_OPTION: "true" if net.big_tcp else "false"},
-            "Containers": {d.get("id", ""): {"Name": d.get("name", ""), "IPv4Address": f"{ip}/{net.prefixlen}"}
+            "ConfigFrom": {"Network": ""}, "ConfigOnly": False, "Labels": dict(net.labels or {}),
+            # the options as given at create (compose compares them with its file's); the default network
+            # shows its bridge's name, as docker0's does
+            "Options": ({"com.docker.network.bridge.name": net.bridge} if net.name == DEFAULT_NAME else
+                        dict(net.options or {})),
+            # what nsrun made of it (Docker's clients ignore this key)
+            "Nsrun": {"Bridge": net.bridge, "Options": {BIG_TCP_OPTION: "true" if net.big_tcp else "false"}},
+            "Containers": {d.get("id", ""): {"Name": d.get("name", ""), "EndpointID": d.get("id", ""),
+                                             "MacAddress": "", "IPv4Address": f"{ip}/{net.prefixlen}",
+                                             "IPv6Address": ""}
                            for ip, d in sorted(leases.items())}}
 
 
@@ -54,12 +60,60 @@ def _find(store: NetworkStore, ref: str) -> Network:
     return net
 
 
-def network_list(paths: Paths) -> list[dict[str, Any]]:
+_LIST_FILTERS = ("name", "id", "label", "driver", "type", "scope", "dangling")
+
+
+def _filters(raw: str | None) -> dict[str, list[str]]:
+    import json
+    if not raw:
+        return {}
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        raise ConfigError("invalid filters: not JSON") from None
+    if not isinstance(data, dict):
+        raise ConfigError("invalid filters: expected an object")
+    out = {}
+    for key, values in data.items():
+        if key not in _LIST_FILTERS:
+            raise ConfigError(f"invalid filter '{key}'")
+        values = [v for v, on in values.items() if on] if isinstance(values, dict) else values
+        values = [values] if isinstance(values, str) else values
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            raise ConfigError(f"invalid filter '{key}': expected a list of strings")
+        out[key] = values
+    return out
+
+
+def _passes(item: dict[str, Any], filters: dict[str, list[str]]) -> bool:
+    def labels_ok(wanted: list[str]) -> bool:
+        for w in wanted:
+            key, eq, value = w.partition("=")
+            if key not in item["Labels"] or (eq and item["Labels"][key] != value):
+                return False
+        return True
+    custom = item["Name"] not in ("bridge", "host", "none")
+    tests = {"name": lambda v: v in item["Name"], "id": lambda v: item["Id"].startswith(v),
+             "driver": lambda v: item["Driver"] == v, "scope": lambda v: v == "local",
+             "type": lambda v: v == ("custom" if custom else "builtin"),
+             "dangling": lambda v: (v.lower() in ("true", "1")) == (custom and not item["Containers"])}
+    for key, values in filters.items():
+        if key == "label":
+            if not labels_ok(values):
+                return False
+        elif values and not any(tests[key](v) for v in values):
+            return False
+    return True
+
+
+def network_list(paths: Paths, filters: str | None = None) -> list[dict[str, Any]]:
+    wanted = _filters(filters)
     store = NetworkStore(paths)
     nets = store.list()
     if not any(n.name == DEFAULT_NAME for n in nets):
         nets.insert(0, store.resolve(DEFAULT_NAME))
-    return [_docker(store, n) for n in nets] + [_mode(m) for m in _MODES]
+    items = [_docker(store, n) for n in nets] + [_mode(m) for m in _MODES]
+    return [i for i in items if _passes(i, wanted)]
 
 
 def network_inspect(paths: Paths, ref: str) -> dict[str, Any]:
@@ -85,7 +139,17 @@ def network_create(paths: Paths, name: str, body: dict[str, Any]) -> dict[str, A
     options = body.get("Options") or {}
     if not isinstance(options, dict):
         raise ConfigError("Options must be an object of strings")
-    net = NetworkStore(paths).create(name, subnet, gateway, options={str(k): str(v) for k, v in options.items()})
+    labels = body.get("Labels") or {}
+    if not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values()):
+        raise ConfigError("Labels must be an object of strings")
+    # Attachable matters only to swarm services: a local bridge network is attachable anyway (as dockerd's)
+    for key in ("Internal", "EnableIPv6", "Ingress", "ConfigOnly"):
+        if body.get(key):
+            raise ConfigError(f"network create: {key} is not supported by nsrun yet")
+    if len(configs) > 1:
+        raise ConfigError("network create: only one IPAM.Config entry (one IPv4 subnet) is supported")
+    net = NetworkStore(paths).create(name, subnet, gateway, options={str(k): str(v) for k, v in options.items()},
+                                     labels=dict(labels))
     return {"Id": net.id}
 
 

@@ -35,17 +35,23 @@ def port_strings(bindings: Any) -> list[str]:
     return out
 
 
-def _endpoint_network(fields: FieldSource, mode: str) -> None:
-    """``NetworkingConfig.EndpointsConfig``: the docker CLI names the mode's network with empty settings."""
+def _endpoint_network(fields: FieldSource, mode: str) -> list[str]:
+    """``NetworkingConfig.EndpointsConfig``: the one network a create joins (the docker CLI names the mode's
+    network with empty settings; compose gives its aliases); the endpoint's ``Aliases`` -> the aliases.
+    A fixed address (``IPAMConfig``), links and the other endpoint settings are refused by name."""
     endpoints = fields.take("NetworkingConfig.EndpointsConfig", dict) or {}
+    aliases: list[str] = []
     for name, settings in endpoints.items():
         if name not in (mode, "default", "bridge"):
             raise ConfigError(f"NetworkingConfig.EndpointsConfig: only the network of HostConfig.NetworkMode "
                               f"can be joined at create (got {name!r} with NetworkMode {mode!r})")
         extra = FieldSource(settings if isinstance(settings, dict) else {},
                             prefix=f"NetworkingConfig.EndpointsConfig.{name}.")
+        from .endpoints import check_aliases
+        aliases += check_aliases(extra.take("Aliases", list), f"NetworkingConfig.EndpointsConfig.{name}.Aliases")
         extra.refuse_leftover()
     fields.take("NetworkingConfig")
+    return aliases
 
 
 def from_docker(fields: FieldSource) -> dict[str, Any]:
@@ -63,7 +69,8 @@ def from_docker(fields: FieldSource) -> dict[str, Any]:
         options["expose"] = sorted(exposed)
     if fields.take("HostConfig.PublishAllPorts", bool):
         options["publish_all"] = True
-    _endpoint_network(fields, mode)
+    if aliases := _endpoint_network(fields, mode):
+        options["network_aliases"] = aliases
     sysctls = fields.take_entries("HostConfig.Sysctls", lambda key: key.startswith("net."))
     if sysctls:
         if not all(isinstance(v, str) for v in sysctls.values()):
@@ -89,6 +96,17 @@ def into_view(options: dict[str, Any], info: dict[str, Any], view: dict[str, Any
     view["HostConfig"]["PortBindings"] = ports
     view["NetworkSettings"].update(settings)
     view["NetworkSettings"]["Ports"] = ports
+    stopped_and_changed = isinstance(info.get("NetworkEndpoints"), dict) and not view["State"].get("Running")
+    if not settings.get("Networks") or stopped_and_changed:  # not running: the network it will join, aliases
+        endpoints = info.get("NetworkEndpoints")
+        if not isinstance(endpoints, dict):
+            mode = options.get("network") or "bridge"
+            endpoints = {} if mode in ("none", "host") or mode.startswith(("container:", "ns:")) else \
+                {mode: {"Aliases": list(options.get("network_aliases") or [])}}
+        view["NetworkSettings"]["Networks"] = {
+            name: {"IPAMConfig": None, "Links": None, "Aliases": list((ep or {}).get("Aliases") or []) or None,
+                   "NetworkID": "", "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0,
+                   "MacAddress": "", "DriverOpts": None} for name, ep in endpoints.items()}
     view["HostConfig"]["PublishAllPorts"] = bool(options.get("publish_all"))
     if items := options.get("net_sysctls"):
         view["HostConfig"]["Sysctls"] = {**(view["HostConfig"].get("Sysctls") or {}),
@@ -112,6 +130,36 @@ def _create(api: Any, req: ApiRequest) -> ApiResponse:
     return ApiResponse(201, {"Id": result.get("Id", body["Name"]), "Warning": ""})
 
 
+def _connect(api: Any, req: ApiRequest) -> ApiResponse:
+    from .endpoints import check_aliases, connect
+    body = req.body if isinstance(req.body, dict) else {}
+    fields = FieldSource(body, prefix="")
+    container = fields.take("Container", str)
+    if not container:
+        raise ConfigError("network connect: Container is required")
+    settings = fields.take("EndpointConfig", dict) or {}
+    extra = FieldSource(settings, prefix="EndpointConfig.")
+    aliases = check_aliases(extra.take("Aliases", list), "EndpointConfig.Aliases")
+    extra.refuse_leftover()
+    fields.refuse_leftover()
+    connect(req.paths, req.params["name"], container, aliases)
+    return ApiResponse(200)
+
+
+def _disconnect(api: Any, req: ApiRequest) -> ApiResponse:
+    from .endpoints import disconnect
+    body = req.body if isinstance(req.body, dict) else {}
+    fields = FieldSource(body, prefix="")
+    container = fields.take("Container", str)
+    if not container:
+        raise ConfigError("network disconnect: Container is required")
+    if fields.take("Force", bool):
+        raise ConfigError("network disconnect: Force is not supported by nsrun")
+    fields.refuse_leftover()
+    disconnect(req.paths, req.params["name"], container)
+    return ApiResponse(200)
+
+
 def _remove(api: Any, req: ApiRequest) -> ApiResponse:
     api.network_remove(req.paths, req.params["name"])
     return ApiResponse(204)
@@ -119,7 +167,9 @@ def _remove(api: Any, req: ApiRequest) -> ApiResponse:
 
 def routes() -> list[Route]:
     return [
-        Route("GET", "/networks", _route(lambda api, req: api.network_list(req.paths))),
+        Route("GET", "/networks", _route(lambda api, req: api.network_list(req.paths, req.query.get("filters")))),
+        Route("POST", "/networks/{name}/connect", _route(_connect)),
+        Route("POST", "/networks/{name}/disconnect", _route(_disconnect)),
         Route("POST", "/networks/create", _route(_create)),
         Route("GET", "/networks/{name}", _route(lambda api, req: api.network_inspect(req.paths, req.params["name"]))),
         Route("DELETE", "/networks/{name}", _route(_remove)),

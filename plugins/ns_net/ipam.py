@@ -80,8 +80,9 @@ def host_routes() -> list[ipaddress.IPv4Network]:
 class Network(Fields):
     """One network's record (``networks/<name>.json``), written once by ``NetworkStore.create``."""
 
-    __slots__ = ("name", "bridge", "subnet", "gateway", "id", "created", "big_tcp")
-    _defaults = {"created": 0.0, "big_tcp": BIG_TCP_DEFAULT}   # records from before the option: the default
+    __slots__ = ("name", "bridge", "subnet", "gateway", "id", "created", "big_tcp", "labels", "options")
+    _defaults = {"created": 0.0, "big_tcp": BIG_TCP_DEFAULT,   # records from before the option: the default
+                 "labels": dict, "options": dict}
     name: str
     bridge: str
     subnet: str
@@ -89,6 +90,8 @@ class Network(Fields):
     id: str
     created: float
     big_tcp: bool            # containers' own eth0 send BIG TCP super-packets (see OPTIONS)
+    labels: dict             # the creator's labels (compose finds its networks by them)
+    options: dict            # the driver options as given at create (inspect shows exactly these)
 
     @property
     def prefixlen(self) -> int:
@@ -167,7 +170,7 @@ class NetworkStore(HostPorts):
         raise ConfigError(f"no free default subnet for this root (tried {candidates[0]} and on)")
 
     def create(self, name: str, subnet: str | None, gateway: str | None, exist_ok: bool = False,
-               options: dict[str, str] | None = None) -> Network:
+               options: dict[str, str] | None = None, labels: dict[str, str] | None = None) -> Network:
         import ipaddress  # not on the start path: only when networks are made
         if not self._valid(name):
             raise ConfigError(f"invalid network name {name!r}: use [a-zA-Z0-9][a-zA-Z0-9_.-]")
@@ -198,7 +201,8 @@ class NetworkStore(HostPorts):
             if gw not in net or gw in (net.network_address, net.broadcast_address):
                 raise ConfigError(f"gateway {gw} is not a usable address of subnet {net}")
             record = Network(name=name, bridge=bridge_name(self.paths.tag, name), subnet=str(net),
-                             gateway=str(gw), id=os.urandom(32).hex(), created=time.time(), big_tcp=big_tcp)
+                             gateway=str(gw), id=os.urandom(32).hex(), created=time.time(), big_tcp=big_tcp,
+                             labels=dict(labels or {}), options=dict(options or {}))
             os.makedirs(os.path.join(self.dir, name), exist_ok=True)
             _write(os.path.join(self.dir, f"{name}.json"), record.to_json())
             return record
@@ -222,15 +226,16 @@ class NetworkStore(HostPorts):
             return {}
         return {f[:-6]: (_read(os.path.join(ndir, f)) or {}) for f in files}
 
-    def allocate(self, net: Network, cid: str, cname: str) -> str:
-        """Lease the lowest free address of ``net`` to container ``cid``."""
+    def allocate(self, net: Network, cid: str, cname: str, aliases: list[str] | None = None) -> str:
+        """Lease the lowest free address of ``net`` to container ``cid`` (found by ``cname`` and ``aliases``)."""
         ndir = os.path.join(self.dir, net.name)
         with self.lock():
             os.makedirs(ndir, exist_ok=True)
             taken = {f[:-6] for f in os.listdir(ndir) if f.endswith(".lease")} | {net.gateway}  # names only
             for ip in _hosts(net.subnet):
                 if ip not in taken:
-                    _write(os.path.join(ndir, f"{ip}.lease"), {"id": cid, "name": cname}, exclusive=True)
+                    lease = {"id": cid, "name": cname, **({"aliases": aliases} if aliases else {})}
+                    _write(os.path.join(ndir, f"{ip}.lease"), lease, exclusive=True)
                     return ip
         raise ConflictError(f"no free address left on network {net.name} ({net.subnet})")
 

@@ -16,7 +16,7 @@ def _nothing_created(root: str) -> None:
     (["--plugins", "motd", "run", "busybox", "true"], "requires 'mnt'"),
     (["run", "--pull", "never", "nosuchimage", "true"], "Unable to find image"),  # never: no traffic to Hub
     (["run", "--rootfs", "/nonexistent-nsrun", "true"], "no such directory"),
-    (["run", "-v", "relative:/x", "busybox", "true"], "absolute"),
+    (["run", "-v", "./relative:/x", "busybox", "true"], "absolute"),
     (["run", "-v", "/nonexistent-nsrun:/x", "busybox", "true"], "does not exist"),
     (["run", "-v", "/tmp:/x:rw:x", "busybox", "true"], "invalid volume"),
     (["run", "-e", "=oops", "busybox", "true"], "invalid environment variable"),

@@ -65,8 +65,7 @@ def test_network_rm_undoes_what_the_third_party_backend_set_up(nsrun, nsrun_root
     subnet = f"10.103.{random.randint(128, 250)}.0/24"
     nsrun("network", "create", "--subnet", subnet, net, check=True)
     nsrun("--plugins", PLUGINS, "run", "--rm", "--network", net, "busybox", "true", check=True)
-    bridge = json.loads(nsrun("network", "inspect", net, check=True).stdout)[0]["Options"][
-        "com.docker.network.bridge.name"]
+    bridge = json.loads(nsrun("network", "inspect", net, check=True).stdout)[0]["Nsrun"]["Bridge"]
     assert bridge in _table(nsrun_root) and subnet in _table(nsrun_root)
     nsrun("network", "rm", net, check=True)  # default plugins: nftx is not selected, and is still undone
     assert bridge not in _table(nsrun_root) and subnet not in _table(nsrun_root)

@@ -245,9 +245,10 @@ def test_bridge_links_have_dockers_mtu_the_default_route_the_uplinks_and_pass_bi
         if big_kernel:  # a container sends them only when its network says so (the default network does not)
             assert _ipv4_gso_max(small, "eth0") == 65536
             assert _ipv4_gso_max(big, "eth0") == BIG_TCP
-        opts = json.loads(nsrun("network", "inspect", f"n{unique}", check=True).stdout)[0]["Options"]
-        assert opts["nsrun.bridge.big_tcp"] == "true"
-        opts = json.loads(nsrun("network", "inspect", "bridge", check=True).stdout)[0]["Options"]
+        shown = json.loads(nsrun("network", "inspect", f"n{unique}", check=True).stdout)[0]
+        assert shown["Options"]["nsrun.bridge.big_tcp"] == "true"               # as given
+        assert shown["Nsrun"]["Options"]["nsrun.bridge.big_tcp"] == "true"      # as made
+        opts = json.loads(nsrun("network", "inspect", "bridge", check=True).stdout)[0]["Nsrun"]["Options"]
         assert opts["nsrun.bridge.big_tcp"] == "false"
     finally:
         nsrun("rm", "-f", name, f"{name}b")

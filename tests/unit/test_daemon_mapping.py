@@ -84,7 +84,8 @@ def test_create_body_from_the_docker_cli():
     args = create_args(CLI_BODY, "web", HOOK)
     assert args == {"argv": ["echo", "hi"], "image": "busybox", "name": "web", "env": {"A": "1"}, "workdir": None,
                     "user": None, "tty": False, "interactive": False, "detach": True, "remove": True,
-                    "options": {}, "entrypoint": None, "stop_signal": None, "group_add": []}
+                    "options": {}, "entrypoint": None, "stop_signal": None, "group_add": [], "labels": {},
+                    "restart": ""}
 
 
 def test_create_body_maps_onto_plugin_options():
@@ -108,14 +109,15 @@ def test_entrypoint_and_stop_signal_as_the_docker_cli_sends_them():
     assert args["stop_signal"] == "SIGUSR1"
     assert create_args({**CLI_BODY, "HostConfig": {"PublishAllPorts": True}}, None, HOOK)["options"] == \
         {"publish_all": True}
-    with pytest.raises(ConfigError, match="Labels"):   # labels are fields plugins claim, not the core
-        create_args({**CLI_BODY, "Labels": {"a": "1"}}, None, HOOK)
+    # labels are the container's metadata: kept, all of them (a plugin may read one too)
+    assert create_args({**CLI_BODY, "Labels": {"a": "1"}}, None, HOOK)["labels"] == {"a": "1"}
+    with pytest.raises(ConfigError, match="Labels"):
+        create_args({**CLI_BODY, "Labels": {"a": 1}}, None, HOOK)
 
 
 @pytest.mark.parametrize("host, field", [({"Isolation": "hyperv"}, "HostConfig.Isolation"),
                                          ({"VolumeDriver": "x"}, "HostConfig.VolumeDriver"),
                                          ({"CpuRealtimePeriod": 1000}, "HostConfig.CpuRealtimePeriod"),
-                                         ({"RestartPolicy": {"Name": "always"}}, "HostConfig.RestartPolicy.Name"),
                                          ({"LogConfig": {"Type": "syslog"}}, "HostConfig.LogConfig.Type")])
 def test_a_field_nobody_maps_is_refused_by_name(host, field):
     with pytest.raises(ConfigError, match=field.replace(".", r"\.")):
@@ -124,10 +126,26 @@ def test_a_field_nobody_maps_is_refused_by_name(host, field):
         create_args({**CLI_BODY, "Domainname": "example.org"}, None, HOOK)
 
 
-def test_endpoint_settings_at_create_are_refused_by_name():
-    body = {**CLI_BODY, "NetworkingConfig": {"EndpointsConfig": {"default": {"Aliases": ["x"]}}}}
-    with pytest.raises(ConfigError, match=r"NetworkingConfig\.EndpointsConfig\.default\.Aliases"):
+def test_restart_policy_from_the_api():
+    def policy(p):
+        return create_args({**CLI_BODY, "HostConfig": {"RestartPolicy": p}}, None, HOOK)["restart"]
+    assert policy({"Name": "always"}) == "always" and policy({"Name": "no"}) == ""
+    assert policy({"Name": "on-failure", "MaximumRetryCount": 3}) == "on-failure:3"
+    for bad in ({"Name": "always", "MaximumRetryCount": 2}, {"Name": "on-failure", "MaximumRetryCount": -1}):
+        with pytest.raises(ConfigError, match="RestartPolicy"):
+            policy(bad)
+
+
+def test_endpoint_aliases_are_taken_other_endpoint_settings_refused_by_name():
+    body = {**CLI_BODY, "HostConfig": {"NetworkMode": "app_default"},
+            "NetworkingConfig": {"EndpointsConfig": {"app_default": {"Aliases": ["db", "db"]}}}}
+    assert create_args(body, None, HOOK)["options"] == {"network": "app_default", "network_aliases": ["db"]}
+    body["NetworkingConfig"]["EndpointsConfig"]["app_default"]["IPAMConfig"] = {"IPv4Address": "10.231.0.9"}
+    with pytest.raises(ConfigError, match=r"NetworkingConfig\.EndpointsConfig\.app_default\.IPAMConfig"):
         create_args(body, None, HOOK)
+    bad = {**CLI_BODY, "NetworkingConfig": {"EndpointsConfig": {"default": {"Aliases": ["no spaces"]}}}}
+    with pytest.raises(ConfigError, match="invalid alias"):
+        create_args(bad, None, HOOK)
 
 
 @pytest.mark.parametrize("body", [None, [], "x", {"Cmd": ["true"]}, {"Image": 5}, {"Image": "b", "Cmd": [1]},

@@ -78,10 +78,23 @@ def test_changes_build_a_config_as_docker_import_does():
 
 
 @pytest.mark.parametrize("change, words", [
-    ("RUN true", "RUN is not supported"), ("VOLUME /x", "not supported"), ("CMD", "needs an argument"),
+    ("RUN true", "RUN is not supported"), ("ONBUILD RUN x", "not supported"), ("CMD", "needs an argument"),
     ('CMD ["a", 1]', "JSON array of strings"), ("EXPOSE http", "not PORT"), ("EXPOSE 80/icmp", "not PORT"),
     ("LABEL novalue=1 bare", "not KEY=VALUE"), ("STOPSIGNAL SIGNOPE", "invalid signal"), ("", "not supported"),
 ])
 def test_bad_changes_are_config_errors(change, words):
     with pytest.raises(ConfigError, match=words):
         parse_changes([change])
+
+
+def test_labels_the_users_over_the_images():
+    run = apply({"Cmd": ["sh"], "Labels": {"maker": "image", "kept": "yes"}}, cmd=[], labels={"maker": "me", "x": ""})
+    assert run.config["Labels"] == {"maker": "me", "kept": "yes", "x": ""}
+
+
+def test_volume_change_and_the_record_keeps_the_images_volumes():
+    config = parse_changes(["VOLUME /data /cache", 'VOLUME ["/logs"]'])
+    assert config["Volumes"] == {"/data": {}, "/cache": {}, "/logs": {}}
+    assert apply(config | {"Cmd": ["sh"]}, cmd=[]).config["Volumes"] == config["Volumes"]
+    with pytest.raises(ConfigError, match="absolute"):
+        parse_changes(["VOLUME data"])

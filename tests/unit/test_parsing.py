@@ -60,9 +60,10 @@ def test_volume_forms(tmp_path):
 
 
 @pytest.mark.parametrize("spec, words", [
-    ("rel:/x", "absolute"), ("/tmp:rel", "container path must be absolute"), ("/tmp:/x:rw:x", "expected"),
-    ("/tmp:/x:xx", "mode must be"), ("/nonexistent-nsrun:/x", "does not exist"), ("/tmp:/", "cannot mount over"),
-    ("/tmp", "expected"),
+    ("bad name:/x", "not a valid volume name"), ("/tmp:rel", "container path must be absolute"),
+    ("/tmp:/x:rw:x", "expected"), ("/tmp:/x:xx", "mode must be"), ("/nonexistent-nsrun:/x", "does not exist"),
+    ("/tmp:/", "cannot mount over"), ("rel", "expected"), ("/tmp:/x:nocopy", "mode must be"),
+    ("data:/x:z", "not supported"), ("x:/y", "not a valid volume name"),
 ])
 def test_volume_errors_are_one_line(spec, words):
     with pytest.raises(ConfigError, match=words) as excinfo:
@@ -107,3 +108,37 @@ def test_unknown_group_is_refused(tmp_path):
     (tmp_path / "etc/group").write_text("www:x:55:\n")
     with pytest.raises(ConfigError, match="unable to find group"):
         parse_user("web:nogroup", str(tmp_path))
+
+
+def test_restart_policies():
+    from nsrun._parse import parse_restart
+    from nsrun._supervisor import should_restart
+    assert parse_restart("no") == parse_restart("") == ("", 0)
+    assert parse_restart("on-failure:5") == ("on-failure", 5) and parse_restart("always") == ("always", 0)
+    for bad, words in (("sometimes", "invalid restart policy"), ("on-failure:x", "must be a number"),
+                       ("on-failure:-1", "must be a number"), ("always:3", "only for on-failure")):
+        with pytest.raises(ConfigError, match=words):
+            parse_restart(bad)
+    assert should_restart("always", 0, 99, {}) and should_restart("unless-stopped", 0, 0, {})
+    assert should_restart("on-failure", 1, 50, {}) and not should_restart("on-failure", 0, 0, {})
+    assert should_restart("on-failure:2", 3, 1, {}) and not should_restart("on-failure:2", 3, 2, {})
+    assert not should_restart("always", 1, 0, {"manual_stop": True}) and not should_restart("", 1, 0, {})
+
+
+def test_log_times_and_records(tmp_path):
+    import io
+    from nsrun._frames import frame, log_record, read_log, stamp
+    from nsrun._parse import parse_log_time
+    assert parse_log_time("1700000000.5", 0) == 1700000000.5
+    assert parse_log_time("10m", 1000.0) == 400.0 and parse_log_time("1h30s", 4000.0) == 370.0
+    assert parse_log_time("2026-11-29T00:00:00Z", 0) == parse_log_time("2026-11-29", 0)
+    with pytest.raises(ConfigError, match="invalid value for --since"):
+        parse_log_time("soon", 0)
+    assert stamp(1_700_000_000_000_000_007) == b"2023-11-14T22:13:20.000000007Z "
+    raw = log_record(1, b"a\n", 5) + frame(2, b"old\n") + log_record(2, b"b\n", 7)
+    f = io.BytesIO(raw[:-3])                          # the last record still being written
+    assert list(read_log(f, times=True)) == [(1, b"a\n", 5), (2, b"old\n", 0)]
+    f = io.BytesIO(raw[:-1 - len(b"b\n") - 8])        # its time written, not its frame: read again later
+    assert list(read_log(f)) == [(1, b"a\n"), (2, b"old\n")]
+    pos = f.tell()
+    assert raw[pos:pos + 1] == b"\x10"
