@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tarfile
 import tempfile
 
-from conftest import BIN
+BIN = os.path.dirname(sys.executable)  # the venv's bin (as tests/conftest.py has it: "conftest" may be compat's here)
 
 OCI = os.path.join(BIN, "nsrun-oci")
 APPLETS = ("sh", "echo", "cat", "sleep", "id", "hostname", "tty", "ls", "true", "grep", "kill", "ps")

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import BIN
+BIN = os.path.dirname(sys.executable)  # the venv's bin (as tests/conftest.py has it: "conftest" may be compat's here)
 
 OCI = os.path.join(BIN, "nsrun-oci")
 CALLER = os.path.join(os.path.dirname(__file__), "ocicaller.py")
