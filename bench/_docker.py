@@ -15,6 +15,7 @@ import subprocess
 import tarfile
 import time
 
+from _cgroups import own_parent, remove_parent
 from _env import free_subnet, run
 
 __all__ = ["Dockerd", "DOCKER_CLI"]
@@ -29,6 +30,7 @@ class Dockerd:
         self.dir = os.path.join(workdir, "dockerd")
         self.sock = os.path.join(self.dir, "docker.sock")
         self.env = {"DOCKER_CONFIG": os.path.join(self.dir, "client")}
+        self.cgroup_parent = own_parent("nsrbench-docker")  # its containers' cgroups: beneath ours, never /docker
         self.proc: subprocess.Popen | None = None
         self.rootfs = rootfs
         self._before: dict | None = None
@@ -55,7 +57,8 @@ class Dockerd:
         self.proc = subprocess.Popen(
             ["dockerd", "-H", f"unix://{self.sock}", "--data-root", os.path.join(self.dir, "data"),
              "--exec-root", os.path.join(self.dir, "exec"), "--pidfile", os.path.join(self.dir, "dockerd.pid"),
-             "--bip", bip, "--userland-proxy=false"],
+             "--bip", bip, "--userland-proxy=false"]
+            + (["--cgroup-parent", self.cgroup_parent] if self.cgroup_parent else []),
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -134,4 +137,6 @@ class Dockerd:
         subprocess.run(["umount", "-R", "-l", os.path.join(self.dir, "data")], capture_output=True)
         subprocess.run(["umount", "-R", "-l", os.path.join(self.dir, "exec")], capture_output=True)
         shutil.rmtree(self.dir, ignore_errors=True)
+        if self.cgroup_parent:
+            remove_parent(self.cgroup_parent)
         return problems

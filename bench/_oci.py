@@ -2,7 +2,7 @@
 /bin/true`` with either runtime (ctr with a private containerd; podman and a private dockerd when installed).
 
 Placement: runc makes the cgroup the engine names; every engine here is given a cgroup parent *beneath the cgroup
-this harness runs in* (``_parent``), so nothing lands outside it; nsrun-oci puts its cgroups there by itself.
+this harness runs in* (``_cgroups.own_parent``), so nothing lands outside it; nsrun-oci puts its cgroups there by itself.
 podman runs nsrun-oci with ``cgroups = "disabled"`` (else it moves conmon to ``/libpod_parent`` at the top of
 every hierarchy) and runc with ``--cgroup-parent``. Everything made (engines, their directories, the cgroup
 parent) is removed at the end.
@@ -17,6 +17,8 @@ import tempfile
 import time
 import uuid
 
+from _cgroups import own_parent, remove_parent
+
 from _common import Bench, Section, Target
 from _measure import Case, measure, paired_ratio, spawn_timed
 
@@ -27,32 +29,6 @@ VERBS = ("create", "start", "state", "delete")
 
 def _oci_bin(b: Bench) -> str:
     return os.path.join(os.path.dirname(b.nsrun.cmd()[0]), "nsrun-oci")
-
-
-def _parent() -> str | None:
-    """A cgroup path under the cgroup we run in for every v1 controller and v2 (the longest own path, when
-    every other is a prefix of it), for the engines' runc; None when there is none."""
-    with open("/proc/self/cgroup") as f:
-        own = [line.rstrip("\n").split(":", 2)[2] for line in f if line.strip()]
-    longest = max(own, key=len)
-    if not all(longest == p or longest.startswith(p.rstrip("/") + "/") or p == "/" for p in own):
-        return None
-    return f"{longest.rstrip('/')}/nsrbench-oci-{uuid.uuid4().hex[:6]}"
-
-
-def _remove_parent(parent: str) -> None:
-    for hier in os.listdir("/sys/fs/cgroup"):
-        d = f"/sys/fs/cgroup/{hier}{parent}"
-        if os.path.isdir(d):
-            for sub in sorted((os.path.join(r, n) for r, ds, _ in os.walk(d) for n in ds), key=len, reverse=True):
-                try:
-                    os.rmdir(sub)
-                except OSError:
-                    pass
-            try:
-                os.rmdir(d)
-            except OSError:
-                pass
 
 
 class _Verbs:
@@ -249,7 +225,7 @@ def _docker_cases(b: Bench, work: str, parent: str | None) -> tuple[list[Case], 
 def section_oci(b: Bench) -> Section:
     sec = Section("oci", "7. OCI runtime: nsrun-oci against runc, each verb and under engines (ms)")
     work = tempfile.mkdtemp(prefix="nsrbench-oci-", dir=b.workdir)
-    parent = _parent()
+    parent = own_parent("nsrbench-oci")
     closers: list = []
     try:
         cases = _verb_cases(b, work)
@@ -269,7 +245,7 @@ def section_oci(b: Bench) -> Section:
             except Exception as exc:  # noqa: BLE001 - report, go on with the others
                 sec.notes.append(f"cleanup failed: {exc}")
         if parent:
-            _remove_parent(parent)
+            remove_parent(parent)
         shutil.rmtree(work, ignore_errors=True)
     sec.notes.append("runc is given a cgroup parent beneath ours; podman runs nsrun-oci with cgroups disabled "
                      "(conmon stays in our cgroup)")
