@@ -117,7 +117,7 @@ def _default_setting(b: Bench, net: str) -> str:
     """The big_tcp setting nsrun gave the benchmark's network, created without options: the default."""
     res = run(b.nsrun.cmd(*b.nsrun.plugin_args("net"), "network", "inspect", net))
     try:
-        value = json.loads(res.stdout)[0]["Options"][OPTION]
+        value = json.loads(res.stdout)[0]["Nsrun"]["Options"][OPTION]  # nsrun's effective settings
     except (ValueError, IndexError, KeyError, TypeError):
         raise NotRun(f"`nsrun network inspect {net}` does not show {OPTION}") from None
     if value not in ("true", "false"):

@@ -123,7 +123,8 @@ class Runtime:
             raise ConfigError("cannot allocate tty if nsrun-oci will detach without setting console socket")
         if console_socket and not args["tty"]:
             raise ConfigError("cannot use console socket if nsrun-oci will not detach or allocate tty")
-        loaded, ctx = self.engine.prepare(plugins=names, name=cid, **args)
+        # detached: the container outlives nsrun-oci (its caller holds it), so it gets what a run -d gets
+        loaded, ctx = self.engine.prepare(plugins=names, name=cid, detach=True, **args)
         try:
             record = self.engine.create(ctx)
         except ConflictError:

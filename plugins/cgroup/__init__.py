@@ -1,11 +1,14 @@
 """A cgroup per container with Docker's limits, its own cgroup namespace and a read-only cgroup file system
 inside, as Docker does.
 
-Every container gets a cgroup in every hierarchy (``tree``), beneath the cgroup nsrun itself runs in
-(``--cgroup-parent`` relative to it), made in ``pre_clone`` with its limits written (``limits``). Only when
-nsrun may not make one (EACCES/EPERM/EROFS: it runs inside a container, or without delegation) and nothing
-was asked of it (no limit, no ``--cgroup-parent``) does a container stay in nsrun's own cgroup, with a note in
-``info["CgroupNotes"]``.
+Every detached container (``run -d``, the daemon's, nsrun-oci's) and every container started with a limit or
+``--cgroup-parent`` gets a cgroup in every hierarchy (``tree``), beneath the cgroup nsrun itself runs in
+(``--cgroup-parent`` relative to it), made in ``pre_clone`` with its limits written (``limits``). A foreground
+``run`` asking for neither stays in the cgroup nsrun runs in (``wants_own_cgroup`` says why: the kernel's
+cost), its cgroup namespace rooted there, mounted read-only; so does one nsrun may not make a cgroup for
+(EACCES/EPERM/EROFS: nsrun runs inside a container, or without delegation) when nothing was asked of it, with a
+note in ``info["CgroupNotes"]``. Without a cgroup of its own a container has no ``pause``/``update`` (refused
+with a line saying how to get one) and ``stats`` reads /proc instead.
 
 Putting the child into its cgroups costs this kernel an RCU grace period after an idle gap (6-15 ms: rcu_sync of
 the cgroup threadgroup lock, taken by every migration). Nobody waits for it in line: ``pre_clone`` starts a
@@ -97,6 +100,26 @@ def _cannot_make(exc: OSError, ctx: RunContext) -> bool:
             and not ctx.options.get("cgroup_parent"))
 
 
+def wants_own_cgroup(ctx: RunContext) -> bool:
+    """A cgroup of its own for every container that outlives the command that starts it (``run -d``, the
+    daemon's, the OCI runtime's: Docker's and runc's containers all have one) and for any container started
+    with a limit or ``--cgroup-parent``. A foreground ``run`` asking for neither stays in nsrun's cgroup
+    (module doc): placing a process costs this kernel an RCU grace period, 15-20 ms on an idle machine, which
+    the placing helper hides only in part — measured in ``make bench``: +22 ms on every such start."""
+    return bool(ctx.spec.detach or ctx.stash.get(_LIMITS) or ctx.options.get("cgroup_parent"))
+
+
+def _shared(ctx: RunContext, mountinfo: str, own: str, host: bool, note: str | None = None) -> int:
+    """The container stays in the cgroup nsrun runs in; its namespace is rooted there, mounted read-only."""
+    from .layout import plan_mounts
+    mounts, notes = plan_mounts(mountinfo, own, host_ns=host)
+    ctx.mounts.extend(mounts)
+    notes = [*notes, note] if note else notes
+    if notes:
+        ctx.info["CgroupNotes"] = notes
+    return 0 if host else CLONE_NEWCGROUP
+
+
 @hookimpl
 def pre_clone(ctx: RunContext) -> int:
     from .layout import plan_mounts
@@ -105,6 +128,8 @@ def pre_clone(ctx: RunContext) -> int:
         mountinfo = f.read()
     with open("/proc/self/cgroup") as f:
         own = f.read()
+    if not wants_own_cgroup(ctx):
+        return _shared(ctx, mountinfo, own, host)
     from .host import placer, write_files
     from .tree import Cgroup, cgroup_name, hierarchies
     hiers = hierarchies(mountinfo, own)
@@ -116,11 +141,7 @@ def pre_clone(ctx: RunContext) -> int:
         cg.remove(made)
         if not _cannot_make(exc, ctx):
             raise
-        # stays in the cgroup nsrun runs in; the namespace is rooted there, mounted read-only
-        mounts, notes = plan_mounts(mountinfo, own, host_ns=host)
-        ctx.mounts.extend(mounts)
-        ctx.info["CgroupNotes"] = [*notes, f"no cgroup of its own: {exc.strerror}: {exc.filename}"]
-        return 0 if host else CLONE_NEWCGROUP
+        return _shared(ctx, mountinfo, own, host, f"no cgroup of its own: {exc.strerror}: {exc.filename}")
     ctx.stash[_MADE] = (cg, made)
     cg.apply(write_files(cg, ctx.stash.get(_LIMITS) or {}))
     ctx.stash[_PLACER] = placer(hiers, cg)  # after the mkdirs: its first write holds cgroup_mutex

@@ -20,8 +20,9 @@ def _running(paths: Paths, ref: str) -> tuple[dict[str, Any], Cgroup]:
     if found["status"] != "running":
         raise ConflictError(f"Container {found['id']} is not running")
     if not (found["info"].get("Cgroup") or {}).get("dirs"):
-        raise ConflictError(f"container {found['name']} has no cgroup of its own: nsrun could not make one "
-                            f"where it runs (see CgroupNotes in inspect)")
+        raise ConflictError(f"container {found['name']} has no cgroup of its own: nsrun makes one for a "
+                            f"detached container (-d) or one started with a limit (-m, --cpus, --pids-limit, ...) "
+                            f"or --cgroup-parent")
     return found, Cgroup.from_info(found["info"])
 
 

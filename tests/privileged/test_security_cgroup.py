@@ -19,6 +19,9 @@ SELECTIONS = pytest.mark.parametrize("plugins", [DEFAULT, WITH_USER], ids=["defa
 # No network namespace in a user namespace: mnt binds the host's /sys (and the cgroup mounts beneath it, which
 # the plugin's tmpfs then covers) instead of mounting a fresh sysfs.
 WITH_USER_HOSTNET = (*WITH_USER, "run", "--network", "host")
+# A container in the cgroup nsrun runs in (a foreground run without limits: fresh cgroup mounts in its namespace)
+# and one with its own cgroup (a limit: its directories bound, the namespace made once it is placed in them).
+CGROUPS = pytest.mark.parametrize("own", [(), ("--pids-limit", "1000")], ids=["shared", "own"])
 REFUSED = re.compile(r"Read-only file system|Permission denied|Operation not permitted|Invalid argument", re.IGNORECASE)
 
 PROBES = r"""
@@ -56,16 +59,18 @@ def _assert_all_refused(stdout: str) -> None:
     assert all(REFUSED.search(line) for line in lines), lines
 
 
+@CGROUPS
 @SELECTIONS
-def test_the_container_has_its_own_cgroup_namespace(nsrun, plugins):
-    out = nsrun(*plugins, "run", "--rm", "busybox", "cat", "/proc/self/cgroup", check=True).stdout
+def test_the_container_has_its_own_cgroup_namespace(nsrun, plugins, own):
+    out = nsrun(*plugins, "run", *own, "--rm", "busybox", "cat", "/proc/self/cgroup", check=True).stdout
     paths = [line.split(":", 2)[2] for line in out.splitlines()]
     assert paths and all(p == "/" for p in paths), out
     assert _own_cgroup("memory") != "/"  # the session's own cgroup is not the root: the namespace hides it
 
 
+@CGROUPS
 @SELECTIONS
-def test_cgroup_files_are_readable_and_nothing_can_be_written_or_created(nsrun, plugins):
+def test_cgroup_files_are_readable_and_nothing_can_be_written_or_created(nsrun, plugins, own):
     path, before = _host_memory_limit()
     script = PROBES + r"""
 cat /sys/fs/cgroup/memory/memory.limit_in_bytes >/dev/null && echo READ-V1
@@ -78,7 +83,7 @@ probedir /sys/fs/cgroup/unified/nsrun-probe
 probedir /sys/fs/cgroup/newdir
 grep ' /sys/fs/cgroup' /proc/self/mountinfo
 """
-    out = nsrun(*plugins, "run", "--rm", "busybox", "sh", "-c", script, check=True).stdout
+    out = nsrun(*plugins, "run", *own, "--rm", "busybox", "sh", "-c", script, check=True).stdout
     assert "READ-V1" in out and "READ-V2" in out, out
     _assert_all_refused(out)
     mounts = [line.split() for line in out.splitlines() if line.split()[4:5] and
@@ -94,14 +99,14 @@ def test_cgroupns_host_shows_the_host_paths_and_stays_read_only(nsrun, plugins):
                       "probe /sys/fs/cgroup/memory/memory.limit_in_bytes"
     out = nsrun(*plugins, "run", "--rm", "--cgroupns", "host", "busybox", "sh", "-c", script, check=True).stdout
     mine = [line.split(":", 1)[1] for line in out.splitlines() if ":memory:" in line]
-    own = _own_cgroup("memory").rstrip("/")
-    assert mine and mine[0].startswith(f"memory:{own}/nsr"), out  # its own cgroup, beneath nsrun's: host paths
+    assert mine and mine[0] == f"memory:{_own_cgroup('memory')}", out  # foreground, no limit: nsrun's own, host path
     _assert_all_refused(out)
 
 
 @pytest.mark.parametrize("plugins", [(*DEFAULT, "run"), (*WITH_USER, "run"), WITH_USER_HOSTNET],
                          ids=["default", "user", "user-hostnet"])
-def test_attack_the_callers_memory_limit_from_inside(nsrun, plugins):
+@CGROUPS
+def test_attack_the_callers_memory_limit_from_inside(nsrun, plugins, own):
     """Every way in to the namespace root's (= the caller's) memory.limit_in_bytes is refused."""
     path, before = _host_memory_limit()
     script = PROBES + r"""
@@ -130,7 +135,7 @@ for m in $(awk '$9 == "cgroup" || $9 == "cgroup2" {print $5}' /proc/self/mountin
 done
 cd /sys/fs/cgroup/memory && probe ./memory.limit_in_bytes
 """
-    out = nsrun(*plugins, "--rm", "busybox", "sh", "-c", script, check=True).stdout
+    out = nsrun(*plugins, *own, "--rm", "busybox", "sh", "-c", script, check=True).stdout
     lines = _outcomes(out)
     assert sum("memory.limit_in_bytes" in line for line in lines) >= 8, lines
     _assert_all_refused(out)
