@@ -47,6 +47,7 @@ OPTIONS = [Option(("-v", "--volume"), "volumes", multiple=True, metavar="[SRC:]D
                   help="Use --rootfs itself as the writable root: no overlay and no /etc files of nsrun's "
                        "(an OCI bundle's root)")]
 _MS_BIND = 4096
+MOUNT_OPTIONS = ("volumes", "mounts", "tmpfs", "volumes_from")  # the options plan.plan reads
 PLAN_KEY = StashKey[list]()      # the checked mounts (plan.Planned), from configure
 COPY_UP_KEY = StashKey[tuple]()  # volume directories to fill from the image when empty
 DEVICES_KEY = StashKey[tuple]()  # ((host node, target), ...) from --device (and every host node: --privileged)
@@ -56,8 +57,11 @@ NO_DEVICE_CGROUP = ("the devices cgroup is not enforced by nsrun (the mnt plugin
 
 @hookimpl
 def configure(ctx: RunContext) -> None:
-    from .plan import plan
-    ctx.stash[PLAN_KEY] = plan(ctx.paths, ctx.spec.id, ctx.options, ctx.spec.config.get("Volumes"))
+    if any(ctx.options.get(k) for k in MOUNT_OPTIONS) or ctx.spec.config.get("Volumes"):
+        from .plan import plan  # only then: planning imports the volume store (~2 ms a start otherwise)
+        ctx.stash[PLAN_KEY] = plan(ctx.paths, ctx.spec.id, ctx.options, ctx.spec.config.get("Volumes"))
+    else:
+        ctx.stash[PLAN_KEY] = []
     if texts := ctx.options.get("devices"):
         from .devices import check_device, parse_device
         ctx.stash[DEVICES_KEY] = tuple(tuple(check_device(parse_device(text))) for text in texts)
