@@ -59,19 +59,20 @@ def _one(rec: Any, pids: list[int], now: str, system: int, cpus: int, mem_total:
     if not pids:
         out.update(cpu_stats=empty_cpu(), memory_stats={}, pids_stats={}, blkio_stats=_blkio(None))
         return out
-    use = procfs.usage(pids, proc)
-    out["cpu_stats"] = {"cpu_usage": {"total_usage": use.total_ns, "usage_in_kernelmode": use.system_ns,
-                                      "usage_in_usermode": use.user_ns},
-                        "throttling_data": {"periods": 0, "throttled_periods": 0, "throttled_time": 0}}
-    out["memory_stats"] = {"usage": use.rss, "limit": mem_total, "stats": {}}
-    out["pids_stats"] = {"current": use.threads}
-    out["blkio_stats"] = _blkio([{"major": 0, "minor": 0, "op": "read", "value": use.read_bytes},
-                                 {"major": 0, "minor": 0, "op": "write", "value": use.write_bytes}])
     info = rec.state.get("info") or {}
     cgroup = info.get("Cgroup")
-    if isinstance(cgroup, dict):
-        for part, value in cgroupfs.read(cgroup, mem_total).items():
-            out[part] = _blkio(value["io_service_bytes_recursive"]) if part == "blkio_stats" else value
+    parts = cgroupfs.read(cgroup, mem_total) if isinstance(cgroup, dict) else {}
+    if not _PARTS <= parts.keys():  # /proc for what its cgroup does not answer (or all: no cgroup of its own)
+        use = procfs.usage(pids, proc)
+        out["cpu_stats"] = {"cpu_usage": {"total_usage": use.total_ns, "usage_in_kernelmode": use.system_ns,
+                                          "usage_in_usermode": use.user_ns},
+                            "throttling_data": {"periods": 0, "throttled_periods": 0, "throttled_time": 0}}
+        out["memory_stats"] = {"usage": use.rss, "limit": mem_total, "stats": {}}
+        out["pids_stats"] = {"current": use.threads}
+        out["blkio_stats"] = _blkio([{"major": 0, "minor": 0, "op": "read", "value": use.read_bytes},
+                                     {"major": 0, "minor": 0, "op": "write", "value": use.write_bytes}])
+    for part, value in parts.items():
+        out[part] = _blkio(value["io_service_bytes_recursive"]) if part == "blkio_stats" else value
     out["cpu_stats"]["system_cpu_usage"] = system
     out["cpu_stats"]["online_cpus"] = cpus
     networks = procfs.net_dev(pids[0], proc)
@@ -81,6 +82,9 @@ def _one(rec: Any, pids: list[int], now: str, system: int, cpus: int, mem_total:
     if hook is not None:
         hook.call("container_stats", options=rec.spec.options, info=info, pids=pids, stats=out)
     return out
+
+
+_PARTS = {"cpu_stats", "memory_stats", "pids_stats", "blkio_stats"}  # what a cgroup can answer
 
 
 def _blkio(entries: list[dict[str, Any]] | None) -> dict[str, Any]:
