@@ -79,7 +79,8 @@ _LAZY = {"ContainerSpec": "_context", "IdMap": "_context", "Mount": "_context", 
          "CLONE_NEWIPC": "syscalls", "CLONE_NEWNET": "syscalls", "CLONE_NEWNS": "syscalls",
          "CLONE_NEWPID": "syscalls", "CLONE_NEWUSER": "syscalls", "CLONE_NEWUTS": "syscalls",
          "FieldSource": "_fieldsource", "FieldError": "_fieldsource", "Route": "_routes", "ApiRequest": "_routes",
-         "ApiResponse": "_routes", "format_table": "_console"}
+         "ApiResponse": "_routes", "format_table": "_console", "parse_filters": "_filters",
+         "filter_items": "_filters", "labels_match": "_filters"}
 
 
 def __getattr__(name: str) -> Any:
@@ -98,5 +99,5 @@ __all__ = [
     "ChildSetupError", "TeardownError",
     "CLONE_NEWIPC", "CLONE_NEWNET", "CLONE_NEWNS", "CLONE_NEWPID", "CLONE_NEWUSER", "CLONE_NEWUTS",
     "find_container", "list_containers", "update_container_info", "installed_hooks", "process_start_time", "format_table", "Fields", "defer_close",
-    "__version__", "FieldSource", "FieldError", "Route", "ApiRequest", "ApiResponse", "fork_command",
+    "__version__", "parse_filters", "filter_items", "labels_match", "FieldSource", "FieldError", "Route", "ApiRequest", "ApiResponse", "fork_command",
 ]

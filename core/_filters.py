@@ -70,6 +70,9 @@ def _check_values(filters: dict[str, list[str]]) -> None:
     for code in filters.get("exited", ()):
         if not code.lstrip("-").isdigit():
             raise ConfigError(f"invalid filter 'exited={code}': an integer is needed")
+    for value in filters.get("dangling", ()):
+        if value.lower() not in ("true", "false", "1", "0"):
+            raise ConfigError(f"invalid filter 'dangling={value}'")
     for name in filters.get("name", ()):
         try:
             re.compile(name)

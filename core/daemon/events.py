@@ -17,7 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
-from .convert import BadRequest
+from .._filters import labels_match, parse_filters
 from .http import STATE, only_query
 
 __all__ = ["ROUTES", "changes"]
@@ -25,21 +25,6 @@ __all__ = ["ROUTES", "changes"]
 POLL = 0.25
 
 
-def _filters(request: web.Request) -> dict[str, list[str]]:
-    try:
-        raw = json.loads(request.query.get("filters") or "{}")
-    except ValueError:
-        raise BadRequest("invalid filters: not JSON") from None
-    if not isinstance(raw, dict):
-        raise BadRequest("invalid filters: expected an object")
-    out = {}
-    for key, values in raw.items():
-        if key not in ("type", "event", "container", "label"):
-            raise BadRequest(f"event filter {key!r} is not supported by nsrun")
-        if isinstance(values, dict):
-            values = [v for v, on in values.items() if on]
-        out[key] = list(values) if isinstance(values, list) else [str(values)]
-    return out
 
 
 def _snapshot(d: Any) -> dict[str, tuple[str, Any]]:
@@ -83,7 +68,6 @@ def _wanted(filters: dict[str, list[str]], action: str, rec: Any) -> bool:
     if filters.get("event") and action not in filters["event"]:
         return False
     if filters.get("label"):
-        from .._filters import labels_match
         if not labels_match(rec.spec.config.get("Labels") or {}, filters["label"]):
             return False
     refs = filters.get("container")
@@ -92,7 +76,7 @@ def _wanted(filters: dict[str, list[str]], action: str, rec: Any) -> bool:
 
 async def events(request: web.Request) -> web.StreamResponse:
     only_query(request, "filters")
-    filters = _filters(request)
+    filters = parse_filters(request.query.get("filters"), ("type", "event", "container", "label"))
     d = request.app[STATE]
     before = await asyncio.to_thread(_snapshot, d)
     resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})

@@ -17,6 +17,7 @@ from typing import Any
 from aiohttp import web
 
 from .. import __version__
+from .._filters import parse_filters
 from .._images import normalize
 from ..errors import ConfigError, NotFoundError, NsrunError
 from ..image.view import repo_tags
@@ -46,26 +47,6 @@ def _get(d: Any, ref: str) -> dict[str, Any]:
 
 
 # -- list, inspect -------------------------------------------------------------------------------------------
-def _filters(request: web.Request, known: tuple[str, ...]) -> dict[str, list[str]]:
-    """Docker's ``filters`` (``{"key": ["v"]}`` or ``{"key": {"v": true}}``); an unknown key is refused."""
-    try:
-        raw = json.loads(request.query.get("filters") or "{}")
-    except ValueError:
-        raise BadRequest("invalid filters: not JSON") from None
-    if not isinstance(raw, dict):
-        raise BadRequest("invalid filters: expected an object")
-    out: dict[str, list[str]] = {}
-    for key, values in raw.items():
-        if key not in known:
-            raise BadRequest(f"invalid filter {key!r}: nsrun supports {', '.join(known)}")
-        if isinstance(values, dict):
-            values = [k for k, v in values.items() if v]
-        elif isinstance(values, str):
-            values = [values]
-        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
-            raise BadRequest(f"invalid filter {key!r}: expected a list of strings")
-        out[key] = values
-    return out
 
 
 def _dangling(values: list[str]) -> bool | None:
@@ -112,7 +93,7 @@ async def list_images(request: web.Request) -> web.Response:
         parse_bool(request.query.get(key), key)
     show_all = parse_bool(request.query.get("all"), "all")
     d = request.app[STATE]
-    filters = _filters(request, ("reference", "dangling"))
+    filters = parse_filters(request.query.get("filters"), ("reference", "dangling"))
     dangling = _dangling(filters.get("dangling", []))
     counts = await asyncio.to_thread(_use_counts, d)
     out = []
@@ -225,7 +206,7 @@ async def prune_images(request: web.Request) -> web.Response:
     from ..image.view import docker_removed
     only_query(request, "filters")
     d = request.app[STATE]
-    dangling = _dangling(_filters(request, ("dangling",)).get("dangling", []))
+    dangling = _dangling(parse_filters(request.query.get("filters"), ("dangling",)).get("dangling", []))
 
     def run() -> dict[str, Any]:
         images = d.engine.images

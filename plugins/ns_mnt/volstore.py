@@ -26,6 +26,8 @@ from nsrun import ConfigError, ConflictError, NotFoundError, Paths
 
 from .volumes import check_volume_name
 
+LIST_FILTERS = ("name", "label", "driver", "dangling")  # what VolumeStore.matching takes
+
 __all__ = ["VolumeStore", "validate_options", "volumes_of"]
 
 META = "volume.json"
@@ -183,17 +185,39 @@ class VolumeStore:
                     pass
         return total
 
+    def used(self) -> set[str]:
+        """The names of the volumes some container of the root mounts."""
+        from nsrun import list_containers
+        used: set[str] = set()
+        for c in list_containers(self.paths):
+            used |= volumes_of(c["options"])
+        return used
+
+    def matching(self, filters: dict[str, list[str]]) -> list[dict[str, Any]]:
+        """The volumes that pass Docker's list filters (``nsrun.parse_filters``'s form; keys ``name``:
+        substring, ``label``, ``driver``, ``dangling``): values of one key are alternatives, keys all hold."""
+        from nsrun import labels_match
+        used = self.used() if "dangling" in filters else set()
+        out = []
+        for meta in self.list():
+            name = meta["Name"]
+            if filters.get("name") and not any(v in name for v in filters["name"]):
+                continue
+            if filters.get("label") and not labels_match(meta.get("Labels") or {}, filters["label"]):
+                continue
+            if filters.get("driver") and "local" not in filters["driver"]:
+                continue
+            if filters.get("dangling") and not any((name not in used) == (v.lower() in ("true", "1"))
+                                                   for v in filters["dangling"]):
+                continue
+            out.append(meta)
+        return out
+
     def prune(self, labels: list[str] | None = None, all_: bool = True) -> tuple[list[str], int]:
         """Remove every volume no container uses (matching ``labels``); (names removed, bytes reclaimed)."""
-        from nsrun import list_containers
         removed, reclaimed = [], 0
         with self.lock():
-            used = set()
-            for c in list_containers(self.paths):
-                used |= volumes_of(c["options"])
-            for meta in self.list():
-                if meta["Name"] in used or (labels and not _labels_match(meta.get("Labels") or {}, labels)):
-                    continue
+            for meta in self.matching({"dangling": ["true"], **({"label": labels} if labels else {})}):
                 reclaimed += self.size(meta["Name"])
                 self._delete(meta["Name"])
                 removed.append(meta["Name"])
@@ -225,11 +249,3 @@ class VolumeStore:
                 shutil.rmtree(os.path.join(self.dir, name), ignore_errors=True)
                 lines.append(f"removed incomplete volume directory {name}")
         return lines
-
-
-def _labels_match(labels: dict[str, str], wanted: list[str]) -> bool:
-    for item in wanted:
-        key, eq, value = item.partition("=")
-        if key not in labels or (eq and labels[key] != value):
-            return False
-    return True

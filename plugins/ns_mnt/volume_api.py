@@ -3,43 +3,14 @@
 (``VolumesDeleted``, ``SpaceReclaimed``). Docker's shapes; errors as ``{"message"}``."""
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from nsrun import ApiRequest, ApiResponse, ConfigError, Route
+from nsrun import ApiRequest, ApiResponse, ConfigError, Route, parse_filters
 
-from .volstore import VolumeStore, _labels_match, volumes_of
+from .volstore import LIST_FILTERS as _LIST_FILTERS, VolumeStore
 
 __all__ = ["routes"]
 
-_LIST_FILTERS = ("name", "label", "driver", "dangling")
-
-
-def _filters(req: ApiRequest, allowed: tuple[str, ...]) -> dict[str, list[str]]:
-    raw = req.query.get("filters") or ""
-    if not raw:
-        return {}
-    try:
-        data = json.loads(raw)
-    except ValueError:
-        raise ConfigError("invalid filters: not JSON") from None
-    if not isinstance(data, dict):
-        raise ConfigError("invalid filters: expected an object")
-    out = {}
-    for key, values in data.items():
-        if key not in allowed:
-            raise ConfigError(f"invalid filter '{key}'")
-        if isinstance(values, dict):
-            values = [v for v, on in values.items() if on]
-        elif isinstance(values, str):
-            values = [values]
-        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
-            raise ConfigError(f"invalid filter '{key}': expected a list of strings")
-        out[key] = values
-    for value in out.get("dangling", ()):
-        if value.lower() not in ("true", "false", "1", "0"):
-            raise ConfigError(f"invalid filter 'dangling={value}'")
-    return out
 
 
 def _only(req: ApiRequest, *allowed: str) -> None:
@@ -48,33 +19,10 @@ def _only(req: ApiRequest, *allowed: str) -> None:
             raise ConfigError(f"query parameter {key!r} is not supported by nsrun here")
 
 
-def _used(store: VolumeStore) -> set[str]:
-    from nsrun import list_containers
-    used: set[str] = set()
-    for c in list_containers(store.paths):
-        used |= volumes_of(c["options"])
-    return used
-
-
 def _list(req: ApiRequest) -> Any:
     _only(req, "filters")
     store = VolumeStore(req.paths)
-    filters = _filters(req, _LIST_FILTERS)
-    used = _used(store) if "dangling" in filters else set()
-    out = []
-    for meta in store.list():
-        name = meta["Name"]
-        if filters.get("name") and not any(v in name for v in filters["name"]):
-            continue
-        if filters.get("label") and not _labels_match(meta.get("Labels") or {}, filters["label"]):
-            continue
-        if filters.get("driver") and "local" not in filters["driver"]:
-            continue
-        if filters.get("dangling"):
-            dangling = name not in used
-            if not any(dangling == (v.lower() in ("true", "1")) for v in filters["dangling"]):
-                continue
-        out.append(store.view(meta))
+    out = [store.view(meta) for meta in store.matching(parse_filters(req.query.get("filters"), _LIST_FILTERS))]
     return {"Volumes": out, "Warnings": []}
 
 
@@ -110,7 +58,7 @@ def _remove(req: ApiRequest) -> ApiResponse:
 
 def _prune(req: ApiRequest) -> Any:
     _only(req, "filters")
-    filters = _filters(req, ("label", "all"))
+    filters = parse_filters(req.query.get("filters"), ("label", "all"))
     removed, reclaimed = VolumeStore(req.paths).prune(filters.get("label"))
     return {"VolumesDeleted": removed, "SpaceReclaimed": reclaimed}
 

@@ -5,9 +5,9 @@ import json
 
 import click
 
-from nsrun import ConfigError, Paths, format_table
+from nsrun import ConfigError, Paths, filter_items, format_table
 
-from .volstore import VolumeStore, _labels_match
+from .volstore import LIST_FILTERS, VolumeStore
 
 __all__ = ["volume"]
 
@@ -47,19 +47,11 @@ def create(ctx: click.Context, driver: str, labels: tuple[str, ...], opts: tuple
 
 @volume.command(name="ls")
 @click.option("-q", "--quiet", is_flag=True, help="Only names")
-@click.option("-f", "--filter", "filters", multiple=True, metavar="label=K[=V]|name=N")
+@click.option("-f", "--filter", "filters", multiple=True, metavar="label=K[=V]|name=N|driver=D|dangling=B")
 @click.pass_context
 def ls(ctx: click.Context, quiet: bool, filters: tuple[str, ...]) -> None:
     """List volumes."""
-    wanted: dict[str, list[str]] = {}
-    for item in filters:
-        key, eq, value = item.partition("=")
-        if key not in ("label", "name") or not eq:
-            raise ConfigError(f"invalid filter {item!r} (label=K[=V], name=N)")
-        wanted.setdefault(key, []).append(value)
-    rows = [m for m in _store(ctx).list()
-            if _labels_match(m.get("Labels") or {}, wanted.get("label", []))
-            and all(n in m["Name"] for n in wanted.get("name", []))]
+    rows = _store(ctx).matching(filter_items(filters, LIST_FILTERS))  # as GET /volumes filters
     if quiet:
         for m in rows:
             click.echo(m["Name"])

@@ -11,7 +11,7 @@ import datetime
 import os
 from typing import Any
 
-from nsrun import ConfigError, ConflictError, NotFoundError, Paths
+from nsrun import ConfigError, ConflictError, NotFoundError, Paths, labels_match, parse_filters
 
 from .firewall import installed_firewalls
 from .ipam import BIG_TCP_OPTION, DEFAULT_NAME, Network, NetworkStore
@@ -63,35 +63,7 @@ def _find(store: NetworkStore, ref: str) -> Network:
 _LIST_FILTERS = ("name", "id", "label", "driver", "type", "scope", "dangling")
 
 
-def _filters(raw: str | None) -> dict[str, list[str]]:
-    import json
-    if not raw:
-        return {}
-    try:
-        data = json.loads(raw)
-    except ValueError:
-        raise ConfigError("invalid filters: not JSON") from None
-    if not isinstance(data, dict):
-        raise ConfigError("invalid filters: expected an object")
-    out = {}
-    for key, values in data.items():
-        if key not in _LIST_FILTERS:
-            raise ConfigError(f"invalid filter '{key}'")
-        values = [v for v, on in values.items() if on] if isinstance(values, dict) else values
-        values = [values] if isinstance(values, str) else values
-        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
-            raise ConfigError(f"invalid filter '{key}': expected a list of strings")
-        out[key] = values
-    return out
-
-
 def _passes(item: dict[str, Any], filters: dict[str, list[str]]) -> bool:
-    def labels_ok(wanted: list[str]) -> bool:
-        for w in wanted:
-            key, eq, value = w.partition("=")
-            if key not in item["Labels"] or (eq and item["Labels"][key] != value):
-                return False
-        return True
     custom = item["Name"] not in ("bridge", "host", "none")
     tests = {"name": lambda v: v in item["Name"], "id": lambda v: item["Id"].startswith(v),
              "driver": lambda v: item["Driver"] == v, "scope": lambda v: v == "local",
@@ -99,7 +71,7 @@ def _passes(item: dict[str, Any], filters: dict[str, list[str]]) -> bool:
              "dangling": lambda v: (v.lower() in ("true", "1")) == (custom and not item["Containers"])}
     for key, values in filters.items():
         if key == "label":
-            if not labels_ok(values):
+            if not labels_match(item["Labels"], values):
                 return False
         elif values and not any(tests[key](v) for v in values):
             return False
@@ -107,7 +79,7 @@ def _passes(item: dict[str, Any], filters: dict[str, list[str]]) -> bool:
 
 
 def network_list(paths: Paths, filters: str | None = None) -> list[dict[str, Any]]:
-    wanted = _filters(filters)
+    wanted = parse_filters(filters, _LIST_FILTERS)
     store = NetworkStore(paths)
     nets = store.list()
     if not any(n.name == DEFAULT_NAME for n in nets):
