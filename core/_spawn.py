@@ -484,6 +484,11 @@ def _parked_stdio(ctx: RunContext, parking: Parking) -> None:
     sock.sendmsg([name], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, array.array("i", [master]))])
     sock.close()
     os.close(master)
+    _become_tty(slave)
+
+
+def _become_tty(slave: int) -> None:
+    """Make the pty ``slave`` this process's controlling terminal and stdio (in a session of its own)."""
     if os.getsid(0) != os.getpid():
         os.setsid()
     fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
@@ -521,13 +526,7 @@ def _setup_stdio(ctx: RunContext, chan: _Channel) -> None:
         master, slave = os.openpty()
         _send_fds(chan.sock, b"PTY", [master])
         os.close(master)
-        if os.getsid(0) != os.getpid():
-            os.setsid()
-        fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
-        for fd in (0, 1, 2):
-            os.dup2(slave, fd)
-        if slave > 2:
-            os.close(slave)
+        _become_tty(slave)
         return
     ours, theirs = [], []
     if ctx.spec.interactive:
