@@ -62,20 +62,14 @@ def volumes_of(options: dict[str, Any]) -> set[str]:
     """The named volumes a container's options mount (``-v NAME:..``, ``--mount type=volume,source=NAME``)."""
     from .volumes import parse_mount, parse_volume
     names = set()
-    for text in options.get("volumes") or ():
-        try:
-            vol = parse_volume(text, check_exists=False)
-        except ConfigError:
-            continue
-        if vol.kind == "volume" and vol.source:
-            names.add(vol.source)
-    for text in options.get("mounts") or ():
-        try:
-            vol = parse_mount(text, check_exists=False)
-        except ConfigError:
-            continue
-        if vol.kind == "volume" and vol.source:
-            names.add(vol.source)
+    for key, parse in (("volumes", parse_volume), ("mounts", parse_mount)):
+        for text in options.get(key) or ():
+            try:
+                vol = parse(text, check_exists=False)
+            except ConfigError:
+                continue
+            if vol.kind == "volume" and vol.source:
+                names.add(vol.source)
     return names
 
 

@@ -86,13 +86,7 @@ def rm(ctx: click.Context, force: bool, names: tuple[str, ...]) -> None:
 @click.pass_context
 def prune(ctx: click.Context, force: bool, filters: tuple[str, ...]) -> None:
     """Remove every volume no container uses."""
-    labels = []
-    for item in filters:
-        key, eq, value = item.partition("=")
-        if key != "label" or not eq:
-            raise ConfigError(f"invalid filter {item!r} (label=K[=V])")
-        labels.append(value)
-    removed, reclaimed = _store(ctx).prune(labels)
+    removed, reclaimed = _store(ctx).prune(filter_items(filters, ("label",)).get("label"))
     for name in removed:
         click.echo(name)
     click.echo(f"Total reclaimed space: {reclaimed}B")
