@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from ._engine import Engine
     from ._state import Record
 
-__all__ = ["exec_in", "exec_plugins", "EXEC_HOOKS"]
+__all__ = ["exec_in", "exec_plugins", "join", "EXEC_HOOKS"]
 
 EXEC_HOOKS = ("pre_join", "post_join", "before_exec", "wrap_exec")  # all an exec runs of its container's plugins
 
@@ -38,28 +38,41 @@ def exec_in(engine: Engine, rec: Record, argv: list[str], *, tty: bool, interact
     from ._parse import parse_user
     from ._io import PipeIO, PtyIO
     from ._lifecycle import _forwarding
-    from ._spawn import spawn_joined
 
     spec = rec.spec.replace(argv=list(argv), env={**rec.spec.env, **env}, tty=tty,
                                interactive=interactive, workdir=workdir or rec.spec.workdir,
                                user=parse_user(user, rec.spec.rootfs) if user else rec.spec.user)
+    io = PtyIO(interactive) if tty else PipeIO(interactive)
+
+    def forked(child: Any) -> None:
+        io.after_fork()
+        if client is not None:
+            io.watch(client, lambda: _gone(client, io, child))
+    child = join(rec, spec, engine.paths, forked=forked)
+    with _forwarding(child.pid):
+        return io.wait(child)
+
+
+def join(rec: Record, spec: Any, paths: Any, *, parking: Any = None, forked: Any = None) -> Any:
+    """The one way into a running container (``nsrun exec``, ``nsrun-oci exec``): ``spec`` run by a process
+    that joins ``rec``'s namespaces with the container's exec plugins (``pre_join``, ``post_join``); returned
+    released (exec'd, or parked on ``parking``'s fifo). ``forked(child)`` runs right after the fork; if
+    anything after the fork fails, the joining process is killed."""
+    from ._spawn import spawn_joined
     loaded = exec_plugins(rec.spec.plugins)
-    ctx = loaded.context(spec, engine.paths)
+    ctx = loaded.context(spec, paths)
     ctx.hostname = (rec.state.get("info") or {}).get("Hostname")
     loaded.call("pre_join", ctx=ctx)
-    io = PtyIO(interactive) if tty else PipeIO(interactive)
-    child = spawn_joined(rec.state["pid"], ctx, loaded)
-    io.after_fork()
-    if client is not None:
-        io.watch(client, lambda: _gone(client, io, child))
+    child = spawn_joined(rec.state["pid"], ctx, loaded, parking)
     try:
+        if forked is not None:
+            forked(child)
         loaded.call("post_join", ctx=ctx, pid=child.pid)
         child.release()
     except BaseException:
         child.kill()
         raise
-    with _forwarding(child.pid):
-        return io.wait(child)
+    return child
 
 
 def _gone(client: int, io: Any, child: Any) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 from ._fieldsource import FieldError, FieldSource
 
-__all__ = ["from_oci", "SUPPORTED_VERSIONS"]
+__all__ = ["from_oci", "take_process", "SUPPORTED_VERSIONS"]
 
 SUPPORTED_VERSIONS = ("1.0", "1.1", "1.2")
 
@@ -26,37 +26,50 @@ def from_oci(config: Any, bundle: str, oci_config: Any) -> dict[str, Any]:
     version = fields.take("ociVersion", str) or ""
     if not version.startswith(tuple(v + "." for v in SUPPORTED_VERSIONS)) and version not in SUPPORTED_VERSIONS:
         raise FieldError(f"unsupported ociVersion {version!r}: nsrun runs {', '.join(SUPPORTED_VERSIONS)}.x")
-    argv = fields.take_strings("process.args")
-    if not argv:
-        raise FieldError("config.json field process.args: a command is required")
-    env = {}
-    for item in fields.take_strings("process.env") or []:
-        key, sep, value = item.partition("=")
-        if not key or not sep:
-            raise FieldError(f"config.json field process.env: {item!r} is not KEY=VALUE")
-        env[key] = value
-    cwd = fields.take("process.cwd", str) or "/"
-    if not os.path.isabs(cwd):
-        raise FieldError(f"config.json field process.cwd: {cwd!r} must be an absolute path")
-    uid, gid = fields.take("process.user.uid", int) or 0, fields.take("process.user.gid", int) or 0
-    groups = fields.take("process.user.additionalGids", list) or []
-    if not all(isinstance(g, int) and not isinstance(g, bool) and g >= 0 for g in groups):
-        raise FieldError("config.json field process.user.additionalGids: a list of group ids is required")
-    umask = fields.take("process.user.umask", int)
-    if umask is not None and not 0 <= umask <= 0o777:
-        raise FieldError(f"config.json field process.user.umask: {umask} is not a umask")
-    rows, cols = fields.take("process.consoleSize.height", int), fields.take("process.consoleSize.width", int)
-    size = (rows or 0, cols or 0) if rows or cols else None
+    proc = take_process(fields, "process.", "config.json field")
     root = fields.take("root.path", str)
     if not root:
         raise FieldError("config.json field root.path: the root filesystem is required")
+    uid, gid = proc["uid"], proc["gid"]
     args: dict[str, Any] = {
-        "argv": argv, "env": env, "workdir": cwd, "user": f"{uid}:{gid}" if (uid, gid) != (0, 0) else None,
-        "tty": bool(fields.take("process.terminal", bool)), "rootfs": os.path.join(bundle, root),
-        "annotations": fields.take("annotations", dict) or {}, "options": {},
-        "group_add": [str(g) for g in groups] or None, "umask": umask, "console_size": size,
+        "argv": proc["argv"], "env": proc["env"], "workdir": proc["cwd"],
+        "user": f"{uid}:{gid}" if (uid, gid) != (0, 0) else None, "tty": proc["tty"],
+        "rootfs": os.path.join(bundle, root), "annotations": fields.take("annotations", dict) or {}, "options": {},
+        "group_add": [str(g) for g in proc["groups"]] or None, "umask": proc["umask"],
+        "console_size": proc["console_size"],
         "hooks": fields.take("hooks", dict) or {}}
     for result in oci_config(fields=fields):
         args["options"].update(result)
     fields.refuse_leftover()
     return args
+
+
+def take_process(fields: FieldSource, prefix: str, label: str) -> dict[str, Any]:
+    """What both OCI front ends read of a runtime-spec process object (config.json's ``process``: ``prefix``
+    ``"process."``; an exec's ``--process``: ``""``): ``argv, env, cwd, uid, gid, groups, umask, tty,
+    console_size`` (``(rows, columns)`` or None). A bad value is a FieldError naming ``label`` and the field."""
+    def bad(name: str, why: str) -> FieldError:
+        return FieldError(f"{label} {prefix}{name}: {why}")
+    argv = fields.take_strings(f"{prefix}args")
+    if not argv:
+        raise bad("args", "a command is required")
+    env = {}
+    for item in fields.take_strings(f"{prefix}env") or []:
+        key, sep, value = item.partition("=")
+        if not key or not sep:
+            raise bad("env", f"{item!r} is not KEY=VALUE")
+        env[key] = value
+    cwd = fields.take(f"{prefix}cwd", str) or "/"
+    if not os.path.isabs(cwd):
+        raise bad("cwd", f"{cwd!r} must be an absolute path")
+    groups = fields.take(f"{prefix}user.additionalGids", list) or []
+    if not all(isinstance(g, int) and not isinstance(g, bool) and g >= 0 for g in groups):
+        raise bad("user.additionalGids", "a list of group ids is required")
+    umask = fields.take(f"{prefix}user.umask", int)
+    if umask is not None and not 0 <= umask <= 0o777:
+        raise bad("user.umask", f"{umask} is not a umask")
+    rows, cols = fields.take(f"{prefix}consoleSize.height", int), fields.take(f"{prefix}consoleSize.width", int)
+    return {"argv": argv, "env": env, "cwd": cwd, "uid": fields.take(f"{prefix}user.uid", int) or 0,
+            "gid": fields.take(f"{prefix}user.gid", int) or 0, "groups": groups, "umask": umask,
+            "tty": bool(fields.take(f"{prefix}terminal", bool)),
+            "console_size": (rows or 0, cols or 0) if rows or cols else None}

@@ -262,27 +262,16 @@ class Runtime:
         spec = exec_spec(rec, process, _bundle_process(rec))
         if spec.tty and not console_socket:
             raise ConfigError("cannot allocate tty if nsrun-oci will detach without setting console socket")
-        from .._exec import EXEC_HOOKS
-        from .._plugins import load_plugins
-        from .._spawn import Parking, spawn_joined
-        loaded = load_plugins(rec.spec.plugins, only_hooks=EXEC_HOOKS)
-        ctx = loaded.context(spec, self.paths)
-        ctx.hostname = (rec.state.get("info") or {}).get("Hostname")
-        loaded.call("pre_join", ctx=ctx)
+        from .._exec import join
+        from .._spawn import Parking
         console = _connect(console_socket) if console_socket else -1
         try:
             size = process.get("consoleSize") or {}
             parking = Parking(-1, console, (size.get("height", 0), size.get("width", 0)) if size else None)
-            child = spawn_joined(rec.state["pid"], ctx, loaded, parking)
+            child = join(rec, spec, self.paths, parking=parking)
         finally:
             if console >= 0:
                 os.close(console)
-        try:
-            loaded.call("post_join", ctx=ctx, pid=child.pid)
-            child.release()
-        except BaseException:
-            child.kill()
-            raise
         if pid_file:
             _write_pid_file(pid_file, child.pid)
         if detach:
@@ -357,32 +346,17 @@ def exec_spec(rec: Record, process: dict[str, Any], container: dict[str, Any]) -
     """The ContainerSpec of an exec of ``process`` in ``rec`` (``container``: the container's own process
     object, from its bundle). Fields that nobody can honour are refused by name."""
     from .._fieldsource import FieldError, FieldSource
+    from .._oci import take_process
     fields = FieldSource(process, "process field")
-    argv = fields.take_strings("args")
-    if not argv:
-        raise FieldError("process field args: a command is required")
-    env = {}
-    for item in fields.take_strings("env") or []:
-        key, sep, value = item.partition("=")
-        if not key or not sep:
-            raise FieldError(f"process field env: {item!r} is not KEY=VALUE")
-        env[key] = value
-    cwd = fields.take("cwd", str) or "/"
-    if not os.path.isabs(cwd):
-        raise FieldError(f"process field cwd: {cwd!r} must be an absolute path")
-    uid, gid = fields.take("user.uid", int) or 0, fields.take("user.gid", int) or 0
-    groups = fields.take("user.additionalGids", list) or []
-    fields.take("user.umask", int)  # the container process's own umask was set by create; an exec inherits ours
-    fields.take("consoleSize", dict)  # applied to the pty (``Parking``)
-    tty = bool(fields.take("terminal", bool))
+    proc = take_process(fields, "", "process field")  # the umask is create's; the console size, the pty's
     for key in _SAME_AS_CONTAINER:
         value = fields.take(key)
         if value is not None and value != container.get(key):
             raise FieldError(f"process field {key}: an exec with a {key} other than the container's is not "
                              f"supported")
     fields.refuse_leftover()
-    return rec.spec.replace(argv=argv, env=env, tty=tty, interactive=False, workdir=cwd, user=(uid, gid),
-                            groups=[int(g) for g in groups])
+    return rec.spec.replace(argv=proc["argv"], env=proc["env"], tty=proc["tty"], interactive=False,
+                            workdir=proc["cwd"], user=(proc["uid"], proc["gid"]), groups=proc["groups"])
 
 
 def _bundle_process(rec: Record) -> dict[str, Any]:
