@@ -68,7 +68,10 @@ def report(file: TextIO | None = None) -> None:
     """Print the phases (to stderr, or ``file``: a detached container's supervisor writes ``trace.txt``)."""
     if not enabled:
         return
-    lines = [f"nsrun trace (ms): interpreter+imports until core {(_process_start() - (time.perf_counter() - _t_import)) * 1000:7.2f}"]
+    total = _process_start()
+    before = total - (time.perf_counter() - _t_import)
+    lines = [f"nsrun trace (ms): interpreter+imports until core {before * 1000:7.2f}"]
     for name, value in _marks:
         lines.append(f"  {name:<28} {value * 1000:8.2f}")
+    lines.append(f"  {'(between phases)':<28} {(total - before - sum(v for _, v in _marks)) * 1000:8.2f}")
     print("\n".join(lines), file=file or sys.stderr)
