@@ -1,15 +1,20 @@
-"""``docker cp``: files into and out of a running container, as tar streams
-(``/containers/{id}/archive`` GET, HEAD, PUT).
+"""``docker cp`` and ``docker export``: files into and out of a container, as tar streams
+(``/containers/{id}/archive`` GET, HEAD, PUT; ``/containers/{id}/export``; ``nsrun cp`` and ``nsrun export``).
 
-The work is done by a fresh process, ``python -m nsrun._archive stat|get|put PID START PATH``, that joins the
-container's mount namespace (``setns``) and so has the container's root as its own ``/``: every path, every
-symlink and every ``..`` resolves inside the container, exactly as the container sees its files, and nothing
-can reach the host's. Everything it needs is imported before it joins (after that the host's Python is out
-of sight). ``stat`` prints Docker's path stat (``X-Docker-Container-Path-Stat``); ``get`` writes a tar of
-the path to stdout (its last component as the top entry, as dockerd does); ``put`` extracts the tar on stdin
-into the directory PATH: members with absolute names or ``..`` and device nodes are refused, the whole
-archive is checked before anything is written. Errors: one JSON line ``{"status", "message"}`` on stderr.
-Only running containers (a stopped one has no mounted root to join).
+The work is done by a fresh process, ``python -m nsrun._archive MODE PID START PATH`` for a running container
+or ``python -m nsrun._archive MODE --stopped ROOT RUN ID PATH`` for one that is not. For a running one it
+joins the container's mount namespace (``setns``) and so has the container's root as its own ``/``; for a
+stopped one it makes a mount namespace of its own, mounts the container's root there again (the
+``container_mount`` hook of the plugin that made it: image, the container's writes, its volumes) and
+chroots into it. Either way every path, every symlink and every ``..`` resolves inside the container,
+exactly as the container sees its files, and nothing can reach the host's. Everything it needs is imported
+before it enters (after that the host's Python is out of sight). ``stat`` prints Docker's path stat
+(``X-Docker-Container-Path-Stat``); ``get`` writes a tar of the path to stdout (its last component as the
+top entry, as dockerd does); ``put`` extracts the tar on stdin into the directory PATH: members with
+absolute names or ``..`` and device nodes are refused, the whole archive is checked before anything is
+written; ``export`` writes a tar of the root file system alone (what is mounted on it — /proc, /dev,
+volumes — left out, as Docker's export leaves volumes out). Errors: one JSON line ``{"status", "message"}``
+on stderr.
 """
 from __future__ import annotations
 
@@ -31,8 +36,13 @@ __all__ = ["path_stat", "argv"]
 _GO_DIR, _GO_LINK, _GO_PIPE, _GO_SOCK, _GO_DEV, _GO_CHAR = 1 << 31, 1 << 27, 1 << 25, 1 << 24, 1 << 26, 1 << 21
 
 
-def argv(mode: str, pid: int, start: int, path: str) -> list[str]:
-    return [sys.executable, "-m", "nsrun._archive", mode, str(pid), str(start), path]
+def argv(mode: str, rec: Any, path: str) -> list[str]:
+    """The helper's command line for ``mode`` on the container ``rec`` (a ``Record``), running or not."""
+    if rec.status in ("running", "paused"):
+        return [sys.executable, "-m", "nsrun._archive", mode, str(rec.state["pid"]),
+                str(rec.state.get("pid_start") or 0), path]
+    paths = rec.store.paths
+    return [sys.executable, "-m", "nsrun._archive", mode, "--stopped", paths.root, paths.run, rec.id, path]
 
 
 def _go_mode(st: os.stat_result) -> int:
@@ -67,7 +77,9 @@ class _Fail(Exception):
         self.status = status
 
 
-def _join(pid: int, start: int) -> None:
+def _join(pid: int, start: int, alone: bool) -> None:
+    """Into the running container's mount namespace; ``alone``: then into its root mount by itself (a
+    namespace of our own, a non-recursive clone of ``/``: nothing mounted on it)."""
     from . import syscalls
     from ._state import process_start_time
     fd = os.open(f"/proc/{pid}/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
@@ -77,6 +89,40 @@ def _join(pid: int, start: int) -> None:
         syscalls.setns(fd, syscalls.CLONE_NEWNS)
     finally:
         os.close(fd)
+    os.chdir("/")
+    if alone:
+        syscalls.unshare(syscalls.CLONE_NEWNS)
+        _chroot_fd(syscalls.open_tree_clone("/", recursive=False))
+
+
+def _chroot_fd(fd: int) -> None:
+    os.fchdir(fd)
+    os.close(fd)
+    os.chroot(".")
+    os.chdir("/")
+
+
+def _mount_stopped(root: str, run: str, cid: str, with_mounts: bool) -> None:
+    """A mount namespace of our own with the stopped container's root mounted by its plugins; chroot there."""
+    from . import syscalls
+    from ._context import Paths
+    from ._plugins import load_plugins
+    from ._state import Store
+    rec = Store(Paths(root=root, run=run)).load(cid)
+    if rec is None:
+        raise _Fail(404, f"No such container: {cid}")
+    if rec.status not in ("created", "exited"):
+        raise _Fail(409, f"container {cid} is {rec.status} now: try again")
+    plugins = load_plugins(list(rec.spec.plugins))
+    syscalls.unshare(syscalls.CLONE_NEWNS)
+    syscalls.mount(None, "/", None, syscalls.MS_REC | syscalls.MS_PRIVATE)
+    target = os.path.join(rec.dir, "merged")  # the container's own mount point; these mounts are ours alone
+    os.makedirs(target, exist_ok=True)
+    mounts = list((rec.state.get("info") or {}).get("Mounts") or ()) if with_mounts else []
+    if not plugins.call("container_mount", container_dir=rec.dir, spec=rec.spec, mounts=mounts, target=target):
+        raise _Fail(409, f"container {cid} has no root file system nsrun can mount again "
+                         "(none of its plugins made it)")
+    os.chroot(target)
     os.chdir("/")
 
 
@@ -93,9 +139,16 @@ def _check_members(tf: tarfile.TarFile) -> list[tarfile.TarInfo]:
     return members
 
 
-def _main(mode: str, pid: int, start: int, path: str) -> int:
-    _join(pid, start)
+def _main(mode: str, path: str) -> int:
+    """``mode`` on ``path`` of the container whose root is now ours (``_join``, ``_mount_stopped``)."""
     target = os.path.normpath(os.path.join("/", path))
+    if mode == "export":
+        out = os.fdopen(1, "wb", closefd=False)
+        with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tf:
+            for name in sorted(os.listdir("/")):
+                tf.add("/" + name, arcname=name, recursive=True)
+        out.flush()
+        return 0
     if mode in ("stat", "get"):
         try:
             st = path_stat(target)
@@ -130,7 +183,12 @@ def _main(mode: str, pid: int, start: int, path: str) -> int:
 
 if __name__ == "__main__":
     try:
-        code = _main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4])
+        mode, args = sys.argv[1], sys.argv[2:]
+        if args[0] == "--stopped":
+            _mount_stopped(args[1], args[2], args[3], with_mounts=mode != "export")
+        else:
+            _join(int(args[0]), int(args[1]), alone=mode == "export")
+        code = _main(mode, args[-1])
     except _Fail as exc:
         sys.stderr.write(json.dumps({"status": exc.status, "message": str(exc)}) + "\n")
         code = 1

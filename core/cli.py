@@ -324,9 +324,10 @@ def build_cli() -> click.Group:
         run.params[:0] = [_click_option(o) for o in run_options(plugin_options())]
         exec_.params[:0] = [_click_option({**o.to_dict(), "plugin": None}) for o in EXEC_OPTIONS]
     from ._buildcli import COMMANDS as BUILD_COMMANDS, history
+    from ._cpcli import COMMANDS as CP_COMMANDS
     from ._imagecli import COMMANDS, image
     from .stats.cli import COMMANDS as LIVE_COMMANDS
-    for command in (*COMMANDS, *LIVE_COMMANDS, *BUILD_COMMANDS):
+    for command in (*COMMANDS, *LIVE_COMMANDS, *BUILD_COMMANDS, *CP_COMMANDS):
         cli.add_command(command)
     image.add_command(history)
     for rec in discover().values():

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
-    from ._context import Paths, RunContext
+    from ._context import ContainerSpec, Paths, RunContext
     from ._fieldsource import FieldSource
     from ._routes import Route
 
@@ -249,6 +249,20 @@ def container_changes(container_dir: str, options: dict[str, Any]) -> dict[str, 
     init layer: ``etc/hosts``...); ``owner`` is the host uid/gid the container's root had (files of a user
     namespace's container are shifted back by it). The first plugin that answers wins (the one that made
     the container's root); None when you did not make it. No I/O but reading the container's directory.
+    """
+
+
+@hookspec(firstresult=True)
+def container_mount(container_dir: str, spec: ContainerSpec, mounts: list[dict[str, Any]], target: str
+                    ) -> bool | None:
+    """[helper] Mount the root file system of the **stopped** container in ``container_dir`` on the empty
+    directory ``target``, as the container sees it: its image and its own writes, then ``mounts`` (its
+    inspect ``Mounts``: ``Type`` bind or volume, ``Source``, ``Destination``, ``RW``; empty for ``export``,
+    which leaves volumes out as Docker's does) on their destinations, resolved inside the root. For
+    ``docker cp`` to and from a stopped container and ``export``. The caller runs in a mount namespace of its
+    own, made private; what you mount goes away with it. True when done; None when you did not make the
+    container's root (the first plugin that answers wins). Writes through ``target`` land where the
+    container's would (its upper directory, its volumes).
     """
 
 

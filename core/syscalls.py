@@ -169,10 +169,11 @@ def set_caps(caps: set[int]) -> None:
     _check(_c().syscall(ctypes.c_long(_SYS_CAPSET), ctypes.byref(header), data), "capset")
 
 
-def open_tree_clone(path: str) -> int:
-    """open_tree(OPEN_TREE_CLONE|AT_RECURSIVE): a detached copy of the mount tree at ``path``, as an fd."""
-    return _check(_c().syscall(ctypes.c_long(_SYS_OPEN_TREE), ctypes.c_int(-100), _b(path),
-                               ctypes.c_uint(OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE)),
+def open_tree_clone(path: str, recursive: bool = True) -> int:
+    """open_tree(OPEN_TREE_CLONE[|AT_RECURSIVE]): a detached copy of the mount tree at ``path`` (of that one
+    mount alone, without what is mounted beneath it, when not ``recursive``), as an fd."""
+    flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (AT_RECURSIVE if recursive else 0)
+    return _check(_c().syscall(ctypes.c_long(_SYS_OPEN_TREE), ctypes.c_int(-100), _b(path), ctypes.c_uint(flags)),
                   "open_tree", path)
 
 

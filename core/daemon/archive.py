@@ -1,7 +1,8 @@
 """``/containers/{id}/archive``: ``docker cp`` both ways (HEAD/GET a path's stat and its tar, PUT a tar into a
-directory), by a fresh ``nsrun._archive`` process that joins the running container's mount namespace (see
-there: every path resolves inside the container). The daemon itself never forks: the process is exec'd at
-once by asyncio's subprocess support, as the launcher's fallback supervisors are."""
+directory), and ``/containers/{id}/export``, of running and stopped containers alike, by a fresh
+``nsrun._archive`` process that enters the container's root (see there: every path resolves inside the
+container). The daemon itself never forks: the process is exec'd at once by asyncio's subprocess support, as
+the launcher's fallback supervisors are."""
 from __future__ import annotations
 
 import asyncio
@@ -25,10 +26,14 @@ def _target(request: web.Request) -> tuple[Any, str]:
     path = request.query.get("path") or ""
     if not path:
         raise BadRequest("path is required")
-    if not rec.running:
-        raise ConflictError(f"copying files of a container that is not running is not supported by nsrun "
-                            f"(container {rec.id} is {rec.status}): start it first")
+    _check_settled(rec)
     return rec, path
+
+
+def _check_settled(rec: Any) -> None:
+    """Running, or stopped for good: a container between the two (being set up or torn down) is refused."""
+    if rec.status not in ("running", "paused", "created", "exited"):
+        raise ConflictError(f"container {rec.id} is {rec.status}: try again once it runs or has stopped")
 
 
 def _error(stderr: bytes) -> NsrunError:
@@ -42,7 +47,7 @@ def _error(stderr: bytes) -> NsrunError:
 
 
 async def _stat(rec: Any, path: str) -> dict[str, Any]:
-    proc = await asyncio.create_subprocess_exec(*argv("stat", rec.state["pid"], rec.state.get("pid_start") or 0, path),
+    proc = await asyncio.create_subprocess_exec(*argv("stat", rec, path),
                                                 stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
                                                 stderr=asyncio.subprocess.PIPE)
     out, err = await proc.communicate()
@@ -60,11 +65,23 @@ async def head(request: web.Request) -> web.Response:
 async def get(request: web.Request) -> web.StreamResponse:
     rec, path = _target(request)
     st = await _stat(rec, path)
-    proc = await asyncio.create_subprocess_exec(*argv("get", rec.state["pid"], rec.state.get("pid_start") or 0, path),
+    return await _stream(request, rec, "get", path, {"X-Docker-Container-Path-Stat": header(st)})
+
+
+async def export(request: web.Request) -> web.StreamResponse:
+    """``GET /containers/{id}/export`` (``docker export``): a tar of the container's root file system."""
+    only_query(request)
+    rec = request.app[STATE].engine.find(request.match_info["id"])
+    _check_settled(rec)
+    return await _stream(request, rec, "export", "/", {})
+
+
+async def _stream(request: web.Request, rec: Any, mode: str, path: str, headers: dict[str, str]
+                  ) -> web.StreamResponse:
+    proc = await asyncio.create_subprocess_exec(*argv(mode, rec, path),
                                                 stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
                                                 stderr=asyncio.subprocess.PIPE)
-    resp = web.StreamResponse(status=200, headers={"Content-Type": "application/x-tar",
-                                                   "X-Docker-Container-Path-Stat": header(st)})
+    resp = web.StreamResponse(status=200, headers={"Content-Type": "application/x-tar", **headers})
     try:
         first = await proc.stdout.read(65536)
         if not first:
@@ -86,7 +103,7 @@ async def get(request: web.Request) -> web.StreamResponse:
 
 async def put(request: web.Request) -> web.Response:
     rec, path = _target(request)
-    proc = await asyncio.create_subprocess_exec(*argv("put", rec.state["pid"], rec.state.get("pid_start") or 0, path),
+    proc = await asyncio.create_subprocess_exec(*argv("put", rec, path),
                                                 stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.DEVNULL,
                                                 stderr=asyncio.subprocess.PIPE)
     try:
@@ -104,4 +121,4 @@ async def put(request: web.Request) -> web.Response:
 
 
 ROUTES = [("HEAD", "/containers/{id}/archive", head), ("GET", "/containers/{id}/archive", get),
-          ("PUT", "/containers/{id}/archive", put)]
+          ("PUT", "/containers/{id}/archive", put), ("GET", "/containers/{id}/export", export)]

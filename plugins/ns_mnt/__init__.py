@@ -287,6 +287,12 @@ _PLACEHOLDERS = ("etc/hostname", "etc/hosts", "etc/resolv.conf", "proc", "sys", 
 
 
 @hookimpl
+def container_mount(container_dir, spec, mounts, target):
+    from .offline import mount_stopped
+    return mount_stopped(container_dir, spec, mounts, target) or None
+
+
+@hookimpl
 def container_changes(container_dir):
     upper = os.path.join(container_dir, "upper")
     if not os.path.isdir(upper):

@@ -67,8 +67,41 @@ def test_docker_py_archive_and_refusals(daemon, docker_client):
         with pytest.raises(docker.errors.NotFound):
             c.put_archive("/nosuch", buf.getvalue())
         c.stop(timeout=1)
-        with pytest.raises(docker.errors.APIError) as err:
-            c.get_archive("/tmp/hello.txt")
-        assert err.value.status_code == 409 and "not running" in str(err.value)
+        stream, stat = c.get_archive("/tmp/hello.txt")   # a stopped container's files, as Docker's
+        with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tf:
+            assert tf.extractfile("hello.txt").read() == b"py\n"
     finally:
         c.remove(force=True)
+
+
+def test_docker_cp_and_export_of_a_stopped_container(daemon, tmp_path):
+    """A stopped container's root is mounted again (its image, its writes, its volumes) in a mount namespace
+    of the helper's own: ``docker cp`` both ways and ``docker export`` work on it as on a running one; paths
+    still resolve inside it; nothing stays mounted (the leak check)."""
+    d = daemon
+    d.docker("volume", "create", "dmnh-cpvol", check=True)
+    d.docker("run", "--name", "dmnh-cps", *NONE, "-v", "dmnh-cpvol:/vol", "busybox", "sh", "-c",
+             "echo written > /root/w && echo invol > /vol/f && { [ -e /root/up ] || ln -s / /root/up; }", check=True)
+    try:
+        out = tmp_path / "out"
+        out.mkdir()
+        d.docker("cp", "dmnh-cps:/root/w", str(out / "w"), check=True)
+        d.docker("cp", "dmnh-cps:/vol/f", str(out / "f"), check=True)           # its volume too
+        assert (out / "w").read_text() == "written\n" and (out / "f").read_text() == "invol\n"
+        d.docker("cp", "dmnh-cps:/root/up/etc/hostname", str(out / "hn"), check=True)  # the container's /etc
+        assert (out / "hn").read_text() != open("/etc/hostname").read()
+        src = tmp_path / "in.txt"
+        src.write_text("while stopped\n")
+        d.docker("cp", str(src), "dmnh-cps:/root/", check=True)
+        d.docker("cp", str(src), "dmnh-cps:/vol/", check=True)
+        exported = tmp_path / "exp.tar"
+        d.docker("export", "-o", str(exported), "dmnh-cps", check=True)
+        with tarfile.open(exported) as tf:
+            names = set(tf.getnames())
+        assert {"root/w", "root/in.txt", "bin/busybox"} <= names and "vol/f" not in names  # volumes left out
+        d.docker("start", "-a", "dmnh-cps", check=True)  # it still starts, with what was copied in
+        res = d.docker("run", "--rm", *NONE, "-v", "dmnh-cpvol:/vol", "busybox", "cat", "/vol/in.txt", check=True)
+        assert res.stdout == "while stopped\n"
+    finally:
+        d.docker("rm", "-f", "dmnh-cps", check=True)
+        d.docker("volume", "rm", "dmnh-cpvol", check=True)
