@@ -118,6 +118,21 @@ class Engine:
     def create(self, ctx: RunContext) -> Record:
         return self.store.create(ctx.spec)
 
+    def create_unstarted(self, ctx: RunContext) -> Record:
+        """A record for a supervisor to start later (``nsrun create``, the daemon's create): owned by nobody
+        until then (the creator's exit must not make it look dead), with its log file and, for ``-i``, its
+        stdin FIFO in place, so an attach made before the start misses nothing."""
+        rec = self.create(ctx)
+        try:
+            rec.update(owner_pid=None, owner_start=None)
+            open(self.log_path(rec), "ab").close()
+            if rec.spec.interactive:
+                os.mkfifo(os.path.join(rec.dir, "stdin"), 0o600)
+        except BaseException:
+            self.store.remove(rec.id)
+            raise
+        return rec
+
     def run(self, loaded: LoadedPlugins, ctx: RunContext, record: Record, io: Any,
             on_started: Any = None) -> int:
         """Run a created container in this process until it exits; honour ``--rm``."""
@@ -222,6 +237,30 @@ class Engine:
 
     def rename(self, ref: str, new: str) -> Record:
         return self.store.rename(ref, new)
+
+    # -- starting again ----------------------------------------------------------------------------------
+    def start(self, ref: str) -> Record:
+        """``nsrun start``: a created or stopped container runs again, detached, under a fresh supervisor
+        (every plugin's setup again, as a restart policy's run). A running one is left alone (Docker's 304)."""
+        rec = self.find(ref)
+        if rec.running or rec.status == "restarting":
+            return rec
+        if rec.status == "dead":
+            raise ConflictError(f"container {rec.id} is dead: run `nsrun gc` or remove it")
+        self.start_detached(rec)  # its supervisor clears a restart policy's manual stop
+        return rec
+
+    def restart(self, ref: str, timeout: float = 10) -> Record:
+        rec = self.stop(ref, timeout)
+        self.wait_exit(rec, timeout + 10)
+        return self.start(rec.id)
+
+    def wait(self, ref: str) -> int:
+        """``nsrun wait``: block until the container is not running; its exit code."""
+        rec = self.find(ref)
+        self.wait_exit(rec)
+        fresh = self.store.load(rec.id)
+        return int((fresh.state.get("exit_code") if fresh else rec.state.get("exit_code")) or 0)
 
     # -- logs and inspect --------------------------------------------------------------------------------
     def log_path(self, rec: Record) -> str:

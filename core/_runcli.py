@@ -24,7 +24,7 @@ def run_command(engine: Any, plugins: list[str] | None, *, remove: bool, detach:
                 label: tuple[str, ...] = (), restart: str | None = None, health_cmd: str | None = None,
                 health_interval: str | None = None, health_timeout: str | None = None,
                 health_retries: str | None = None, health_start_period: str | None = None,
-                no_healthcheck: bool = False, **plugin_opts: Any) -> int:
+                no_healthcheck: bool = False, create_only: bool = False, **plugin_opts: Any) -> int:
     from ._parse import parse_env, parse_labels
     words = list(image_and_cmd)
     image = None
@@ -71,6 +71,9 @@ def run_command(engine: Any, plugins: list[str] | None, *, remove: bool, detach:
     loaded, ctx = pulled_if_missing(prepare)
     for warning in ctx.warnings:
         print(f"WARNING: {warning}", file=sys.stderr)
+    if create_only:  # ``nsrun create``: ``nsrun start`` runs it
+        print(engine.create_unstarted(ctx).id, flush=True)
+        return 0
     with _trace.phase("create record"):
         record = engine.create(ctx)
     if detach:

@@ -71,6 +71,56 @@ def run(state: _State, image_and_cmd: tuple[str, ...], **opts: Any) -> None:
     sys.exit(run_command(state.engine, state.plugins, image_and_cmd=image_and_cmd, **opts))
 
 
+@cli.command(context_settings={"allow_interspersed_args": False})
+@click.argument("image_and_cmd", nargs=-1, type=click.UNPROCESSED, metavar="(IMAGE | --rootfs DIR) [CMD [ARG...]]")
+@pass_state
+def create(state: _State, image_and_cmd: tuple[str, ...], **opts: Any) -> None:
+    """Create a new container without starting it (``nsrun start`` starts it, detached); prints its id."""
+    from ._runcli import run_command
+    if state.host:
+        raise ConfigError("create: not supported with -H (use docker create against the daemon)")
+    opts["detach"] = True
+    sys.exit(run_command(state.engine, state.plugins, image_and_cmd=image_and_cmd, create_only=True, **opts))
+
+
+@cli.command()
+@click.option("-a", "--attach", is_flag=True, help="Follow its output until it exits; exit with its code")
+@click.argument("names", nargs=-1, required=True)
+@pass_state
+def start(state: _State, attach: bool, names: tuple[str, ...]) -> None:
+    """Start created or stopped containers (detached, each under a supervisor of its own)."""
+    if attach and len(names) != 1:
+        raise ConfigError("you cannot start and attach multiple containers at once")
+    if not attach:
+        _each(names, lambda n: state.engine.start(n))
+        return
+    since = time.time()
+    state.engine.start(names[0])
+    out, err = sys.stdout.buffer, sys.stderr.buffer
+    for stream, data in state.engine.logs(names[0], follow=True, since=since):
+        target = err if stream == 2 else out
+        target.write(data)
+        target.flush()
+    sys.exit(state.engine.wait(names[0]))
+
+
+@cli.command()
+@click.option("-t", "--time", "timeout", default=10, type=int, help="Seconds to wait before killing")
+@click.argument("names", nargs=-1, required=True)
+@pass_state
+def restart(state: _State, timeout: int, names: tuple[str, ...]) -> None:
+    """Restart containers: stop (as ``stop``), then start."""
+    _each(names, lambda n: state.engine.restart(n, timeout))
+
+
+@cli.command()
+@click.argument("names", nargs=-1, required=True)
+@pass_state
+def wait(state: _State, names: tuple[str, ...]) -> None:
+    """Block until containers stop; print each one's exit code."""
+    _each(names, lambda n: [str(state.engine.wait(n))])
+
+
 @cli.command()
 @click.option("-a", "--all", "show_all", is_flag=True, help="Show all containers (default shows running)")
 @click.option("-q", "--quiet", is_flag=True, help="Only show ids")
@@ -322,6 +372,7 @@ def build_cli() -> click.Group:
     if not cli.params:
         cli.params.extend(_click_option({**o.to_dict(), "plugin": None}) for o in GLOBAL_OPTIONS)
         run.params[:0] = [_click_option(o) for o in run_options(plugin_options())]
+        create.params[:0] = [p for p in run.params if isinstance(p, click.Option) and p.name != "detach"]
         exec_.params[:0] = [_click_option({**o.to_dict(), "plugin": None}) for o in EXEC_OPTIONS]
     from ._buildcli import COMMANDS as BUILD_COMMANDS, history
     from ._cpcli import COMMANDS as CP_COMMANDS

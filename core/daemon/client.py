@@ -110,6 +110,15 @@ class RemoteEngine:
     def rename(self, ref: str, new: str) -> None:
         self.request("POST", f"/containers/{_q(ref)}/rename", query={"name": new})
 
+    def start(self, ref: str) -> None:
+        self.request("POST", f"/containers/{_q(ref)}/start")
+
+    def restart(self, ref: str, timeout: float = 10) -> None:
+        self.request("POST", f"/containers/{_q(ref)}/restart", query={"t": int(timeout)})
+
+    def wait(self, ref: str) -> int:
+        return int(self.request("POST", f"/containers/{_q(ref)}/wait")["StatusCode"])
+
     def remove(self, ref: str, force: bool = False) -> None:
         self.request("DELETE", f"/containers/{_q(ref)}", query={"force": int(force)})
 

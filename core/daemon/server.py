@@ -63,17 +63,7 @@ class Daemon:
         with self._image_lock:  # the built-in busybox image is made on first use: once, not per thread
             self.engine.images.rootfs(args["image"])
         _loaded, ctx = self.engine.prepare(**args)
-        rec = self.engine.create(ctx)
-        try:
-            # Nobody owns a created container until a supervisor starts it: a daemon restart must not
-            # make it look dead.
-            rec.update(owner_pid=None, owner_start=None)
-            open(self.engine.log_path(rec), "ab").close()
-            if rec.spec.interactive:
-                os.mkfifo(os.path.join(rec.dir, "stdin"), 0o600)
-        except BaseException:
-            self.engine.store.remove(rec.id)
-            raise
+        rec = self.engine.create_unstarted(ctx)  # a daemon restart must not make it look dead
         return rec, list(ctx.warnings)
 
 
