@@ -13,6 +13,7 @@ reset`` and ``network rm``.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import Any
 
@@ -174,6 +175,9 @@ def configure(ctx: RunContext) -> None:
 @hookimpl
 def pre_clone(ctx: RunContext) -> int:
     plan = ctx.stash[PLAN_KEY]
+    if ctx.container_dir:  # what `network connect` added to an earlier run, left by a kill -9 (gc released it)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(os.path.join(ctx.container_dir, "net-live.json"))
     if os.path.exists(os.path.join(ctx.container_dir, "net-endpoints.json")):  # keep what connect chose
         ctx.info["NetworkEndpoints"] = {plan.network: {"Aliases": plan.aliases}} if plan.mode == "bridge" else {}
     if plan.mode == "bridge":
@@ -259,6 +263,9 @@ def teardown(ctx: RunContext) -> None:
         from .firewall import selected_firewall
         fw = ctx.stash.get(FIREWALL_KEY) or selected_firewall(ctx.hook, ctx.paths)
         bridge.undo(ctx, NetworkStore(ctx.paths), fw)
+        if ctx.container_dir and os.path.exists(os.path.join(ctx.container_dir, "net-live.json")):
+            from .attach import undo_all  # endpoints `network connect` added while it ran
+            undo_all(ctx.paths, ctx.spec.id, ctx.spec.name)
 
 
 @hookimpl

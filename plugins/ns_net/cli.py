@@ -91,6 +91,30 @@ def inspect(ctx: click.Context, names: tuple[str, ...]) -> None:
     click.echo(json.dumps([network_inspect(store.paths, name) for name in names], indent=4))
 
 
+@network.command()
+@click.option("--ip", metavar="IPV4", help="The container's address on the network (user-defined networks)")
+@click.option("--alias", "aliases", multiple=True, metavar="NAME", help="A name it is found by on the network")
+@click.argument("name")
+@click.argument("container")
+@click.pass_context
+def connect(ctx: click.Context, ip: str | None, aliases: tuple[str, ...], name: str, container: str) -> None:
+    """Connect a container to a network: a running one now (a new interface, eth1...), a created or stopped
+    one at its next start."""
+    from .endpoints import check_aliases, connect as do_connect
+    do_connect(_store(ctx).paths, name, container, check_aliases(list(aliases), "--alias"), ip)
+
+
+@network.command()
+@click.option("-f", "--force", is_flag=True, help="Accepted for Docker's CLI; nsrun always disconnects fully")
+@click.argument("name")
+@click.argument("container")
+@click.pass_context
+def disconnect(ctx: click.Context, force: bool, name: str, container: str) -> None:
+    """Disconnect a container from a network (a running one at once: its interface and routes go)."""
+    from .endpoints import disconnect as do_disconnect
+    do_disconnect(_store(ctx).paths, name, container)
+
+
 @click.command()
 @click.argument("container")
 @click.argument("private_port", required=False, metavar="[PRIVATE_PORT[/PROTO]]")

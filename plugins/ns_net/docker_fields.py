@@ -140,9 +140,15 @@ def _connect(api: Any, req: ApiRequest) -> ApiResponse:
     settings = fields.take("EndpointConfig", dict) or {}
     extra = FieldSource(settings, prefix="EndpointConfig.")
     aliases = check_aliases(extra.take("Aliases", list), "EndpointConfig.Aliases")
+    ipam = extra.take("IPAMConfig", dict) or {}
+    ip = ipam.get("IPv4Address") or None
+    if ip is not None and not isinstance(ip, str):
+        raise ConfigError("EndpointConfig.IPAMConfig.IPv4Address: expected a string")
+    if others := sorted(k for k, v in ipam.items() if k != "IPv4Address" and v):
+        raise ConfigError(f"EndpointConfig.IPAMConfig.{others[0]} is not supported by nsrun (IPv4Address is)")
     extra.refuse_leftover()
     fields.refuse_leftover()
-    connect(req.paths, req.params["name"], container, aliases)
+    connect(req.paths, req.params["name"], container, aliases, ip)
     return ApiResponse(200)
 
 

@@ -26,7 +26,8 @@ if TYPE_CHECKING:
 from .hostports import HostPorts, read_json as _read, write_json as _write
 from .ports import ipv4_octets
 
-__all__ = ["Network", "NetworkStore", "DEFAULT_NAME", "bridge_name", "veth_name", "host_routes"]
+__all__ = ["Network", "NetworkStore", "DEFAULT_NAME", "bridge_name", "veth_name", "endpoint_veth_name",
+           "host_routes"]
 
 DEFAULT_NAME = "bridge"
 BIG_TCP_OPTION = "nsrun.bridge.big_tcp"
@@ -56,6 +57,14 @@ def veth_name(tag: str, cid: str) -> str:
     The ``v`` keeps every root's names apart: without it the default root's ``nsr`` + 6 hex would also
     match another root's bridge ``nsr{4 hex tag}b0``."""
     return f"nsr{tag}v{cid[:6]}"
+
+
+def endpoint_veth_name(tag: str, cid: str, network: str) -> str:
+    """The host side of the veth ``network connect`` adds to a running container: ``nsr{tag}e{6 hex}``, the
+    hex from the container id and the network's name (a container has one per network; ``gc`` recomputes
+    them from the live containers' leases)."""
+    import hashlib
+    return f"nsr{tag}e{hashlib.sha1(f'{cid}/{network}'.encode()).hexdigest()[:6]}"
 
 
 def host_routes() -> list[ipaddress.IPv4Network]:
@@ -226,13 +235,23 @@ class NetworkStore(HostPorts):
             return {}
         return {f[:-6]: (_read(os.path.join(ndir, f)) or {}) for f in files}
 
-    def allocate(self, net: Network, cid: str, cname: str, aliases: list[str] | None = None) -> str:
-        """Lease the lowest free address of ``net`` to container ``cid`` (found by ``cname`` and ``aliases``)."""
+    def allocate(self, net: Network, cid: str, cname: str, aliases: list[str] | None = None,
+                 ip: str | None = None) -> str:
+        """Lease the lowest free address of ``net`` to container ``cid`` (found by ``cname`` and ``aliases``);
+        with ``ip`` (``--ip``), that address or a ConfigError/ConflictError saying why not."""
         ndir = os.path.join(self.dir, net.name)
+        wanted = None
+        if ip is not None:
+            if ipv4_octets(ip) is None or ip not in set(_hosts(net.subnet)):
+                raise ConfigError(f"invalid address {ip!r}: not a usable address of network {net.name} "
+                                  f"({net.subnet})")
+            wanted = [ip]
         with self.lock():
             os.makedirs(ndir, exist_ok=True)
             taken = {f[:-6] for f in os.listdir(ndir) if f.endswith(".lease")} | {net.gateway}  # names only
-            for ip in _hosts(net.subnet):
+            if ip is not None and ip in taken:
+                raise ConflictError(f"address {ip} is already in use on network {net.name}")
+            for ip in wanted or _hosts(net.subnet):
                 if ip not in taken:
                     lease = {"id": cid, "name": cname, **({"aliases": aliases} if aliases else {})}
                     _write(os.path.join(ndir, f"{ip}.lease"), lease, exclusive=True)
