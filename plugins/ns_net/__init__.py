@@ -157,8 +157,12 @@ def configure(ctx: RunContext) -> None:
         ctx.stash[PLAN_KEY] = Plan("container", target=(target["pid"], target["pid_start"]))
         return
     store = NetworkStore(ctx.paths)
-    if mode != DEFAULT_NAME and store.get(mode) is None:
+    net = store.get(mode) if mode != DEFAULT_NAME else None
+    if mode != DEFAULT_NAME and net is None:
         raise ConfigError(f"network {mode} not found")
+    if net is not None and net.internal and specs:  # dockerd accepts them and publishes nothing: say so
+        ctx.warnings.append(f"Published ports are discarded when using the internal network {mode}")
+        specs = []
     _firewall(ctx)  # bridge mode cannot work without a backend: say so before anything exists
     seen: set[tuple[str, int]] = set()
     for spec in specs:

@@ -93,7 +93,7 @@ def wire(ctx: RunContext, pid: int, fw: Firewall) -> None:
     link_mtu, route_mtu = link_mtus()
     add_veth(_rtnl(ctx), host, net.bridge, pid, mac, link_mtu, big_tcp=net.big_tcp)
     ctx.stash[VETH_KEY] = host
-    configure_inside(pid, ip, net.prefixlen, net.gateway, route_mtu)
+    configure_inside(pid, ip, net.prefixlen, None if net.internal else net.gateway, route_mtu)  # internal: no way out
     bindings = ctx.stash.get(PORTS_KEY) or []
     if bindings:
         fw.publish(bindings)

@@ -28,10 +28,13 @@ def network() -> None:
 @click.option("-d", "--driver", default="bridge", help="Only 'bridge'")
 @click.option("-o", "--opt", "opts", multiple=True, metavar="KEY=VALUE",
               help="Driver option: nsrun.bridge.big_tcp=true|false (see `nsrun network --help`)")
+@click.option("--internal", is_flag=True, help="No access from the network to the outside (no masquerade, no "
+                                               "forwarding out of its bridge, no default route; ports not published)")
+@click.option("--label", "labels", multiple=True, metavar="KEY=VALUE", help="Set metadata on the network")
 @click.argument("name")
 @click.pass_context
 def create(ctx: click.Context, subnet: str | None, gateway: str | None, driver: str, opts: tuple[str, ...],
-           name: str) -> None:
+           internal: bool, labels: tuple[str, ...], name: str) -> None:
     """Create a network. Its bridge appears with the first container that joins it.
 
     Option nsrun.bridge.big_tcp (default false): true makes containers on it send IPv4 BIG TCP
@@ -48,7 +51,13 @@ def create(ctx: click.Context, subnet: str | None, gateway: str | None, driver: 
         if not eq or not key:
             raise ConfigError(f"invalid option {opt!r}: expected KEY=VALUE")
         options[key] = value
-    net = _store(ctx).create(name, subnet, gateway, options=options)
+    label_map = {}
+    for item in labels:
+        key, _, value = item.partition("=")
+        if not key:
+            raise ConfigError(f"invalid label {item!r}: expected KEY[=VALUE]")
+        label_map[key] = value
+    net = _store(ctx).create(name, subnet, gateway, options=options, labels=label_map, internal=internal)
     click.echo(net.id)
 
 

@@ -28,7 +28,7 @@ def _time(ts: float) -> str:
 def _docker(store: NetworkStore, net: Network) -> dict[str, Any]:
     leases = store.leases(net.name)
     return {"Name": net.name, "Id": net.id, "Created": _time(net.created), "Scope": "local", "Driver": "bridge",
-            "EnableIPv6": False, "Internal": False, "Attachable": False, "Ingress": False,
+            "EnableIPv6": False, "Internal": bool(net.internal), "Attachable": False, "Ingress": False,
             "IPAM": {"Driver": "default", "Options": None, "Config": [{"Subnet": net.subnet, "Gateway": net.gateway}]},
             "ConfigFrom": {"Network": ""}, "ConfigOnly": False, "Labels": dict(net.labels or {}),
             # the options as given at create (compose compares them with its file's); the default network
@@ -115,13 +115,16 @@ def network_create(paths: Paths, name: str, body: dict[str, Any]) -> dict[str, A
     if not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values()):
         raise ConfigError("Labels must be an object of strings")
     # Attachable matters only to swarm services: a local bridge network is attachable anyway (as dockerd's)
-    for key in ("Internal", "EnableIPv6", "Ingress", "ConfigOnly"):
+    internal = body.get("Internal") or False
+    if not isinstance(internal, bool):
+        raise ConfigError("Internal must be a boolean")
+    for key in ("EnableIPv6", "Ingress", "ConfigOnly"):
         if body.get(key):
             raise ConfigError(f"network create: {key} is not supported by nsrun yet")
     if len(configs) > 1:
         raise ConfigError("network create: only one IPAM.Config entry (one IPv4 subnet) is supported")
     net = NetworkStore(paths).create(name, subnet, gateway, options={str(k): str(v) for k, v in options.items()},
-                                     labels=dict(labels))
+                                     labels=dict(labels), internal=internal)
     return {"Id": net.id}
 
 

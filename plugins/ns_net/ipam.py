@@ -89,9 +89,9 @@ def host_routes() -> list[ipaddress.IPv4Network]:
 class Network(Fields):
     """One network's record (``networks/<name>.json``), written once by ``NetworkStore.create``."""
 
-    __slots__ = ("name", "bridge", "subnet", "gateway", "id", "created", "big_tcp", "labels", "options")
+    __slots__ = ("name", "bridge", "subnet", "gateway", "id", "created", "big_tcp", "labels", "options", "internal")
     _defaults = {"created": 0.0, "big_tcp": BIG_TCP_DEFAULT,   # records from before the option: the default
-                 "labels": dict, "options": dict}
+                 "labels": dict, "options": dict, "internal": False}
     name: str
     bridge: str
     subnet: str
@@ -101,6 +101,7 @@ class Network(Fields):
     big_tcp: bool            # containers' own eth0 send BIG TCP super-packets (see OPTIONS)
     labels: dict             # the creator's labels (compose finds its networks by them)
     options: dict            # the driver options as given at create (inspect shows exactly these)
+    internal: bool           # --internal: no masquerade, no forwarding out of the bridge, no default route
 
     @property
     def prefixlen(self) -> int:
@@ -179,7 +180,8 @@ class NetworkStore(HostPorts):
         raise ConfigError(f"no free default subnet for this root (tried {candidates[0]} and on)")
 
     def create(self, name: str, subnet: str | None, gateway: str | None, exist_ok: bool = False,
-               options: dict[str, str] | None = None, labels: dict[str, str] | None = None) -> Network:
+               options: dict[str, str] | None = None, labels: dict[str, str] | None = None,
+               internal: bool = False) -> Network:
         import ipaddress  # not on the start path: only when networks are made
         if not self._valid(name):
             raise ConfigError(f"invalid network name {name!r}: use [a-zA-Z0-9][a-zA-Z0-9_.-]")
@@ -211,7 +213,7 @@ class NetworkStore(HostPorts):
                 raise ConfigError(f"gateway {gw} is not a usable address of subnet {net}")
             record = Network(name=name, bridge=bridge_name(self.paths.tag, name), subnet=str(net),
                              gateway=str(gw), id=os.urandom(32).hex(), created=time.time(), big_tcp=big_tcp,
-                             labels=dict(labels or {}), options=dict(options or {}))
+                             labels=dict(labels or {}), options=dict(options or {}), internal=bool(internal))
             os.makedirs(os.path.join(self.dir, name), exist_ok=True)
             _write(os.path.join(self.dir, f"{name}.json"), record.to_json())
             return record
