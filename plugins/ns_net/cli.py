@@ -91,6 +91,20 @@ def rm(ctx: click.Context, names: tuple[str, ...]) -> None:
 
 
 @network.command()
+@click.option("-f", "--force", is_flag=True, help="Do not ask (the default)")
+@click.option("--filter", "filters", multiple=True, metavar="until=TIME|label=K[=V]|label!=K[=V]")
+@click.pass_context
+def prune(ctx: click.Context, force: bool, filters: tuple[str, ...]) -> None:
+    """Remove every user-defined network no container uses."""
+    from nsrun import filter_items
+
+    from .daemon_api import PRUNE_FILTERS, network_prune
+    removed = network_prune(_store(ctx).paths, filter_items(filters, PRUNE_FILTERS))
+    if removed:
+        click.echo("Deleted Networks:\n" + "\n".join(removed))
+
+
+@network.command()
 @click.argument("names", nargs=-1, required=True)
 @click.pass_context
 def inspect(ctx: click.Context, names: tuple[str, ...]) -> None:

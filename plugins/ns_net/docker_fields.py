@@ -166,6 +166,15 @@ def _disconnect(api: Any, req: ApiRequest) -> ApiResponse:
     return ApiResponse(200)
 
 
+def _prune(api: Any, req: ApiRequest) -> dict[str, Any]:
+    from nsrun import parse_filters
+    extra = sorted(set(req.query) - {"filters"})
+    if extra:
+        raise ConfigError(f"network prune: unknown query parameter {extra[0]!r}")
+    return {"NetworksDeleted": api.network_prune(req.paths, parse_filters(req.query.get("filters"),
+                                                                           api.PRUNE_FILTERS))}
+
+
 def _remove(api: Any, req: ApiRequest) -> ApiResponse:
     api.network_remove(req.paths, req.params["name"])
     return ApiResponse(204)
@@ -177,6 +186,7 @@ def routes() -> list[Route]:
         Route("POST", "/networks/{name}/connect", _route(_connect)),
         Route("POST", "/networks/{name}/disconnect", _route(_disconnect)),
         Route("POST", "/networks/create", _route(_create)),
+        Route("POST", "/networks/prune", _route(_prune)),
         Route("GET", "/networks/{name}", _route(lambda api, req: api.network_inspect(req.paths, req.params["name"]))),
         Route("DELETE", "/networks/{name}", _route(_remove)),
     ]
