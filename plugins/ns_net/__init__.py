@@ -290,6 +290,16 @@ def docker_info(info: dict[str, Any]) -> None:
 
 
 @hookimpl
+def event_objects(paths: Paths) -> list[dict[str, Any]]:
+    """Networks for ``/events``: created/destroyed, connected to (members: the containers holding a lease)."""
+    store = NetworkStore(paths)
+    return [{"Type": "network", "ID": net.id, "Attributes": {"name": net.name, "type": "bridge",
+                                                            **dict(net.labels or {})},
+             "members": {lease["id"]: {} for lease in store.leases(net.name).values() if lease.get("id")},
+             "join": "connect", "leave": "disconnect"} for net in store.list()]
+
+
+@hookimpl
 def daemon_routes() -> list[Any]:
     from .docker_fields import routes
     return routes()
