@@ -20,7 +20,7 @@ import json
 import os
 from typing import Any
 
-from nsrun import ConfigError, ConflictError, NotFoundError, Paths, process_start_time
+from nsrun import ConfigError, ConflictError, Paths, process_start_time
 
 from .bridge import VETH_WAIT, _gone, announce, endpoint_settings, ensure_network, hosts_line, unannounce
 from .ipam import DEFAULT_NAME, Network, NetworkStore, endpoint_veth_name, veth_name
@@ -213,9 +213,3 @@ def undo_all(paths: Paths, cid: str, name: str) -> None:
         if net is not None and isinstance(ep, dict):
             _remove(paths, store, net, cid, name, ep, wait=True)
 
-
-def find_network(store: NetworkStore, ref: str) -> Network:
-    net = store.resolve(ref) if ref == DEFAULT_NAME else store.get(ref)
-    if net is None:
-        raise NotFoundError(f"network {ref} not found")
-    return net
