@@ -110,8 +110,10 @@ def container_matches(view: dict[str, Any], filters: dict[str, list[str]]) -> bo
     name = (view.get("Name") or "").lstrip("/")
     networks = dict((view.get("NetworkSettings") or {}).get("Networks") or {})
     mode = (view.get("HostConfig") or {}).get("NetworkMode") or ""
-    network_ids = {mode} | set(networks) | {str(n.get("NetworkID") or "") for n in networks.values()
-                                            if isinstance(n, dict)}
+    # Docker matches the endpoints only; the mode stands in when there are none (created, not yet shown):
+    # a running container disconnected from the network it started on no longer matches it
+    network_ids = ({mode} if not networks else set()) | set(networks) | {
+        str(n.get("NetworkID") or "") for n in networks.values() if isinstance(n, dict)}
     mounts = view.get("Mounts") or []
     tests = {
         "id": lambda v: view.get("Id", "").startswith(v),

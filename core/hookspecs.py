@@ -231,6 +231,17 @@ def daemon_routes() -> list[Route] | None:
 
 
 @hookspec
+def event_objects(paths: Paths) -> list[dict[str, Any]] | None:
+    """[daemon] The objects you own, for ``GET /events`` (the daemon polls every installed plugin a few times a
+    second while a client follows events, and diffs the answers): a list of ``{"Type": "network"|"volume"|...,
+    "ID": ..., "Attributes": {...}, "members": {container id: {attributes}}, "join": action, "leave": action}``.
+    An object that appears is a ``create`` event, one that goes a ``destroy``; a container id that appears in
+    ``members`` a ``join`` event (the net plugin's ``connect``, the mnt plugin's ``mount``), one that goes a
+    ``leave`` (``disconnect``, ``unmount``), its attributes merged with the object's and ``container``.
+    Read files only (no kernel objects, no locks held long): it runs in a worker thread per poll."""
+
+
+@hookspec
 def docker_info(info: dict[str, Any]) -> None:
     """[daemon] Add what you own to ``GET /info`` (a network driver to ``info["Plugins"]["Network"]``, a
     security option to ``info["SecurityOptions"]``). Called for every installed plugin; no I/O."""

@@ -140,6 +140,21 @@ def daemon_routes():
 
 
 @hookimpl
+def event_objects(paths):
+    """Volumes for ``/events``: created/destroyed, mounted by (members: the running containers using them)."""
+    from nsrun import list_containers
+
+    from .volstore import VolumeStore, volumes_of
+    metas = VolumeStore(paths).list()
+    if not metas:
+        return []
+    running = [c for c in list_containers(paths) if c["pid"] is not None]
+    return [{"Type": "volume", "ID": m["Name"], "Attributes": {"driver": "local", **(m.get("Labels") or {})},
+             "members": {c["id"]: {} for c in running if m["Name"] in volumes_of(c["options"])},
+             "join": "mount", "leave": "unmount"} for m in metas]
+
+
+@hookimpl
 def gc(paths, live, reset):
     from .volstore import VolumeStore
     store = VolumeStore(paths)

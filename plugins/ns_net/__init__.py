@@ -13,6 +13,7 @@ reset`` and ``network rm``.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import Any
 
@@ -156,8 +157,12 @@ def configure(ctx: RunContext) -> None:
         ctx.stash[PLAN_KEY] = Plan("container", target=(target["pid"], target["pid_start"]))
         return
     store = NetworkStore(ctx.paths)
-    if mode != DEFAULT_NAME and store.get(mode) is None:
+    net = store.get(mode) if mode != DEFAULT_NAME else None
+    if mode != DEFAULT_NAME and net is None:
         raise ConfigError(f"network {mode} not found")
+    if net is not None and net.internal and specs:  # dockerd accepts them and publishes nothing: say so
+        ctx.warnings.append(f"Published ports are discarded when using the internal network {mode}")
+        specs = []
     _firewall(ctx)  # bridge mode cannot work without a backend: say so before anything exists
     seen: set[tuple[str, int]] = set()
     for spec in specs:
@@ -174,6 +179,9 @@ def configure(ctx: RunContext) -> None:
 @hookimpl
 def pre_clone(ctx: RunContext) -> int:
     plan = ctx.stash[PLAN_KEY]
+    if ctx.container_dir:  # what `network connect` added to an earlier run, left by a kill -9 (gc released it)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(os.path.join(ctx.container_dir, "net-live.json"))
     if os.path.exists(os.path.join(ctx.container_dir, "net-endpoints.json")):  # keep what connect chose
         ctx.info["NetworkEndpoints"] = {plan.network: {"Aliases": plan.aliases}} if plan.mode == "bridge" else {}
     if plan.mode == "bridge":
@@ -259,6 +267,9 @@ def teardown(ctx: RunContext) -> None:
         from .firewall import selected_firewall
         fw = ctx.stash.get(FIREWALL_KEY) or selected_firewall(ctx.hook, ctx.paths)
         bridge.undo(ctx, NetworkStore(ctx.paths), fw)
+        if ctx.container_dir and os.path.exists(os.path.join(ctx.container_dir, "net-live.json")):
+            from .attach import undo_all  # endpoints `network connect` added while it ran
+            undo_all(ctx.paths, ctx.spec.id, ctx.spec.name)
 
 
 @hookimpl
@@ -276,6 +287,16 @@ def docker_view(options: dict[str, Any], info: dict[str, Any], view: dict[str, A
 @hookimpl
 def docker_info(info: dict[str, Any]) -> None:
     info["Plugins"]["Network"].extend(["bridge", "host", "null"])
+
+
+@hookimpl
+def event_objects(paths: Paths) -> list[dict[str, Any]]:
+    """Networks for ``/events``: created/destroyed, connected to (members: the containers holding a lease)."""
+    store = NetworkStore(paths)
+    return [{"Type": "network", "ID": net.id, "Attributes": {"name": net.name, "type": "bridge",
+                                                            **dict(net.labels or {})},
+             "members": {lease["id"]: {} for lease in store.leases(net.name).values() if lease.get("id")},
+             "join": "connect", "leave": "disconnect"} for net in store.list()]
 
 
 @hookimpl

@@ -14,8 +14,8 @@ from .firewall import Firewall
 from .ipam import DEFAULT_NAME, Network, NetworkStore, veth_name
 from .ports import Binding, PortSpec, docker_ports, format_ports
 
-__all__ = ["reserve", "wire", "undo", "ensure_network", "netns_in_use", "RTNL_KEY", "LEASE_KEY", "PORTS_KEY",
-           "VETH_KEY", "NETNS_KEY", "PUBLISHED_KEY"]
+__all__ = ["reserve", "wire", "undo", "ensure_network", "netns_in_use", "endpoint_settings", "announce",
+           "unannounce", "hosts_line", "RTNL_KEY", "LEASE_KEY", "PORTS_KEY", "VETH_KEY", "NETNS_KEY", "PUBLISHED_KEY"]
 
 RTNL_KEY = StashKey[Any]()                    # the open rtnl.Rtnl socket (closed by wire and undo)
 LEASE_KEY = StashKey[tuple[Network, str]]()    # (network, address) leased
@@ -93,7 +93,7 @@ def wire(ctx: RunContext, pid: int, fw: Firewall) -> None:
     link_mtu, route_mtu = link_mtus()
     add_veth(_rtnl(ctx), host, net.bridge, pid, mac, link_mtu, big_tcp=net.big_tcp)
     ctx.stash[VETH_KEY] = host
-    configure_inside(pid, ip, net.prefixlen, net.gateway, route_mtu)
+    configure_inside(pid, ip, net.prefixlen, None if net.internal else net.gateway, route_mtu)  # internal: no way out
     bindings = ctx.stash.get(PORTS_KEY) or []
     if bindings:
         fw.publish(bindings)
@@ -102,30 +102,33 @@ def wire(ctx: RunContext, pid: int, fw: Firewall) -> None:
     ctx.info["NetworkSettings"] = {
         "IPAddress": ip, "IPPrefixLen": net.prefixlen, "Gateway": net.gateway, "MacAddress": mac,
         "Bridge": net.bridge, "Ports": docker_ports(bindings), "SandboxKey": f"/proc/{pid}/ns/net",
-        "Networks": {net.name: {"IPAMConfig": None, "Links": None,
-                                "Aliases": ([*ctx.stash.get(ALIASES_KEY, []), ctx.spec.id[:12]]
-                                            if net.name != DEFAULT_NAME else None),
-                                "NetworkID": net.id, "EndpointID": ctx.spec.id, "IPAddress": ip,
-                                "Gateway": net.gateway, "IPPrefixLen": net.prefixlen, "MacAddress": mac,
-                                "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
-                                "DriverOpts": None}},
+        "Networks": {net.name: endpoint_settings(net, ctx.spec.id, ip, ctx.stash.get(ALIASES_KEY, []))},
     }
     if net.name != DEFAULT_NAME and ctx.spec.name:
-        ctx.stash[HOSTS_KEY] = _announce(ctx, net, ip)
+        ctx.stash[HOSTS_KEY] = announce(ctx.paths, net, ctx.spec.id, _hosts_line(ctx, ip))
     # The supervisor lives as long as the container: do not keep a netlink socket open for all that time;
     # teardown opens a fresh one (a few microseconds) if it needs one.
     if (rt := ctx.stash.pop(RTNL_KEY, None)) is not None:
         rt.close()
 
 
-def _announce(ctx: RunContext, net: Network, ip: str) -> list[str]:
-    """Append our name to the /etc/hosts of the containers already on the network (bind-mounted files,
-    written in place so their mounts see it)."""
+def endpoint_settings(net: Network, cid: str, ip: str, aliases: list[str], ipam: dict | None = None) -> dict:
+    """One entry of inspect's ``NetworkSettings.Networks`` (Docker's shape)."""
+    from .netlink import mac_for
+    return {"IPAMConfig": ipam, "Links": None,
+            "Aliases": [*aliases, cid[:12]] if net.name != DEFAULT_NAME else None,
+            "NetworkID": net.id, "EndpointID": cid, "IPAddress": ip,
+            "Gateway": net.gateway, "IPPrefixLen": net.prefixlen, "MacAddress": mac_for(ip),
+            "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "DriverOpts": None}
+
+
+def announce(paths: Any, net: Network, cid: str, line: str) -> list[str]:
+    """Append ``line`` (a container's ``IP\tnames``) to the /etc/hosts of the other containers on ``net``
+    (bind-mounted files, written in place so their mounts see it); the files written."""
     done = []
-    line = _hosts_line(ctx, ip)
-    for lease in NetworkStore(ctx.paths).leases(net.name).values():
-        cid = lease.get("id")
-        path = os.path.join(ctx.paths.container_dir(cid), "hosts") if cid and cid != ctx.spec.id else None
+    for lease in NetworkStore(paths).leases(net.name).values():
+        other = lease.get("id")
+        path = os.path.join(paths.container_dir(other), "hosts") if other and other != cid else None
         if path and os.path.exists(path):
             with contextlib.suppress(OSError), open(path, "a") as f:
                 f.write(line)
@@ -133,11 +136,16 @@ def _announce(ctx: RunContext, net: Network, ip: str) -> list[str]:
     return done
 
 
+def hosts_line(ip: str, name: str, aliases: list[str]) -> str:
+    return f"{ip}\t{_names({'name': name, 'aliases': aliases})}\n"
+
+
 def _hosts_line(ctx: RunContext, ip: str) -> str:
-    return f"{ip}\t{_names({'name': ctx.spec.name, 'aliases': ctx.stash.get(ALIASES_KEY, [])})}\n"
+    return hosts_line(ip, ctx.spec.name, ctx.stash.get(ALIASES_KEY, []))
 
 
-def _unannounce(paths: list[str], line: str) -> None:
+def unannounce(paths: list[str], line: str) -> None:
+    """Remove ``line`` from each hosts file in ``paths`` (in place); what is gone already is not an error."""
     for path in paths:
         with contextlib.suppress(OSError), open(path, "r+") as f:
             lines = f.readlines()
@@ -196,7 +204,7 @@ def undo(ctx: RunContext, store: NetworkStore, fw: Firewall | None) -> None:
     # eth0, the pair is deleted here, as before.
     lease = ctx.stash.get(LEASE_KEY)
     if (hosts := ctx.stash.pop(HOSTS_KEY, None)) and lease:
-        _unannounce(hosts, _hosts_line(ctx, lease[1]))
+        unannounce(hosts, _hosts_line(ctx, lease[1]))
     if (bindings := ctx.stash.pop(PORTS_KEY, None)) is not None:
         store.release_ports(ctx.spec.id, bindings)
     if (lease := ctx.stash.pop(LEASE_KEY, None)) is not None:

@@ -28,10 +28,13 @@ def network() -> None:
 @click.option("-d", "--driver", default="bridge", help="Only 'bridge'")
 @click.option("-o", "--opt", "opts", multiple=True, metavar="KEY=VALUE",
               help="Driver option: nsrun.bridge.big_tcp=true|false (see `nsrun network --help`)")
+@click.option("--internal", is_flag=True, help="No access from the network to the outside (no masquerade, no "
+                                               "forwarding out of its bridge, no default route; ports not published)")
+@click.option("--label", "labels", multiple=True, metavar="KEY=VALUE", help="Set metadata on the network")
 @click.argument("name")
 @click.pass_context
 def create(ctx: click.Context, subnet: str | None, gateway: str | None, driver: str, opts: tuple[str, ...],
-           name: str) -> None:
+           internal: bool, labels: tuple[str, ...], name: str) -> None:
     """Create a network. Its bridge appears with the first container that joins it.
 
     Option nsrun.bridge.big_tcp (default false): true makes containers on it send IPv4 BIG TCP
@@ -48,7 +51,13 @@ def create(ctx: click.Context, subnet: str | None, gateway: str | None, driver: 
         if not eq or not key:
             raise ConfigError(f"invalid option {opt!r}: expected KEY=VALUE")
         options[key] = value
-    net = _store(ctx).create(name, subnet, gateway, options=options)
+    label_map = {}
+    for item in labels:
+        key, _, value = item.partition("=")
+        if not key:
+            raise ConfigError(f"invalid label {item!r}: expected KEY[=VALUE]")
+        label_map[key] = value
+    net = _store(ctx).create(name, subnet, gateway, options=options, labels=label_map, internal=internal)
     click.echo(net.id)
 
 
@@ -82,6 +91,20 @@ def rm(ctx: click.Context, names: tuple[str, ...]) -> None:
 
 
 @network.command()
+@click.option("-f", "--force", is_flag=True, help="Do not ask (the default)")
+@click.option("--filter", "filters", multiple=True, metavar="until=TIME|label=K[=V]|label!=K[=V]")
+@click.pass_context
+def prune(ctx: click.Context, force: bool, filters: tuple[str, ...]) -> None:
+    """Remove every user-defined network no container uses."""
+    from nsrun import filter_items
+
+    from .daemon_api import PRUNE_FILTERS, network_prune
+    removed = network_prune(_store(ctx).paths, filter_items(filters, PRUNE_FILTERS))
+    if removed:
+        click.echo("Deleted Networks:\n" + "\n".join(removed))
+
+
+@network.command()
 @click.argument("names", nargs=-1, required=True)
 @click.pass_context
 def inspect(ctx: click.Context, names: tuple[str, ...]) -> None:
@@ -89,6 +112,30 @@ def inspect(ctx: click.Context, names: tuple[str, ...]) -> None:
     from .daemon_api import network_inspect
     store = _store(ctx)
     click.echo(json.dumps([network_inspect(store.paths, name) for name in names], indent=4))
+
+
+@network.command()
+@click.option("--ip", metavar="IPV4", help="The container's address on the network (user-defined networks)")
+@click.option("--alias", "aliases", multiple=True, metavar="NAME", help="A name it is found by on the network")
+@click.argument("name")
+@click.argument("container")
+@click.pass_context
+def connect(ctx: click.Context, ip: str | None, aliases: tuple[str, ...], name: str, container: str) -> None:
+    """Connect a container to a network: a running one now (a new interface, eth1...), a created or stopped
+    one at its next start."""
+    from .endpoints import check_aliases, connect as do_connect
+    do_connect(_store(ctx).paths, name, container, check_aliases(list(aliases), "--alias"), ip)
+
+
+@network.command()
+@click.option("-f", "--force", is_flag=True, help="Accepted for Docker's CLI; nsrun always disconnects fully")
+@click.argument("name")
+@click.argument("container")
+@click.pass_context
+def disconnect(ctx: click.Context, force: bool, name: str, container: str) -> None:
+    """Disconnect a container from a network (a running one at once: its interface and routes go)."""
+    from .endpoints import disconnect as do_disconnect
+    do_disconnect(_store(ctx).paths, name, container)
 
 
 @click.command()

@@ -16,7 +16,8 @@ from nsrun import ConfigError, ConflictError, NotFoundError, Paths, labels_match
 from .firewall import installed_firewalls
 from .ipam import BIG_TCP_OPTION, DEFAULT_NAME, Network, NetworkStore
 
-__all__ = ["network_list", "network_inspect", "network_create", "network_remove"]
+__all__ = ["network_list", "network_inspect", "network_create", "network_remove", "network_prune",
+           "PRUNE_FILTERS"]
 
 _MODES = {"host": "host", "none": "null"}
 
@@ -28,7 +29,7 @@ def _time(ts: float) -> str:
 def _docker(store: NetworkStore, net: Network) -> dict[str, Any]:
     leases = store.leases(net.name)
     return {"Name": net.name, "Id": net.id, "Created": _time(net.created), "Scope": "local", "Driver": "bridge",
-            "EnableIPv6": False, "Internal": False, "Attachable": False, "Ingress": False,
+            "EnableIPv6": False, "Internal": bool(net.internal), "Attachable": False, "Ingress": False,
             "IPAM": {"Driver": "default", "Options": None, "Config": [{"Subnet": net.subnet, "Gateway": net.gateway}]},
             "ConfigFrom": {"Network": ""}, "ConfigOnly": False, "Labels": dict(net.labels or {}),
             # the options as given at create (compose compares them with its file's); the default network
@@ -115,13 +116,16 @@ def network_create(paths: Paths, name: str, body: dict[str, Any]) -> dict[str, A
     if not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values()):
         raise ConfigError("Labels must be an object of strings")
     # Attachable matters only to swarm services: a local bridge network is attachable anyway (as dockerd's)
-    for key in ("Internal", "EnableIPv6", "Ingress", "ConfigOnly"):
+    internal = body.get("Internal") or False
+    if not isinstance(internal, bool):
+        raise ConfigError("Internal must be a boolean")
+    for key in ("EnableIPv6", "Ingress", "ConfigOnly"):
         if body.get(key):
             raise ConfigError(f"network create: {key} is not supported by nsrun yet")
     if len(configs) > 1:
         raise ConfigError("network create: only one IPAM.Config entry (one IPv4 subnet) is supported")
     net = NetworkStore(paths).create(name, subnet, gateway, options={str(k): str(v) for k, v in options.items()},
-                                     labels=dict(labels))
+                                     labels=dict(labels), internal=internal)
     return {"Id": net.id}
 
 
@@ -141,3 +145,51 @@ def network_remove(paths: Paths, ref: str) -> None:
             with contextlib.closing(open_ipr()) as ipr:
                 delete_link(ipr, net.bridge)
         store.remove(net.name)
+
+
+PRUNE_FILTERS = ("until", "label", "label!")
+
+
+def _timestamp(text: str, now: float) -> float:
+    """``until=``: unix seconds (``1700000000[.5]``), an RFC 3339 time, or a duration back from now
+    (``90s``, ``10m``, ``24h``, ``1h30m``), as Docker takes it."""
+    import re
+    text = text.strip()
+    if re.fullmatch(r"\d+(\.\d+)?", text):
+        return float(text)
+    if re.fullmatch(r"(\d+(\.\d+)?(ns|us|ms|s|m|h))+", text):
+        scale = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
+        return now - sum(float(n) * scale[u] for n, _, u in re.findall(r"(\d+(\.\d+)?)(ns|us|ms|s|m|h)", text))
+    try:
+        when = datetime.datetime.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(f"invalid until filter {text!r}: expected a unix time, an RFC 3339 time or a "
+                          f"duration such as 24h") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=datetime.timezone.utc)
+    return when.timestamp()
+
+
+def network_prune(paths: Paths, filters: dict[str, list[str]]) -> list[str]:
+    """Remove every user-defined network without endpoints that passes ``filters`` (``parse_filters`` /
+    ``filter_items`` with ``PRUNE_FILTERS``: ``until`` created before, ``label``/``label!`` on its labels);
+    the names removed. A network a container joins meanwhile is kept (its removal is refused)."""
+    import time
+    now = time.time()
+    untils = [_timestamp(v, now) for v in filters.get("until", ())]
+    store = NetworkStore(paths)
+    removed = []
+    for net in store.list():
+        if net.name == DEFAULT_NAME or store.leases(net.name):
+            continue
+        labels = dict(net.labels or {})
+        if any(net.created >= until for until in untils) or not labels_match(labels, filters.get("label", [])):
+            continue
+        if any(labels_match(labels, [item]) for item in filters.get("label!", ())):
+            continue
+        try:
+            network_remove(paths, net.name)
+        except (ConflictError, NotFoundError):
+            continue
+        removed.append(net.name)
+    return removed

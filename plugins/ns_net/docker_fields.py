@@ -140,9 +140,15 @@ def _connect(api: Any, req: ApiRequest) -> ApiResponse:
     settings = fields.take("EndpointConfig", dict) or {}
     extra = FieldSource(settings, prefix="EndpointConfig.")
     aliases = check_aliases(extra.take("Aliases", list), "EndpointConfig.Aliases")
+    ipam = extra.take("IPAMConfig", dict) or {}
+    ip = ipam.get("IPv4Address") or None
+    if ip is not None and not isinstance(ip, str):
+        raise ConfigError("EndpointConfig.IPAMConfig.IPv4Address: expected a string")
+    if others := sorted(k for k, v in ipam.items() if k != "IPv4Address" and v):
+        raise ConfigError(f"EndpointConfig.IPAMConfig.{others[0]} is not supported by nsrun (IPv4Address is)")
     extra.refuse_leftover()
     fields.refuse_leftover()
-    connect(req.paths, req.params["name"], container, aliases)
+    connect(req.paths, req.params["name"], container, aliases, ip)
     return ApiResponse(200)
 
 
@@ -160,6 +166,15 @@ def _disconnect(api: Any, req: ApiRequest) -> ApiResponse:
     return ApiResponse(200)
 
 
+def _prune(api: Any, req: ApiRequest) -> dict[str, Any]:
+    from nsrun import parse_filters
+    extra = sorted(set(req.query) - {"filters"})
+    if extra:
+        raise ConfigError(f"network prune: unknown query parameter {extra[0]!r}")
+    return {"NetworksDeleted": api.network_prune(req.paths, parse_filters(req.query.get("filters"),
+                                                                           api.PRUNE_FILTERS))}
+
+
 def _remove(api: Any, req: ApiRequest) -> ApiResponse:
     api.network_remove(req.paths, req.params["name"])
     return ApiResponse(204)
@@ -171,6 +186,7 @@ def routes() -> list[Route]:
         Route("POST", "/networks/{name}/connect", _route(_connect)),
         Route("POST", "/networks/{name}/disconnect", _route(_disconnect)),
         Route("POST", "/networks/create", _route(_create)),
+        Route("POST", "/networks/prune", _route(_prune)),
         Route("GET", "/networks/{name}", _route(lambda api, req: api.network_inspect(req.paths, req.params["name"]))),
         Route("DELETE", "/networks/{name}", _route(_remove)),
     ]

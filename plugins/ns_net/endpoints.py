@@ -7,8 +7,9 @@ then ``net-endpoints.json`` in the container's directory holds the endpoint set 
 ``{NAME: {"Aliases": [...]}}``: one), read at every start, and the same set is recorded in the container's
 ``info["NetworkEndpoints"]`` so that inspect shows it. The file goes with the container.
 
-One container joins one bridge network here: connecting a second one, or changing the network of a
-running container, is refused by name (``NotSupported``), never half-done.
+A created or stopped container joins one bridge network here: connecting it to a second one is refused
+by name, never half-done. A RUNNING container is connected to (and disconnected from) any number of
+networks live, by ``attach`` (a veth added to its namespace); those endpoints go when it stops.
 """
 from __future__ import annotations
 
@@ -56,12 +57,9 @@ def endpoint_of(options: dict[str, Any], cdir: str | None) -> tuple[str, list[st
     return options.get("network") or "bridge", list(options.get("network_aliases") or [])
 
 
-def _created(paths: Paths, ref: str, action: str) -> dict[str, Any]:
+def _container(paths: Paths, ref: str, action: str) -> dict[str, Any]:
     from nsrun import find_container
     c = find_container(paths, ref)
-    if c["status"] in ("running", "paused"):
-        raise ConfigError(f"network {action} of a running container is not supported by nsrun yet: stop it first "
-                          f"(created and stopped containers can be {action}ed)")
     if c["status"] == "dead":
         raise ConflictError(f"container {c['id']} is dead: run `nsrun gc` or remove it")
     return c
@@ -77,18 +75,32 @@ def _write(paths: Paths, cid: str, endpoints: dict[str, Any]) -> None:
     update_container_info(paths, cid, {"NetworkEndpoints": endpoints})
 
 
-def connect(paths: Paths, network: str, ref: str, aliases: list[str]) -> None:
-    """``POST /networks/{network}/connect``: a created (or stopped) container joins ``network`` at its next start."""
+def connect(paths: Paths, network: str, ref: str, aliases: list[str], ip: str | None = None) -> None:
+    """``POST /networks/{network}/connect``: a created (or stopped) container joins ``network`` at its next
+    start; a running one joins it now (``attach.connect_running``; ``ip``: ``--ip``)."""
     from .ipam import DEFAULT_NAME, NetworkStore
     store = NetworkStore(paths)
     net = store.resolve(network) if network == DEFAULT_NAME else store.get(network)
     if net is None:
         raise NotFoundError(f"network {network} not found")
-    c = _created(paths, ref, "connect")
+    c = _container(paths, ref, "connect")
     mode, current = endpoint_of(c["options"], paths.container_dir(c["id"]))
     if mode in ("host",) or mode.startswith(("container:", "ns:")):
         raise ConfigError(f"container sharing network namespace with another container or host cannot be "
                           f"connected to any other network (its mode is {mode})")
+    if c["pid"] is not None:
+        if mode == "none":
+            raise ConfigError("container cannot be connected to multiple networks with one of the networks in "
+                              "private (none) mode")
+        if ip is not None and net.name == DEFAULT_NAME:
+            raise ConfigError("user specified IP address is supported on user defined networks only")
+        if aliases and net.name == DEFAULT_NAME:
+            raise ConfigError("network-scoped alias is supported only for containers in user defined networks")
+        from .attach import connect_running
+        connect_running(paths, c, net, aliases, ip)
+        return
+    if ip is not None:
+        raise ConfigError("network connect --ip of a container that is not running is not supported by nsrun yet")
     if mode == net.name:
         raise ConflictError(f"endpoint with name {c['name']} already exists in network {net.name}")
     if mode != "none":
@@ -106,7 +118,11 @@ def disconnect(paths: Paths, network: str, ref: str) -> None:
     net = store.resolve(network) if network == DEFAULT_NAME else store.get(network)
     if net is None:
         raise NotFoundError(f"network {network} not found")
-    c = _created(paths, ref, "disconnect")
+    c = _container(paths, ref, "disconnect")
+    if c["pid"] is not None:
+        from .attach import disconnect_running
+        disconnect_running(paths, c, net)
+        return
     mode, _ = endpoint_of(c["options"], paths.container_dir(c["id"]))
     if mode != net.name:
         raise ConfigError(f"container {c['id']} is not connected to network {net.name}")

@@ -26,7 +26,8 @@ if TYPE_CHECKING:
 from .hostports import HostPorts, read_json as _read, write_json as _write
 from .ports import ipv4_octets
 
-__all__ = ["Network", "NetworkStore", "DEFAULT_NAME", "bridge_name", "veth_name", "host_routes"]
+__all__ = ["Network", "NetworkStore", "DEFAULT_NAME", "bridge_name", "veth_name", "endpoint_veth_name",
+           "host_routes"]
 
 DEFAULT_NAME = "bridge"
 BIG_TCP_OPTION = "nsrun.bridge.big_tcp"
@@ -58,6 +59,14 @@ def veth_name(tag: str, cid: str) -> str:
     return f"nsr{tag}v{cid[:6]}"
 
 
+def endpoint_veth_name(tag: str, cid: str, network: str) -> str:
+    """The host side of the veth ``network connect`` adds to a running container: ``nsr{tag}e{6 hex}``, the
+    hex from the container id and the network's name (a container has one per network; ``gc`` recomputes
+    them from the live containers' leases)."""
+    import hashlib
+    return f"nsr{tag}e{hashlib.sha1(f'{cid}/{network}'.encode()).hexdigest()[:6]}"
+
+
 def host_routes() -> list[ipaddress.IPv4Network]:
     """IPv4 destinations the host routes (from /proc/net/route), the default route left out."""
     import ipaddress  # not on the start path: only when networks are made
@@ -80,9 +89,9 @@ def host_routes() -> list[ipaddress.IPv4Network]:
 class Network(Fields):
     """One network's record (``networks/<name>.json``), written once by ``NetworkStore.create``."""
 
-    __slots__ = ("name", "bridge", "subnet", "gateway", "id", "created", "big_tcp", "labels", "options")
+    __slots__ = ("name", "bridge", "subnet", "gateway", "id", "created", "big_tcp", "labels", "options", "internal")
     _defaults = {"created": 0.0, "big_tcp": BIG_TCP_DEFAULT,   # records from before the option: the default
-                 "labels": dict, "options": dict}
+                 "labels": dict, "options": dict, "internal": False}
     name: str
     bridge: str
     subnet: str
@@ -92,6 +101,7 @@ class Network(Fields):
     big_tcp: bool            # containers' own eth0 send BIG TCP super-packets (see OPTIONS)
     labels: dict             # the creator's labels (compose finds its networks by them)
     options: dict            # the driver options as given at create (inspect shows exactly these)
+    internal: bool           # --internal: no masquerade, no forwarding out of the bridge, no default route
 
     @property
     def prefixlen(self) -> int:
@@ -170,7 +180,8 @@ class NetworkStore(HostPorts):
         raise ConfigError(f"no free default subnet for this root (tried {candidates[0]} and on)")
 
     def create(self, name: str, subnet: str | None, gateway: str | None, exist_ok: bool = False,
-               options: dict[str, str] | None = None, labels: dict[str, str] | None = None) -> Network:
+               options: dict[str, str] | None = None, labels: dict[str, str] | None = None,
+               internal: bool = False) -> Network:
         import ipaddress  # not on the start path: only when networks are made
         if not self._valid(name):
             raise ConfigError(f"invalid network name {name!r}: use [a-zA-Z0-9][a-zA-Z0-9_.-]")
@@ -202,7 +213,7 @@ class NetworkStore(HostPorts):
                 raise ConfigError(f"gateway {gw} is not a usable address of subnet {net}")
             record = Network(name=name, bridge=bridge_name(self.paths.tag, name), subnet=str(net),
                              gateway=str(gw), id=os.urandom(32).hex(), created=time.time(), big_tcp=big_tcp,
-                             labels=dict(labels or {}), options=dict(options or {}))
+                             labels=dict(labels or {}), options=dict(options or {}), internal=bool(internal))
             os.makedirs(os.path.join(self.dir, name), exist_ok=True)
             _write(os.path.join(self.dir, f"{name}.json"), record.to_json())
             return record
@@ -226,13 +237,23 @@ class NetworkStore(HostPorts):
             return {}
         return {f[:-6]: (_read(os.path.join(ndir, f)) or {}) for f in files}
 
-    def allocate(self, net: Network, cid: str, cname: str, aliases: list[str] | None = None) -> str:
-        """Lease the lowest free address of ``net`` to container ``cid`` (found by ``cname`` and ``aliases``)."""
+    def allocate(self, net: Network, cid: str, cname: str, aliases: list[str] | None = None,
+                 ip: str | None = None) -> str:
+        """Lease the lowest free address of ``net`` to container ``cid`` (found by ``cname`` and ``aliases``);
+        with ``ip`` (``--ip``), that address or a ConfigError/ConflictError saying why not."""
         ndir = os.path.join(self.dir, net.name)
+        wanted = None
+        if ip is not None:
+            if ipv4_octets(ip) is None or ip not in set(_hosts(net.subnet)):
+                raise ConfigError(f"invalid address {ip!r}: not a usable address of network {net.name} "
+                                  f"({net.subnet})")
+            wanted = [ip]
         with self.lock():
             os.makedirs(ndir, exist_ok=True)
             taken = {f[:-6] for f in os.listdir(ndir) if f.endswith(".lease")} | {net.gateway}  # names only
-            for ip in _hosts(net.subnet):
+            if ip is not None and ip in taken:
+                raise ConflictError(f"address {ip} is already in use on network {net.name}")
+            for ip in wanted or _hosts(net.subnet):
                 if ip not in taken:
                     lease = {"id": cid, "name": cname, **({"aliases": aliases} if aliases else {})}
                     _write(os.path.join(ndir, f"{ip}.lease"), lease, exclusive=True)

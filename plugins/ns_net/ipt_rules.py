@@ -8,7 +8,8 @@ Own chains per root, hooked once from the built-in ones (a jump inserted at the 
             INPUT -j NSRUN{TAG}-INPUT                                            the host's 127/8 services
 
 NETIN holds, per network, accept established / intra-bridge / DNAT'd and drop the rest, before any NETOUT
-accept, so one network never reaches another. Under FORWARD policy DROP our ACCEPTs end the traversal.
+accept, so one network never reaches another. An ``--internal`` network has a NETOUT drop instead of the
+accept, and no masquerade. Under FORWARD policy DROP our ACCEPTs end the traversal.
 INPUT drops, per network, what a container sends from 127/8 or to 127/8 unless conntrack knows it as a reply
 or a DNAT (the bridges have ``route_localnet=1``; see ``nft_rules``).
 """
@@ -66,14 +67,15 @@ def network_rules(tag: str, net: Network, filter_only: bool = False) -> dict[str
                f"{c['in']} -i {br} -o {br} -j ACCEPT",
                f"{c['in']} -o {br} -m conntrack --ctstate DNAT -j ACCEPT",
                f"{c['in']} -o {br} -j DROP",
-               f"{c['out']} -i {br} -j ACCEPT"]
+               f"{c['out']} -i {br} -j {'DROP' if getattr(net, 'internal', False) else 'ACCEPT'}"]
     if filter_only:
         return {"filter": forward}
     # the host's loopback services (route_localnet=1 on the bridge): a container never sends from 127/8, and to
     # 127/8 only replies (the host reached a published port over 127.0.0.1) and what a DNAT sent there
     loopback = [f"{c['input']} -s 127.0.0.0/8 -i {br} -j DROP",
                 f"{c['input']} -d 127.0.0.0/8 -i {br} -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP"]
-    return {"nat": [f"{c['post']} -s {sub} ! -o {br} -j MASQUERADE",
+    outbound = [] if getattr(net, "internal", False) else [f"{c['post']} -s {sub} ! -o {br} -j MASQUERADE"]
+    return {"nat": [*outbound,
                     f"{c['post']} -s {sub} -o {br} -m conntrack --ctstate DNAT -j MASQUERADE",
                     f"{c['post']} -s 127.0.0.0/8 -o {br} -j MASQUERADE"],
             "filter": loopback + forward}

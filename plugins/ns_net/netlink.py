@@ -141,16 +141,18 @@ def ensure_bridge(rt: Rtnl, name: str, gateway: str, prefixlen: int, mtu: int) -
     return created
 
 
-def add_veth(rt: Rtnl, host: str, bridge: str, pid: int, mac: str, mtu: int, big_tcp: bool = True) -> None:
-    """A veth pair: ``host`` on the bridge and up, its peer created directly as ``eth0`` inside ``pid``'s netns
-    (down: ``configure_inside`` brings it up; see ``Rtnl.add_veth`` for why it cannot be done here)."""
+def add_veth(rt: Rtnl, host: str, bridge: str, pid: int, mac: str, mtu: int, big_tcp: bool = True,
+             peer: str = "eth0") -> None:
+    """A veth pair: ``host`` on the bridge and up, its peer created directly as ``peer`` (``eth0`` at start,
+    ``eth1``... for ``network connect``) inside ``pid``'s netns (down: ``configure_inside`` brings it up; see
+    ``Rtnl.add_veth`` for why it cannot be done here)."""
     with _typed(f"cannot attach {host} to {bridge}"):
         br = rt.index(bridge)
     if br is None:
         raise SetupError(f"bridge {bridge} disappeared", phase="post_start", plugin="net", errno=errno.ENODEV)
     fd = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
     try:
-        rt.add_veth(host, mtu, br, "eth0", fd, mac, peer_big_tcp=big_tcp)
+        rt.add_veth(host, mtu, br, peer, fd, mac, peer_big_tcp=big_tcp)
     except OSError as exc:
         raise SetupError(f"cannot create veth {host}: {os.strerror(exc.errno)}", phase="post_start", plugin="net",
                          errno=exc.errno) from exc
@@ -185,18 +187,22 @@ def _typed(what: str, phase: str = "post_start") -> Iterator[None]:
 LOOPBACK_IFINDEX = 1  # the kernel gives every netns's lo this index (include/net/flow.h)
 
 
-def configure_inside(pid: int, ip: str, prefixlen: int, gateway: str, route_mtu: int | None = None) -> None:
-    """Inside the container's netns: ``lo`` and ``eth0`` up, the address, the default route via the bridge
-    (with ``route_mtu`` as its MTU metric when given)."""
+def configure_inside(pid: int, ip: str, prefixlen: int, gateway: str | None, route_mtu: int | None = None,
+                     ifname: str = "eth0") -> None:
+    """Inside the container's netns: ``lo`` and ``ifname`` up, the address (its subnet's route comes with
+    it), and unless ``gateway`` is None the default route via the bridge (with ``route_mtu`` as its MTU
+    metric when given). ``network connect`` of a running container passes ``eth1``... and no gateway: the
+    default route stays the first network's, as Docker's does."""
     from .rtnl import Rtnl
-    with _typed(f"cannot configure eth0 of process {pid}"), Rtnl.in_netns(pid, syscalls.setns) as rt:
-        eth0 = rt.index("eth0")
-        if eth0 is None:
+    with _typed(f"cannot configure {ifname} of process {pid}"), Rtnl.in_netns(pid, syscalls.setns) as rt:
+        link = rt.index(ifname)
+        if link is None:
             raise OSError(errno.ENODEV, os.strerror(errno.ENODEV))
         rt.set_up(LOOPBACK_IFINDEX)
-        rt.add_addr(eth0, ip, prefixlen)
-        rt.set_up(eth0)
-        rt.add_default_route(gateway, eth0, route_mtu)
+        rt.add_addr(link, ip, prefixlen)
+        rt.set_up(link)
+        if gateway is not None:
+            rt.add_default_route(gateway, link, route_mtu)
 
 
 def remove_link(rt: Rtnl, name: str) -> bool:

@@ -73,7 +73,15 @@ class NftFirewall:
             defer_close(fd)
 
     def setup_network(self, net: Network) -> None:
-        self._add(rules.network_elements(net), f"network {net.name}")
+        try:
+            self._add(rules.network_elements(net), f"network {net.name}")
+        except SetupError as exc:
+            if net.internal and self._run([{"list": {"set": {"family": rules.FAMILY, "table": self.table,
+                                                             "name": "internal"}}}])[0] != 0:
+                raise SetupError(f"the nftables table ip {self.table} was made before nsrun had internal "
+                                 f"networks: run `nsrun system reset` to remake it", plugin="nft",
+                                 errno=errno.EINVAL) from exc
+            raise
         from .guard import dropping_variants  # an nft accept cannot overrule iptables' FORWARD DROP
         if drops := dropping_variants(self.nft):
             from .iptables import guard_other_variants  # subprocess and all: only when some FORWARD drops

@@ -4,7 +4,8 @@ One table per root, ``ip nsrun{tag}``. Its rules never change after creation; ne
 are elements of sets and maps, so adding the 1000th port costs what adding the first did::
 
     set bridges   ifname                 nsrun's bridges           set samebr ifname . ifname (br . br)
-    set subnets   ipv4_addr (interval)   their subnets
+    set subnets   ipv4_addr (interval)   their subnets (masqueraded; an internal network's is not in it)
+    set internal  ifname                 the bridges of ``--internal`` networks: nothing forwarded out of them
     map any_addr  proto . port           : ctr_ip    and any_port : ctr_port   (-p PORT:CTR, every address)
     map ip_addr   host_ip . proto . port : ctr_ip    and ip_port  : ctr_port   (-p IP:PORT:CTR)
 
@@ -69,6 +70,7 @@ def skeleton(table: str) -> list[Cmd]:
         {"add": {"set": {**t, "name": "bridges", "type": "ifname"}}},
         {"add": {"set": {**t, "name": "subnets", "type": "ipv4_addr", "flags": ["interval"]}}},
         {"add": {"set": {**t, "name": "samebr", "type": ["ifname", "ifname"]}}},
+        {"add": {"set": {**t, "name": "internal", "type": "ifname"}}},
         *[{"add": {"map": {**t, "name": f"{name}_{part}", "type": key, "map": data}}}
           for name, key in (("any", ["inet_proto", "inet_service"]),
                             ("ip", ["ipv4_addr", "inet_proto", "inet_service"]))
@@ -97,6 +99,7 @@ def skeleton(table: str) -> list[Cmd]:
         rule("forward", _match({"concat": [_meta("iifname"), _meta("oifname")]}, "@samebr"), {"accept": None}),
         rule("forward", bridges_out, dnat, {"accept": None}),
         rule("forward", bridges_out, {"drop": None}),       # isolation: other networks, unpublished ports
+        rule("forward", _match(_meta("iifname"), "@internal"), {"drop": None}),   # --internal: no way out
         rule("forward", bridges_in, {"accept": None}),
         # the host's loopback services: nothing from a container reaches them (the address test comes first,
         # so the host's other input costs one compare). A container never sends from 127/8 (spoofed: drop);
@@ -111,8 +114,10 @@ def skeleton(table: str) -> list[Cmd]:
 
 
 def network_elements(net: Network) -> list[tuple[str, list[Any]]]:
-    return [("bridges", [net.bridge]), ("subnets", [_prefix(net.subnet)]),
-            ("samebr", [{"concat": [net.bridge, net.bridge]}])]
+    """An ordinary network: its bridge, masqueraded subnet, intra-bridge pair; an internal one: its bridge in
+    ``internal`` instead of its subnet in ``subnets``."""
+    own = ("internal", [net.bridge]) if getattr(net, "internal", False) else ("subnets", [_prefix(net.subnet)])
+    return [("bridges", [net.bridge]), own, ("samebr", [{"concat": [net.bridge, net.bridge]}])]
 
 
 def port_elements(bindings: list[Binding]) -> list[tuple[str, list[Any]]]:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from nsrun import Paths
 
 from .firewall import installed_firewalls
-from .ipam import NetworkStore
+from .ipam import NetworkStore, endpoint_veth_name
 from .ports import Binding
 
 if TYPE_CHECKING:
@@ -51,11 +51,18 @@ def _dead_leases(store: NetworkStore, live: frozenset[str]) -> list[str]:
     return lines
 
 
-def _dead_veths(tag: str, live: frozenset[str], reset: bool) -> list[str]:
+def _dead_veths(store: NetworkStore, live: frozenset[str], reset: bool) -> list[str]:
+    tag = store.paths.tag
     pattern = re.compile(rf"^nsr{tag}v([0-9a-f]{{6}})$")  # veth_name()
+    extra = re.compile(rf"^nsr{tag}e[0-9a-f]{{6}}$")       # endpoint_veth_name(): `network connect` of a running one
     alive = {cid[:6] for cid in live}
-    doomed = [n for n in os.listdir("/sys/class/net")
-              if (m := pattern.match(n)) and (reset or m.group(1) not in alive)]
+    names = os.listdir("/sys/class/net")
+    kept: set[str] = set()
+    if any(extra.match(n) for n in names) and not reset:  # the live containers' endpoints, from their leases
+        kept = {endpoint_veth_name(tag, lease["id"], net.name) for net in store.list()
+                for lease in store.leases(net.name).values() if lease.get("id") in live}
+    doomed = [n for n in names if ((m := pattern.match(n)) and (reset or m.group(1) not in alive))
+              or (extra.match(n) and n not in kept)]
     if not doomed:
         return []
     from .netlink import delete_link, open_ipr
@@ -94,11 +101,11 @@ def _reset_networks(store: NetworkStore, backends: dict[str, Firewall]) -> list[
 def collect(paths: Paths, live: frozenset[str], reset: bool) -> list[str]:
     store = NetworkStore(paths)
     if not os.path.isdir(store.dir) and not reset:
-        return _dead_veths(paths.tag, live, reset)
+        return _dead_veths(store, live, reset)
     backends = {fw.name: fw for fw in installed_firewalls(paths)}
     with store.lock():
         lines = _dead_ports(store, live, backends) + _dead_leases(store, live)
-    lines += _dead_veths(paths.tag, live, reset)
+    lines += _dead_veths(store, live, reset)
     if reset:
         lines += _reset_networks(store, backends)
     return lines

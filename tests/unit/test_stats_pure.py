@@ -188,3 +188,19 @@ def test_events_from_two_snapshots_of_the_store():
     after = {"a": ("exited", a), "c": ("running", c), "d": ("running", _Rec("d", 4))}
     assert [(action, rec.id) for action, rec in changes(before, after)] == [
         ("die", "a"), ("start", "c"), ("create", "d"), ("start", "d"), ("die", "b"), ("destroy", "b")]
+
+
+def test_events_of_plugins_objects_from_two_snapshots():
+    from nsrun.daemon.events import object_changes
+    net = {"Type": "network", "ID": "n1", "Attributes": {"name": "n14b"}, "join": "connect", "leave": "disconnect"}
+    before = {("network", "n1"): {**net, "members": {"c1": {}}},
+              ("volume", "v1"): {"Type": "volume", "ID": "v1", "Attributes": {}, "members": {"c2": {}},
+                                 "join": "mount", "leave": "unmount"}}
+    after = {("network", "n1"): {**net, "members": {"c3": {}}},
+             ("network", "n2"): {**net, "ID": "n2", "members": {}}}
+    got = [(e["Type"], e["Actor"]["ID"], e["Action"], e["Actor"]["Attributes"].get("container"))
+           for e in object_changes(before, after)]
+    assert got == [("network", "n1", "connect", "c3"), ("network", "n1", "disconnect", "c1"),
+                   ("network", "n2", "create", None), ("volume", "v1", "unmount", "c2"),
+                   ("volume", "v1", "destroy", None)]
+    assert all(e["Actor"]["Attributes"].get("name") == "n14b" for e in object_changes(before, after)[:3])
