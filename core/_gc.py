@@ -3,7 +3,8 @@
 A container whose owner (nsrun or its supervisor) is gone — ``kill -9`` at any point — is finished here:
 its processes are killed, every installed plugin's ``gc`` hook removes what it owns for containers that are
 not alive, and the record is marked exited (or removed, for ``--rm`` containers). Half-created directories
-are removed. ``reset`` does the same to every container, running or not, and removes them all.
+are removed; an event journal over its bound is rotated. ``reset`` does the same to every container, running or
+not, and removes them all, and the event journal with them.
 """
 from __future__ import annotations
 
@@ -89,4 +90,6 @@ def collect(engine: Engine, only: str | None = None, reset: bool = False) -> lis
         link = os.path.join(names, name)
         if not os.path.isdir(engine.paths.container_dir(os.readlink(link))):
             os.unlink(link)  # its container is gone (a crash between creating or removing and the link)
+    from ._journal import collect as collect_journal
+    lines.extend(collect_journal(engine.paths.root, reset=reset))  # last: the removals above append to it
     return lines

@@ -111,6 +111,9 @@ class Record(RecordView):
                 current["info"] = {**(current.get("info") or {}), **info_patch}
             _write_json(os.path.join(self.dir, "state.json"), current)
             self.state = current
+        if fields.get("status") == "exited" and fields.get("finished"):  # a run ended: the journal keeps it
+            from ._journal import append, life                             # (the next start overwrites it)
+            append(self.store.paths.root, life(self))
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
@@ -261,6 +264,8 @@ class Store:
         rec = self.load(cid)
         _rmtree(self.paths.container_dir(cid))
         if rec is not None:
+            from ._journal import append, life
+            append(self.paths.root, life(rec, removed=time.time()))  # the record forgets; the journal keeps it
             link = self._name_link(rec.name)
             try:
                 if os.readlink(link) == cid:

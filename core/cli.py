@@ -378,8 +378,11 @@ def build_cli() -> click.Group:
     from ._cpcli import COMMANDS as CP_COMMANDS
     from ._imagecli import COMMANDS, image
     from .stats.cli import COMMANDS as LIVE_COMMANDS
-    for command in (*COMMANDS, *LIVE_COMMANDS, *BUILD_COMMANDS, *CP_COMMANDS):
+    from ._systemcli import COMMANDS as SYSTEM_CLI, SYSTEM_COMMANDS
+    for command in (*COMMANDS, *LIVE_COMMANDS, *BUILD_COMMANDS, *CP_COMMANDS, *SYSTEM_CLI):
         cli.add_command(command)
+    for command in SYSTEM_COMMANDS:
+        system.add_command(command)
     image.add_command(history)
     for rec in discover().values():
         for name, target in rec.commands.items():

@@ -247,6 +247,14 @@ def docker_info(info: dict[str, Any]) -> None:
     security option to ``info["SecurityOptions"]``). Called for every installed plugin; no I/O."""
 
 
+@hookspec
+def disk_usage(paths: Paths) -> dict[str, list[dict[str, Any]]] | None:
+    """[parent] What you keep on disk under ``paths.root`` that ``system df`` (``GET /system/df``) counts, by
+    Docker's section: ``{"Volumes": [Docker's volume object with "UsageData": {"Size": bytes, "RefCount":
+    containers using it}]}`` (the mnt plugin's volumes). The lists of every installed plugin are joined.
+    Reads files only."""
+
+
 # -- a container's file system changes ----------------------------------------------------------------------
 
 @hookspec(firstresult=True)

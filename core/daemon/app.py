@@ -17,7 +17,7 @@ from aiohttp import web
 from .. import __version__
 from .._routes import ApiRequest, ApiResponse, Route
 from ..errors import NsrunError
-from . import archive, build, containers, events, execs, images, live, native
+from . import archive, build, containers, events, execs, images, live, native, system
 from .http import API_VERSION, MAX_JSON, STATE, error_response, error_status, jresp, json_body
 
 __all__ = ["build_app"]
@@ -83,7 +83,7 @@ def build_app(state: Any) -> web.Application:
     app[STATE] = state
     app.on_response_prepare.append(_add_headers)
     routes: list[tuple[str, str, Handler]] = [("HEAD", "/_ping", ping), ("GET", "/_ping", ping)]
-    for module in (containers, execs, build, images, live, events, archive):
+    for module in (containers, execs, build, images, live, events, archive, system):
         routes.extend(module.ROUTES)
     for route in _plugin_routes(state):
         routes.append((route.method, route.path, _adapt(route)))

@@ -209,19 +209,9 @@ async def prune_images(request: web.Request) -> web.Response:
     dangling = _dangling(parse_filters(request.query.get("filters"), ("dangling",)).get("dangling", []))
 
     def run() -> dict[str, Any]:
-        images = d.engine.images
-        before = {m["id"]: m.get("size", 0) for m in images.list()}
-        keep = {i for i in _use_counts(d) if i}
-        if dangling is False:
-            removed = []
-            for meta in images.list():
-                if meta["id"] not in keep:
-                    removed += images.remove(meta["id"], [], force=True)
-        else:
-            removed = images.prune(keep=keep)
-        gone = {i["Deleted"] for i in removed if "Deleted" in i}
-        return {"ImagesDeleted": docker_removed(removed) or None,
-                "SpaceReclaimed": sum(size for i, size in before.items() if i in gone)}
+        from .._prune import images
+        removed, reclaimed = images(d.engine, all_=dangling is False)
+        return {"ImagesDeleted": docker_removed(removed) or None, "SpaceReclaimed": reclaimed}
     return jresp(await asyncio.shield(asyncio.to_thread(run)))
 
 
@@ -296,12 +286,16 @@ async def version(request: web.Request) -> web.Response:
 
 async def info(request: web.Request) -> web.Response:
     d = request.app[STATE]
-    records = d.engine.list(all=True)
-    running = sum(1 for r in records if r.running)
+    from .._state import plugin_state
+    records = await asyncio.to_thread(d.engine.list, all=True)
+    states = [plugin_state(r.state.get("info") or {}, r.status)["Status"] for r in records]
+    running, paused = states.count("running"), states.count("paused")
+    images = [m for m in await asyncio.to_thread(d.engine.images.list)  # as `docker images` counts them
+              if m.get("repo_tags") or not m.get("build_key")]
     uname = platform.uname()
     data = {
         "ID": d.engine.paths.tag or "nsrun", "Containers": len(records), "ContainersRunning": running,
-        "ContainersPaused": 0, "ContainersStopped": len(records) - running, "Images": len(d.engine.images.list()),
+        "ContainersPaused": paused, "ContainersStopped": len(records) - running - paused, "Images": len(images),
         "Driver": "overlay2", "DriverStatus": [], "Plugins": {"Volume": [], "Network": [], "Authorization": None,
                                                               "Log": []},
         "MemoryLimit": False, "SwapLimit": False, "CpuCfsPeriod": False, "CpuCfsQuota": False,

@@ -155,6 +155,22 @@ def event_objects(paths):
 
 
 @hookimpl
+def disk_usage(paths):
+    """``system df``'s volumes: each with its size and how many containers (any status) use it."""
+    from nsrun import list_containers
+
+    from .volstore import VolumeStore, volumes_of
+    store = VolumeStore(paths)
+    metas = store.list()
+    if not metas:
+        return None
+    used = [volumes_of(c["options"]) for c in list_containers(paths)]
+    return {"Volumes": [{**store.view(m), "UsageData": {"Size": store.size(m["Name"]),
+                                                        "RefCount": sum(m["Name"] in u for u in used)}}
+                        for m in metas]}
+
+
+@hookimpl
 def gc(paths, live, reset):
     from .volstore import VolumeStore
     store = VolumeStore(paths)

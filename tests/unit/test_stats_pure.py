@@ -182,7 +182,7 @@ def test_frames_two_samples_one_interval_apart():
 
 
 def test_events_from_two_snapshots_of_the_store():
-    from nsrun.daemon.events import changes
+    from nsrun._events import changes
     a, b, c = _Rec("a", 1), _Rec("b", 2), _Rec("c", None)
     before = {"a": ("running", a), "b": ("running", b), "c": ("created", c)}
     after = {"a": ("exited", a), "c": ("running", c), "d": ("running", _Rec("d", 4))}
@@ -191,7 +191,7 @@ def test_events_from_two_snapshots_of_the_store():
 
 
 def test_events_of_plugins_objects_from_two_snapshots():
-    from nsrun.daemon.events import object_changes
+    from nsrun._events import object_changes
     net = {"Type": "network", "ID": "n1", "Attributes": {"name": "n14b"}, "join": "connect", "leave": "disconnect"}
     before = {("network", "n1"): {**net, "members": {"c1": {}}},
               ("volume", "v1"): {"Type": "volume", "ID": "v1", "Attributes": {}, "members": {"c2": {}},
