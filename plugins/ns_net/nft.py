@@ -61,6 +61,18 @@ class NftFirewall:
         if rc != 0:  # a concurrent start created the table first: now the elements go in
             self._apply(cmds, what)
 
+    def _add_both(self, v4: list, v6: list, what: str) -> None:
+        """``_add`` to the ``ip`` and (when ``v6``) the ``ip6`` table in ONE transaction when both tables
+        exist (a dual-stack start pays no second round trip); else each on its own, making its table."""
+        if not v6:
+            self._add(v4, what)
+            return
+        cmds = rules.element_cmds("add", self.table, v4) + rules.element_cmds("add", self.table, v6, rules.FAMILY6)
+        if self._run(cmds)[0] == 0:
+            return
+        self._add(v4, what)
+        self._add(v6, f"{what} (IPv6)", rules.FAMILY6)
+
     def _delete(self, elements: list, family: str = rules.FAMILY) -> None:
         """Delete elements, ignoring those already gone (one transaction when all are present)."""
         if not elements:
@@ -77,7 +89,8 @@ class NftFirewall:
 
     def setup_network(self, net: Network) -> None:
         try:
-            self._add(rules.network_elements(net), f"network {net.name}")
+            self._add_both(rules.network_elements(net),
+                           rules.network_elements(net, v6=True) if net.subnet6 else [], f"network {net.name}")
         except SetupError as exc:
             if net.internal and self._run([{"list": {"set": {"family": rules.FAMILY, "table": self.table,
                                                              "name": "internal"}}}])[0] != 0:
@@ -85,8 +98,6 @@ class NftFirewall:
                                  f"networks: run `nsrun system reset` to remake it", plugin="nft",
                                  errno=errno.EINVAL) from exc
             raise
-        if net.subnet6:
-            self._add(rules.network_elements(net, v6=True), f"network {net.name} (IPv6)", rules.FAMILY6)
         from .guard import dropping_variants  # an nft accept cannot overrule iptables' FORWARD DROP
         if drops := dropping_variants(self.nft):
             from .iptables import guard_other_variants  # subprocess and all: only when some FORWARD drops
@@ -99,13 +110,12 @@ class NftFirewall:
 
     def publish(self, bindings: list[Binding]) -> None:
         if bindings:
-            self._add(rules.port_elements(bindings), "the published ports")
-            if v6 := rules.port_elements(bindings, v6=True):
-                try:
-                    self._add(v6, "the published ports (IPv6)", rules.FAMILY6)
-                except BaseException:
-                    self._delete(rules.port_elements(bindings))
-                    raise
+            try:
+                self._add_both(rules.port_elements(bindings), rules.port_elements(bindings, v6=True),
+                               "the published ports")
+            except BaseException:  # the IPv4 half may be in: none of it stays
+                self.unpublish(bindings)
+                raise
 
     def unpublish(self, bindings: list[Binding]) -> None:
         if bindings:
