@@ -27,17 +27,18 @@ import re
 import shutil
 import subprocess
 
-TOOLS = ("ip", "nft", "iptables-save", "iptables-legacy-save")
-IPTABLES_TOOLS = ("iptables-save", "iptables-legacy-save")
+TOOLS = ("ip", "nft", "iptables-save", "iptables-legacy-save", "ip6tables-save", "ip6tables-legacy-save")
+IPTABLES_TOOLS = ("iptables-save", "iptables-legacy-save", "ip6tables-save", "ip6tables-legacy-save")
+NFT_FAMILIES = ("ip", "ip6")  # ip6 nsrun<tag>: the IPv6 side of dual-stack networks
 NETWORK_SETS = ("bridges", "subnets", "samebr")  # elements of a network; every other set/map: a container's
 
 SHARED = """\
 links     a bridge of the root's networks: nsr<tag>b0, nsr<tag>n<6 hex> (never a veth or any other link)
-nft       the table ip nsrun<tag>, and in it the chains, sets, maps and rules of a freshly made table (the
+nft       the tables ip nsrun<tag> and ip6 nsrun<tag>, and in them the chains, sets, maps and rules of a freshly made table (the
           backend's skeleton, as the kernel lists it); rules naming one of the root's bridges (a network's);
           elements of the sets bridges, subnets, samebr naming the root's bridges and their subnets (never
           an element of the maps any_addr, any_port, ip_addr, ip_port: a published port)
-iptables  the root's chains NSRUN<TAG>-{DNAT,POST,FWD,NETIN,NETOUT,INPUT}; the jumps to them from built-in
+iptables  (and ip6tables) the root's chains NSRUN<TAG>-{DNAT,POST,FWD,NETIN,NETOUT,INPUT}; the jumps to them from built-in
           chains; FWD's jumps to NETIN and NETOUT; rules of POST, NETIN, NETOUT and INPUT (the loopback guard)
           naming one of the root's bridges (a network's), never a DNAT rule
 """
@@ -89,7 +90,8 @@ def links(tag: str, strict: bool | None = None) -> set[str]:
         item = f"{kind} {name}"
         if kind == "bridge":
             nets = sorted(str(ipaddress.ip_interface(f"{a['local']}/{a['prefixlen']}").network)
-                          for a in link.get("addr_info", []) if a.get("family") == "inet")
+                          for a in link.get("addr_info", []) if a.get("family") == "inet"
+                          or (a.get("family") == "inet6" and a.get("scope") == "global"))
             item = " ".join([item, *nets])
         found.add(item)
     return found
@@ -135,21 +137,24 @@ def nft(tag: str, strict: bool | None = None) -> set[str]:
     if shutil.which("nft") is None:
         _run(["nft"], _strict(strict))  # raises when strict
         return set()
-    try:
-        res = subprocess.run(["nft", "-j", "list", "table", "ip", table], capture_output=True, text=True,
-                             timeout=60)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        if _strict(strict):
-            raise ProbeError(f"the leak check cannot look: `nft -j list table ip {table}` failed: {exc}")
-        return set()
-    if res.returncode != 0:
-        if "No such file or directory" in res.stderr:
-            return set()  # no table: nothing of the root's in nftables
-        if _strict(strict):
-            raise ProbeError(f"the leak check cannot look: `nft -j list table ip {table}` exited "
-                             f"{res.returncode}: {res.stderr.strip()[:200]}")
-        return set()
-    return {f"{t}: {i}" for t, items in _nft_items(json.loads(res.stdout)).items() for i in items}
+    found: set[str] = set()
+    for family in NFT_FAMILIES:
+        try:
+            res = subprocess.run(["nft", "-j", "list", "table", family, table], capture_output=True, text=True,
+                                 timeout=60)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            if _strict(strict):
+                raise ProbeError(f"the leak check cannot look: `nft -j list table {family} {table}` failed: {exc}")
+            continue
+        if res.returncode != 0:
+            if "No such file or directory" in res.stderr:
+                continue  # no table: nothing of the root's in this family
+            if _strict(strict):
+                raise ProbeError(f"the leak check cannot look: `nft -j list table {family} {table}` exited "
+                                 f"{res.returncode}: {res.stderr.strip()[:200]}")
+            continue
+        found |= {f"{t}: {i}" for t, items in _nft_items(json.loads(res.stdout)).items() for i in items}
+    return found
 
 
 def iptables(tag: str, strict: bool | None = None) -> set[str]:
@@ -279,17 +284,17 @@ def _bridges(tag: str, after_links: set[str]) -> dict[str, list[str]]:
     return out
 
 
-@functools.lru_cache(maxsize=1)
-def fixed_nft() -> frozenset[str]:
+@functools.lru_cache(maxsize=2)
+def fixed_nft(family: str = "ip") -> frozenset[str]:
     """The items of a table the nft backend just made (its skeleton), as the kernel lists them: built by the
     backend's own rule builder and loaded in a private network namespace, so the host's firewall is never
     touched and a change to the skeleton never reads as a leak."""
     from nsrun_ns_net import nft_rules
     scratch = "nsrunleakcheck"
-    cmds = json.dumps({"nftables": nft_rules.skeleton(scratch)})
-    out = _run(["unshare", "--net", "sh", "-c", f"nft -j -f - && nft -j list table ip {scratch}"], True,
+    cmds = json.dumps({"nftables": nft_rules.skeleton(scratch, family)})
+    out = _run(["unshare", "--net", "sh", "-c", f"nft -j -f - && nft -j list table {family} {scratch}"], True,
                input=cmds)
-    return frozenset(_nft_items(json.loads(out or "{}")).get(f"ip {scratch}", set()))
+    return frozenset(_nft_items(json.loads(out or "{}")).get(f"{family} {scratch}", set()))
 
 
 def _element_names(elem: object) -> list[str]:
@@ -302,9 +307,10 @@ def _element_names(elem: object) -> list[str]:
 
 def _shared_nft(item: str, tag: str, bridges: dict[str, list[str]]) -> bool:
     table, _, what = item.partition(": ")
-    if table != f"ip nsrun{tag}":
+    family = table.split()[0]
+    if table not in {f"{f} nsrun{tag}" for f in NFT_FAMILIES}:
         return False
-    if what == "table" or what in fixed_nft():
+    if what == "table" or what in fixed_nft(family):
         return True
     kind, name, body = (what.split(" ", 2) + ["", ""])[:3]
     if kind == "element" and name in ("bridges", "samebr"):

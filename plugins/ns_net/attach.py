@@ -5,7 +5,7 @@ and its peers on that network updated), in the same order as the journal wants: 
 container) exists before the kernel objects and goes after them.
 
 What a running container joined this way is recorded in ``net-live.json`` in its directory
-(``{NETWORK: {"ip", "ifname", "veth", "aliases"}}``) and in its ``info["NetworkSettings"]["Networks"]``
+(``{NETWORK: {"ip", "ifname", "veth", "aliases"[, "ip6"]}}``; ``ip6`` on a dual-stack network) and in its ``info["NetworkSettings"]["Networks"]``
 (inspect, ``ps --filter network=``). Its teardown (``undo_all``, from the net plugin's ``teardown``)
 removes these endpoints like the first one; ``gc`` after a kill -9 finds their leases (they name the
 container) and their veths (``ipam.endpoint_veth_name``); ``system reset`` removes everything anyway.
@@ -76,10 +76,12 @@ def _lease_of(store: NetworkStore, net: Network, cid: str) -> str | None:
 
 
 def _peer_lines(store: NetworkStore, net: Network, cid: str) -> list[str]:
-    """``IP\\tnames`` of the other containers on ``net``, for the newcomer's own hosts file."""
+    """``IP\\tnames`` of the other containers on ``net`` (and their IPv6 ones), for the newcomer's own hosts
+    file."""
     if net.name == DEFAULT_NAME:
         return []
-    return [hosts_line(ip, lease.get("name") or "", list(lease.get("aliases") or []))
+    six = {lease.get("id"): ip for ip, lease in store.leases6(net.name).items()} if net.subnet6 else {}
+    return [hosts_line(ip, lease.get("name") or "", list(lease.get("aliases") or []), six.get(lease.get("id"), ""))
             for ip, lease in sorted(store.leases(net.name).items())
             if lease.get("id") != cid and (lease.get("name") or lease.get("aliases"))]
 
@@ -109,20 +111,28 @@ def connect_running(paths: Paths, c: dict, net: Network, aliases: list[str], ip:
         ensure_network(rt, store, net, fw)
     fixed = ip is not None
     ip = store.allocate(net, cid, name, list(aliases), ip=ip)
-    veth, line, peers, done = endpoint_veth_name(paths.tag, cid, net.name), hosts_line(ip, name, aliases), [], False
+    ip6, done = "", False
+    try:
+        if net.subnet6:
+            ip6 = store.allocate6(net, cid, name, list(aliases))
+    finally:
+        if net.subnet6 and not ip6:
+            store.release(net.name, ip, cid)
+    veth, line, peers = endpoint_veth_name(paths.tag, cid, net.name), hosts_line(ip, name, aliases, ip6), []
     own_hosts = os.path.join(cdir, "hosts")
     try:
         with store.lock():  # against the container's teardown (``undo_all`` reads the file under it)
             if not _alive(c):
                 raise ConflictError(f"container {name} is not running")
             live = live_endpoints(cdir)
-            live[net.name] = {"ip": ip, "ifname": _free_ifname(pid), "veth": veth, "aliases": list(aliases)}
+            live[net.name] = {"ip": ip, "ifname": _free_ifname(pid), "veth": veth, "aliases": list(aliases),
+                              **({"ip6": ip6} if ip6 else {})}
             _write_live(cdir, live)
         ifname = live[net.name]["ifname"]
         link_mtu, _ = link_mtus()
         with contextlib.closing(Rtnl()) as rt:
             add_veth(rt, veth, net.bridge, pid, mac_for(ip), link_mtu, big_tcp=net.big_tcp, peer=ifname)
-        configure_inside(pid, ip, net.prefixlen, None, ifname=ifname)
+        configure_inside(pid, ip, net.prefixlen, None, ifname=ifname, ip6=ip6, prefixlen6=net.prefixlen6)
         if net.name != DEFAULT_NAME:
             lines = _peer_lines(store, net, cid)
             if lines and os.path.exists(own_hosts):
@@ -130,7 +140,7 @@ def connect_running(paths: Paths, c: dict, net: Network, aliases: list[str], ip:
                     f.write("".join(lines))
             peers = announce(paths, net, cid, line)
         ipam = {"IPv4Address": ip} if fixed else None
-        settings.setdefault("Networks", {})[net.name] = endpoint_settings(net, cid, ip, list(aliases), ipam)
+        settings.setdefault("Networks", {})[net.name] = endpoint_settings(net, cid, ip, list(aliases), ipam, ip6=ip6)
         _update_settings(paths, cid, settings)
         done = True
     finally:
@@ -143,6 +153,8 @@ def connect_running(paths: Paths, c: dict, net: Network, aliases: list[str], ip:
             if os.path.exists(f"/sys/class/net/{veth}"):
                 with contextlib.closing(Rtnl()) as rt:
                     remove_link(rt, veth)
+            if ip6:
+                store.release(net.name, ip6, cid)
             store.release(net.name, ip, cid)
 
 
@@ -169,11 +181,14 @@ def disconnect_running(paths: Paths, c: dict, net: Network) -> None:
                               f"by nsrun: stop it first")
         ip = _lease_of(store, net, cid) or settings["Networks"][net.name].get("IPAddress") or ""
         aliases = [a for a in settings["Networks"][net.name].get("Aliases") or [] if a != cid[:12]]
-        ep = {"ip": ip, "veth": veth_name(paths.tag, cid), "aliases": aliases}
+        ep = {"ip": ip, "veth": veth_name(paths.tag, cid), "aliases": aliases,
+              "ip6": store.lease6_of(net.name, cid) if net.subnet6 else ""}
     _remove(paths, store, net, cid, name, ep)
     settings["Networks"].pop(net.name, None)
     if settings.get("IPAddress") == ep["ip"]:  # the top-level fields describe the network it started with
         settings.update({"IPAddress": "", "IPPrefixLen": 0, "Gateway": "", "MacAddress": "", "Bridge": ""})
+        if "GlobalIPv6Address" in settings:
+            settings.update({"GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "IPv6Gateway": ""})
     _update_settings(paths, cid, settings)
 
 
@@ -182,7 +197,7 @@ def _remove(paths: Paths, store: NetworkStore, net: Network, cid: str, name: str
     with a dying namespace first), the peers' lines in the container's own file, the lease."""
     from .netlink import remove_link
     from .rtnl import Rtnl
-    line = hosts_line(ep["ip"], name, list(ep.get("aliases") or []))
+    line = hosts_line(ep["ip"], name, list(ep.get("aliases") or []), ep.get("ip6") or "")
     if net.name != DEFAULT_NAME:
         peers = [os.path.join(paths.container_dir(lease["id"]), "hosts")
                  for lease in store.leases(net.name).values() if lease.get("id") and lease.get("id") != cid]
@@ -194,6 +209,8 @@ def _remove(paths: Paths, store: NetworkStore, net: Network, cid: str, name: str
     if ep.get("veth") and os.path.exists(link) and not (wait and _gone(link, VETH_WAIT)):
         with contextlib.closing(Rtnl()) as rt:
             remove_link(rt, ep["veth"])
+    if ep.get("ip6"):
+        store.release(net.name, ep["ip6"], cid)
     if ep.get("ip"):
         store.release(net.name, ep["ip"], cid)
 

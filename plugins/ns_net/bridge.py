@@ -19,6 +19,7 @@ __all__ = ["reserve", "wire", "undo", "ensure_network", "netns_in_use", "endpoin
 
 RTNL_KEY = StashKey[Any]()                    # the open rtnl.Rtnl socket (closed by wire and undo)
 LEASE_KEY = StashKey[tuple[Network, str]]()    # (network, address) leased
+LEASE6_KEY = StashKey[str]()                   # a dual-stack network's IPv6 address leased (same network)
 PORTS_KEY = StashKey[list[Binding]]()          # host ports reserved (journal files written)
 VETH_KEY = StashKey[str]()                     # host side of the veth pair, created
 NETNS_KEY = StashKey[tuple[int, int]]()        # (st_dev, st_ino) of the container's network namespace
@@ -37,12 +38,19 @@ def _rtnl(ctx: RunContext) -> Any:
 
 def ensure_ip_forward(store: NetworkStore) -> None:
     """Turn ``net.ipv4.ip_forward`` on if it is off, remembering that this root did (reset restores it)."""
-    path = "/proc/sys/net/ipv4/ip_forward"
+    _ensure_forward(store, "/proc/sys/net/ipv4/ip_forward", ".ip_forward-was-0")
+
+
+IPV6_FORWARD = "/proc/sys/net/ipv6/conf/all/forwarding"
+IPV6_MARKER = ".ipv6_forward-was-0"
+
+
+def _ensure_forward(store: NetworkStore, path: str, marker: str) -> None:
     with open(path) as f:
         if f.read().strip() == "1":
             return
     os.makedirs(store.dir, exist_ok=True)
-    with open(os.path.join(store.dir, ".ip_forward-was-0"), "w"):
+    with open(os.path.join(store.dir, marker), "w"):
         pass
     with open(path, "w") as f:
         f.write("1")
@@ -52,9 +60,12 @@ def ensure_network(rt: Any, store: NetworkStore, net: Network, fw: Firewall) -> 
     """The bridge, its address, the firewall's per-network rules, forwarding: all idempotent."""
     from .netlink import ensure_bridge, link_mtus
     with store.lock():  # concurrent first starts: one creates the bridge and the chains, the others see them
-        ensure_bridge(rt, net.bridge, net.gateway, net.prefixlen, link_mtus()[0])
+        ensure_bridge(rt, net.bridge, net.gateway, net.prefixlen, link_mtus()[0], net.subnet6 and net.gateway6,
+                      net.prefixlen6)
         fw.setup_network(net)
         ensure_ip_forward(store)
+        if net.subnet6:  # as dockerd with ip6tables: the host routes IPv6 (reset turns it back off)
+            _ensure_forward(store, IPV6_FORWARD, IPV6_MARKER)
 
 
 ALIASES_KEY = StashKey[list]()                # the container's aliases on its network (plan.aliases)
@@ -71,13 +82,20 @@ def reserve(ctx: RunContext, store: NetworkStore, net: Network, fw: Firewall, sp
     ensure_network(_rtnl(ctx), store, net, fw)
     ip = store.allocate(net, ctx.spec.id, ctx.spec.name, list(aliases))
     ctx.stash[LEASE_KEY] = (net, ip)
+    ip6 = ""
+    if net.subnet6:
+        ip6 = store.allocate6(net, ctx.spec.id, ctx.spec.name, list(aliases))
+        ctx.stash[LEASE6_KEY] = ip6
     ctx.stash[ALIASES_KEY] = list(aliases)
     if specs:
-        ctx.stash[PORTS_KEY] = store.reserve_ports(ctx.spec.id, net.name, specs, ip, fw.name)
+        ctx.stash[PORTS_KEY] = store.reserve_ports(ctx.spec.id, net.name, specs, ip, fw.name, ip6)
     names = " ".join(dict.fromkeys(n for n in (ctx.hostname, ctx.spec.name, *aliases) if n))
     ctx.hosts.append((ip, names or ctx.spec.id[:12]))
+    if ip6:
+        ctx.hosts.append((ip6, names or ctx.spec.id[:12]))
     if net.name != DEFAULT_NAME:  # user-defined networks resolve container names (Docker's embedded DNS)
-        for other_ip, lease in sorted(store.leases(net.name).items()):
+        others = sorted(store.leases(net.name).items()) + sorted(store.leases6(net.name).items())
+        for other_ip, lease in others:
             if lease.get("id") != ctx.spec.id and _names(lease):
                 ctx.hosts.append((other_ip, _names(lease)))
 
@@ -86,6 +104,7 @@ def wire(ctx: RunContext, pid: int, fw: Firewall) -> None:
     """[post_start] veth into the child's netns, its address and route, the published ports."""
     from .netlink import add_veth, configure_inside, link_mtus, mac_for
     net, ip = ctx.stash[LEASE_KEY]
+    ip6 = ctx.stash.get(LEASE6_KEY, "")
     host = veth_name(ctx.paths.tag, ctx.spec.id)
     mac = mac_for(ip)
     st = os.stat(f"/proc/{pid}/ns/net")
@@ -93,7 +112,8 @@ def wire(ctx: RunContext, pid: int, fw: Firewall) -> None:
     link_mtu, route_mtu = link_mtus()
     add_veth(_rtnl(ctx), host, net.bridge, pid, mac, link_mtu, big_tcp=net.big_tcp)
     ctx.stash[VETH_KEY] = host
-    configure_inside(pid, ip, net.prefixlen, None if net.internal else net.gateway, route_mtu)  # internal: no way out
+    configure_inside(pid, ip, net.prefixlen, None if net.internal else net.gateway, route_mtu,  # internal: no way out
+                     ip6=ip6, prefixlen6=net.prefixlen6, gateway6=None if net.internal else net.gateway6)
     bindings = ctx.stash.get(PORTS_KEY) or []
     if bindings:
         fw.publish(bindings)
@@ -102,8 +122,11 @@ def wire(ctx: RunContext, pid: int, fw: Firewall) -> None:
     ctx.info["NetworkSettings"] = {
         "IPAddress": ip, "IPPrefixLen": net.prefixlen, "Gateway": net.gateway, "MacAddress": mac,
         "Bridge": net.bridge, "Ports": docker_ports(bindings), "SandboxKey": f"/proc/{pid}/ns/net",
-        "Networks": {net.name: endpoint_settings(net, ctx.spec.id, ip, ctx.stash.get(ALIASES_KEY, []))},
+        "Networks": {net.name: endpoint_settings(net, ctx.spec.id, ip, ctx.stash.get(ALIASES_KEY, []), ip6=ip6)},
     }
+    if ip6:
+        ctx.info["NetworkSettings"].update({"GlobalIPv6Address": ip6, "GlobalIPv6PrefixLen": net.prefixlen6,
+                                            "IPv6Gateway": net.gateway6})
     if net.name != DEFAULT_NAME and ctx.spec.name:
         ctx.stash[HOSTS_KEY] = announce(ctx.paths, net, ctx.spec.id, _hosts_line(ctx, ip))
     # The supervisor lives as long as the container: do not keep a netlink socket open for all that time;
@@ -112,14 +135,16 @@ def wire(ctx: RunContext, pid: int, fw: Firewall) -> None:
         rt.close()
 
 
-def endpoint_settings(net: Network, cid: str, ip: str, aliases: list[str], ipam: dict | None = None) -> dict:
-    """One entry of inspect's ``NetworkSettings.Networks`` (Docker's shape)."""
+def endpoint_settings(net: Network, cid: str, ip: str, aliases: list[str], ipam: dict | None = None,
+                      ip6: str = "") -> dict:
+    """One entry of inspect's ``NetworkSettings.Networks`` (Docker's shape; ``ip6`` on a dual-stack one)."""
     from .netlink import mac_for
     return {"IPAMConfig": ipam, "Links": None,
             "Aliases": [*aliases, cid[:12]] if net.name != DEFAULT_NAME else None,
             "NetworkID": net.id, "EndpointID": cid, "IPAddress": ip,
             "Gateway": net.gateway, "IPPrefixLen": net.prefixlen, "MacAddress": mac_for(ip),
-            "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "DriverOpts": None}
+            "IPv6Gateway": net.gateway6 if ip6 else "", "GlobalIPv6Address": ip6,
+            "GlobalIPv6PrefixLen": net.prefixlen6 if ip6 else 0, "DriverOpts": None}
 
 
 def announce(paths: Any, net: Network, cid: str, line: str) -> list[str]:
@@ -136,20 +161,24 @@ def announce(paths: Any, net: Network, cid: str, line: str) -> list[str]:
     return done
 
 
-def hosts_line(ip: str, name: str, aliases: list[str]) -> str:
-    return f"{ip}\t{_names({'name': name, 'aliases': aliases})}\n"
+def hosts_line(ip: str, name: str, aliases: list[str], ip6: str = "") -> str:
+    """A container's ``/etc/hosts`` line on a network (two lines with a dual-stack network's ``ip6``)."""
+    names = _names({'name': name, 'aliases': aliases})
+    return f"{ip}\t{names}\n" + (f"{ip6}\t{names}\n" if ip6 else "")
 
 
 def _hosts_line(ctx: RunContext, ip: str) -> str:
-    return hosts_line(ip, ctx.spec.name, ctx.stash.get(ALIASES_KEY, []))
+    return hosts_line(ip, ctx.spec.name, ctx.stash.get(ALIASES_KEY, []), ctx.stash.get(LEASE6_KEY, ""))
 
 
 def unannounce(paths: list[str], line: str) -> None:
-    """Remove ``line`` from each hosts file in ``paths`` (in place); what is gone already is not an error."""
+    """Remove ``line`` (each line of it) from each hosts file in ``paths`` (in place); what is gone already is
+    not an error."""
+    drop = set(line.splitlines(keepends=True))
     for path in paths:
         with contextlib.suppress(OSError), open(path, "r+") as f:
             lines = f.readlines()
-            kept = [x for x in lines if x != line]
+            kept = [x for x in lines if x not in drop]
             if kept != lines:
                 f.seek(0)
                 f.write("".join(kept))
@@ -207,6 +236,8 @@ def undo(ctx: RunContext, store: NetworkStore, fw: Firewall | None) -> None:
         unannounce(hosts, _hosts_line(ctx, lease[1]))
     if (bindings := ctx.stash.pop(PORTS_KEY, None)) is not None:
         store.release_ports(ctx.spec.id, bindings)
+    if (lease := ctx.stash.get(LEASE_KEY)) is not None and (ip6 := ctx.stash.pop(LEASE6_KEY, None)):
+        store.release(lease[0].name, ip6, ctx.spec.id)
     if (lease := ctx.stash.pop(LEASE_KEY, None)) is not None:
         store.release(lease[0].name, lease[1], ctx.spec.id)
     if (rt := ctx.stash.pop(RTNL_KEY, None)) is not None:

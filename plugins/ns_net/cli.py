@@ -23,8 +23,11 @@ def network() -> None:
 
 
 @network.command()
-@click.option("--subnet", metavar="CIDR", help="Subnet, e.g. 10.101.0.0/24 (default: a free one)")
-@click.option("--gateway", metavar="IP", help="The bridge's address (default: the first of the subnet)")
+@click.option("--subnet", "subnets", multiple=True, metavar="CIDR",
+              help="Subnet, e.g. 10.101.0.0/24 (default: a free one); with --ipv6 also an IPv6 one, e.g. fd00:1::/64")
+@click.option("--gateway", "gateways", multiple=True, metavar="IP",
+              help="The bridge's address in a subnet (default: the first of the subnet)")
+@click.option("--ipv6", is_flag=True, help="Dual-stack: IPv6 addresses from the IPv6 --subnet (required)")
 @click.option("-d", "--driver", default="bridge", help="Only 'bridge'")
 @click.option("-o", "--opt", "opts", multiple=True, metavar="KEY=VALUE",
               help="Driver option: nsrun.bridge.big_tcp=true|false (see `nsrun network --help`)")
@@ -33,8 +36,8 @@ def network() -> None:
 @click.option("--label", "labels", multiple=True, metavar="KEY=VALUE", help="Set metadata on the network")
 @click.argument("name")
 @click.pass_context
-def create(ctx: click.Context, subnet: str | None, gateway: str | None, driver: str, opts: tuple[str, ...],
-           internal: bool, labels: tuple[str, ...], name: str) -> None:
+def create(ctx: click.Context, subnets: tuple[str, ...], gateways: tuple[str, ...], ipv6: bool, driver: str,
+           opts: tuple[str, ...], internal: bool, labels: tuple[str, ...], name: str) -> None:
     """Create a network. Its bridge appears with the first container that joins it.
 
     Option nsrun.bridge.big_tcp (default false): true makes containers on it send IPv4 BIG TCP
@@ -43,8 +46,10 @@ def create(ctx: click.Context, subnet: str | None, gateway: str | None, driver: 
     software, at about half the speed."""
     if driver != "bridge":
         raise ConfigError(f"plugin {driver!r} not found: only the bridge driver exists")
-    if gateway and not subnet:
+    from .ipam import split_families
+    if gateways and not subnets:
         raise ConfigError("--gateway needs --subnet")
+    ipam = split_families([(s, None) for s in subnets] + [(None, g) for g in gateways])
     options = {}
     for opt in opts:
         key, eq, value = opt.partition("=")
@@ -57,7 +62,8 @@ def create(ctx: click.Context, subnet: str | None, gateway: str | None, driver: 
         if not key:
             raise ConfigError(f"invalid label {item!r}: expected KEY[=VALUE]")
         label_map[key] = value
-    net = _store(ctx).create(name, subnet, gateway, options=options, labels=label_map, internal=internal)
+    net = _store(ctx).create(name, ipam["subnet"], ipam["gateway"], options=options, labels=label_map,
+                             internal=internal, ipv6=ipv6, subnet6=ipam["subnet6"], gateway6=ipam["gateway6"])
     click.echo(net.id)
 
 
@@ -71,7 +77,7 @@ def ls(ctx: click.Context, quiet: bool) -> None:
     if not any(n.name == DEFAULT_NAME for n in nets):
         nets.insert(0, store.resolve(DEFAULT_NAME))
     rows = [("NETWORK ID", "NAME", "DRIVER", "SUBNET", "BRIDGE")]
-    rows += [(n.id[:12], n.name, "bridge", n.subnet, n.bridge) for n in nets]
+    rows += [(n.id[:12], n.name, "bridge", ",".join(filter(None, (n.subnet, n.subnet6))), n.bridge) for n in nets]
     if quiet:
         rows = [(r[0],) for r in rows[1:]]
     if rows:

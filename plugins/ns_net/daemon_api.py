@@ -28,9 +28,12 @@ def _time(ts: float) -> str:
 
 def _docker(store: NetworkStore, net: Network) -> dict[str, Any]:
     leases = store.leases(net.name)
+    v6 = {d.get("id"): ip for ip, d in store.leases6(net.name).items()} if net.subnet6 else {}
     return {"Name": net.name, "Id": net.id, "Created": _time(net.created), "Scope": "local", "Driver": "bridge",
-            "EnableIPv6": False, "Internal": bool(net.internal), "Attachable": False, "Ingress": False,
-            "IPAM": {"Driver": "default", "Options": None, "Config": [{"Subnet": net.subnet, "Gateway": net.gateway}]},
+            "EnableIPv6": bool(net.subnet6), "Internal": bool(net.internal), "Attachable": False, "Ingress": False,
+            "IPAM": {"Driver": "default", "Options": None,
+                     "Config": [{"Subnet": net.subnet, "Gateway": net.gateway},
+                                *([{"Subnet": net.subnet6, "Gateway": net.gateway6}] if net.subnet6 else [])]},
             "ConfigFrom": {"Network": ""}, "ConfigOnly": False, "Labels": dict(net.labels or {}),
             # the options as given at create (compose compares them with its file's); the default network
             # shows its bridge's name, as docker0's does
@@ -40,7 +43,8 @@ def _docker(store: NetworkStore, net: Network) -> dict[str, Any]:
             "Nsrun": {"Bridge": net.bridge, "Options": {BIG_TCP_OPTION: "true" if net.big_tcp else "false"}},
             "Containers": {d.get("id", ""): {"Name": d.get("name", ""), "EndpointID": d.get("id", ""),
                                              "MacAddress": "", "IPv4Address": f"{ip}/{net.prefixlen}",
-                                             "IPv6Address": ""}
+                                             "IPv6Address": f"{v6[d['id']]}/{net.prefixlen6}"
+                                             if d.get("id") in v6 else ""}
                            for ip, d in sorted(leases.items())}}
 
 
@@ -97,7 +101,8 @@ def network_inspect(paths: Paths, ref: str) -> dict[str, Any]:
 
 
 def network_create(paths: Paths, name: str, body: dict[str, Any]) -> dict[str, Any]:
-    """``body`` is Docker's create body: Driver (bridge only) and IPAM.Config[0].{Subnet,Gateway}."""
+    """``body`` is Docker's create body: Driver (bridge only), IPAM.Config (one IPv4 and, with EnableIPv6, one
+    IPv6 {Subnet, Gateway}), Options, Labels, Internal, EnableIPv6."""
     driver = body.get("Driver") or "bridge"
     if driver != "bridge":
         raise ConfigError(f"plugin {driver!r} not found: only the bridge driver exists")
@@ -105,10 +110,19 @@ def network_create(paths: Paths, name: str, body: dict[str, Any]) -> dict[str, A
         else None
     if not isinstance(configs, list) or not all(isinstance(c, dict) for c in configs):
         raise ConfigError("IPAM.Config must be a list of {Subnet, Gateway}")
-    first = configs[0] if configs else {}
-    subnet, gateway = first.get("Subnet") or None, first.get("Gateway") or None
-    if gateway and not subnet:
-        raise ConfigError("a gateway needs a subnet")
+    from .ipam import split_families
+    for c in configs:
+        for key in ("Subnet", "Gateway", "IPRange"):
+            if c.get(key) is not None and not isinstance(c[key], str):
+                raise ConfigError(f"IPAM.Config: {key} must be a string")
+        if c.get("IPRange") or c.get("AuxiliaryAddresses"):
+            raise ConfigError("IPAM.Config: IPRange and AuxiliaryAddresses are not supported by nsrun yet")
+        if c.get("Gateway") and not c.get("Subnet"):
+            raise ConfigError("a gateway needs a subnet")
+    ipam = split_families([(c.get("Subnet") or None, c.get("Gateway") or None) for c in configs])
+    ipv6 = body.get("EnableIPv6") or False
+    if not isinstance(ipv6, bool):
+        raise ConfigError("EnableIPv6 must be a boolean")
     options = body.get("Options") or {}
     if not isinstance(options, dict):
         raise ConfigError("Options must be an object of strings")
@@ -119,13 +133,13 @@ def network_create(paths: Paths, name: str, body: dict[str, Any]) -> dict[str, A
     internal = body.get("Internal") or False
     if not isinstance(internal, bool):
         raise ConfigError("Internal must be a boolean")
-    for key in ("EnableIPv6", "Ingress", "ConfigOnly"):
+    for key in ("Ingress", "ConfigOnly"):
         if body.get(key):
             raise ConfigError(f"network create: {key} is not supported by nsrun yet")
-    if len(configs) > 1:
-        raise ConfigError("network create: only one IPAM.Config entry (one IPv4 subnet) is supported")
-    net = NetworkStore(paths).create(name, subnet, gateway, options={str(k): str(v) for k, v in options.items()},
-                                     labels=dict(labels), internal=internal)
+    net = NetworkStore(paths).create(name, ipam["subnet"], ipam["gateway"],
+                                     options={str(k): str(v) for k, v in options.items()},
+                                     labels=dict(labels), internal=internal, ipv6=ipv6, subnet6=ipam["subnet6"],
+                                     gateway6=ipam["gateway6"])
     return {"Id": net.id}
 
 

@@ -95,7 +95,7 @@ class HostPorts:
         return None
 
     def reserve_ports(self, cid: str, network: str, specs: list[PortSpec], ctr_ip: str,
-                      backend: str) -> list[Binding]:
+                      backend: str, ctr_ip6: str = "") -> list[Binding]:
         """Reserve every host port of ``specs`` (choosing free ones for port 0) or none of them. The journal
         file names the firewall ``backend`` that will publish it, so ``gc`` knows whom to ask to undo it."""
         out: list[Binding] = []
@@ -106,7 +106,7 @@ class HostPorts:
                     port = spec.host_port or self._free_port(spec.proto, spec.host_ip)
                     if (why := self.port_conflict(spec.proto, spec.host_ip, port)) is not None:
                         raise ConflictError(why)
-                    b = Binding(spec.proto, spec.host_ip, port, ctr_ip, spec.ctr_port)
+                    b = Binding(spec.proto, spec.host_ip, port, ctr_ip, spec.ctr_port, ctr_ip6)
                     os.makedirs(os.path.dirname(self._port_path(b)), exist_ok=True)
                     write_json(self._port_path(b), {"id": cid, "network": network, "backend": backend,
                                                  "binding": b.to_json()},

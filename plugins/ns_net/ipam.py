@@ -2,8 +2,9 @@
 
 Layout::
 
-    networks/<name>.json                 one network: bridge, subnet, gateway (written once)
+    networks/<name>.json                 one network: bridge, subnet, gateway (+ subnet6, gateway6) (written once)
     networks/<name>/<ip>.lease           one address, owned by one container id (JSON: id, name)
+    networks/<name>/<ip6>.lease          a dual-stack network's IPv6 address of the same container (``leases6``)
     networks/.ports/<proto>-<port>/<hostip>.lease   one published host port (``hostports``)
     networks/.lock                       every change takes this flock: 50 parallel starts get 50 addresses
 
@@ -27,7 +28,7 @@ from .hostports import HostPorts, read_json as _read, write_json as _write
 from .ports import ipv4_octets
 
 __all__ = ["Network", "NetworkStore", "DEFAULT_NAME", "bridge_name", "veth_name", "endpoint_veth_name",
-           "host_routes"]
+           "host_routes", "host_routes6"]
 
 DEFAULT_NAME = "bridge"
 BIG_TCP_OPTION = "nsrun.bridge.big_tcp"
@@ -86,12 +87,30 @@ def host_routes() -> list[ipaddress.IPv4Network]:
     return out
 
 
+def host_routes6() -> list[ipaddress.IPv6Network]:
+    """IPv6 destinations the host routes (from /proc/net/ipv6_route): neither the default route nor
+    link-local, multicast or single addresses (the local table's /128s lie inside the routes they belong to)."""
+    import ipaddress
+    out = []
+    try:
+        with open("/proc/net/ipv6_route") as f:
+            for line in f:
+                fields = line.split()
+                net = ipaddress.IPv6Network((int(fields[0], 16), int(fields[1], 16)))
+                if 0 < net.prefixlen < 128 and not (net.is_link_local or net.is_multicast) and net not in out:
+                    out.append(net)
+    except (OSError, ValueError, IndexError):
+        pass
+    return out
+
+
 class Network(Fields):
     """One network's record (``networks/<name>.json``), written once by ``NetworkStore.create``."""
 
-    __slots__ = ("name", "bridge", "subnet", "gateway", "id", "created", "big_tcp", "labels", "options", "internal")
+    __slots__ = ("name", "bridge", "subnet", "gateway", "id", "created", "big_tcp", "labels", "options", "internal",
+                 "subnet6", "gateway6")
     _defaults = {"created": 0.0, "big_tcp": BIG_TCP_DEFAULT,   # records from before the option: the default
-                 "labels": dict, "options": dict, "internal": False}
+                 "labels": dict, "options": dict, "internal": False, "subnet6": "", "gateway6": ""}
     name: str
     bridge: str
     subnet: str
@@ -102,10 +121,16 @@ class Network(Fields):
     labels: dict             # the creator's labels (compose finds its networks by them)
     options: dict            # the driver options as given at create (inspect shows exactly these)
     internal: bool           # --internal: no masquerade, no forwarding out of the bridge, no default route
+    subnet6: str             # --ipv6: the IPv6 subnet ("" on an IPv4-only network)
+    gateway6: str            # its gateway, the bridge's IPv6 address
 
     @property
     def prefixlen(self) -> int:
         return int(self.subnet.rpartition("/")[2])
+
+    @property
+    def prefixlen6(self) -> int:
+        return int(self.subnet6.rpartition("/")[2]) if self.subnet6 else 0
 
     def to_json(self) -> dict:
         return self.to_dict()
@@ -165,6 +190,46 @@ class NetworkStore(HostPorts):
                 return f"subnet {subnet} overlaps network {other.name} ({other.subnet})"
         return None
 
+    def check_subnet6(self, subnet: ipaddress.IPv6Network) -> str | None:
+        """Why IPv6 ``subnet`` cannot be used (overlaps a host route or another network's), or None."""
+        import ipaddress
+        ours = [ipaddress.IPv6Network(n.subnet6) for n in self.list() if n.subnet6]
+        for route in host_routes6():
+            if subnet.overlaps(route) and route not in ours:
+                return f"subnet {subnet} overlaps the host route {route}"
+        for other in self.list():
+            if other.subnet6 and subnet.overlaps(ipaddress.IPv6Network(other.subnet6)):
+                return f"subnet {subnet} overlaps network {other.name} ({other.subnet6})"
+        return None
+
+    def _ipv6_config(self, ipv6: bool, subnet6: str | None, gateway6: str | None) -> tuple[str, str]:
+        """(subnet6, gateway6) as stored, validated as dockerd does (called under the lock)."""
+        import ipaddress
+        if not ipv6:
+            if subnet6 or gateway6:
+                raise ConfigError(f"an IPv6 {'subnet' if subnet6 else 'gateway'} needs --ipv6 (EnableIPv6)")
+            return "", ""
+        if not subnet6:  # dockerd without an IPv6 pool in its default-address-pools says the same
+            raise ConfigError("could not find an available, non-overlapping IPv6 address pool among the defaults "
+                              "to assign to the network: give --ipv6 an IPv6 --subnet (nsrun picks none)")
+        try:
+            net = ipaddress.IPv6Network(subnet6, strict=False)
+        except ValueError:
+            raise ConfigError(f"invalid subnet {subnet6!r}: expected an IPv6 CIDR") from None
+        if net.prefixlen > 126:
+            raise ConfigError(f"subnet {net} is too small: use /126 or larger")
+        if net.is_multicast or net.is_link_local or net.is_loopback or net.prefixlen == 0:
+            raise ConfigError(f"subnet {net} cannot be used for a network (multicast, link-local or loopback)")
+        if (why := self.check_subnet6(net)) is not None:
+            raise ConfigError(why)
+        try:
+            gw = ipaddress.IPv6Address(gateway6) if gateway6 else net.network_address + 1
+        except ValueError:
+            raise ConfigError(f"invalid gateway {gateway6!r}: expected an IPv6 address") from None
+        if gw not in net or gw == net.network_address:
+            raise ConfigError(f"gateway {gw} is not a usable address of subnet {net}")
+        return str(net), str(gw)
+
     def _default_subnet(self) -> ipaddress.IPv4Network:
         import ipaddress  # not on the start path: only when networks are made
         tag = self.paths.tag
@@ -181,7 +246,11 @@ class NetworkStore(HostPorts):
 
     def create(self, name: str, subnet: str | None, gateway: str | None, exist_ok: bool = False,
                options: dict[str, str] | None = None, labels: dict[str, str] | None = None,
-               internal: bool = False) -> Network:
+               internal: bool = False, ipv6: bool = False, subnet6: str | None = None,
+               gateway6: str | None = None) -> Network:
+        """A new network's record; everything is checked before anything is written (a refusal leaves
+        nothing). ``ipv6``: dual-stack with ``subnet6`` (required: nsrun has no default IPv6 pool) and
+        ``gateway6`` (default: the subnet's first address)."""
         import ipaddress  # not on the start path: only when networks are made
         if not self._valid(name):
             raise ConfigError(f"invalid network name {name!r}: use [a-zA-Z0-9][a-zA-Z0-9_.-]")
@@ -211,9 +280,13 @@ class NetworkStore(HostPorts):
             gw = gw or next(net.hosts())
             if gw not in net or gw in (net.network_address, net.broadcast_address):
                 raise ConfigError(f"gateway {gw} is not a usable address of subnet {net}")
+            if ipv6 and name == DEFAULT_NAME:
+                raise ConfigError("the default bridge network has no IPv6 in nsrun")
+            net6, gw6 = self._ipv6_config(ipv6, subnet6, gateway6)
             record = Network(name=name, bridge=bridge_name(self.paths.tag, name), subnet=str(net),
                              gateway=str(gw), id=os.urandom(32).hex(), created=time.time(), big_tcp=big_tcp,
-                             labels=dict(labels or {}), options=dict(options or {}), internal=bool(internal))
+                             labels=dict(labels or {}), options=dict(options or {}), internal=bool(internal),
+                             subnet6=net6, gateway6=gw6)
             os.makedirs(os.path.join(self.dir, name), exist_ok=True)
             _write(os.path.join(self.dir, f"{name}.json"), record.to_json())
             return record
@@ -228,14 +301,56 @@ class NetworkStore(HostPorts):
             os.rmdir(os.path.join(self.dir, name))
 
     # -- leases --------------------------------------------------------------------------------------------
-    def leases(self, name: str) -> dict[str, dict]:
-        """ip -> {id, name} of every lease on network ``name``."""
+    def leases(self, name: str, v6: bool = False) -> dict[str, dict]:
+        """ip -> {id, name} of every IPv4 lease on network ``name`` (one per endpoint); with ``v6`` the IPv6
+        leases of a dual-stack network instead (``leases6``)."""
         ndir = os.path.join(self.dir, name)
         try:
-            files = [f for f in os.listdir(ndir) if f.endswith(".lease")]
+            files = [f for f in os.listdir(ndir) if f.endswith(".lease") and (":" in f) == v6]
         except FileNotFoundError:
             return {}
         return {f[:-6]: (_read(os.path.join(ndir, f)) or {}) for f in files}
+
+    def leases6(self, name: str) -> dict[str, dict]:
+        return self.leases(name, v6=True)
+
+    def lease6_of(self, name: str, cid: str) -> str:
+        """The IPv6 address ``cid`` holds on network ``name`` ('' when none)."""
+        return next((ip for ip, lease in self.leases6(name).items() if lease.get("id") == cid), "")
+
+    def allocate6(self, net: Network, cid: str, cname: str, aliases: list[str] | None = None,
+                  ip: str | None = None) -> str:
+        """Lease the lowest free IPv6 address of dual-stack ``net`` (after its gateway) to ``cid``, as
+        ``allocate`` does for IPv4; with ``ip`` (``--ip6``), that address. The name is the canonical text form
+        (``inet_ntop``), so one address has one file."""
+        import _socket
+        base_text, _, length = net.subnet6.partition("/")
+        base = int.from_bytes(_socket.inet_pton(_socket.AF_INET6, base_text), "big")
+        size = 1 << (128 - int(length))
+
+        def text(n: int) -> str:
+            return _socket.inet_ntop(_socket.AF_INET6, n.to_bytes(16, "big"))
+        if ip is not None:
+            try:
+                n = int.from_bytes(_socket.inet_pton(_socket.AF_INET6, ip), "big")
+            except (OSError, ValueError):
+                n = -1
+            if not base < n < base + size:
+                raise ConfigError(f"invalid address {ip!r}: not a usable address of network {net.name} "
+                                  f"({net.subnet6})")
+            ip = text(n)
+        ndir = os.path.join(self.dir, net.name)
+        with self.lock():
+            os.makedirs(ndir, exist_ok=True)
+            taken = {f[:-6] for f in os.listdir(ndir) if f.endswith(".lease") and ":" in f} | {net.gateway6}
+            if ip is not None and ip in taken:
+                raise ConflictError(f"address {ip} is already in use on network {net.name}")
+            for n in [ip] if ip is not None else (text(base + i) for i in range(1, min(size, 1 << 24))):
+                if n not in taken:
+                    lease = {"id": cid, "name": cname, **({"aliases": aliases} if aliases else {})}
+                    _write(os.path.join(ndir, f"{n}.lease"), lease, exclusive=True)
+                    return n
+        raise ConflictError(f"no free address left on network {net.name} ({net.subnet6})")
 
     def allocate(self, net: Network, cid: str, cname: str, aliases: list[str] | None = None,
                  ip: str | None = None) -> str:
@@ -268,6 +383,26 @@ class NetworkStore(HostPorts):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
         return True
+
+
+def split_families(configs: list[tuple[str | None, str | None]]) -> dict[str, str | None]:
+    """``[(subnet, gateway), ...]`` as the CLI's repeated ``--subnet``/``--gateway`` or the API's
+    ``IPAM.Config`` give them -> ``{"subnet", "gateway", "subnet6", "gateway6"}``: at most one subnet per
+    family (an address with ``:`` is IPv6); a gateway goes with its family's subnet and needs one."""
+    out: dict[str, str | None] = {"subnet": None, "gateway": None, "subnet6": None, "gateway6": None}
+    for subnet, gateway in configs:
+        for value, key in ((subnet, "subnet"), (gateway, "gateway")):
+            if not value:
+                continue
+            key += "6" if ":" in value else ""
+            if out[key] is not None:
+                raise ConfigError(f"more than one {'IPv6' if key.endswith('6') else 'IPv4'} {key.rstrip('6')} "
+                                  f"({out[key]}, {value}): nsrun takes one IPv4 and one IPv6 subnet per network")
+            out[key] = value
+    for fam in ("", "6"):
+        if out[f"gateway{fam}"] and not out[f"subnet{fam}"]:
+            raise ConfigError(f"gateway {out[f'gateway{fam}']} needs an {'IPv6' if fam else 'IPv4'} subnet")
+    return out
 
 
 def _bool_option(options: dict[str, str], key: str, default: bool) -> bool:

@@ -10,6 +10,9 @@ Own chains per root, hooked once from the built-in ones (a jump inserted at the 
 NETIN holds, per network, accept established / intra-bridge / DNAT'd and drop the rest, before any NETOUT
 accept, so one network never reaches another. An ``--internal`` network has a NETOUT drop instead of the
 accept, and no masquerade. Under FORWARD policy DROP our ACCEPTs end the traversal.
+A dual-stack network's IPv6 side gets the same chains from ``ip6tables-restore`` (same names, same hooks) with
+its IPv6 subnet, no loopback rules (``v6=True``), and DNAT rules to the container's IPv6 address for ports
+published on every address.
 INPUT drops, per network, what a container sends from 127/8 or to 127/8 unless conntrack knows it as a reply
 or a DNAT (the bridges have ``route_localnet=1``; see ``nft_rules``).
 """
@@ -59,10 +62,11 @@ def base_batch(tag: str, filter_only: bool = False) -> dict[str, list[str]]:
     return out
 
 
-def network_rules(tag: str, net: Network, filter_only: bool = False) -> dict[str, list[str]]:
+def network_rules(tag: str, net: Network, filter_only: bool = False, v6: bool = False) -> dict[str, list[str]]:
     """Rule specs (without -A/-D) for one network; the last one marks them all present (they are added in one
-    batch). ``filter_only``: the FORWARD acceptance alone (what ``base_batch(filter_only=True)`` has room for)."""
-    c, br, sub = chains(tag), net.bridge, net.subnet
+    batch). ``filter_only``: the FORWARD acceptance alone (what ``base_batch(filter_only=True)`` has room for).
+    ``v6``: the ip6tables rules of a dual-stack network (its IPv6 subnet; no 127/8 rules)."""
+    c, br, sub = chains(tag), net.bridge, (net.subnet6 if v6 else net.subnet)
     forward = [f"{c['in']} -o {br} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
                f"{c['in']} -i {br} -o {br} -j ACCEPT",
                f"{c['in']} -o {br} -m conntrack --ctstate DNAT -j ACCEPT",
@@ -75,14 +79,22 @@ def network_rules(tag: str, net: Network, filter_only: bool = False) -> dict[str
     loopback = [f"{c['input']} -s 127.0.0.0/8 -i {br} -j DROP",
                 f"{c['input']} -d 127.0.0.0/8 -i {br} -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP"]
     outbound = [] if getattr(net, "internal", False) else [f"{c['post']} -s {sub} ! -o {br} -j MASQUERADE"]
+    if v6:
+        return {"nat": [*outbound, f"{c['post']} -s {sub} -o {br} -m conntrack --ctstate DNAT -j MASQUERADE"],
+                "filter": forward}
     return {"nat": [*outbound,
                     f"{c['post']} -s {sub} -o {br} -m conntrack --ctstate DNAT -j MASQUERADE",
                     f"{c['post']} -s 127.0.0.0/8 -o {br} -j MASQUERADE"],
             "filter": loopback + forward}
 
 
-def port_rules(tag: str, bindings: list[Binding]) -> dict[str, list[str]]:
+def port_rules(tag: str, bindings: list[Binding], v6: bool = False) -> dict[str, list[str]]:
+    """DNAT rules; ``v6``: the ip6tables ones (bindings on every address of a dual-stack network), else {}."""
     c = chains(tag)
+    if v6:
+        rules = [f"{c['dnat']} -p {b.proto} --dport {b.host_port} -j DNAT --to-destination [{b.ctr_ip6}]:{b.ctr_port}"
+                 for b in bindings if b.v6]
+        return {"nat": rules} if rules else {}
     return {"nat": [f"{c['dnat']} -p {b.proto}{'' if b.host_ip == '0.0.0.0' else ' -d ' + b.host_ip}"
                     f" --dport {b.host_port} -j DNAT --to-destination {b.ctr_ip}:{b.ctr_port}" for b in bindings]}
 

@@ -2,6 +2,8 @@
 
 Works with either variant: ``iptables`` is whatever the system's alternative points to (nft or legacy);
 ``NSRUN_IPTABLES=iptables-legacy`` (or ``iptables-nft``) picks one. ``reset`` cleans both variants.
+Dual-stack networks get their IPv6 rules through the matching ``ip6tables`` (``ip6tables-legacy``...), same
+chain names.
 """
 from __future__ import annotations
 
@@ -38,6 +40,11 @@ class IptablesFirewall:
         self.paths = paths
         self.tag = paths.tag
         self.tool = tool or _tool()
+        self.v6 = self.tool.startswith("ip6tables")
+
+    def _six(self) -> IptablesFirewall:
+        """The same backend on IPv6: ``ip6tables`` of the same variant."""
+        return IptablesFirewall(self.paths, self.tool.replace("iptables", "ip6tables", 1))
 
     def _restore(self, text: str, check: bool = True, tool: str | None = None) -> bool:
         tool = tool or self.tool
@@ -54,9 +61,14 @@ class IptablesFirewall:
 
     def setup_network(self, net: Network, filter_only: bool = False) -> None:
         """``filter_only``: just the FORWARD part (the nft backend's help under a FORWARD policy of DROP)."""
-        net_rules = rules.network_rules(self.tag, net, filter_only)
-        if not filter_only:
+        net_rules = rules.network_rules(self.tag, net, filter_only, v6=self.v6)
+        if not filter_only and not self.v6:
             guard_other_variants(self.paths, net, own=variant_of(self.tool))  # the other may drop FORWARD
+        if not self.v6 and not filter_only and net.subnet6:
+            self._six().setup_network(net)
+        self._setup(net_rules, filter_only)
+
+    def _setup(self, net_rules: dict[str, list[str]], filter_only: bool) -> None:
         if self._exists("filter", net_rules["filter"][-1]):
             return  # this network's rules are in place (they are added in one batch)
         c = rules.chains(self.tag)
@@ -69,6 +81,8 @@ class IptablesFirewall:
 
     def teardown_network(self, net: Network) -> None:
         """This variant's rules for ``net``, and the filter-only ones ``guard`` may have put in the other."""
+        if net.subnet6:
+            self._six()._delete(rules.network_rules(self.tag, net, v6=True))
         self._delete(rules.network_rules(self.tag, net))
         c = rules.chains(self.tag)
         for tool in VARIANTS:
@@ -79,10 +93,18 @@ class IptablesFirewall:
     def publish(self, bindings: list[Binding]) -> None:
         if bindings:
             self._restore(rules.batch("-A", rules.port_rules(self.tag, bindings)))
+            if v6 := rules.port_rules(self.tag, bindings, v6=True):
+                try:
+                    self._six()._restore(rules.batch("-A", v6))
+                except BaseException:
+                    self._delete(rules.port_rules(self.tag, bindings))
+                    raise
 
     def unpublish(self, bindings: list[Binding]) -> None:
         if bindings:
             self._delete(rules.port_rules(self.tag, bindings))
+            if v6 := rules.port_rules(self.tag, bindings, v6=True):
+                self._six()._delete(v6)
 
     def _delete(self, specs: dict[str, list[str]]) -> None:
         """All in one batch; if some are already gone, each one on its own."""
@@ -93,7 +115,7 @@ class IptablesFirewall:
 
     def reset(self) -> list[str]:
         lines = []
-        for tool in ("iptables-nft", "iptables-legacy"):
+        for tool in ("iptables-nft", "iptables-legacy", "ip6tables-nft", "ip6tables-legacy"):
             if shutil.which(f"{tool}-save") is None:
                 continue
             saved = subprocess.run([f"{tool}-save"], capture_output=True, text=True, timeout=30).stdout

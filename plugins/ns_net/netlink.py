@@ -105,8 +105,10 @@ def links(prefix: str) -> list[str]:
     return sorted(n for n in os.listdir("/sys/class/net") if n.startswith(prefix))
 
 
-def ensure_bridge(rt: Rtnl, name: str, gateway: str, prefixlen: int, mtu: int) -> bool:
-    """Make the bridge with the gateway address, up; True when this call created it."""
+def ensure_bridge(rt: Rtnl, name: str, gateway: str, prefixlen: int, mtu: int, gateway6: str = "",
+                  prefixlen6: int = 0) -> bool:
+    """Make the bridge with the gateway address (and a dual-stack network's IPv6 gateway, ``nodad``), up;
+    True when this call created it."""
     created = False
     index = rt.index(name)
     if index is None:
@@ -120,12 +122,18 @@ def ensure_bridge(rt: Rtnl, name: str, gateway: str, prefixlen: int, mtu: int) -
         index = rt.index(name)
         if index is None:
             raise SetupError(f"bridge {name} disappeared", phase="pre_clone", plugin="net", errno=errno.ENODEV)
-    try:
-        rt.add_addr(index, gateway, prefixlen)
-    except OSError as exc:
-        if exc.errno != errno.EEXIST:
-            raise SetupError(f"cannot address bridge {name}: {os.strerror(exc.errno)}", phase="pre_clone",
-                             plugin="net", errno=exc.errno) from exc
+    if gateway6:  # our own bridge: IPv6 on it whatever the host's default for new links says
+        with contextlib.suppress(OSError):
+            _sysctl(f"/proc/sys/net/ipv6/conf/{name}/disable_ipv6", "0")
+    for address, length in ((gateway, prefixlen), (gateway6, prefixlen6)):
+        if not address:
+            continue
+        try:
+            rt.add_addr(index, address, length)
+        except OSError as exc:
+            if exc.errno != errno.EEXIST:
+                raise SetupError(f"cannot address bridge {name}: {os.strerror(exc.errno)}", phase="pre_clone",
+                                 plugin="net", errno=exc.errno) from exc
     # Published ports must answer on 127.0.0.1: DNAT'd loopback traffic may leave through this bridge only.
     # It also lets the bridge deliver 127/8 from containers: the backends' input chain drops that (nft_rules).
     with _typed(f"cannot set up bridge {name}", "pre_clone"):
@@ -188,11 +196,12 @@ LOOPBACK_IFINDEX = 1  # the kernel gives every netns's lo this index (include/ne
 
 
 def configure_inside(pid: int, ip: str, prefixlen: int, gateway: str | None, route_mtu: int | None = None,
-                     ifname: str = "eth0") -> None:
+                     ifname: str = "eth0", ip6: str = "", prefixlen6: int = 0, gateway6: str | None = None) -> None:
     """Inside the container's netns: ``lo`` and ``ifname`` up, the address (its subnet's route comes with
     it), and unless ``gateway`` is None the default route via the bridge (with ``route_mtu`` as its MTU
     metric when given). ``network connect`` of a running container passes ``eth1``... and no gateway: the
-    default route stays the first network's, as Docker's does."""
+    default route stays the first network's, as Docker's does. A dual-stack network adds ``ip6`` (``nodad``:
+    no wait for duplicate address detection) and, with ``gateway6``, the ``::/0`` route via the bridge."""
     from .rtnl import Rtnl
     with _typed(f"cannot configure {ifname} of process {pid}"), Rtnl.in_netns(pid, syscalls.setns) as rt:
         link = rt.index(ifname)
@@ -200,9 +209,13 @@ def configure_inside(pid: int, ip: str, prefixlen: int, gateway: str | None, rou
             raise OSError(errno.ENODEV, os.strerror(errno.ENODEV))
         rt.set_up(LOOPBACK_IFINDEX)
         rt.add_addr(link, ip, prefixlen)
+        if ip6:
+            rt.add_addr(link, ip6, prefixlen6)
         rt.set_up(link)
         if gateway is not None:
             rt.add_default_route(gateway, link, route_mtu)
+        if ip6 and gateway6:
+            rt.add_default_route(gateway6, link, route_mtu)
 
 
 def remove_link(rt: Rtnl, name: str) -> bool:

@@ -9,6 +9,11 @@ are elements of sets and maps, so adding the 1000th port costs what adding the f
     map any_addr  proto . port           : ctr_ip    and any_port : ctr_port   (-p PORT:CTR, every address)
     map ip_addr   host_ip . proto . port : ctr_ip    and ip_port  : ctr_port   (-p IP:PORT:CTR)
 
+A dual-stack network's IPv6 side lives in a second table, ``ip6 nsrun{tag}``, made with the first such network:
+the same chains, sets and rules with IPv6 addresses (``skeleton(table, FAMILY6)``), but only the ``any_*`` maps
+(a port published on every address is DNAT'd to the container's IPv6 address; ``-p IP:...`` takes IPv4 only)
+and no loopback rules (no ``route_localnet`` on IPv6: the kernel drops ``::1`` arriving on any device but lo).
+
 Chain ``input`` keeps containers away from the host's loopback services: the bridges have ``route_localnet=1``
 (so that ports published on 127.0.0.1 work), which would also deliver a frame a container addresses to its
 gateway's MAC with destination 127.0.0.1 to whatever listens there. Such a packet is dropped unless conntrack
@@ -27,6 +32,7 @@ __all__ = ["table_name", "skeleton", "network_elements", "port_elements", "eleme
 
 Cmd = dict[str, Any]
 FAMILY = "ip"
+FAMILY6 = "ip6"
 
 
 def table_name(tag: str) -> str:
@@ -46,9 +52,12 @@ def _prefix(cidr: str) -> dict:
     return {"prefix": {"addr": addr, "len": int(length)}}
 
 
-def skeleton(table: str) -> list[Cmd]:
-    """The whole table in one transaction; ``create`` makes it fail (EEXIST) when it is already there."""
-    t = {"family": FAMILY, "table": table}
+def skeleton(table: str, family: str = FAMILY) -> list[Cmd]:
+    """The whole table in one transaction; ``create`` makes it fail (EEXIST) when it is already there.
+    ``family`` ``ip6``: the IPv6 table of dual-stack networks (see the module's docstring)."""
+    v6 = family == FAMILY6
+    t = {"family": family, "table": table}
+    addr_type, proto = ("ipv6_addr", "ip6") if v6 else ("ipv4_addr", "ip")
     local = _match({"fib": {"result": "type", "flags": ["daddr"]}}, "local")
     bridges_out, bridges_in = _match(_meta("oifname"), "@bridges"), _match(_meta("iifname"), "@bridges")
     dnat = _match({"ct": {"key": "status"}}, "dnat", "in")
@@ -62,19 +71,20 @@ def skeleton(table: str) -> list[Cmd]:
 
     def dnat_map(key: list[dict], name: str) -> dict:
         # two maps (address, port) with one key: libnftables 1.0.6 JSON cannot declare concatenated data
-        return {"dnat": {"family": "ip", "addr": {"map": {"key": {"concat": key}, "data": f"@{name}_addr"}},
+        return {"dnat": {"family": proto, "addr": {"map": {"key": {"concat": key}, "data": f"@{name}_addr"}},
                          "port": {"map": {"key": {"concat": key}, "data": f"@{name}_port"}}}}
     l4 = [_meta("l4proto"), {"payload": {"protocol": "th", "field": "dport"}}]
-    return [
-        {"create": {"table": {"family": FAMILY, "name": table}}},
+    saddr = {"payload": {"protocol": proto, "field": "saddr"}}
+    cmds = [
+        {"create": {"table": {"family": family, "name": table}}},
         {"add": {"set": {**t, "name": "bridges", "type": "ifname"}}},
-        {"add": {"set": {**t, "name": "subnets", "type": "ipv4_addr", "flags": ["interval"]}}},
+        {"add": {"set": {**t, "name": "subnets", "type": addr_type, "flags": ["interval"]}}},
         {"add": {"set": {**t, "name": "samebr", "type": ["ifname", "ifname"]}}},
         {"add": {"set": {**t, "name": "internal", "type": "ifname"}}},
         *[{"add": {"map": {**t, "name": f"{name}_{part}", "type": key, "map": data}}}
           for name, key in (("any", ["inet_proto", "inet_service"]),
-                            ("ip", ["ipv4_addr", "inet_proto", "inet_service"]))
-          for part, data in (("addr", "ipv4_addr"), ("port", "inet_service"))],
+                            *(() if v6 else (("ip", ["ipv4_addr", "inet_proto", "inet_service"]),)))
+          for part, data in (("addr", addr_type), ("port", "inet_service"))],
         chain("publish"),
         chain("prerouting", type="nat", hook="prerouting", prio=-100, policy="accept"),
         chain("output", type="nat", hook="output", prio=-100, policy="accept"),
@@ -82,18 +92,16 @@ def skeleton(table: str) -> list[Cmd]:
         chain("forward", type="filter", hook="forward", prio=0, policy="accept"),
         chain("input", type="filter", hook="input", prio=0, policy="accept"),
         rule("publish", _match(_meta("l4proto"), {"set": ["tcp", "udp"]}, "!="), {"return": None}),
-        rule("publish", dnat_map([{"payload": {"protocol": "ip", "field": "daddr"}}, *l4], "ip")),
+        *(() if v6 else (rule("publish", dnat_map([{"payload": {"protocol": "ip", "field": "daddr"}}, *l4], "ip")),)),
         rule("publish", dnat_map(l4, "any")),
         rule("prerouting", local, {"jump": {"target": "publish"}}),
         rule("output", local, {"jump": {"target": "publish"}}),
         # outbound: the host's address replaces the container's (never towards another nsrun bridge)
-        rule("postrouting", _match({"payload": {"protocol": "ip", "field": "saddr"}}, "@subnets"),
+        rule("postrouting", _match(saddr, "@subnets"),
              _match(_meta("oifname"), "@bridges", "!="), {"masquerade": None}),
         # hairpin (a container reaching a published port) and 127.0.0.1: replies must come back through us
-        rule("postrouting", bridges_out, dnat,
-             _match({"payload": {"protocol": "ip", "field": "saddr"}}, "@subnets"), {"masquerade": None}),
-        rule("postrouting", bridges_out, _match({"payload": {"protocol": "ip", "field": "saddr"}},
-                                                loopback), {"masquerade": None}),
+        rule("postrouting", bridges_out, dnat, _match(saddr, "@subnets"), {"masquerade": None}),
+        *(() if v6 else (rule("postrouting", bridges_out, _match(saddr, loopback), {"masquerade": None}),)),
         rule("forward", bridges_out, _match({"ct": {"key": "state"}}, ["established", "related"], "in"),
              {"accept": None}),
         rule("forward", _match({"concat": [_meta("iifname"), _meta("oifname")]}, "@samebr"), {"accept": None}),
@@ -101,6 +109,10 @@ def skeleton(table: str) -> list[Cmd]:
         rule("forward", bridges_out, {"drop": None}),       # isolation: other networks, unpublished ports
         rule("forward", _match(_meta("iifname"), "@internal"), {"drop": None}),   # --internal: no way out
         rule("forward", bridges_in, {"accept": None}),
+    ]
+    if v6:
+        return cmds
+    return cmds + [
         # the host's loopback services: nothing from a container reaches them (the address test comes first,
         # so the host's other input costs one compare). A container never sends from 127/8 (spoofed: drop);
         # to 127/8 it may send only replies (the host reached a published port over 127.0.0.1; de-NATed in
@@ -113,16 +125,24 @@ def skeleton(table: str) -> list[Cmd]:
     ]
 
 
-def network_elements(net: Network) -> list[tuple[str, list[Any]]]:
+def network_elements(net: Network, v6: bool = False) -> list[tuple[str, list[Any]]]:
     """An ordinary network: its bridge, masqueraded subnet, intra-bridge pair; an internal one: its bridge in
-    ``internal`` instead of its subnet in ``subnets``."""
-    own = ("internal", [net.bridge]) if getattr(net, "internal", False) else ("subnets", [_prefix(net.subnet)])
+    ``internal`` instead of its subnet in ``subnets``. ``v6``: the elements of the ``ip6`` table (IPv6 subnet)."""
+    subnet = net.subnet6 if v6 else net.subnet
+    own = ("internal", [net.bridge]) if getattr(net, "internal", False) else ("subnets", [_prefix(subnet)])
     return [("bridges", [net.bridge]), own, ("samebr", [{"concat": [net.bridge, net.bridge]}])]
 
 
-def port_elements(bindings: list[Binding]) -> list[tuple[str, list[Any]]]:
+def port_elements(bindings: list[Binding], v6: bool = False) -> list[tuple[str, list[Any]]]:
+    """The map elements publishing ``bindings``; ``v6``: those of the ``ip6`` table (bindings on every address
+    of a dual-stack network, DNAT'd to the container's IPv6 address)."""
     out: dict[str, list[Any]] = {}
     for b in bindings:
+        if v6:
+            if b.v6:
+                out.setdefault("any_addr", []).append([{"concat": [b.proto, b.host_port]}, b.ctr_ip6])
+                out.setdefault("any_port", []).append([{"concat": [b.proto, b.host_port]}, b.ctr_port])
+            continue
         if b.host_ip == "0.0.0.0":
             name, key = "any", {"concat": [b.proto, b.host_port]}
         else:
@@ -132,15 +152,15 @@ def port_elements(bindings: list[Binding]) -> list[tuple[str, list[Any]]]:
     return sorted(out.items())
 
 
-def element_cmds(verb: str, table: str, elements: list[tuple[str, list[Any]]]) -> list[Cmd]:
+def element_cmds(verb: str, table: str, elements: list[tuple[str, list[Any]]], family: str = FAMILY) -> list[Cmd]:
     """``add`` or ``delete`` the elements; for a delete, map elements are named by their key alone."""
     out = []
     for name, elems in elements:
         if verb == "delete":
             elems = [e[0] if isinstance(e, list) else e for e in elems]
-        out.append({verb: {"element": {"family": FAMILY, "table": table, "name": name, "elem": elems}}})
+        out.append({verb: {"element": {"family": family, "table": table, "name": name, "elem": elems}}})
     return out
 
 
-def delete_table(table: str) -> list[Cmd]:
-    return [{"delete": {"table": {"family": FAMILY, "name": table}}}]
+def delete_table(table: str, family: str = FAMILY) -> list[Cmd]:
+    return [{"delete": {"table": {"family": family, "name": table}}}]

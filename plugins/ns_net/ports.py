@@ -24,21 +24,30 @@ class PortSpec(Fields):
 
 
 class Binding(Fields):
-    """A reserved publication: host side fixed, container address known. What the firewall backends get."""
+    """A reserved publication: host side fixed, container address known. What the firewall backends get.
+    ``ctr_ip6``: the container's IPv6 address on a dual-stack network ('' otherwise): a binding on every
+    address (``0.0.0.0``) is then published on the host's IPv6 addresses too, as dockerd with ip6tables."""
 
-    __slots__ = ("proto", "host_ip", "host_port", "ctr_ip", "ctr_port")
+    __slots__ = ("proto", "host_ip", "host_port", "ctr_ip", "ctr_port", "ctr_ip6")
+    _defaults = {"ctr_ip6": ""}
     proto: str
     host_ip: str
     host_port: int
     ctr_ip: str
     ctr_port: int
+    ctr_ip6: str
+
+    @property
+    def v6(self) -> bool:
+        """Whether this binding is published on IPv6 as well."""
+        return bool(self.ctr_ip6) and self.host_ip == "0.0.0.0"
 
     def to_json(self) -> dict:
         return self.to_dict()
 
     @classmethod
     def from_json(cls, data: dict) -> "Binding":
-        return cls(**{name: data[name] for name in cls.__slots__})
+        return cls(**{name: data[name] for name in cls.__slots__ if name in data or name not in cls._defaults})
 
 
 def _port(text: str, what: str, spec: str, allow_zero: bool = False) -> int:

@@ -43,7 +43,7 @@ def _dead_ports(store: NetworkStore, live: frozenset[str], backends: dict[str, F
 def _dead_leases(store: NetworkStore, live: frozenset[str]) -> list[str]:
     lines = []
     for net in store.list():
-        for ip, data in store.leases(net.name).items():
+        for ip, data in [*store.leases(net.name).items(), *store.leases6(net.name).items()]:
             if data.get("id") not in live:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(os.path.join(store.dir, net.name, f"{ip}.lease"))
@@ -86,15 +86,18 @@ def _reset_networks(store: NetworkStore, backends: dict[str, Firewall]) -> list[
     for net in nets:
         store.remove(net.name)
         lines.append(f"removed network {net.name}")
-    marker = os.path.join(store.dir, ".ip_forward-was-0")
-    if os.path.exists(marker):
-        others = [n for n in os.listdir("/sys/class/net") if n.startswith("nsr")
-                  and os.path.isdir(f"/sys/class/net/{n}/bridge")]
-        if not others:  # no other nsrun root still routes: put it back as we found it
-            with open("/proc/sys/net/ipv4/ip_forward", "w") as f:
-                f.write("0")
-            lines.append("restored net.ipv4.ip_forward=0")
-        os.unlink(marker)
+    for marker, path, key in ((".ip_forward-was-0", "/proc/sys/net/ipv4/ip_forward", "net.ipv4.ip_forward"),
+                              (".ipv6_forward-was-0", "/proc/sys/net/ipv6/conf/all/forwarding",
+                               "net.ipv6.conf.all.forwarding")):
+        marker = os.path.join(store.dir, marker)
+        if os.path.exists(marker):
+            others = [n for n in os.listdir("/sys/class/net") if n.startswith("nsr")
+                      and os.path.isdir(f"/sys/class/net/{n}/bridge")]
+            if not others:  # no other nsrun root still routes: put it back as we found it
+                with open(path, "w") as f:
+                    f.write("0")
+                lines.append(f"restored {key}=0")
+            os.unlink(marker)
     return lines
 
 

@@ -5,7 +5,8 @@ Contract:
 - Standard library only, and only ``_socket`` (the C module: socket.py's enum set-up costs ~1 ms, see
   ``nsrun._spawn``), ``struct``, ``os`` and ``errno``: importing this module costs well under 1 ms. No pyroute2,
   no logging, no threads, no event loop; a socket joins no multicast group, so nothing arrives unasked.
-- IPv4 only, like the rest of nsrun. Operations: ``index`` and ``gso_ipv4_max_size`` (RTM_GETLINK by name),
+- IPv4, and IPv6 for dual-stack networks (an address with ``:`` is IPv6: ``add_addr`` sets it ``nodad``,
+  ``add_default_route`` makes ``::/0``). Operations: ``index`` and ``gso_ipv4_max_size`` (RTM_GETLINK by name),
   ``add_bridge``, ``add_veth`` (one RTM_NEWLINK: host end enslaved and up, peer created inside another netns,
   both with BIG TCP limits), ``allow_big_tcp``, ``set_up``, ``add_addr``, ``add_default_route``, ``del_link``.
 - Every request goes out with NLM_F_REQUEST|NLM_F_ACK and returns when the kernel's ACK for its sequence
@@ -56,7 +57,9 @@ IFA_ADDRESS, IFA_LOCAL = 1, 2
 RTA_OIF, RTA_GATEWAY, RTA_METRICS = 4, 5, 8
 RTAX_MTU = 2
 RT_TABLE_MAIN, RTPROT_STATIC, RT_SCOPE_UNIVERSE, RTN_UNICAST = 254, 4, 0, 1
-AF_UNSPEC, AF_INET = 0, 2
+AF_UNSPEC, AF_INET, AF_INET6 = 0, 2, 10
+IFA_FLAGS = 8
+IFA_F_NODAD = 0x02   # no duplicate address detection: usable at once (DAD would hold it ~1 s tentative)
 CLONE_NEWNET = 0x40000000
 
 _HDR = struct.Struct("=IHHII")        # nlmsghdr: len, type, flags, seq, pid
@@ -84,6 +87,13 @@ def _u32(kind: int, value: int) -> bytes:
 
 def _ipv4(ip: str) -> bytes:
     return _socket.inet_aton(ip)
+
+
+def _family(ip: str) -> tuple[int, bytes]:
+    """(address family, packed address) of an IPv4 or IPv6 address in text."""
+    if ":" in ip:
+        return AF_INET6, _socket.inet_pton(_socket.AF_INET6, ip)
+    return AF_INET, _ipv4(ip)
 
 
 def _mac(mac: str) -> bytes:
@@ -234,16 +244,25 @@ class Rtnl:
 
     # -- addresses and routes ----------------------------------------------------------------------------
     def add_addr(self, index: int, ip: str, prefixlen: int) -> None:
-        """``ip/prefixlen`` on link ``index`` (IFA_LOCAL and IFA_ADDRESS, as ``ip addr add`` sends)."""
+        """``ip/prefixlen`` on link ``index`` (IFA_LOCAL and IFA_ADDRESS, as ``ip addr add`` sends). An IPv6
+        one is ``nodad`` (as ``ip addr add ... nodad``: IFA_F_NODAD in the header and in IFA_FLAGS), so it is
+        usable at once instead of tentative for the ~1 s duplicate address detection takes."""
+        family, packed = _family(ip)
+        if family == AF_INET6:
+            self._request(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL,
+                          _IFADDR.pack(AF_INET6, prefixlen, IFA_F_NODAD, RT_SCOPE_UNIVERSE, index),
+                          _attr(IFA_ADDRESS, packed) + _u32(IFA_FLAGS, IFA_F_NODAD))
+            return
         self._request(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, _IFADDR.pack(AF_INET, prefixlen, 0,
                                                                              RT_SCOPE_UNIVERSE, index),
-                      _attr(IFA_LOCAL, _ipv4(ip)) + _attr(IFA_ADDRESS, _ipv4(ip)))
+                      _attr(IFA_LOCAL, packed) + _attr(IFA_ADDRESS, packed))
 
     def add_default_route(self, gateway: str, oif: int, mtu: int | None = None) -> None:
         """0.0.0.0/0 via ``gateway`` out of link ``oif``, in the main table, ``proto static`` (what pyroute2's
         ``route("add")`` made before: ``ip route`` inside a container reads the same); with ``mtu``, the
         route's own MTU metric (``ip route ... mtu N``), which TCP takes its MSS from for this route only."""
         metrics = _attr(RTA_METRICS, _u32(RTAX_MTU, mtu)) if mtu else b""
+        family, packed = _family(gateway)   # an IPv6 gateway: ::/0
         self._request(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL,
-                      _RTMSG.pack(AF_INET, 0, 0, 0, RT_TABLE_MAIN, RTPROT_STATIC, RT_SCOPE_UNIVERSE, RTN_UNICAST, 0),
-                      _attr(RTA_GATEWAY, _ipv4(gateway)) + _u32(RTA_OIF, oif) + metrics)
+                      _RTMSG.pack(family, 0, 0, 0, RT_TABLE_MAIN, RTPROT_STATIC, RT_SCOPE_UNIVERSE, RTN_UNICAST, 0),
+                      _attr(RTA_GATEWAY, packed) + _u32(RTA_OIF, oif) + metrics)

@@ -93,3 +93,51 @@ def test_network_option_through_the_docker_cli(daemon, unique):
         assert bad.returncode != 0 and "unknown network option" in bad.stderr
     finally:
         daemon.docker("network", "rm", f"opt{unique}")
+
+
+def test_dual_stack_network_with_the_docker_cli(daemon, unique):
+    """``docker network create --ipv6 --subnet ... --subnet fd16:..::/64`` and ``docker run --network`` showing
+    the IPv6 address (names v6h*, subnets 10.216.0.0/16 and fd16::/16); bad IPv6 input refused by dockerd's words."""
+    name = f"v6hd{unique}"
+    r = daemon.docker("network", "create", "--ipv6", "--subnet", "10.216.40.0/24", "--subnet", "fd16:40::/64", name)
+    if not HAS_NET:
+        assert r.returncode != 0 and "net plugin" in r.stderr
+        return
+    assert r.returncode == 0, r
+    try:
+        fmt = "{{.EnableIPv6}} {{range .IPAM.Config}}{{.Subnet}}={{.Gateway}} {{end}}"
+        shown = daemon.docker("network", "inspect", "--format", fmt, name, check=True).stdout.split()
+        assert shown == ["true", "10.216.40.0/24=10.216.40.1", "fd16:40::/64=fd16:40::1"]
+        daemon.docker("run", "-d", "--name", f"v6hc{unique}", "--network", name, "busybox", "sleep", "300",
+                      check=True)
+        fmt = f'{{{{with index .NetworkSettings.Networks "{name}"}}}}{{{{.GlobalIPv6Address}}}}/' \
+              f'{{{{.GlobalIPv6PrefixLen}}}} {{{{.IPv6Gateway}}}}{{{{end}}}}'
+        got = daemon.docker("inspect", "--format", fmt, f"v6hc{unique}", check=True).stdout.split()
+        assert got == ["fd16:40::2/64", "fd16:40::1"]
+        out = daemon.docker("run", "--rm", "--network", name, "busybox", "sh", "-c",
+                            f"ip -6 addr show eth0; ping -6 -c1 -W2 v6hc{unique}", check=True).stdout
+        assert "inet6 fd16:40::3/64" in out and "1 packets received" in out, out
+        members = daemon.docker("network", "inspect", "--format",
+                                "{{range .Containers}}{{.IPv6Address}}{{end}}", name, check=True).stdout.strip()
+        assert members == "fd16:40::2/64"
+        for args, message in (
+                (["--ipv6", "--subnet", "fd16:40::/80"], "overlaps network"),
+                (["--ipv6", "--subnet", "fd16:4g::/64"], "invalid subnet"),
+                (["--ipv6", "--subnet", "10.216.41.0/24"], "non-overlapping IPv6 address pool")):
+            bad = daemon.docker("network", "create", *args, f"v6hx{unique}")
+            assert bad.returncode != 0 and message in bad.stderr, (args, bad.stderr)
+        # what the CLI checks itself (a gateway outside its subnet) reaches the API from other clients: a 400
+        import json
+        import docker
+        api = docker.APIClient(base_url=daemon.unix_url)
+        try:
+            body = {"Name": f"v6hx{unique}", "EnableIPv6": True, "IPAM": {"Config": [
+                {"Subnet": "fd16:41::/64", "Gateway": "fd16:42::1"}]}}
+            res = api._post_json(api._url("/networks/create"), data=body)
+            assert res.status_code == 400 and "not a usable address" in json.loads(res.text)["message"], res.text
+        finally:
+            api.close()
+        assert f"v6hx{unique}" not in daemon.docker("network", "ls", "--format", "{{.Name}}").stdout.split()
+    finally:
+        daemon.docker("rm", "-f", f"v6hc{unique}")
+        daemon.docker("network", "rm", name)
