@@ -159,17 +159,15 @@ def _start_ms(run, network: str) -> float:
     return sum(phases[k] for k in START_PHASES)
 
 
-def test_dual_stack_start_costs_about_what_ipv4_costs(nsrun):
-    """DAD must not hold the start: the IPv6 address is ``nodad``. Paired medians of 20 interleaved starts."""
+def test_dual_stack_start_is_not_held_by_dad(nsrun):
+    """DAD must not hold the start (the IPv6 address is ``nodad``): DAD would add a second or more to every
+    dual-stack start. A functional bound, far above any noise (the cost itself is no test's business)."""
     nsrun("network", "create", "--subnet", "10.216.10.0/24", "v6hs4", check=True)
     nsrun("network", "create", "--ipv6", "--subnet", "10.216.11.0/24", "--subnet", "fd16:11::/64", "v6hs6",
           check=True)
     try:
-        for _ in range(2):   # warm both bridges and tables
-            _start_ms(nsrun, "v6hs4"), _start_ms(nsrun, "v6hs6")
-        pairs = [(_start_ms(nsrun, "v6hs4"), _start_ms(nsrun, "v6hs6")) for _ in range(20)]
-        extra = statistics.median(b - a for a, b in pairs)
-        # ~0.4 ms measured (README); the bound leaves room for a loaded machine, far below DAD's ~1000 ms
-        assert extra < 3, pairs
+        _start_ms(nsrun, "v6hs4"), _start_ms(nsrun, "v6hs6")   # warm both bridges and tables
+        pairs = [(_start_ms(nsrun, "v6hs4"), _start_ms(nsrun, "v6hs6")) for _ in range(5)]
+        assert statistics.median(b - a for a, b in pairs) < 500, pairs
     finally:
         nsrun("network", "rm", "v6hs4", "v6hs6")
