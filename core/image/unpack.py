@@ -73,31 +73,11 @@ def _chunks(fileobj: IO[bytes]):
     head = fileobj.read(4)
     kind = detect(head)
     if kind == "gzip":
-        import zlib
-        d = zlib.decompressobj(wbits=31)
-        data, fed = head, True  # fed: the current member has started (EOF inside it is a truncation)
-        while True:
-            if not data:
-                data = fileobj.read(_IN)
-                if not data:
-                    break
-            while data:
-                fed = True
-                out = d.decompress(data, _OUT)
-                if out:
-                    yield out
-                if d.eof:  # concatenated gzip members are one stream (as gzip -d reads them)
-                    data, fed = d.unused_data, False
-                    d = zlib.decompressobj(wbits=31)
-                    if data and not data.startswith(GZIP_MAGIC[:len(data)]):
-                        raise ConfigError("layer: trailing garbage after the gzip stream")
-                else:
-                    data = d.unconsumed_tail
-        tail = d.flush()
-        if tail:
-            yield tail
-        if fed and not d.eof:
-            raise ConfigError("layer: the gzip stream is truncated")
+        inflater, errors = _inflater()
+        try:
+            yield from _gunzip(head, fileobj, inflater)
+        except errors as exc:
+            raise ConfigError(f"layer: cannot decompress ({exc})") from None
     elif kind == "zstd":
         import zstandard  # a dependency; imported only for zstd layers
         reader = zstandard.ZstdDecompressor().stream_reader(_Prefixed(head, fileobj), read_size=_IN,
@@ -112,6 +92,45 @@ def _chunks(fileobj: IO[bytes]):
             yield head
         while out := fileobj.read(_OUT):
             yield out
+
+
+def _inflater() -> tuple[Any, tuple[type[BaseException], ...]]:
+    """The gzip inflater (ISA-L's, ``isal``: about 2.5x zlib's speed on text, and it releases the GIL as zlib
+    does; zlib where it is not installed) and the errors it raises for a corrupt stream."""
+    import zlib
+    try:
+        from isal import isal_zlib
+    except ImportError:
+        return zlib, (zlib.error,)
+    return isal_zlib, (zlib.error, isal_zlib.error)
+
+
+def _gunzip(head: bytes, fileobj: IO[bytes], inflater: Any):
+    """The inflated chunks of a gzip stream whose first bytes ``head`` were read already."""
+    d = inflater.decompressobj(wbits=31)
+    data, fed = head, True  # fed: the current member has started (EOF inside it is a truncation)
+    while True:
+        if not data:
+            data = fileobj.read(_IN)
+            if not data:
+                break
+        while data:
+            fed = True
+            out = d.decompress(data, _OUT)
+            if out:
+                yield out
+            if d.eof:  # concatenated gzip members are one stream (as gzip -d reads them)
+                data, fed = d.unused_data, False
+                d = inflater.decompressobj(wbits=31)
+                if data and not data.startswith(GZIP_MAGIC[:len(data)]):
+                    raise ConfigError("layer: trailing garbage after the gzip stream")
+            else:
+                data = d.unconsumed_tail
+    tail = d.flush()
+    if tail:
+        yield tail
+    if fed and not d.eof:
+        raise ConfigError("layer: the gzip stream is truncated")
 
 
 def decompressed(fileobj: IO[bytes]):
