@@ -53,7 +53,8 @@ def _container_hook(plugins: Iterable[str]) -> Any:
     return _hooks[key]
 
 
-def _one(rec: Any, pids: list[int], now: str, system: int, cpus: int, mem_total: int, proc: str) -> dict[str, Any]:
+def _one(rec: Any, pids: list[int], now: str, system: int, cpus: int, mem_total: int, proc: str,
+         read: cgroupfs.Reader, host_net: str | None) -> dict[str, Any]:
     out: dict[str, Any] = {"read": now, "preread": ZERO_TIME, "name": "/" + rec.name, "id": rec.id,
                            "num_procs": 0, "storage_stats": {}}
     if not pids:
@@ -61,7 +62,7 @@ def _one(rec: Any, pids: list[int], now: str, system: int, cpus: int, mem_total:
         return out
     info = rec.state.get("info") or {}
     cgroup = info.get("Cgroup")
-    parts = cgroupfs.read(cgroup, mem_total) if isinstance(cgroup, dict) else {}
+    parts = cgroupfs.read(cgroup, mem_total, read) if isinstance(cgroup, dict) else {}
     if not _PARTS <= parts.keys():  # /proc for what its cgroup does not answer (or all: no cgroup of its own)
         use = procfs.usage(pids, proc)
         out["cpu_stats"] = {"cpu_usage": {"total_usage": use.total_ns, "usage_in_kernelmode": use.system_ns,
@@ -75,7 +76,7 @@ def _one(rec: Any, pids: list[int], now: str, system: int, cpus: int, mem_total:
         out[part] = _blkio(value["io_service_bytes_recursive"]) if part == "blkio_stats" else value
     out["cpu_stats"]["system_cpu_usage"] = system
     out["cpu_stats"]["online_cpus"] = cpus
-    networks = procfs.net_dev(pids[0], proc)
+    networks = procfs.net_dev(pids[0], proc, read=read, host_ns=host_net)
     if networks is not None:
         out["networks"] = networks
     hook = _container_hook(rec.spec.plugins)
@@ -93,13 +94,18 @@ def _blkio(entries: list[dict[str, Any]] | None) -> dict[str, Any]:
             "io_time_recursive": None, "sectors_recursive": None}
 
 
-def sample(records: list[Any], proc: str = "/proc") -> dict[str, dict[str, Any]]:
-    """A sample of each record (by id), taken together; a container that is not running gets zeros."""
+def sample(records: list[Any], proc: str = "/proc", files: cgroupfs.Reader | None = None) -> dict[str, dict[str, Any]]:
+    """A sample of each record (by id), taken together; a container that is not running gets zeros.
+    ``files`` reads the cgroup and /proc/PID/net files: a ``cgroupfs.Files`` kept across the samples of one
+    ``stats`` run opens each file once (default: each is opened and closed)."""
     inits = {r.id: pid for r in records if (pid := r.pid)}   # ``pid`` checks the owner: once per record
     members = procfs.container_pids(inits, proc)
     system, cpus, mem_total = procfs.system_cpu_ns(proc), procfs.online_cpus(), procfs.mem_total(proc)
     now = timestamp()
-    return {rec.id: _one(rec, members.get(rec.id, []), now, system, cpus, mem_total, proc) for rec in records}
+    read = files or cgroupfs.read_file
+    host_net = procfs.ns_inode("self", "net", proc)
+    return {rec.id: _one(rec, members.get(rec.id, []), now, system, cpus, mem_total, proc, read, host_net)
+            for rec in records}
 
 
 def pair(current: dict[str, Any], previous: dict[str, Any] | None) -> dict[str, Any]:
