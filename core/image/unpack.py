@@ -23,6 +23,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import sys
 from typing import IO, Any, NamedTuple
 
 from ..errors import ConfigError
@@ -199,12 +200,20 @@ class _Stream:
         return True
 
     def take(self, n: int) -> bytes:
-        while len(self.buf) - self.pos < n:
+        pos = self.pos
+        if len(self.buf) - pos >= n:
+            self.pos = pos + n
+            return self.buf[pos:pos + n]
+        parts = [self.buf[pos:]]  # across chunks: join only the bytes asked for, never a whole chunk
+        need = n - len(parts[0])
+        self.pos = len(self.buf)
+        while need:
             if not self._more():
                 raise ConfigError("layer: not a valid tar archive (truncated)")
-        out = self.buf[self.pos:self.pos + n]
-        self.pos += n
-        return out
+            k = min(need, len(self.buf))
+            parts.append(self.buf[:k])
+            self.pos, need = k, need - k
+        return b"".join(parts)
 
     def copy_to(self, fd: int | None, n: int) -> None:
         """Write the next ``n`` bytes to ``fd`` (None: skip them)."""
@@ -256,6 +265,10 @@ class Tree:
 
     def __init__(self, root: str) -> None:
         self.fd = os.open(root, _DIR_NOFOLLOW)
+        # What a file made here is owned by already: the chown of a member with that owner is skipped. Our
+        # own ids, unless the root's group differs (a setgid or grpid directory hands its group down).
+        euid, egid = os.geteuid(), os.getegid()
+        self.owner = (euid, egid) if os.fstat(self.fd).st_gid == egid else None
         # Descriptors of directories already walked to, by path: a directory, once made or opened here, can
         # never become a link during the unpack (``clear`` refuses to remove a directory), so a kept
         # descriptor stays the directory it was; files in other directories then cost one open, not one per
@@ -350,8 +363,11 @@ def _num(field: bytes) -> int:
         raise ConfigError("layer: not a valid tar archive (bad number in a header)") from None
 
 
+_FS_ENCODING = sys.getfilesystemencoding()
+
+
 def _str(field: bytes) -> str:
-    return os.fsdecode(field.split(b"\0", 1)[0])
+    return field.split(b"\0", 1)[0].decode(_FS_ENCODING, "surrogateescape")  # os.fsdecode, minus its checks
 
 
 def _pax(data: bytes) -> dict[str, Any]:
@@ -432,7 +448,7 @@ def _members(s: _Stream):
         if hdr[257:263] == b"ustar\x00" and hdr[345] != 0:
             name = _str(hdr[345:500]) + "/" + name
         m.name = pax.get("path") or longname or name
-        m.linkname = pax.get("linkpath") or longlink or _str(hdr[157:257])
+        m.linkname = (pax.get("linkpath") or longlink or _str(hdr[157:257])) if typ in (b"1", b"2") else ""
         m.type = typ
         m.mode = _num(hdr[100:108]) & 0o7777
         m.uid = _int(pax["uid"], "uid") if "uid" in pax else _num(hdr[108:116])
@@ -442,7 +458,7 @@ def _members(s: _Stream):
         m.mtime_ns = _ns(pax["mtime"]) if "mtime" in pax else _num(hdr[136:148]) * 1_000_000_000
         m.major, m.minor = (_num(hdr[329:337]), _num(hdr[337:345])) if typ in (b"3", b"4") else (0, 0)
         m.xattrs = [(k[13:], v) for k, v in pax.items() if k.startswith("SCHILY.xattr.")] if pax else ()
-        if any(k.startswith("GNU.sparse.") for k in pax) or typ == b"S":
+        if typ == b"S" or pax and any(k.startswith("GNU.sparse.") for k in pax):
             raise ConfigError(f"refusing tar member {m.name!r}: sparse files are not supported")
         local = {}
         longname = longlink = None
@@ -496,7 +512,8 @@ def _apply(s: _Stream, tree: Tree, devices: bool) -> tuple[int, int]:
                     s.copy_to(fd, m.size)
                     m.consumed = m.size
                     size += m.size
-                os.fchown(fd, m.uid, m.gid)
+                if (m.uid, m.gid) != tree.owner:
+                    os.fchown(fd, m.uid, m.gid)
                 os.fchmod(fd, m.mode)  # after the chown, which clears setuid and setgid
                 for key, value in m.xattrs:
                     os.setxattr(fd, key, value)  # after the chown, which clears security.capability
