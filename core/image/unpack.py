@@ -109,10 +109,17 @@ def _inflater() -> tuple[Any, tuple[type[BaseException], ...]]:
 def _gunzip(head: bytes, fileobj: IO[bytes], inflater: Any):
     """The inflated chunks of a gzip stream whose first bytes ``head`` were read already."""
     d = inflater.decompressobj(wbits=31)
-    data, fed = head, True  # fed: the current member has started (EOF inside it is a truncation)
+    readinto = getattr(fileobj, "readinto", None)
+    buf = memoryview(bytearray(_IN)) if readinto is not None else None  # one input buffer, refilled in place
+    data: bytes | memoryview = head
+    fed = True  # the current member has started (EOF inside it is a truncation)
     while True:
-        if not data:
-            data = fileobj.read(_IN)
+        if not data:  # (what the inflater keeps of an input, unconsumed_tail or unused_data, is its own copy)
+            if buf is not None:
+                n = readinto(buf)
+                data = buf[:n] if n else b""
+            else:
+                data = fileobj.read(_IN)
             if not data:
                 break
         while data:
