@@ -51,7 +51,9 @@ class Files:
     (cgroup and /proc files are generated afresh by every read from the start), so the second sample of
     ``stats --no-stream`` and every later frame open nothing. At most ``keep`` descriptors stay open (by
     default half of what RLIMIT_NOFILE leaves); past that, files are opened and closed as ``read_file`` does.
-    A file whose cgroup went away fails as a missing file would (OSError). ``close()`` releases them all."""
+    A kept descriptor that fails (its cgroup was removed) is dropped and the path opened again, so a cgroup
+    made anew at the same path is read, and a missing one fails as before (OSError). ``close()`` releases
+    them all. Only for cgroup files: a /proc/PID path may name another process by the next sample."""
 
     def __init__(self, keep: int | None = None) -> None:
         if keep is None:
@@ -63,11 +65,16 @@ class Files:
 
     def __call__(self, path: str) -> str:
         fd = self._fds.get(path)
-        if fd is None:
-            if len(self._fds) >= self.keep:
-                return read_file(path)
-            fd = os.open(path, _FLAGS)
-            self._fds[path] = fd
+        if fd is not None:
+            try:
+                return _pread_all(fd)
+            except OSError:  # its cgroup was removed (a container stopped, perhaps made again): open afresh
+                del self._fds[path]
+                os.close(fd)
+        if len(self._fds) >= self.keep:
+            return read_file(path)
+        fd = os.open(path, _FLAGS)
+        self._fds[path] = fd
         return _pread_all(fd)
 
     def close(self) -> None:

@@ -75,7 +75,7 @@ def _one(rec: Any, pids: list[int], parts: dict[str, Any], now: str, system: int
         out[part] = _blkio(value["io_service_bytes_recursive"]) if part == "blkio_stats" else value
     out["cpu_stats"]["system_cpu_usage"] = system
     out["cpu_stats"]["online_cpus"] = cpus
-    networks = procfs.net_dev(pids[0], proc, read=read, host_ns=host_net)
+    networks = procfs.net_dev(pids[0], proc, read=cgroupfs.read_file, host_ns=host_net)  # never kept: pids recycle
     if networks is not None:
         out["networks"] = networks
     hook = _container_hook(rec.spec.plugins)
@@ -95,8 +95,8 @@ def _blkio(entries: list[dict[str, Any]] | None) -> dict[str, Any]:
 
 def sample(records: list[Any], proc: str = "/proc", files: cgroupfs.Reader | None = None) -> dict[str, dict[str, Any]]:
     """A sample of each record (by id), taken together; a container that is not running gets zeros.
-    ``files`` reads the cgroup and /proc/PID/net files: a ``cgroupfs.Files`` kept across the samples of one
-    ``stats`` run opens each file once (default: each is opened and closed)."""
+    ``files`` reads the cgroup files: a ``cgroupfs.Files`` kept across the samples of one ``stats`` run opens
+    each file once (default: each is opened and closed)."""
     inits = {r.id: pid for r in records if (pid := r.pid)}   # ``pid`` checks the owner: once per record
     system, cpus, mem_total = procfs.system_cpu_ns(proc), procfs.online_cpus(), procfs.mem_total(proc)
     now = timestamp()

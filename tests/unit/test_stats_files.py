@@ -51,3 +51,24 @@ def test_files_reader_stays_within_its_descriptor_budget(tmp_path):
     finally:
         files.close()
     assert cgroupfs.Files().keep > 0
+
+
+def test_a_cgroup_made_anew_at_the_same_path_is_read_not_the_removed_one(tmp_path):
+    path = tmp_path / "pids.current"
+    path.write_text("1\n")
+    files = cgroupfs.Files()
+    try:
+        assert files(str(path)) == "1\n"
+        os.close(files._fds[str(path)])    # a removed cgroup's descriptor fails every read (ENODEV); a
+        files._fds[str(path)] = os.open(tmp_path, os.O_RDONLY)  # directory's does too (EISDIR)
+        path.unlink()
+        path.write_text("7\n")             # the container started again: a new file at the same path
+        assert files(str(path)) == "7\n"
+        files._fds[str(path)], kept = os.open(tmp_path, os.O_RDONLY), files._fds[str(path)]
+        os.close(kept)
+        path.unlink()                      # gone for good: fails as a missing file, nothing kept
+        with pytest.raises(OSError):
+            files(str(path))
+        assert str(path) not in files._fds
+    finally:
+        files.close()
