@@ -61,13 +61,14 @@ def update_container_info(paths: Paths, cid: str, patch: dict) -> dict:
     return dict(rec.state.get("info") or {})
 
 
-def installed_hooks() -> Any:
+def installed_hooks(only: str | None = None) -> Any:
     """The hooks of EVERY installed plugin, selected or not (a pluggy ``HookRelay``: ``.<hook>(**kwargs)``),
     in pipeline order. For undoing what any plugin may have made (``gc``, ``nsrun network rm``): the net
     plugin calls ``installed_hooks().net_firewall_backend()`` to reach every firewall backend. Never for a
-    run: a run's hooks are ``ctx.hook`` (the selected plugins only)."""
+    run: a run's hooks are ``ctx.hook`` (the selected plugins only). ``only``: a hook name; just the plugins
+    that implement it are imported (``nsrun pull`` asks for ``image_transports`` without importing the rest)."""
     from ._plugins import installed_manager
-    return installed_manager().pm.hook
+    return installed_manager((only,) if only else ()).pm.hook
 
 
 # Every name but the errors loads on first access (PEP 562): importing any ``nsrun.x`` imports this package

@@ -260,12 +260,14 @@ class InstalledPlugins(LoadedPlugins):
     checks (conflicting plugins too): for the hooks that concern the whole root, not one run — the front ends'
     field mapping (``docker_create``), the daemon's routes, ``gc``, and undoing what any plugin made (``network
     rm`` asks every firewall backend). A plugin that cannot be imported or registered is left out and named
-    in ``broken`` with the reason."""
+    in ``broken`` with the reason. ``only_hooks``: just the plugins implementing one of these hooks (by their
+    discovery records, so the others are not even imported)."""
 
-    def __init__(self) -> None:
+    def __init__(self, only_hooks: tuple[str, ...] = ()) -> None:
         records = discover()
         modules, broken = [], {}
-        for name in sorted(records, key=lambda n: (records[n].order, n)):
+        names = [n for n in records if not only_hooks or set(records[n].hooks) & set(only_hooks)]
+        for name in sorted(names, key=lambda n: (records[n].order, n)):
             try:
                 modules.append((name, _import(name, records[name])))
             except PluginError as exc:
@@ -290,12 +292,12 @@ class InstalledPlugins(LoadedPlugins):
         return self.pm.subset_hook_caller(hook, remove_plugins=[p for p in others if p is not None])
 
 
-_installed: InstalledPlugins | None = None
+_installed: dict[tuple[str, ...], InstalledPlugins] = {}
 
 
-def installed_manager() -> InstalledPlugins:
-    """The process's ``InstalledPlugins`` (made once: the daemon and gc ask for it repeatedly)."""
-    global _installed
-    if _installed is None:
-        _installed = InstalledPlugins()
-    return _installed
+def installed_manager(only_hooks: tuple[str, ...] = ()) -> InstalledPlugins:
+    """The process's ``InstalledPlugins`` (made once per ``only_hooks``: the daemon and gc ask repeatedly)."""
+    found = _installed.get(only_hooks)
+    if found is None:
+        found = _installed[only_hooks] = InstalledPlugins(only_hooks)
+    return found

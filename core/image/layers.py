@@ -9,6 +9,12 @@ holds flocked while filling it, then renamed into place. Concurrent unpacks of o
 process, or processes) are safe: the first rename wins, the others throw their copy away. A maker killed at
 any point leaves only an unlocked staging directory, which ``collect_staging`` (gc) removes. ``remove``
 renames the directory away first, so a half-deleted layer is never seen as present.
+
+``<root>/layers`` carries the file system's "top of a directory hierarchy" flag (``chattr +T``, where the file
+system has it: ext4, ext2/3) so that ext4's Orlov allocator places each staging directory, and the layer's
+files with it, in a block group of its own choosing instead of the group of ``layers/``. Where many files
+were deleted recently (a removed image, a reset root) ext4 without a journal skips every recently deleted
+inode of a group one by one while allocating a new one: creating a file there costs ~300 us instead of ~20.
 """
 from __future__ import annotations
 
@@ -173,6 +179,7 @@ class Layers:
         import shutil
         import tempfile
         with self._lock():  # made and locked under the lock, so gc (which takes it too) never sees it unlocked
+            _mark_top(self.dir)
             tmp = tempfile.mkdtemp(prefix="layer.tmp", dir=self.dir)
             fd = os.open(tmp, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
             fcntl.flock(fd, fcntl.LOCK_EX)
@@ -189,6 +196,25 @@ class Layers:
     def collect_staging(self) -> list[str]:
         """[gc] Remove staging and half-removed directories whose maker is gone (their flock is free)."""
         return collect_staging(self.dir, self._lock, "unfinished layer directory")
+
+
+_FS_IOC_GETFLAGS, _FS_IOC_SETFLAGS, _FS_TOPDIR_FL = 0x80086601, 0x40086602, 0x00020000
+
+
+def _mark_top(directory: str) -> None:
+    """Set ``FS_TOPDIR_FL`` on ``directory`` (a placement hint: see the module docstring); file systems
+    without inode flags, or without that one, are left as they are."""
+    import fcntl
+    import struct
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        flags = struct.unpack("i", fcntl.ioctl(fd, _FS_IOC_GETFLAGS, b"\0" * 4))[0]
+        if not flags & _FS_TOPDIR_FL:
+            fcntl.ioctl(fd, _FS_IOC_SETFLAGS, struct.pack("i", flags | _FS_TOPDIR_FL))
+    except OSError:
+        pass  # tmpfs, overlayfs, xfs...: no such flag; only the placement differs
+    finally:
+        os.close(fd)
 
 
 def update_meta(home: str, **fields: Any) -> dict[str, Any]:

@@ -23,6 +23,7 @@ import json
 import os
 import socket
 import ssl
+import sys
 import threading
 from typing import Any, BinaryIO, Iterable
 from urllib.parse import urlencode, urljoin, urlsplit
@@ -126,6 +127,7 @@ class Transport:
         self.certs_dir = certs_dir
         self._local = threading.local()
         self._contexts: dict[str, ssl.SSLContext] = {}
+        self._lazy: set[str] = set()  # hosts whose context has not loaded the system's CAs yet
         self._lock = threading.Lock()
 
     def allows_http(self, netloc: str) -> bool:
@@ -135,10 +137,21 @@ class Transport:
         with self._lock:
             ctx = self._contexts.get(netloc)
             if ctx is None:
-                ctx = ssl.create_default_context()
+                # create_default_context() without its load_default_certs(): parsing the system's CA bundle
+                # costs 25-40 ms, for nothing where certificates are not checked (--insecure-registry) and
+                # where a TLS probe may well find plain HTTP (loopback): there the CAs are loaded when a
+                # handshake first fails verification, which is then made again (_retry_with_system_cas).
+                ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+                keylog = os.environ.get("SSLKEYLOGFILE")
+                if keylog and not sys.flags.ignore_environment:  # as create_default_context()
+                    ctx.keylog_filename = keylog
                 if netloc in self.insecure:
                     ctx.check_hostname = False
                     ctx.verify_mode = ssl.CERT_NONE
+                elif self.allows_http(netloc):
+                    self._lazy.add(netloc)
+                else:
+                    ctx.load_default_certs()
                 try:
                     if self.ca_file:
                         ctx.load_verify_locations(cafile=self.ca_file)
@@ -152,6 +165,16 @@ class Transport:
                     raise ConfigError(f"cannot load TLS certificates for {netloc}: {exc}") from exc
                 self._contexts[netloc] = ctx
             return ctx
+
+    def _retry_with_system_cas(self, netloc: str) -> bool:
+        """Load the system's CAs into ``netloc``'s context if it was made without them; True if it was (the
+        handshake that failed verification is worth making again)."""
+        with self._lock:
+            if netloc not in self._lazy:
+                return False
+            self._lazy.discard(netloc)
+            self._contexts[netloc].load_default_certs()
+            return True
 
     def _connection(self, scheme: str, netloc: str, fresh: bool) -> tuple[http.client.HTTPConnection, bool]:
         pool = self._local.__dict__.setdefault("pool", {})
@@ -191,6 +214,8 @@ class Transport:
                 resp = conn.getresponse()
             except ssl.SSLCertVerificationError as exc:
                 conn.close()
+                if attempt == 0 and self._retry_with_system_cas(parts.netloc):
+                    continue
                 raise RegistryError(f"TLS certificate of {parts.netloc} is not trusted: "
                                     f"{exc.verify_message or exc.reason}") from exc
             except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as exc:

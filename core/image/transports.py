@@ -21,7 +21,7 @@ def available(hook: Any = None) -> dict[str, Any]:
     """Transport name -> transport, the first of each name in pipeline order."""
     if hook is None:
         from .. import installed_hooks
-        hook = installed_hooks()
+        hook = installed_hooks("image_transports")
     found: dict[str, Any] = {}
     for group in hook.image_transports():
         for transport in group or ():

@@ -19,14 +19,68 @@ from __future__ import annotations
 import os
 from typing import Any, Callable
 
-__all__ = ["read"]
+__all__ = ["read", "Files", "read_file"]
 
 Reader = Callable[[str], str]
+_FLAGS = os.O_RDONLY | os.O_CLOEXEC
+_SIZE = 1 << 16
 
 
-def _file(path: str) -> str:
-    with open(path) as f:
-        return f.read()
+def read_file(path: str) -> str:
+    """A whole (small, generated) file: one open, read and close without Python's buffered file objects."""
+    fd = os.open(path, _FLAGS)
+    try:
+        return _pread_all(fd)
+    finally:
+        os.close(fd)
+
+
+def _pread_all(fd: int) -> str:
+    data = os.pread(fd, _SIZE, 0)
+    if len(data) == _SIZE:  # longer than a cgroup file usually is: read on
+        parts = [data]
+        while len(data) == _SIZE:
+            data = os.pread(fd, _SIZE, sum(map(len, parts)))
+            parts.append(data)
+        data = b"".join(parts)
+    return data.decode()
+
+
+class Files:
+    """A ``Reader`` for repeated samples: each file is opened once and read again from offset 0 with ``pread``
+    (cgroup and /proc files are generated afresh by every read from the start), so the second sample of
+    ``stats --no-stream`` and every later frame open nothing. At most ``keep`` descriptors stay open (by
+    default half of what RLIMIT_NOFILE leaves); past that, files are opened and closed as ``read_file`` does.
+    A kept descriptor that fails (its cgroup was removed) is dropped and the path opened again, so a cgroup
+    made anew at the same path is read, and a missing one fails as before (OSError). ``close()`` releases
+    them all. Only for cgroup files: a /proc/PID path may name another process by the next sample."""
+
+    def __init__(self, keep: int | None = None) -> None:
+        if keep is None:
+            import resource
+            soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+            keep = 4096 if soft == resource.RLIM_INFINITY else max(0, (soft - 64) // 2)
+        self.keep = keep
+        self._fds: dict[str, int] = {}
+
+    def __call__(self, path: str) -> str:
+        fd = self._fds.get(path)
+        if fd is not None:
+            try:
+                return _pread_all(fd)
+            except OSError:  # its cgroup was removed (a container stopped, perhaps made again): open afresh
+                del self._fds[path]
+                os.close(fd)
+        if len(self._fds) >= self.keep:
+            return read_file(path)
+        fd = os.open(path, _FLAGS)
+        self._fds[path] = fd
+        return _pread_all(fd)
+
+    def close(self) -> None:
+        fds, self._fds = self._fds, {}
+        for fd in fds.values():
+            os.close(fd)
 
 
 def _kv(text: str) -> dict[str, int]:
@@ -48,7 +102,7 @@ def _limit(text: str, mem_total: int) -> int:
     return min(value, mem_total) if mem_total else value
 
 
-def read(cgroup: dict[str, Any], mem_total: int, reader: Reader = _file) -> dict[str, Any]:
+def read(cgroup: dict[str, Any], mem_total: int, reader: Reader = read_file) -> dict[str, Any]:
     """The stats parts (``cpu_stats`` without ``system_cpu_usage``, ``memory_stats``, ``pids_stats``,
     ``blkio_stats``) that the cgroup ``cgroup`` (``info["Cgroup"]``) answers."""
     paths = cgroup.get("paths") or {}

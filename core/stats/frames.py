@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from typing import Any, Callable, Iterator
 
+from .cgroupfs import Files
 from .sample import INTERVAL, pair, sample
 
 __all__ = ["frames"]
@@ -27,14 +28,18 @@ def frames(engine: Any, refs: list[str], stream: bool, interval: float = INTERVA
             return engine.list(all=False)
         return [rec for rec in (engine.store.load(cid) for cid in ids) if rec is not None]
 
-    shown = records()
-    previous = sample(shown)
-    while True:
-        sleep(interval)
-        if stream:                      # --no-stream shows the containers of its first sample
-            shown = records()
-        current = sample(shown)
-        yield [pair(current[rec.id], previous.get(rec.id)) for rec in shown]
-        if not stream:
-            return
-        previous = current
+    files = Files()                     # every cgroup file opened once for all the frames
+    try:
+        shown = records()
+        previous = sample(shown, files=files)
+        while True:
+            sleep(interval)
+            if stream:                  # --no-stream shows the containers of its first sample
+                shown = records()
+            current = sample(shown, files=files)
+            yield [pair(current[rec.id], previous.get(rec.id)) for rec in shown]
+            if not stream:
+                return
+            previous = current
+    finally:
+        files.close()

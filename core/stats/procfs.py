@@ -10,7 +10,7 @@ meanwhile: it is simply not counted.
 from __future__ import annotations
 
 import os
-from typing import Iterable
+from typing import Callable, Iterable
 
 __all__ = ["CLK_TCK", "PAGE_SIZE", "container_pids", "Usage", "usage", "net_dev", "system_cpu_ns",
            "online_cpus", "mem_total", "ns_inode"]
@@ -123,18 +123,24 @@ _NET_KEYS = ("rx_bytes", "rx_packets", "rx_errors", "rx_dropped", None, None, No
              "tx_bytes", "tx_packets", "tx_errors", "tx_dropped")
 
 
-def net_dev(pid: int, proc: str = "/proc") -> dict[str, dict[str, int]] | None:
+def net_dev(pid: int, proc: str = "/proc", *, read: Callable[[str], str] | None = None,
+            host_ns: str | None = None) -> dict[str, dict[str, int]] | None:
     """The counters of each interface but ``lo`` in ``pid``'s network namespace, as Docker's ``networks``
     (``{"eth0": {"rx_bytes": ..., ...}}``); None when the process is gone or shares the host's namespace
-    (Docker reports no networks for ``--network host``)."""
+    (Docker reports no networks for ``--network host``). ``read`` reads the file (a ``cgroupfs.Files`` keeps
+    it open for the next sample); ``host_ns``: this process's ``ns_inode("self", "net")``, when known."""
     ns = ns_inode(pid, "net", proc)
-    if ns is None or ns == ns_inode("self", "net", proc):
+    if ns is None or ns == (host_ns or ns_inode("self", "net", proc)):
         return None
     try:
-        with open(f"{proc}/{pid}/net/dev") as f:
-            lines = f.read().splitlines()[2:]
+        if read is None:
+            with open(f"{proc}/{pid}/net/dev") as f:
+                text = f.read()
+        else:
+            text = read(f"{proc}/{pid}/net/dev")
     except OSError:
         return None
+    lines = text.splitlines()[2:]
     out = {}
     for line in lines:
         name, _, rest = line.partition(":")

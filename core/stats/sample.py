@@ -4,9 +4,10 @@ A sample is Docker's ``GET /containers/{id}/stats`` object without its ``precpu_
 ``read``, ``name``, ``id``, ``cpu_stats`` (``cpu_usage`` — ``total_usage``, ``usage_in_usermode``,
 ``usage_in_kernelmode``, ``percpu_usage`` when a cgroup gives it —, ``system_cpu_usage``, ``online_cpus``,
 ``throttling_data``), ``memory_stats`` (``usage``, ``limit``, ``stats``), ``pids_stats``, ``networks``,
-``blkio_stats``. Figures come from /proc (``procfs``), then the container's cgroup files where it has one
-(``cgroupfs``), then the ``container_stats`` hook of its own plugins. Every container of a call is sampled
-in one pass over /proc, at one instant: the same ``system_cpu_usage`` for all.
+``blkio_stats``. Figures come from the container's cgroup files where it has one (``cgroupfs``), from /proc
+(``procfs``) for what its cgroup does not answer, then from the ``container_stats`` hook of its own plugins.
+Every container of a call is sampled at one instant (the same ``system_cpu_usage`` for all), with at most one
+pass over /proc, for the containers that need their process list (no full cgroup, or a hook to hand it to).
 
 ``pair(current, previous)`` is what the API sends: the sample with the previous one's CPU figures as
 ``precpu_stats`` (empty on the first frame, as Docker's). CPU % is computed from that pair (``table``).
@@ -53,15 +54,14 @@ def _container_hook(plugins: Iterable[str]) -> Any:
     return _hooks[key]
 
 
-def _one(rec: Any, pids: list[int], now: str, system: int, cpus: int, mem_total: int, proc: str) -> dict[str, Any]:
+def _one(rec: Any, pids: list[int], parts: dict[str, Any], now: str, system: int, cpus: int, mem_total: int,
+         proc: str, read: cgroupfs.Reader, host_net: str | None) -> dict[str, Any]:
     out: dict[str, Any] = {"read": now, "preread": ZERO_TIME, "name": "/" + rec.name, "id": rec.id,
                            "num_procs": 0, "storage_stats": {}}
     if not pids:
         out.update(cpu_stats=empty_cpu(), memory_stats={}, pids_stats={}, blkio_stats=_blkio(None))
         return out
     info = rec.state.get("info") or {}
-    cgroup = info.get("Cgroup")
-    parts = cgroupfs.read(cgroup, mem_total) if isinstance(cgroup, dict) else {}
     if not _PARTS <= parts.keys():  # /proc for what its cgroup does not answer (or all: no cgroup of its own)
         use = procfs.usage(pids, proc)
         out["cpu_stats"] = {"cpu_usage": {"total_usage": use.total_ns, "usage_in_kernelmode": use.system_ns,
@@ -75,7 +75,7 @@ def _one(rec: Any, pids: list[int], now: str, system: int, cpus: int, mem_total:
         out[part] = _blkio(value["io_service_bytes_recursive"]) if part == "blkio_stats" else value
     out["cpu_stats"]["system_cpu_usage"] = system
     out["cpu_stats"]["online_cpus"] = cpus
-    networks = procfs.net_dev(pids[0], proc)
+    networks = procfs.net_dev(pids[0], proc, read=cgroupfs.read_file, host_ns=host_net)  # never kept: pids recycle
     if networks is not None:
         out["networks"] = networks
     hook = _container_hook(rec.spec.plugins)
@@ -93,13 +93,31 @@ def _blkio(entries: list[dict[str, Any]] | None) -> dict[str, Any]:
             "io_time_recursive": None, "sectors_recursive": None}
 
 
-def sample(records: list[Any], proc: str = "/proc") -> dict[str, dict[str, Any]]:
-    """A sample of each record (by id), taken together; a container that is not running gets zeros."""
+def sample(records: list[Any], proc: str = "/proc", files: cgroupfs.Reader | None = None) -> dict[str, dict[str, Any]]:
+    """A sample of each record (by id), taken together; a container that is not running gets zeros.
+    ``files`` reads the cgroup files: a ``cgroupfs.Files`` kept across the samples of one ``stats`` run opens
+    each file once (default: each is opened and closed)."""
     inits = {r.id: pid for r in records if (pid := r.pid)}   # ``pid`` checks the owner: once per record
-    members = procfs.container_pids(inits, proc)
     system, cpus, mem_total = procfs.system_cpu_ns(proc), procfs.online_cpus(), procfs.mem_total(proc)
     now = timestamp()
-    return {rec.id: _one(rec, members.get(rec.id, []), now, system, cpus, mem_total, proc) for rec in records}
+    read = files or cgroupfs.read_file
+    parts: dict[str, dict[str, Any]] = {}
+    walk: dict[str, int] = {}
+    for rec in records:
+        if rec.id not in inits:
+            continue
+        cgroup = (rec.state.get("info") or {}).get("Cgroup")
+        parts[rec.id] = cgroupfs.read(cgroup, mem_total, read) if isinstance(cgroup, dict) else {}
+        if not _PARTS <= parts[rec.id].keys() or _container_hook(rec.spec.plugins) is not None:
+            walk[rec.id] = inits[rec.id]
+    # The pass over every process of the host (its pid namespace) only for the containers that need their
+    # processes: no cgroup answering all parts, or a container_stats plugin (it is handed the pids). Where the
+    # cgroup answers, the init alone (its network namespace) is enough.
+    members = procfs.container_pids(walk, proc) if walk else {}
+    host_net = procfs.ns_inode("self", "net", proc)
+    return {rec.id: _one(rec, members.get(rec.id, []) if rec.id in walk else [inits[rec.id]] if rec.id in inits
+                         else [], parts.get(rec.id, {}), now, system, cpus, mem_total, proc, read, host_net)
+            for rec in records}
 
 
 def pair(current: dict[str, Any], previous: dict[str, Any] | None) -> dict[str, Any]:

@@ -112,3 +112,48 @@ def test_truncated_and_garbage_streams_are_refused(tmp_path):
         dest.mkdir()
         with pytest.raises(ConfigError):
             unpack.unpack(io.BytesIO(blob), str(dest))
+
+
+@pytest.mark.parametrize("use_zlib", [False, True], ids=["isal", "zlib-fallback"])
+def test_gzip_inflaters_agree_on_content_members_and_corruption(tmp_path, monkeypatch, use_zlib):
+    import zlib
+    if use_zlib:
+        monkeypatch.setattr(unpack, "_inflater", lambda: (zlib, (zlib.error,)))
+    else:
+        assert unpack._inflater()[0].__name__.endswith("isal_zlib")  # a dependency: the fast path is the one run
+    text = b"".join(b"line %d of a text file\n" % i for i in range(200000))
+    stream = gzip.compress(text[:1000]) + gzip.compress(text[1000:])  # two members: one stream, as gzip -d reads it
+    assert b"".join(unpack.decompressed(io.BytesIO(stream))) == text
+    corrupt = bytearray(gzip.compress(text))
+    corrupt[len(corrupt) // 2:len(corrupt) // 2 + 64] = b"\xff" * 64
+    with pytest.raises(ConfigError, match="^layer: (cannot decompress|the gzip stream)"):
+        b"".join(unpack.decompressed(io.BytesIO(bytes(corrupt))))
+    with pytest.raises(ConfigError, match="truncated"):
+        b"".join(unpack.decompressed(io.BytesIO(gzip.compress(text)[:5000])))
+
+
+def test_layers_dir_gets_the_topdir_hint_where_the_fs_has_it_and_is_left_alone_elsewhere(tmp_path):
+    import fcntl
+    import struct
+    layers._mark_top(str(tmp_path))  # never raises: tmpfs/overlay/xfs have no such flag
+    fd = os.open(str(tmp_path), os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        flags = struct.unpack("i", fcntl.ioctl(fd, layers._FS_IOC_GETFLAGS, b"\0" * 4))[0]
+    except OSError:
+        return  # no inode flags on this file system: nothing was set, nothing failed
+    finally:
+        os.close(fd)
+    try:  # a file system with inode flags but without TOPDIR (btrfs) refuses it: that is fine too
+        assert flags & layers._FS_TOPDIR_FL
+    except AssertionError:
+        assert os.statvfs(str(tmp_path)) and _fstype(str(tmp_path)) not in ("ext2", "ext3", "ext4")
+
+
+def _fstype(path: str) -> str:
+    best, kind = "", ""
+    with open("/proc/self/mounts") as f:
+        for line in f:
+            _, mnt, fstype, *_ = line.split()
+            if path.startswith(mnt) and len(mnt) > len(best):
+                best, kind = mnt, fstype
+    return kind
