@@ -260,10 +260,13 @@ class InstalledPlugins(LoadedPlugins):
     checks (conflicting plugins too): for the hooks that concern the whole root, not one run — the front ends'
     field mapping (``docker_create``), the daemon's routes, ``gc``, and undoing what any plugin made (``network
     rm`` asks every firewall backend). A plugin that cannot be imported or registered is left out and named
-    in ``broken`` with the reason."""
+    in ``broken`` with the reason. ``only``/``hooks``: just the plugins named in ``only`` (those installed)
+    that implement one of ``hooks``."""
 
-    def __init__(self) -> None:
+    def __init__(self, only: list[str] | None = None, hooks: tuple[str, ...] = ()) -> None:
         records = discover()
+        if only is not None:
+            records = {n: r for n, r in records.items() if n in only and (not hooks or set(r.hooks) & set(hooks))}
         modules, broken = [], {}
         for name in sorted(records, key=lambda n: (records[n].order, n)):
             try:
