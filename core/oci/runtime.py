@@ -84,7 +84,8 @@ class Runtime:
         from .._oci import from_oci
         from .._plugins import default_selection, load_plugins
         names = default_selection()
-        args = from_oci(config, bundle, load_plugins(names).pm.hook.oci_config)
+        plugins = load_plugins(names)  # once: the mapping and the pipeline use the same
+        args = from_oci(config, bundle, plugins.pm.hook.oci_config)
         annotations, umask, size = args.pop("annotations"), args.pop("umask"), args.pop("console_size")
         from .hooks import check_hooks, run_hooks
         hooks = check_hooks(args.pop("hooks"))
@@ -93,7 +94,7 @@ class Runtime:
         if console_socket and not args["tty"]:
             raise ConfigError("cannot use console socket if nsrun-oci will not detach or allocate tty")
         # detached: the container outlives nsrun-oci (its caller holds it), so it gets what a run -d gets
-        loaded, ctx = self.engine.prepare(plugins=names, name=cid, detach=True, **args)
+        loaded, ctx = self.engine.prepare(plugins=names, loaded=plugins, name=cid, detach=True, **args)
         try:
             record = self.engine.create(ctx)
         except ConflictError:
