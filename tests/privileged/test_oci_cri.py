@@ -8,12 +8,13 @@ The pod uses the node's network (``NamespaceMode NODE``): the CRI plugin then ca
 the host's network or firewall is touched. The sandbox image is made here (busybox, entrypoint ``sleep``) and
 imported into containerd's ``k8s.io`` namespace; its streaming server listens on 127.0.0.1:18501.
 
-Where it stops here: ``RunPodSandbox``. containerd asks for the sandbox ``process.oomScoreAdj: -998``, below the
-score of the shim that runs nsrun-oci; lowering it needs CAP_SYS_RESOURCE, which this machine's root lacks
-(``/proc/self/status`` CapEff bit 24), and nsrun refuses a field it cannot honour rather than ignoring it. The
-test asserts exactly that failure (and that nothing is left), and on a machine with the capability goes on:
-the sandbox runs, a container is created in it (joining the sandbox's ipc and uts namespaces by ``path``) and
-started, and its log shows the pod's hostname.
+Here it runs the whole way with ``restrict_oom_score_adj = true``: ``RunPodSandbox`` (nsrun-oci create + start
+of the sandbox), ``CreateContainer`` of a container that joins the sandbox's ipc and uts namespaces by ``path``,
+``StartContainer`` (its CRI log shows the pod's hostname), ``StopPodSandbox``, ``RemovePodSandbox``, and nothing of
+nsrun-oci's left. Without that setting containerd asks for the sandbox ``process.oomScoreAdj: -998``, below the
+score of the shim that runs nsrun-oci: lowering it needs CAP_SYS_RESOURCE, which root lacks on this machine
+(``/proc/self/status`` CapEff bit 24), and nsrun refuses a field it cannot honour rather than ignore it — the
+second test asserts exactly that failure where the capability is missing, and a running sandbox where it is not.
 """
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ from ocienv import busybox_tar, records, unmount_under, write_runtime
 
 IMAGE = "docker.io/library/o13bpause:1"
 STREAM_PORT = "18501"
-NODE = 2  # runtime.v1 NamespaceMode
+NODE, CONTAINER = 2, 1  # runtime.v1 NamespaceMode
 
 
 # -- protobuf, by hand: just the wire format (varints and length-delimited fields) ------------------------------
@@ -118,7 +119,7 @@ def _sandbox_image(base: str) -> str:
 class CriContainerd:
     """A private containerd with the CRI plugin and the ``nsrun`` runtime handler."""
 
-    def __init__(self, base: str) -> None:
+    def __init__(self, base: str, restrict_oom: bool) -> None:
         self.base, self.sock = base, os.path.join(base, "c.sock")
         self.oci_root = os.path.join(base, "oci")
         runtime = os.path.join(base, "nsrun-oci-runtime")
@@ -139,6 +140,7 @@ state = "{base}/state"
   sandbox_image = "{IMAGE}"
   stream_server_address = "127.0.0.1"
   stream_server_port = "{STREAM_PORT}"
+  restrict_oom_score_adj = {"true" if restrict_oom else "false"}
 {cri}.cni]
   bin_dir = "{base}/cni-bin"
   conf_dir = "{base}/cni-conf"
@@ -186,48 +188,68 @@ def _has_cap_sys_resource() -> bool:
 
 
 @pytest.fixture
-def cri():
+def cri(request):
     base = tempfile.mkdtemp(prefix="o13b-cri-", dir="/tmp")
-    engine = CriContainerd(base)
+    engine = CriContainerd(base, restrict_oom=request.param)
     try:
+        imported = engine.ctr("images", "import", _sandbox_image(base))
+        assert imported.returncode == 0, imported.stderr
+        os.makedirs(os.path.join(base, "logs"))
         yield engine
     finally:
         engine.close()
         shutil.rmtree(base, ignore_errors=True)
 
 
-def test_containerd_cri_runs_nsrun_as_far_as_this_machine_allows(cri):
+def _pod(logs: str) -> bytes:
+    """PodSandboxConfig: metadata, hostname ``o13bpod``, the log directory, the node's network (no CNI) and a
+    pid namespace per container (the kubelet's default: no shareProcessNamespace)."""
+    namespaces = _msg((1, NODE), (2, CONTAINER))
+    return _msg((1, _msg((1, "o13b-pod"), (2, "o13b-uid-1"), (3, "default"))), (2, "o13bpod"), (3, logs),
+                (8, _msg((2, _msg((1, namespaces))))))
+
+
+@pytest.mark.parametrize("cri", [True], indirect=True)
+def test_a_pod_runs_through_containerd_cri_on_nsrun(cri):
     version = cri.call("Version", _msg((1, "v1")))
     assert version[2] == [b"containerd"] and version[4] == [b"v1"]
-    imported = cri.ctr("images", "import", _sandbox_image(cri.base))
-    assert imported.returncode == 0, imported.stderr
     logs = os.path.join(cri.base, "logs")
-    os.makedirs(logs)
-    pod = _msg((1, _msg((1, "o13b-pod"), (2, "o13b-uid-1"), (3, "default"))), (2, "o13bpod"), (3, logs),
-               (8, _msg((2, _msg((1, _msg((1, NODE))))))))
-    if not _has_cap_sys_resource():
-        with pytest.raises(grpc.RpcError) as excinfo:
-            cri.call("RunPodSandbox", _msg((1, pod), (2, "nsrun")))
-        details = excinfo.value.details()
-        assert "OCI runtime create failed" in details  # the shim ran nsrun-oci create for the sandbox ...
-        assert "--oom-score-adj -998: below nsrun's own" in details and "CAP_SYS_RESOURCE" in details, details
-        assert records(cri.oci_root) == []  # ... which left nothing, and containerd removed its sandbox
-        assert cri.ctr("containers", "ls", "-q").stdout.split() == []
-        return
+    pod = _pod(logs)
     sandbox = cri.call("RunPodSandbox", _msg((1, pod), (2, "nsrun")))[1][0].decode()
     try:
+        assert records(cri.oci_root) != []  # the sandbox is nsrun-oci's
+        security = _msg((3, _msg((1, NODE), (2, CONTAINER))))  # LinuxContainerSecurityContext.namespace_options
         container = _msg((1, _msg((1, "o13b-c"))), (2, _msg((1, IMAGE))), (3, "/bin/sh"),
-                         (4, ["-c", "hostname"]), (11, "c.log"))
+                         (4, ["-c", "hostname; echo done"]), (11, "c.log"), (15, _msg((2, security))))
         cid = cri.call("CreateContainer", _msg((1, sandbox), (2, container), (3, pod)))[1][0].decode()
         cri.call("StartContainer", _msg((1, cid)))
         deadline = time.monotonic() + 20
         text = ""
-        while "o13bpod" not in text and time.monotonic() < deadline:
-            time.sleep(0.2)
+        while "done" not in text and time.monotonic() < deadline:
+            time.sleep(0.1)
             if os.path.exists(os.path.join(logs, "c.log")):
-                text = open(os.path.join(logs, "c.log")).read()
-        assert "o13bpod" in text, text  # the container joined the sandbox's uts namespace by path
+                with open(os.path.join(logs, "c.log")) as f:
+                    text = f.read()
+        lines = [line.split(" ", 3)[3] for line in text.splitlines()]
+        assert lines == ["o13bpod", "done"], text  # the pod's hostname: the sandbox's uts namespace, joined
     finally:
         cri.call("StopPodSandbox", _msg((1, sandbox)))
         cri.call("RemovePodSandbox", _msg((1, sandbox)))
     assert records(cri.oci_root) == []
+
+
+@pytest.mark.parametrize("cri", [False], indirect=True)
+def test_the_sandbox_oom_score_needs_cap_sys_resource_or_restrict_oom_score_adj(cri):
+    pod = _pod(os.path.join(cri.base, "logs"))
+    if _has_cap_sys_resource():
+        sandbox = cri.call("RunPodSandbox", _msg((1, pod), (2, "nsrun")))[1][0].decode()
+        cri.call("StopPodSandbox", _msg((1, sandbox)))
+        cri.call("RemovePodSandbox", _msg((1, sandbox)))
+        return
+    with pytest.raises(grpc.RpcError) as excinfo:
+        cri.call("RunPodSandbox", _msg((1, pod), (2, "nsrun")))
+    details = excinfo.value.details()
+    assert "OCI runtime create failed" in details  # the shim ran nsrun-oci create for the sandbox ...
+    assert "--oom-score-adj -998: below nsrun's own" in details and "CAP_SYS_RESOURCE" in details, details
+    assert records(cri.oci_root) == []  # ... which left nothing, and containerd removed its sandbox
+    assert cri.ctr("containers", "ls", "-q").stdout.split() == []
