@@ -39,7 +39,7 @@ $(STAMP): $(VENV)/.deps-installed $(SOURCES)
 	$(BIN)/pip install -q --disable-pip-version-check --no-deps --no-build-isolation --force-reinstall \
 	    . ./examples/nsrun-example-plugin ./examples/nsrun-example-firewall
 	rm -rf build examples/nsrun-example-plugin/build examples/nsrun-example-firewall/build
-	$(BIN)/python tools/fast_launcher.py $(BIN) nsrun=nsrun._entry:main nsrun-oci=nsrun.oci.cli:entry
+	$(BIN)/python tools/fast_launcher.py $(BIN) nsrun=nsrun._entry:main nsrun-oci=nsrun.oci._entry:entry
 	$(BIN)/nsrun version
 	touch $@
 

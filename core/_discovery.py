@@ -32,8 +32,17 @@ class PluginRecord(Fields):
 
 def _cache_path() -> str:
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    key = sys.prefix.strip("/").replace("/", "_")  # one cache per installation (virtualenv)
+    key = _installation().strip("/").replace("/", "_")  # one cache per installation (virtualenv)
     return os.path.join(base, "nsrun", f"plugins-{key}.json")
+
+
+def _installation() -> str:
+    """The installation this nsrun runs from: the virtualenv holding its site-packages (``sys.prefix`` is
+    ``/usr`` under ``python -S``, as the launchers start it, whatever the virtualenv: one shared cache file
+    that every installation's start rewrote for the next)."""
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # .../lib/pythonX.Y/site-packages
+    parts = here.split(os.sep)
+    return os.sep.join(parts[:-3]) if len(parts) > 3 and parts[-3] == "lib" else sys.prefix
 
 
 def _fingerprint() -> list[list[Any]]:

@@ -43,14 +43,17 @@ class Engine:
                 options: dict[str, Any] | None = None, entrypoint: list[str] | None = None,
                 stop_signal: str | None = None, group_add: list[str] | None = None,
                 labels: dict[str, str] | None = None, restart: str = "",
-                healthcheck: dict[str, Any] | None = None) -> tuple[LoadedPlugins, RunContext]:
-        """Check everything the user asked for; load the plugins; create nothing.
+                healthcheck: dict[str, Any] | None = None, loaded: LoadedPlugins | None = None
+                ) -> tuple[LoadedPlugins, RunContext]:
+        """Check everything the user asked for; load the plugins (``loaded``: those of ``plugins``, already
+        loaded by the caller: nsrun-oci's mapping of config.json used them); create nothing.
 
         ``argv`` is the user's command (may be empty: the image's ``Cmd``); the image's config is merged in
         with Docker's rules (``_imageconfig.apply``; ``entrypoint`` None keeps the image's, ``[""]`` clears it)."""
         with _trace.phase("load plugins"):
             names = plugins if plugins is not None else default_selection()
-            loaded = load_plugins(names)
+            if loaded is None or set(loaded.names) != set(names):
+                loaded = load_plugins(names)
         options = {k: v for k, v in (options or {}).items() if v not in (None, False, (), [])}
         from ._discovery import plugin_options
         from ._options import route_items

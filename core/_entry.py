@@ -113,7 +113,7 @@ def parse_exec(argv: list[str], schema: dict[str, Any]) -> tuple[dict[str, Any],
 def main() -> None:
     argv = sys.argv[1:]
     if argv[:1] == ["oci"]:  # ``nsrun oci ARGS`` is ``nsrun-oci ARGS`` (its own runc-style options follow)
-        from .oci.cli import main as oci_main
+        from .oci._entry import main as oci_main
         exit_now(oci_main(argv[1:]))
     for command, parse, fast in (("run", parse_run, "_fast_run"), ("exec", parse_exec, "_fast_exec")):
         if command in argv and not os.environ.get("NSRUN_NO_FASTPATH"):

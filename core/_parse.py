@@ -3,7 +3,9 @@ signals, ``-e`` environment entries, ``-u`` users."""
 from __future__ import annotations
 
 import os
-from typing import Mapping
+TYPE_CHECKING = False  # no typing import at run time: nsrun-oci kill parses its signal with this module
+if TYPE_CHECKING:
+    from typing import Mapping
 import _signal as signal  # the C module: signal.py builds its enums at import (~1.5 ms per start)
 
 from .errors import ConfigError

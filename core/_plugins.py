@@ -260,13 +260,15 @@ class InstalledPlugins(LoadedPlugins):
     checks (conflicting plugins too): for the hooks that concern the whole root, not one run — the front ends'
     field mapping (``docker_create``), the daemon's routes, ``gc``, and undoing what any plugin made (``network
     rm`` asks every firewall backend). A plugin that cannot be imported or registered is left out and named
-    in ``broken`` with the reason. ``only_hooks``: just the plugins implementing one of these hooks (by their
-    discovery records, so the others are not even imported)."""
+    in ``broken`` with the reason. ``only``: just the plugins named there (those installed); ``hooks``: just
+    the plugins implementing one of these hooks (by their discovery records, so the others are not even
+    imported)."""
 
-    def __init__(self, only_hooks: tuple[str, ...] = ()) -> None:
+    def __init__(self, only: list[str] | None = None, hooks: tuple[str, ...] = ()) -> None:
         records = discover()
         modules, broken = [], {}
-        names = [n for n in records if not only_hooks or set(records[n].hooks) & set(only_hooks)]
+        names = [n for n, r in records.items()
+                 if (only is None or n in only) and (not hooks or set(r.hooks) & set(hooks))]
         for name in sorted(names, key=lambda n: (records[n].order, n)):
             try:
                 modules.append((name, _import(name, records[name])))
@@ -299,5 +301,5 @@ def installed_manager(only_hooks: tuple[str, ...] = ()) -> InstalledPlugins:
     """The process's ``InstalledPlugins`` (made once per ``only_hooks``: the daemon and gc ask repeatedly)."""
     found = _installed.get(only_hooks)
     if found is None:
-        found = _installed[only_hooks] = InstalledPlugins(only_hooks)
+        found = _installed[only_hooks] = InstalledPlugins(hooks=only_hooks)
     return found

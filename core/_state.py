@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import os
 import time
 from typing import Any, Iterator
 
 from ._context import ContainerSpec, Paths
+from ._proc import alive, process_start_time
+from ._jsonlite import loads
+from ._statefile import lock_dir, read_state, update_state, write_json as _write_json
 from .errors import ConflictError, ConfigError, NotFoundError
 
 __all__ = ["Record", "RecordView", "Store", "new_id", "process_start_time", "alive", "plugin_state"]
@@ -27,24 +29,6 @@ def new_id() -> str:
     return os.urandom(32).hex()
 
 
-def process_start_time(pid: int) -> int | None:
-    """The process's start time in clock ticks (field 22 of /proc/PID/stat), to tell a reused pid apart.
-    None for a process that does not exist or is a zombie (dead, not yet reaped)."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            raw = f.read()
-    except OSError:
-        return None
-    fields = raw[raw.rindex(b")") + 2:].split()
-    if fields[0] in (b"Z", b"X"):
-        return None
-    return int(fields[19])
-
-
-def alive(pid: int | None, start: int | None) -> bool:
-    return bool(pid) and start is not None and process_start_time(pid) == start  # type: ignore[arg-type]
-
-
 def plugin_state(info: dict[str, Any], status: str) -> dict[str, Any]:
     """Docker's ``State`` flags plugins report in ``info["State"]`` (``Paused``, ``OOMKilled``), with the
     ``Status`` they imply: a running container that is paused shows ``paused``."""
@@ -52,13 +36,6 @@ def plugin_state(info: dict[str, Any], status: str) -> dict[str, Any]:
     paused = bool(reported.get("Paused")) and status == "running"
     return {"Status": "paused" if paused else status, "Paused": paused,
             "OOMKilled": bool(reported.get("OOMKilled"))}
-
-
-def _write_json(path: str, data: Any) -> None:
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump(data, f, indent=1)
-    os.replace(tmp, path)
 
 
 class RecordView:
@@ -104,13 +81,7 @@ class Record(RecordView):
     def update(self, info_patch: dict[str, Any] | None = None, **fields: Any) -> None:
         """Replace ``fields`` of the state; ``info_patch``: keys merged into the recorded ``info`` (what
         another process may have added meanwhile, e.g. ``nsrun pause``, stays)."""
-        with self.lock():
-            current = self.store._read_state(self.id)
-            current.update(fields)
-            if info_patch:
-                current["info"] = {**(current.get("info") or {}), **info_patch}
-            _write_json(os.path.join(self.dir, "state.json"), current)
-            self.state = current
+        self.state = update_state(self.dir, fields, info_patch)
         if fields.get("status") == "exited" and fields.get("finished"):  # a run ended: the journal keeps it
             from ._journal import append, life                             # (the next start overwrites it)
             append(self.store.paths.root, life(self))
@@ -126,11 +97,15 @@ class Record(RecordView):
 @contextlib.contextmanager
 def _flock(path: str, directory: bool = False) -> Iterator[None]:
     if directory:
-        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        fd = lock_dir(path)
     else:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except BaseException:
+            os.close(fd)
+            raise
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:
         os.close(fd)
@@ -196,17 +171,13 @@ class Store:
                 return name
 
     def _read_state(self, cid: str) -> dict[str, Any]:
-        try:
-            with open(os.path.join(self.paths.container_dir(cid), "state.json")) as f:
-                return json.load(f)
-        except (OSError, ValueError):
-            return {"status": "dead"}
+        return read_state(self.paths.container_dir(cid))
 
     def load(self, cid: str) -> Record | None:
         cdir = self.paths.container_dir(cid)
         try:
             with open(os.path.join(cdir, "config.json")) as f:
-                spec = ContainerSpec.from_json(json.load(f))
+                spec = ContainerSpec.from_json(loads(f.read()))
         except (OSError, ValueError):
             return None
         return Record(self, cid, spec, self._read_state(cid))

@@ -13,12 +13,12 @@ import argparse
 import json
 import os
 import sys
-import time
 from typing import Any, NoReturn
 
-__all__ = ["main"]
+from ._argv import UPDATE_FLAGS as _UPDATE_FLAGS, normalise as _normalise
+from ._report import PROG, Log, fail as _fail, message_of
 
-PROG = "nsrun-oci"
+__all__ = ["main"]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -101,83 +101,23 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-# ``update``'s flags (runc's) -> their place in a LinuxResources object
-_UPDATE_FLAGS = (("--memory", "memory.limit"), ("--memory-reservation", "memory.reservation"),
-                 ("--memory-swap", "memory.swap"), ("--cpu-shares", "cpu.shares"), ("--cpu-quota", "cpu.quota"),
-                 ("--cpu-period", "cpu.period"), ("--cpuset-cpus", "cpu.cpus"), ("--cpuset-mems", "cpu.mems"),
-                 ("--pids-limit", "pids.limit"), ("--blkio-weight", "blockIO.weight"))
-
-# Go's flag package takes -flag as --flag: the long options of every command, by their single-dash spelling
-_LONG = {"-root", "-log", "-log-format", "-debug", "-systemd-cgroup", "-rootless", "-version", "-bundle",
-         "-pid-file", "-console-socket", "-no-pivot", "-no-new-keyring", "-preserve-fds", "-detach", "-all",
-         "-force", "-quiet", "-format", "-cgroup-manager", "-process", "-tty", "-cwd",
-         "-env", "-user", "-additional-gids", "-no-new-privs", "-resources",
-         *(flag[1:] for flag, _ in _UPDATE_FLAGS)}
-
-
-def _normalise(argv: list[str]) -> list[str]:
-    out = []
-    for arg in argv:
-        name = arg.partition("=")[0]
-        out.append("-" + arg if name in _LONG else arg)
-    return out
-
-
-class _Log:
-    """Where errors and debug lines go besides stderr: ``--log`` in ``--log-format``."""
-
-    def __init__(self, path: str | None, fmt: str) -> None:
-        self.path, self.fmt = path, fmt
-
-    def write(self, level: str, msg: str) -> None:
-        if not self.path:
-            return
-        now = time.time()
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1e9):09d}Z"
-        if self.fmt == "json":
-            line = json.dumps({"level": level, "msg": msg, "time": stamp})
-        else:
-            line = f"time={json.dumps(stamp)} level={level} msg={json.dumps(msg)}"
-        try:
-            with open(self.path, "a") as f:
-                f.write(line + "\n")
-        except OSError:
-            pass
-
-
 def main(argv: list[str] | None = None) -> int:
     args_list = _normalise(list(sys.argv[1:] if argv is None else argv))
-    log = _Log(None, "text")
+    log = Log(None, "text")
     debug = "--debug" in args_list
     try:
         args = _parser().parse_args(args_list)
-        log = _Log(args.log, args.log_format)
+        log = Log(args.log, args.log_format)
         return _dispatch(args, log)
     except _Usage as exc:
         return _fail(log, f"{exc}", debug)
     except Exception as exc:  # noqa: BLE001 - every error is one line; --debug shows the traceback
-        from ..errors import NsrunError
-        if isinstance(exc, NsrunError):
-            msg = exc.message
-        elif isinstance(exc, OSError):
-            msg = f"{exc.strerror or exc}{': ' + str(exc.filename) if exc.filename else ''}"
-        else:
-            msg = f"internal error: {type(exc).__name__}: {exc}"
-        return _fail(log, msg, debug)
+        return _fail(log, message_of(exc), debug)
     except KeyboardInterrupt:
         return 130
 
 
-def _fail(log: _Log, msg: str, debug: bool) -> int:
-    if debug:
-        import traceback
-        traceback.print_exc()
-    log.write("error", msg)
-    print(f"{PROG}: {msg}", file=sys.stderr, flush=True)
-    return 1
-
-
-def _dispatch(args: argparse.Namespace, log: _Log) -> int:
+def _dispatch(args: argparse.Namespace, log: Log) -> int:
     if args.version:
         from .. import __version__
         from .runtime import OCI_VERSION
@@ -324,21 +264,11 @@ def _spec(args: argparse.Namespace) -> int:
 
 
 def _list(rt: Any, args: argparse.Namespace) -> None:
-    states = rt.list()
-    if args.quiet:
-        for st in states:
-            print(st["id"])
-    elif args.format == "json":
-        print(json.dumps(states))
-    else:
-        from .._console import format_table
-        rows = [("ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER")]
-        rows += [(st["id"], st["pid"], st["status"], st["bundle"], st["created"], st["owner"] or "root")
-                 for st in states]
-        print(format_table(rows))
+    from ._light import print_list
+    print_list(rt.list(), args.quiet, args.format)
 
 
 def entry() -> None:
-    """The console script: exit without the interpreter's teardown (as ``nsrun`` does)."""
+    """``nsrun-oci`` without the light path (``_entry.entry`` is the console script)."""
     from .._console import exit_now
     exit_now(main())

@@ -3,15 +3,8 @@
 State: a container is an nsrun record (``Store``: ``<root>/containers/<64 hex>/``) named by its OCI id, with
 ``oci: {bundle, rootfs, annotations}`` in its state, its process (``pid``, ``pid_start``) and the exec fifo
 ``exec.fifo`` in its directory while it waits for ``start``. No process of nsrun's stays: the status is
-read from the kernel every time —
-
-=========  ====================================================================================
-creating   ``create`` is still running (its pid is the record's owner)
-created    the container's process is alive and parked on the exec fifo (the fifo exists)
-running    alive, the fifo is gone (``start`` released it)
-paused     running, and the cgroup plugin recorded it paused
-stopped    the process is gone (or a zombie its parent has not reaped yet); ``pid`` is 0
-=========  ====================================================================================
+read from the kernel every time (``_light``, where the verbs that need no plugin live: ``state``, ``start``,
+``kill``, ``list`` and ``delete``'s checks, which ``entry`` runs without importing this module).
 
 ``delete`` kills what is left and collects what the plugins made through their ``gc`` hook (the container's
 cgroup ...), as ``nsrun gc`` does after a crash, then removes the record: a container created by a process
@@ -21,27 +14,17 @@ from __future__ import annotations
 
 import json
 import os
-import _signal as signal
 import time
 from typing import Any
 
 from .._context import Paths
 from .._resolve import valid_name
-from .._state import Record, Store, alive
-from ..errors import ConfigError, ConflictError, NotFoundError, NsrunError, SetupError
+from .._state import Record, Store
+from ..errors import ConfigError, ConflictError, NotFoundError, NsrunError
+from . import _light
+from ._light import DEFAULT_ROOT, FIFO, OCI_VERSION, rfc3339
 
 __all__ = ["Runtime", "DEFAULT_ROOT", "OCI_VERSION", "rfc3339"]
-
-DEFAULT_ROOT = "/run/nsrun-oci"
-OCI_VERSION = "1.0.2"
-FIFO = "exec.fifo"
-
-
-def rfc3339(ts: float) -> str:
-    """``2026-12-01T14:36:20.048813491Z`` (nanoseconds, as runc prints ``created``)."""
-    whole = int(ts)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + f".{int((ts - whole) * 1e9):09d}Z"
-
 
 class Runtime:
     """runc's verbs on one root. Every method raises NsrunError subclasses with runc's wording where the
@@ -75,31 +58,17 @@ class Runtime:
         return rec
 
     def status(self, rec: Record) -> str:
-        st = rec.state
-        if st.get("status") == "creating":
-            return "creating" if alive(st.get("owner_pid"), st.get("owner_start")) else "stopped"
-        if st.get("status") not in ("created", "running") or not alive(st.get("pid"), st.get("pid_start")):
-            return "stopped"
-        if os.path.lexists(os.path.join(rec.dir, FIFO)):
-            return "created"
-        if ((st.get("info") or {}).get("State") or {}).get("Paused"):
-            return "paused"
-        return "running"
+        return _light.status(rec.dir, rec.state)
 
     def state(self, cid: str) -> dict[str, Any]:
-        rec = self.get(cid)
-        return self._state(rec)
+        entry = _light.get(self.paths.containers, cid)
+        return _light.state(entry.name, entry.dir, entry.state)
 
     def _state(self, rec: Record) -> dict[str, Any]:
-        status = self.status(rec)
-        oci = rec.state.get("oci") or {}
-        return {"ociVersion": OCI_VERSION, "id": rec.name, "pid": rec.state.get("pid") or 0 if status != "stopped"
-                else 0, "status": status, "bundle": oci.get("bundle", ""), "rootfs": oci.get("rootfs", ""),
-                "created": rfc3339(rec.state.get("created") or 0), "owner": "",
-                "annotations": oci.get("annotations") or {}}
+        return _light.state(rec.name, rec.dir, rec.state)
 
     def list(self) -> list[dict[str, Any]]:
-        return [self._state(rec) for rec in sorted(self.store.list(), key=lambda r: r.state.get("created", 0))]
+        return [_light.state(e.name, e.dir, e.state) for e in _light.entries(self.paths.containers)]
 
     # -- creating ----------------------------------------------------------------------------------------------
     def create(self, cid: str, bundle: str | None = None, pid_file: str | None = None,
@@ -115,7 +84,8 @@ class Runtime:
         from .._oci import from_oci
         from .._plugins import default_selection, load_plugins
         names = default_selection()
-        args = from_oci(config, bundle, load_plugins(names).pm.hook.oci_config)
+        plugins = load_plugins(names)  # once: the mapping and the pipeline use the same
+        args = from_oci(config, bundle, plugins.pm.hook.oci_config)
         annotations, umask, size = args.pop("annotations"), args.pop("umask"), args.pop("console_size")
         from .hooks import check_hooks, run_hooks
         hooks = check_hooks(args.pop("hooks"))
@@ -124,7 +94,7 @@ class Runtime:
         if console_socket and not args["tty"]:
             raise ConfigError("cannot use console socket if nsrun-oci will not detach or allocate tty")
         # detached: the container outlives nsrun-oci (its caller holds it), so it gets what a run -d gets
-        loaded, ctx = self.engine.prepare(plugins=names, name=cid, detach=True, **args)
+        loaded, ctx = self.engine.prepare(plugins=names, loaded=plugins, name=cid, detach=True, **args)
         try:
             record = self.engine.create(ctx)
         except ConflictError:
@@ -165,44 +135,9 @@ class Runtime:
     def start(self, cid: str) -> list[str]:
         """Release the parked process: it execs the command. Raises when the exec failed; returns warnings
         (failed poststart hooks)."""
-        rec = self.get(cid)
-        status = self.status(rec)
-        if status != "created":
-            raise ConflictError(self._not_startable(status))
-        fifo = os.path.join(rec.dir, FIFO)
-        try:
-            fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-        except FileNotFoundError:  # another start took it
-            raise ConflictError(self._not_startable(self.status(rec))) from None
-        try:
-            import fcntl
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # one start per fifo
-            except BlockingIOError:
-                raise ConflictError(self._not_startable("running")) from None
-            os.unlink(fifo)  # from now on the container is ``running``
-            rec.update(status="running", started=time.time())  # what plugins' commands look for
-            _release(fd, rec)
-        finally:
-            os.close(fd)
-        return self._after(rec, "poststart", "running")
-
-    @staticmethod
-    def _not_startable(status: str) -> str:
-        return "cannot start a container that has stopped" if status == "stopped" else \
-            f"cannot start an already {status} container"
-
-    def _after(self, rec: Record, point: str, status: str) -> list[str]:
-        """Run the ``point`` hooks (poststart, poststop); their failures are warnings (lines to log)."""
-        hooks = (rec.state.get("oci") or {}).get("hooks") or {}
-        if not hooks.get(point):
-            return []
-        from .hooks import run_hooks
-        try:
-            run_hooks(hooks, (point,), {**self._state(rec), "status": status})
-        except NsrunError as exc:
-            return [exc.message]
-        return []
+        entry = _light.get(self.paths.containers, cid)
+        _light.start(entry)
+        return _light.after(entry.name, entry.dir, entry.state, "poststart", "running")
 
     def run(self, cid: str, bundle: str | None, pid_file: str | None, console_socket: str | None,
             detach: bool) -> int:
@@ -247,7 +182,7 @@ class Runtime:
 
     def processes(self, cid: str) -> list[int]:
         rec = self._running(cid, "created", "running", "paused")
-        return _namespace_pids(rec.state["pid"])
+        return _light.namespace_pids(rec.state["pid"])
 
     # -- exec ------------------------------------------------------------------------------------------------------
     def exec(self, cid: str, process: dict[str, Any], detach: bool = False, pid_file: str | None = None,
@@ -282,47 +217,29 @@ class Runtime:
 
     # -- signals and the end -----------------------------------------------------------------------------------
     def kill(self, cid: str, sig: int, all_processes: bool = False) -> None:
-        rec = self.get(cid)
-        status = self.status(rec)
-        if status not in ("created", "running", "paused"):
-            raise ConflictError("container not running")
-        pids = _namespace_pids(rec.state["pid"]) if all_processes else [rec.state["pid"]]
-        for pid in pids:
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
+        _light.kill(_light.get(self.paths.containers, cid), sig, all_processes)
 
     def delete(self, cid: str, force: bool = False) -> list[str]:
         """Remove a stopped (or created) container; ``force`` kills a running one first. A missing one is an
         error, or nothing with ``force`` (as runc)."""
+        if not _light.stop_for_delete(_light.find(self.paths.containers, cid), cid, force):
+            return []
+        return self.collect(cid)
+
+    def collect(self, cid: str) -> list[str]:
+        """``delete`` once the container's processes are gone (``_light.stop_for_delete``): its plugins' ``gc``
+        and its record (``_collect``)."""
         rec = self.lookup(cid)
-        if rec is None:
-            if force:
-                return []
-            raise NotFoundError(f"container {cid} does not exist")
-        status = self.status(rec)
-        if status in ("running", "paused") and not force:
-            raise ConflictError(f"cannot delete container {cid} that is not stopped: {status}")
-        if status == "creating" and not force:
-            raise ConflictError(f"cannot delete container {cid} that is being created")
-        pid, start = rec.state.get("pid"), rec.state.get("pid_start")
-        if alive(pid, start):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            deadline = time.monotonic() + 10
-            while alive(pid, start) and time.monotonic() < deadline:
-                time.sleep(0.005)
-        return self._collect(rec)
+        return self._collect(rec) if rec is not None else []
 
     def _collect(self, rec: Record) -> list[str]:
-        """Every plugin's ``gc`` for this container alone (every other container of the root counts as
-        live), then the record. Failures are returned as lines naming their plugin (the caller logs them)."""
+        """The ``gc`` of the container's own plugins (the record names them; the others made nothing for it)
+        for this container alone (every other container of the root counts as live), then the record.
+        Failures are returned as lines naming their plugin (the caller logs them)."""
         from .._gc import plugin_gc
         live = {r.id for r in self.store.list() if r.id != rec.id and self.status(r) != "stopped"}
-        lines = [line for line in plugin_gc(self.engine, live) if "failed" in line or "not collected" in line]
+        lines = [line for line in plugin_gc(self.paths, live, only=rec.spec.plugins)
+                 if "failed" in line or "not collected" in line]
         state = self._state(rec)
         with rec.lock():
             self.store.remove(rec.id)
@@ -401,53 +318,3 @@ def _write_pid_file(path: str, pid: int) -> None:
     with open(tmp, "w") as f:
         f.write(str(pid))
     os.replace(tmp, path)
-
-
-def _release(fd: int, rec: Record) -> None:
-    """Read the exec fifo: ``0`` once the parked process opened it (it goes on), then EOF when its command is
-    exec'd (the fifo's write end is close-on-exec) or the stub's failure report before that."""
-    import select
-    from .._execstub import decode_failure
-    poller = select.poll()
-    poller.register(fd, select.POLLIN)
-    data = b""
-    pid, start = rec.state.get("pid"), rec.state.get("pid_start")
-    while True:
-        if not poller.poll(50):
-            if not data and not alive(pid, start):
-                raise SetupError("the container process is gone: it was killed before start", phase="start")
-            continue
-        try:
-            chunk = os.read(fd, 64)
-        except BlockingIOError:
-            continue
-        if not chunk:
-            if data:
-                break
-            if not alive(pid, start):
-                raise SetupError("the container process is gone: it was killed before start", phase="start")
-            time.sleep(0.001)  # no writer yet (it opens the fifo right after ``create`` returned)
-            continue
-        data += chunk
-    err = decode_failure(data[1:]) if len(data) > 1 else None
-    if err is not None:
-        import errno
-        what = "no such file or directory" if err == errno.ENOENT else os.strerror(err).lower()
-        raise NsrunError(f"exec failed: {what}", errno=err)
-
-
-def _namespace_pids(pid: int) -> list[int]:
-    """Every process in the PID namespace of ``pid`` (``kill --all``), ``pid`` first."""
-    try:
-        ns = os.stat(f"/proc/{pid}/ns/pid").st_ino
-    except OSError:
-        return [pid]
-    out = [pid]
-    for name in os.listdir("/proc"):
-        if name.isdigit() and int(name) != pid:
-            try:
-                if os.stat(f"/proc/{name}/ns/pid").st_ino == ns:
-                    out.append(int(name))
-            except OSError:
-                pass
-    return out

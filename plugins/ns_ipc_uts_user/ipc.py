@@ -8,7 +8,7 @@ contributed here as a mount so that /dev/mqueue shows this namespace's queues.
 """
 from nsrun import CLONE_NEWIPC, Mount, Option, RunContext, hookimpl
 
-from . import sysctls
+from . import joined, sysctls
 
 DEFAULT = True
 ORDER = 20
@@ -16,7 +16,10 @@ _MS_NOSUID, _MS_NODEV, _MS_NOEXEC = 2, 4, 8
 SYSCTL_KEYS = ("kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall", "kernel.shmmax",
                "kernel.shmmni", "kernel.shm_rmid_forced", "fs.mqueue.*")
 OPTIONS = [Option(("--sysctl",), "ipc_sysctls", multiple=True, keys=SYSCTL_KEYS, metavar="KEY=VALUE",
-                  help="Set a namespaced kernel parameter (ipc: kernel.shm*, kernel.msg*, kernel.sem, fs.mqueue.*)")]
+                  help="Set a namespaced kernel parameter (ipc: kernel.shm*, kernel.msg*, kernel.sem, fs.mqueue.*)"),
+           Option(("--ipc",), "ipc", help="IPC namespace: private (the default) or ns:PATH (join that one)",
+                  metavar="MODE")]
+JOIN_KEY = "ipc.join"
 
 
 def _sysctl_mine(key: str) -> bool:
@@ -25,11 +28,14 @@ def _sysctl_mine(key: str) -> bool:
 
 @hookimpl
 def configure(ctx: RunContext) -> None:
+    ctx.stash[JOIN_KEY] = joined.configured_path(ctx.options.get("ipc"), "ipc")
     sysctls.parse(ctx.options.get("ipc_sysctls"))
 
 
 @hookimpl
 def in_child(ctx: RunContext) -> None:
+    if path := ctx.stash.get(JOIN_KEY):  # before the mnt plugin mounts /dev/mqueue: it shows this namespace
+        joined.join(path, CLONE_NEWIPC)
     sysctls.apply(ctx.options.get("ipc_sysctls"))
 
 
@@ -46,16 +52,14 @@ def docker_view(options, view) -> None:
 @hookimpl
 def pre_clone(ctx: RunContext) -> int:
     ctx.mounts.append(Mount("mqueue", "/dev/mqueue", "mqueue", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC))
-    return CLONE_NEWIPC
+    return 0 if ctx.stash.get(JOIN_KEY) else CLONE_NEWIPC
 
 
 @hookimpl
 def oci_config(fields):
-    from nsrun import ConfigError
-    for ns in fields.take_items("linux.namespaces", "ipc", by="type"):
-        if ns.get("path"):
-            raise ConfigError("config.json: joining an existing ipc namespace (path) is not supported")
+    out = joined.oci_path(fields, "ipc") or {}
     fields.take_where("mounts", lambda m: isinstance(m, dict) and m.get("type") == "mqueue"
                       and m.get("destination") == "/dev/mqueue")  # the one this plugin makes
-    return sysctls.from_docker(fields, "ipc_sysctls", _sysctl_mine, "linux.sysctl") or None
+    out.update(sysctls.from_docker(fields, "ipc_sysctls", _sysctl_mine, "linux.sysctl"))
+    return out or None
 

@@ -7,14 +7,17 @@ import re
 
 from nsrun import CLONE_NEWUTS, ConfigError, Option, RunContext, hookimpl
 
-from . import sysctls
+from . import joined, sysctls
 
 DEFAULT = True
 ORDER = 20
 SYSCTL_KEYS = ("kernel.domainname", "kernel.hostname")
 OPTIONS = [Option(("-h", "--hostname"), "hostname", help="Container host name", metavar="NAME"),
            Option(("--sysctl",), "uts_sysctls", multiple=True, keys=SYSCTL_KEYS, metavar="KEY=VALUE",
-                  help="Set a namespaced kernel parameter (uts: kernel.domainname, kernel.hostname)")]
+                  help="Set a namespaced kernel parameter (uts: kernel.domainname, kernel.hostname)"),
+           Option(("--uts",), "uts", help="UTS namespace: private (the default) or ns:PATH (join that one)",
+                  metavar="MODE")]
+JOIN_KEY = "uts.join"
 
 
 def _sysctl_mine(key: str) -> bool:
@@ -29,6 +32,7 @@ def valid_hostname(name: str) -> bool:
 
 @hookimpl
 def configure(ctx: RunContext) -> None:
+    ctx.stash[JOIN_KEY] = joined.configured_path(ctx.options.get("uts"), "uts")
     name = ctx.options.get("hostname") or ctx.spec.id[:12]
     if not valid_hostname(name):
         raise ConfigError(f"invalid hostname {name!r}: use letters, digits, '-' and '.' (RFC 1123)")
@@ -38,7 +42,7 @@ def configure(ctx: RunContext) -> None:
 
 @hookimpl
 def pre_clone(ctx: RunContext) -> int:
-    return CLONE_NEWUTS
+    return 0 if ctx.stash.get(JOIN_KEY) else CLONE_NEWUTS
 
 
 @hookimpl
@@ -59,16 +63,19 @@ def docker_view(options, info, view) -> None:
 @hookimpl
 def in_child(ctx: RunContext) -> None:
     from nsrun import syscalls
-    syscalls.sethostname(ctx.hostname or ctx.spec.id[:12])
+    if path := ctx.stash.get(JOIN_KEY):  # a joined namespace keeps its name unless one is given (as runc)
+        joined.join(path, CLONE_NEWUTS)
+        if ctx.options.get("hostname"):
+            syscalls.sethostname(ctx.options["hostname"])
+    else:
+        syscalls.sethostname(ctx.hostname or ctx.spec.id[:12])
     sysctls.apply(ctx.options.get("uts_sysctls"))
 
 
 @hookimpl
 def oci_config(fields):
-    for ns in fields.take_items("linux.namespaces", "uts", by="type"):
-        if ns.get("path"):
-            raise ConfigError("config.json: joining an existing uts namespace (path) is not supported")
+    out = joined.oci_path(fields, "uts") or {}
     hostname = fields.take("hostname", str)
-    out = sysctls.from_docker(fields, "uts_sysctls", _sysctl_mine, "linux.sysctl")
+    out.update(sysctls.from_docker(fields, "uts_sysctls", _sysctl_mine, "linux.sysctl"))
     return {**out, "hostname": hostname} if hostname else out or None
 

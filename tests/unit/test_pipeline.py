@@ -332,7 +332,7 @@ def test_gc_goes_through_pluggy_per_plugin_names_a_failure_and_goes_on(monkeypat
     plugins.broken = {"z": "plugin 'z' cannot be imported: No module named 'z'"}
     monkeypatch.setattr(_gc, "installed_manager", lambda: plugins)
     engine = types.SimpleNamespace(paths=Paths.from_root("/tmp/nsrun-unit"))
-    assert _gc.plugin_gc(engine, {"x"}, reset=True) == [
+    assert _gc.plugin_gc(engine.paths, {"x"}, reset=True) == [
         "z: not collected: plugin 'z' cannot be imported: No module named 'z'",
         "a collected ['x'] reset=True", "b: gc failed: [Errno 5] disk on fire", "c collected ['x'] reset=True"]
 
