@@ -81,7 +81,7 @@ _LAZY = {"ContainerSpec": "_context", "IdMap": "_context", "Mount": "_context", 
          "CLONE_NEWPID": "syscalls", "CLONE_NEWUSER": "syscalls", "CLONE_NEWUTS": "syscalls",
          "FieldSource": "_fieldsource", "FieldError": "_fieldsource", "Route": "_routes", "ApiRequest": "_routes",
          "ApiResponse": "_routes", "format_table": "_console", "parse_filters": "_filters",
-         "filter_items": "_filters", "labels_match": "_filters"}
+         "filter_items": "_filters", "labels_match": "_filters", "parse_time": "_parse"}
 
 
 def __getattr__(name: str) -> Any:
@@ -99,6 +99,6 @@ __all__ = [
     "NsrunError", "ConfigError", "ConflictError", "NotFoundError", "PluginError", "SetupError",
     "ChildSetupError", "TeardownError",
     "CLONE_NEWIPC", "CLONE_NEWNET", "CLONE_NEWNS", "CLONE_NEWPID", "CLONE_NEWUSER", "CLONE_NEWUTS",
-    "find_container", "list_containers", "update_container_info", "installed_hooks", "process_start_time", "format_table", "Fields", "defer_close",
+    "find_container", "list_containers", "update_container_info", "installed_hooks", "process_start_time", "format_table", "Fields", "defer_close", "parse_time",
     "__version__", "parse_filters", "filter_items", "labels_match", "FieldSource", "FieldError", "Route", "ApiRequest", "ApiResponse", "fork_command",
 ]

@@ -68,6 +68,9 @@ def parse_log_time(text: str, now: float, what: str = "--since") -> float:
     return when.timestamp()
 
 
+parse_time = parse_log_time  # public (``nsrun.parse_time``): a filter's ``until=`` is spelled the same way
+
+
 RESTART_POLICIES = ("no", "always", "unless-stopped", "on-failure")
 
 

@@ -96,12 +96,17 @@ def start(state: _State, attach: bool, names: tuple[str, ...]) -> None:
         return
     since = time.time()
     state.engine.start(names[0])
+    _copy_out(state.engine.logs(names[0], follow=True, since=since))
+    sys.exit(state.engine.wait(names[0]))
+
+
+def _copy_out(frames: Any) -> None:
+    """(stream, bytes) frames of a container's output onto our stdout and stderr, as they come."""
     out, err = sys.stdout.buffer, sys.stderr.buffer
-    for stream, data in state.engine.logs(names[0], follow=True, since=since):
+    for stream, data in frames:
         target = err if stream == 2 else out
         target.write(data)
         target.flush()
-    sys.exit(state.engine.wait(names[0]))
 
 
 @cli.command()
@@ -195,14 +200,9 @@ def logs(state: _State, follow: bool, timestamps: bool, since: str | None, until
     now = time.time()
     if tail != "all" and not tail.isdigit():
         raise ConfigError(f"invalid value for --tail: {tail!r} (a number or all)")
-    out, err = sys.stdout.buffer, sys.stderr.buffer
-    for stream, data in state.engine.logs(
-            name, follow=follow, timestamps=timestamps, since=parse_log_time(since, now) if since else None,
-            until=parse_log_time(until, now, "--until") if until else None,
-            tail=None if tail == "all" else int(tail)):
-        target = err if stream == 2 else out
-        target.write(data)
-        target.flush()
+    _copy_out(state.engine.logs(
+        name, follow=follow, timestamps=timestamps, since=parse_log_time(since, now) if since else None,
+        until=parse_log_time(until, now, "--until") if until else None, tail=None if tail == "all" else int(tail)))
 
 
 @cli.command(name="exec", context_settings={"allow_interspersed_args": False})

@@ -11,7 +11,7 @@ import datetime
 import os
 from typing import Any
 
-from nsrun import ConfigError, ConflictError, NotFoundError, Paths, labels_match, parse_filters
+from nsrun import ConfigError, ConflictError, NotFoundError, Paths, labels_match, parse_filters, parse_time
 
 from .firewall import installed_firewalls
 from .ipam import BIG_TCP_OPTION, DEFAULT_NAME, Network, NetworkStore
@@ -164,33 +164,13 @@ def network_remove(paths: Paths, ref: str) -> None:
 PRUNE_FILTERS = ("until", "label", "label!")
 
 
-def _timestamp(text: str, now: float) -> float:
-    """``until=``: unix seconds (``1700000000[.5]``), an RFC 3339 time, or a duration back from now
-    (``90s``, ``10m``, ``24h``, ``1h30m``), as Docker takes it."""
-    import re
-    text = text.strip()
-    if re.fullmatch(r"\d+(\.\d+)?", text):
-        return float(text)
-    if re.fullmatch(r"(\d+(\.\d+)?(ns|us|ms|s|m|h))+", text):
-        scale = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
-        return now - sum(float(n) * scale[u] for n, _, u in re.findall(r"(\d+(\.\d+)?)(ns|us|ms|s|m|h)", text))
-    try:
-        when = datetime.datetime.fromisoformat(text)
-    except ValueError:
-        raise ConfigError(f"invalid until filter {text!r}: expected a unix time, an RFC 3339 time or a "
-                          f"duration such as 24h") from None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=datetime.timezone.utc)
-    return when.timestamp()
-
-
 def network_prune(paths: Paths, filters: dict[str, list[str]]) -> list[str]:
     """Remove every user-defined network without endpoints that passes ``filters`` (``parse_filters`` /
     ``filter_items`` with ``PRUNE_FILTERS``: ``until`` created before, ``label``/``label!`` on its labels);
     the names removed. A network a container joins meanwhile is kept (its removal is refused)."""
     import time
     now = time.time()
-    untils = [_timestamp(v, now) for v in filters.get("until", ())]
+    untils = [parse_time(v, now, "the until filter") for v in filters.get("until", ())]
     store = NetworkStore(paths)
     removed = []
     for net in store.list():
