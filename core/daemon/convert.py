@@ -81,8 +81,9 @@ def create_args(body: Any, name: str | None, docker_create: Any) -> dict[str, An
         "tty": bool(fields.take("Tty", bool)), "interactive": bool(fields.take("OpenStdin", bool)),
         "detach": True, "remove": bool(fields.take("HostConfig.AutoRemove", bool)), "options": {},
         "entrypoint": [""] if cleared else entrypoint, "stop_signal": fields.take("StopSignal", str),
-        "stop_timeout": _stop_timeout(fields),
         "group_add": fields.take_strings("HostConfig.GroupAdd") or [], "restart": _restart(fields)}
+    if (stop_timeout := _stop_timeout(fields)) is not None:
+        args["stop_timeout"] = stop_timeout
     if (health := fields.take("Healthcheck", dict)) is not None:
         from .._health import merge
         args["healthcheck"] = merge(None, health)
