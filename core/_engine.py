@@ -17,7 +17,7 @@ from ._plugins import LoadedPlugins, default_selection, installed_plugins, load_
 from ._state import Record, Store, alive, new_id, plugin_state
 from .errors import ConfigError, ConflictError, PluginError
 
-__all__ = ["Engine", "describe", "stop_signal"]
+__all__ = ["Engine", "describe", "stop_signal", "stop_timeout"]
 
 class Engine:
     """Operations on the containers and images under one nsrun root."""
@@ -41,8 +41,8 @@ class Engine:
                 user: str | None = None, tty: bool = False, interactive: bool = False, detach: bool = False,
                 remove: bool = False, plugins: list[str] | None = None,
                 options: dict[str, Any] | None = None, entrypoint: list[str] | None = None,
-                stop_signal: str | None = None, group_add: list[str] | None = None,
-                labels: dict[str, str] | None = None, restart: str = "",
+                stop_signal: str | None = None, stop_timeout: int | None = None,
+                group_add: list[str] | None = None, labels: dict[str, str] | None = None, restart: str = "",
                 healthcheck: dict[str, Any] | None = None, loaded: LoadedPlugins | None = None
                 ) -> tuple[LoadedPlugins, RunContext]:
         """Check everything the user asked for; load the plugins (``loaded``: those of ``plugins``, already
@@ -87,6 +87,10 @@ class Engine:
         run = apply_image_config(image_config(image_meta) if image_meta is not None else {},
                                  cmd=list(argv), entrypoint=entrypoint, env=env, workdir=workdir, user=user,
                                  stop_signal=stop_signal, labels=labels, healthcheck=healthcheck)
+        if stop_timeout is not None:  # Config.StopTimeout: stop's and restart's default for this container
+            if isinstance(stop_timeout, bool) or not isinstance(stop_timeout, int):
+                raise ConfigError(f"StopTimeout: expected a whole number of seconds, got {stop_timeout!r}")
+            run.config["StopTimeout"] = stop_timeout
         groups = []
         if group_add:
             from ._parse import parse_groups
@@ -202,10 +206,14 @@ class Engine:
             time.sleep(delay)
             delay = min(delay * 2, 0.05)
 
-    def stop(self, ref: str, timeout: float = 10) -> Record:
+    def stop(self, ref: str, timeout: float | None = None) -> Record:
         """The container's stop signal (the image's ``StopSignal`` or ``--stop-signal``; SIGTERM by default),
-        then SIGKILL after ``timeout`` seconds (Docker's stop)."""
+        then SIGKILL after ``timeout`` seconds (Docker's stop; None: the container's ``--stop-timeout``, else
+        10; negative: wait for as long as it takes)."""
         rec = self.find(ref)
+        timeout = stop_timeout(rec.spec) if timeout is None else timeout
+        forever = timeout < 0
+        timeout = max(timeout, 0)
         if rec.spec.restart and rec.status in ("running", "restarting"):
             rec.update(manual_stop=True)  # its supervisor restarts it no more
             if rec.status == "restarting":   # between two runs: its supervisor sees the flag within 50 ms
@@ -213,7 +221,7 @@ class Engine:
         if not rec.running:
             return rec
         self._signal(rec, stop_signal(rec.spec))
-        if not self.wait_exit(rec, timeout):
+        if not self.wait_exit(rec, None if forever else timeout):
             self._signal(rec, signal.SIGKILL)
             self.wait_exit(rec, 10)
         return rec
@@ -253,9 +261,9 @@ class Engine:
         self.start_detached(rec)  # its supervisor clears a restart policy's manual stop
         return rec
 
-    def restart(self, ref: str, timeout: float = 10) -> Record:
+    def restart(self, ref: str, timeout: float | None = None) -> Record:
         rec = self.stop(ref, timeout)
-        self.wait_exit(rec, timeout + 10)
+        self.wait_exit(rec, max(stop_timeout(rec.spec) if timeout is None else timeout, 0) + 10)
         return self.start(rec.id)
 
     def wait(self, ref: str) -> int:
@@ -338,6 +346,12 @@ class Engine:
     def gc(self, only: str | None = None, reset: bool = False) -> list[str]:
         from ._gc import collect
         return collect(self, only=only, reset=reset)
+
+
+def stop_timeout(spec: ContainerSpec) -> int:
+    """Seconds ``stop`` waits before SIGKILL when the caller gives none: the recorded ``StopTimeout``, else 10."""
+    value = spec.config.get("StopTimeout")
+    return value if isinstance(value, int) and not isinstance(value, bool) else 10
 
 
 def stop_signal(spec: ContainerSpec) -> int:

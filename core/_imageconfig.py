@@ -113,6 +113,8 @@ def container_config(spec: Any) -> dict[str, Any]:
         out["ExposedPorts"] = config["ExposedPorts"]
     if config.get("StopSignal"):
         out["StopSignal"] = config["StopSignal"]
+    if config.get("StopTimeout") is not None:
+        out["StopTimeout"] = config["StopTimeout"]
     if config.get("Volumes"):
         out["Volumes"] = config["Volumes"]
     if config.get("Healthcheck"):

@@ -56,6 +56,8 @@ RUN_OPTIONS = [
            help="Overwrite the image's ENTRYPOINT (\"\" clears it; the image's CMD is then not used)"),
     Option(("--stop-signal",), "stop_signal", metavar="SIGNAL",
            help="Signal that stops the container (default: the image's STOPSIGNAL, else SIGTERM)"),
+    Option(("--stop-timeout",), "stop_timeout", metavar="SECONDS",
+           help="Seconds stop and restart wait before SIGKILL by default (-1: forever; default 10)"),
     Option(("--restart",), "restart", metavar="POLICY",
            help="Restart policy: no (default), always, unless-stopped, on-failure[:MAX-RETRIES]"),
     Option(("--health-cmd",), "health_cmd", metavar="CMD", help="Command run to check health (in a shell)"),

@@ -17,10 +17,17 @@ __all__ = ["run_command"]
 _KEEP_UNTIL_EXIT: list[Any] = []
 
 
+def _stop_timeout(text: Any) -> int:
+    try:
+        return int(text)
+    except (TypeError, ValueError):
+        raise ConfigError(f"invalid --stop-timeout {text!r}: expected a whole number of seconds") from None
+
+
 def run_command(engine: Any, plugins: list[str] | None, *, remove: bool, detach: bool, name: str | None,
                 env: tuple[str, ...], workdir: str | None, user: str | None, interactive: bool, tty: bool,
                 rootfs: str | None, image_and_cmd: tuple[str, ...], entrypoint: str | None = None,
-                stop_signal: str | None = None, pull: str | None = None, group_add: tuple[str, ...] = (),
+                stop_signal: str | None = None, stop_timeout: str | None = None, pull: str | None = None, group_add: tuple[str, ...] = (),
                 label: tuple[str, ...] = (), restart: str | None = None, health_cmd: str | None = None,
                 health_interval: str | None = None, health_timeout: str | None = None,
                 health_retries: str | None = None, health_start_period: str | None = None,
@@ -34,6 +41,7 @@ def run_command(engine: Any, plugins: list[str] | None, *, remove: bool, detach:
         image = words.pop(0)
     # No command: the image's (its config's Cmd; ``Engine.prepare`` merges). ``--entrypoint ""`` clears.
     config = {"entrypoint": None if entrypoint is None else [entrypoint], "stop_signal": stop_signal or None,
+              "stop_timeout": None if stop_timeout in (None, "") else _stop_timeout(stop_timeout),
               "group_add": list(group_add or ()), "labels": parse_labels(label), "restart": restart or ""}
     if health_cmd or health_interval or health_timeout or health_retries or health_start_period or no_healthcheck:
         from ._health import from_options

@@ -110,10 +110,11 @@ def _copy_out(frames: Any) -> None:
 
 
 @cli.command()
-@click.option("-t", "--time", "timeout", default=10, type=int, help="Seconds to wait before killing")
+@click.option("-t", "--time", "timeout", default=None, type=int,
+              help="Seconds to wait before killing (default: the container's --stop-timeout, else 10)")
 @click.argument("names", nargs=-1, required=True)
 @pass_state
-def restart(state: _State, timeout: int, names: tuple[str, ...]) -> None:
+def restart(state: _State, timeout: int | None, names: tuple[str, ...]) -> None:
     """Restart containers: stop (as ``stop``), then start."""
     _each(names, lambda n: state.engine.restart(n, timeout))
 
@@ -222,10 +223,11 @@ def exec_(state: _State, interactive: bool, tty: bool, env: tuple[str, ...], wor
 
 
 @cli.command()
-@click.option("-t", "--time", "timeout", default=10, type=int, help="Seconds to wait before killing")
+@click.option("-t", "--time", "timeout", default=None, type=int,
+              help="Seconds to wait before killing (default: the container's --stop-timeout, else 10)")
 @click.argument("names", nargs=-1, required=True)
 @pass_state
-def stop(state: _State, timeout: int, names: tuple[str, ...]) -> None:
+def stop(state: _State, timeout: int | None, names: tuple[str, ...]) -> None:
     """Stop containers: SIGTERM, then SIGKILL after the timeout."""
     _each(names, lambda n: state.engine.stop(n, timeout))
 

@@ -101,8 +101,9 @@ class RemoteEngine:
     def inspect(self, ref: str) -> dict[str, Any]:
         return self.find(ref).describe or {}
 
-    def stop(self, ref: str, timeout: float = 10) -> None:
-        self.request("POST", f"/containers/{_q(ref)}/stop", query={"t": int(timeout)})
+    def stop(self, ref: str, timeout: float | None = None) -> None:  # None: the container's StopTimeout
+        self.request("POST", f"/containers/{_q(ref)}/stop",
+                     query={} if timeout is None else {"t": int(timeout)})
 
     def kill(self, ref: str, sig: int = 9) -> None:
         self.request("POST", f"/containers/{_q(ref)}/kill", query={"signal": sig})
@@ -113,8 +114,9 @@ class RemoteEngine:
     def start(self, ref: str) -> None:
         self.request("POST", f"/containers/{_q(ref)}/start")
 
-    def restart(self, ref: str, timeout: float = 10) -> None:
-        self.request("POST", f"/containers/{_q(ref)}/restart", query={"t": int(timeout)})
+    def restart(self, ref: str, timeout: float | None = None) -> None:  # None: the container's StopTimeout
+        self.request("POST", f"/containers/{_q(ref)}/restart",
+                     query={} if timeout is None else {"t": int(timeout)})
 
     def wait(self, ref: str) -> int:
         return int(self.request("POST", f"/containers/{_q(ref)}/wait")["StatusCode"])
@@ -181,6 +183,7 @@ class RemoteEngine:
                 env: dict[str, str], workdir: str | None, user: str | None, tty: bool, interactive: bool,
                 detach: bool, remove: bool, plugins: list[str] | None, options: dict[str, Any],
                 entrypoint: list[str] | None = None, stop_signal: str | None = None,
+                stop_timeout: int | None = None,
                 group_add: list[str] | None = None, labels: dict[str, str] | None = None,
                 restart: str = "", healthcheck: dict[str, Any] | None = None) -> int | str:
         """``nsrun run`` through the daemon: the container id when detached, else its exit code."""
@@ -190,7 +193,7 @@ class RemoteEngine:
         options = {k: (list(v) if isinstance(v, tuple) else v) for k, v in options.items()
                    if v not in (None, False, (), [])}
         body = {"Image": image, "Cmd": argv or None, "Entrypoint": entrypoint,
-                "StopSignal": stop_signal or "", "Env": [f"{k}={v}" for k, v in env.items()], "WorkingDir": workdir or "",
+                "StopSignal": stop_signal or "", "StopTimeout": stop_timeout, "Env": [f"{k}={v}" for k, v in env.items()], "WorkingDir": workdir or "",
                 "User": user or "", "Tty": tty, "OpenStdin": interactive, "StdinOnce": interactive,
                 "AttachStdin": interactive, "Labels": dict(labels or {}), "Healthcheck": healthcheck,
                 "HostConfig": {"AutoRemove": remove, "GroupAdd": list(group_add or ()) or None,

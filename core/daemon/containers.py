@@ -242,7 +242,7 @@ async def stop(request: web.Request) -> web.Response:
     rec = d.engine.find(request.match_info["id"])
     if not rec.running and rec.status != "restarting":
         return web.Response(status=304)
-    timeout = _int(request, "t", 10)
+    timeout = _int(request, "t", None)  # None: the container's StopTimeout
     await asyncio.to_thread(d.engine.stop, rec.id, timeout)
     await d.launcher.wait(rec.id, "not-running")
     return web.Response(status=204)
@@ -259,7 +259,7 @@ async def kill(request: web.Request) -> web.Response:
 async def restart(request: web.Request) -> web.Response:
     d = _d(request)
     rec = d.engine.find(request.match_info["id"])
-    timeout = _int(request, "t", 10)
+    timeout = _int(request, "t", None)
 
     async def stop_then_start() -> None:   # whole, even if the client goes away in between
         if rec.running or rec.status == "restarting":

@@ -82,6 +82,8 @@ def create_args(body: Any, name: str | None, docker_create: Any) -> dict[str, An
         "detach": True, "remove": bool(fields.take("HostConfig.AutoRemove", bool)), "options": {},
         "entrypoint": [""] if cleared else entrypoint, "stop_signal": fields.take("StopSignal", str),
         "group_add": fields.take_strings("HostConfig.GroupAdd") or [], "restart": _restart(fields)}
+    if (stop_timeout := _stop_timeout(fields)) is not None:
+        args["stop_timeout"] = stop_timeout
     if (health := fields.take("Healthcheck", dict)) is not None:
         from .._health import merge
         args["healthcheck"] = merge(None, health)
@@ -102,6 +104,13 @@ def create_args(body: Any, name: str | None, docker_create: Any) -> dict[str, An
         args["detach"] = bool(ext_fields.take("Detach", bool))
     fields.refuse_leftover()
     return args
+
+
+def _stop_timeout(fields: FieldSource) -> int | None:
+    """``StopTimeout`` (a pointer in Docker's API: 0 is a value, stop at once; absent or null: the default)."""
+    fields.take("StopTimeout", int)  # its type checked, marked as handled; 0 reads as unset there
+    raw = fields.data.get("StopTimeout")
+    return raw if isinstance(raw, int) and not isinstance(raw, bool) else None
 
 
 def _restart(fields: FieldSource) -> str:

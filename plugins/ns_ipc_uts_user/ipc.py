@@ -6,7 +6,7 @@ contributed here as a mount so that /dev/mqueue shows this namespace's queues.
 ``--sysctl`` (``HostConfig.Sysctls``) items of this namespace's keys are this plugin's: Docker's IPC list
 (``kernel.msg*``, ``kernel.sem``, ``kernel.shm*``, ``fs.mqueue.*``), written inside the new namespace.
 """
-from nsrun import CLONE_NEWIPC, Mount, Option, RunContext, hookimpl
+from nsrun import CLONE_NEWIPC, ConfigError, Mount, Option, RunContext, hookimpl
 
 from . import joined, sysctls
 
@@ -17,7 +17,7 @@ SYSCTL_KEYS = ("kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", 
                "kernel.shmmni", "kernel.shm_rmid_forced", "fs.mqueue.*")
 OPTIONS = [Option(("--sysctl",), "ipc_sysctls", multiple=True, keys=SYSCTL_KEYS, metavar="KEY=VALUE",
                   help="Set a namespaced kernel parameter (ipc: kernel.shm*, kernel.msg*, kernel.sem, fs.mqueue.*)"),
-           Option(("--ipc",), "ipc", help="IPC namespace: private (the default) or ns:PATH (join that one)",
+           Option(("--ipc",), "ipc", help="IPC namespace: private (the default), host, container:NAME or ns:PATH (join that one)",
                   metavar="MODE")]
 JOIN_KEY = "ipc.join"
 
@@ -28,25 +28,35 @@ def _sysctl_mine(key: str) -> bool:
 
 @hookimpl
 def configure(ctx: RunContext) -> None:
-    ctx.stash[JOIN_KEY] = joined.configured_path(ctx.options.get("ipc"), "ipc")
-    sysctls.parse(ctx.options.get("ipc_sysctls"))
+    ctx.stash[JOIN_KEY] = joined.configured_path(ctx.options.get("ipc"), "ipc", ctx.paths)
+    if sysctls.parse(ctx.options.get("ipc_sysctls")) and ctx.stash[JOIN_KEY] == joined.HOST:
+        raise ConfigError("--sysctl: kernel IPC parameters are not allowed when IpcMode is host")
 
 
 @hookimpl
 def in_child(ctx: RunContext) -> None:
-    if path := ctx.stash.get(JOIN_KEY):  # before the mnt plugin mounts /dev/mqueue: it shows this namespace
+    path = ctx.stash.get(JOIN_KEY)
+    if path and path != joined.HOST:  # before the mnt plugin mounts /dev/mqueue: it shows this namespace
         joined.join(path, CLONE_NEWIPC)
     sysctls.apply(ctx.options.get("ipc_sysctls"))
 
 
 @hookimpl
 def docker_create(fields):
-    return sysctls.from_docker(fields, "ipc_sysctls", _sysctl_mine) or None
+    out = sysctls.from_docker(fields, "ipc_sysctls", _sysctl_mine)
+    mode = fields.take("HostConfig.IpcMode", str)
+    if mode and mode not in joined.PRIVATE:
+        if mode != joined.HOST and not mode.startswith("container:"):
+            raise ConfigError(f"HostConfig.IpcMode {mode!r}: nsrun supports private, shareable, host and "
+                              f"container:NAME")
+        out["ipc"] = mode
+    return out or None
 
 
 @hookimpl
 def docker_view(options, view) -> None:
     sysctls.into_view(options.get("ipc_sysctls"), view)
+    view["HostConfig"]["IpcMode"] = options.get("ipc") or "private"
 
 
 @hookimpl

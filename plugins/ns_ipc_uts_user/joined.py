@@ -1,4 +1,6 @@
-"""Joining an existing ipc or uts namespace instead of making one: ``--ipc ns:PATH`` / ``--uts ns:PATH``, and the
+"""Joining an existing ipc or uts namespace instead of making one: ``--ipc ns:PATH`` / ``--uts ns:PATH``,
+``container:NAME`` (that running container's ``/proc/PID/ns/KIND``; Docker's ``IpcMode``/``UTSMode``), ``host`` (no
+new namespace: the caller's is kept, nothing to join), and the
 ``path`` of a ``linux.namespaces`` entry in an OCI config (a Kubernetes pod's containers share the sandbox's ipc
 and uts namespaces by path). Each plugin owns its own namespace; this module is the part they share.
 
@@ -13,19 +15,43 @@ import os
 
 from nsrun import ConfigError
 
-__all__ = ["configured_path", "oci_path", "join"]
+__all__ = ["PRIVATE", "HOST", "configured_path", "oci_path", "join"]
+
+PRIVATE = ("", "private", "shareable")  # Docker's names of a namespace of the container's own
+HOST = "host"
 
 
-def configured_path(mode: str | None, kind: str) -> str | None:
-    """The namespace file to join for the option's value (``private``/unset: None, a new namespace)."""
-    if not mode or mode == "private":
+def configured_path(mode: str | None, kind: str, paths=None) -> str | None:
+    """The namespace file to join for the option's value (``private``/unset: None, a new namespace;
+    ``host``: ``HOST``, no new namespace and nothing to join; ``container:NAME`` needs the root's ``paths``)."""
+    if not mode or mode in PRIVATE:
         return None
+    if mode == HOST:
+        return HOST
+    if mode.startswith("container:") and paths is not None:
+        return _container_path(paths, mode.partition(":")[2], kind)
     if not mode.startswith("ns:"):
-        raise ConfigError(f"--{kind} {mode}: use private or ns:PATH")
+        raise ConfigError(f"--{kind} {mode}: use private, host, container:NAME or ns:PATH")
     path = mode[3:]
     if not os.path.isabs(path) or not os.path.exists(path):
         raise ConfigError(f"{kind} namespace {path}: no such file or directory")
     return path
+
+
+def _container_path(paths, ref: str, kind: str) -> str:
+    """``/proc/PID/ns/KIND`` of the running container ``ref`` (Docker's words when it is not running)."""
+    from nsrun import NotFoundError, find_container, process_start_time
+    word = kind.upper()
+    try:
+        target = find_container(paths, ref) if ref else None
+    except NotFoundError:
+        target = None
+    if target is None:
+        raise ConfigError(f"cannot join {word} of container {ref!r}: No such container: {ref}")
+    pid = target["pid"]
+    if pid is None or process_start_time(pid) != target["pid_start"]:
+        raise ConfigError(f"cannot join {word} of a non running container: {ref}")
+    return f"/proc/{pid}/ns/{kind}"
 
 
 def oci_path(fields, kind: str) -> dict | None:

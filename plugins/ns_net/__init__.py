@@ -42,6 +42,13 @@ OPTIONS = [
            help="Record a port the container listens on (shown by inspect; published only by -P)"),
     Option(("-P", "--publish-all"), "publish_all", is_flag=True,
            help="Publish every exposed port (the image's EXPOSE and --expose) to a free host port"),
+    Option(("--add-host",), "add_hosts", multiple=True, metavar="NAME:IP",
+           help="Add a line to /etc/hosts (IP may be host-gateway: the host's address on the bridge)"),
+    Option(("--dns",), "dns", multiple=True, metavar="IP", help="Set a nameserver of /etc/resolv.conf"),
+    Option(("--dns-search",), "dns_search", multiple=True, metavar="DOMAIN",
+           help="Set a search domain of /etc/resolv.conf ('.': none)"),
+    Option(("--dns-option",), "dns_options", multiple=True, metavar="OPT",
+           help="Set an options entry of /etc/resolv.conf (ndots:2, ...)"),
     Option(("--sysctl",), "net_sysctls", multiple=True, keys=("net.*",), metavar="KEY=VALUE",
            help="Set a namespaced kernel parameter (net.*: the container's own network namespace)"),
 ]
@@ -51,12 +58,15 @@ class Plan(Fields):
     """What ``configure`` decided: the mode (none | host | container | bridge); for bridge mode the network's
     name and the ports (``ports.PortSpec``); for container mode the joined container's (pid, start time)."""
 
-    __slots__ = ("mode", "network", "ports", "target", "aliases")
-    _defaults = {"network": "", "ports": list, "target": None, "aliases": list}
+    __slots__ = ("mode", "network", "ports", "target", "aliases", "extra_hosts", "resolv_conf")
+    _defaults = {"network": "", "ports": list, "target": None, "aliases": list, "extra_hosts": list,
+                 "resolv_conf": None}
     mode: str
     network: str
     ports: list[Any]
     target: tuple[int, int] | None
+    extra_hosts: list[tuple[str, str]]  # --add-host (NAME, IP or host-gateway)
+    resolv_conf: str | None             # --dns, --dns-search, --dns-option: the file's text
 
 
 PLAN_KEY = StashKey[Plan]()
@@ -109,6 +119,34 @@ def _publish_all(exposed: list[str], specs: list[Any]) -> list[Any]:
 
 @hookimpl
 def configure(ctx: RunContext) -> None:
+    _configure(ctx)
+    _names(ctx, ctx.stash[PLAN_KEY])
+
+
+def _names(ctx: RunContext, plan: Plan) -> None:
+    """``--add-host`` and the DNS options: checked and kept in the plan; refused where Docker does (a joined
+    container's network: its files are that container's)."""
+    from . import names
+    hosts = names.extra_hosts(ctx.options.get("add_hosts"))
+    dns = names.check_dns(ctx.options.get("dns"))
+    search = names.check_search(ctx.options.get("dns_search"))
+    options = names.check_options(ctx.options.get("dns_options"))
+    if plan.mode == "container":
+        if hosts:
+            raise ConfigError("conflicting options: custom host-to-IP mapping and the network mode")
+        if dns or search or options:
+            raise ConfigError("conflicting options: dns and the network mode")
+    plan.extra_hosts = hosts
+    if dns or search or options:
+        try:
+            with open("/etc/resolv.conf") as f:
+                host_text = f.read()
+        except OSError:
+            host_text = ""
+        plan.resolv_conf = names.resolv_conf(host_text, dns, search, options)
+
+
+def _configure(ctx: RunContext) -> None:
     exposed = list(ctx.spec.config.get("ExposedPorts") or ())  # the image's EXPOSE (the core's record)
     if ctx.options.get("expose"):
         ctx.spec.options["expose"] = _exposed(ctx.options["expose"])
@@ -184,11 +222,25 @@ def pre_clone(ctx: RunContext) -> int:
             os.unlink(os.path.join(ctx.container_dir, "net-live.json"))
     if os.path.exists(os.path.join(ctx.container_dir, "net-endpoints.json")):  # keep what connect chose
         ctx.info["NetworkEndpoints"] = {plan.network: {"Aliases": plan.aliases}} if plan.mode == "bridge" else {}
+    if plan.resolv_conf is not None:
+        ctx.resolv_conf = plan.resolv_conf
+    at = len(ctx.hosts)  # the extra hosts go after localhost and before the container's own address (Docker's)
+    net = None
     if plan.mode == "bridge":
         from . import bridge
         store = NetworkStore(ctx.paths)
-        bridge.reserve(ctx, store, store.resolve(plan.network), _firewall(ctx), plan.ports, plan.aliases)
+        net = store.resolve(plan.network)
+        bridge.reserve(ctx, store, net, _firewall(ctx), plan.ports, plan.aliases)
+    if plan.extra_hosts:
+        ctx.hosts[at:at] = [(_host_gateway(ctx, net) if ip == "host-gateway" else ip, name)
+                            for name, ip in plan.extra_hosts]
     return CLONE_NEWNET if plan.mode in ("none", "bridge") else 0
+
+
+def _host_gateway(ctx: RunContext, net: Any) -> str:
+    """``host-gateway``: the host's address on the container's bridge; off a bridge, on the default one (as
+    Docker's is docker0's address whatever the network mode)."""
+    return (net or NetworkStore(ctx.paths).resolve(DEFAULT_NAME)).gateway
 
 
 @hookimpl

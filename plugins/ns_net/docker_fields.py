@@ -2,7 +2,7 @@
 ``-p`` / ``--expose``, and back into a container's inspect view; the ``/networks`` routes.
 
 Owned fields: ``HostConfig.NetworkMode``, ``HostConfig.PortBindings``, ``HostConfig.PublishAllPorts``,
-``NetworkDisabled``, the ``net.*`` entries of ``HostConfig.Sysctls``, ``Config.ExposedPorts`` (``ExposedPorts``: the user's; the image's come with the core's
+``NetworkDisabled``, ``HostConfig.ExtraHosts``/``Dns``/``DnsSearch``/``DnsOptions``, the ``net.*`` entries of ``HostConfig.Sysctls``, ``Config.ExposedPorts`` (``ExposedPorts``: the user's; the image's come with the core's
 config) and ``NetworkingConfig`` (only the one endpoint a create may name: the network the container joins;
 per-endpoint settings — aliases, a fixed address — are refused by name).
 """
@@ -76,6 +76,13 @@ def from_docker(fields: FieldSource) -> dict[str, Any]:
         if not all(isinstance(v, str) for v in sysctls.values()):
             raise ConfigError("HostConfig.Sysctls: values must be strings")
         options["net_sysctls"] = [f"{k}={v}" for k, v in sysctls.items()]
+    from . import names
+    for field, dest, check in (("ExtraHosts", "add_hosts", names.extra_hosts), ("Dns", "dns", names.check_dns),
+                               ("DnsSearch", "dns_search", names.check_search),
+                               ("DnsOptions", "dns_options", names.check_options)):
+        if items := fields.take(f"HostConfig.{field}", list):
+            check(items, f"HostConfig.{field}")  # named by its field, before anything exists
+            options[dest] = list(items)
     return options
 
 
@@ -111,6 +118,10 @@ def into_view(options: dict[str, Any], info: dict[str, Any], view: dict[str, Any
     if items := options.get("net_sysctls"):
         view["HostConfig"]["Sysctls"] = {**(view["HostConfig"].get("Sysctls") or {}),
                                          **dict(item.split("=", 1) for item in items)}
+    for field, dest in (("ExtraHosts", "add_hosts"), ("Dns", "dns"), ("DnsSearch", "dns_search"),
+                        ("DnsOptions", "dns_options")):
+        items = options.get(dest)
+        view["HostConfig"][field] = list(items) if items else ([] if field != "ExtraHosts" else None)
     if options.get("expose"):  # the core shows the image's and these together; a record older than that:
         view["Config"].setdefault("ExposedPorts", {}).update({port: {} for port in options["expose"]})
 

@@ -122,8 +122,8 @@ def test_entrypoint_and_stop_signal_as_the_docker_cli_sends_them():
 def test_a_field_nobody_maps_is_refused_by_name(host, field):
     with pytest.raises(ConfigError, match=field.replace(".", r"\.")):
         create_args({**CLI_BODY, "HostConfig": {**CLI_BODY["HostConfig"], **host}}, None, HOOK)
-    with pytest.raises(ConfigError, match="Domainname"):
-        create_args({**CLI_BODY, "Domainname": "example.org"}, None, HOOK)
+    with pytest.raises(ConfigError, match="MacAddress"):  # (Domainname is uts's now)
+        create_args({**CLI_BODY, "MacAddress": "02:42:ac:11:00:02"}, None, HOOK)
 
 
 def test_restart_policy_from_the_api():
