@@ -15,7 +15,8 @@ from typing import Any
 
 from aiohttp import web
 
-from .._frames import frame, read_log, stamp as _stamp
+from .._frames import frame, stamp as _stamp
+from .._logfile import LogReader
 from ..errors import ConflictError, ImageNotFoundError, NotFoundError
 from .http import STATE, jresp, json_body
 from .convert import BadRequest, container_json, create_args, parse_bool, ps_item
@@ -165,12 +166,7 @@ async def logs(request: web.Request) -> web.StreamResponse:
     since, until_ns = _log_time(request, "since"), _log_time(request, "until")
     resp = web.StreamResponse(status=200)
     resp.headers["Content-Type"] = "application/vnd.docker.raw-stream" if not rec.spec.tty else "text/plain"
-    try:
-        log = open(d.engine.log_path(rec), "rb")
-    except FileNotFoundError:
-        await resp.prepare(request)
-        await resp.write_eof()
-        return resp
+    log = LogReader(d.engine.log_path(rec))  # and its rotated files, followed across rotations
     tty = rec.spec.tty
 
     def lines(records: Any) -> list[tuple[int, bytes, int]]:
@@ -191,7 +187,7 @@ async def logs(request: web.Request) -> web.StreamResponse:
     stop = None
     try:
         await resp.prepare(request)
-        backlog = lines(read_log(log, times=True))
+        backlog = lines(log.records(times=True))
         if count is not None:
             backlog = backlog[-count:] if count > 0 else []
         await send(backlog)
@@ -199,10 +195,10 @@ async def logs(request: web.Request) -> web.StreamResponse:
             stop = asyncio.ensure_future(d.launcher.wait(rec.id, "not-running"))
             delay = 0.002
             while True:
-                fresh = lines(read_log(log, times=True))
+                fresh = lines(log.records(times=True))
                 await send(fresh)
                 if stop.done():
-                    await send(lines(read_log(log, times=True)))
+                    await send(lines(log.records(times=True)))
                     break
                 await asyncio.wait({stop}, timeout=delay)
                 delay = 0.002 if fresh else min(delay * 2, 0.05)
