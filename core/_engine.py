@@ -152,8 +152,14 @@ class Engine:
                     self.store.remove(record.id)
 
     def start_detached(self, record: Record) -> None:
-        """Hand a created container to a fresh supervisor process; return once it runs (or failed)."""
+        """Hand a created container to a fresh supervisor process; return once it runs (or failed). A ``-i``
+        container gets its stdin FIFO first if it has none yet (``run -di``), for a later ``attach``."""
         import subprocess
+        if record.spec.interactive:
+            try:
+                os.mkfifo(os.path.join(record.dir, "stdin"), 0o600)
+            except FileExistsError:
+                pass
         read_fd, write_fd = os.pipe()
         from ._launch import error_from_reply, supervisor_argv  # -d only
         cmd = supervisor_argv(self.paths, record.id, write_fd)

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, BinaryIO, Callable
 if TYPE_CHECKING:
     from ._spawn import Child
 
-__all__ = ["PipeIO", "PtyIO", "LogIO"]
+__all__ = ["PipeIO", "PtyIO", "LogIO", "set_winsize"]
 
 
 
@@ -262,3 +262,22 @@ class LogIO(_Watched):
                           err: lambda data: log.write(log_record(STDERR, data, time.time_ns()))},
                   0 if interactive else -1, to_stdin, self.extra)
         return child.wait()
+
+
+def set_winsize(pid: int | None, rows: int, cols: int) -> None:
+    """Resize the pty that process ``pid`` has as its stdin (the container's terminal)."""
+    import fcntl
+    import struct
+    import termios
+    if not pid or not (0 < rows < 65536 and 0 < cols < 65536):
+        return
+    try:
+        fd = os.open(f"/proc/{pid}/fd/0", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+    except OSError:
+        return
+    try:
+        fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
