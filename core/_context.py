@@ -120,12 +120,14 @@ class ContainerSpec(Fields):
     already hold the merged values. ``groups``: the supplementary group ids (``--group-add``) the core's user
     switch sets, for the command and every ``exec``. ``restart``: the restart policy (``--restart``:
     ``always``, ``unless-stopped``, ``on-failure[:N]``; empty for ``no``), kept by the supervisor.
+    ``log_opts``: the json-file driver's options as given (``--log-opt``: ``max-size``, ``max-file``;
+    ``_logfile``), by which the supervisor rotates ``container.log``.
     """
 
     __slots__ = ("id", "name", "argv", "image", "rootfs", "layers", "env", "workdir", "user", "groups", "tty",
-                 "interactive", "detach", "remove", "plugins", "options", "config", "restart")
+                 "interactive", "detach", "remove", "plugins", "options", "config", "restart", "log_opts")
     _defaults = {"image": None, "rootfs": None, "layers": list, "env": dict, "workdir": "/", "user": (0, 0),
-                 "groups": list, "restart": "",
+                 "groups": list, "restart": "", "log_opts": dict,
                  "tty": False, "interactive": False, "detach": False, "remove": False, "plugins": list,
                  "options": dict, "config": dict}
 

@@ -43,7 +43,8 @@ class Engine:
                 options: dict[str, Any] | None = None, entrypoint: list[str] | None = None,
                 stop_signal: str | None = None, stop_timeout: int | None = None,
                 group_add: list[str] | None = None, labels: dict[str, str] | None = None, restart: str = "",
-                healthcheck: dict[str, Any] | None = None, loaded: LoadedPlugins | None = None
+                log_opts: dict[str, str] | None = None, healthcheck: dict[str, Any] | None = None,
+                loaded: LoadedPlugins | None = None
                 ) -> tuple[LoadedPlugins, RunContext]:
         """Check everything the user asked for; load the plugins (``loaded``: those of ``plugins``, already
         loaded by the caller: nsrun-oci's mapping of config.json used them); create nothing.
@@ -83,6 +84,9 @@ class Engine:
             restart = f"{policy}:{count}" if count else policy
             if restart and remove:
                 raise ConfigError("Conflicting options: --restart and --rm")
+        if log_opts:
+            from ._logfile import parse_log_opts
+            log_opts = parse_log_opts(log_opts)
         from ._imageconfig import apply as apply_image_config, image_config
         run = apply_image_config(image_config(image_meta) if image_meta is not None else {},
                                  cmd=list(argv), entrypoint=entrypoint, env=env, workdir=workdir, user=user,
@@ -100,7 +104,8 @@ class Engine:
                              groups=groups,
                              tty=tty,
                              interactive=interactive, detach=detach, remove=remove, plugins=loaded.names,
-                             options=options, config=run.config, restart=restart)
+                             options=options, config=run.config, restart=restart,
+                             log_opts=dict(log_opts or {}))
         ctx = loaded.context(spec, self.paths)
         from ._lifecycle import configure
         configure(loaded, ctx)
@@ -152,8 +157,14 @@ class Engine:
                     self.store.remove(record.id)
 
     def start_detached(self, record: Record) -> None:
-        """Hand a created container to a fresh supervisor process; return once it runs (or failed)."""
+        """Hand a created container to a fresh supervisor process; return once it runs (or failed). A ``-i``
+        container gets its stdin FIFO first if it has none yet (``run -di``), for a later ``attach``."""
         import subprocess
+        if record.spec.interactive:
+            try:
+                os.mkfifo(os.path.join(record.dir, "stdin"), 0o600)
+            except FileExistsError:
+                pass
         read_fd, write_fd = os.pipe()
         from ._launch import error_from_reply, supervisor_argv  # -d only
         cmd = supervisor_argv(self.paths, record.id, write_fd)
@@ -281,18 +292,15 @@ class Engine:
              until: float | None = None, tail: int | None = None) -> Iterator[tuple[int, bytes]]:
         """(stream, data) of a container's output; ``timestamps`` prefixes each line with its time (RFC 3339,
         ns), ``since``/``until`` (unix seconds) keep what was written in between, ``tail`` the last lines."""
-        from ._frames import read_log, stamp as _stamp
+        from ._frames import stamp as _stamp
+        from ._logfile import LogReader
         rec = self.find(ref)
-        path = self.log_path(rec)
-        try:
-            f = open(path, "rb")
-        except FileNotFoundError:
-            return
+        reader = LogReader(self.log_path(rec))  # and its rotated files, followed across rotations
         lo = int(since * 1e9) if since else 0
         hi = int(until * 1e9) if until else 0
 
         def records() -> Iterator[tuple[int, bytes]]:
-            for stream, data, ts in read_log(f, times=True):
+            for stream, data, ts in reader.records(times=True):
                 if (lo and ts < lo) or (hi and ts > hi):
                     continue
                 if not timestamps and tail is None:
@@ -300,7 +308,7 @@ class Engine:
                     continue
                 for line in data.splitlines(keepends=True):
                     yield stream, (_stamp(ts) + line if timestamps else line)
-        with f:
+        try:
             if tail is not None:
                 yield from list(records())[-tail:] if tail > 0 else []
             while True:
@@ -312,6 +320,8 @@ class Engine:
                     yield from records()
                     return
                 time.sleep(0.05)
+        finally:
+            reader.close()
 
     def inspect(self, ref: str) -> dict[str, Any]:
         rec = self.find(ref)
@@ -383,7 +393,8 @@ def describe(rec: Record) -> dict[str, Any]:
                    "User": ":".join(map(str, rec.spec.user)), "Tty": rec.spec.tty,
                    "OpenStdin": rec.spec.interactive},
         "Plugins": rec.spec.plugins, "Options": rec.spec.options, "Info": st.get("info") or {},
-        "HostConfig": {"AutoRemove": rec.spec.remove},
+        "HostConfig": {"AutoRemove": rec.spec.remove,
+                       "LogConfig": {"Type": "json-file", "Config": dict(rec.spec.log_opts or {})}},
     }
 
 

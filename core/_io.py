@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, BinaryIO, Callable
 if TYPE_CHECKING:
     from ._spawn import Child
 
-__all__ = ["PipeIO", "PtyIO", "LogIO"]
+__all__ = ["PipeIO", "PtyIO", "LogIO", "set_winsize"]
 
 
 
@@ -228,16 +228,20 @@ class PtyIO(_Watched):
             if self._saved is not None:
                 termios.tcsetattr(0, termios.TCSADRAIN, self._saved)
             os.close(self.master)
+            if self.sink is not None:
+                self.sink.close()
         return child.wait()
 
 
 class LogIO(_Watched):
-    """stdout/stderr into ``path`` with stream framing. With ``-i`` (the child made a stdin pipe rather
-    than opening /dev/null) our stdin, the daemon's FIFO (see ``_supervisor``), is copied into it."""
+    """stdout/stderr into ``path`` with stream framing, rotated as ``log_opts`` say (``_logfile``). With
+    ``-i`` (the child made a stdin pipe rather than opening /dev/null) our stdin, the daemon's FIFO (see
+    ``_supervisor``), is copied into it."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, log_opts: dict[str, str] | None = None) -> None:
         super().__init__()
         self.path = path
+        self.log_opts = log_opts
 
     def after_fork(self) -> None:
         pass
@@ -252,8 +256,28 @@ class LogIO(_Watched):
             os.close(to_stdin)
             to_stdin = -1
         from ._frames import STDERR, STDOUT, log_record  # supervised runs only
-        with open(self.path, "ab", buffering=0) as log:
+        from ._logfile import RotatingLog
+        with RotatingLog(self.path, self.log_opts) as log:
             _pump(child, {out: lambda data: log.write(log_record(STDOUT, data, time.time_ns())),
                           err: lambda data: log.write(log_record(STDERR, data, time.time_ns()))},
                   0 if interactive else -1, to_stdin, self.extra)
         return child.wait()
+
+
+def set_winsize(pid: int | None, rows: int, cols: int) -> None:
+    """Resize the pty that process ``pid`` has as its stdin (the container's terminal)."""
+    import fcntl
+    import struct
+    import termios
+    if not pid or not (0 < rows < 65536 and 0 < cols < 65536):
+        return
+    try:
+        fd = os.open(f"/proc/{pid}/fd/0", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+    except OSError:
+        return
+    try:
+        fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -60,6 +60,8 @@ RUN_OPTIONS = [
            help="Seconds stop and restart wait before SIGKILL by default (-1: forever; default 10)"),
     Option(("--restart",), "restart", metavar="POLICY",
            help="Restart policy: no (default), always, unless-stopped, on-failure[:MAX-RETRIES]"),
+    Option(("--log-opt",), "log_opt", multiple=True, metavar="K=V",
+           help="json-file log driver option: max-size=SIZE (10m, 1k), max-file=N (files kept, with max-size)"),
     Option(("--health-cmd",), "health_cmd", metavar="CMD", help="Command run to check health (in a shell)"),
     Option(("--health-interval",), "health_interval", metavar="DURATION", help="Time between checks (default 30s)"),
     Option(("--health-timeout",), "health_timeout", metavar="DURATION", help="A check's time limit (default 30s)"),

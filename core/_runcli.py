@@ -27,8 +27,9 @@ def _stop_timeout(text: Any) -> int:
 def run_command(engine: Any, plugins: list[str] | None, *, remove: bool, detach: bool, name: str | None,
                 env: tuple[str, ...], workdir: str | None, user: str | None, interactive: bool, tty: bool,
                 rootfs: str | None, image_and_cmd: tuple[str, ...], entrypoint: str | None = None,
-                stop_signal: str | None = None, stop_timeout: str | None = None, pull: str | None = None, group_add: tuple[str, ...] = (),
-                label: tuple[str, ...] = (), restart: str | None = None, health_cmd: str | None = None,
+                stop_signal: str | None = None, stop_timeout: str | None = None, pull: str | None = None,
+                group_add: tuple[str, ...] = (), label: tuple[str, ...] = (), restart: str | None = None,
+                log_opt: tuple[str, ...] = (), health_cmd: str | None = None,
                 health_interval: str | None = None, health_timeout: str | None = None,
                 health_retries: str | None = None, health_start_period: str | None = None,
                 no_healthcheck: bool = False, create_only: bool = False, **plugin_opts: Any) -> int:
@@ -43,6 +44,9 @@ def run_command(engine: Any, plugins: list[str] | None, *, remove: bool, detach:
     config = {"entrypoint": None if entrypoint is None else [entrypoint], "stop_signal": stop_signal or None,
               "stop_timeout": None if stop_timeout in (None, "") else _stop_timeout(stop_timeout),
               "group_add": list(group_add or ()), "labels": parse_labels(label), "restart": restart or ""}
+    if log_opt:
+        from ._logfile import parse_log_opts
+        config["log_opts"] = parse_log_opts(log_opt)
     if health_cmd or health_interval or health_timeout or health_retries or health_start_period or no_healthcheck:
         from ._health import from_options
         config["healthcheck"] = from_options(health_cmd, health_interval, health_timeout, health_retries,

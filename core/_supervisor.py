@@ -120,9 +120,10 @@ def supervise(root: str, run: str, cid: str, reply_fd: int) -> int:
             ctx = loaded.context(rec.spec, engine.paths)
             configure(loaded, ctx)
             if rec.spec.tty:
-                io = PtyIO(interactive=rec.spec.interactive, sink=open(log, "ab", buffering=0))
+                from ._logfile import RotatingLog
+                io = PtyIO(interactive=rec.spec.interactive, sink=RotatingLog(log, rec.spec.log_opts))
             else:
-                io = LogIO(log)
+                io = LogIO(log, rec.spec.log_opts)
             began = time.monotonic()
             try:
                 code = engine.run(loaded, ctx, rec, io, on_started=started)

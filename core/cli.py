@@ -206,6 +206,19 @@ def logs(state: _State, follow: bool, timestamps: bool, since: str | None, until
         until=parse_log_time(until, now, "--until") if until else None, tail=None if tail == "all" else int(tail)))
 
 
+@cli.command()
+@click.option("--detach-keys", metavar="KEYS", help="The sequence that detaches (default ctrl-p,ctrl-q)")
+@click.option("--no-stdin", is_flag=True, help="Do not attach stdin")
+@click.argument("name")
+@pass_state
+def attach(state: _State, detach_keys: str | None, no_stdin: bool, name: str) -> None:
+    """Attach this terminal to a running detached container (its output; its stdin with -i)."""
+    if state.host:
+        raise ConfigError("attach: not supported with -H (use docker attach against the daemon)")
+    from ._attach import attach as attach_to
+    sys.exit(attach_to(state.engine, name, detach_keys, no_stdin))
+
+
 @cli.command(name="exec", context_settings={"allow_interspersed_args": False})
 @click.argument("name")
 @click.argument("cmd", nargs=-1, required=True, type=click.UNPROCESSED)

@@ -185,7 +185,8 @@ class RemoteEngine:
                 entrypoint: list[str] | None = None, stop_signal: str | None = None,
                 stop_timeout: int | None = None,
                 group_add: list[str] | None = None, labels: dict[str, str] | None = None,
-                restart: str = "", healthcheck: dict[str, Any] | None = None) -> int | str:
+                restart: str = "", healthcheck: dict[str, Any] | None = None,
+                log_opts: dict[str, str] | None = None) -> int | str:
         """``nsrun run`` through the daemon: the container id when detached, else its exit code."""
         from .remote_io import run_attached
         if rootfs:
@@ -197,7 +198,8 @@ class RemoteEngine:
                 "User": user or "", "Tty": tty, "OpenStdin": interactive, "StdinOnce": interactive,
                 "AttachStdin": interactive, "Labels": dict(labels or {}), "Healthcheck": healthcheck,
                 "HostConfig": {"AutoRemove": remove, "GroupAdd": list(group_add or ()) or None,
-                                               "RestartPolicy": _restart_policy(restart)},
+                                               "RestartPolicy": _restart_policy(restart),
+                                               "LogConfig": {"Type": "json-file", "Config": dict(log_opts or {})}},
                 "Nsrun": {"Plugins": plugins, "Options": options, "Detach": detach}}
         from ..errors import ImageNotFoundError, NotFoundError
         try:

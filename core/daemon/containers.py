@@ -15,8 +15,9 @@ from typing import Any
 
 from aiohttp import web
 
-from .._frames import frame, read_log, stamp as _stamp
-from ..errors import ConflictError, ImageNotFoundError, NotFoundError
+from .._frames import frame, stamp as _stamp
+from .._logfile import LogReader
+from ..errors import ConfigError, ConflictError, ImageNotFoundError, NotFoundError
 from .http import STATE, jresp, json_body
 from .convert import BadRequest, container_json, create_args, parse_bool, ps_item
 from .streams import follow_log, hijack, open_log, set_winsize, write_frames
@@ -91,19 +92,27 @@ async def attach(request: web.Request) -> web.StreamResponse:
     rec = d.engine.find(request.match_info["id"])
     want = (_q(request, "stdout"), _q(request, "stderr"))
     use_stdin = _q(request, "stdin") and rec.spec.interactive
+    from .._detachkeys import parse_detach_keys
+    try:
+        keys = parse_detach_keys(request.query.get("detachKeys"))
+    except ConfigError as exc:
+        raise BadRequest(exc.message) from None
     # Opened before the 101: the client sends /start as soon as it sees it, and no output may be missed.
     log = open_log(d.engine.log_path(rec), from_end=not _q(request, "logs"))
-    exited = feeder = conn = None
+    exited = feeder = conn = until = None
     try:
         conn = await hijack(request)
         exited = asyncio.ensure_future(d.launcher.wait(rec.id, "not-running" if rec.running else "next-exit"))
-        feeder = asyncio.ensure_future(_feed_stdin(d, rec, conn)) if use_stdin else None
-        await write_frames(conn, follow_log(log, exited), rec.spec.tty, want)
+        feeder = asyncio.ensure_future(_feed_stdin(d, rec, conn, keys)) if use_stdin else None
+        # the stream ends when the container exits, or when the client typed the detach keys
+        until = asyncio.ensure_future(asyncio.wait([t for t in (exited, feeder) if t is not None],
+                                                   return_when=asyncio.FIRST_COMPLETED)) if feeder else exited
+        await write_frames(conn, follow_log(log, until, detached=feeder), rec.spec.tty, want)
     except ConnectionError:
         pass
     finally:
         log.close()
-        for task in (exited, feeder):
+        for task in (exited, feeder, until):
             if task is not None:
                 task.cancel()
         if conn is not None:
@@ -111,16 +120,29 @@ async def attach(request: web.Request) -> web.StreamResponse:
     return conn.response if conn is not None else web.Response(status=500)
 
 
-async def _feed_stdin(d: Any, rec: Any, conn: Any) -> None:
-    """Client bytes -> the container's stdin FIFO; at the client's EOF, close it (once the container holds
-    its read end, so nothing buffered is lost)."""
+async def _feed_stdin(d: Any, rec: Any, conn: Any, keys: bytes) -> bool:
+    """Client bytes -> the container's stdin FIFO, watched for the detach ``keys`` (``_detachkeys``): True
+    when the client detached (the container keeps running). At the client's EOF, close the FIFO (once the
+    container holds its read end, so nothing buffered is lost) and wait for the container (False)."""
+    from .._detachkeys import Escape
     path = os.path.join(rec.dir, "stdin")
     try:
         fd = os.open(path, os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
-        return
+        await asyncio.Event().wait()   # no stdin: only the container's exit ends the stream
+        return False
+    escape = Escape(keys)
     try:
         while data := await conn.read():
+            data, detached = escape.feed(data)
+            if detached:
+                view = memoryview(data)
+                while view:
+                    try:
+                        view = view[os.write(fd, view):]
+                    except BlockingIOError:
+                        await asyncio.sleep(0.005)
+                return True
             view = memoryview(data)
             while view:
                 try:
@@ -134,6 +156,8 @@ async def _feed_stdin(d: Any, rec: Any, conn: Any) -> None:
             await asyncio.sleep(0.005)
     finally:
         os.close(fd)
+    await asyncio.Event().wait()   # stdin ended, the output goes on until the container exits
+    return False
 
 
 def _log_time(request: web.Request, name: str) -> int | None:
@@ -165,12 +189,7 @@ async def logs(request: web.Request) -> web.StreamResponse:
     since, until_ns = _log_time(request, "since"), _log_time(request, "until")
     resp = web.StreamResponse(status=200)
     resp.headers["Content-Type"] = "application/vnd.docker.raw-stream" if not rec.spec.tty else "text/plain"
-    try:
-        log = open(d.engine.log_path(rec), "rb")
-    except FileNotFoundError:
-        await resp.prepare(request)
-        await resp.write_eof()
-        return resp
+    log = LogReader(d.engine.log_path(rec))  # and its rotated files, followed across rotations
     tty = rec.spec.tty
 
     def lines(records: Any) -> list[tuple[int, bytes, int]]:
@@ -191,7 +210,7 @@ async def logs(request: web.Request) -> web.StreamResponse:
     stop = None
     try:
         await resp.prepare(request)
-        backlog = lines(read_log(log, times=True))
+        backlog = lines(log.records(times=True))
         if count is not None:
             backlog = backlog[-count:] if count > 0 else []
         await send(backlog)
@@ -199,10 +218,10 @@ async def logs(request: web.Request) -> web.StreamResponse:
             stop = asyncio.ensure_future(d.launcher.wait(rec.id, "not-running"))
             delay = 0.002
             while True:
-                fresh = lines(read_log(log, times=True))
+                fresh = lines(log.records(times=True))
                 await send(fresh)
                 if stop.done():
-                    await send(lines(read_log(log, times=True)))
+                    await send(lines(log.records(times=True)))
                     break
                 await asyncio.wait({stop}, timeout=delay)
                 delay = 0.002 if fresh else min(delay * 2, 0.05)

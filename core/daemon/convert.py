@@ -81,7 +81,8 @@ def create_args(body: Any, name: str | None, docker_create: Any) -> dict[str, An
         "tty": bool(fields.take("Tty", bool)), "interactive": bool(fields.take("OpenStdin", bool)),
         "detach": True, "remove": bool(fields.take("HostConfig.AutoRemove", bool)), "options": {},
         "entrypoint": [""] if cleared else entrypoint, "stop_signal": fields.take("StopSignal", str),
-        "group_add": fields.take_strings("HostConfig.GroupAdd") or [], "restart": _restart(fields)}
+        "group_add": fields.take_strings("HostConfig.GroupAdd") or [], "restart": _restart(fields),
+        "log_opts": _log_config(fields)}
     if (stop_timeout := _stop_timeout(fields)) is not None:
         args["stop_timeout"] = stop_timeout
     if (health := fields.take("Healthcheck", dict)) is not None:
@@ -124,6 +125,19 @@ def _restart(fields: FieldSource) -> str:
         raise BadRequest(f"HostConfig.RestartPolicy: invalid restart policy: maximum retry count can only be used "
                          f"with 'on-failure' (not {name or 'no'!r})")
     return f"{name}:{count}" if count else name
+
+
+def _log_config(fields: FieldSource) -> dict[str, str]:
+    """``HostConfig.LogConfig``: the json-file driver (or none named) and its ``Config`` (``_logfile``)."""
+    from .._logfile import parse_log_opts
+    kind = fields.take("HostConfig.LogConfig.Type", str) or "json-file"
+    if kind != "json-file":
+        raise BadRequest(f"HostConfig.LogConfig.Type: log driver {kind!r} is not supported by nsrun (json-file only)")
+    config = fields.take("HostConfig.LogConfig.Config", dict) or {}
+    try:
+        return parse_log_opts(config)
+    except ConfigError as exc:
+        raise BadRequest(f"HostConfig.LogConfig.Config: {exc.message}") from None
 
 
 def docker_state(status: str) -> str:
@@ -174,7 +188,7 @@ def container_json(rec: Any, view_hook: Any) -> dict[str, Any]:
                        "GroupAdd": [str(g) for g in getattr(spec, "groups", ())] or None,
                        "RestartPolicy": {"Name": (spec.restart or "no").partition(":")[0],
                                          "MaximumRetryCount": int(spec.restart.partition(":")[2] or 0)},
-                       "LogConfig": {"Type": "json-file", "Config": {}}},
+                       "LogConfig": {"Type": "json-file", "Config": dict(getattr(spec, "log_opts", None) or {})}},
         "Config": {"Hostname": rec.id[:12], "Domainname": "",
                    "User": "" if tuple(spec.user) == (0, 0) else ":".join(map(str, spec.user)),
                    "AttachStdin": False, "AttachStdout": True, "AttachStderr": True, "Tty": spec.tty,

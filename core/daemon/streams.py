@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import os
-from typing import Any, AsyncIterator, BinaryIO
+from typing import Any, AsyncIterator
 
 from aiohttp import web
 
-from .._frames import frame, read_log
+from .._frames import frame
+from .._io import set_winsize
+from .._logfile import LogReader
 
 __all__ = ["Hijacked", "hijack", "follow_log", "open_log", "write_frames", "set_winsize", "RAW_STREAM"]
 
@@ -153,32 +155,34 @@ class _HijackProtocol(asyncio.Protocol):
         self.inner.resume_writing()
 
 
-async def follow_log(f: BinaryIO, until: asyncio.Future[Any] | None) -> AsyncIterator[tuple[int, bytes]]:
+async def follow_log(f: LogReader, until: asyncio.Future[Any] | None,
+                     detached: asyncio.Future[Any] | None = None) -> AsyncIterator[tuple[int, bytes]]:
     """Yield (stream, data) from a ``container.log`` opened at some offset; with ``until``, keep following
-    until it is done, then drain what is left. Polls quickly while output flows, slower when idle."""
+    until it is done, then drain what is left (not when ``detached`` is done and true: the client detached).
+    Polls quickly while output flows, slower when idle."""
     delay = 0.002
     while True:
         got = False
-        for item in read_log(f):
+        for item in f.records():
             got = True
             yield item
         if until is None:
             return
         if until.done():
-            for item in read_log(f):
+            if (detached is not None and detached.done() and not detached.cancelled() and detached.exception() is None
+                    and detached.result()):
+                return
+            for item in f.records():
                 yield item
             return
         await asyncio.wait({until}, timeout=delay)
         delay = 0.002 if got else min(delay * 2, 0.05)
 
 
-def open_log(path: str, from_end: bool) -> BinaryIO:
-    """Open (creating it empty if needed) a container's log for reading."""
-    fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o640)
-    f = os.fdopen(fd, "rb")
-    if from_end:
-        f.seek(0, os.SEEK_END)
-    return f
+def open_log(path: str, from_end: bool) -> LogReader:
+    """A reader of a container's log (created empty if needed) and its rotated files (``_logfile``)."""
+    os.close(os.open(path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o640))
+    return LogReader(path, from_end=from_end)
 
 
 async def write_frames(conn: Any, items: AsyncIterator[tuple[int, bytes]], tty: bool,
@@ -188,22 +192,3 @@ async def write_frames(conn: Any, items: AsyncIterator[tuple[int, bytes]], tty: 
         if (stream == 1 and not streams[0]) or (stream == 2 and not streams[1]):
             continue
         await conn.write(data if tty else frame(stream, data))
-
-
-def set_winsize(pid: int | None, rows: int, cols: int) -> None:
-    """Resize the pty that process ``pid`` has as its stdin (the container's terminal)."""
-    import fcntl
-    import struct
-    import termios
-    if not pid or not (0 < rows < 65536 and 0 < cols < 65536):
-        return
-    try:
-        fd = os.open(f"/proc/{pid}/fd/0", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
-    except OSError:
-        return
-    try:
-        fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

@@ -85,7 +85,7 @@ def test_create_body_from_the_docker_cli():
     assert args == {"argv": ["echo", "hi"], "image": "busybox", "name": "web", "env": {"A": "1"}, "workdir": None,
                     "user": None, "tty": False, "interactive": False, "detach": True, "remove": True,
                     "options": {}, "entrypoint": None, "stop_signal": None, "group_add": [], "labels": {},
-                    "restart": ""}
+                    "restart": "", "log_opts": {}}
 
 
 def test_create_body_maps_onto_plugin_options():
@@ -243,3 +243,21 @@ def test_published_ports_show_in_ps_and_inspect():
                                                           "Type": "tcp"}]
     assert container_json(rec, view_hook(rec))["NetworkSettings"]["Ports"] == {"80/tcp": [{"HostIp": "0.0.0.0",
                                                                                           "HostPort": "18080"}]}
+
+
+def test_log_config_json_file_with_its_options_others_refused_by_name():
+    def host(log_config):
+        return {**CLI_BODY, "HostConfig": {**CLI_BODY["HostConfig"], "LogConfig": log_config}}
+    args = create_args(host({"Type": "json-file", "Config": {"max-size": "1k", "max-file": "3"}}), None, HOOK)
+    assert args["log_opts"] == {"max-size": "1k", "max-file": "3"}
+    assert create_args(host({"Type": "", "Config": {}}), None, HOOK)["log_opts"] == {}
+    with pytest.raises(ConfigError, match=r"HostConfig\.LogConfig\.Config: unknown log opt 'labels'"):
+        create_args(host({"Type": "json-file", "Config": {"labels": "a"}}), None, HOOK)
+    with pytest.raises(ConfigError, match="max-file can only be used together with max-size"):
+        create_args(host({"Type": "json-file", "Config": {"max-file": "2"}}), None, HOOK)
+    with pytest.raises(ConfigError, match=r"HostConfig\.LogConfig\.Type.*'local'"):
+        create_args(host({"Type": "local", "Config": {}}), None, HOOK)
+    rec = _record()
+    rec.spec.log_opts = {"max-size": "1k"}
+    assert container_json(rec, view_hook(rec))["HostConfig"]["LogConfig"] == {"Type": "json-file",
+                                                                              "Config": {"max-size": "1k"}}
