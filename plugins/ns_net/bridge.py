@@ -247,8 +247,11 @@ def undo(ctx: RunContext, store: NetworkStore, fw: Firewall | None) -> None:
     if (bindings := ctx.stash.pop(PORTS_KEY, None)) is not None:
         store.release_ports(ctx.spec.id, bindings)
     # A fixed address (``--ip``/``--ip6``) stays the container's lease while its record exists (Docker's):
-    # its next start leases it again, ``gc`` keeps it, ``leases`` drops it once the record is gone.
+    # its next start leases it again, ``gc`` keeps it, ``leases`` drops it once the record is gone (at
+    # once with ``--rm``, ``spec.remove``: its record goes right after this teardown).
     fixed = ctx.stash.pop(FIXED_KEY, None)
+    if ctx.spec.remove:  # --rm: the record goes now, and the claim with it
+        fixed = None
     if (lease := ctx.stash.get(LEASE_KEY)) is not None and (ip6 := ctx.stash.pop(LEASE6_KEY, None)):
         if fixed is None or fixed.ip6 is None:
             store.release(lease[0].name, ip6, ctx.spec.id)
