@@ -56,7 +56,8 @@ def _endpoint_network(fields: FieldSource, mode: str, options: dict[str, Any]) -
         for key, dest in (("IPv4Address", "ip"), ("IPv6Address", "ip6")):
             if value := ipam.take(key, str):
                 options[dest] = value
-        ipam.take("LinkLocalIPs", list)  # the CLI sends [] for none
+        if ipam.take("LinkLocalIPs", list):  # the CLI sends [] for none
+            raise ConfigError(f"{where}.IPAMConfig.LinkLocalIPs is not supported by nsrun")
         ipam.refuse_leftover()
         if mac := extra.take("MacAddress", str):
             options["mac_address"] = _mac(mac, f"{where}.MacAddress")

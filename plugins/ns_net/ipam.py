@@ -399,7 +399,7 @@ class NetworkStore(HostPorts):
             os.unlink(path)  # its container's record is gone: the address is free
             taken.discard(ip)
             return False
-        if data.get("id") != cid:
+        if data.get("id") != cid or not data.get("fixed"):
             raise ConflictError(f"Address already in use: {ip} on network {net.name}")
         _write(path, {"id": cid, "name": cname, **({"aliases": aliases} if aliases else {}), "fixed": True})
         return True
