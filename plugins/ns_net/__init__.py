@@ -36,6 +36,11 @@ OPTIONS = [
            help="bridge (default), none, host, container:NAME, ns:PATH, or a network's name"),
     Option(("--network-alias",), "network_aliases", multiple=True, metavar="NAME",
            help="Add a name the container is found by on its user-defined network"),
+    Option(("--ip",), "ip", metavar="IPV4", help="Give the container this address on its user-defined network"),
+    Option(("--ip6",), "ip6", metavar="IPV6", help="Give the container this IPv6 address on its dual-stack network"),
+    Option(("--mac-address",), "mac_address", metavar="MAC", help="Set the MAC address of the container's eth0"),
+    Option(("--link",), "links", multiple=True, metavar="NAME[:ALIAS]",
+           help="Add a running container's address to /etc/hosts under its name and ALIAS (legacy links)"),
     Option(("-p", "--publish"), "publish", multiple=True, metavar="[IP:]HOST:CTR[/PROTO]",
            help="Publish a container's port on the host"),
     Option(("--expose",), "expose", multiple=True, metavar="PORT[/PROTO]",
@@ -58,15 +63,16 @@ class Plan(Fields):
     """What ``configure`` decided: the mode (none | host | container | bridge); for bridge mode the network's
     name and the ports (``ports.PortSpec``); for container mode the joined container's (pid, start time)."""
 
-    __slots__ = ("mode", "network", "ports", "target", "aliases", "extra_hosts", "resolv_conf")
+    __slots__ = ("mode", "network", "ports", "target", "aliases", "extra_hosts", "resolv_conf", "fixed")
     _defaults = {"network": "", "ports": list, "target": None, "aliases": list, "extra_hosts": list,
-                 "resolv_conf": None}
+                 "resolv_conf": None, "fixed": None}
     mode: str
     network: str
     ports: list[Any]
     target: tuple[int, int] | None
     extra_hosts: list[tuple[str, str]]  # --add-host (NAME, IP or host-gateway)
     resolv_conf: str | None             # --dns, --dns-search, --dns-option: the file's text
+    fixed: Any                          # bridge mode: fixed.Fixed (--ip, --ip6, --mac-address, --link)
 
 
 PLAN_KEY = StashKey[Plan]()
@@ -168,6 +174,10 @@ def _configure(ctx: RunContext) -> None:
         specs = [parse_publish(p) for p in ctx.options["publish"]]
     if ctx.options.get("publish_all"):
         specs += _publish_all(exposed, specs)
+    fixed = None
+    if any(ctx.options.get(k) for k in ("ip", "ip6", "mac_address", "links")):
+        from .fixed import check_fixed
+        fixed = check_fixed(ctx, mode)  # refused off a bridge network by name, before anything exists
     if mode in ("none", "host"):
         if specs:
             ctx.warnings.append(f"Published ports are discarded when using {mode} network mode")
@@ -211,7 +221,9 @@ def _configure(ctx: RunContext) -> None:
             seen.add(key)
             if (why := store.port_conflict(spec.proto, spec.host_ip, spec.host_port)) is not None:
                 raise ConfigError(why)
-    ctx.stash[PLAN_KEY] = Plan("bridge", mode, specs, aliases=aliases)
+    if fixed is not None:
+        fixed.check_network(net)
+    ctx.stash[PLAN_KEY] = Plan("bridge", mode, specs, aliases=aliases, fixed=fixed)
 
 
 @hookimpl
@@ -230,7 +242,7 @@ def pre_clone(ctx: RunContext) -> int:
         from . import bridge
         store = NetworkStore(ctx.paths)
         net = store.resolve(plan.network)
-        bridge.reserve(ctx, store, net, _firewall(ctx), plan.ports, plan.aliases)
+        bridge.reserve(ctx, store, net, _firewall(ctx), plan.ports, plan.aliases, plan.fixed)
     if plan.extra_hosts:
         ctx.hosts[at:at] = [(_host_gateway(ctx, net) if ip == "host-gateway" else ip, name)
                             for name, ip in plan.extra_hosts]

@@ -25,6 +25,7 @@ VETH_KEY = StashKey[str]()                     # host side of the veth pair, cre
 NETNS_KEY = StashKey[tuple[int, int]]()        # (st_dev, st_ino) of the container's network namespace
 PUBLISHED_KEY = StashKey[list[Binding]]()      # DNAT elements/rules in place
 HOSTS_KEY = StashKey[list[str]]()              # other containers' hosts files we added a line to
+FIXED_KEY = StashKey[Any]()                    # fixed.Fixed: --ip/--ip6/--mac-address/--link of the create
 
 
 def _rtnl(ctx: RunContext) -> Any:
@@ -77,15 +78,19 @@ def _names(lease: dict) -> str:
 
 
 def reserve(ctx: RunContext, store: NetworkStore, net: Network, fw: Firewall, specs: list[PortSpec],
-            aliases: list[str] = ()) -> None:
-    """[pre_clone] Bridge ready, an address leased, host ports reserved; /etc/hosts entries contributed."""
+            aliases: list[str] = (), fixed: Any = None) -> None:
+    """[pre_clone] Bridge ready, an address leased, host ports reserved; /etc/hosts entries contributed.
+    ``fixed`` (``fixed.Fixed``): the addresses and MAC asked for, the links' hosts lines."""
     ensure_network(_rtnl(ctx), store, net, fw)
-    ip = store.allocate(net, ctx.spec.id, ctx.spec.name, list(aliases))
+    want, want6 = (fixed.ip, fixed.ip6) if fixed is not None else (None, None)
+    ip = store.allocate(net, ctx.spec.id, ctx.spec.name, list(aliases), ip=want, fixed=want is not None)
     ctx.stash[LEASE_KEY] = (net, ip)
     ip6 = ""
     if net.subnet6:
-        ip6 = store.allocate6(net, ctx.spec.id, ctx.spec.name, list(aliases))
+        ip6 = store.allocate6(net, ctx.spec.id, ctx.spec.name, list(aliases), ip=want6, fixed=want6 is not None)
         ctx.stash[LEASE6_KEY] = ip6
+    if fixed is not None:
+        ctx.stash[FIXED_KEY] = fixed
     ctx.stash[ALIASES_KEY] = list(aliases)
     if specs:
         ctx.stash[PORTS_KEY] = store.reserve_ports(ctx.spec.id, net.name, specs, ip, fw.name, ip6)
@@ -93,6 +98,8 @@ def reserve(ctx: RunContext, store: NetworkStore, net: Network, fw: Firewall, sp
     ctx.hosts.append((ip, names or ctx.spec.id[:12]))
     if ip6:
         ctx.hosts.append((ip6, names or ctx.spec.id[:12]))
+    if fixed is not None:
+        ctx.hosts.extend(fixed.hosts)  # legacy links
     if net.name != DEFAULT_NAME:  # user-defined networks resolve container names (Docker's embedded DNS)
         others = sorted(store.leases(net.name).items()) + sorted(store.leases6(net.name).items())
         for other_ip, lease in others:
@@ -106,7 +113,8 @@ def wire(ctx: RunContext, pid: int, fw: Firewall) -> None:
     net, ip = ctx.stash[LEASE_KEY]
     ip6 = ctx.stash.get(LEASE6_KEY, "")
     host = veth_name(ctx.paths.tag, ctx.spec.id)
-    mac = mac_for(ip)
+    fixed = ctx.stash.get(FIXED_KEY)
+    mac = (fixed.mac if fixed is not None else None) or mac_for(ip)
     st = os.stat(f"/proc/{pid}/ns/net")
     ctx.stash[NETNS_KEY] = (st.st_dev, st.st_ino)
     link_mtu, route_mtu = link_mtus()
@@ -122,7 +130,8 @@ def wire(ctx: RunContext, pid: int, fw: Firewall) -> None:
     ctx.info["NetworkSettings"] = {
         "IPAddress": ip, "IPPrefixLen": net.prefixlen, "Gateway": net.gateway, "MacAddress": mac,
         "Bridge": net.bridge, "Ports": docker_ports(bindings), "SandboxKey": f"/proc/{pid}/ns/net",
-        "Networks": {net.name: endpoint_settings(net, ctx.spec.id, ip, ctx.stash.get(ALIASES_KEY, []), ip6=ip6)},
+        "Networks": {net.name: endpoint_settings(net, ctx.spec.id, ip, ctx.stash.get(ALIASES_KEY, []),
+                                                 fixed.ipam if fixed is not None else None, ip6=ip6, mac=mac)},
     }
     if ip6:
         ctx.info["NetworkSettings"].update({"GlobalIPv6Address": ip6, "GlobalIPv6PrefixLen": net.prefixlen6,
@@ -136,13 +145,14 @@ def wire(ctx: RunContext, pid: int, fw: Firewall) -> None:
 
 
 def endpoint_settings(net: Network, cid: str, ip: str, aliases: list[str], ipam: dict | None = None,
-                      ip6: str = "") -> dict:
-    """One entry of inspect's ``NetworkSettings.Networks`` (Docker's shape; ``ip6`` on a dual-stack one)."""
+                      ip6: str = "", mac: str = "") -> dict:
+    """One entry of inspect's ``NetworkSettings.Networks`` (Docker's shape; ``ip6`` on a dual-stack one;
+    ``mac``: ``--mac-address``, else the one derived from ``ip``)."""
     from .netlink import mac_for
     return {"IPAMConfig": ipam, "Links": None,
             "Aliases": [*aliases, cid[:12]] if net.name != DEFAULT_NAME else None,
             "NetworkID": net.id, "EndpointID": cid, "IPAddress": ip,
-            "Gateway": net.gateway, "IPPrefixLen": net.prefixlen, "MacAddress": mac_for(ip),
+            "Gateway": net.gateway, "IPPrefixLen": net.prefixlen, "MacAddress": mac or mac_for(ip),
             "IPv6Gateway": net.gateway6 if ip6 else "", "GlobalIPv6Address": ip6,
             "GlobalIPv6PrefixLen": net.prefixlen6 if ip6 else 0, "DriverOpts": None}
 
@@ -236,9 +246,17 @@ def undo(ctx: RunContext, store: NetworkStore, fw: Firewall | None) -> None:
         unannounce(hosts, _hosts_line(ctx, lease[1]))
     if (bindings := ctx.stash.pop(PORTS_KEY, None)) is not None:
         store.release_ports(ctx.spec.id, bindings)
+    # A fixed address (``--ip``/``--ip6``) stays the container's lease while its record exists (Docker's):
+    # its next start leases it again, ``gc`` keeps it, ``leases`` drops it once the record is gone (at
+    # once with ``--rm``, ``spec.remove``: its record goes right after this teardown).
+    fixed = ctx.stash.pop(FIXED_KEY, None)
+    if ctx.spec.remove:  # --rm: the record goes now, and the claim with it
+        fixed = None
     if (lease := ctx.stash.get(LEASE_KEY)) is not None and (ip6 := ctx.stash.pop(LEASE6_KEY, None)):
-        store.release(lease[0].name, ip6, ctx.spec.id)
+        if fixed is None or fixed.ip6 is None:
+            store.release(lease[0].name, ip6, ctx.spec.id)
     if (lease := ctx.stash.pop(LEASE_KEY, None)) is not None:
-        store.release(lease[0].name, lease[1], ctx.spec.id)
+        if fixed is None or fixed.ip is None:
+            store.release(lease[0].name, lease[1], ctx.spec.id)
     if (rt := ctx.stash.pop(RTNL_KEY, None)) is not None:
         rt.close()

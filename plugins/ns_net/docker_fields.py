@@ -3,8 +3,9 @@
 
 Owned fields: ``HostConfig.NetworkMode``, ``HostConfig.PortBindings``, ``HostConfig.PublishAllPorts``,
 ``NetworkDisabled``, ``HostConfig.ExtraHosts``/``Dns``/``DnsSearch``/``DnsOptions``, the ``net.*`` entries of ``HostConfig.Sysctls``, ``Config.ExposedPorts`` (``ExposedPorts``: the user's; the image's come with the core's
-config) and ``NetworkingConfig`` (only the one endpoint a create may name: the network the container joins;
-per-endpoint settings — aliases, a fixed address — are refused by name).
+config), ``MacAddress``, ``HostConfig.Links`` and ``NetworkingConfig`` (only the one endpoint a create may
+name: the network the container joins, with its ``Aliases``, ``IPAMConfig.IPv4Address``/``IPv6Address``,
+``MacAddress`` and ``Links``; any other endpoint setting is refused by name).
 """
 from __future__ import annotations
 
@@ -35,10 +36,11 @@ def port_strings(bindings: Any) -> list[str]:
     return out
 
 
-def _endpoint_network(fields: FieldSource, mode: str) -> list[str]:
+def _endpoint_network(fields: FieldSource, mode: str, options: dict[str, Any]) -> list[str]:
     """``NetworkingConfig.EndpointsConfig``: the one network a create joins (the docker CLI names the mode's
-    network with empty settings; compose gives its aliases); the endpoint's ``Aliases`` -> the aliases.
-    A fixed address (``IPAMConfig``), links and the other endpoint settings are refused by name."""
+    network with empty settings; compose gives its aliases); the endpoint's ``Aliases`` -> the aliases,
+    ``IPAMConfig.IPv4Address``/``IPv6Address`` -> ``ip``/``ip6``, ``MacAddress`` -> ``mac_address``, ``Links``
+    -> ``links`` (into ``options``). The other endpoint settings are refused by name."""
     endpoints = fields.take("NetworkingConfig.EndpointsConfig", dict) or {}
     aliases: list[str] = []
     for name, settings in endpoints.items():
@@ -49,9 +51,32 @@ def _endpoint_network(fields: FieldSource, mode: str) -> list[str]:
                             prefix=f"NetworkingConfig.EndpointsConfig.{name}.")
         from .endpoints import check_aliases
         aliases += check_aliases(extra.take("Aliases", list), f"NetworkingConfig.EndpointsConfig.{name}.Aliases")
+        where = f"NetworkingConfig.EndpointsConfig.{name}"
+        ipam = FieldSource(extra.take("IPAMConfig", dict) or {}, prefix=f"{where}.IPAMConfig.")
+        for key, dest in (("IPv4Address", "ip"), ("IPv6Address", "ip6")):
+            if value := ipam.take(key, str):
+                options[dest] = value
+        if ipam.take("LinkLocalIPs", list):  # the CLI sends [] for none
+            raise ConfigError(f"{where}.IPAMConfig.LinkLocalIPs is not supported by nsrun")
+        ipam.refuse_leftover()
+        if mac := extra.take("MacAddress", str):
+            options["mac_address"] = _mac(mac, f"{where}.MacAddress")
+        if links := extra.take("Links", list):
+            options["links"] = _links(links, f"{where}.Links")
         extra.refuse_leftover()
     fields.take("NetworkingConfig")
     return aliases
+
+
+def _mac(value: str, where: str) -> str:
+    from .fixed import check_mac
+    return check_mac(value, where)
+
+
+def _links(items: list[Any], where: str) -> list[str]:
+    """``["/web:/me/db", "web:db", "web"]`` -> ``["web:db", "web:db", "web:web"]`` (``--link``'s form)."""
+    from .fixed import parse_link
+    return [":".join(parse_link(item, where)) for item in items]
 
 
 def from_docker(fields: FieldSource) -> dict[str, Any]:
@@ -69,7 +94,11 @@ def from_docker(fields: FieldSource) -> dict[str, Any]:
         options["expose"] = sorted(exposed)
     if fields.take("HostConfig.PublishAllPorts", bool):
         options["publish_all"] = True
-    if aliases := _endpoint_network(fields, mode):
+    if mac := fields.take("MacAddress", str):  # Config.MacAddress: API < 1.44's place for it
+        options["mac_address"] = _mac(mac, "MacAddress")
+    if links := fields.take("HostConfig.Links", list):
+        options["links"] = _links(links, "HostConfig.Links")
+    if aliases := _endpoint_network(fields, mode, options):
         options["network_aliases"] = aliases
     sysctls = fields.take_entries("HostConfig.Sysctls", lambda key: key.startswith("net."))
     if sysctls:
@@ -110,10 +139,18 @@ def into_view(options: dict[str, Any], info: dict[str, Any], view: dict[str, Any
             mode = options.get("network") or "bridge"
             endpoints = {} if mode in ("none", "host") or mode.startswith(("container:", "ns:")) else \
                 {mode: {"Aliases": list(options.get("network_aliases") or [])}}
+        fixed = {**({"IPv4Address": options["ip"]} if options.get("ip") else {}),
+                 **({"IPv6Address": options["ip6"]} if options.get("ip6") else {})} or None
         view["NetworkSettings"]["Networks"] = {
-            name: {"IPAMConfig": None, "Links": None, "Aliases": list((ep or {}).get("Aliases") or []) or None,
+            name: {"IPAMConfig": fixed, "Links": None, "Aliases": list((ep or {}).get("Aliases") or []) or None,
                    "NetworkID": "", "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0,
-                   "MacAddress": "", "DriverOpts": None} for name, ep in endpoints.items()}
+                   "MacAddress": options.get("mac_address") or "", "DriverOpts": None}
+            for name, ep in endpoints.items()}
+    name = (view.get("Name") or "").lstrip("/")
+    view["HostConfig"]["Links"] = [f"/{target}:/{name}/{alias}" for target, _, alias in
+                                   (str(link).partition(":") for link in options.get("links") or ())] or None
+    if options.get("mac_address"):
+        view["Config"]["MacAddress"] = options["mac_address"]
     view["HostConfig"]["PublishAllPorts"] = bool(options.get("publish_all"))
     if items := options.get("net_sysctls"):
         view["HostConfig"]["Sysctls"] = {**(view["HostConfig"].get("Sysctls") or {}),

@@ -309,7 +309,15 @@ class NetworkStore(HostPorts):
             files = [f for f in os.listdir(ndir) if f.endswith(".lease") and (":" in f) == v6]
         except FileNotFoundError:
             return {}
-        return {f[:-6]: (_read(os.path.join(ndir, f)) or {}) for f in files}
+        out = {}
+        for f in files:
+            data = _read(os.path.join(ndir, f)) or {}
+            if data.get("fixed") and data.get("id") and not os.path.isdir(self.paths.container_dir(data["id"])):
+                with contextlib.suppress(FileNotFoundError):  # a fixed address outlives only its container's record
+                    os.unlink(os.path.join(ndir, f))
+                continue
+            out[f[:-6]] = data
+        return out
 
     def leases6(self, name: str) -> dict[str, dict]:
         return self.leases(name, v6=True)
@@ -319,7 +327,7 @@ class NetworkStore(HostPorts):
         return next((ip for ip, lease in self.leases6(name).items() if lease.get("id") == cid), "")
 
     def allocate6(self, net: Network, cid: str, cname: str, aliases: list[str] | None = None,
-                  ip: str | None = None) -> str:
+                  ip: str | None = None, fixed: bool = False) -> str:
         """Lease the lowest free IPv6 address of dual-stack ``net`` (after its gateway) to ``cid``, as
         ``allocate`` does for IPv4; with ``ip`` (``--ip6``), that address. The name is the canonical text form
         (``inet_ntop``), so one address has one file."""
@@ -343,19 +351,22 @@ class NetworkStore(HostPorts):
         with self.lock():
             os.makedirs(ndir, exist_ok=True)
             taken = {f[:-6] for f in os.listdir(ndir) if f.endswith(".lease") and ":" in f} | {net.gateway6}
-            if ip is not None and ip in taken:
-                raise ConflictError(f"address {ip} is already in use on network {net.name}")
+            if ip is not None and self._fixed_again(net, ip, cid, cname, aliases, taken):
+                return ip
             for n in [ip] if ip is not None else (text(base + i) for i in range(1, min(size, 1 << 24))):
                 if n not in taken:
-                    lease = {"id": cid, "name": cname, **({"aliases": aliases} if aliases else {})}
+                    lease = {"id": cid, "name": cname, **({"aliases": aliases} if aliases else {}),
+                             **({"fixed": True} if fixed else {})}
                     _write(os.path.join(ndir, f"{n}.lease"), lease, exclusive=True)
                     return n
         raise ConflictError(f"no free address left on network {net.name} ({net.subnet6})")
 
     def allocate(self, net: Network, cid: str, cname: str, aliases: list[str] | None = None,
-                 ip: str | None = None) -> str:
+                 ip: str | None = None, fixed: bool = False) -> str:
         """Lease the lowest free address of ``net`` to container ``cid`` (found by ``cname`` and ``aliases``);
-        with ``ip`` (``--ip``), that address or a ConfigError/ConflictError saying why not."""
+        with ``ip`` (``--ip``), that address or a ConfigError/ConflictError saying why not. ``fixed`` (``run
+        --ip``): the lease is marked so, kept at the container's stop (``is_fixed``) and leased to it again at
+        its next start; it goes with the container's record (``leases`` drops one whose record is gone)."""
         ndir = os.path.join(self.dir, net.name)
         wanted = None
         if ip is not None:
@@ -366,14 +377,37 @@ class NetworkStore(HostPorts):
         with self.lock():
             os.makedirs(ndir, exist_ok=True)
             taken = {f[:-6] for f in os.listdir(ndir) if f.endswith(".lease")} | {net.gateway}  # names only
-            if ip is not None and ip in taken:
-                raise ConflictError(f"address {ip} is already in use on network {net.name}")
+            if ip is not None and self._fixed_again(net, ip, cid, cname, aliases, taken):
+                return ip
             for ip in wanted or _hosts(net.subnet):
                 if ip not in taken:
-                    lease = {"id": cid, "name": cname, **({"aliases": aliases} if aliases else {})}
+                    lease = {"id": cid, "name": cname, **({"aliases": aliases} if aliases else {}),
+                             **({"fixed": True} if fixed else {})}
                     _write(os.path.join(ndir, f"{ip}.lease"), lease, exclusive=True)
                     return ip
         raise ConflictError(f"no free address left on network {net.name} ({net.subnet})")
+
+    def _fixed_again(self, net: Network, ip: str, cid: str, cname: str, aliases: list[str] | None,
+                     taken: set[str]) -> bool:
+        """[under the lock] ``ip`` asked for: True when it is ``cid``'s own lease already (a fixed address kept
+        across a stop: refreshed with today's names); a ConflictError when someone else holds it."""
+        if ip not in taken:
+            return False
+        path = os.path.join(self.dir, net.name, f"{ip}.lease")
+        data = _read(path) or {}
+        if data.get("fixed") and data.get("id") and not os.path.isdir(self.paths.container_dir(data["id"])):
+            os.unlink(path)  # its container's record is gone: the address is free
+            taken.discard(ip)
+            return False
+        if data.get("id") != cid or not data.get("fixed"):
+            raise ConflictError(f"Address already in use: {ip} on network {net.name}")
+        _write(path, {"id": cid, "name": cname, **({"aliases": aliases} if aliases else {}), "fixed": True})
+        return True
+
+    def is_fixed(self, net_name: str, ip: str, cid: str) -> bool:
+        """Whether ``cid`` holds ``ip`` on ``net_name`` as a fixed address (``run --ip``/``--ip6``)."""
+        data = _read(os.path.join(self.dir, net_name, f"{ip}.lease")) or {}
+        return bool(data.get("fixed")) and data.get("id") == cid
 
     def release(self, net_name: str, ip: str, cid: str) -> bool:
         path = os.path.join(self.dir, net_name, f"{ip}.lease")

@@ -40,10 +40,14 @@ def _dead_ports(store: NetworkStore, live: frozenset[str], backends: dict[str, F
     return lines
 
 
-def _dead_leases(store: NetworkStore, live: frozenset[str]) -> list[str]:
+def _dead_leases(store: NetworkStore, live: frozenset[str], reset: bool) -> list[str]:
+    """Leases of containers not running; a fixed address (``run --ip``) stays its container's while its record
+    exists (``ipam.NetworkStore.leases`` drops it once the record is gone), except at ``reset``."""
     lines = []
     for net in store.list():
         for ip, data in [*store.leases(net.name).items(), *store.leases6(net.name).items()]:
+            if data.get("fixed") and not reset and os.path.isdir(store.paths.container_dir(str(data.get("id")))):
+                continue
             if data.get("id") not in live:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(os.path.join(store.dir, net.name, f"{ip}.lease"))
@@ -107,7 +111,7 @@ def collect(paths: Paths, live: frozenset[str], reset: bool) -> list[str]:
         return _dead_veths(store, live, reset)
     backends = {fw.name: fw for fw in installed_firewalls(paths)}
     with store.lock():
-        lines = _dead_ports(store, live, backends) + _dead_leases(store, live)
+        lines = _dead_ports(store, live, backends) + _dead_leases(store, live, reset)
     lines += _dead_veths(store, live, reset)
     if reset:
         lines += _reset_networks(store, backends)

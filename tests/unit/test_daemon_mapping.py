@@ -122,8 +122,23 @@ def test_entrypoint_and_stop_signal_as_the_docker_cli_sends_them():
 def test_a_field_nobody_maps_is_refused_by_name(host, field):
     with pytest.raises(ConfigError, match=field.replace(".", r"\.")):
         create_args({**CLI_BODY, "HostConfig": {**CLI_BODY["HostConfig"], **host}}, None, HOOK)
-    with pytest.raises(ConfigError, match="MacAddress"):  # (Domainname is uts's now)
-        create_args({**CLI_BODY, "MacAddress": "02:42:ac:11:00:02"}, None, HOOK)
+
+
+
+def test_fixed_address_mac_and_links_are_the_net_plugins():
+    body = {**CLI_BODY, "MacAddress": "02:42:AC:11:00:02",
+            "HostConfig": {**CLI_BODY["HostConfig"], "NetworkMode": "ncr-n", "Links": ["/web:/me/db", "cache"]},
+            "NetworkingConfig": {"EndpointsConfig": {"ncr-n": {"IPAMConfig": {"IPv4Address": "10.218.5.9",
+                                                                              "IPv6Address": "fd18:5::9"}}}}}
+    options = create_args(body, None, HOOK)["options"]
+    assert options["mac_address"] == "02:42:ac:11:00:02" and options["links"] == ["web:db", "cache:cache"]
+    assert options["ip"] == "10.218.5.9" and options["ip6"] == "fd18:5::9"
+    for bad, field in (({"MacAddress": "01:00:5e:00:00:01"}, "MacAddress"),
+                       ({"HostConfig": {**CLI_BODY["HostConfig"], "Links": [":x"]}}, "HostConfig.Links"),
+                       ({"NetworkingConfig": {"EndpointsConfig": {"bridge": {"IPAMConfig": {"LinkLocalIPs": ["x"]}}}}},
+                        "IPAMConfig.LinkLocalIPs")):
+        with pytest.raises(ConfigError, match=field.replace(".", r"\.")):
+            create_args({**CLI_BODY, **bad}, None, HOOK)
 
 
 def test_restart_policy_from_the_api():
@@ -140,8 +155,8 @@ def test_endpoint_aliases_are_taken_other_endpoint_settings_refused_by_name():
     body = {**CLI_BODY, "HostConfig": {"NetworkMode": "app_default"},
             "NetworkingConfig": {"EndpointsConfig": {"app_default": {"Aliases": ["db", "db"]}}}}
     assert create_args(body, None, HOOK)["options"] == {"network": "app_default", "network_aliases": ["db"]}
-    body["NetworkingConfig"]["EndpointsConfig"]["app_default"]["IPAMConfig"] = {"IPv4Address": "10.231.0.9"}
-    with pytest.raises(ConfigError, match=r"NetworkingConfig\.EndpointsConfig\.app_default\.IPAMConfig"):
+    body["NetworkingConfig"]["EndpointsConfig"]["app_default"]["DriverOpts"] = {"a": "b"}
+    with pytest.raises(ConfigError, match=r"NetworkingConfig\.EndpointsConfig\.app_default\.DriverOpts"):
         create_args(body, None, HOOK)
     bad = {**CLI_BODY, "NetworkingConfig": {"EndpointsConfig": {"default": {"Aliases": ["no spaces"]}}}}
     with pytest.raises(ConfigError, match="invalid alias"):
