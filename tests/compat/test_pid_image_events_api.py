@@ -4,8 +4,13 @@ inspect showing it back, a 400 naming the field for what it refuses) and image e
 19050-19099."""
 from __future__ import annotations
 
+import io
 import json
 import os
+import shutil
+import subprocess
+import tarfile
+import time
 import urllib.error
 import urllib.request
 
@@ -54,3 +59,57 @@ def _post(d: Daemon, path: str, body: dict) -> tuple[int, dict]:
             return resp.status, json.loads(resp.read() or b"{}")
     except urllib.error.HTTPError as exc:
         return exc.code, json.loads(exc.read() or b"{}")
+
+
+def _events(d: Daemon, *args: str) -> list[dict]:
+    out = d.docker("events", *args, "--format", "{{json .}}", check=True).stdout
+    return [json.loads(line) for line in out.splitlines()]
+
+
+def test_image_events_replayed_by_since_and_filtered(pdv, tmp_path):
+    d = pdv
+    since = str(int(time.time()) - 1)
+    image_id = d.docker("image", "inspect", "-f", "{{.Id}}", "busybox", check=True).stdout.strip()
+    d.docker("tag", "busybox", "pdvimg:1", check=True)
+    saved = str(tmp_path / "pdv.tar")
+    d.docker("save", "-o", saved, "pdvimg:1", check=True)
+    d.docker("rmi", "pdvimg:1", check=True)                       # busybox keeps its tag: untag only
+    d.docker("image", "load", "-i", saved, check=True)
+    d.docker("rmi", "pdvimg:1", check=True)
+    root = tmp_path / "rootfs.tar"
+    with tarfile.open(root, "w") as tf:
+        info = tarfile.TarInfo("hello")
+        info.size = 2
+        tf.addfile(info, io.BytesIO(b"hi"))
+    new_id = d.docker("import", str(root), "pdvimp", check=True).stdout.strip()
+    d.docker("rmi", "pdvimp", check=True)                         # its only tag: untag and delete
+    until = str(int(time.time()) + 1)
+    evs = _events(d, "--since", since, "--until", until, "--filter", "type=image")
+    got = [(e["Action"], e["Actor"]["ID"], e["Actor"]["Attributes"]["name"]) for e in evs]
+    assert got == [("tag", image_id, "pdvimg:1"), ("save", image_id, image_id), ("untag", image_id, image_id),
+                   ("load", image_id, image_id), ("untag", image_id, image_id), ("import", new_id, new_id),
+                   ("untag", new_id, new_id), ("delete", new_id, new_id)], got
+    assert all(e["Type"] == "image" and e["scope"] == "local" and e["timeNano"] // 10**9 == e["time"] for e in evs)
+    named = _events(d, "--since", since, "--until", until, "--filter", "image=pdvimg")
+    assert [e["Action"] for e in named] == ["tag"]                  # pdvimg:1 by name, without a tag
+    assert _events(d, "--since", since, "--until", until, "--filter", "type=container") == []
+
+
+def test_image_events_in_the_live_stream(pdv):
+    d = pdv
+    d.docker("image", "inspect", "busybox", check=True)             # the built-in busybox, made on first use
+    until = str(int(time.time()) + 4)
+    docker = [shutil.which("docker") or "/usr/local/bin/docker", "-H", d.unix_url, "events", "--until", until, "--filter", "type=image",
+              "--filter", "event=tag", "--filter", "event=untag", "--format", "{{json .}}"]
+    proc = subprocess.Popen(docker, stdout=subprocess.PIPE, text=True)
+    try:
+        time.sleep(1)
+        d.docker("tag", "busybox", "pdvlive", check=True)
+        d.docker("rmi", "pdvlive", check=True)
+        out, _ = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    got = [(e["Action"], e["Actor"]["Attributes"]["name"]) for e in map(json.loads, out.splitlines())]
+    assert got[0] == ("tag", "pdvlive:latest") and got[1][0] == "untag" and len(got) == 2, got
