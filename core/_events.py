@@ -8,7 +8,12 @@ snapshot. History (``history``): the containers that exist tell their ``create``
 each run) and the containers already removed (``destroy``). Events of the same container, action and
 time from both are one. The objects of plugins have no history: ``since`` replays container events only.
 
-Filters: ``type``, ``event``, ``container`` (id, id prefix or name), ``network``, ``volume``, ``label`` (the
+Image events (``image.events``) are journal lines of their own, written at the action by whoever acted:
+``since`` replays them, and every poll reads the journal's new lines (``_journal.tail``: one stat when
+nothing was appended), so the live stream has them too.
+
+Filters: ``type``, ``event``, ``container`` (id, id prefix or name), ``network``, ``volume``, ``image`` (an
+image event's id or name, a container's image; a name without a tag matches every tag), ``label`` (the
 labels every event carries in its attributes, as dockerd's do).
 """
 from __future__ import annotations
@@ -23,7 +28,7 @@ __all__ = ["EVENT_FILTERS", "POLL", "changes", "object_changes", "container_even
            "parse_window", "Snapshot", "follow"]
 
 POLL = 0.25
-EVENT_FILTERS = ("type", "event", "container", "label", "network", "volume")
+EVENT_FILTERS = ("type", "event", "container", "label", "network", "volume", "image")
 
 
 def parse_timestamp(text: str) -> float:
@@ -96,6 +101,13 @@ def _life_events(entry: dict[str, Any]) -> Iterator[dict[str, Any]]:
         yield container_event("destroy", *args, when=entry["removed"])
 
 
+def _logged(entry: dict[str, Any]) -> list[dict[str, Any]]:
+    """The event a journal line holds as streamed (an image's), if it is one."""
+    ev = entry.get("event")
+    ok = isinstance(ev, dict) and isinstance(ev.get("timeNano"), int) and isinstance(ev.get("Actor"), dict)
+    return [ev] if ok else []
+
+
 def history(journal: Iterable[dict[str, Any]], records: Iterable[Any], since: float | None,
             until: float | None) -> list[dict[str, Any]]:
     """Container events between ``since`` and ``until`` (inclusive), oldest first, each once."""
@@ -103,8 +115,8 @@ def history(journal: Iterable[dict[str, Any]], records: Iterable[Any], since: fl
     seen: dict[tuple[str, str, int], dict[str, Any]] = {}
     lives = list(journal) + [life(r) for r in records]
     for entry in lives:
-        for ev in _life_events(entry):
-            seen.setdefault((ev["id"], ev["Action"], ev["timeNano"]), ev)
+        for ev in _life_events(entry) if "event" not in entry else _logged(entry):
+            seen.setdefault((ev["Actor"]["ID"], ev["Action"], ev["timeNano"]), ev)
     lo = int((since or 0) * 1e9)
     hi = int(until * 1e9) if until is not None else None
     return sorted((e for e in seen.values() if e["timeNano"] >= lo and (hi is None or e["timeNano"] <= hi)),
@@ -158,6 +170,8 @@ def wanted(filters: dict[str, list[str]], ev: dict[str, Any]) -> bool:
         if filters.get(key) and not (kind == key and any(actor.startswith(v) or attributes.get("name") == v
                                                           for v in filters[key])):
             return False
+    if filters.get("image") and not _image_match(kind, actor, attributes, filters["image"]):
+        return False
     refs = filters.get("container")
     if not refs:
         return True
@@ -166,12 +180,38 @@ def wanted(filters: dict[str, list[str]], ev: dict[str, Any]) -> bool:
     return any(str(attributes.get("container", "")).startswith(r) for r in refs)
 
 
+def _image_match(kind: str, actor: str, attributes: dict[str, Any], refs: list[str]) -> bool:
+    """dockerd's ``image`` filter: an image event's id or name, a container event's image; ``busybox`` also
+    matches ``busybox:latest`` (a filter without a tag compares repositories)."""
+    if kind == "image":
+        names = (actor, str(attributes.get("name", "")))
+    elif kind == "container":
+        names = (str(attributes.get("image", "")),)
+    else:
+        return False
+
+    def repo(name: str) -> str:
+        head, _, last = name.rpartition("/")
+        return (f"{head}/" if head else "") + last.split(":")[0].split("@")[0]
+
+    for ref in refs:
+        for name in names:
+            if name == ref or (name.startswith("sha256:") and name[7:].startswith(ref.removeprefix("sha256:"))
+                               and len(ref.removeprefix("sha256:")) >= 12):
+                return True
+            if ":" not in ref.rpartition("/")[2] and "@" not in ref and repo(name) == ref:
+                return True
+    return False
+
+
 # -- snapshots and the whole stream --------------------------------------------------------------------------
 class Snapshot:
     """What the events are diffed from: the records and the plugins' objects, as they are now."""
 
     def __init__(self, engine: Any, plugins: Any) -> None:
         self.engine, self.plugins = engine, plugins
+        from ._journal import position
+        self.journal = position(engine.paths.root)  # first: what is appended while we look comes next time
         self.records = {rec.id: (rec.status, rec) for rec in engine.list(all=True)}
         self.objects = self._objects()
 
@@ -189,9 +229,12 @@ class Snapshot:
 
     def next(self) -> tuple["Snapshot", list[dict[str, Any]]]:
         """A fresh snapshot and the events since this one."""
+        from ._journal import tail
+        logged, pos = tail(self.engine.paths.root, self.journal)
         after = Snapshot(self.engine, self.plugins)
+        after.journal = pos
         evs = [record_event(action, rec) for action, rec in changes(self.records, after.records)]
-        return after, evs + object_changes(self.objects, after.objects)
+        return after, evs + object_changes(self.objects, after.objects) + [e for x in logged for e in _logged(x)]
 
 
 def follow(engine: Any, plugins: Any, filters: dict[str, list[str]], since: float | None,

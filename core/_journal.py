@@ -13,6 +13,10 @@ record appends — the CLI, the daemon, a supervisor, ``gc`` — without a lock:
 ``O_APPEND`` lands whole and in order (lines are kept under ``PIPE_BUF``, dropping labels if need be). A torn
 line (a crash mid-write) is skipped when read.
 
+Image actions (``image.events``) append one line each too, ``{"id": ACTOR, "event": EVENT}``: the event as
+streamed, since nothing else keeps an image's history. The live stream reads what was appended since it last
+looked (``position``/``tail``), across a rotation.
+
 Bounded: once the file passes ``MAX_BYTES`` the writer that notices renames it to ``events.jsonl.1``
 (replacing the older one), so the journal never holds more than about twice ``MAX_BYTES``; a writer that
 finds another rotating (a non-blocking flock on the file) leaves it to that one. ``gc`` rotates a file
@@ -25,7 +29,7 @@ import json
 import os
 from typing import Any
 
-__all__ = ["JOURNAL", "MAX_BYTES", "append", "read", "collect", "life"]
+__all__ = ["JOURNAL", "MAX_BYTES", "append", "read", "position", "tail", "collect", "life"]
 
 JOURNAL = "events.jsonl"
 MAX_BYTES = 1 << 20
@@ -75,23 +79,58 @@ def _rotate(fd: int, root: str, max_bytes: int) -> None:
         os.replace(path, path + ".1")
 
 
+def _entries(data: bytes) -> list[dict[str, Any]]:
+    out = []
+    for raw in data.splitlines():
+        try:
+            entry = json.loads(raw)
+        except ValueError:
+            continue  # a line torn by a crash
+        if isinstance(entry, dict) and isinstance(entry.get("id"), str):
+            out.append(entry)
+    return out
+
+
+def _read_from(path: str, offset: int = 0, inode: int | None = None) -> bytes:
+    """The bytes of ``path`` from ``offset`` (only whole lines), b"" when absent or not the file ``inode``."""
+    try:
+        with open(path, "rb") as f:
+            if inode is not None and os.fstat(f.fileno()).st_ino != inode:
+                return b""
+            f.seek(offset)
+            data = f.read()
+    except OSError:
+        return b""
+    return data[:data.rfind(b"\n") + 1]
+
+
 def read(root: str) -> list[dict[str, Any]]:
     """Every whole entry, oldest first (the rotated file, then the current one)."""
-    out = []
-    for path in (_path(root) + ".1", _path(root)):
-        try:
-            with open(path, "rb") as f:
-                data = f.read()
-        except OSError:
-            continue
-        for raw in data.splitlines():
-            try:
-                entry = json.loads(raw)
-            except ValueError:
-                continue  # a line torn by a crash
-            if isinstance(entry, dict) and isinstance(entry.get("id"), str):
-                out.append(entry)
-    return out
+    return _entries(_read_from(_path(root) + ".1") + _read_from(_path(root)))
+
+
+def position(root: str) -> tuple[int, int]:
+    """Where the journal ends now: ``(inode, size)`` of the current file, ``(0, 0)`` when there is none."""
+    try:
+        st = os.stat(_path(root))
+    except OSError:
+        return (0, 0)
+    return (st.st_ino, st.st_size)
+
+
+def tail(root: str, pos: tuple[int, int]) -> tuple[list[dict[str, Any]], tuple[int, int]]:
+    """The entries appended after ``pos`` (a ``position``) and the new position. After a rotation the rest of
+    the rotated file comes first, then the new file from its start. One stat when nothing was appended."""
+    now = position(root)
+    if now == pos:
+        return [], pos
+    inode, offset = pos
+    if now[0] == inode:
+        data = _read_from(_path(root), offset, inode)
+        return _entries(data), (inode, offset + len(data))
+    rest = _read_from(_path(root) + ".1", offset, inode) if inode else b""
+    data = _read_from(_path(root))
+    return _entries(rest + data), (now[0], len(data))
 
 
 def collect(root: str, reset: bool = False, max_bytes: int = MAX_BYTES) -> list[str]:

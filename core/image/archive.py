@@ -8,6 +8,8 @@
 - ``load(paths, images, fileobj)``: Docker's archives, old and new, and OCI image layout tars (see
   ``archive_load``).
 
+``save`` and ``load`` record their image events here (``events``), once the archive is written or loaded.
+
 The three live in their own modules (``layerblob``, ``archive_save``, ``archive_load``); this is their face.
 """
 from __future__ import annotations
@@ -22,7 +24,11 @@ __all__ = ["layer_blob", "layer_blob_info", "save", "load", "loaded_lines", "LAY
 def save(paths: Any, images: Any, refs: list[str], out: IO[bytes]) -> list[str]:
     """Write the images ``refs`` as one ``docker save`` archive to ``out``; the names written."""
     from .archive_save import save as _save
-    return _save(paths, images, refs, out)
+    from .events import record
+    written = _save(paths, images, refs, out)
+    for image_id in dict.fromkeys(images.get(ref)["id"] for ref in refs):
+        record(paths.root, "save", image_id)
+    return written
 
 
 def load(paths: Any, images: Any, fileobj: IO[bytes], *, name: str | None = None, progress: Any = None,
@@ -31,7 +37,11 @@ def load(paths: Any, images: Any, fileobj: IO[bytes], *, name: str | None = None
     name it was loaded as, or None). ``name``: only the image of that reference (docker-archive:PATH:REF,
     oci-archive:PATH:TAG). ``prefer``: ``docker`` or ``oci``, which index reads an archive that has both."""
     from .archive_load import load as _load
-    return _load(paths, images, fileobj, name=name, progress=progress, prefer=prefer)
+    from .events import record
+    recs = _load(paths, images, fileobj, name=name, progress=progress, prefer=prefer)
+    for rec in recs:
+        record(paths.root, "load", rec["id"])
+    return recs
 
 
 def loaded_lines(recs: list[dict[str, Any]]) -> list[str]:

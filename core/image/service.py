@@ -83,13 +83,21 @@ def pull_image(paths: Paths, text: str, *, platform: str | None = None, progress
         diff_ids = result.config["rootfs"]["diff_ids"]
         tag = [_tag_name(ref)] if ref.tag else []
         digest = f"{ref.familiar_name}@{result.ref_digest}"
-        return images.add(config=result.config, layers=chain_ids(diff_ids), image_id=result.manifest["config"]["digest"],
-                          tags=tag, repo_digests=[digest], manifest=result.manifest_digest)
+        rec = images.add(config=result.config, layers=chain_ids(diff_ids), image_id=result.manifest["config"]["digest"],
+                         tags=tag, repo_digests=[digest], manifest=result.manifest_digest)
     except BaseException:
         images.free_layers(made)
         raise
     finally:
         lease.__exit__()
+    _record(paths, "pull", ref)
+    return rec
+
+
+def _record(paths: Paths, action: str, ref: Reference) -> None:
+    """dockerd's pull/push event: Actor.ID the familiar reference, ``name`` its repository."""
+    from .events import record
+    record(paths.root, action, ref.familiar(), ref.familiar_name)
 
 
 def _tag_name(ref: Reference) -> str:
@@ -123,7 +131,9 @@ def push_image(paths: Paths, text: str, *, progress: Progress | None = None,
     rec = images.get(text)
     content = _content(paths)
     with content.lease():
-        return _push(images, rec, content, ref, options, progress)
+        digest = _push(images, rec, content, ref, options, progress)
+    _record(paths, "push", ref)
+    return digest
 
 
 def _push(images: Any, rec: dict[str, Any], content: Content, ref: Reference, options: "RegistryOptions",

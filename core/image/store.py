@@ -253,6 +253,12 @@ class Images:
                 rec["manifest"] = digest
                 self._write(os.path.join(self._records, image_id[7:] + ".json"), rec)
 
+    def _event(self, action: str, actor: str, tag: str | None = None) -> None:
+        """Record an image event in the journal (``image.events``; imported only by the actions that record):
+        the name is the image id, or Docker's form of the stored ``tag``."""
+        from .events import record, with_tag
+        record(self.paths.root, action, actor, with_tag(tag) if tag else None)
+
     def free_layers(self, chains: list[str]) -> None:
         """Remove the layers ``chains`` that no image lists (what a failed pull or import made)."""
         self._free(chains)
@@ -264,6 +270,7 @@ class Images:
             image_id, _ = self._find(ref, tags)
             tags[name] = image_id
             self._set_tags(tags)
+        self._event("tag", image_id, tag=name)
 
     def untag(self, name: str) -> str:
         """Remove one tag; returns the image id it named (the image stays, maybe dangling)."""
@@ -274,7 +281,8 @@ class Images:
                 raise NotFoundError(f"No such image: {name}")
             image_id = tags.pop(name)
             self._set_tags(tags)
-            return image_id
+        self._event("untag", image_id)
+        return image_id
 
     def remove(self, ref: str, users: list[str], force: bool = False) -> list[dict[str, str]]:
         """Docker's ``rmi``: a tag of an image with other tags is only untagged; otherwise the image is
@@ -290,6 +298,7 @@ class Images:
             if name is not None and len(own) > 1:
                 del tags[name]
                 self._set_tags(tags)
+                self._event("untag", image_id)
                 return [{"Untagged": name}]
             if len(own) > 1 and not force:
                 raise ConflictError(f"conflict: unable to delete {image_id[7:19]} (must be forced) - image is "
@@ -299,6 +308,7 @@ class Images:
                                     f"{users[0][:12]}")
             for t in own:
                 del tags[t]
+                self._event("untag", image_id)
             self._set_tags(tags)
             parent = (self._load(image_id) or {}).get("parent")
             return [{"Untagged": t} for t in own] + self._delete(image_id) + self._delete_steps(parent)
@@ -323,6 +333,7 @@ class Images:
         os.unlink(os.path.join(self._records, image_id[7:] + ".json"))
         kept = {c for other in self.list() for c in other["layers"]}
         out = [{"Deleted": image_id}]
+        self._event("delete", image_id)
         for chain in rec["layers"]:
             if chain not in kept and self.layers.remove(chain):
                 out.append({"Deleted": chain})
@@ -398,7 +409,9 @@ class Images:
     def import_tar(self, tar_paths: str | list[str], name: str, *, config: dict[str, Any] | None = None,
                    devices: bool = False) -> dict[str, Any]:
         with self._lease():
-            return self._import_tar(tar_paths, name, config=config, devices=devices)
+            view = self._import_tar(tar_paths, name, config=config, devices=devices)
+        self._event("import", view["id"])
+        return view
 
     def _import_tar(self, tar_paths: str | list[str], name: str, *, config: dict[str, Any] | None = None,
                     devices: bool = False) -> dict[str, Any]:
