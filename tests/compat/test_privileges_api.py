@@ -51,7 +51,7 @@ def test_docker_run_ulimit_sysctl_shm_size_and_inspect(daemon):
 @pytest.mark.parametrize("flags, message", [
     (["--cap-add", "NOPE"], "unknown capability"),
     (["--ulimit", "nofile=999999:999999"], "above nsrun's own"),
-    (["--sysctl", "kernel.shmmax=1", "--ipc", "host"], "HostConfig.IpcMode"),
+    (["--sysctl", "kernel.shmmax=1", "--ipc", "host"], "not allowed when IpcMode is host"),  # dockerd's words
     (["--oom-score-adj", "-999"], "CAP_SYS_RESOURCE"),
 ])
 def test_bad_privilege_values_are_one_line_and_create_nothing(daemon, flags, message):
