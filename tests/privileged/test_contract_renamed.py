@@ -33,7 +33,7 @@ def _rename_source(text: str, packages: dict[str, str], names: dict[str, str], d
                   lambda m: f'Option(("--{PREFIX}-{m.group(2).replace("_", "-")}",), "{PREFIX}_{m.group(2)}"',
                   text)
     for dest in dests:  # where a plugin reads or returns its own options
-        text = re.sub(rf'(options\.get\(|options\[|return \{{)"{dest}"', rf'\1"{PREFIX}_{dest}"', text)
+        text = re.sub(rf'(options\.get\(|options\[|return \{{|out\[|out\.get\(|out = \{{)"{dest}"', rf'\1"{PREFIX}_{dest}"', text)
     # plugin names where plugins name each other (REQUIRES/CONFLICTS)
     def names_in(m: re.Match) -> str:
         return m.group(1) + re.sub(r'"(\w+)"', lambda n: f'"{names.get(n.group(1), n.group(1))}"', m.group(2))
