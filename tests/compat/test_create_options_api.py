@@ -1,32 +1,20 @@
 """The docker CLI's create options mapped by their owners through ``nsrun daemon``: ``--add-host``, ``--dns*``
 (net), ``--domainname``, ``--uts``, ``--ipc`` (uts, ipc), ``--stop-timeout`` (core): the effect inside the
-container, inspect showing them back, bad values a 400 naming the field. Names cop*, TCP ports 18900-18949."""
+container, inspect showing them back, bad values a 400 naming the field. Names cop*."""
 from __future__ import annotations
 
 import json
 import os
 import time
 
-import pytest
 
 from conftest import Daemon
 
-_PORTS = iter(range(18900 + (os.getpid() % 5) * 10, 18950))
 NONE = ("--network", "none")
 
 
-@pytest.fixture
-def cop(nsrun_root: str, docker_cli: str):
-    d = Daemon(nsrun_root)
-    d.port = next(_PORTS)
-    d.start()
-    yield d
-    d.stop()
-    assert d.leftovers() == [], "the test left containers behind"
-
-
-def test_hosts_dns_domainname_and_inspect(cop):
-    d = cop
+def test_hosts_dns_domainname_and_inspect(daemon):
+    d = daemon
     out = d.docker("run", "--rm", "--add-host", "db:10.9.8.7", "--add-host", "gw:host-gateway",
                    "--dns", "192.0.2.53", "--dns-search", "corp.example", "--dns-option", "ndots:3",
                    "-h", "box", "--domainname", "example.org", "busybox", "sh", "-c",
@@ -46,8 +34,8 @@ def test_hosts_dns_domainname_and_inspect(cop):
         d.docker("rm", "copi", check=True)
 
 
-def test_ipc_and_uts_of_a_running_container_and_stop_timeout(cop):
-    d = cop
+def test_ipc_and_uts_of_a_running_container_and_stop_timeout(daemon):
+    d = daemon
     d.docker("run", "-d", "--name", "copsrv", *NONE, "-h", "copbox", "--stop-timeout", "1", "busybox", "sh", "-c",
              "trap '' TERM; touch /dev/mqueue/copq; while :; do sleep 0.1; done", check=True)
     try:
@@ -64,8 +52,8 @@ def test_ipc_and_uts_of_a_running_container_and_stop_timeout(cop):
         d.docker("rm", "-f", "copsrv")
 
 
-def test_bad_values_are_a_400_naming_the_field(cop):
-    d = cop
+def test_bad_values_are_a_400_naming_the_field(daemon):
+    d = daemon
     for body, words in (({"HostConfig": {"Dns": ["1.2.3"]}}, "HostConfig.Dns"),
                         ({"HostConfig": {"ExtraHosts": ["nocolon"]}}, "HostConfig.ExtraHosts"),
                         ({"HostConfig": {"DnsSearch": ["bad_domain!"]}}, "HostConfig.DnsSearch"),

@@ -1,36 +1,14 @@
 """``docker events --since/--until`` (history from the records and the event journal), ``docker system df
 [-v]``, ``docker system prune [-a] [--volumes] -f`` and ``/info``'s counts, through a private ``nsrun
-daemon`` with the real docker CLI and docker-py. Names evdf*, TCP ports 18800-18899, ``--network none``."""
+daemon`` with the real docker CLI and docker-py. Names evdf*, ``--network none``."""
 from __future__ import annotations
 
 import json
-import os
 import time
 
-import pytest
 
 from conftest import Daemon
 
-_PORTS = iter(range(18800 + (os.getpid() % 10) * 10, 18900))
-
-
-@pytest.fixture
-def evdf(nsrun_root: str, docker_cli: str):
-    """The compat ``daemon`` fixture, on a port of this task's range."""
-    d = Daemon(nsrun_root)
-    d.port = next(_PORTS)
-    d.start()
-    yield d
-    d.stop()
-    assert d.leftovers() == [], "the test left containers behind"
-
-
-@pytest.fixture
-def evdf_client(evdf: Daemon):
-    import docker
-    client = docker.DockerClient(base_url=evdf.unix_url, timeout=60)
-    yield client
-    client.close()
 
 
 def _events(d: Daemon, *args: str) -> list[dict]:
@@ -38,8 +16,8 @@ def _events(d: Daemon, *args: str) -> list[dict]:
     return [json.loads(line) for line in out.splitlines() if line.strip()]
 
 
-def test_docker_events_replays_the_past_and_stops_at_until(evdf):
-    d = evdf
+def test_docker_events_replays_the_past_and_stops_at_until(daemon):
+    d = daemon
     d.docker("run", "--name", "evdf-ev1", "--network", "none", "busybox", "sh", "-c", "exit 3")
     d.docker("start", "-a", "evdf-ev1")                                        # a second run: exit 3 again
     d.docker("rm", "evdf-ev1", check=True)
@@ -69,8 +47,8 @@ def test_docker_events_replays_the_past_and_stops_at_until(evdf):
         d.docker("rm", "-f", "evdf-ev2")
 
 
-def test_docker_py_events_window_and_bad_input(evdf, evdf_client):
-    client = evdf_client
+def test_docker_py_events_window_and_bad_input(daemon, docker_client):
+    client = docker_client
     t0 = int(time.time()) - 1
     client.containers.run("busybox", ["sh", "-c", "exit 4"], name="evdf-py1", network_mode="none", detach=True
                           ).wait()
@@ -87,12 +65,12 @@ def test_docker_py_events_window_and_bad_input(evdf, evdf_client):
     assert late.status_code == 400
     assert late.json()["message"] == "`since` time (10) cannot be after `until` time (3)"
     assert client.api._get(url, params={"filters": json.dumps({"bogus": ["x"]})}).status_code == 400
-    res = evdf.docker("events", "--since", "10", "--until", "3")
+    res = daemon.docker("events", "--since", "10", "--until", "3")
     assert res.returncode != 0 and "cannot be after `until` time" in res.stderr, res.stderr
 
 
-def test_system_df_and_info_counts(evdf, evdf_client):
-    d, client = evdf, evdf_client
+def test_system_df_and_info_counts(daemon, docker_client):
+    d, client = daemon, docker_client
     d.docker("volume", "create", "evdf-vol", check=True)
     d.docker("run", "--name", "evdf-df1", "--network", "none", "-v", "evdf-vol:/data", "busybox", "sh", "-c",
              "head -c 300000 /dev/zero > /data/f; head -c 200000 /dev/zero > /written", check=True)
@@ -126,8 +104,8 @@ def test_system_df_and_info_counts(evdf, evdf_client):
         d.docker("volume", "rm", "evdf-vol")
 
 
-def test_system_prune_with_the_docker_cli_and_docker_py(evdf, evdf_client):
-    d, client = evdf, evdf_client
+def test_system_prune_with_the_docker_cli_and_docker_py(daemon, docker_client):
+    d, client = daemon, docker_client
     d.docker("volume", "create", "evdf-pv", check=True)
     d.docker("network", "create", "--subnet", "10.218.88.0/24", "evdf-pn", check=True)
     d.docker("run", "--name", "evdf-p1", "--network", "none", "busybox", "sh", "-c",

@@ -14,26 +14,14 @@ import time
 import urllib.error
 import urllib.request
 
-import pytest
 
 from conftest import Daemon
 
-_PORTS = iter(range(19050 + (os.getpid() % 5) * 10, 19100))
 NONE = ("--network", "none")
 
 
-@pytest.fixture
-def pdv(nsrun_root: str, docker_cli: str):
-    d = Daemon(nsrun_root)
-    d.port = next(_PORTS)
-    d.start()
-    yield d
-    d.stop()
-    assert d.leftovers() == [], "the test left containers behind"
-
-
-def test_pid_host_with_init_and_inspect(pdv):
-    d = pdv
+def test_pid_host_with_init_and_inspect(daemon):
+    d = daemon
     host_ns = os.readlink("/proc/self/ns/pid")
     out = d.docker("run", "--rm", *NONE, "--pid", "host", "--init", "busybox", "sh", "-c",
                    f"readlink /proc/self/ns/pid; test -d /proc/{os.getpid()} && echo seen", check=True).stdout
@@ -66,8 +54,8 @@ def _events(d: Daemon, *args: str) -> list[dict]:
     return [json.loads(line) for line in out.splitlines()]
 
 
-def test_image_events_replayed_by_since_and_filtered(pdv, tmp_path):
-    d = pdv
+def test_image_events_replayed_by_since_and_filtered(daemon, tmp_path):
+    d = daemon
     since = str(int(time.time()) - 1)
     image_id = d.docker("image", "inspect", "-f", "{{.Id}}", "busybox", check=True).stdout.strip()
     d.docker("tag", "busybox", "pdvimg:1", check=True)
@@ -95,8 +83,8 @@ def test_image_events_replayed_by_since_and_filtered(pdv, tmp_path):
     assert _events(d, "--since", since, "--until", until, "--filter", "type=container") == []
 
 
-def test_image_events_in_the_live_stream(pdv):
-    d = pdv
+def test_image_events_in_the_live_stream(daemon):
+    d = daemon
     d.docker("image", "inspect", "busybox", check=True)             # the built-in busybox, made on first use
     until = str(int(time.time()) + 4)
     docker = [shutil.which("docker") or "/usr/local/bin/docker", "-H", d.unix_url, "events", "--until", until, "--filter", "type=image",
