@@ -29,19 +29,25 @@ def containers(engine: Any, plugins: Any) -> tuple[list[str], int]:
     return deleted, reclaimed
 
 
+def _images_in_use(engine: Any) -> set[str]:
+    """The ids of the images some container (any status) was made from."""
+    used = set()
+    for rec in engine.list(all=True):
+        if rec.spec.image:
+            try:
+                used.add(engine.images.get(rec.spec.image)["id"])
+            except Exception:  # noqa: BLE001 - its image is gone already
+                pass
+    return used
+
+
 def build_cache(engine: Any) -> tuple[list[str], int]:
     """Remove the builder's cached steps (untagged ``build_key`` images) no container uses; (the ids removed,
     the bytes of the layers that went with them)."""
     images = engine.images
     layers = images.layers
     before = {c: int(layers.meta(c).get("size") or 0) for c in layers.list()}
-    used = set()
-    for rec in engine.list(all=True):
-        if rec.spec.image:
-            try:
-                used.add(images.get(rec.spec.image)["id"])
-            except Exception:  # noqa: BLE001 - its image is gone already
-                pass
+    used = _images_in_use(engine)
     removed = []
     for meta in images.list():
         if _cache_step(meta) and meta["id"] not in used:
@@ -59,13 +65,7 @@ def images(engine: Any, all_: bool = False) -> tuple[list[dict[str, str]], int]:
     bytes of the images deleted)."""
     store = engine.images
     before = {m["id"]: m.get("size", 0) for m in store.list()}
-    keep = set()
-    for rec in engine.list(all=True):
-        if rec.spec.image:
-            try:
-                keep.add(store.get(rec.spec.image)["id"])
-            except Exception:  # noqa: BLE001 - its image is gone already
-                pass
+    keep = _images_in_use(engine)
     if all_:
         removed: list[dict[str, str]] = []
         for meta in store.list():

@@ -120,6 +120,16 @@ async def attach(request: web.Request) -> web.StreamResponse:
     return conn.response if conn is not None else web.Response(status=500)
 
 
+async def _write_all(fd: int, data: bytes) -> None:
+    """All of ``data`` into the non-blocking FIFO ``fd``, waiting while it is full."""
+    view = memoryview(data)
+    while view:
+        try:
+            view = view[os.write(fd, view):]
+        except BlockingIOError:
+            await asyncio.sleep(0.005)
+
+
 async def _feed_stdin(d: Any, rec: Any, conn: Any, keys: bytes) -> bool:
     """Client bytes -> the container's stdin FIFO, watched for the detach ``keys`` (``_detachkeys``): True
     when the client detached (the container keeps running). At the client's EOF, close the FIFO (once the
@@ -135,20 +145,9 @@ async def _feed_stdin(d: Any, rec: Any, conn: Any, keys: bytes) -> bool:
     try:
         while data := await conn.read():
             data, detached = escape.feed(data)
-            if detached:
-                view = memoryview(data)
-                while view:
-                    try:
-                        view = view[os.write(fd, view):]
-                    except BlockingIOError:
-                        await asyncio.sleep(0.005)
+            await _write_all(fd, data)
+            if detached:  # what came before the keys went in; the container goes on
                 return True
-            view = memoryview(data)
-            while view:
-                try:
-                    view = view[os.write(fd, view):]
-                except BlockingIOError:
-                    await asyncio.sleep(0.005)
         for _ in range(2000):  # until the supervisor opened its end (or the container is gone)
             fresh = d.engine.store.load(rec.id)
             if fresh is None or fresh.status != "created":
