@@ -76,7 +76,7 @@ def installed_hooks(only: str | None = None) -> Any:
 # uses. A plugin's ``from nsrun import hookimpl`` loads what it names, once.
 _LAZY = {"ContainerSpec": "_context", "IdMap": "_context", "Mount": "_context", "Paths": "_context",
          "RunContext": "_context", "Stash": "_context", "StashKey": "_context", "defer_close": "_deferred",
-         "Fields": "_fields", "Option": "_plugins", "fork_command": "_spawn", "hookimpl": "hookspecs",
+         "Fields": "_fields", "Option": "_options", "fork_command": "_spawn", "hookimpl": "_hookimpl",
          "CLONE_NEWIPC": "syscalls", "CLONE_NEWNET": "syscalls", "CLONE_NEWNS": "syscalls",
          "CLONE_NEWPID": "syscalls", "CLONE_NEWUSER": "syscalls", "CLONE_NEWUTS": "syscalls",
          "FieldSource": "_fieldsource", "FieldError": "_fieldsource", "Route": "_routes", "ApiRequest": "_routes",

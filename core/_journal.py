@@ -25,9 +25,13 @@ a full disk loses history, not a container.
 """
 from __future__ import annotations
 
-import json
 import os
-from typing import Any
+
+TYPE_CHECKING = False  # no typing import at run time (it imports re): nsrun-oci delete imports this
+if TYPE_CHECKING:
+    from typing import Any
+
+from ._jsonlite import compact, loads
 
 __all__ = ["JOURNAL", "MAX_BYTES", "append", "read", "position", "tail", "collect", "life"]
 
@@ -41,10 +45,10 @@ def _path(root: str) -> str:
 
 
 def _line(entry: dict[str, Any]) -> bytes:
-    line = json.dumps(entry, separators=(",", ":")).encode() + b"\n"
+    line = compact(entry).encode() + b"\n"
     if len(line) > _LINE_MAX:
         entry = {**entry, "labels": {}}
-        line = json.dumps(entry, separators=(",", ":")).encode() + b"\n"
+        line = compact(entry).encode() + b"\n"
     return line[:_LINE_MAX - 1] + b"\n" if len(line) > _LINE_MAX else line
 
 
@@ -83,7 +87,7 @@ def _entries(data: bytes) -> list[dict[str, Any]]:
     out = []
     for raw in data.splitlines():
         try:
-            entry = json.loads(raw)
+            entry = loads(raw)
         except ValueError:
             continue  # a line torn by a crash
         if isinstance(entry, dict) and isinstance(entry.get("id"), str):

@@ -6,14 +6,14 @@ pure-Python fallbacks.
 ``loads(text)`` is ``json.loads`` (the same C scanner, the same results; an error is the same
 ``json.JSONDecodeError``, a ValueError: the C scanner imports ``json.decoder`` to raise it). ``dumps(obj)`` is
 ``json.dumps(obj)`` and ``dumps(obj, indent=N)`` is ``json.dumps(obj, indent=N)``, byte for byte (ASCII,
-``", "``/``": "`` separators); objects ``json`` cannot encode raise TypeError as it does. The indented form
+``", "``/``": "`` separators; ``compact`` with ``","``/``":"``); objects ``json`` cannot encode raise TypeError as it does. The indented form
 handles str keys and finite numbers (what records hold) and hands anything else to ``json`` itself.
 """
 from __future__ import annotations
 
 import _json
 
-__all__ = ["loads", "dumps"]
+__all__ = ["loads", "dumps", "compact"]
 
 _CONSTANTS = {"-Infinity": float("-inf"), "Infinity": float("inf"), "NaN": float("nan")}
 
@@ -56,6 +56,12 @@ def _default(obj: object) -> object:
 
 _encode = _json.make_encoder(None, _default, _json.encode_basestring_ascii, None, ": ", ", ", False, False, True)
 _string = _json.encode_basestring_ascii
+_compact = _json.make_encoder(None, _default, _json.encode_basestring_ascii, None, ":", ",", False, False, True)
+
+
+def compact(obj: object) -> str:
+    """``json.dumps(obj, separators=(",", ":"))`` (the journal's lines)."""
+    return "".join(_compact(obj, 0))
 
 
 def dumps(obj: object, indent: int | None = None) -> str:

@@ -98,7 +98,7 @@ class LoadedPlugins:
             yield impl.plugin_name, functools.partial(_only, self.pm.subset_hook_caller(hook, others), kwargs)
 
 
-PER_PLUGIN = ("teardown", "gc")  # called implementation by implementation (``each``): no hook wrappers
+PER_PLUGIN = ("teardown", "gc", "collect")  # called implementation by implementation (``each``): no hook wrappers
 
 
 def _only(caller: Any, kwargs: dict[str, Any]) -> Any:

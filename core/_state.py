@@ -10,7 +10,10 @@ import contextlib
 import fcntl
 import os
 import time
-from typing import Any, Iterator
+
+TYPE_CHECKING = False  # no typing import at run time (it imports re): nsrun-oci delete imports this
+if TYPE_CHECKING:
+    from typing import Any, Iterator
 
 from ._context import ContainerSpec, Paths
 from ._proc import alive, process_start_time

@@ -17,9 +17,9 @@ in reverse, so pluggy's last-registered-first IS that order). ``tryfirst``/``try
 (``@hookimpl(wrapper=True)``) wrap every implementation of the hook. Hooks a plugin defines in its
 ``HOOKSPECS`` run in the same order. Results are pluggy's: a list of the non-None returns.
 
-Two hooks are called implementation by implementation, because every plugin must get its turn and each
-failure must name its plugin: ``teardown`` (reverse pipeline order) and ``gc``. A hook wrapper on either is
-refused when the plugin is loaded (``PluginError``): there would be no single call for it to wrap.
+Three hooks are called implementation by implementation, because every plugin must get its turn and each
+failure must name its plugin: ``teardown`` (reverse pipeline order), ``gc`` and ``collect``. A hook wrapper on
+any of them is refused when the plugin is loaded (``PluginError``): there would be no single call for it to wrap.
 
 Any other failure stops the hook and the run; the exception carries the name of the plugin that raised it
 (an OSError from ``post_start`` becomes ``SetupError(plugin=...)``; the child reports ``{stage, plugin}``).
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
 PROJECT = "nsrun"
 hookspec = pluggy.HookspecMarker(PROJECT)
-hookimpl = pluggy.HookimplMarker(PROJECT)
+from ._hookimpl import hookimpl  # noqa: E402 - pluggy's marker, without pluggy (see there)
 
 
 @hookspec
@@ -133,6 +133,22 @@ def teardown(ctx: RunContext, status: int | None) -> None:
 
     Called once per plugin, in reverse pipeline order, always — after success, failure or a partial
     start (``status`` is None when the command never ran). One plugin's failure never stops another's.
+    """
+
+
+@hookspec
+def collect(paths: Paths, cid: str, info: dict[str, Any]) -> list[str] | None:
+    """[parent] The container ``cid`` is gone for good (``nsrun-oci delete``: its processes are dead and its
+    record is removed next): remove what you made for it that outlives it — exactly what you recorded in its
+    ``info`` (``ctx.info`` as saved when it was created; ``{}`` when its creation was cut short, before that),
+    without scanning for other containers' leftovers (that is ``gc``'s job).
+
+    Called for the container's own plugins, each on its own, in pipeline order; raising is reported as one
+    line naming you and the others go on. No hook wrappers. A plugin that implements ``gc`` and not this
+    hook has its ``gc`` called instead (this container not in ``live``). The implementations are resolved
+    when the container is created and called from that record without a plugin manager: keep yours a
+    module-level function of your plugin's module (anything else is still called, through pluggy).
+    Return human-readable lines describing what you removed.
     """
 
 

@@ -5,8 +5,8 @@ the second ``--force`` of a container that is gone) per ``run --rm``, and ``stat
 call is a Python start. This parser takes runc's command line as ``cli`` does (Go's single-dash long options,
 ``--opt=value``) for ``state``, ``start``, ``kill``, ``delete``, ``list``, ``create`` and ``--version``, and
 runs them without argparse; ``state``, ``start``, ``kill``, ``list`` and a ``delete`` with nothing to collect
-import no more than ``_light`` (os calls, ``_jsonlite``). ``delete`` loads only the container's own plugins
-that collect (``gc``); ``create`` runs ``Runtime.create`` as ``cli`` does. Anything else — another command,
+import no more than ``_light`` (os calls, ``_jsonlite``). ``delete`` calls the container's own plugins'
+``collect`` from the plan its record keeps (``_remove``, ``_collect``: no plugin manager); ``create`` runs ``Runtime.create`` as ``cli`` does. Anything else — another command,
 ``--help``, ``--debug``, an option or value this parser does not know, a malformed line — goes to ``cli.main``
 unchanged, which also prints every usage error, so both paths answer alike.
 """
@@ -122,9 +122,11 @@ def _run(root: str | None, command: str, opts: dict, words: list[str], log: obje
     cid = words[0]
     if command == "delete":
         if _light.stop_for_delete(_light.find(containers, cid), cid, bool(opts.get("force"))):
-            from .runtime import Runtime
-            for line in Runtime(root).collect(cid):
-                log.write("warning", line)  # type: ignore[attr-defined]
+            entry = _light.find(containers, cid)  # as it is now its processes are gone
+            if entry is not None:
+                from ._remove import remove
+                for line in remove(root, entry):
+                    log.write("warning", line)  # type: ignore[attr-defined]
         return 0
     signal = 0
     if command == "kill":  # the signal first, as cli parses it before it looks for the container

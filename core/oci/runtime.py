@@ -6,9 +6,11 @@ State: a container is an nsrun record (``Store``: ``<root>/containers/<64 hex>/`
 read from the kernel every time (``_light``, where the verbs that need no plugin live: ``state``, ``start``,
 ``kill``, ``list`` and ``delete``'s checks, which ``entry`` runs without importing this module).
 
-``delete`` kills what is left and collects what the plugins made through their ``gc`` hook (the container's
-cgroup ...), as ``nsrun gc`` does after a crash, then removes the record: a container created by a process
-that is gone has no ``ctx.stash`` to tear down from, by design.
+``delete`` kills what is left and collects what the plugins made for it through their ``collect`` hook (the
+container's cgroup ...; ``gc`` for a plugin without one), from what they recorded in its ``info``, then removes
+the record (``_remove``): a container created by a process that is gone has no ``ctx.stash`` to tear down
+from, by design. The implementations to call are resolved at ``create`` and kept in the record
+(``_collect.plan``), so ``delete`` loads no plugin manager.
 """
 from __future__ import annotations
 
@@ -101,8 +103,11 @@ class Runtime:
             raise ConflictError(f"container with id exists: {cid}") from None
         fds: list[int] = []
         try:
+            from .._collect import plan
+            # what delete calls to collect it, resolved now that the plugins are loaded (``_collect``)
             record.update(status="creating", oci={"bundle": bundle, "rootfs": ctx.spec.rootfs,
-                                                  "annotations": annotations, "hooks": hooks})
+                                                  "annotations": annotations, "hooks": hooks},
+                          collect=plan(loaded))
             fifo = os.path.join(record.dir, FIFO)
             os.mkfifo(fifo, 0o600)
             os.chmod(fifo, 0o622)  # the container's user (any uid, any user namespace) opens it to write
@@ -227,30 +232,13 @@ class Runtime:
         return self.collect(cid)
 
     def collect(self, cid: str) -> list[str]:
-        """``delete`` once the container's processes are gone (``_light.stop_for_delete``): its plugins' ``gc``
-        and its record (``_collect``)."""
-        rec = self.lookup(cid)
-        return self._collect(rec) if rec is not None else []
-
-    def _collect(self, rec: Record) -> list[str]:
-        """The ``gc`` of the container's own plugins (the record names them; the others made nothing for it)
-        for this container alone (every other container of the root counts as live), then the record.
-        Failures are returned as lines naming their plugin (the caller logs them)."""
-        from .._gc import plugin_gc
-        live = {r.id for r in self.store.list() if r.id != rec.id and self.status(r) != "stopped"}
-        lines = [line for line in plugin_gc(self.paths, live, only=rec.spec.plugins)
-                 if "failed" in line or "not collected" in line]
-        state = self._state(rec)
-        with rec.lock():
-            self.store.remove(rec.id)
-        hooks = (rec.state.get("oci") or {}).get("hooks") or {}
-        if hooks.get("poststop"):
-            from .hooks import run_hooks
-            try:
-                run_hooks(hooks, ("poststop",), {**state, "status": "stopped", "pid": 0})
-            except NsrunError as exc:
-                lines.append(exc.message)
-        return lines
+        """``delete`` once the container's processes are gone (``_light.stop_for_delete``): what its plugins
+        made for it and its record (``_remove``)."""
+        entry = _light.find(self.paths.containers, cid)
+        if entry is None:
+            return []
+        from ._remove import remove
+        return remove(self.paths.root, entry)
 
 
 # The parts of an exec's process that must be the container's own (the plugins apply the container's to every

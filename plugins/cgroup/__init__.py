@@ -40,7 +40,10 @@ from __future__ import annotations
 
 import os
 
-from typing import Any
+
+TYPE_CHECKING = False  # no typing import at run time (it imports re): nsrun-oci delete imports this
+if TYPE_CHECKING:
+    from typing import Any
 
 from nsrun import ConfigError, Option, RunContext, StashKey, hookimpl
 from nsrun.syscalls import CLONE_NEWCGROUP, unshare
@@ -243,6 +246,19 @@ def teardown(ctx: RunContext, status: int | None) -> None:
 def gc(paths: Any, live: frozenset, reset: bool) -> list[str]:
     from .host import collect
     return collect(paths, live)
+
+
+@hookimpl
+def collect(paths: Any, cid: str, info: dict) -> list[str]:
+    """The container's cgroups: exactly the directories its record names (``info["Cgroup"]``, written at
+    create); for a creation cut short before it recorded them, this container's name is looked for as ``gc``
+    looks for every dead container's."""
+    if ((info.get("Cgroup") or {}).get("dirs")):
+        from .tree import Cgroup
+        Cgroup.from_info(info).remove()
+        return [f"removed the cgroups of container {cid[:12]}"]
+    from .host import collect as collect_dead
+    return collect_dead(paths, frozenset(), only=cid)
 
 
 @hookimpl

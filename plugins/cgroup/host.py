@@ -202,10 +202,12 @@ def joiner(dirs: list[str]) -> Placer:
     return Placer(warm, [f"{d}/cgroup.procs" for d in dirs]).start()
 
 
-def collect(paths: Any, live: frozenset) -> list[str]:
+def collect(paths: Any, live: frozenset, only: str | None = None) -> list[str]:
     """Remove the cgroups of this root's containers (``nsr<tag>-<id>``) that are not in ``live``, in every
-    hierarchy, anywhere beneath the caller's own cgroup (``--cgroup-parent`` levels included)."""
-    mine = re.compile(rf"^{re.escape(cgroup_name(paths.tag, ''))}([0-9a-f]{{64}})$")
+    hierarchy, anywhere beneath the caller's own cgroup (``--cgroup-parent`` levels included); ``only``:
+    those of that one container."""
+    ids = re.escape(only) if only else "[0-9a-f]{64}"
+    mine = re.compile(rf"^{re.escape(cgroup_name(paths.tag, ''))}({ids})$")
     found: dict[str, dict[str, str]] = {}
     hiers = own_cgroups()
     for h in hiers:

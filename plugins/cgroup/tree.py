@@ -17,7 +17,10 @@ import errno
 import os
 import _signal as signal
 import time
-from typing import Any
+
+TYPE_CHECKING = False  # no typing import at run time (it imports re): nsrun-oci delete imports this
+if TYPE_CHECKING:
+    from typing import Any
 
 from nsrun import ConfigError, NsrunError, SetupError
 

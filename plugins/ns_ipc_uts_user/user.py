@@ -196,6 +196,16 @@ def _unmount_view(ctx: RunContext, remove_dir: bool) -> None:
 @hookimpl
 def gc(paths, live: set[str]) -> list[str]:
     """Unmount image views left on the host by a run killed between post_userns and post_start."""
+    return _unmount_views(paths, lambda cid: cid not in live)
+
+
+@hookimpl
+def collect(paths, cid: str) -> list[str]:
+    """This container's image view, if a creation killed between post_userns and post_start left it."""
+    return _unmount_views(paths, lambda other: other == cid)
+
+
+def _unmount_views(paths, dead) -> list[str]:  # noqa: ANN001
     from nsrun import syscalls
     lines = []
     prefix = os.path.join(paths.containers, "")
@@ -203,8 +213,7 @@ def gc(paths, live: set[str]) -> list[str]:
         targets = [line.split()[4] for line in f]
     for target in targets:
         if target.startswith(prefix) and target.endswith("/lower"):
-            cid = target[len(prefix):].split("/")[0]
-            if cid not in live:
+            if dead(target[len(prefix):].split("/")[0]):
                 syscalls.umount(target, syscalls.MNT_DETACH)
                 lines.append(f"user: unmounted {target}")
     return lines

@@ -178,6 +178,14 @@ def gc(paths, live, reset):
 
 
 @hookimpl
+def collect(paths, cid, info):
+    """Nothing of one container's outlives its processes on the host: its mounts are made in its own mount
+    namespace, its files in its directory (removed with its record); volumes outlive containers by design,
+    and half-made volume directories are ``gc``'s (no container's)."""
+    return None
+
+
+@hookimpl
 def pre_clone(ctx: RunContext) -> int:
     if planned := ctx.stash.get(PLAN_KEY):  # volumes made (named ones on first use), mounts contributed
         from .plan import realize

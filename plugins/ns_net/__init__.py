@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import Any
+
+TYPE_CHECKING = False  # no typing import at run time (it imports re): nsrun-oci delete imports this
+if TYPE_CHECKING:
+    from typing import Any
 
 from nsrun import (CLONE_NEWNET, ConfigError, Fields, NotFoundError, Option, Paths, RunContext, StashKey,
                    find_container, hookimpl, process_start_time)
@@ -78,7 +81,7 @@ class Plan(Fields):
 PLAN_KEY = StashKey[Plan]()
 
 
-FIREWALL_KEY = StashKey[Any]()
+FIREWALL_KEY: StashKey[Any] = StashKey()
 
 
 def _firewall(ctx: RunContext) -> Any:
@@ -379,6 +382,22 @@ def preload() -> None:
 def gc(paths: Paths, live: set[str], reset: bool) -> list[str]:
     from .reconcile import collect
     return collect(paths, live, reset)
+
+
+_NOTHING_ON_THE_HOST = ("host", "none")  # and ns:PATH, container:NAME: someone else's namespace
+
+
+@hookimpl
+def collect(paths: Paths, cid: str, info: dict[str, Any]) -> list[str] | None:
+    """Only a bridged container leaves something on the host (its lease, ports, a veth end); one whose record
+    says it had the host's network, none, or someone else's namespace made nothing. Otherwise (bridged, or a
+    creation cut short before it recorded its mode) ``gc`` of what is this container's alone."""
+    mode = str(((info.get("NetworkSettings") or {}).get("NetworkMode")) or "")
+    if mode in _NOTHING_ON_THE_HOST or mode.startswith(("ns:", "container:")):
+        return None
+    from nsrun import list_containers
+    from .reconcile import collect as reconcile
+    return reconcile(paths, frozenset(c["id"] for c in list_containers(paths) if c["id"] != cid), False)
 
 
 @hookimpl
