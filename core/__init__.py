@@ -77,8 +77,8 @@ def installed_hooks(only: str | None = None) -> Any:
 _LAZY = {"ContainerSpec": "_context", "IdMap": "_context", "Mount": "_context", "Paths": "_context",
          "RunContext": "_context", "Stash": "_context", "StashKey": "_context", "defer_close": "_deferred",
          "Fields": "_fields", "Option": "_options", "fork_command": "_spawn", "hookimpl": "_hookimpl",
-         "CLONE_NEWIPC": "syscalls", "CLONE_NEWNET": "syscalls", "CLONE_NEWNS": "syscalls",
-         "CLONE_NEWPID": "syscalls", "CLONE_NEWUSER": "syscalls", "CLONE_NEWUTS": "syscalls",
+         "CLONE_NEWIPC": "_clone", "CLONE_NEWNET": "_clone", "CLONE_NEWNS": "_clone", "CLONE_NEWPID": "_clone",
+         "CLONE_NEWUSER": "_clone", "CLONE_NEWUTS": "_clone", "CLONE_NEWCGROUP": "_clone",
          "FieldSource": "_fieldsource", "FieldError": "_fieldsource", "Route": "_routes", "ApiRequest": "_routes",
          "ApiResponse": "_routes", "format_table": "_console", "parse_filters": "_filters",
          "filter_items": "_filters", "labels_match": "_filters", "parse_time": "_parse"}
@@ -98,7 +98,7 @@ __all__ = [
     "hookimpl", "RunContext", "ContainerSpec", "Paths", "Stash", "StashKey", "Mount", "IdMap", "Option",
     "NsrunError", "ConfigError", "ConflictError", "NotFoundError", "PluginError", "SetupError",
     "ChildSetupError", "TeardownError",
-    "CLONE_NEWIPC", "CLONE_NEWNET", "CLONE_NEWNS", "CLONE_NEWPID", "CLONE_NEWUSER", "CLONE_NEWUTS",
+    "CLONE_NEWIPC", "CLONE_NEWNET", "CLONE_NEWNS", "CLONE_NEWPID", "CLONE_NEWUSER", "CLONE_NEWUTS", "CLONE_NEWCGROUP",
     "find_container", "list_containers", "update_container_info", "installed_hooks", "process_start_time", "format_table", "Fields", "defer_close", "parse_time",
     "__version__", "parse_filters", "filter_items", "labels_match", "FieldSource", "FieldError", "Route", "ApiRequest", "ApiResponse", "fork_command",
 ]

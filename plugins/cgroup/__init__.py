@@ -45,8 +45,7 @@ TYPE_CHECKING = False  # no typing import at run time (it imports re): nsrun-oci
 if TYPE_CHECKING:
     from typing import Any
 
-from nsrun import ConfigError, Option, RunContext, StashKey, hookimpl
-from nsrun.syscalls import CLONE_NEWCGROUP, unshare
+from nsrun import CLONE_NEWCGROUP, ConfigError, Option, RunContext, StashKey, hookimpl
 
 DEFAULT = True
 ORDER = 25
@@ -195,6 +194,7 @@ def before_exec(ctx: RunContext) -> None:
     from .host import wait_placed
     wait_placed(placer)
     if ctx.stash.get(_UNSHARE):
+        from nsrun.syscalls import unshare  # loaded long before (the fork needs it): no import in the child
         unshare(CLONE_NEWCGROUP)
 
 
