@@ -127,8 +127,9 @@ class Engine:
                 raise PluginError(f"{flag} needs the {name!r} plugin, which is not selected "
                                   f"(--plugins {','.join(selected + [name])})")
 
-    def create(self, ctx: RunContext) -> Record:
-        return self.store.create(ctx.spec)
+    def create(self, ctx: RunContext, state: dict[str, Any] | None = None) -> Record:
+        """The record of ``ctx`` (``state``: fields of its first state, ``Store.create``)."""
+        return self.store.create(ctx.spec, state)
 
     def create_unstarted(self, ctx: RunContext) -> Record:
         """A record for a supervisor to start later (``nsrun create``, the daemon's create): owned by nobody

@@ -134,8 +134,9 @@ class Store:
         from ._resolve import _owner_of
         return _owner_of(self.paths.containers, name)
 
-    def create(self, spec: ContainerSpec) -> Record:
-        """Write a new record; fails with ConflictError when the name is taken.
+    def create(self, spec: ContainerSpec, state: dict[str, Any] | None = None) -> Record:
+        """Write a new record (``state``: fields of its first state beside the creation's own: one write
+        instead of a second one); fails with ConflictError when the name is taken.
 
         Names are held by symlinks in ``containers/.names``, so creating a record costs the same however
         many containers exist (no scan of every record)."""
@@ -154,7 +155,7 @@ class Store:
             os.makedirs(cdir, mode=0o711)
             _write_json(os.path.join(cdir, "config.json"), spec.to_json())
             state = {"status": "created", "created": time.time(), "owner_pid": os.getpid(),
-                     "owner_start": process_start_time(os.getpid())}
+                     "owner_start": process_start_time(os.getpid()), **(state or {})}
             _write_json(os.path.join(cdir, "state.json"), state)
             link = self._name_link(spec.name)
             if os.path.lexists(link):

@@ -97,17 +97,17 @@ class Runtime:
             raise ConfigError("cannot use console socket if nsrun-oci will not detach or allocate tty")
         # detached: the container outlives nsrun-oci (its caller holds it), so it gets what a run -d gets
         loaded, ctx = self.engine.prepare(plugins=names, loaded=plugins, name=cid, detach=True, **args)
+        from .._collect import plan
+        # ``collect``: what delete calls to collect it, resolved now that the plugins are loaded (``_collect``)
+        first = {"status": "creating", "oci": {"bundle": bundle, "rootfs": ctx.spec.rootfs,
+                                               "annotations": annotations, "hooks": hooks},
+                 "collect": plan(loaded)}
         try:
-            record = self.engine.create(ctx)
+            record = self.engine.create(ctx, first)
         except ConflictError:
             raise ConflictError(f"container with id exists: {cid}") from None
         fds: list[int] = []
         try:
-            from .._collect import plan
-            # what delete calls to collect it, resolved now that the plugins are loaded (``_collect``)
-            record.update(status="creating", oci={"bundle": bundle, "rootfs": ctx.spec.rootfs,
-                                                  "annotations": annotations, "hooks": hooks},
-                          collect=plan(loaded))
             fifo = os.path.join(record.dir, FIFO)
             os.mkfifo(fifo, 0o600)
             os.chmod(fifo, 0o622)  # the container's user (any uid, any user namespace) opens it to write

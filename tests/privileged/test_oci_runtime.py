@@ -290,6 +290,58 @@ def test_resources_give_the_container_its_own_cgroup_and_delete_removes_it(nsrun
         caller.close()
 
 
+def _record_state(root: str) -> tuple[str, dict]:
+    [cid] = records(root)
+    with open(os.path.join(root, "containers", cid, "state.json")) as f:
+        return os.path.join(root, "containers", cid, "state.json"), json.load(f)
+
+
+def _started(root: str, bundle: str, cid: str) -> tuple["Caller", list[str]]:
+    """A container with its own cgroups, started and gone (``true``): its caller and its cgroup directories."""
+    make_bundle(bundle, ["true"], linux={"namespaces": [{"type": t} for t in ("pid", "ipc", "uts", "mount")],
+                                        "resources": {"pids": {"limit": 50}}})
+    caller = Caller(root, bundle, cid)
+    assert caller.created["rc"] == 0, caller.created["stderr"]
+    assert oci(root, "start", cid).returncode == 0
+    assert caller.wait() == 0
+    dirs = sorted(set(_record_state(root)[1]["info"]["Cgroup"]["dirs"].values()))
+    assert dirs and all(os.path.isdir(d) for d in dirs)
+    return caller, dirs
+
+
+def test_delete_collects_what_the_record_names_without_a_plugin_manager(nsrun_root, bundle, unique):
+    cid = f"ocih{unique}"
+    caller, dirs = _started(nsrun_root, bundle, cid)
+    try:
+        plan = _record_state(nsrun_root)[1]["collect"]  # resolved at create: the cgroup plugin's collect first
+        assert plan[0][:4] == ["cgroup", "collect", "nsrun_cgroup", "collect"]
+        site = os.path.dirname(os.path.dirname(__import__("nsrun").__file__))  # the venv's site-packages
+        code = (f"import sys; sys.path.append({site!r}); from nsrun.oci._entry import main; "
+                f"rc = main(['--root', {nsrun_root!r}, 'delete', {cid!r}]); "
+                f"print(rc, sorted(m for m in ('pluggy', 'inspect', 'typing', 'json', 're', 'ctypes') "
+                f"if m in sys.modules))")
+        out = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True, timeout=60)
+        assert out.stdout.strip() == "0 []", out.stderr
+        assert records(nsrun_root) == [] and not any(os.path.exists(d) for d in dirs)
+    finally:
+        caller.close()
+
+
+def test_a_record_without_a_plan_is_collected_through_the_plugins_as_before(nsrun_root, bundle, unique):
+    cid = f"ocih{unique}"
+    caller, dirs = _started(nsrun_root, bundle, cid)
+    try:
+        path, st = _record_state(nsrun_root)
+        del st["collect"]  # made by an nsrun before the plan, or a create cut short before it was written
+        with open(path, "w") as f:
+            json.dump(st, f)
+        result = oci(nsrun_root, "delete", cid)
+        assert result.returncode == 0, result.stderr
+        assert records(nsrun_root) == [] and not any(os.path.exists(d) for d in dirs)
+    finally:
+        caller.close()
+
+
 def _namespaces(extra: dict) -> list[dict]:
     return [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount")] + [extra]
 
