@@ -104,9 +104,8 @@ def realize(paths: Paths, cid: str, cdir: str, planned: list[Planned]) -> tuple[
                                                                                 list[dict[str, Any]]]:
     """Make what the mounts need (named volumes, anonymous volume directories); return the ``Mount``s,
     the host directories to fill from the image when empty (copy-up) and the Docker view of each."""
-    from .volstore import VolumeStore
     mounts, copy_up, view = [], [], []
-    store = VolumeStore(paths)
+    store = None  # the volume store (datetime, shutil: ~3 ms) only for a named volume
     for p in planned:
         vol = p.vol
         rw = not vol.readonly
@@ -133,6 +132,9 @@ def realize(paths: Paths, cid: str, cdir: str, planned: list[Planned]) -> tuple[
             view.append({"Type": "volume", "Name": os.path.basename(vdir), "Source": data, "Destination": vol.target,
                          "Driver": "local", "Mode": "", "RW": rw, "Propagation": ""})
         else:
+            if store is None:
+                from .volstore import VolumeStore
+                store = VolumeStore(paths)
             meta = store.create(vol.source)   # an existing volume as it is; a new one, as dockerd makes it
             opts = meta.get("Options") or {}
             if opts.get("type") == "tmpfs":

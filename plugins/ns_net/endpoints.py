@@ -29,6 +29,8 @@ def check_aliases(aliases: Any, where: str) -> list[str]:
         return []
     if not isinstance(aliases, list) or not all(isinstance(a, str) and a for a in aliases):
         raise ConfigError(f"{where}: expected a list of names")
+    if not aliases:
+        return []  # without importing ipam (and its hostports, json): a start without aliases needs neither
     from .ipam import NetworkStore
     for alias in aliases:
         if not NetworkStore._valid(alias):
