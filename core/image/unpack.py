@@ -42,6 +42,26 @@ class Unpacked(NamedTuple):
     files: int     # members created
 
 
+def _umask() -> int:
+    """This process's umask, read without changing it (``os.umask`` sets it, for every thread)."""
+    try:
+        with open("/proc/self/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0o777  # unknown: every mode is set with fchmod
+
+
+def _has_default_acl(fd: int) -> bool:
+    try:
+        os.getxattr(fd, "system.posix_acl_default")
+    except OSError as exc:
+        return exc.errno not in (errno.ENODATA, errno.EOPNOTSUPP)
+    return True
+
+
 # -- the tree: every write relative to a directory descriptor ------------------------------------------------
 def safe_parts(name: str) -> list[str]:
     """The components of a member name; absolute names and ``..`` are refused."""
@@ -64,6 +84,9 @@ class Tree:
         # own ids, unless the root's group differs (a setgid or grpid directory hands its group down).
         euid, egid = os.geteuid(), os.getegid()
         self.owner = (euid, egid) if os.fstat(self.fd).st_gid == egid else None
+        # A file whose mode the umask leaves alone gets it from open (no fchmod), unless a default ACL on the
+        # root would stand in for the umask.
+        self.umask = 0o777 if _has_default_acl(self.fd) else _umask()
         # Descriptors of directories already walked to, by path: a directory, once made or opened here, can
         # never become a link during the unpack (``clear`` refuses to remove a directory), so a kept
         # descriptor stays the directory it was; files in other directories then cost one open, not one per
@@ -297,19 +320,22 @@ def _apply(s: Stream, tree: Tree, devices: bool) -> tuple[int, int]:
         pfd = tree.parent(parts, m.name)
         count += 1
         if typ in (b"0", b"\0", b"7"):
+            # ours already and a plain mode the umask leaves alone (most files): made with it, no chown, no chmod
+            made = (m.uid, m.gid) == tree.owner and not m.mode & (0o7000 | tree.umask)
             try:
-                fd = os.open(name, _NEW_FILE, 0o600, dir_fd=pfd)
+                fd = os.open(name, _NEW_FILE, m.mode if made else 0o600, dir_fd=pfd)
             except FileExistsError:  # a later member replaces an earlier one (never a directory)
                 tree.clear(pfd, name, m.name)
-                fd = os.open(name, _NEW_FILE, 0o600, dir_fd=pfd)
+                fd = os.open(name, _NEW_FILE, m.mode if made else 0o600, dir_fd=pfd)
             try:
                 if m.size:
                     s.copy_to(fd, m.size)
                     m.consumed = m.size
                     size += m.size
-                if (m.uid, m.gid) != tree.owner:
-                    os.fchown(fd, m.uid, m.gid)
-                os.fchmod(fd, m.mode)  # after the chown, which clears setuid and setgid
+                if not made:
+                    if (m.uid, m.gid) != tree.owner:
+                        os.fchown(fd, m.uid, m.gid)
+                    os.fchmod(fd, m.mode)  # after the chown, which clears setuid and setgid
                 for key, value in m.xattrs:
                     os.setxattr(fd, key, value)  # after the chown, which clears security.capability
                 os.utime(fd, ns=(m.mtime_ns, m.mtime_ns))

@@ -100,6 +100,29 @@ def test_unpack_gzip_layer_and_diff_id(tmp_path):
         unpack.unpack(io.BytesIO(tar), str(other), D1)
 
 
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o000])
+def test_every_mode_is_kept_whichever_umask_and_whether_open_or_fchmod_sets_it(tmp_path, umask):
+    """Files the umask would not change get their mode from open (no fchmod); the rest, and setuid, setgid and
+    sticky bits, from fchmod: either way the mode is the tar's, exactly."""
+    modes = (0o644, 0o755, 0o664, 0o777, 0o600, 0o400, 0o000, 0o4755, 0o2755, 0o1777, 0o6711)
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tf:
+        for mode in modes:
+            info = tarfile.TarInfo(f"f{mode:o}")
+            info.size, info.mode, info.uid, info.gid = 1, mode, os.getuid(), os.getgid()
+            tf.addfile(info, io.BytesIO(b"x"))
+    dest = tmp_path / "diff"
+    dest.mkdir()
+    old = os.umask(umask)
+    try:
+        unpack.unpack(io.BytesIO(raw.getvalue()), str(dest))
+    finally:
+        os.umask(old)
+    got = {mode: os.stat(dest / f"f{mode:o}").st_mode & 0o7777 for mode in modes}
+    assert got == {mode: mode for mode in modes}
+    assert (dest / "f0").read_bytes() == b"x"  # a 0000 file was still written
+
+
 def test_truncated_and_garbage_streams_are_refused(tmp_path):
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w") as tf:
