@@ -120,12 +120,13 @@ def _mount_at(root_fd: int, target: str, source: str | None, fstype: str | None,
         os.close(fd)
 
 
-def _bind_tree(root_fd: int, source: str, target: str, readonly: bool = False, recursive: bool = True,
+def _bind_tree(root_fd: int, source: str | int, target: str, readonly: bool = False, recursive: bool = True,
                nodev: bool = True, attrs: int = 0) -> None:
     """Bind the host path ``source`` (with its submounts when ``recursive``) on ``target`` inside the root;
     ``readonly``, ``nodev`` and ``attrs`` (more MOUNT_ATTR_* bits: nosuid, noexec) hold for every mount of the
-    tree (mount_setattr with AT_RECURSIVE)."""
-    tree = sc.open_tree_clone_fd(_AT_FDCWD, source, recursive)
+    tree (mount_setattr with AT_RECURSIVE). An int ``source`` is a detached tree already (``Mount.source``: a
+    plugin's ``open_tree`` fd, e.g. of another mount namespace's mount): attached as it is, and closed."""
+    tree = source if isinstance(source, int) else sc.open_tree_clone_fd(_AT_FDCWD, source, recursive)
     try:
         attrs |= (sc.MOUNT_ATTR_NODEV if nodev else 0) | (sc.MOUNT_ATTR_RDONLY if readonly else 0)
         if attrs:
@@ -181,7 +182,7 @@ def _build(root_fd: int, mounts: list[Mount], masked: list[str], readonly: list[
         if m.flags & sc.MS_BIND and m.source in copy_up:
             _fill(root_fd, m.target, m.source)
         if m.flags & sc.MS_BIND:
-            _bind_tree(root_fd, m.source or "", m.target, readonly=m.readonly,
+            _bind_tree(root_fd, m.source if m.source is not None else "", m.target, readonly=m.readonly,
                        attrs=(sc.MOUNT_ATTR_NOSUID if m.flags & sc.MS_NOSUID else 0)
                        | (sc.MOUNT_ATTR_NOEXEC if m.flags & sc.MS_NOEXEC else 0))
         else:
