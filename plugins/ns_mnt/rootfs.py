@@ -172,7 +172,9 @@ def _build(root_fd: int, mounts: list[Mount], masked: list[str], readonly: list[
         _mount_at(root_fd, "/proc", "proc", "proc", _NOSUID_NODEV_NOEXEC)
     except PermissionError:  # a user namespace without its own PID namespace may not mount proc
         _mount_at(root_fd, "/proc", "/proc", None, sc.MS_BIND | sc.MS_REC)
-    _make_dev(root_fd, shm_size or DEFAULT_SHM_SIZE, nodev=not privileged)
+    # a mount given for /dev/shm (a volume, a joined IPC namespace's) takes its place, as in Docker
+    own_shm = not any(m.target.rstrip("/") == "/dev/shm" for m in mounts)
+    _make_dev(root_fd, shm_size or DEFAULT_SHM_SIZE, nodev=not privileged, shm=own_shm)
     sys_ro = 0 if privileged else sc.MS_RDONLY
     try:
         _mount_at(root_fd, "/sys", "sysfs", "sysfs", _NOSUID_NODEV_NOEXEC | sys_ro)
@@ -243,7 +245,7 @@ def _readonly(root_fd: int, path: str) -> None:
         os.close(fd)
 
 
-def _make_dev(root_fd: int, shm_size: int = 0, nodev: bool = True) -> None:
+def _make_dev(root_fd: int, shm_size: int = 0, nodev: bool = True, shm: bool = True) -> None:
     _mount_at(root_fd, "/dev", "tmpfs", "tmpfs", sc.MS_NOSUID | (sc.MS_NODEV if nodev else 0) | sc.MS_STRICTATIME,
               "mode=755,size=65536k")
     dev = resolve(root_fd, "/dev")  # the new tmpfs (the descriptor used to mount it still names what is below)
@@ -269,11 +271,13 @@ def _make_dev(root_fd: int, shm_size: int = 0, nodev: bool = True) -> None:
                          "newinstance,ptmxmode=0666,mode=0620")
         finally:
             os.close(pts)
-        shm = os.open("shm", _O_PATH | os.O_DIRECTORY, dir_fd=dev)
-        try:
-            sc.mount("shm", _fd_path(shm), "tmpfs", _NOSUID_NODEV_NOEXEC, f"mode=1777,size={shm_size or DEFAULT_SHM_SIZE}")
-        finally:
-            os.close(shm)
+        if shm:
+            shm_fd = os.open("shm", _O_PATH | os.O_DIRECTORY, dir_fd=dev)
+            try:
+                sc.mount("shm", _fd_path(shm_fd), "tmpfs", _NOSUID_NODEV_NOEXEC,
+                         f"mode=1777,size={shm_size or DEFAULT_SHM_SIZE}")
+            finally:
+                os.close(shm_fd)
         for link, target in (("ptmx", "pts/ptmx"), ("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
                              ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2"), ("core", "/proc/kcore")):
             os.symlink(target, link, dir_fd=dev)

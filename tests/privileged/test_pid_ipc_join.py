@@ -87,8 +87,8 @@ def test_ipc_of_a_shareable_container_shares_sysv_and_dev_shm_both_ways(nsrun, u
                        capture_output=True)                           # a SysV segment in the donor's namespace
         res = nsrun("run", "--rm", *NONE, "--ipc", f"container:{donor}", "busybox", "sh", "-c",
                     "cat /dev/shm/donor.txt; echo from-joiner > /dev/shm/joiner.txt; "
-                    "tail -n +2 /proc/sysvipc/shm | wc -l", check=True)
-        assert res.stdout.split() == ["from-donor", "1"]
+                    "tail -n +2 /proc/sysvipc/shm | wc -l; grep -c ' /dev/shm ' /proc/self/mounts", check=True)
+        assert res.stdout.split() == ["from-donor", "1", "1"]       # one /dev/shm: the donor's, in place of its own
         back = nsrun("exec", donor, "cat", "/dev/shm/joiner.txt", check=True)
         assert back.stdout == "from-joiner\n"                         # the same tmpfs, not a copy
         alone = nsrun("run", "--rm", *NONE, "busybox", "sh", "-c", "ls /dev/shm; tail -n +2 /proc/sysvipc/shm",
