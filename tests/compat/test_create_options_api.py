@@ -36,7 +36,8 @@ def test_hosts_dns_domainname_and_inspect(daemon):
 
 def test_ipc_and_uts_of_a_running_container_and_stop_timeout(daemon):
     d = daemon
-    d.docker("run", "-d", "--name", "copsrv", *NONE, "-h", "copbox", "--stop-timeout", "1", "busybox", "sh", "-c",
+    d.docker("run", "-d", "--name", "copsrv", *NONE, "-h", "copbox", "--stop-timeout", "1", "--ipc", "shareable",
+             "busybox", "sh", "-c",
              "trap '' TERM; touch /dev/mqueue/copq; while :; do sleep 0.1; done", check=True)
     try:
         time.sleep(0.5)

@@ -32,7 +32,7 @@ def test_pid_host_with_init_and_inspect(daemon):
     finally:
         d.docker("rm", "pdvpid", "pdvpriv", check=True)
     res = d.docker("create", *NONE, "--pid", "container:pdvpid", "busybox", "true")
-    assert res.returncode != 0 and "joining another container's PID namespace is not supported" in res.stderr
+    assert res.returncode != 0 and "No such container: pdvpid" in res.stderr
     status, body = d.post_json("/containers/create?name=pdvbad", {"Image": "busybox", "HostConfig": {"PidMode": "bogus"}})
     assert status == 400 and "HostConfig.PidMode 'bogus'" in body["message"], body   # the CLI checks this itself
 
