@@ -133,7 +133,7 @@ def test_an_oci_pid_namespace_path_is_joined(nsrun_root, unique):
         holder.kill()
         holder.wait()
     try:
-        assert _until(lambda: not os.path.exists(path))
+        assert _until(lambda: _reap(init) or not os.path.exists(path))
         make_bundle(bundle, ["true"], linux={**linux, "namespaces": [{"type": "pid", "path": held}]
                                              + linux["namespaces"][1:]})
         res = oci(nsrun_root, "run", "--bundle", bundle, f"pi4-o{unique}b")
@@ -142,6 +142,16 @@ def test_an_oci_pid_namespace_path_is_joined(nsrun_root, unique):
     finally:
         subprocess.run(["umount", held], capture_output=True)
     assert records(nsrun_root) == []
+
+
+def _reap(pid: int) -> bool:
+    """False, after reaping ``pid`` if it became our zombie: an earlier test in this process may have made
+    it a child subreaper (in-process unit tests of the fork protocol), and then the killed init is ours."""
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+    return False
 
 
 def _child_of(pid: int) -> int | None:
