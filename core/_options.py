@@ -1,5 +1,5 @@
 """The command-line options as data: one table from which both the click CLI (``cli.py``) and the click-free
-``run``/``exec`` parser of the console entry (``_entry``) are built, so the two can never disagree.
+``run``/``exec``/``stats`` parser of the console entry (``_entry``) are built, so the two can never disagree.
 
 ``Option`` is also what plugins declare in ``OPTIONS``; their options join ``run``'s. Every flag of an
 Option is a positive alias of the same option (``-d``/``--detach``); there are no ``--no-x`` negations.
@@ -18,8 +18,8 @@ if TYPE_CHECKING:
 
 from ._fields import Fields
 
-__all__ = ["Option", "GLOBAL_OPTIONS", "RUN_OPTIONS", "EXEC_OPTIONS", "parser_table", "shared_dest", "item_key",
-           "key_matches", "route_items"]
+__all__ = ["Option", "GLOBAL_OPTIONS", "RUN_OPTIONS", "EXEC_OPTIONS", "STATS_OPTIONS", "parser_table",
+           "shared_dest", "item_key", "key_matches", "route_items"]
 
 
 class Option(Fields):
@@ -81,6 +81,10 @@ EXEC_OPTIONS = [
     Option(("-e", "--env"), "env", multiple=True, metavar="K=V", help="Set an environment variable"),
     Option(("-w", "--workdir"), "workdir", metavar="DIR", help="Working directory inside the container"),
     Option(("-u", "--user"), "user", metavar="UID[:GID]", help="User (and group) to run the command as"),
+]
+
+STATS_OPTIONS = [
+    Option(("--no-stream",), "no_stream", is_flag=True, help="Print one table and exit (after one interval)"),
 ]
 
 

@@ -353,8 +353,8 @@ def daemon(state: _State, hosts: tuple[str, ...], tlsverify: bool, tlscacert: st
 @cli.command()
 def version() -> None:
     """Show the version."""
-    from . import __version__
-    click.echo(f"nsrun {__version__} (python {sys.version.split()[0]})")
+    from ._console import version_line
+    click.echo(version_line())
 
 
 class _LazyCommand(click.Command):
@@ -380,19 +380,20 @@ class _LazyCommand(click.Command):
 
 
 def build_cli() -> click.Group:
-    """The click CLI: the global, ``run`` and ``exec`` options from the option table, plus every plugin's options and
-    commands."""
+    """The click CLI: the global, ``run``, ``exec`` and ``stats`` options from the option table, plus every
+    plugin's options and commands."""
     from ._discovery import discover, plugin_options
-    from ._options import EXEC_OPTIONS, GLOBAL_OPTIONS, run_options
+    from ._options import EXEC_OPTIONS, GLOBAL_OPTIONS, STATS_OPTIONS, run_options
+    from .stats.cli import COMMANDS as LIVE_COMMANDS, stats
     if not cli.params:
         cli.params.extend(_click_option({**o.to_dict(), "plugin": None}) for o in GLOBAL_OPTIONS)
         run.params[:0] = [_click_option(o) for o in run_options(plugin_options())]
         create.params[:0] = [p for p in run.params if isinstance(p, click.Option) and p.name != "detach"]
         exec_.params[:0] = [_click_option({**o.to_dict(), "plugin": None}) for o in EXEC_OPTIONS]
+        stats.params[:0] = [_click_option({**o.to_dict(), "plugin": None}) for o in STATS_OPTIONS]
     from ._buildcli import COMMANDS as BUILD_COMMANDS, history
     from ._cpcli import COMMANDS as CP_COMMANDS
     from ._imagecli import COMMANDS, image
-    from .stats.cli import COMMANDS as LIVE_COMMANDS
     from ._systemcli import COMMANDS as SYSTEM_CLI, SYSTEM_COMMANDS
     for command in (*COMMANDS, *LIVE_COMMANDS, *BUILD_COMMANDS, *CP_COMMANDS, *SYSTEM_CLI):
         cli.add_command(command)
