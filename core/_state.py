@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 from ._context import ContainerSpec, Paths
 from ._proc import alive, process_start_time
 from ._jsonlite import loads
-from ._statefile import lock_dir, read_state, update_state, write_json as _write_json
+from ._statefile import lock_dir, read_state, read_text, update_state, write_json as _write_json
 from .errors import ConflictError, ConfigError, NotFoundError
 
 __all__ = ["Record", "RecordView", "Store", "new_id", "process_start_time", "alive", "plugin_state"]
@@ -184,8 +184,7 @@ class Store:
     def load(self, cid: str) -> Record | None:
         cdir = self.paths.container_dir(cid)
         try:
-            with open(os.path.join(cdir, "config.json")) as f:
-                spec = ContainerSpec.from_json(loads(f.read()))
+            spec = ContainerSpec.from_json(loads(read_text(os.path.join(cdir, "config.json"))))
         except (OSError, ValueError):
             return None
         return Record(self, cid, spec, self._read_state(cid))

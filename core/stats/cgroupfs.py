@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 __all__ = ["read", "Files", "read_file"]
 
 _FLAGS = os.O_RDONLY | os.O_CLOEXEC
+_TICK_NS = 1_000_000_000 // os.sysconf("SC_CLK_TCK")   # cpuacct.stat counts clock ticks
 _SIZE = 1 << 16
 
 
@@ -125,7 +126,7 @@ def read(cgroup: dict[str, Any], mem_total: int, reader: Reader = read_file) -> 
 
 
 def _at(paths: dict[str, str], controller: str, name: str) -> str:
-    return os.path.join(paths[controller], name)
+    return f"{paths[controller]}/{name}"  # not os.path.join: ~1 µs each, 11 files a container a sample
 
 
 # -- cgroup v1 ---------------------------------------------------------------------------------------------
@@ -141,8 +142,7 @@ def _v1_cpu(paths: dict[str, str], _total: int, read: Reader) -> dict[str, Any]:
         usage["percpu_usage"] = percpu
     try:
         ticks = _kv(read(_at(paths, base, "cpuacct.stat")))
-        tick_ns = 1_000_000_000 // os.sysconf("SC_CLK_TCK")
-        usage["usage_in_usermode"], usage["usage_in_kernelmode"] = ticks["user"] * tick_ns, ticks["system"] * tick_ns
+        usage["usage_in_usermode"], usage["usage_in_kernelmode"] = ticks["user"] * _TICK_NS, ticks["system"] * _TICK_NS
     except (OSError, KeyError):
         pass
     out: dict[str, Any] = {"cpu_usage": usage}
