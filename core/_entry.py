@@ -2,13 +2,13 @@
 
 The commands whose start is their cost are parsed here without importing click when they run embedded (no
 ``-H``/``NSRUN_HOST``): ``nsrun [--root D] [--plugins L] [--debug] run [options] IMAGE CMD...`` — the command
-that starts containers —, ``exec [options] NAME CMD...``, ``stats [--no-stream] [NAME...]``, ``top NAME [ps
-OPTIONS]`` and ``version``. click and the CLI's build are about a fifth of a start's instructions, a third of an
-exec's, and most of a ``stats``'s own time. This parser and the click CLI are built from the same option table
-(``_options``: the core's options and every plugin's ``OPTIONS``), so they cannot drift, and both run the same
-bodies (``_runcli``, ``_execclient``, ``stats.show``). Anything this parser does not recognise (help, another
-command, an unknown or malformed option, a missing argument) goes to the full click CLI, which also prints the
-errors.
+that starts containers —, ``exec [options] NAME CMD...``, ``ps [options]``, ``inspect NAME...``, ``stats
+[--no-stream] [NAME...]``, ``top NAME [ps OPTIONS]`` and ``version``. click and the CLI's build are about a
+fifth of a start's instructions, a third of an exec's, and most of a ``stats``'s own time. This parser and the
+click CLI are built from the same option table (``_options``: the core's options and every plugin's
+``OPTIONS``), so they cannot drift, and both run the same bodies (``_runcli``, ``_execclient``, ``_pscli``,
+``stats.show``). Anything this parser does not recognise (help, another command, an unknown or malformed
+option, a missing argument) goes to the full click CLI, which also prints the errors.
 """
 from __future__ import annotations
 
@@ -24,15 +24,16 @@ __all__ = ["main", "choose", "parse_run", "parse_exec", "parse_stats", "parse_to
            "split_command", "schema"]
 
 
-def schema(commands: tuple[str, ...] = ("run", "exec", "stats")) -> dict[str, Any]:
+def schema(commands: tuple[str, ...] = ("run", "exec", "ps", "stats")) -> dict[str, Any]:
     """The parser's table: the global options and, of ``commands``, ``run``'s (the core's and the plugins':
-    it reads the plugin index), ``exec``'s and ``stats``'s (``top`` and ``version`` have no options)."""
-    from ._options import EXEC_OPTIONS, GLOBAL_OPTIONS, STATS_OPTIONS, parser_table, run_options
+    it reads the plugin index), ``exec``'s, ``ps``'s and ``stats``'s (``inspect``, ``top`` and ``version`` have
+    no options)."""
+    from ._options import EXEC_OPTIONS, GLOBAL_OPTIONS, PS_OPTIONS, STATS_OPTIONS, parser_table, run_options
     table = {"globals": parser_table([o.to_dict() for o in GLOBAL_OPTIONS])}
     if "run" in commands:
         from ._discovery import plugin_options
         table["run"] = parser_table(run_options(plugin_options()))
-    for command, options in (("exec", EXEC_OPTIONS), ("stats", STATS_OPTIONS)):
+    for command, options in (("exec", EXEC_OPTIONS), ("ps", PS_OPTIONS), ("stats", STATS_OPTIONS)):
         if command in commands:
             table[command] = parser_table([o.to_dict() for o in options])
     return table
@@ -55,6 +56,8 @@ def _take(params: list[dict[str, Any]], argv: list[str], i: int, out: dict[str, 
         elif i + 1 < len(argv):
             value, nxt = argv[i + 1], i + 2
         else:
+            return None
+        if p.get("choices") and value not in p["choices"]:
             return None
         if p["multiple"]:
             out.setdefault(p["dest"], []).append(value)
@@ -158,6 +161,38 @@ def parse_stats(argv: list[str], schema: dict[str, Any]) -> tuple[dict[str, Any]
     return glob, opts
 
 
+def parse_ps(argv: list[str], schema: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """(global options, ``{"show_all", "quiet", "fmt", "filters"}``) for ``[globals] ps [options]``; None = let
+    click decide (it refuses any word that is not an option, and a ``--format`` it does not know)."""
+    split = _command_at(argv, schema, "ps")
+    if split is None:
+        return None
+    glob, i = split
+    opts: dict[str, Any] = {}
+    i += 1
+    while i < len(argv):
+        if not argv[i].startswith("-") or argv[i] in ("-", "--"):
+            return None
+        nxt = _take(schema["ps"], argv, i, opts)
+        if nxt is None:
+            return None
+        i = nxt
+    return glob, _defaults(schema["ps"], opts)
+
+
+def parse_inspect(argv: list[str], schema: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """(global options, ``{"names"}``) for ``[globals] inspect NAME...``; None = let click decide (no NAME, or
+    anything that looks like an option: ``inspect`` has none but ``--help``)."""
+    split = _command_at(argv, schema, "inspect")
+    if split is None:
+        return None
+    glob, i = split
+    names = argv[i + 1:]
+    if not names or any(n.startswith("-") for n in names):
+        return None
+    return glob, {"names": list(names)}
+
+
 def parse_top(argv: list[str], schema: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]] | None:
     """(global options, ``{"name", "ps_args"}``) for ``[globals] top NAME [ps OPTIONS...]`` (everything after
     NAME is ps's, ``--help`` too, as click hands it on); None = let click decide (an option before NAME, no
@@ -175,7 +210,8 @@ def parse_version(argv: list[str], schema: dict[str, Any]) -> tuple[dict[str, An
     return (split[0], {}) if split is not None and split[1] == len(argv) - 1 else None
 
 
-_FAST = {"run": (parse_run, "_fast_run"), "exec": (parse_exec, "_fast_exec"), "stats": (parse_stats, "_fast_stats"),
+_FAST = {"run": (parse_run, "_fast_run"), "exec": (parse_exec, "_fast_exec"), "ps": (parse_ps, "_fast_ps"),
+         "inspect": (parse_inspect, "_fast_inspect"), "stats": (parse_stats, "_fast_stats"),
          "top": (parse_top, "_fast_top"), "version": (parse_version, "_fast_version")}
 
 
@@ -204,7 +240,7 @@ def choose(argv: list[str], environ: Any) -> tuple[str, dict[str, Any], dict[str
         return None
     command = argv[split[1]]
     parse, fast = _FAST[command]
-    parsed = parse(argv, schema((command,)) if command in ("run", "exec", "stats") else table)
+    parsed = parse(argv, schema((command,)))
     return None if parsed is None else (fast, *parsed)
 
 
@@ -221,6 +257,18 @@ def _embedded_engine(glob: dict[str, Any]) -> Any:
     if glob.get("debug"):
         _trace.enable()
     return Engine(Paths.from_root(_root(glob)))
+
+
+def _fast_ps(glob: dict[str, Any], opts: dict[str, Any]) -> int:
+    """``nsrun ps`` without click: the body cli.py's ``ps`` runs."""
+    from ._pscli import ps_command
+    return ps_command(_embedded_engine(glob), opts["show_all"], opts["quiet"], opts["fmt"], opts["filters"])
+
+
+def _fast_inspect(glob: dict[str, Any], opts: dict[str, Any]) -> int:
+    """``nsrun inspect`` without click: the body cli.py's ``inspect`` runs."""
+    from ._pscli import inspect_command
+    return inspect_command(_embedded_engine(glob), opts["names"])
 
 
 def _fast_stats(glob: dict[str, Any], opts: dict[str, Any]) -> int:

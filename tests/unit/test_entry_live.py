@@ -76,7 +76,7 @@ def test_the_output_is_the_table_and_the_version_line(monkeypatch, capsys):
     ["stats", "--help"], ["stats", "--bogus"], ["stats", "--no-stream=1"], ["stats", "-a"],
     ["top"], ["top", "--help"], ["top", "-x", "web"], ["top", "--", "web"],
     ["version", "x"], ["version", "--help"], ["--bogus", "version"], ["--root"], [],
-    ["ps"], ["inspect", "web"], ["rm", "stats"], ["logs", "top"],
+    ["rm", "stats"], ["logs", "top"],
     ["-H", "unix:///tmp/x.sock", "stats"], ["--host=tcp://127.0.0.1:41500", "version"],
 ])
 def test_everything_else_goes_to_click(argv):
@@ -113,3 +113,77 @@ def test_click_and_the_fast_parser_have_the_same_stats_options():
     assert click_opts == fast
     assert [p.name for p in group.commands["top"].params] == ["name", "ps_args"]
     assert group.commands["version"].params == []
+
+
+# -- ps and inspect: the same bodies (_pscli) on real records in a temporary root ---------------------------
+
+@pytest.fixture
+def records(tmp_path, monkeypatch):
+    """A root with two created containers (records on disk, nothing started), made two hours ago."""
+    import time
+    from nsrun._context import ContainerSpec, Paths
+    from nsrun._state import Store, new_id
+    monkeypatch.delenv("NSRUN_ROOT", raising=False)
+    store = Store(Paths.from_root(str(tmp_path)))
+    for name, argv in (("web", ["sleep", "300"]), ("db", ["sh", "-c", "echo é and a longer command line"])):
+        rec = store.create(ContainerSpec(new_id(), name=name, argv=argv, image="busybox"))
+        rec.update(created=time.time() - 7200)
+    return str(tmp_path)
+
+
+PS_SAMPLES = [
+    ["ps"], ["ps", "-a"], ["ps", "-aq"], ["ps", "--all", "--quiet"], ["ps", "-a", "--format", "json"],
+    ["ps", "--format=table", "-a"], ["ps", "-a", "-f", "name=web"], ["ps", "--filter=status=created", "-q"],
+    ["inspect", "web"], ["inspect", "db", "web"], ["inspect", "web", "nope"], ["inspect", "nope"],
+]
+
+
+@pytest.mark.parametrize("argv", PS_SAMPLES)
+def test_ps_and_inspect_print_the_same_both_ways(records, capsys, argv):
+    argv = ["--root", records, *argv]
+    with pytest.raises(SystemExit) as done:
+        cli.main(list(argv))
+    by_click = capsys.readouterr()
+    chosen = _entry.choose(list(argv), {})
+    assert chosen is not None
+    fast, glob, opts = chosen
+    code = getattr(_entry, fast)(glob, opts)
+    by_fast = capsys.readouterr()
+    assert (code, by_fast.out, by_fast.err) == (done.value.code, by_click.out, by_click.err)
+    assert by_fast.out
+
+
+def test_ps_shows_docker_columns_and_inspect_fails_by_name(records, capsys):
+    import json
+    for argv in (["ps", "-a"], ["ps", "-a", "--format", "json"], ["inspect", "db", "nope"]):
+        fast, glob, opts = _entry.choose(["--root", records, *argv], {})
+        code = getattr(_entry, fast)(glob, opts)
+    out, err = capsys.readouterr()
+    lines = out.splitlines()
+    assert lines[0].split("   ")[0] == "CONTAINER ID" and "2 hours ago" in lines[1] and "2 hours ago" in lines[2]
+    assert '"sh -c echo é and a …"' in out                         # json.dumps(ensure_ascii=False), cut at 20
+    rows = {row["Names"]: row for row in map(json.loads, lines[3:5])}
+    assert rows["db"]["State"] == "created" and rows["web"]["Status"] == "Created"
+    assert rows["db"]["Command"] == '"sh -c echo é and a …"'
+    assert json.loads("\n".join(lines[5:]))[0]["Name"] == "db" and code == 1
+    assert err == "nsrun: No such container: nope\n"
+
+
+@pytest.mark.parametrize("argv", [
+    ["ps", "x"], ["ps", "--format", "yaml"], ["ps", "--format"], ["ps", "--", "-a"], ["ps", "-f"], ["ps", "--help"],
+    ["ps", "-a=1"], ["ps", "--all=yes"], ["ps", "-af", "x"], ["inspect"], ["inspect", "-x", "web"],
+    ["inspect", "--help"], ["inspect", "web", "--help"], ["-H", "tcp://127.0.0.1:41501", "ps"],
+])
+def test_ps_and_inspect_leave_the_rest_to_click(argv):
+    assert _entry.choose(list(argv), {}) is None
+
+
+def test_click_and_the_fast_parser_have_the_same_ps_options():
+    import click
+    group = cli.build_cli()
+    click_opts = sorted((sorted(p.opts), p.name, not p.is_flag, p.multiple,
+                         list(p.type.choices) if isinstance(p.type, click.Choice) else [])
+                        for p in group.commands["ps"].params if hasattr(p, "is_flag"))
+    fast = sorted((sorted(o["flags"]), o["dest"], o["value"], o["multiple"], o["choices"])
+                  for o in _entry.schema()["ps"])
+    assert click_opts == fast
