@@ -94,7 +94,9 @@ def _load_cache(path: str) -> dict[str, PluginRecord] | None:
             data = loads(f.read())
     except (OSError, ValueError):
         return None
-    if not isinstance(data, dict) or data.get("version") != _CACHE_VERSION or data.get("fingerprint") != _fingerprint():
+    if not isinstance(data, dict) or data.get("version") != _CACHE_VERSION:
+        return None
+    if data.get("fingerprint") != _fingerprint():
         return None
     records = {}
     for raw in data["plugins"]:

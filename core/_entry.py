@@ -20,8 +20,8 @@ if TYPE_CHECKING:
 
 from ._console import exit_now, protect
 
-__all__ = ["main", "choose", "parse_run", "parse_exec", "parse_stats", "parse_top", "parse_version",
-           "split_command", "schema"]
+__all__ = ["main", "choose", "parse_run", "parse_exec", "parse_ps", "parse_inspect", "parse_stats", "parse_top",
+           "parse_version", "split_command", "schema"]
 
 
 def schema(commands: tuple[str, ...] = ("run", "exec", "ps", "stats")) -> dict[str, Any]:

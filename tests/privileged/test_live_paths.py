@@ -1,6 +1,6 @@
-"""`nsrun stats`, `top`, `ps`, `inspect` and `version` answer alike through the console entry's click-free path and through the
-click CLI (``NSRUN_NO_FASTPATH=1``) for the same real containers: the same output, errors and exit codes; and
-the click-free path really leaves click unimported."""
+"""`nsrun stats`, `top`, `ps`, `inspect` and `version` answer alike through the console entry's click-free path
+and through the click CLI (``NSRUN_NO_FASTPATH=1``) for the same real containers: the same output, errors and
+exit codes; and the click-free path really leaves click unimported."""
 from __future__ import annotations
 
 import os
