@@ -8,12 +8,15 @@ from __future__ import annotations
 import os
 import _signal as signal  # the C module: signal.py builds its enums at import (~1.5 ms per start)
 import time
-from typing import Any, Iterator
+TYPE_CHECKING = False  # no typing import at run time (typing and what it imports: ~8 ms): on the stats path
+if TYPE_CHECKING:
+    from typing import Any, Iterator
+
+    from ._plugins import LoadedPlugins
 
 from . import _trace
 from ._context import ContainerSpec, Paths, RunContext
 from ._parse import parse_user
-from ._plugins import LoadedPlugins, default_selection, installed_plugins, load_plugins
 from ._state import Record, Store, alive, new_id, plugin_state
 from .errors import ConfigError, ConflictError, PluginError
 
@@ -51,6 +54,7 @@ class Engine:
 
         ``argv`` is the user's command (may be empty: the image's ``Cmd``); the image's config is merged in
         with Docker's rules (``_imageconfig.apply``; ``entrypoint`` None keeps the image's, ``[""]`` clears it)."""
+        from ._plugins import default_selection, load_plugins  # here: stats, ps, rm... never load a plugin
         with _trace.phase("load plugins"):
             names = plugins if plugins is not None else default_selection()
             if loaded is None or set(loaded.names) != set(names):
@@ -113,6 +117,7 @@ class Engine:
 
     @staticmethod
     def _check_option_owners(options: dict[str, Any], selected: list[str]) -> None:
+        from ._plugins import installed_plugins
         records = installed_plugins()
         owners: dict[str, list[tuple[str, str]]] = {}
         for rec in records.values():  # a dest may have several installed owners (a renamed copy of a plugin)
