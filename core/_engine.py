@@ -44,7 +44,8 @@ class Engine:
                 stop_signal: str | None = None, stop_timeout: int | None = None,
                 group_add: list[str] | None = None, labels: dict[str, str] | None = None, restart: str = "",
                 log_opts: dict[str, str] | None = None, healthcheck: dict[str, Any] | None = None,
-                loaded: LoadedPlugins | None = None
+                loaded: LoadedPlugins | None = None, stdin_once: bool = False,
+                attach: tuple[bool, bool, bool] | None = None
                 ) -> tuple[LoadedPlugins, RunContext]:
         """Check everything the user asked for; load the plugins (``loaded``: those of ``plugins``, already
         loaded by the caller: nsrun-oci's mapping of config.json used them); create nothing.
@@ -95,6 +96,10 @@ class Engine:
             if isinstance(stop_timeout, bool) or not isinstance(stop_timeout, int):
                 raise ConfigError(f"StopTimeout: expected a whole number of seconds, got {stop_timeout!r}")
             run.config["StopTimeout"] = stop_timeout
+        if stdin_once and interactive:
+            run.config["StdinOnce"] = True
+        if attach is not None:
+            run.config.update(zip(("AttachStdin", "AttachStdout", "AttachStderr"), map(bool, attach)))
         groups = []
         if group_add:
             from ._parse import parse_groups
