@@ -254,6 +254,8 @@ class Engine:
             if not force:
                 raise ConflictError(f"You cannot remove a running container {rec.id}. Stop the container "
                                     f"before attempting removal or force remove")
+            if rec.spec.restart:  # else its supervisor would run it again (137 is a failure) as it goes
+                rec.update(manual_stop=True)
             self._signal(rec, signal.SIGKILL)
             self.wait_exit(rec, 10)
         elif rec.status == "dead":
