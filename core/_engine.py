@@ -51,7 +51,12 @@ class Engine:
         loaded by the caller: nsrun-oci's mapping of config.json used them); create nothing.
 
         ``argv`` is the user's command (may be empty: the image's ``Cmd``); the image's config is merged in
-        with Docker's rules (``_imageconfig.apply``; ``entrypoint`` None keeps the image's, ``[""]`` clears it)."""
+        with Docker's rules (``_imageconfig.apply``; ``entrypoint`` None keeps the image's, ``[""]`` clears it).
+        ``stdin_once`` (Docker's ``Config.StdinOnce``, with ``interactive``; the docker CLI sets it for ``-i``
+        but not ``run -d``): the end of an attached client's stdin closes the container's (before any client
+        it stays open); without it a ``-i`` container's stdin stays open whatever clients do (``run -di``).
+        ``attach``: the client's ``AttachStdin``/``AttachStdout``/``AttachStderr``, shown by inspect. Both go
+        into ``spec.config``."""
         with _trace.phase("load plugins"):
             names = plugins if plugins is not None else default_selection()
             if loaded is None or set(loaded.names) != set(names):
