@@ -177,8 +177,8 @@ def _configure(ctx: RunContext) -> None:
         specs += _publish_all(exposed, specs)
     fixed = None
     if any(ctx.options.get(k) for k in ("ip", "ip6", "mac_address", "links")):
-        from .fixed import check_fixed
-        fixed = check_fixed(ctx, mode)  # refused off a bridge network by name, before anything exists
+        from .fixed import check_fixed  # refused off a bridge network by name, before anything exists
+        fixed = check_fixed(ctx, mode, addresses=mode == (ctx.options.get("network") or "bridge"))
     if mode in ("none", "host"):
         if specs:
             ctx.warnings.append(f"Published ports are discarded when using {mode} network mode")

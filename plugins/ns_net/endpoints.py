@@ -171,5 +171,12 @@ def disconnect(paths: Paths, network: str, ref: str, force: bool = False) -> Non
         disconnect_running(paths, c, net)
     elif name not in endpoints or not _own(name):
         raise ConfigError(f"container {c['id']} is not connected to network {name}")
+    elif net is not None:  # a fixed address (run --ip) it kept for its next start there goes too
+        from .ipam import NetworkStore
+        store = NetworkStore(paths)
+        for v6 in (False, True):
+            for addr, lease in store.leases(net.name, v6=v6).items():
+                if lease.get("id") == c["id"]:
+                    store.release(net.name, addr, c["id"])
     endpoints.pop(name, None)
     _write(paths, c["id"], endpoints)

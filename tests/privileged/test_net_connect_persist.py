@@ -122,3 +122,24 @@ def test_a_restart_policy_restart_keeps_the_connected_networks(nsrun, nsrun_root
     finally:
         nsrun("rm", "-f", "ns4-t")
         nsrun("network", "rm", "ns4-ta", "ns4-tb")
+
+
+def test_disconnected_from_the_network_its_ip_was_for_it_starts_on_the_next_one(nsrun, nsrun_root):
+    """``run --ip`` names the create's network: once ``disconnect`` takes that one out of a stopped
+    container's config, its kept lease goes and the next start is on the network it is connected to."""
+    nsrun("network", "create", "--subnet", "10.134.8.0/24", "ns4-ia", check=True)
+    nsrun("network", "create", "--subnet", "10.134.9.0/24", "ns4-ib", check=True)
+    try:
+        nsrun("run", "-d", "--name", "ns4-i", "--network", "ns4-ia", "--ip", "10.134.8.77", "busybox", "sleep",
+              "300", check=True)
+        nsrun("stop", "-t", "1", "ns4-i", check=True)
+        assert _leases(nsrun_root) == ["10.134.8.77.lease"]               # kept for its next start
+        assert _members(nsrun, "ns4-ia") == []                            # but not an active endpoint
+        nsrun("network", "disconnect", "ns4-ia", "ns4-i", check=True)
+        assert _leases(nsrun_root) == []
+        nsrun("network", "connect", "ns4-ib", "ns4-i", check=True)
+        nsrun("start", "ns4-i", check=True)
+        assert _addrs(nsrun, "ns4-i") == {"eth0": "10.134.9.2/24"}
+    finally:
+        nsrun("rm", "-f", "ns4-i")
+        nsrun("network", "rm", "ns4-ia", "ns4-ib")
