@@ -95,8 +95,6 @@ def supervise(root: str, run: str, cid: str, reply_fd: int) -> int:
         rec.update(owner_pid=os.getpid(), owner_start=process_start_time(os.getpid()), manual_stop=False)
         loaded = load_plugins(rec.spec.plugins)
         log = engine.log_path(rec)
-        _stdin_from_fifo(os.path.join(rec.dir, "stdin"),
-                         keep_open=rec.spec.tty or not rec.spec.config.get("StdinOnce"))
         monitor: list = []
         execs: list = []
 
@@ -122,6 +120,10 @@ def supervise(root: str, run: str, cid: str, reply_fd: int) -> int:
         delay = 0.1
         while True:  # one run, or (a restart policy) as many as the policy says, each a whole run
             import time
+            # stdin afresh for each run: after a StdinOnce client's EOF the FIFO reports a hang-up for good,
+            # and a restart gets an open stdin again (as dockerd makes new input pipes at each start)
+            _stdin_from_fifo(os.path.join(rec.dir, "stdin"),
+                             keep_open=rec.spec.tty or not rec.spec.config.get("StdinOnce"))
             ctx = loaded.context(rec.spec, engine.paths)
             configure(loaded, ctx)
             if rec.spec.tty:

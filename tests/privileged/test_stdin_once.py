@@ -93,3 +93,19 @@ def test_create_i_then_start_is_open_until_an_attached_clients_stdin_ends(nsrun)
         assert res.returncode == 0 and res.stdout == "got:x\nEOF-SEEN\n"
     finally:
         nsrun("rm", "-f", "ns4-ci")
+
+
+def test_a_restart_gets_an_open_stdin_again_after_a_stdin_once_eof(nsrun):
+    """The first run's stdin ends with the attached client's (StdinOnce); the restart policy's next run has
+    an open stdin again, as dockerd gives each start new input pipes."""
+    nsrun("create", "-i", "--restart", "on-failure:1", "--name", "ns4-re", *NONE, "busybox", "sh", "-c",
+          "if [ -e /ran ]; then cat; echo EOF-AGAIN; exec sleep 300; fi; touch /ran; cat; exit 1", check=True)
+    try:
+        nsrun("start", "ns4-re", check=True)
+        res = nsrun("attach", "ns4-re", input="first\n", timeout=20)   # ends when the first run exits
+        assert res.returncode == 1 and "first" in res.stdout
+        assert _wait_for(lambda: nsrun("exec", "ns4-re", "cat", "/proc/1/comm").stdout == "sh\n")
+        time.sleep(1)
+        assert "EOF-AGAIN" not in _logs(nsrun, "ns4-re") and _running(nsrun, "ns4-re")
+    finally:
+        nsrun("rm", "-f", "ns4-re")
