@@ -47,13 +47,19 @@ class Engine:
                 stop_signal: str | None = None, stop_timeout: int | None = None,
                 group_add: list[str] | None = None, labels: dict[str, str] | None = None, restart: str = "",
                 log_opts: dict[str, str] | None = None, healthcheck: dict[str, Any] | None = None,
-                loaded: LoadedPlugins | None = None
+                loaded: LoadedPlugins | None = None, stdin_once: bool = False,
+                attach: tuple[bool, bool, bool] | None = None
                 ) -> tuple[LoadedPlugins, RunContext]:
         """Check everything the user asked for; load the plugins (``loaded``: those of ``plugins``, already
         loaded by the caller: nsrun-oci's mapping of config.json used them); create nothing.
 
         ``argv`` is the user's command (may be empty: the image's ``Cmd``); the image's config is merged in
-        with Docker's rules (``_imageconfig.apply``; ``entrypoint`` None keeps the image's, ``[""]`` clears it)."""
+        with Docker's rules (``_imageconfig.apply``; ``entrypoint`` None keeps the image's, ``[""]`` clears it).
+        ``stdin_once`` (Docker's ``Config.StdinOnce``, with ``interactive``; the docker CLI sets it for ``-i``
+        but not ``run -d``): the end of an attached client's stdin closes the container's (before any client
+        it stays open); without it a ``-i`` container's stdin stays open whatever clients do (``run -di``).
+        ``attach``: the client's ``AttachStdin``/``AttachStdout``/``AttachStderr``, shown by inspect. Both go
+        into ``spec.config``."""
         from ._plugins import default_selection, load_plugins  # here: stats, ps, rm... never load a plugin
         with _trace.phase("load plugins"):
             names = plugins if plugins is not None else default_selection()
@@ -99,6 +105,10 @@ class Engine:
             if isinstance(stop_timeout, bool) or not isinstance(stop_timeout, int):
                 raise ConfigError(f"StopTimeout: expected a whole number of seconds, got {stop_timeout!r}")
             run.config["StopTimeout"] = stop_timeout
+        if stdin_once and interactive:
+            run.config["StdinOnce"] = True
+        if attach is not None:
+            run.config.update(zip(("AttachStdin", "AttachStdout", "AttachStderr"), map(bool, attach)))
         groups = []
         if group_add:
             from ._parse import parse_groups
@@ -254,6 +264,8 @@ class Engine:
             if not force:
                 raise ConflictError(f"You cannot remove a running container {rec.id}. Stop the container "
                                     f"before attempting removal or force remove")
+            if rec.spec.restart:  # else its supervisor would run it again (137 is a failure) as it goes
+                rec.update(manual_stop=True)
             self._signal(rec, signal.SIGKILL)
             self.wait_exit(rec, 10)
         elif rec.status == "dead":
