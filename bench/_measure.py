@@ -191,6 +191,14 @@ def measure(cases: list[Case], runs: int, warmup: int, log: Callable[[str], None
     return list(figs.values())
 
 
+def paired_difference(subject: Figure, anchor: Figure) -> float | None:
+    """Median over rounds of subject - anchor (both measured in the same round); None if not comparable."""
+    if not subject.samples or not anchor.samples or len(subject.rounds) != len(anchor.rounds):
+        return None
+    pairs = [s - a for s, a in zip(subject.rounds, anchor.rounds) if s == s and a == a]
+    return statistics.median(pairs) if pairs else None
+
+
 def paired_ratio(subject: Figure, anchor: Figure) -> float | None:
     """Median over rounds of subject/anchor (both measured in the same round); None if not comparable."""
     if not subject.samples or not anchor.samples:

@@ -132,13 +132,21 @@ def _docker_pull(b: Bench, ref: str):
     return fn
 
 
-def _timed(argv: list[str], before=None, after=None):
+def _timed(argv: list[str], before=None, after=None, cpu: list | None = None):
+    """A case function timing ``argv`` (wall seconds); with ``cpu``, each run's (user, system) CPU seconds of the
+    command and its children are appended to it."""
+    import resource
+
     def fn() -> float:
         ctx = before() if before else None
+        r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
         res = subprocess.run(argv(ctx) if callable(argv) else argv, stdout=subprocess.DEVNULL,
                              stderr=subprocess.PIPE, timeout=300)
         dt = time.perf_counter() - t0
+        if cpu is not None:
+            r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu.append((r1.ru_utime - r0.ru_utime, r1.ru_stime - r0.ru_stime))
         if after:
             after(ctx)
         if res.returncode != 0:
@@ -178,12 +186,13 @@ def section_images(b: Bench) -> Section:
     python = os.path.join(os.path.dirname(nsrun), "python")
     # the 20-layer image and busybox, in the bench's own root
     subprocess.run(b.nsrun.cmd("pull", "-q", f"{reg}/l20"), check=True, capture_output=True, timeout=300)
+    cpu: dict[str, list] = {PULL: [], SKOPEO: []}
     cases = [
-        Case(PULL, fn=_timed(lambda d: [nsrun, "--root", d, "pull", "-q", f"{reg}/big"], fresh, drop), role="subject",
-             timeout=600),
+        Case(PULL, fn=_timed(lambda d: [nsrun, "--root", d, "pull", "-q", f"{reg}/big"], fresh, drop, cpu[PULL]),
+             role="subject", timeout=600),
         Case(SKOPEO, fn=_timed(lambda d: ["skopeo", "--insecure-policy", "copy", "-q", "--src-tls-verify=false",
                                           f"docker://{reg}/big:latest", f"oci:{d}/oci:latest"], fresh,
-                               lambda d: shutil.rmtree(d, ignore_errors=True)), timeout=600),
+                               lambda d: shutil.rmtree(d, ignore_errors=True), cpu[SKOPEO]), timeout=600),
         Case(DOCKER_PULL, fn=_docker_pull(b, f"{reg}/big:latest"), timeout=600,
              not_run=None if b.shared.get("dockerd") else (b.shared.get("dockerd_error") or "needs FULL=1")),
         Case(UNPACK, fn=_timed(lambda d: [python, "-c", unpack_py, layer, d], fresh,
@@ -200,6 +209,15 @@ def section_images(b: Bench) -> Section:
     r = paired_ratio(pull, skopeo) if pull and skopeo else None
     sec.targets.append(Target("pull of a 6-layer 68 MB image <= skopeo copy of it (aim 0.7x)",
                               None if r is None else r <= 1.0, "not judged" if r is None else f"{r:.2f}x skopeo"))
+    if cpu[PULL] and cpu[SKOPEO]:
+        import statistics
+
+        def ms(runs: list, i: int | None) -> float:
+            return 1000 * statistics.median(sum(r) if i is None else r[i] for r in runs)
+        sec.notes.append(f"CPU per pull (user+system, median): nsrun {ms(cpu[PULL], None):.0f} ms (system "
+                         f"{ms(cpu[PULL], 1):.0f}: creating the layers' files), skopeo {ms(cpu[SKOPEO], None):.0f} ms "
+                         f"(system {ms(cpu[SKOPEO], 1):.0f}); with {os.cpu_count()} CPUs no pull is faster than its "
+                         f"CPU / {os.cpu_count()}")
     dpull = sec.figure(DOCKER_PULL)
     if dpull and dpull.samples and pull:
         r = paired_ratio(pull, dpull)

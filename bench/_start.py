@@ -6,19 +6,37 @@ import uuid
 
 from _common import Bench, NotRun, Section, Target
 from _env import free_ports, free_subnet, run
-from _measure import Case, measure, paired_ratio
+from _measure import Case, measure, paired_difference, paired_ratio
 
 __all__ = ["section_start", "section_network", "bench_network", "NSRUN_TRUE"]
 
 NSRUN_TRUE = "nsrun run --rm busybox true (embedded)"
 NSRUN_INSTALLED = "nsrun run --rm busybox true (embedded, the other install: --nsrun-installed)"
 NSRUN_SAME_SET = "nsrun run --rm busybox true (embedded, with the other install's plugin set)"
+# a default plugin the start pays for, and the issue whose speed rule caps what it may add (ms, paired median)
+PLUGIN_COSTS = (("seccomp", "issue 9: seccomp (devices: nodev mounts, always on)", 2.0),
+                ("cgroup", "issue 12: creating and joining the container's cgroup", 2.0))
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def _median(fig) -> float | None:
     import statistics
     return statistics.median(fig.samples) if fig and fig.samples else None
+
+
+def _default_set(b: Bench) -> list[str]:
+    """The plugins section 1 times: the default set without networking."""
+    args = b.nsrun.no_net_args()
+    return args[1].split(",") if args else [n for n, d in b.nsrun.plugins.items() if d]
+
+
+def _plugin_costs(b: Bench) -> list[tuple[str, str, float]]:
+    """The PLUGIN_COSTS whose plugin is in this install's default set (the others cannot be timed apart)."""
+    return [c for c in PLUGIN_COSTS if c[0] in _default_set(b)]
+
+
+def _without(plugin: str) -> str:
+    return f"nsrun run --rm busybox true (embedded, default set without {plugin})"
 
 
 def section_start(b: Bench) -> Section:
@@ -31,6 +49,10 @@ def section_start(b: Bench) -> Section:
              os.path.join(HERE, "_floor.py"), b.rootfs], role="reference"),
         Case("python interpreter alone: venv python -c pass", [py, "-c", "pass"], role="reference"),
     ]
+    for plugin, _why, _cap in _plugin_costs(b):
+        kept = [n for n in _default_set(b) if n != plugin]
+        cases.insert(1, Case(_without(plugin), b.nsrun.cmd("--plugins", ",".join(kept), "run", "--rm", "busybox",
+                                                            "true"), role="subject"))
     installed = b.shared.get("nsrun_installed")
     if installed:  # before/after in one run: the other install with ITS default set (without networking),
         # and this one with that same set, so the core's own cost is compared apart from new default plugins
@@ -55,6 +77,14 @@ def section_start(b: Bench) -> Section:
                               None if ratio is None else ratio <= 3,
                               "not judged: " + (runc.not_run or nsrun.not_run or "no samples") if ratio is None
                               else f"{ratio:.2f}x runc (aim 2x {'met' if ratio <= 2 else 'not met'})"))
+    for plugin, why, cap in _plugin_costs(b):
+        without = sec.figure(_without(plugin))
+        d = paired_difference(nsrun, without) if nsrun and without else None
+        md = _median(nsrun) - _median(without) if d is not None else None
+        sec.targets.append(Target(f"{why} adds <= {cap:g} ms to the median start (same run)",
+                                  None if d is None else d <= cap,
+                                  "not judged: " + ((without and without.not_run) or "no samples") if d is None
+                                  else f"{d:+.1f} ms paired ({md:+.1f} ms in medians)"))
     inst = sec.figure(NSRUN_INSTALLED)
     if inst and nsrun and paired_ratio(nsrun, inst):
         import statistics

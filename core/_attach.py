@@ -5,6 +5,12 @@ stdin FIFO (``-i`` containers; see ``_supervisor``) unless ``--no-stdin``. With 
 put into raw mode and its size given to the container's pty (and again at each SIGWINCH). The detach keys
 (``_detachkeys``; ctrl-p ctrl-q by default) leave the container running and exit 0; otherwise attach ends
 when the container exits, with its exit code.
+
+When our stdin ends we close our end of the FIFO: a container made with Docker's ``StdinOnce`` and no tty
+(``run -i`` through the daemon) then sees EOF, as Docker closes its stdin; any other keeps its stdin open
+(its supervisor holds a write end: ``run -di``, ``create -i``), as it does when we detach or are killed.
+Unlike moby's attach, which ends the client's output there (the docker CLI then waits for the exit), the
+output goes on being shown until the container exits.
 """
 from __future__ import annotations
 
@@ -81,8 +87,11 @@ def attach(engine: Any, ref: str, detach_keys: str | None = None, no_stdin: bool
                 continue
             if stdin in ready:
                 data = os.read(stdin, 65536)
-                if not data:  # our stdin ended: keep showing the output (docker attach does)
+                if not data:  # our stdin ended: our write end goes (see the docstring); the output goes on
                     stdin = -1
+                    if fifo >= 0:
+                        os.close(fifo)
+                        fifo = -1
                     continue
                 data, detached = escape.feed(data)
                 _write_fifo(fifo, data)

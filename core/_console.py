@@ -7,7 +7,7 @@ TYPE_CHECKING = False  # no typing import at run time (~2 ms): this module is on
 if TYPE_CHECKING:
     from typing import Callable
 
-__all__ = ["protect", "exit_now", "format_table", "echo_err", "each_name", "ago"]
+__all__ = ["protect", "exit_now", "format_table", "echo_err", "each_name", "ago", "version_line"]
 
 
 def protect(fn: Callable[[], int], debug: bool) -> int:
@@ -88,3 +88,9 @@ def ago(ts: float | None) -> str:
         if secs >= size:
             return f"{secs // size} {unit} ago"
     return f"{secs} seconds ago"
+
+
+def version_line() -> str:
+    """What ``nsrun version`` prints: ``nsrun 0.1.0 (python 3.11.2)``."""
+    from . import __version__
+    return f"nsrun {__version__} (python {sys.version.split()[0]})"

@@ -1,7 +1,7 @@
 """The data that flows through the hooks: what the user asked for (ContainerSpec) and what plugins add (RunContext).
 
 Plugins contribute data here; the plugin or core module that owns a field applies it:
-``mounts`` are applied by the mnt plugin, ``uid_maps``/``gid_maps`` by the core's fork protocol, the
+``mounts`` are applied by the mnt plugin, ``uid_maps``/``gid_maps`` and ``pid_namespace`` by the core's fork protocol, the
 ``hostname`` by uts, ``masked_paths``/``readonly_paths`` by mnt after /proc exists; ``capabilities`` is the
 set the command will hold (filled by the plugin that drops the rest, sec; read by others, e.g. seccomp's
 profile conditions); ``privileged`` (filled by the plugin owning ``--privileged``, sec) tells every plugin to
@@ -10,33 +10,31 @@ leave its confinement out (seccomp: no filter; mnt: every host device, /sys writ
 from __future__ import annotations
 
 import os
+TYPE_CHECKING = False  # no typing import at run time (typing and what it imports: ~8 ms a command that
+if TYPE_CHECKING:      # only reads records: stats, ps, inspect; a start pays it later, with pluggy)
+    from typing import Any, Generic, TypeVar
 
 from ._fields import Fields
 
 __all__ = ["StashKey", "Stash", "Mount", "IdMap", "ContainerSpec", "RunContext", "Paths"]
 
-TYPE_CHECKING = False  # typing's own flag: every plugin imports this module, and typing imports re (~3 ms)
 if TYPE_CHECKING:
-    from typing import Any, Generic, TypeVar
-
     T = TypeVar("T")
     D = TypeVar("D")
+
+    class StashKey(Generic[T]):
+        """A typed key for ``ctx.stash``; create one per piece of state at module level."""
+
+        __slots__ = ()
 else:
-    class Generic:
-        """``typing.Generic`` as far as this module uses it at run time: ``StashKey[dict]()`` is a StashKey."""
+    class StashKey:
+        """A typed key for ``ctx.stash``; create one per piece of state at module level:
+        ``PLAN_KEY = StashKey[Plan]()`` (the subscript is for type checkers; at run time it is this class)."""
 
         __slots__ = ()
 
-        def __class_getitem__(cls, _params: object) -> type:
+        def __class_getitem__(cls, item: object) -> type:
             return cls
-
-    T = D = None
-
-
-class StashKey(Generic[T]):
-    """A typed key for ``ctx.stash``; create one per piece of state at module level."""
-
-    __slots__ = ()
 
 
 class Stash:
@@ -69,7 +67,8 @@ class Stash:
 class Mount(Fields):
     """One mount inside the container: ``Mount(source, target, fstype=None, flags=0, data=None,
     readonly=False)``. ``target`` is a path inside the container's root; ``readonly`` remounts a bind
-    mount read-only afterwards."""
+    mount read-only afterwards. With ``MS_BIND`` in ``flags``, ``source`` may be an int: a detached mount
+    tree (an ``open_tree(OPEN_TREE_CLONE)`` descriptor a child-side hook made), attached as it is and closed."""
 
     __slots__ = ("source", "target", "fstype", "flags", "data", "readonly")
     _defaults = {"fstype": None, "flags": 0, "data": None, "readonly": False}
@@ -187,6 +186,10 @@ class RunContext:
         # descriptors a parent-side hook made for the child (a pipe's read end): the child keeps them when it
         # closes everything else it inherited; make them O_CLOEXEC so the command never gets them
         self.pass_fds: list[int] = []
+        # a descriptor on an existing PID namespace the container is born into instead of a new one (-1: none);
+        # opened in ``pre_clone`` by the plugin owning ``--pid`` (which closes it in teardown), joined by the
+        # core's fork protocol for the container's first process (``setns`` + fork: pid_for_children)
+        self.pid_namespace: int = -1
         self.hook: Any = None              # pluggy's hook relay for plugin-defined hooks (HOOKSPECS)
 
     def host_uid(self, inside: int = 0) -> int:

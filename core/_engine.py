@@ -8,12 +8,15 @@ from __future__ import annotations
 import os
 import _signal as signal  # the C module: signal.py builds its enums at import (~1.5 ms per start)
 import time
-from typing import Any, Iterator
+TYPE_CHECKING = False  # no typing import at run time (typing and what it imports: ~8 ms): on the stats path
+if TYPE_CHECKING:
+    from typing import Any, Iterator
+
+    from ._plugins import LoadedPlugins
 
 from . import _trace
 from ._context import ContainerSpec, Paths, RunContext
 from ._parse import parse_user
-from ._plugins import LoadedPlugins, default_selection, installed_plugins, load_plugins
 from ._state import Record, Store, alive, new_id, plugin_state
 from .errors import ConfigError, ConflictError, PluginError
 
@@ -44,13 +47,20 @@ class Engine:
                 stop_signal: str | None = None, stop_timeout: int | None = None,
                 group_add: list[str] | None = None, labels: dict[str, str] | None = None, restart: str = "",
                 log_opts: dict[str, str] | None = None, healthcheck: dict[str, Any] | None = None,
-                loaded: LoadedPlugins | None = None
+                loaded: LoadedPlugins | None = None, stdin_once: bool = False,
+                attach: tuple[bool, bool, bool] | None = None
                 ) -> tuple[LoadedPlugins, RunContext]:
         """Check everything the user asked for; load the plugins (``loaded``: those of ``plugins``, already
         loaded by the caller: nsrun-oci's mapping of config.json used them); create nothing.
 
         ``argv`` is the user's command (may be empty: the image's ``Cmd``); the image's config is merged in
-        with Docker's rules (``_imageconfig.apply``; ``entrypoint`` None keeps the image's, ``[""]`` clears it)."""
+        with Docker's rules (``_imageconfig.apply``; ``entrypoint`` None keeps the image's, ``[""]`` clears it).
+        ``stdin_once`` (Docker's ``Config.StdinOnce``, with ``interactive``; the docker CLI sets it for ``-i``
+        but not ``run -d``): the end of an attached client's stdin closes the container's (before any client
+        it stays open); without it a ``-i`` container's stdin stays open whatever clients do (``run -di``).
+        ``attach``: the client's ``AttachStdin``/``AttachStdout``/``AttachStderr``, shown by inspect. Both go
+        into ``spec.config``."""
+        from ._plugins import default_selection, load_plugins  # here: stats, ps, rm... never load a plugin
         with _trace.phase("load plugins"):
             names = plugins if plugins is not None else default_selection()
             if loaded is None or set(loaded.names) != set(names):
@@ -95,6 +105,10 @@ class Engine:
             if isinstance(stop_timeout, bool) or not isinstance(stop_timeout, int):
                 raise ConfigError(f"StopTimeout: expected a whole number of seconds, got {stop_timeout!r}")
             run.config["StopTimeout"] = stop_timeout
+        if stdin_once and interactive:
+            run.config["StdinOnce"] = True
+        if attach is not None:
+            run.config.update(zip(("AttachStdin", "AttachStdout", "AttachStderr"), map(bool, attach)))
         groups = []
         if group_add:
             from ._parse import parse_groups
@@ -113,6 +127,7 @@ class Engine:
 
     @staticmethod
     def _check_option_owners(options: dict[str, Any], selected: list[str]) -> None:
+        from ._plugins import installed_plugins
         records = installed_plugins()
         owners: dict[str, list[tuple[str, str]]] = {}
         for rec in records.values():  # a dest may have several installed owners (a renamed copy of a plugin)
@@ -250,6 +265,8 @@ class Engine:
             if not force:
                 raise ConflictError(f"You cannot remove a running container {rec.id}. Stop the container "
                                     f"before attempting removal or force remove")
+            if rec.spec.restart:  # else its supervisor would run it again (137 is a failure) as it goes
+                rec.update(manual_stop=True)
             self._signal(rec, signal.SIGKILL)
             self.wait_exit(rec, 10)
         elif rec.status == "dead":

@@ -9,11 +9,13 @@ instructions into a config.
 """
 from __future__ import annotations
 
-import json
 import os
-from typing import Any
+TYPE_CHECKING = False  # no typing (nor json: it imports re) at run time: ps and inspect describe records with this
+if TYPE_CHECKING:
+    from typing import Any
 
 from ._fields import Fields
+from ._jsonlite import dumps, loads
 from .errors import ConfigError
 
 __all__ = ["image_config", "apply", "Applied", "container_config", "BUSYBOX_CONFIG", "parse_changes",
@@ -133,7 +135,7 @@ def parse_changes(changes: list[str] | tuple[str, ...], base: dict[str, Any] | N
     ``VOLUME /PATH ...`` (or a JSON array).
     Any other instruction, or a malformed one, is a ConfigError naming it."""
     import shlex
-    config = json.loads(json.dumps(base or {}))  # a deep copy of plain JSON
+    config = loads(dumps(base or {}))  # a deep copy of plain JSON
     for change in changes:
         word, _, rest = change.strip().partition(" ")
         key, rest = word.upper(), rest.strip()
@@ -179,7 +181,7 @@ def parse_changes(changes: list[str] | tuple[str, ...], base: dict[str, Any] | N
 def _command(text: str, change: str) -> list[str]:
     if text.startswith("["):
         try:
-            value = json.loads(text)
+            value = loads(text)
         except ValueError:
             value = None
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):

@@ -78,6 +78,7 @@ def run_container(plugins: LoadedPlugins, ctx: RunContext, record: Record, io: A
             try:
                 with _trace.phase("exec"):
                     child.release()
+                _named("post_exec", plugins.call, "post_exec", ctx=ctx, pid=child.pid)
             except BaseException:
                 child.kill()
                 raise

@@ -1,5 +1,5 @@
 """The command-line options as data: one table from which both the click CLI (``cli.py``) and the click-free
-``run``/``exec`` parser of the console entry (``_entry``) are built, so the two can never disagree.
+``run``/``exec``/``ps``/``stats`` parser of the console entry (``_entry``) are built, so the two can never disagree.
 
 ``Option`` is also what plugins declare in ``OPTIONS``; their options join ``run``'s. Every flag of an
 Option is a positive alias of the same option (``-d``/``--detach``); there are no ``--no-x`` negations.
@@ -18,17 +18,19 @@ if TYPE_CHECKING:
 
 from ._fields import Fields
 
-__all__ = ["Option", "GLOBAL_OPTIONS", "RUN_OPTIONS", "EXEC_OPTIONS", "parser_table", "shared_dest", "item_key",
-           "key_matches", "route_items"]
+__all__ = ["Option", "GLOBAL_OPTIONS", "RUN_OPTIONS", "EXEC_OPTIONS", "PS_OPTIONS", "STATS_OPTIONS",
+           "parser_table", "shared_dest", "item_key", "key_matches", "route_items"]
 
 
 class Option(Fields):
     """A command-line option as plain data (the CLI and the daemon both read it):
-    ``Option(flags, dest, help="", multiple=False, is_flag=False, metavar=None, envvar=None, keys=())``;
-    ``keys``: the item keys this owner takes of a flag that several plugins share (see the module's doc)."""
+    ``Option(flags, dest, help="", multiple=False, is_flag=False, metavar=None, envvar=None, keys=(),
+    choices=())``; ``keys``: the item keys this owner takes of a flag that several plugins share (see the
+    module's doc); ``choices``: the only values it takes (anything else is click's usage error)."""
 
-    __slots__ = ("flags", "dest", "help", "multiple", "is_flag", "metavar", "envvar", "keys")
-    _defaults = {"help": "", "multiple": False, "is_flag": False, "metavar": None, "envvar": None, "keys": ()}
+    __slots__ = ("flags", "dest", "help", "multiple", "is_flag", "metavar", "envvar", "keys", "choices")
+    _defaults = {"help": "", "multiple": False, "is_flag": False, "metavar": None, "envvar": None, "keys": (),
+                 "choices": ()}
 
 
 GLOBAL_OPTIONS = [
@@ -83,6 +85,18 @@ EXEC_OPTIONS = [
     Option(("-u", "--user"), "user", metavar="UID[:GID]", help="User (and group) to run the command as"),
 ]
 
+PS_OPTIONS = [
+    Option(("-a", "--all"), "show_all", is_flag=True, help="Show all containers (default shows running)"),
+    Option(("-q", "--quiet"), "quiet", is_flag=True, help="Only show ids"),
+    Option(("--format",), "fmt", choices=("table", "json"), help="table (the default) or json: one object a line"),
+    Option(("-f", "--filter"), "filters", multiple=True, metavar="KEY=VALUE",
+           help="Filter: id, name, label, status, ancestor, network, volume, exited (as docker ps)"),
+]
+
+STATS_OPTIONS = [
+    Option(("--no-stream",), "no_stream", is_flag=True, help="Print one table and exit (after one interval)"),
+]
+
 
 def run_options(plugin_options: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """``run``'s options: the core's, then each plugin option whose dest is not taken yet (with ``plugin``)."""
@@ -106,9 +120,10 @@ def run_options(plugin_options: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def parser_table(options: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """What the click-free parser needs of each option: flags, dest, whether it takes a value, multiple."""
-    return [{"flags": list(o["flags"]), "dest": o["dest"], "value": not o["is_flag"], "multiple": o["multiple"]}
-            for o in options]
+    """What the click-free parser needs of each option: flags, dest, whether it takes a value, multiple, the
+    values it may take (none: any)."""
+    return [{"flags": list(o["flags"]), "dest": o["dest"], "value": not o["is_flag"], "multiple": o["multiple"],
+             "choices": list(o.get("choices") or ())} for o in options]
 
 
 def shared_dest(flags: tuple[str, ...] | list[str]) -> str:

@@ -79,7 +79,10 @@ def run_command(engine: Any, plugins: list[str] | None, *, remove: bool, detach:
         with _trace.phase("prepare (the rest)"):
             return engine.prepare(argv=words, image=image, rootfs=rootfs, name=name, env=parse_env(env),
                                   workdir=workdir, user=user, tty=tty, interactive=interactive, detach=detach,
-                                  remove=remove, plugins=plugins, options=plugin_opts, **config)
+                                  remove=remove, plugins=plugins, options=plugin_opts,
+                                  # the docker CLI's: -i sets StdinOnce, run -d clears it (create -i keeps it)
+                                  stdin_once=interactive and (create_only or not detach),
+                                  **config)
     loaded, ctx = pulled_if_missing(prepare)
     for warning in ctx.warnings:
         print(f"WARNING: {warning}", file=sys.stderr)

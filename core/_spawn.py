@@ -17,7 +17,11 @@ Sync protocol: one socketpair, newline-terminated ASCII messages.
 
 Steps 1–2 happen only with CLONE_NEWUSER: the user namespace comes first and alone, so that every other
 namespace is owned by it (runc's nsexec does the same). With CLONE_NEWPID stage 1 forks once more (the
-new PID namespace applies to children only), reports the grandchild (PID 1) as READY and exits. The parent
+new PID namespace applies to children only), reports the grandchild (PID 1) as READY and exits. It does the
+same with ``ctx.pid_namespace`` (a plugin's descriptor on an existing PID namespace, ``--pid container:``): stage
+1 joins it first, before the user namespace (``setns`` needs our privileges over its owner), for its children
+only, and forks the container's first process into it (not PID 1 there; it dies with that namespace's init,
+as with runc). The parent
 is a child subreaper (PR_SET_CHILD_SUBREAPER), so PID 1 becomes its direct child: it waits for it and
 signals it with no relay process in between (one Python process per container, not two).
 
@@ -369,11 +373,17 @@ def _child_main(ctx: RunContext, plugins: LoadedPlugins, flags: int, chan: _Chan
     """Stage 1. Every path ends in os._exit."""
     stage, plugin = "unshare", ""
     try:
-        _close_fds({chan.sock.fileno(), err_w, *ctx.pass_fds} | (parking.fds() if parking else set()))
+        joined = ctx.pid_namespace
+        _close_fds({chan.sock.fileno(), err_w, *ctx.pass_fds, joined} | (parking.fds() if parking else set()))
         _default_signals()
         if parking is None:  # a parked OCI container outlives its creator: the socket's EOF stops it instead
             _die_with_parent(parent_pid)
         os.setsid()  # out of the terminal's process group: signals reach the container through nsrun
+        if joined >= 0:  # first: joining needs our privileges over the namespace's owner (before NEWUSER)
+            stage = "join pid namespace"
+            syscalls.setns(joined, syscalls.CLONE_NEWPID)  # for our children only (pid_for_children)
+            os.close(joined)
+            stage = "unshare"
         if flags & syscalls.CLONE_NEWUSER:
             syscalls.unshare(syscalls.CLONE_NEWUSER)
             chan.send("USERNS")
@@ -382,8 +392,15 @@ def _child_main(ctx: RunContext, plugins: LoadedPlugins, flags: int, chan: _Chan
             os.setresgid(0, 0, 0)
             os.setresuid(0, 0, 0)
         syscalls.unshare(flags & ~syscalls.CLONE_NEWUSER)
-        if flags & syscalls.CLONE_NEWPID:
-            pid1 = os.fork()
+        if flags & syscalls.CLONE_NEWPID or joined >= 0:
+            stage = "fork"
+            try:
+                pid1 = os.fork()
+            except OSError as exc:  # ENOMEM: the joined namespace's init is gone, and with it the namespace
+                if joined >= 0 and exc.errno == errno.ENOMEM:
+                    raise SetupError("the PID namespace to join has no init any more (its container exited)",
+                                     phase="fork", errno=errno.ESRCH) from exc
+                raise
             if pid1 == 0:  # ---- PID 1 of the new namespace ----
                 _init_main(ctx, plugins, chan, err_w, reparented=parking is None, parking=parking)
             chan.send(f"READY {pid1}")

@@ -6,19 +6,17 @@ root-wide lock. A record whose owner (nsrun or the supervisor) died is reported 
 """
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import os
 import time
-
-TYPE_CHECKING = False  # no typing import at run time (it imports re): nsrun-oci delete imports this
+TYPE_CHECKING = False  # no typing import at run time (typing and what it imports: ~8 ms): on the stats path
 if TYPE_CHECKING:
-    from typing import Any, Iterator
+    from typing import Any
 
 from ._context import ContainerSpec, Paths
 from ._proc import alive, process_start_time
 from ._jsonlite import loads
-from ._statefile import lock_dir, read_state, update_state, write_json as _write_json
+from ._statefile import lock_dir, read_state, read_text, update_state, write_json as _write_json
 from .errors import ConflictError, ConfigError, NotFoundError
 
 __all__ = ["Record", "RecordView", "Store", "new_id", "process_start_time", "alive", "plugin_state"]
@@ -89,28 +87,36 @@ class Record(RecordView):
             from ._journal import append, life                             # (the next start overwrites it)
             append(self.store.paths.root, life(self))
 
-    @contextlib.contextmanager
-    def lock(self) -> Iterator[None]:
+    def lock(self) -> _Flock:
         """The container's lock is a flock on its directory: no lock file to create (file creation is the
         costliest step of a start on ext4 here)."""
-        with _flock(self.dir, directory=True):
-            yield
+        return _Flock(self.dir, directory=True)
 
 
-@contextlib.contextmanager
-def _flock(path: str, directory: bool = False) -> Iterator[None]:
-    if directory:
-        fd = lock_dir(path)
-    else:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+class _Flock:
+    """``with _Flock(path):`` holds an exclusive flock on ``path`` (a directory's own with ``directory``, else a
+    lock file, made when missing) until the block ends. A class, not ``contextlib.contextmanager``: contextlib
+    and what it imports cost ~3 ms on every command that reads records."""
+
+    __slots__ = ("path", "directory", "fd")
+
+    def __init__(self, path: str, directory: bool = False) -> None:
+        self.path, self.directory, self.fd = path, directory, -1
+
+    def __enter__(self) -> None:
+        if self.directory:
+            self.fd = lock_dir(self.path)
+            return
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
         except BaseException:
             os.close(fd)
             raise
-    try:
-        yield
-    finally:
+        self.fd = fd
+
+    def __exit__(self, *exc: object) -> None:
+        fd, self.fd = self.fd, -1
         os.close(fd)
 
 
@@ -120,11 +126,10 @@ class Store:
     def __init__(self, paths: Paths) -> None:
         self.paths = paths
 
-    @contextlib.contextmanager
-    def global_lock(self) -> Iterator[None]:
+    def global_lock(self) -> _Flock:
+        """``with store.global_lock():`` the root-wide lock (names, creation)."""
         os.makedirs(self.paths.containers, exist_ok=True)
-        with _flock(os.path.join(self.paths.containers, ".lock")):
-            yield
+        return _Flock(os.path.join(self.paths.containers, ".lock"))
 
     def _name_link(self, name: str) -> str:
         return os.path.join(self.paths.containers, ".names", name)
@@ -180,8 +185,7 @@ class Store:
     def load(self, cid: str) -> Record | None:
         cdir = self.paths.container_dir(cid)
         try:
-            with open(os.path.join(cdir, "config.json")) as f:
-                spec = ContainerSpec.from_json(loads(f.read()))
+            spec = ContainerSpec.from_json(loads(read_text(os.path.join(cdir, "config.json"))))
         except (OSError, ValueError):
             return None
         return Record(self, cid, spec, self._read_state(cid))
@@ -229,9 +233,11 @@ class Store:
                 rec.spec.name = new
                 _write_json(os.path.join(rec.dir, "config.json"), rec.spec.to_json())
             old_link = self._name_link(old)
-            with contextlib.suppress(OSError):
+            try:
                 if os.readlink(old_link) == rec.id:
                     os.unlink(old_link)
+            except OSError:
+                pass
             return rec
 
     def remove(self, cid: str) -> None:
@@ -259,8 +265,7 @@ def _rmtree(path: str) -> None:
     except OSError:
         return
     if entries is None:
-        with contextlib.suppress(OSError):
-            os.unlink(path)
+        _quietly(os.unlink, path)
         return
     for entry in entries:
         try:
@@ -270,7 +275,12 @@ def _rmtree(path: str) -> None:
         if is_dir:
             _rmtree(entry.path)
         else:
-            with contextlib.suppress(OSError):
-                os.unlink(entry.path)
-    with contextlib.suppress(OSError):
-        os.rmdir(path)
+            _quietly(os.unlink, entry.path)
+    _quietly(os.rmdir, path)
+
+
+def _quietly(fn: Any, path: str) -> None:
+    try:
+        fn(path)
+    except OSError:
+        pass

@@ -20,8 +20,12 @@ __all__ = ["supervise"]
 
 def _stdin_from_fifo(path: str, keep_open: bool) -> None:
     """``-i`` under the daemon: the container's stdin is the FIFO ``stdin`` in its directory (the daemon
-    writes what an attached client sends). With a tty we hold a write end too, so the pty never sees EOF
-    before someone attaches; without one, the container sees EOF when the last writer closes."""
+    and ``nsrun attach`` write what an attached client sends). ``keep_open`` (a tty, or Docker's
+    ``StdinOnce`` false: ``run -di``, ``create -i``): we hold a write end too, so the container's stdin stays
+    open with no client and whatever clients come and go (detach keys, a dropped connection). Otherwise
+    (``StdinOnce``: ``run -i`` attached, no tty) the read end only: the container sees EOF once the writers
+    that came have gone (a FIFO opened without a writer reports no hang-up until one has come), i.e. when
+    the attached client's stdin ends."""
     try:
         fd = os.open(path, (os.O_RDWR if keep_open else os.O_RDONLY) | os.O_NONBLOCK)
     except FileNotFoundError:
@@ -91,7 +95,6 @@ def supervise(root: str, run: str, cid: str, reply_fd: int) -> int:
         rec.update(owner_pid=os.getpid(), owner_start=process_start_time(os.getpid()), manual_stop=False)
         loaded = load_plugins(rec.spec.plugins)
         log = engine.log_path(rec)
-        _stdin_from_fifo(os.path.join(rec.dir, "stdin"), keep_open=rec.spec.tty)
         monitor: list = []
         execs: list = []
 
@@ -117,6 +120,10 @@ def supervise(root: str, run: str, cid: str, reply_fd: int) -> int:
         delay = 0.1
         while True:  # one run, or (a restart policy) as many as the policy says, each a whole run
             import time
+            # stdin afresh for each run: after a StdinOnce client's EOF the FIFO reports a hang-up for good,
+            # and a restart gets an open stdin again (as dockerd makes new input pipes at each start)
+            _stdin_from_fifo(os.path.join(rec.dir, "stdin"),
+                             keep_open=rec.spec.tty or not rec.spec.config.get("StdinOnce"))
             ctx = loaded.context(rec.spec, engine.paths)
             configure(loaded, ctx)
             if rec.spec.tty:

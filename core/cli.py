@@ -5,7 +5,6 @@ This is the only module that calls ``sys.exit``. A user mistake prints one line 
 """
 from __future__ import annotations
 
-import json
 import sys
 import time
 from typing import Any
@@ -13,7 +12,7 @@ from typing import Any
 import click
 
 from . import _trace
-from ._console import ago, each_name, echo_err, format_table
+from ._console import each_name, format_table
 from .errors import ConfigError, NsrunError
 
 __all__ = ["main", "build_cli"]
@@ -43,14 +42,12 @@ class _State:
 pass_state = click.make_pass_decorator(_State)
 
 
-_echo_err = echo_err
-
-
 def _click_option(opt: dict[str, Any]) -> click.Option:
     """A click option from one row of the option table (``_options``; a plugin's options are rows too)."""
     help_text = f"{opt['help']} [plugin: {opt['plugin']}]" if opt.get("plugin") else opt["help"]
     return click.Option([*opt["flags"], opt["dest"]], multiple=opt["multiple"], is_flag=opt["is_flag"] or None,
-                        metavar=opt["metavar"], envvar=opt.get("envvar"), help=help_text)
+                        metavar=opt["metavar"], envvar=opt.get("envvar"), help=help_text,
+                        type=click.Choice(list(opt["choices"])) if opt.get("choices") else None)
 
 
 @click.group(context_settings={"help_option_names": ["--help"]})
@@ -128,62 +125,11 @@ def wait(state: _State, names: tuple[str, ...]) -> None:
 
 
 @cli.command()
-@click.option("-a", "--all", "show_all", is_flag=True, help="Show all containers (default shows running)")
-@click.option("-q", "--quiet", is_flag=True, help="Only show ids")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
-@click.option("-f", "--filter", "filters", multiple=True, metavar="KEY=VALUE",
-              help="Filter: id, name, label, status, ancestor, network, volume, exited (as docker ps)")
 @pass_state
-def ps(state: _State, show_all: bool, quiet: bool, fmt: str, filters: tuple[str, ...]) -> None:
+def ps(state: _State, show_all: bool, quiet: bool, fmt: str | None, filters: tuple[str, ...]) -> None:
     """List containers."""
-    from ._engine import describe
-    wanted = None
-    if filters:
-        from ._filters import filter_items
-        wanted = filter_items(filters)
-        show_all = show_all or bool(wanted.get("status") or wanted.get("exited"))
-    records = state.engine.list(show_all)
-    if wanted:
-        records = [rec for rec in records if _passes(rec, wanted)]
-    if quiet:
-        for rec in records:
-            click.echo(rec.id[:12])
-        return
-    if fmt == "json":
-        for rec in records:
-            click.echo(json.dumps(_ps_row(rec, describe(rec))))
-        return
-    rows = [_ps_row(rec, describe(rec)) for rec in records]
-    header = ("CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES")
-    table = [header] + [(r["ID"], r["Image"], r["Command"], r["CreatedAt"], r["Status"], r["Ports"], r["Names"])
-                        for r in rows]
-    click.echo(format_table(table))
-
-
-_ago = ago
-
-
-def _passes(rec: Any, wanted: dict[str, list[str]]) -> bool:
-    """``ps --filter``: tested on the container's Docker view, filled by its plugins as the daemon fills it."""
-    from ._filters import container_matches
-    from ._plugins import installed_manager
-    from .daemon.convert import container_json
-    return container_matches(container_json(rec, installed_manager().subset("docker_view", rec.spec.plugins)),
-                             wanted)
-
-
-def _ps_row(rec: Any, info: dict[str, Any]) -> dict[str, Any]:
-    st = info["State"]
-    if st["Status"] in ("running", "paused"):
-        status = f"Up {_ago(st['StartedAt']).replace(' ago', '')}" + (" (Paused)" if st["Paused"] else "")
-    elif st["Status"] == "exited":
-        status = f"Exited ({st['ExitCode']}) {_ago(st['FinishedAt'])}"
-    else:
-        status = st["Status"].capitalize()
-    command = " ".join(rec.spec.argv)
-    return {"ID": rec.id[:12], "Image": rec.spec.image or rec.spec.rootfs, "Command": json.dumps(ensure_ascii=False, obj=
-        command if len(command) <= 20 else command[:19] + "…"), "CreatedAt": _ago(info["Created"]),
-        "Status": status, "State": st["Status"], "Ports": info["Info"].get("Ports", ""), "Names": rec.name}
+    from ._pscli import ps_command
+    ps_command(state.engine, show_all, quiet, fmt, filters)
 
 
 @cli.command()
@@ -282,15 +228,8 @@ def rename(state: _State, name: str, new_name: str) -> None:
 @pass_state
 def inspect(state: _State, names: tuple[str, ...]) -> None:
     """Show containers as JSON."""
-    out, failed = [], False
-    for name in names:
-        try:
-            out.append(state.engine.inspect(name))
-        except NsrunError as exc:
-            _echo_err(exc.message)
-            failed = True
-    click.echo(json.dumps(out, indent=4))
-    if failed:
+    from ._pscli import inspect_command
+    if inspect_command(state.engine, names):
         sys.exit(1)
 
 
@@ -353,8 +292,8 @@ def daemon(state: _State, hosts: tuple[str, ...], tlsverify: bool, tlscacert: st
 @cli.command()
 def version() -> None:
     """Show the version."""
-    from . import __version__
-    click.echo(f"nsrun {__version__} (python {sys.version.split()[0]})")
+    from ._console import version_line
+    click.echo(version_line())
 
 
 class _LazyCommand(click.Command):
@@ -380,19 +319,21 @@ class _LazyCommand(click.Command):
 
 
 def build_cli() -> click.Group:
-    """The click CLI: the global, ``run`` and ``exec`` options from the option table, plus every plugin's options and
-    commands."""
+    """The click CLI: the global, ``run``, ``exec``, ``ps`` and ``stats`` options from the option table, plus every
+    plugin's options and commands."""
     from ._discovery import discover, plugin_options
-    from ._options import EXEC_OPTIONS, GLOBAL_OPTIONS, run_options
+    from ._options import EXEC_OPTIONS, GLOBAL_OPTIONS, PS_OPTIONS, STATS_OPTIONS, run_options
+    from .stats.cli import COMMANDS as LIVE_COMMANDS, stats
     if not cli.params:
         cli.params.extend(_click_option({**o.to_dict(), "plugin": None}) for o in GLOBAL_OPTIONS)
         run.params[:0] = [_click_option(o) for o in run_options(plugin_options())]
         create.params[:0] = [p for p in run.params if isinstance(p, click.Option) and p.name != "detach"]
         exec_.params[:0] = [_click_option({**o.to_dict(), "plugin": None}) for o in EXEC_OPTIONS]
+        stats.params[:0] = [_click_option({**o.to_dict(), "plugin": None}) for o in STATS_OPTIONS]
+        ps.params[:0] = [_click_option({**o.to_dict(), "plugin": None}) for o in PS_OPTIONS]
     from ._buildcli import COMMANDS as BUILD_COMMANDS, history
     from ._cpcli import COMMANDS as CP_COMMANDS
     from ._imagecli import COMMANDS, image
-    from .stats.cli import COMMANDS as LIVE_COMMANDS
     from ._systemcli import COMMANDS as SYSTEM_CLI, SYSTEM_COMMANDS
     for command in (*COMMANDS, *LIVE_COMMANDS, *BUILD_COMMANDS, *CP_COMMANDS, *SYSTEM_CLI):
         cli.add_command(command)

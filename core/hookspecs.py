@@ -99,6 +99,17 @@ def post_start(ctx: RunContext, pid: int) -> None:
 
 
 @hookspec
+def post_exec(ctx: RunContext, pid: int) -> None:
+    """[parent] The container's command runs: ``pid`` (the container's first process) has exec'd.
+
+    After every ``post_start`` and the core's ``running`` record, once the child's ``execve`` succeeded; not
+    for an OCI ``create`` (whose process leaves with the container parked) nor for ``nsrun exec``. Must not
+    block: reap a helper that finished, drop what was only needed until the command ran. Raising kills the
+    container; teardown runs.
+    """
+
+
+@hookspec
 def in_child(ctx: RunContext) -> None:
     """[child] Do what only the process itself can: hostname, mounts, pivot_root, bring ``lo`` up.
 

@@ -195,8 +195,9 @@ class RemoteEngine:
                    if v not in (None, False, (), [])}
         body = {"Image": image, "Cmd": argv or None, "Entrypoint": entrypoint,
                 "StopSignal": stop_signal or "", "StopTimeout": stop_timeout, "Env": [f"{k}={v}" for k, v in env.items()], "WorkingDir": workdir or "",
-                "User": user or "", "Tty": tty, "OpenStdin": interactive, "StdinOnce": interactive,
-                "AttachStdin": interactive, "Labels": dict(labels or {}), "Healthcheck": healthcheck,
+                "User": user or "", "Tty": tty, "OpenStdin": interactive,
+                "StdinOnce": interactive and not detach, "AttachStdin": interactive and not detach,
+                "AttachStdout": not detach, "AttachStderr": not detach, "Labels": dict(labels or {}), "Healthcheck": healthcheck,
                 "HostConfig": {"AutoRemove": remove, "GroupAdd": list(group_add or ()) or None,
                                                "RestartPolicy": _restart_policy(restart),
                                                "LogConfig": {"Type": "json-file", "Config": dict(log_opts or {})}},

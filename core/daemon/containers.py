@@ -132,8 +132,11 @@ async def _write_all(fd: int, data: bytes) -> None:
 
 async def _feed_stdin(d: Any, rec: Any, conn: Any, keys: bytes) -> bool:
     """Client bytes -> the container's stdin FIFO, watched for the detach ``keys`` (``_detachkeys``): True
-    when the client detached (the container keeps running). At the client's EOF, close the FIFO (once the
-    container holds its read end, so nothing buffered is lost) and wait for the container (False)."""
+    when the stream is to end now with the container running (the client detached). At the client's EOF
+    the FIFO is closed (once the container holds its read end, so nothing buffered is lost); then, as
+    moby's attach does: with ``StdinOnce`` and no tty that closed the container's stdin (the supervisor
+    holds no write end) and the output goes on until the container exits (False); otherwise the
+    container's stdin stays open and this client's stream ends (True)."""
     from .._detachkeys import Escape
     path = os.path.join(rec.dir, "stdin")
     try:
@@ -155,6 +158,8 @@ async def _feed_stdin(d: Any, rec: Any, conn: Any, keys: bytes) -> bool:
             await asyncio.sleep(0.005)
     finally:
         os.close(fd)
+    if rec.spec.tty or not rec.spec.config.get("StdinOnce"):
+        return True
     await asyncio.Event().wait()   # stdin ended, the output goes on until the container exits
     return False
 

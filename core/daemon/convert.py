@@ -70,8 +70,10 @@ def create_args(body: Any, name: str | None, docker_create: Any) -> dict[str, An
     cleared = isinstance(body, dict) and body.get("Entrypoint") in ([""], "")
     entrypoint = fields.take_strings("Entrypoint")
     argv = fields.take_strings("Cmd") or []
-    for attach in ("AttachStdin", "AttachStdout", "AttachStderr", "StdinOnce"):  # how the client attaches
-        fields.take(attach, bool)
+    # How the client attaches (shown by inspect), and StdinOnce: whether the end of an attached client's
+    # stdin closes the container's (``Engine.prepare``).
+    attach = tuple(bool(fields.take(key, bool)) for key in ("AttachStdin", "AttachStdout", "AttachStderr"))
+    stdin_once = bool(fields.take("StdinOnce", bool))
     fields.take("HostConfig.ConsoleSize", list)       # the first resize; the client sends /resize too
     fields.take("HostConfig.ContainerIDFile", str)    # written by the client
     env = parse_env(fields.take_strings("Env") or [], fill_from=None)  # the daemon never lends its environment
@@ -82,7 +84,7 @@ def create_args(body: Any, name: str | None, docker_create: Any) -> dict[str, An
         "detach": True, "remove": bool(fields.take("HostConfig.AutoRemove", bool)), "options": {},
         "entrypoint": [""] if cleared else entrypoint, "stop_signal": fields.take("StopSignal", str),
         "group_add": fields.take_strings("HostConfig.GroupAdd") or [], "restart": _restart(fields),
-        "log_opts": _log_config(fields)}
+        "log_opts": _log_config(fields), "stdin_once": stdin_once, "attach": attach}
     if (stop_timeout := _stop_timeout(fields)) is not None:
         args["stop_timeout"] = stop_timeout
     if (health := fields.take("Healthcheck", dict)) is not None:
@@ -191,8 +193,10 @@ def container_json(rec: Any, view_hook: Any) -> dict[str, Any]:
                        "LogConfig": {"Type": "json-file", "Config": dict(getattr(spec, "log_opts", None) or {})}},
         "Config": {"Hostname": rec.id[:12], "Domainname": "",
                    "User": "" if tuple(spec.user) == (0, 0) else ":".join(map(str, spec.user)),
-                   "AttachStdin": False, "AttachStdout": True, "AttachStderr": True, "Tty": spec.tty,
-                   "OpenStdin": spec.interactive, "StdinOnce": spec.interactive,
+                   "AttachStdin": bool(spec.config.get("AttachStdin", False)),
+                   "AttachStdout": bool(spec.config.get("AttachStdout", not spec.detach)),
+                   "AttachStderr": bool(spec.config.get("AttachStderr", not spec.detach)), "Tty": spec.tty,
+                   "OpenStdin": spec.interactive, "StdinOnce": bool(spec.config.get("StdinOnce", False)),
                    "Env": [f"{k}={v}" for k, v in spec.env.items()], "Image": spec.image or "",
                    "WorkingDir": "" if spec.workdir == "/" else spec.workdir, **container_config(spec)},
         "NetworkSettings": {"Ports": {}, "IPAddress": "", "Gateway": "", "Networks": {}},

@@ -39,13 +39,15 @@ async def stats(request: web.Request) -> web.StreamResponse:
     rec = d.engine.find(request.match_info["id"])
     stream = parse_bool(request.query.get("stream"), "stream", True)
     one_shot = parse_bool(request.query.get("one-shot"), "one-shot", False)
+    loop = asyncio.get_running_loop()
+    due = loop.time() + INTERVAL      # samples one interval apart, start to start (as the CLI's frames)
     _rec, first = await asyncio.to_thread(_one, d, rec.id)
     if first is None:
         raise NotFoundError(f"No such container: {request.match_info['id']}")
     if not stream:
         if one_shot or not rec.running:
             return jresp(pair(first, None))
-        await asyncio.sleep(INTERVAL)
+        await asyncio.sleep(max(0.0, due - loop.time()))
         _rec, second = await asyncio.to_thread(_one, d, rec.id)
         return jresp(pair(second or first, first))
     resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
@@ -55,7 +57,8 @@ async def stats(request: web.Request) -> web.StreamResponse:
         await resp.write(json.dumps(pair(current, previous)).encode() + b"\n")
         if fresh is None or not fresh.running:
             break
-        await asyncio.sleep(INTERVAL)
+        await asyncio.sleep(max(0.0, due - loop.time()))
+        due = loop.time() + INTERVAL
         previous = current
         fresh, current = await asyncio.to_thread(_one, d, rec.id)
     await resp.write_eof()

@@ -245,7 +245,7 @@ def _manifest(content: Content, digest: str) -> dict:
 
 
 def _media_type(content: Content, digest: str) -> str:
-    from .unpack import detect
+    from .layerstream import detect
     with content.open(digest) as f:
         kind = detect(f.read(4))
     return {"gzip": LAYER_GZIP, "zstd": LAYER_ZSTD}.get(kind, LAYER_TAR)

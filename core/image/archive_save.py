@@ -60,7 +60,7 @@ def _kept_layers(content: Content, rec: dict[str, Any]) -> list[str] | None:
 
 def _uncompressed(content: Content, digest: str) -> tuple[Any, str, int]:
     """The blob ``digest`` decompressed into an anonymous temporary file: (file at 0, sha256, size)."""
-    from .unpack import decompressed
+    from .layerstream import decompressed
     tmp = tempfile.TemporaryFile(dir=content.dir)
     h, size = hashlib.sha256(), 0
     try:

@@ -27,14 +27,10 @@ import sys
 from typing import IO, Any, NamedTuple
 
 from ..errors import ConfigError
+from .layerstream import Stream
 
-__all__ = ["unpack", "Unpacked", "Tree", "safe_parts", "detect", "decompressed"]
+__all__ = ["unpack", "Unpacked", "Tree", "safe_parts"]
 
-GZIP_MAGIC = b"\x1f\x8b"
-ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
-_IN = 1 << 20          # compressed bytes read at a time
-_OUT = 1 << 20         # uncompressed bytes produced at a time (bounds memory: a 1 GB layer of zeros pulls in < 64 MB RSS)
-_QUEUE = 4             # chunks in flight between the reader thread and the unpacker
 _DIR_NOFOLLOW = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _OPAQUE = (("trusted.overlay.opaque", b"y"), ("user.overlay.opaque", b"y"))
@@ -46,212 +42,24 @@ class Unpacked(NamedTuple):
     files: int     # members created
 
 
-def detect(head: bytes) -> str:
-    """``gzip``, ``zstd`` or ``tar`` from the first bytes of a stream."""
-    if head.startswith(GZIP_MAGIC):
-        return "gzip"
-    if head.startswith(ZSTD_MAGIC):
-        return "zstd"
-    return "tar"
-
-
-# -- the stream: decompressed and hashed in a thread ----------------------------------------------------------
-class _Prefixed:
-    """A reader that returns ``head`` before the rest of ``raw`` (the magic bytes were read to detect)."""
-
-    def __init__(self, head: bytes, raw: IO[bytes]) -> None:
-        self.head, self.raw = head, raw
-
-    def read(self, n: int = -1) -> bytes:
-        if self.head:
-            out, self.head = self.head, b""
-            return out
-        return self.raw.read(n)
-
-
-def _chunks(fileobj: IO[bytes]):
-    """Uncompressed chunks of ``fileobj`` (each at most about ``_OUT`` bytes)."""
-    head = fileobj.read(4)
-    kind = detect(head)
-    if kind == "gzip":
-        inflater, errors = _inflater()
-        try:
-            yield from _gunzip(head, fileobj, inflater)
-        except errors as exc:
-            raise ConfigError(f"layer: cannot decompress ({exc})") from None
-    elif kind == "zstd":
-        import zstandard  # a dependency; imported only for zstd layers
-        reader = zstandard.ZstdDecompressor().stream_reader(_Prefixed(head, fileobj), read_size=_IN,
-                                                            read_across_frames=True)
-        try:
-            while out := reader.read(_OUT):
-                yield out
-        except zstandard.ZstdError as exc:
-            raise ConfigError(f"layer: bad zstd stream ({exc})") from None
-    else:
-        if head:
-            yield head
-        while out := fileobj.read(_OUT):
-            yield out
-
-
-def _inflater() -> tuple[Any, tuple[type[BaseException], ...]]:
-    """The gzip inflater (ISA-L's, ``isal``: about 2.5x zlib's speed on text, and it releases the GIL as zlib
-    does; zlib where it is not installed) and the errors it raises for a corrupt stream."""
-    import zlib
+def _umask() -> int:
+    """This process's umask, read without changing it (``os.umask`` sets it, for every thread)."""
     try:
-        from isal import isal_zlib
-    except ImportError:
-        return zlib, (zlib.error,)
-    return isal_zlib, (zlib.error, isal_zlib.error)
+        with open("/proc/self/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0o777  # unknown: every mode is set with fchmod
 
 
-def _gunzip(head: bytes, fileobj: IO[bytes], inflater: Any):
-    """The inflated chunks of a gzip stream whose first bytes ``head`` were read already."""
-    d = inflater.decompressobj(wbits=31)
-    readinto = getattr(fileobj, "readinto", None)
-    buf = memoryview(bytearray(_IN)) if readinto is not None else None  # one input buffer, refilled in place
-    data: bytes | memoryview = head
-    fed = True  # the current member has started (EOF inside it is a truncation)
-    while True:
-        if not data:  # (what the inflater keeps of an input, unconsumed_tail or unused_data, is its own copy)
-            if buf is not None:
-                n = readinto(buf)
-                data = buf[:n] if n else b""
-            else:
-                data = fileobj.read(_IN)
-            if not data:
-                break
-        while data:
-            fed = True
-            out = d.decompress(data, _OUT)
-            if out:
-                yield out
-            if d.eof:  # concatenated gzip members are one stream (as gzip -d reads them)
-                data, fed = d.unused_data, False
-                d = inflater.decompressobj(wbits=31)
-                if data and not data.startswith(GZIP_MAGIC[:len(data)]):
-                    raise ConfigError("layer: trailing garbage after the gzip stream")
-            else:
-                data = d.unconsumed_tail
-    tail = d.flush()
-    if tail:
-        yield tail
-    if fed and not d.eof:
-        raise ConfigError("layer: the gzip stream is truncated")
-
-
-def decompressed(fileobj: IO[bytes]):
-    """The uncompressed bytes of a gzip, zstd or plain stream, in chunks of at most about 1 MB (ConfigError
-    for a truncated or corrupt one)."""
-    return _chunks(fileobj)
-
-
-class _Stream:
-    """The uncompressed tar bytes, produced by a reader thread that also hashes them; the unpacker takes
-    headers and copies file data straight from the chunks (memoryview slices, no copies)."""
-
-    def __init__(self, fileobj: IO[bytes]) -> None:
-        import hashlib
-        import queue
-        import threading
-        self.hasher = hashlib.sha256()
-        self.q: queue.Queue = queue.Queue(_QUEUE)
-        self.stop = threading.Event()
-        self.buf = b""
-        self.view = memoryview(b"")
-        self.pos = 0
-        self.done = False
-        self.thread = threading.Thread(target=self._produce, args=(fileobj,), name="nsrun-unpack", daemon=True)
-        self.thread.start()
-
-    def _produce(self, fileobj: IO[bytes]) -> None:
-        item: Any = None
-        try:
-            for chunk in _chunks(fileobj):
-                self.hasher.update(chunk)
-                if not self._put(chunk):
-                    return
-        except BaseException as exc:  # handed to the unpacker, raised there
-            item = exc
-        self._put(item)
-
-    def _put(self, item: Any) -> bool:
-        """Queue ``item`` unless the unpacker gave up (then False)."""
-        import queue
-        while not self.stop.is_set():
-            try:
-                self.q.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def _more(self) -> bool:
-        if self.done:
-            return False
-        item = self.q.get()
-        if item is None:
-            self.done = True
-            return False
-        if isinstance(item, BaseException):
-            self.done = True
-            import zlib
-            if isinstance(item, (zlib.error, EOFError)):
-                raise ConfigError(f"layer: cannot decompress ({item})") from item
-            raise item  # the source's own error (a full disk, a bad blob, a cancelled pull) as it is
-        rest = len(self.buf) - self.pos
-        self.buf = self.buf[self.pos:] + item if rest else item
-        self.view = memoryview(self.buf)
-        self.pos = 0
-        return True
-
-    def take(self, n: int) -> bytes:
-        pos = self.pos
-        if len(self.buf) - pos >= n:
-            self.pos = pos + n
-            return self.buf[pos:pos + n]
-        parts = [self.buf[pos:]]  # across chunks: join only the bytes asked for, never a whole chunk
-        need = n - len(parts[0])
-        self.pos = len(self.buf)
-        while need:
-            if not self._more():
-                raise ConfigError("layer: not a valid tar archive (truncated)")
-            k = min(need, len(self.buf))
-            parts.append(self.buf[:k])
-            self.pos, need = k, need - k
-        return b"".join(parts)
-
-    def copy_to(self, fd: int | None, n: int) -> None:
-        """Write the next ``n`` bytes to ``fd`` (None: skip them)."""
-        while n:
-            avail = len(self.buf) - self.pos
-            if not avail:
-                if not self._more():
-                    raise ConfigError("layer: not a valid tar archive (truncated)")
-                continue
-            k = min(avail, n)
-            view = self.view[self.pos:self.pos + k] if fd is not None else b""
-            while view:
-                view = view[os.write(fd, view):]  # type: ignore[arg-type]
-            self.pos += k
-            n -= k
-
-    def drain(self) -> str:
-        """Read to the end (the diff_id covers the trailing blocks too); the digest."""
-        while self._more():
-            self.pos = len(self.buf)
-        self.thread.join()
-        return "sha256:" + self.hasher.hexdigest()
-
-    def close(self) -> None:
-        self.stop.set()
-        while self.thread.is_alive():
-            try:
-                self.q.get(timeout=0.05)
-            except Exception:
-                pass
-        self.thread.join()
+def _has_default_acl(fd: int) -> bool:
+    try:
+        os.getxattr(fd, "system.posix_acl_default")
+    except OSError as exc:
+        return exc.errno not in (errno.ENODATA, errno.EOPNOTSUPP)
+    return True
 
 
 # -- the tree: every write relative to a directory descriptor ------------------------------------------------
@@ -276,6 +84,9 @@ class Tree:
         # own ids, unless the root's group differs (a setgid or grpid directory hands its group down).
         euid, egid = os.geteuid(), os.getegid()
         self.owner = (euid, egid) if os.fstat(self.fd).st_gid == egid else None
+        # A file whose mode the umask leaves alone gets it from open (no fchmod), unless a default ACL on the
+        # root would stand in for the umask.
+        self.umask = 0o777 if _has_default_acl(self.fd) else _umask()
         # Descriptors of directories already walked to, by path: a directory, once made or opened here, can
         # never become a link during the unpack (``clear`` refuses to remove a directory), so a kept
         # descriptor stays the directory it was; files in other directories then cost one open, not one per
@@ -423,7 +234,7 @@ class _Member:
                  "consumed")
 
 
-def _members(s: _Stream):
+def _members(s: Stream):
     """Tar members, with PAX and GNU long names applied; ends at the first zero block."""
     glob: dict[str, Any] = {}
     local: dict[str, Any] = {}
@@ -479,7 +290,7 @@ def _members(s: _Stream):
 # -- applying members ----------------------------------------------------------------------------------------
 def unpack(fileobj: IO[bytes], dest: str, expected_diff_id: str | None = None, *, devices: bool = True) -> Unpacked:
     """Unpack the layer ``fileobj`` into the directory ``dest`` (see the module's contract)."""
-    s = _Stream(fileobj)
+    s = Stream(fileobj)
     tree = Tree(dest)
     try:
         try:
@@ -494,7 +305,7 @@ def unpack(fileobj: IO[bytes], dest: str, expected_diff_id: str | None = None, *
     return Unpacked(diff_id, size, count)
 
 
-def _apply(s: _Stream, tree: Tree, devices: bool) -> tuple[int, int]:
+def _apply(s: Stream, tree: Tree, devices: bool) -> tuple[int, int]:
     dirs: list[tuple[list[str], str, _Member]] = []
     size = count = 0
     for m in _members(s):
@@ -509,19 +320,22 @@ def _apply(s: _Stream, tree: Tree, devices: bool) -> tuple[int, int]:
         pfd = tree.parent(parts, m.name)
         count += 1
         if typ in (b"0", b"\0", b"7"):
+            # ours already and a plain mode the umask leaves alone (most files): made with it, no chown, no chmod
+            made = (m.uid, m.gid) == tree.owner and not m.mode & (0o7000 | tree.umask)
             try:
-                fd = os.open(name, _NEW_FILE, 0o600, dir_fd=pfd)
+                fd = os.open(name, _NEW_FILE, m.mode if made else 0o600, dir_fd=pfd)
             except FileExistsError:  # a later member replaces an earlier one (never a directory)
                 tree.clear(pfd, name, m.name)
-                fd = os.open(name, _NEW_FILE, 0o600, dir_fd=pfd)
+                fd = os.open(name, _NEW_FILE, m.mode if made else 0o600, dir_fd=pfd)
             try:
                 if m.size:
                     s.copy_to(fd, m.size)
                     m.consumed = m.size
                     size += m.size
-                if (m.uid, m.gid) != tree.owner:
-                    os.fchown(fd, m.uid, m.gid)
-                os.fchmod(fd, m.mode)  # after the chown, which clears setuid and setgid
+                if not made:
+                    if (m.uid, m.gid) != tree.owner:
+                        os.fchown(fd, m.uid, m.gid)
+                    os.fchmod(fd, m.mode)  # after the chown, which clears setuid and setgid
                 for key, value in m.xattrs:
                     os.setxattr(fd, key, value)  # after the chown, which clears security.capability
                 os.utime(fd, ns=(m.mtime_ns, m.mtime_ns))

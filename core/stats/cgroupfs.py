@@ -17,12 +17,16 @@ Files, as Docker's own collector reads them:
 from __future__ import annotations
 
 import os
-from typing import Any, Callable
+TYPE_CHECKING = False  # no typing import at run time (typing and what it imports: ~8 ms): on the stats path
+if TYPE_CHECKING:
+    from typing import Any, Callable
+
+    Reader = Callable[[str], str]
 
 __all__ = ["read", "Files", "read_file"]
 
-Reader = Callable[[str], str]
 _FLAGS = os.O_RDONLY | os.O_CLOEXEC
+_TICK_NS = 1_000_000_000 // os.sysconf("SC_CLK_TCK")   # cpuacct.stat counts clock ticks
 _SIZE = 1 << 16
 
 
@@ -122,7 +126,7 @@ def read(cgroup: dict[str, Any], mem_total: int, reader: Reader = read_file) -> 
 
 
 def _at(paths: dict[str, str], controller: str, name: str) -> str:
-    return os.path.join(paths[controller], name)
+    return f"{paths[controller]}/{name}"  # not os.path.join: ~1 µs each, 11 files a container a sample
 
 
 # -- cgroup v1 ---------------------------------------------------------------------------------------------
@@ -138,8 +142,7 @@ def _v1_cpu(paths: dict[str, str], _total: int, read: Reader) -> dict[str, Any]:
         usage["percpu_usage"] = percpu
     try:
         ticks = _kv(read(_at(paths, base, "cpuacct.stat")))
-        tick_ns = 1_000_000_000 // os.sysconf("SC_CLK_TCK")
-        usage["usage_in_usermode"], usage["usage_in_kernelmode"] = ticks["user"] * tick_ns, ticks["system"] * tick_ns
+        usage["usage_in_usermode"], usage["usage_in_kernelmode"] = ticks["user"] * _TICK_NS, ticks["system"] * _TICK_NS
     except (OSError, KeyError):
         pass
     out: dict[str, Any] = {"cpu_usage": usage}

@@ -15,7 +15,9 @@ pass over /proc, for the containers that need their process list (no full cgroup
 from __future__ import annotations
 
 import time
-from typing import Any, Iterable
+TYPE_CHECKING = False  # no typing import at run time (typing and what it imports: ~8 ms): on the stats path
+if TYPE_CHECKING:
+    from typing import Any, Iterable
 
 from . import cgroupfs, procfs
 

@@ -177,8 +177,15 @@ def post_start(ctx: RunContext, pid: int) -> None:
         placer.place(pid)  # the child waits for it in before_exec; we go on
 
 
+@hookimpl
+def post_exec(ctx: RunContext, pid: int) -> None:
+    """The command runs, so the helper has placed it and is exiting: reap it now, not at teardown (a detached
+    container's supervisor would otherwise keep a zombie for the container's whole life)."""
+    _stop_placer(ctx)
+
+
 def _stop_placer(ctx: RunContext) -> None:
-    placer = ctx.stash.pop(_PLACER)
+    placer = ctx.stash.pop(_PLACER, None)
     if placer is not None:
         placer.stop()
 

@@ -15,7 +15,7 @@ import os
 
 from nsrun import ConfigError
 
-__all__ = ["PRIVATE", "HOST", "configured_path", "oci_path", "join"]
+__all__ = ["PRIVATE", "HOST", "configured_path", "running_container", "oci_path", "join"]
 
 PRIVATE = ("", "private", "shareable")  # Docker's names of a namespace of the container's own
 HOST = "host"
@@ -40,6 +40,12 @@ def configured_path(mode: str | None, kind: str, paths=None) -> str | None:
 
 def _container_path(paths, ref: str, kind: str) -> str:
     """``/proc/PID/ns/KIND`` of the running container ``ref`` (Docker's words when it is not running)."""
+    return f"/proc/{running_container(paths, ref, kind)['pid']}/ns/{kind}"
+
+
+def running_container(paths, ref: str, kind: str) -> dict:
+    """The running container ``ref`` as ``nsrun.find_container`` describes it (Docker's words when it does not
+    exist or does not run)."""
     from nsrun import NotFoundError, find_container, process_start_time
     word = kind.upper()
     try:
@@ -51,7 +57,7 @@ def _container_path(paths, ref: str, kind: str) -> str:
     pid = target["pid"]
     if pid is None or process_start_time(pid) != target["pid_start"]:
         raise ConfigError(f"cannot join {word} of a non running container: {ref}")
-    return f"/proc/{pid}/ns/{kind}"
+    return target
 
 
 def oci_path(fields, kind: str) -> dict | None:

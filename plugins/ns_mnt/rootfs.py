@@ -120,12 +120,13 @@ def _mount_at(root_fd: int, target: str, source: str | None, fstype: str | None,
         os.close(fd)
 
 
-def _bind_tree(root_fd: int, source: str, target: str, readonly: bool = False, recursive: bool = True,
+def _bind_tree(root_fd: int, source: str | int, target: str, readonly: bool = False, recursive: bool = True,
                nodev: bool = True, attrs: int = 0) -> None:
     """Bind the host path ``source`` (with its submounts when ``recursive``) on ``target`` inside the root;
     ``readonly``, ``nodev`` and ``attrs`` (more MOUNT_ATTR_* bits: nosuid, noexec) hold for every mount of the
-    tree (mount_setattr with AT_RECURSIVE)."""
-    tree = sc.open_tree_clone_fd(_AT_FDCWD, source, recursive)
+    tree (mount_setattr with AT_RECURSIVE). An int ``source`` is a detached tree already (``Mount.source``: a
+    plugin's ``open_tree`` fd, e.g. of another mount namespace's mount): attached as it is, and closed."""
+    tree = source if isinstance(source, int) else sc.open_tree_clone_fd(_AT_FDCWD, source, recursive)
     try:
         attrs |= (sc.MOUNT_ATTR_NODEV if nodev else 0) | (sc.MOUNT_ATTR_RDONLY if readonly else 0)
         if attrs:
@@ -171,7 +172,9 @@ def _build(root_fd: int, mounts: list[Mount], masked: list[str], readonly: list[
         _mount_at(root_fd, "/proc", "proc", "proc", _NOSUID_NODEV_NOEXEC)
     except PermissionError:  # a user namespace without its own PID namespace may not mount proc
         _mount_at(root_fd, "/proc", "/proc", None, sc.MS_BIND | sc.MS_REC)
-    _make_dev(root_fd, shm_size or DEFAULT_SHM_SIZE, nodev=not privileged)
+    # a mount given for /dev/shm (a volume, a joined IPC namespace's) takes its place, as in Docker
+    own_shm = not any(m.target.rstrip("/") == "/dev/shm" for m in mounts)
+    _make_dev(root_fd, shm_size or DEFAULT_SHM_SIZE, nodev=not privileged, shm=own_shm)
     sys_ro = 0 if privileged else sc.MS_RDONLY
     try:
         _mount_at(root_fd, "/sys", "sysfs", "sysfs", _NOSUID_NODEV_NOEXEC | sys_ro)
@@ -181,7 +184,7 @@ def _build(root_fd: int, mounts: list[Mount], masked: list[str], readonly: list[
         if m.flags & sc.MS_BIND and m.source in copy_up:
             _fill(root_fd, m.target, m.source)
         if m.flags & sc.MS_BIND:
-            _bind_tree(root_fd, m.source or "", m.target, readonly=m.readonly,
+            _bind_tree(root_fd, m.source if m.source is not None else "", m.target, readonly=m.readonly,
                        attrs=(sc.MOUNT_ATTR_NOSUID if m.flags & sc.MS_NOSUID else 0)
                        | (sc.MOUNT_ATTR_NOEXEC if m.flags & sc.MS_NOEXEC else 0))
         else:
@@ -242,7 +245,7 @@ def _readonly(root_fd: int, path: str) -> None:
         os.close(fd)
 
 
-def _make_dev(root_fd: int, shm_size: int = 0, nodev: bool = True) -> None:
+def _make_dev(root_fd: int, shm_size: int = 0, nodev: bool = True, shm: bool = True) -> None:
     _mount_at(root_fd, "/dev", "tmpfs", "tmpfs", sc.MS_NOSUID | (sc.MS_NODEV if nodev else 0) | sc.MS_STRICTATIME,
               "mode=755,size=65536k")
     dev = resolve(root_fd, "/dev")  # the new tmpfs (the descriptor used to mount it still names what is below)
@@ -268,11 +271,13 @@ def _make_dev(root_fd: int, shm_size: int = 0, nodev: bool = True) -> None:
                          "newinstance,ptmxmode=0666,mode=0620")
         finally:
             os.close(pts)
-        shm = os.open("shm", _O_PATH | os.O_DIRECTORY, dir_fd=dev)
-        try:
-            sc.mount("shm", _fd_path(shm), "tmpfs", _NOSUID_NODEV_NOEXEC, f"mode=1777,size={shm_size or DEFAULT_SHM_SIZE}")
-        finally:
-            os.close(shm)
+        if shm:
+            shm_fd = os.open("shm", _O_PATH | os.O_DIRECTORY, dir_fd=dev)
+            try:
+                sc.mount("shm", _fd_path(shm_fd), "tmpfs", _NOSUID_NODEV_NOEXEC,
+                         f"mode=1777,size={shm_size or DEFAULT_SHM_SIZE}")
+            finally:
+                os.close(shm_fd)
         for link, target in (("ptmx", "pts/ptmx"), ("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
                              ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2"), ("core", "/proc/kcore")):
             os.symlink(target, link, dir_fd=dev)

@@ -66,9 +66,9 @@ class Plan(Fields):
     """What ``configure`` decided: the mode (none | host | container | bridge); for bridge mode the network's
     name and the ports (``ports.PortSpec``); for container mode the joined container's (pid, start time)."""
 
-    __slots__ = ("mode", "network", "ports", "target", "aliases", "extra_hosts", "resolv_conf", "fixed")
+    __slots__ = ("mode", "network", "ports", "target", "aliases", "extra_hosts", "resolv_conf", "fixed", "extras")
     _defaults = {"network": "", "ports": list, "target": None, "aliases": list, "extra_hosts": list,
-                 "resolv_conf": None, "fixed": None}
+                 "resolv_conf": None, "fixed": None, "extras": list}
     mode: str
     network: str
     ports: list[Any]
@@ -76,6 +76,7 @@ class Plan(Fields):
     extra_hosts: list[tuple[str, str]]  # --add-host (NAME, IP or host-gateway)
     resolv_conf: str | None             # --dns, --dns-search, --dns-option: the file's text
     fixed: Any                          # bridge mode: fixed.Fixed (--ip, --ip6, --mac-address, --link)
+    extras: list[Any]                   # bridge mode: (Network, aliases, ip) of the endpoints after the first
 
 
 PLAN_KEY = StashKey[Plan]()
@@ -182,8 +183,8 @@ def _configure(ctx: RunContext) -> None:
         specs += _publish_all(exposed, specs)
     fixed = None
     if any(ctx.options.get(k) for k in ("ip", "ip6", "mac_address", "links")):
-        from .fixed import check_fixed
-        fixed = check_fixed(ctx, mode)  # refused off a bridge network by name, before anything exists
+        from .fixed import check_fixed  # refused off a bridge network by name, before anything exists
+        fixed = check_fixed(ctx, mode, addresses=mode == (ctx.options.get("network") or "bridge"))
     if mode in ("none", "host"):
         if specs:
             ctx.warnings.append(f"Published ports are discarded when using {mode} network mode")
@@ -229,7 +230,21 @@ def _configure(ctx: RunContext) -> None:
                 raise ConfigError(why)
     if fixed is not None:
         fixed.check_network(net)
-    ctx.stash[PLAN_KEY] = Plan("bridge", mode, specs, aliases=aliases, fixed=fixed)
+    ctx.stash[PLAN_KEY] = Plan("bridge", mode, specs, aliases=aliases, fixed=fixed,
+                               extras=_extras(ctx, store, mode))
+
+
+def _extras(ctx: RunContext, store: Any, mode: str) -> list[Any]:
+    """The networks ``network connect`` added to the container's config, each checked to exist (a removed
+    one fails the start by name, as dockerd's does, before anything exists)."""
+    from .endpoints import extra_endpoints
+    out = []
+    for name, aliases, ip in extra_endpoints(ctx.options, ctx.container_dir):
+        net = store.resolve(name) if name == DEFAULT_NAME else store.get(name)
+        if net is None or net.name == mode:
+            raise ConfigError(f"network {name} not found")
+        out.append((net, aliases, ip))
+    return out
 
 
 @hookimpl
@@ -238,8 +253,9 @@ def pre_clone(ctx: RunContext) -> int:
     if ctx.container_dir:  # what `network connect` added to an earlier run, left by a kill -9 (gc released it)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(os.path.join(ctx.container_dir, "net-live.json"))
-    if os.path.exists(os.path.join(ctx.container_dir, "net-endpoints.json")):  # keep what connect chose
-        ctx.info["NetworkEndpoints"] = {plan.network: {"Aliases": plan.aliases}} if plan.mode == "bridge" else {}
+    if ctx.container_dir and os.path.exists(os.path.join(ctx.container_dir, "net-endpoints.json")):
+        from .endpoints import endpoints_of  # keep what connect chose (inspect shows it while stopped)
+        ctx.info["NetworkEndpoints"] = endpoints_of(ctx.options, ctx.container_dir)
     if plan.resolv_conf is not None:
         ctx.resolv_conf = plan.resolv_conf
     at = len(ctx.hosts)  # the extra hosts go after localhost and before the container's own address (Docker's)
@@ -249,6 +265,9 @@ def pre_clone(ctx: RunContext) -> int:
         store = NetworkStore(ctx.paths)
         net = store.resolve(plan.network)
         bridge.reserve(ctx, store, net, _firewall(ctx), plan.ports, plan.aliases, plan.fixed)
+        if plan.extras:
+            from . import extra
+            extra.reserve(ctx, store, _firewall(ctx), plan.extras)
     if plan.extra_hosts:
         ctx.hosts[at:at] = [(_host_gateway(ctx, net) if ip == "host-gateway" else ip, name)
                             for name, ip in plan.extra_hosts]
@@ -267,6 +286,9 @@ def post_start(ctx: RunContext, pid: int) -> None:
     if plan.mode == "bridge":
         from . import bridge
         bridge.wire(ctx, pid, _firewall(ctx))
+        if plan.extras:
+            from . import extra
+            extra.wire(ctx, pid)
     elif plan.mode in ("container", "path"):
         ctx.info["NetworkSettings"] = {"NetworkMode": ctx.options.get("network")}
     else:

@@ -10,8 +10,8 @@ What a running container joined this way is recorded in ``net-live.json`` in its
 removes these endpoints like the first one; ``gc`` after a kill -9 finds their leases (they name the
 container) and their veths (``ipam.endpoint_veth_name``); ``system reset`` removes everything anyway.
 
-The endpoints added live go with the container when it stops (unlike Docker, which keeps them for the next
-start): a stopped container is connected through ``endpoints.connect`` again.
+The interfaces added live go when the container stops; the connection itself is config
+(``endpoints.connect`` records it), so its next start makes them again (``extra``), as Docker's does.
 """
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ def live_endpoints(cdir: str) -> dict[str, dict[str, Any]]:
     return data if isinstance(data, dict) else {}
 
 
-def _write_live(cdir: str, data: dict[str, Any]) -> None:
+def write_live(cdir: str, data: dict[str, Any]) -> None:
     path = os.path.join(cdir, LIVE_FILE)
     if not data:
         with contextlib.suppress(FileNotFoundError):
@@ -75,7 +75,7 @@ def _lease_of(store: NetworkStore, net: Network, cid: str) -> str | None:
     return next((ip for ip, lease in store.leases(net.name).items() if lease.get("id") == cid), None)
 
 
-def _peer_lines(store: NetworkStore, net: Network, cid: str) -> list[str]:
+def peer_lines(store: NetworkStore, net: Network, cid: str) -> list[str]:
     """``IP\\tnames`` of the other containers on ``net`` (and their IPv6 ones), for the newcomer's own hosts
     file."""
     if net.name == DEFAULT_NAME:
@@ -127,14 +127,14 @@ def connect_running(paths: Paths, c: dict, net: Network, aliases: list[str], ip:
             live = live_endpoints(cdir)
             live[net.name] = {"ip": ip, "ifname": _free_ifname(pid), "veth": veth, "aliases": list(aliases),
                               **({"ip6": ip6} if ip6 else {})}
-            _write_live(cdir, live)
+            write_live(cdir, live)
         ifname = live[net.name]["ifname"]
         link_mtu, _ = link_mtus()
         with contextlib.closing(Rtnl()) as rt:
             add_veth(rt, veth, net.bridge, pid, mac_for(ip), link_mtu, big_tcp=net.big_tcp, peer=ifname)
         configure_inside(pid, ip, net.prefixlen, None, ifname=ifname, ip6=ip6, prefixlen6=net.prefixlen6)
         if net.name != DEFAULT_NAME:
-            lines = _peer_lines(store, net, cid)
+            lines = peer_lines(store, net, cid)
             if lines and os.path.exists(own_hosts):
                 with open(own_hosts, "a") as f:
                     f.write("".join(lines))
@@ -149,7 +149,7 @@ def connect_running(paths: Paths, c: dict, net: Network, aliases: list[str], ip:
             with store.lock():
                 live = live_endpoints(cdir)
                 if live.pop(net.name, None) is not None:
-                    _write_live(cdir, live)
+                    write_live(cdir, live)
             if os.path.exists(f"/sys/class/net/{veth}"):
                 with contextlib.closing(Rtnl()) as rt:
                     remove_link(rt, veth)
@@ -174,7 +174,7 @@ def disconnect_running(paths: Paths, c: dict, net: Network) -> None:
     with store.lock():
         live = live_endpoints(cdir)
         ep = live.pop(net.name, None)
-        _write_live(cdir, live)
+        write_live(cdir, live)
     if ep is None:  # the network it started with
         if settings.get("Ports"):
             raise ConfigError(f"disconnecting {name} from {net.name}, where it publishes ports, is not supported "
@@ -203,7 +203,7 @@ def _remove(paths: Paths, store: NetworkStore, net: Network, cid: str, name: str
                  for lease in store.leases(net.name).values() if lease.get("id") and lease.get("id") != cid]
         unannounce(peers, line)
         own = [os.path.join(paths.container_dir(cid), "hosts")]
-        for peer_line in _peer_lines(store, net, cid):
+        for peer_line in peer_lines(store, net, cid):
             unannounce(own, peer_line)
     link = f"/sys/class/net/{ep.get('veth')}"
     if ep.get("veth") and os.path.exists(link) and not (wait and _gone(link, VETH_WAIT)):
@@ -224,7 +224,7 @@ def undo_all(paths: Paths, cid: str, name: str) -> None:
     store = NetworkStore(paths)
     with store.lock():
         live = live_endpoints(cdir)
-        _write_live(cdir, {})
+        write_live(cdir, {})
     for net_name, ep in live.items():
         net = store.get(net_name) if net_name != DEFAULT_NAME else store.resolve(net_name)
         if net is not None and isinstance(ep, dict):

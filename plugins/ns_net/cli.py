@@ -134,14 +134,14 @@ def connect(ctx: click.Context, ip: str | None, aliases: tuple[str, ...], name: 
 
 
 @network.command()
-@click.option("-f", "--force", is_flag=True, help="Accepted for Docker's CLI; nsrun always disconnects fully")
+@click.option("-f", "--force", is_flag=True, help="Also drop a network removed meanwhile from a stopped container")
 @click.argument("name")
 @click.argument("container")
 @click.pass_context
 def disconnect(ctx: click.Context, force: bool, name: str, container: str) -> None:
     """Disconnect a container from a network (a running one at once: its interface and routes go)."""
     from .endpoints import disconnect as do_disconnect
-    do_disconnect(_store(ctx).paths, name, container)
+    do_disconnect(_store(ctx).paths, name, container, force=force)
 
 
 @click.command()

@@ -26,9 +26,24 @@ def _time(ts: float) -> str:
     return datetime.datetime.fromtimestamp(ts or 0, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def _running_ids(paths: Paths) -> set[str]:
+    from nsrun import list_containers
+    return {c["id"] for c in list_containers(paths) if c.get("pid") is not None}
+
+
+def active_leases(store: NetworkStore, name: str, v6: bool = False, running: set[str] | None = None) -> dict:
+    """The leases of network ``name`` that are endpoints (Docker's "active endpoints"): all but the fixed
+    addresses (``run --ip``) that stopped containers keep for their next start."""
+    leases = store.leases(name, v6=v6)
+    if not any(d.get("fixed") for d in leases.values()):
+        return leases
+    running = _running_ids(store.paths) if running is None else running
+    return {ip: d for ip, d in leases.items() if not d.get("fixed") or d.get("id") in running}
+
+
 def _docker(store: NetworkStore, net: Network) -> dict[str, Any]:
-    leases = store.leases(net.name)
-    v6 = {d.get("id"): ip for ip, d in store.leases6(net.name).items()} if net.subnet6 else {}
+    leases = active_leases(store, net.name)
+    v6 = {d.get("id"): ip for ip, d in active_leases(store, net.name, v6=True).items()} if net.subnet6 else {}
     return {"Name": net.name, "Id": net.id, "Created": _time(net.created), "Scope": "local", "Driver": "bridge",
             "EnableIPv6": bool(net.subnet6), "Internal": bool(net.internal), "Attachable": False, "Ingress": False,
             "IPAM": {"Driver": "default", "Options": None,
@@ -149,8 +164,11 @@ def network_remove(paths: Paths, ref: str) -> None:
         raise ConfigError(f"{ref} is a pre-defined network and cannot be removed")
     store = NetworkStore(paths)
     net = _find(store, ref)
-    if store.leases(net.name):
+    if active_leases(store, net.name) or active_leases(store, net.name, v6=True):
         raise ConflictError(f"error while removing network: network {net.name} has active endpoints")
+    for v6 in (False, True):  # stopped containers' fixed addresses: their next start fails (network not found)
+        for ip, lease in store.leases(net.name, v6=v6).items():
+            store.release(net.name, ip, lease.get("id") or "")
     with store.lock():
         for fw in installed_firewalls(store.paths):  # whichever backend set it up
             fw.teardown_network(net)
@@ -174,7 +192,7 @@ def network_prune(paths: Paths, filters: dict[str, list[str]]) -> list[str]:
     store = NetworkStore(paths)
     removed = []
     for net in store.list():
-        if net.name == DEFAULT_NAME or store.leases(net.name):
+        if net.name == DEFAULT_NAME or active_leases(store, net.name):
             continue
         labels = dict(net.labels or {})
         if any(net.created >= until for until in untils) or not labels_match(labels, filters.get("label", [])):

@@ -132,20 +132,25 @@ def into_view(options: dict[str, Any], info: dict[str, Any], view: dict[str, Any
     view["HostConfig"]["PortBindings"] = ports
     view["NetworkSettings"].update(settings)
     view["NetworkSettings"]["Ports"] = ports
-    stopped_and_changed = isinstance(info.get("NetworkEndpoints"), dict) and not view["State"].get("Running")
-    if not settings.get("Networks") or stopped_and_changed:  # not running: the network it will join, aliases
+    if not view["State"].get("Running"):  # not running: every network it will join (its config), no addresses
         endpoints = info.get("NetworkEndpoints")
         if not isinstance(endpoints, dict):
-            mode = options.get("network") or "bridge"
-            endpoints = {} if mode in ("none", "host") or mode.startswith(("container:", "ns:")) else \
-                {mode: {"Aliases": list(options.get("network_aliases") or [])}}
+            from .endpoints import endpoints_of
+            endpoints = {name: ep for name, ep in endpoints_of(options, None).items()
+                         if name not in ("host",) and not name.startswith(("container:", "ns:"))}
+        first = next(iter(endpoints), None)
         fixed = {**({"IPv4Address": options["ip"]} if options.get("ip") else {}),
                  **({"IPv6Address": options["ip6"]} if options.get("ip6") else {})} or None
         view["NetworkSettings"]["Networks"] = {
-            name: {"IPAMConfig": fixed, "Links": None, "Aliases": list((ep or {}).get("Aliases") or []) or None,
+            name: {"IPAMConfig": (ep or {}).get("IPAMConfig") or (fixed if name == first else None), "Links": None,
+                   "Aliases": list((ep or {}).get("Aliases") or []) or None,
                    "NetworkID": "", "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0,
-                   "MacAddress": options.get("mac_address") or "", "DriverOpts": None}
+                   "MacAddress": (options.get("mac_address") or "") if name == first else "", "DriverOpts": None}
             for name, ep in endpoints.items()}
+        view["NetworkSettings"].update({"IPAddress": "", "IPPrefixLen": 0, "Gateway": "", "MacAddress": "",
+                                        "SandboxKey": ""})
+        if "GlobalIPv6Address" in view["NetworkSettings"]:
+            view["NetworkSettings"].update({"GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "IPv6Gateway": ""})
     name = (view.get("Name") or "").lstrip("/")
     view["HostConfig"]["Links"] = [f"/{target}:/{name}/{alias}" for target, _, alias in
                                    (str(link).partition(":") for link in options.get("links") or ())] or None
@@ -207,10 +212,9 @@ def _disconnect(api: Any, req: ApiRequest) -> ApiResponse:
     container = fields.take("Container", str)
     if not container:
         raise ConfigError("network disconnect: Container is required")
-    if fields.take("Force", bool):
-        raise ConfigError("network disconnect: Force is not supported by nsrun")
+    force = bool(fields.take("Force", bool))  # a stopped container may drop a network removed meanwhile
     fields.refuse_leftover()
-    disconnect(req.paths, req.params["name"], container)
+    disconnect(req.paths, req.params["name"], container, force=force)
     return ApiResponse(200)
 
 

@@ -1,15 +1,20 @@
-"""A container's network endpoint: which network it joins (the mode) and under which extra names
-(``--network-alias``, ``NetworkingConfig.EndpointsConfig.<net>.Aliases``), and ``network connect`` /
-``disconnect`` of containers that have not started yet.
+"""A container's network endpoints as part of its config: which networks it joins at each start (the first
+one: its mode, with the default route; the others as further interfaces), under which extra names
+(``--network-alias``, ``NetworkingConfig.EndpointsConfig.<net>.Aliases``, ``network connect --alias``) and
+with which address asked for (``network connect --ip``); and ``network connect`` / ``disconnect`` of
+containers in any state.
 
 What the options say (``network``, ``network_aliases``) holds until ``connect``/``disconnect`` changes it:
-then ``net-endpoints.json`` in the container's directory holds the endpoint set (``{}``: no network,
-``{NAME: {"Aliases": [...]}}``: one), read at every start, and the same set is recorded in the container's
-``info["NetworkEndpoints"]`` so that inspect shows it. The file goes with the container.
+then ``net-endpoints.json`` in the container's directory holds the endpoint set, in order (``{}``: no
+network; ``{NAME: {"Aliases": [...][, "IPAMConfig": {"IPv4Address": IP}]}, ...}``), read at every start,
+and the same set is recorded in the container's ``info["NetworkEndpoints"]`` so that inspect shows it while
+it is stopped. The file goes with the container.
 
-A created or stopped container joins one bridge network here: connecting it to a second one is refused
-by name, never half-done. A RUNNING container is connected to (and disconnected from) any number of
-networks live, by ``attach`` (a veth added to its namespace); those endpoints go when it stops.
+As in Docker, a connection is config: a running container is connected live (``attach``: a veth added to
+its namespace) AND the connection is recorded, so after a stop and a start (or a restart policy's restart)
+it is on every network it was connected to; a created or stopped container's connection takes effect at its
+next start; ``disconnect`` removes it from both. A network that was removed meanwhile makes the next start
+fail (``network NAME not found``), as dockerd's does.
 """
 from __future__ import annotations
 
@@ -19,9 +24,11 @@ from typing import Any
 
 from nsrun import ConfigError, ConflictError, NotFoundError, Paths
 
-__all__ = ["FILE", "endpoint_of", "connect", "disconnect", "check_aliases"]
+__all__ = ["FILE", "endpoint_of", "endpoints_of", "extra_endpoints", "connect", "disconnect", "check_aliases"]
 
 FILE = "net-endpoints.json"
+
+_JOINED = ("host",)  # and container:/ns: modes: a namespace that is not the container's own
 
 
 def check_aliases(aliases: Any, where: str) -> list[str]:
@@ -47,19 +54,40 @@ def _read(cdir: str) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def endpoint_of(options: dict[str, Any], cdir: str | None) -> tuple[str, list[str]]:
-    """(mode, aliases) of a container: ``connect``/``disconnect``'s file when there is one, else its options.
-    ``none`` when it was disconnected from its only network."""
+def _own(mode: str) -> bool:
+    """Whether ``mode`` is a network of the container's own (bridge or a user-defined one)."""
+    return mode not in ("none", *_JOINED) and not mode.startswith(("container:", "ns:"))
+
+
+def endpoints_of(options: dict[str, Any], cdir: str | None) -> dict[str, dict[str, Any]]:
+    """The container's endpoint set, in order: ``connect``/``disconnect``'s file when there is one, else
+    what its options say (``{}`` for ``none``; ``{MODE: {}}`` for ``host``/``container:``/``ns:``)."""
     data = _read(cdir) if cdir else None
     if data is not None:
-        if not data:
-            return "none", []
-        name, ep = next(iter(data.items()))
-        return name, list((ep or {}).get("Aliases") or [])
-    return options.get("network") or "bridge", list(options.get("network_aliases") or [])
+        return {str(k): dict(v) if isinstance(v, dict) else {} for k, v in data.items()}
+    mode = options.get("network") or "bridge"
+    if mode == "none":
+        return {}
+    return {mode: {"Aliases": list(options.get("network_aliases") or [])} if _own(mode) else {}}
 
 
-def _container(paths: Paths, ref: str, action: str) -> dict[str, Any]:
+def endpoint_of(options: dict[str, Any], cdir: str | None) -> tuple[str, list[str]]:
+    """(mode, aliases) of a container's first endpoint (the one it starts on); ``none`` when it has none."""
+    endpoints = endpoints_of(options, cdir)
+    if not endpoints:
+        return "none", []
+    name, ep = next(iter(endpoints.items()))
+    return name, list(ep.get("Aliases") or [])
+
+
+def extra_endpoints(options: dict[str, Any], cdir: str | None) -> list[tuple[str, list[str], str | None]]:
+    """``(network, aliases, ip or None)`` of every endpoint after the first: the interfaces a start adds."""
+    items = list(endpoints_of(options, cdir).items())[1:]
+    return [(name, list(ep.get("Aliases") or []), (ep.get("IPAMConfig") or {}).get("IPv4Address") or None)
+            for name, ep in items]
+
+
+def _container(paths: Paths, ref: str) -> dict[str, Any]:
     from nsrun import find_container
     c = find_container(paths, ref)
     if c["status"] == "dead":
@@ -77,55 +105,80 @@ def _write(paths: Paths, cid: str, endpoints: dict[str, Any]) -> None:
     update_container_info(paths, cid, {"NetworkEndpoints": endpoints})
 
 
-def connect(paths: Paths, network: str, ref: str, aliases: list[str], ip: str | None = None) -> None:
-    """``POST /networks/{network}/connect``: a created (or stopped) container joins ``network`` at its next
-    start; a running one joins it now (``attach.connect_running``; ``ip``: ``--ip``)."""
+def _entry(aliases: list[str], ip: str | None) -> dict[str, Any]:
+    return {"Aliases": list(aliases), **({"IPAMConfig": {"IPv4Address": ip}} if ip else {})}
+
+
+def _resolve(paths: Paths, network: str) -> Any:
     from .ipam import DEFAULT_NAME, NetworkStore
     store = NetworkStore(paths)
     net = store.resolve(network) if network == DEFAULT_NAME else store.get(network)
     if net is None:
         raise NotFoundError(f"network {network} not found")
-    c = _container(paths, ref, "connect")
-    mode, current = endpoint_of(c["options"], paths.container_dir(c["id"]))
-    if mode in ("host",) or mode.startswith(("container:", "ns:")):
+    return net
+
+
+def connect(paths: Paths, network: str, ref: str, aliases: list[str], ip: str | None = None) -> None:
+    """``POST /networks/{network}/connect``: ``network`` joins the container's endpoint set (its next start
+    joins it); a running container also joins it now (``attach.connect_running``; ``ip``: ``--ip``)."""
+    from .ipam import DEFAULT_NAME
+    net = _resolve(paths, network)
+    c = _container(paths, ref)
+    cdir = paths.container_dir(c["id"])
+    endpoints = endpoints_of(c["options"], cdir)
+    mode = next(iter(endpoints), "none")
+    if mode != "none" and not _own(mode):
         raise ConfigError(f"container sharing network namespace with another container or host cannot be "
                           f"connected to any other network (its mode is {mode})")
-    if c["pid"] is not None:
-        if mode == "none":
-            raise ConfigError("container cannot be connected to multiple networks with one of the networks in "
-                              "private (none) mode")
-        if ip is not None and net.name == DEFAULT_NAME:
-            raise ConfigError("user specified IP address is supported on user defined networks only")
-        if aliases and net.name == DEFAULT_NAME:
-            raise ConfigError("network-scoped alias is supported only for containers in user defined networks")
-        from .attach import connect_running
-        connect_running(paths, c, net, aliases, ip)
-        return
-    if ip is not None:
-        raise ConfigError("network connect --ip of a container that is not running is not supported by nsrun yet")
-    if mode == net.name:
-        raise ConflictError(f"endpoint with name {c['name']} already exists in network {net.name}")
-    if mode != "none":
-        raise ConfigError(f"connecting {c['name']} to a second network ({net.name}; it is on {mode}) is not "
-                          f"supported by nsrun: a container joins one network (disconnect it first)")
+    if ip is not None and net.name == DEFAULT_NAME:
+        raise ConfigError("user specified IP address is supported on user defined networks only")
     if aliases and net.name == DEFAULT_NAME:
         raise ConfigError("network-scoped alias is supported only for containers in user defined networks")
-    _write(paths, c["id"], {net.name: {"Aliases": aliases}})
+    if net.name in endpoints:
+        raise ConflictError(f"endpoint with name {c['name']} already exists in network {net.name}")
+    if c["pid"] is not None:
+        if mode == "none" and (c["options"].get("network") or "bridge") == "none":
+            raise ConfigError("container cannot be connected to multiple networks with one of the networks in "
+                              "private (none) mode")
+        from .attach import connect_running
+        connect_running(paths, c, net, aliases, ip)
+    elif ip is not None:
+        import ipaddress
+        try:
+            inside = ipaddress.IPv4Address(ip) in ipaddress.IPv4Network(net.subnet)
+        except ValueError:
+            inside = False
+        if not inside:
+            raise ConfigError(f"invalid address {ip!r}: not a usable address of network {net.name} ({net.subnet})")
+    endpoints[net.name] = _entry(aliases, ip)
+    _write(paths, c["id"], endpoints)
 
 
-def disconnect(paths: Paths, network: str, ref: str) -> None:
-    """``POST /networks/{network}/disconnect`` of a created (or stopped) container."""
-    from .ipam import DEFAULT_NAME, NetworkStore
-    store = NetworkStore(paths)
-    net = store.resolve(network) if network == DEFAULT_NAME else store.get(network)
-    if net is None:
-        raise NotFoundError(f"network {network} not found")
-    c = _container(paths, ref, "disconnect")
+def disconnect(paths: Paths, network: str, ref: str, force: bool = False) -> None:
+    """``POST /networks/{network}/disconnect``: ``network`` leaves the container's endpoint set; a running
+    container also loses the interface now (``attach.disconnect_running``). ``force``: a stopped container
+    may drop a network that no longer exists (dockerd's ``-f``)."""
+    c = _container(paths, ref)
+    cdir = paths.container_dir(c["id"])
+    endpoints = endpoints_of(c["options"], cdir)
+    try:
+        net = _resolve(paths, network)
+    except NotFoundError:
+        if not (force and c["pid"] is None and network in endpoints):
+            raise
+        net = None
+    name = net.name if net is not None else network
     if c["pid"] is not None:
         from .attach import disconnect_running
         disconnect_running(paths, c, net)
-        return
-    mode, _ = endpoint_of(c["options"], paths.container_dir(c["id"]))
-    if mode != net.name:
-        raise ConfigError(f"container {c['id']} is not connected to network {net.name}")
-    _write(paths, c["id"], {})
+    elif name not in endpoints or not _own(name):
+        raise ConfigError(f"container {c['id']} is not connected to network {name}")
+    elif net is not None:  # a fixed address (run --ip) it kept for its next start there goes too
+        from .ipam import NetworkStore
+        store = NetworkStore(paths)
+        for v6 in (False, True):
+            for addr, lease in store.leases(net.name, v6=v6).items():
+                if lease.get("id") == c["id"]:
+                    store.release(net.name, addr, c["id"])
+    endpoints.pop(name, None)
+    _write(paths, c["id"], endpoints)

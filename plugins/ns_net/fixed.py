@@ -82,9 +82,11 @@ def _address(kind: str, text: Any) -> str:
             from None
 
 
-def check_fixed(ctx: RunContext, mode: str) -> Fixed:
-    """The create's ``--ip``/``--ip6``/``--mac-address``/``--link``, checked against the network mode."""
-    opts = ctx.options
+def check_fixed(ctx: RunContext, mode: str, addresses: bool = True) -> Fixed:
+    """The create's ``--ip``/``--ip6``/``--mac-address``/``--link``, checked against the network mode.
+    ``addresses`` False: ``--ip``/``--ip6`` are left out (they were for the network the create named, which
+    ``network disconnect`` has taken out of the container's config)."""
+    opts = ctx.options if addresses else {k: v for k, v in ctx.options.items() if k not in ("ip", "ip6")}
     fixed = Fixed(ip=_address("--ip", opts["ip"]) if opts.get("ip") else None,
                   ip6=_address("--ip6", opts["ip6"]) if opts.get("ip6") else None,
                   mac=check_mac(opts["mac_address"]) if opts.get("mac_address") else None,

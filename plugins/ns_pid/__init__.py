@@ -7,9 +7,14 @@ dropped, so the reaper runs as the container's user under the same filters.
 ``--pid host`` (``HostConfig.PidMode: "host"``) makes no PID namespace: the container's first process is the one
 the core forked (no stage-1 fork), it sees the host's processes, and the mnt plugin's fresh /proc shows them too
 (a proc mount shows the PID namespace of its mounter). ``--init`` then is not PID 1, so the reaper makes itself a
-child subreaper: the command's orphans still come to it, as with Docker's tini. ``container:NAME`` (joining a
-running container's PID namespace for a new container) is refused by name: the core forks PID 1 into a new
-namespace or none and has no contract to join one.
+child subreaper: the command's orphans still come to it, as with Docker's tini.
+
+``--pid container:NAME`` (``HostConfig.PidMode: "container:NAME"``) puts the new container into that running
+container's PID namespace, ``ns:PATH`` (an OCI config's ``pid`` entry with a ``path``) into the namespace at
+``PATH``: no new namespace; the descriptor goes to the core's fork protocol (``ctx.pid_namespace``, ``join``).
+Both see each other's processes (a fresh /proc shows the namespace of its mounter); the joiner's command is not
+PID 1 there, and dies with the first container's init. With a user namespace of the container's own it is
+refused (see ``join``).
 """
 import _signal as signal  # imported now: the child cannot import after pivot_root
 import os
@@ -21,33 +26,53 @@ ORDER = 30
 OPTIONS = [Option(("--init",), "init", help="Run an init inside the container that forwards signals and reaps "
                                             "processes", is_flag=True),
            Option(("--pid",), "pid", metavar="MODE",
-                  help="PID namespace: private (the default) or host (see the host's processes)")]
+                  help="PID namespace: private (the default), host (see the host's processes), "
+                       "container:NAME or ns:PATH (join that one)")]
 HOST = "host"
+JOIN = "join"
 MODE_KEY = "pid.mode"
+TARGET_KEY = "pid.target"
+FD_KEY = "pid.fd"
 FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2,
              signal.SIGWINCH)
 
 
 def checked_mode(mode: str | None, what: str = "--pid") -> str:
-    """``""`` (a PID namespace of the container's own) or ``"host"``; anything else is one ConfigError line."""
+    """``""`` (a PID namespace of the container's own), ``"host"``, or the mode to join as given
+    (``container:NAME``, ``ns:PATH``); anything else is one ConfigError line."""
     if not mode or mode == "private":
         return ""
-    if mode == HOST:
-        return HOST
-    if mode.startswith("container:"):
-        raise ConfigError(f"{what} {mode}: joining another container's PID namespace is not supported "
-                          f"(use host, or the default private namespace)")
-    raise ConfigError(f"{what} {mode!r}: nsrun supports host (or the default private namespace)")
+    if mode == HOST or (mode.startswith("container:") and mode != "container:") or mode.startswith("ns:"):
+        return mode
+    raise ConfigError(f"{what} {mode!r}: nsrun supports host, container:NAME, ns:PATH (or the default private "
+                      f"namespace)")
 
 
 @hookimpl
 def configure(ctx: RunContext) -> None:
-    ctx.stash[MODE_KEY] = checked_mode(ctx.options.get("pid"))
+    mode = checked_mode(ctx.options.get("pid"))
+    if mode and mode != HOST:
+        from .join import target
+        ctx.stash[TARGET_KEY] = target(ctx, mode)
+        mode = JOIN
+    ctx.stash[MODE_KEY] = mode
 
 
 @hookimpl
 def pre_clone(ctx: RunContext) -> int:
-    return 0 if ctx.stash.get(MODE_KEY) == HOST else CLONE_NEWPID
+    mode = ctx.stash.get(MODE_KEY)
+    if mode == JOIN:
+        from .join import open_target
+        ctx.pid_namespace = ctx.stash[FD_KEY] = open_target(*ctx.stash[TARGET_KEY], ctx.options["pid"])
+        return 0
+    return 0 if mode == HOST else CLONE_NEWPID
+
+
+@hookimpl
+def teardown(ctx: RunContext) -> None:
+    if (fd := ctx.stash.pop(FD_KEY, None)) is not None:
+        ctx.pid_namespace = -1
+        os.close(fd)
 
 
 @hookimpl
@@ -97,7 +122,7 @@ def docker_view(options, view) -> None:
 
 @hookimpl
 def oci_config(fields):
-    for ns in fields.take_items("linux.namespaces", "pid", by="type"):
-        if ns.get("path"):
-            from nsrun import ConfigError
-            raise ConfigError("config.json: joining an existing pid namespace (path) is not supported")
+    paths = [ns["path"] for ns in fields.take_items("linux.namespaces", "pid", by="type") if ns.get("path")]
+    if paths and not isinstance(paths[0], str):
+        raise ConfigError("config.json: linux.namespaces: the pid path must be a string")
+    return {"pid": f"ns:{paths[0]}"} if paths else None

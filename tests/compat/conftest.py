@@ -98,6 +98,32 @@ class Daemon:
                                  f"\ndaemon log:\n{self.log()}")
         return result
 
+    def request(self, method: str, path: str, body: bytes | None = None, content_type: str = "application/json"
+                ) -> tuple[int, bytes]:
+        """One raw Engine API call over the daemon's unix socket (for what no client sends): status, body."""
+        import http.client
+
+        sock_path = self.sock
+
+        class Conn(http.client.HTTPConnection):
+            def connect(self) -> None:
+                self.sock = socket.socket(socket.AF_UNIX)
+                self.sock.connect(sock_path)
+
+        conn = Conn("localhost", timeout=60)
+        try:
+            conn.request(method, path, body=body, headers={"Content-Type": content_type} if body is not None else {})
+            resp = conn.getresponse()
+            return resp.status, resp.read()
+        finally:
+            conn.close()
+
+    def post_json(self, path: str, body: dict) -> tuple[int, dict]:
+        """``POST path`` with a JSON body; the status and the decoded reply."""
+        import json
+        status, data = self.request("POST", path, json.dumps(body).encode())
+        return status, json.loads(data or b"{}")
+
     def leftovers(self) -> list[str]:
         cdir = os.path.join(self.root, "containers")
         return [d for d in os.listdir(cdir) if len(d) == 64] if os.path.isdir(cdir) else []

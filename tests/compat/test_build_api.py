@@ -4,12 +4,10 @@ commit``/``diff``/``history`` and docker-py's ``images.build``, then a push of a
 (no network) on loopback ports 5730-5739."""
 from __future__ import annotations
 
-import http.client
 import io
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tarfile
@@ -103,21 +101,8 @@ def test_docker_build_failing_run_and_bad_dockerfile(bdaemon, tmp_path):
     assert bad.returncode == 1 and "Dockerfile parse error line 2: unknown instruction: BOGUS" in bad.stderr
 
 
-def _unix_post(sock: str, path: str, body: bytes) -> tuple[int, bytes]:
-    class Conn(http.client.HTTPConnection):
-        def connect(self) -> None:
-            self.sock = socket.socket(socket.AF_UNIX)
-            self.sock.connect(sock)
-    conn = Conn("localhost", timeout=60)
-    conn.request("POST", path, body=body, headers={"Content-Type": "application/x-tar"})
-    resp = conn.getresponse()
-    data = resp.read()
-    conn.close()
-    return resp.status, data
-
-
 def test_build_api_refuses_what_it_cannot_do(bdaemon):
-    status, body = _unix_post(bdaemon.sock, "/v1.41/build?t=bldh-x", b"this is not a tar")
+    status, body = bdaemon.request("POST", "/v1.41/build?t=bldh-x", b"this is not a tar", "application/x-tar")
     assert status == 400 and b"not a tar archive" in body
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tf:
@@ -125,11 +110,11 @@ def test_build_api_refuses_what_it_cannot_do(bdaemon):
         info = tarfile.TarInfo("Dockerfile")
         info.size = len(data)
         tf.addfile(info, io.BytesIO(data))
-    status, body = _unix_post(bdaemon.sock, "/v1.41/build?version=2", buf.getvalue())
+    status, body = bdaemon.request("POST", "/v1.41/build?version=2", buf.getvalue(), "application/x-tar")
     assert status == 400 and b"DOCKER_BUILDKIT=0" in body
-    status, body = _unix_post(bdaemon.sock, "/v1.41/build?memory=1000000", buf.getvalue())
+    status, body = bdaemon.request("POST", "/v1.41/build?memory=1000000", buf.getvalue(), "application/x-tar")
     assert status == 400 and b"memory" in body
-    status, body = _unix_post(bdaemon.sock, "/v1.41/build?dockerfile=../x", buf.getvalue())
+    status, body = bdaemon.request("POST", "/v1.41/build?dockerfile=../x", buf.getvalue(), "application/x-tar")
     assert status == 400 and b"within the build context" in body
 
 

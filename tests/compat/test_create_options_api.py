@@ -36,7 +36,8 @@ def test_hosts_dns_domainname_and_inspect(daemon):
 
 def test_ipc_and_uts_of_a_running_container_and_stop_timeout(daemon):
     d = daemon
-    d.docker("run", "-d", "--name", "copsrv", *NONE, "-h", "copbox", "--stop-timeout", "1", "busybox", "sh", "-c",
+    d.docker("run", "-d", "--name", "copsrv", *NONE, "-h", "copbox", "--stop-timeout", "1", "--ipc", "shareable",
+             "busybox", "sh", "-c",
              "trap '' TERM; touch /dev/mqueue/copq; while :; do sleep 0.1; done", check=True)
     try:
         time.sleep(0.5)
@@ -66,20 +67,6 @@ def test_bad_values_are_a_400_naming_the_field(daemon):
 
 
 def _post(d: Daemon, extra: dict) -> tuple[int, dict]:
-    import http.client
-    import socket
-
-    class Conn(http.client.HTTPConnection):
-        def connect(self):
-            self.sock = socket.socket(socket.AF_UNIX)
-            self.sock.connect(d.sock)
-
     body = {"Image": "busybox", "Cmd": ["true"], **extra}
     body["HostConfig"] = {"NetworkMode": "none", **extra.get("HostConfig", {})}
-    conn = Conn("localhost")
-    conn.request("POST", "/v1.41/containers/create?name=copbad", json.dumps(body),
-                 {"Content-Type": "application/json"})
-    resp = conn.getresponse()
-    data = json.loads(resp.read() or b"{}")
-    conn.close()
-    return resp.status, data
+    return d.post_json("/v1.41/containers/create?name=copbad", body)

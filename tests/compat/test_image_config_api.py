@@ -5,7 +5,6 @@ The image is made with ``nsrun image import --change`` on the daemon's own root.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import tarfile
 import time

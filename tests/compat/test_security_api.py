@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from conftest import NSRUN, Daemon
+from conftest import Daemon
 
 SECRET = "DECOY_SECRET"
 DAEMON_VALUE = "daemon-only-7f3a"

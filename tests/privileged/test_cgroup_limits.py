@@ -49,6 +49,33 @@ def test_a_container_without_limits_has_its_own_cgroup_too(nsrun):
     assert not os.path.exists(cg["paths"]["memory"])
 
 
+def _children(pid: int) -> list[int]:
+    out: list[int] = []
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{tid}/children") as f:
+            out += [int(c) for c in f.read().split()]
+    return out
+
+
+def _state(pid: int) -> str:
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()[0]
+
+
+def test_a_detached_containers_supervisor_keeps_no_zombie_of_the_cgroup_placing(nsrun):
+    """The helper that put the command into its cgroups is reaped once the command runs, not when the
+    container ends: a supervisor that lives for days shows no ``<defunct>`` child."""
+    nsrun("run", "-d", "--name", "cglzomb", "busybox", "sleep", "30", check=True)
+    try:
+        pid = _inspect(nsrun, "cglzomb")["State"]["Pid"]
+        with open(f"/proc/{pid}/stat") as f:
+            supervisor = int(f.read().rsplit(")", 1)[1].split()[1])
+        children = {c: _state(c) for c in _children(supervisor)}
+        assert children == {pid: "S"}, children
+    finally:
+        nsrun("rm", "-f", "cglzomb", check=True)
+
+
 def test_a_limited_container_has_a_cgroup_beneath_ours_and_it_is_the_namespace_root(nsrun):
     nsrun("run", "-d", "--name", "cglown", "--pids-limit", "1000", "busybox", "sleep", "30", check=True)
     try:

@@ -62,7 +62,7 @@ def test_domainname_in_a_new_uts_namespace(nsrun):
 
 def test_ipc_and_uts_of_another_container_and_of_the_host(nsrun, unique):
     name = f"cop{unique}"
-    nsrun("run", "-d", "--name", name, *NONE, "-h", "copbox", "busybox", "sh", "-c",
+    nsrun("run", "-d", "--name", name, *NONE, "-h", "copbox", "--ipc", "shareable", "busybox", "sh", "-c",
           "touch /dev/mqueue/copq; exec sleep 60", check=True)
     try:
         pid = json.loads(nsrun("inspect", name, check=True).stdout)[0]["State"]["Pid"]

@@ -1,6 +1,6 @@
 """``--pid host`` (the pid plugin): no PID namespace of the container's own — it sees the host's processes,
 its fresh /proc is the host's pid view, ``--init``'s reaper still reaps orphans (a child subreaper, not PID 1);
-``container:NAME`` and bad values are one line, exit 125, nothing left (the leak check). Names pdv*."""
+an unknown ``container:NAME`` and bad values are one line, exit 125, nothing left (the leak check). Names pdv*."""
 from __future__ import annotations
 
 import os
@@ -36,6 +36,6 @@ def test_pid_host_with_init_reaps_orphans_and_keeps_the_status(nsrun):
 
 
 def test_bad_pid_modes_are_one_line(nsrun):
-    for mode, words in (("container:pdvnosuch", "joining another container's PID namespace is not supported"),
+    for mode, words in (("container:pdvnosuch", "No such container: pdvnosuch"),
                         ("bogus", "--pid 'bogus': nsrun supports host")):
         _one_line(nsrun("run", "--rm", *NONE, "--pid", mode, "busybox", "true"), words)

@@ -52,3 +52,14 @@ def test_each_owner_maps_its_create_fields():
             create_args({**BODY, "HostConfig": {"NetworkMode": "none", **host}}, None, HOOK)
     with pytest.raises(ConfigError, match="StopTimeout"):
         create_args({**BODY, "StopTimeout": "5"}, None, HOOK)
+
+
+def test_pid_and_ipc_join_modes_are_mapped_by_their_owners():
+    def options(**host):
+        return create_args({**BODY, "HostConfig": {"NetworkMode": "none", **host}}, None, HOOK)["options"]
+    assert options(PidMode="container:db")["pid"] == "container:db"
+    assert options(IpcMode="shareable")["ipc"] == "shareable"        # kept: it says who may join
+    assert "ipc" not in options(IpcMode="private") and "pid" not in options(PidMode="")
+    for host, field in (({"PidMode": "container:"}, "HostConfig.PidMode"), ({"PidMode": "cont:x"}, "HostConfig.PidMode")):
+        with pytest.raises(ConfigError, match=field.replace(".", r"\.")):
+            create_args({**BODY, "HostConfig": {"NetworkMode": "none", **host}}, None, HOOK)

@@ -85,7 +85,17 @@ def test_create_body_from_the_docker_cli():
     assert args == {"argv": ["echo", "hi"], "image": "busybox", "name": "web", "env": {"A": "1"}, "workdir": None,
                     "user": None, "tty": False, "interactive": False, "detach": True, "remove": True,
                     "options": {}, "entrypoint": None, "stop_signal": None, "group_add": [], "labels": {},
-                    "restart": "", "log_opts": {}}
+                    "restart": "", "log_opts": {}, "stdin_once": False, "attach": (False, True, True)}
+
+
+def test_stdin_once_and_the_attach_flags_are_kept_as_the_client_sent_them():
+    """``docker run -i``: OpenStdin, AttachStdin and StdinOnce; ``run -di`` / ``create -i``: OpenStdin only."""
+    attached = create_args({**CLI_BODY, "OpenStdin": True, "AttachStdin": True, "StdinOnce": True}, None, HOOK)
+    assert (attached["interactive"], attached["stdin_once"], attached["attach"]) == (True, True, (True, True, True))
+    detached = create_args({**CLI_BODY, "OpenStdin": True, "AttachStdout": False, "AttachStderr": False}, None,
+                           HOOK)
+    assert (detached["interactive"], detached["stdin_once"], detached["attach"]) == (True, False,
+                                                                                     (False, False, False))
 
 
 def test_create_body_maps_onto_plugin_options():

@@ -11,7 +11,7 @@ import tarfile
 import pytest
 
 from nsrun.errors import ConfigError
-from nsrun.image import layers, unpack
+from nsrun.image import layers, layerstream, unpack
 from nsrun.image.store import normalize
 
 D1 = "sha256:" + "a" * 64
@@ -34,9 +34,9 @@ def test_digests_are_checked(bad):
 
 
 def test_streams_are_told_apart_by_magic():
-    assert unpack.detect(b"\x1f\x8b\x08\x00") == "gzip"
-    assert unpack.detect(b"\x28\xb5\x2f\xfd") == "zstd"
-    assert unpack.detect(b"etc/") == "tar"
+    assert layerstream.detect(b"\x1f\x8b\x08\x00") == "gzip"
+    assert layerstream.detect(b"\x28\xb5\x2f\xfd") == "zstd"
+    assert layerstream.detect(b"etc/") == "tar"
 
 
 def test_tar_numbers_octal_and_base256():
@@ -100,6 +100,29 @@ def test_unpack_gzip_layer_and_diff_id(tmp_path):
         unpack.unpack(io.BytesIO(tar), str(other), D1)
 
 
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o000])
+def test_every_mode_is_kept_whichever_umask_and_whether_open_or_fchmod_sets_it(tmp_path, umask):
+    """Files the umask would not change get their mode from open (no fchmod); the rest, and setuid, setgid and
+    sticky bits, from fchmod: either way the mode is the tar's, exactly."""
+    modes = (0o644, 0o755, 0o664, 0o777, 0o600, 0o400, 0o000, 0o4755, 0o2755, 0o1777, 0o6711)
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tf:
+        for mode in modes:
+            info = tarfile.TarInfo(f"f{mode:o}")
+            info.size, info.mode, info.uid, info.gid = 1, mode, os.getuid(), os.getgid()
+            tf.addfile(info, io.BytesIO(b"x"))
+    dest = tmp_path / "diff"
+    dest.mkdir()
+    old = os.umask(umask)
+    try:
+        unpack.unpack(io.BytesIO(raw.getvalue()), str(dest))
+    finally:
+        os.umask(old)
+    got = {mode: os.stat(dest / f"f{mode:o}").st_mode & 0o7777 for mode in modes}
+    assert got == {mode: mode for mode in modes}
+    assert (dest / "f0").read_bytes() == b"x"  # a 0000 file was still written
+
+
 def test_truncated_and_garbage_streams_are_refused(tmp_path):
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w") as tf:
@@ -118,18 +141,18 @@ def test_truncated_and_garbage_streams_are_refused(tmp_path):
 def test_gzip_inflaters_agree_on_content_members_and_corruption(tmp_path, monkeypatch, use_zlib):
     import zlib
     if use_zlib:
-        monkeypatch.setattr(unpack, "_inflater", lambda: (zlib, (zlib.error,)))
+        monkeypatch.setattr(layerstream, "_inflater", lambda: (zlib, (zlib.error,)))
     else:
-        assert unpack._inflater()[0].__name__.endswith("isal_zlib")  # a dependency: the fast path is the one run
+        assert layerstream._inflater()[0].__name__.endswith("isal_zlib")  # a dependency: the fast path is the one run
     text = b"".join(b"line %d of a text file\n" % i for i in range(200000))
     stream = gzip.compress(text[:1000]) + gzip.compress(text[1000:])  # two members: one stream, as gzip -d reads it
-    assert b"".join(unpack.decompressed(io.BytesIO(stream))) == text
+    assert b"".join(layerstream.decompressed(io.BytesIO(stream))) == text
     corrupt = bytearray(gzip.compress(text))
     corrupt[len(corrupt) // 2:len(corrupt) // 2 + 64] = b"\xff" * 64
     with pytest.raises(ConfigError, match="^layer: (cannot decompress|the gzip stream)"):
-        b"".join(unpack.decompressed(io.BytesIO(bytes(corrupt))))
+        b"".join(layerstream.decompressed(io.BytesIO(bytes(corrupt))))
     with pytest.raises(ConfigError, match="truncated"):
-        b"".join(unpack.decompressed(io.BytesIO(gzip.compress(text)[:5000])))
+        b"".join(layerstream.decompressed(io.BytesIO(gzip.compress(text)[:5000])))
 
 
 def test_layers_dir_gets_the_topdir_hint_where_the_fs_has_it_and_is_left_alone_elsewhere(tmp_path):

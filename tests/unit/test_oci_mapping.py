@@ -115,7 +115,7 @@ def test_what_nobody_owns_is_refused_by_name():
     (lambda s: s.update(ociVersion="0.9.0"), "unsupported ociVersion"),
     (lambda s: s["process"].update(args=[]), "process.args"),
     (lambda s: s["process"].update(cwd="rel"), "absolute"),
-    (lambda s: s["linux"]["namespaces"][0].update(path="/proc/1/ns/pid"), "pid namespace (path)"),
+    (lambda s: s["linux"]["namespaces"][0].update(path=7), "the pid path must be a string"),
     (lambda s: s["linux"].update(uidMappings=[{"containerID": 0, "hostID": 1, "size": 1}]), "uidMappings"),
 ])
 def test_bad_configs_say_what(change, words):
@@ -125,12 +125,14 @@ def test_bad_configs_say_what(change, words):
         from_oci(spec, "/bundle", HOOK)
 
 
-def test_ipc_and_uts_paths_become_their_plugins_join_options():
+def test_ipc_uts_and_pid_paths_become_their_plugins_join_options():
     spec = _plain()
+    spec["linux"]["namespaces"][0].update(path="/proc/1/ns/pid")
     spec["linux"]["namespaces"][2].update(path="/run/ipc.ns")
     spec["linux"]["namespaces"][3].update(path="/run/uts.ns")
     args = from_oci(spec, "/bundle", HOOK)
     assert args["options"]["ipc"] == "ns:/run/ipc.ns" and args["options"]["uts"] == "ns:/run/uts.ns"
+    assert args["options"]["pid"] == "ns:/proc/1/ns/pid"
 
 
 def test_hooks_are_checked_and_in_container_ones_refused():

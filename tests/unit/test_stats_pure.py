@@ -176,9 +176,28 @@ def test_frames_two_samples_one_interval_apart():
     class Eng:
         def list(self, all=False):
             return []
-    slept = []
-    got = list(mod.frames(Eng(), [], stream=False, interval=0.5, sleep=slept.append))
-    assert got == [[]] and slept == [0.5]
+    now, slept = [10.0], []
+
+    def clock():
+        now[0] += 0.125                 # every look at the clock: a sample (or the listing) took 125 ms
+        return now[0]
+    got = list(mod.frames(Eng(), [], stream=False, interval=0.5, sleep=slept.append, clock=clock))
+    assert got == [[]] and slept == [0.375]   # the first sample's time is part of the interval
+
+
+def test_frames_never_sleep_a_negative_time_after_a_slow_sample():
+    from nsrun.stats import frames as mod
+
+    class Eng:
+        def list(self, all=False):
+            return []
+    now, slept = [0.0], []
+
+    def clock():
+        now[0] += 2.0
+        return now[0]
+    assert list(mod.frames(Eng(), [], stream=False, interval=1.0, sleep=slept.append, clock=clock)) == [[]]
+    assert slept == [0.0]
 
 
 def test_events_from_two_snapshots_of_the_store():
