@@ -78,6 +78,8 @@ def teardown(ctx: RunContext) -> None:
 @hookimpl
 def wrap_exec(ctx: RunContext, joining: bool) -> None:
     if ctx.options.get("init") and not joining:
+        if os.getpid() != 1:  # --pid host: orphans go to the nearest subreaper; be it, as PID 1 would be, and
+            syscalls.prctl(syscalls.PR_SET_CHILD_SUBREAPER, 1)  # before the command can orphan one (not inherited)
         command = fork_command()
         if command:
             _reap(command)
@@ -93,8 +95,6 @@ def _reap(command: int) -> None:
             pass
     for sig in FORWARDED:
         signal.signal(sig, forward)
-    if os.getpid() != 1:  # --pid host: orphans go to the nearest subreaper; be it, as PID 1 would be
-        syscalls.prctl(syscalls.PR_SET_CHILD_SUBREAPER, 1)
     while True:
         try:
             pid, status = os.waitpid(-1, 0)
