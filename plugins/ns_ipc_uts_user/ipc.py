@@ -2,7 +2,8 @@
 
 POSIX shared memory lives in /dev/shm, which the mnt plugin makes private; the message-queue filesystem is
 contributed here as a mount so that /dev/mqueue shows this namespace's queues. ``--ipc container:NAME`` joins
-a shareable container's namespace and its /dev/shm too (``shm``); ``--ipc shareable`` lets others join.
+a shareable container's namespace and its /dev/shm too (``shm``); ``--ipc shareable`` lets others join;
+``--ipc host`` keeps the host's namespace and binds the host's /dev/shm (nosuid, nodev, noexec), as Docker does.
 
 ``--sysctl`` (``HostConfig.Sysctls``) items of this namespace's keys are this plugin's: Docker's IPC list
 (``kernel.msg*``, ``kernel.sem``, ``kernel.shm*``, ``fs.mqueue.*``), written inside the new namespace.
@@ -73,6 +74,8 @@ def docker_view(options, view) -> None:
 @hookimpl
 def pre_clone(ctx: RunContext) -> int:
     ctx.mounts.append(Mount("mqueue", "/dev/mqueue", "mqueue", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC))
+    if ctx.stash.get(JOIN_KEY) == joined.HOST:  # the host's POSIX shared memory too, as Docker binds it
+        ctx.mounts.append(Mount("/dev/shm", "/dev/shm", flags=_MS_BIND | _MS_NOSUID | _MS_NODEV | _MS_NOEXEC))
     return 0 if ctx.stash.get(JOIN_KEY) else CLONE_NEWIPC
 
 

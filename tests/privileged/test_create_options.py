@@ -78,10 +78,22 @@ def test_ipc_and_uts_of_another_container_and_of_the_host(nsrun, unique):
         assert alone.stdout == ""                                   # a private namespace sees none of it
     finally:
         nsrun("rm", "-f", name)
-    host = nsrun("run", "--rm", *NONE, "--ipc", "host", "--uts", "host", "busybox", "sh", "-c",
-                 "readlink /proc/self/ns/ipc; readlink /proc/self/ns/uts; hostname", check=True)
-    assert host.stdout.split() == [os.readlink("/proc/self/ns/ipc"), os.readlink("/proc/self/ns/uts"),
-                                   os.uname().nodename]
+    mine = f"/dev/shm/nsrun-test-{unique}"  # a scratch file of this test's in the host's POSIX shared memory
+    with open(mine, "w") as f:
+        f.write("from the host")
+    try:
+        host = nsrun("run", "--rm", *NONE, "--ipc", "host", "--uts", "host", "busybox", "sh", "-c",
+                     "readlink /proc/self/ns/ipc; readlink /proc/self/ns/uts; hostname; "
+                     f"cat {mine}; echo; echo back > {mine}.in", check=True)
+        with open(f"{mine}.in") as f:
+            back = f.read().strip()
+    finally:
+        for path in (mine, f"{mine}.in"):
+            if os.path.exists(path):
+                os.unlink(path)
+    assert host.stdout.splitlines() == [os.readlink("/proc/self/ns/ipc"), os.readlink("/proc/self/ns/uts"),
+                                        os.uname().nodename, "from the host"]
+    assert back == "back"                                         # --ipc host: the host's /dev/shm, as Docker's
     nsrun("create", "--name", name, *NONE, "busybox", "true", check=True)
     try:
         _one_line(nsrun("run", "--rm", *NONE, "--uts", f"container:{name}", "busybox", "true"),
