@@ -4,6 +4,8 @@ POSIX shared memory lives in /dev/shm, which the mnt plugin makes private; the m
 contributed here as a mount so that /dev/mqueue shows this namespace's queues. ``--ipc container:NAME`` joins
 a shareable container's namespace and its /dev/shm too (``shm``); ``--ipc shareable`` lets others join;
 ``--ipc host`` keeps the host's namespace and binds the host's /dev/shm (nosuid, nodev, noexec), as Docker does.
+An IPC namespace not the container's own is refused with a user namespace of its own (the user plugin): that
+namespace may neither join it nor mount its /dev/mqueue.
 
 ``--sysctl`` (``HostConfig.Sysctls``) items of this namespace's keys are this plugin's: Docker's IPC list
 (``kernel.msg*``, ``kernel.sem``, ``kernel.shm*``, ``fs.mqueue.*``), written inside the new namespace.
@@ -38,6 +40,9 @@ def configure(ctx: RunContext) -> None:
         ctx.stash[JOIN_KEY], ctx.stash[SHM_KEY] = shm.donor(ctx.paths, mode.partition(":")[2])
     else:
         ctx.stash[JOIN_KEY] = joined.configured_path(mode, "ipc", ctx.paths)
+    if ctx.stash[JOIN_KEY] and ctx.uid_maps:  # the user plugin (configured first) made the maps
+        raise ConfigError(f"--ipc {mode}: another IPC namespace cannot be combined with a user namespace of the "
+                          f"container's own (it may not join it, nor mount its /dev/mqueue)")
     if sysctls.parse(ctx.options.get("ipc_sysctls")) and ctx.stash[JOIN_KEY] == joined.HOST:
         raise ConfigError("--sysctl: kernel IPC parameters are not allowed when IpcMode is host")
 

@@ -76,6 +76,19 @@ def test_pid_container_refusals_are_one_line(nsrun, unique):
         nsrun("rm", "-f", name, check=True)
 
 
+def test_another_ipc_namespace_with_a_user_namespace_is_refused_before_anything_exists(nsrun, unique):
+    """The user plugin's namespace may neither join the host's or a donor's IPC namespace nor mount its
+    /dev/mqueue: one line up front, instead of a mount failing inside the setup."""
+    name = f"pi4-iu{unique}"
+    nsrun("run", "-d", "--name", name, *NONE, "--ipc", "shareable", "busybox", "sleep", "60", check=True)
+    try:
+        for mode in ("host", f"container:{name}"):
+            _one_line(nsrun("--plugins", "user,pid,mnt,ipc,uts,sec", "run", "--rm", "--ipc", mode, "busybox",
+                            "true"), f"--ipc {mode}: another IPC namespace cannot be combined with a user namespace")
+    finally:
+        nsrun("rm", "-f", name, check=True)
+
+
 def test_ipc_of_a_shareable_container_shares_sysv_and_dev_shm_both_ways(nsrun, unique):
     donor = f"pi4-i{unique}"
     nsrun("run", "-d", "--name", donor, *NONE, "--ipc", "shareable", "busybox", "sh", "-c",
