@@ -5,22 +5,13 @@ refused."""
 from __future__ import annotations
 
 import json
-import time
+from waiting import wait_for
 
 NONE = ("--network", "none")
 
 
 def _health(d, name):
     return json.loads(d.docker("inspect", "-f", "{{json .State.Health}}", name, check=True).stdout)
-
-
-def _until(pred, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def test_health_cmd_healthy_then_unhealthy(daemon, nsrun):
@@ -30,13 +21,13 @@ def test_health_cmd_healthy_then_unhealthy(daemon, nsrun):
              check=True)
     try:
         assert _health(d, "dmnh-hc")["Status"] == "starting"
-        assert _until(lambda: _health(d, "dmnh-hc")["Status"] == "healthy")
+        assert wait_for(lambda: _health(d, "dmnh-hc")["Status"] == "healthy")
         ps = d.docker("ps", "--format", "{{.Names}} {{.Status}}", check=True).stdout
         assert "dmnh-hc Up" in ps and "(healthy)" in ps
         names = d.docker("ps", "--filter", "health=healthy", "--format", "{{.Names}}", check=True).stdout.split()
         assert names == ["dmnh-hc"]
         d.docker("exec", "dmnh-hc", "rm", "/tmp/ok", check=True)
-        assert _until(lambda: _health(d, "dmnh-hc")["Status"] == "unhealthy")
+        assert wait_for(lambda: _health(d, "dmnh-hc")["Status"] == "unhealthy")
         health = _health(d, "dmnh-hc")
         assert health["FailingStreak"] >= 2 and len(health["Log"]) <= 5
         assert health["Log"][-1]["ExitCode"] == 1 and "No such file" in health["Log"][-1]["Output"]
@@ -59,7 +50,7 @@ def test_docker_py_healthcheck_and_timeout(daemon, docker_client):
                                      healthcheck={"Test": ["CMD", "sleep", "5"], "Interval": 300_000_000,
                                                   "Timeout": 300_000_000, "Retries": 1})
     try:
-        assert _until(lambda: (c.reload() or True) and c.attrs["State"]["Health"]["Status"] == "unhealthy")
+        assert wait_for(lambda: (c.reload() or True) and c.attrs["State"]["Health"]["Status"] == "unhealthy")
         log = c.attrs["State"]["Health"]["Log"][-1]
         assert log["ExitCode"] == -1 and "exceeded timeout" in log["Output"]
     finally:

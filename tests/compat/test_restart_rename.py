@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from waiting import wait_for
 
 NONE = ("--network", "none")
 
@@ -15,21 +16,12 @@ def _state(d, name):
                                                               check=True).stdout)
 
 
-def _until(pred, timeout=15.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.1)
-    return False
-
-
 def test_on_failure_with_a_limit(daemon):
     d = daemon
     d.docker("run", "-d", "--name", "dmnh-of", *NONE, "--restart", "on-failure:2", "busybox", "sh", "-c",
              "echo run; exit 3", check=True)
     try:
-        assert _until(lambda: _state(d, "dmnh-of")[1] == 2 and _state(d, "dmnh-of")[0]["Status"] == "exited")
+        assert wait_for(lambda: _state(d, "dmnh-of")[1] == 2 and _state(d, "dmnh-of")[0]["Status"] == "exited")
         state, count = _state(d, "dmnh-of")
         assert state["ExitCode"] == 3 and not state["Restarting"]
         assert d.docker("logs", "dmnh-of", check=True).stdout == "run\nrun\nrun\n"
@@ -46,23 +38,23 @@ def test_always_survives_a_daemon_restart_and_stops_on_stop(daemon):
     d.docker("run", "-d", "--name", "dmnh-al", *NONE, "--restart", "always", "busybox", "sh", "-c", "sleep 0.2",
              check=True)
     try:
-        assert _until(lambda: _state(d, "dmnh-al")[1] >= 1)
+        assert wait_for(lambda: _state(d, "dmnh-al")[1] >= 1)
         # docker ps (without -a) lists it while it runs and while it waits to run again
-        assert _until(lambda: "Restarting" in d.docker("ps", "--format", "{{.Status}}", check=True).stdout)
+        assert wait_for(lambda: "Restarting" in d.docker("ps", "--format", "{{.Status}}", check=True).stdout)
         d.stop()                                   # the supervisor keeps the policy on its own
         time.sleep(1.0)
         d.start()
         before = _state(d, "dmnh-al")[1]
-        assert before >= 2 and _until(lambda: _state(d, "dmnh-al")[1] > before)
+        assert before >= 2 and wait_for(lambda: _state(d, "dmnh-al")[1] > before)
         d.docker("stop", "-t", "1", "dmnh-al", check=True)
-        assert _until(lambda: _state(d, "dmnh-al")[0]["Status"] == "exited")
+        assert wait_for(lambda: _state(d, "dmnh-al")[0]["Status"] == "exited")
         after = _state(d, "dmnh-al")[1]
         time.sleep(1.0)
         assert _state(d, "dmnh-al")[1] == after and _state(d, "dmnh-al")[0]["Status"] == "exited"
         # killed: not restarted either
         d.docker("start", "dmnh-al", check=True)
         d.docker("kill", "dmnh-al")
-        assert _until(lambda: _state(d, "dmnh-al")[0]["Status"] == "exited")
+        assert wait_for(lambda: _state(d, "dmnh-al")[0]["Status"] == "exited")
         time.sleep(0.8)
         assert _state(d, "dmnh-al")[0]["Status"] == "exited"
     finally:
@@ -73,7 +65,7 @@ def test_docker_py_restart_policy_and_bad_policies(daemon, docker_client, nsrun)
     c = docker_client.containers.run("busybox", "sh -c 'exit 1'", detach=True, network_mode="none",
                                      restart_policy={"Name": "on-failure", "MaximumRetryCount": 1}, name="dmnh-py")
     try:
-        assert _until(lambda: (c.reload() or True) and c.attrs["RestartCount"] == 1 and c.status == "exited")
+        assert wait_for(lambda: (c.reload() or True) and c.attrs["RestartCount"] == 1 and c.status == "exited")
     finally:
         c.remove(force=True)
     res = daemon.docker("run", "-d", *NONE, "--restart", "on-failure:x", "busybox", "true")

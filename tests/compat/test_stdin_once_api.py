@@ -12,17 +12,10 @@ import socket
 import subprocess
 import time
 
+from waiting import wait_for
+
 NONE = ("--network", "none")
 READER = "while read l; do echo got:$l; done; echo EOF-SEEN; sleep 300"
-
-
-def _wait_for(predicate, timeout: float = 10):
-    deadline = time.monotonic() + timeout
-    value = predicate()
-    while not value and time.monotonic() < deadline:
-        time.sleep(0.1)
-        value = predicate()
-    return value
 
 
 def _logs(d, name: str) -> str:
@@ -91,7 +84,7 @@ def test_docker_run_di_keeps_stdin_open_across_attaches(daemon, docker_cli):
         try:
             cli.stdin.write(b"one\n")
             cli.stdin.close()
-            assert _wait_for(lambda: "got:one" in _logs(d, "ns4-open"))
+            assert wait_for(lambda: "got:one" in _logs(d, "ns4-open"))
         finally:
             cli.send_signal(signal.SIGKILL)
             cli.wait(10)
@@ -105,7 +98,7 @@ def test_docker_run_di_keeps_stdin_open_across_attaches(daemon, docker_cli):
             assert raw.ended()
         finally:
             raw.close()
-        assert _wait_for(lambda: "got:two" in _logs(d, "ns4-open"))
+        assert wait_for(lambda: "got:two" in _logs(d, "ns4-open"))
         # detach keys end the stream, and stdin stays open
         raw = RawAttach(d, "ns4-open", "&detachKeys=ctrl-x,x")
         try:
@@ -116,7 +109,7 @@ def test_docker_run_di_keeps_stdin_open_across_attaches(daemon, docker_cli):
         # a client that just goes away
         raw = RawAttach(d, "ns4-open")
         raw.sock.sendall(b"four\n")
-        assert _wait_for(lambda: "got:four" in _logs(d, "ns4-open"))
+        assert wait_for(lambda: "got:four" in _logs(d, "ns4-open"))
         raw.close()
         time.sleep(0.5)
         logs = _logs(d, "ns4-open")

@@ -12,7 +12,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -79,16 +78,6 @@ def peer(root: str, kind: str, unique: str, index: int):
         yield p
     finally:
         remove_peer(p.netns)
-
-
-def wait_for(predicate, timeout: float = 10, interval: float = 0.1):
-    """Poll ``predicate`` until it returns something truthy; that value, or the last one after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    value = predicate()
-    while not value and time.monotonic() < deadline:
-        time.sleep(interval)
-        value = predicate()
-    return value
 
 
 BACKENDS = ["nft", "iptables", "iptables-legacy"]

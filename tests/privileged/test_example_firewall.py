@@ -11,7 +11,8 @@ import signal
 import subprocess
 
 from leakcheck import processes, root_tag
-from netenv import peer, sh, wait_for
+from netenv import peer, sh
+from waiting import wait_for
 
 PLUGINS = "ipc,uts,pid,net,nftx,mnt,sec"
 WEB = ["sh", "-c", "mkdir -p /www && echo hello-$HOSTNAME > /www/index.html && exec httpd -f -p 80 -h /www"]

@@ -14,7 +14,8 @@ import sys
 import pytest
 
 from leakcheck import root_tag
-from netenv import backend, net_nsrun, peer, sh, wait_for  # noqa: F401 (fixtures)
+from netenv import backend, net_nsrun, peer, sh  # noqa: F401 (fixtures)
+from waiting import wait_for
 
 WEB = ["sh", "-c", "mkdir -p /www && echo hello-$HOSTNAME > /www/index.html && exec httpd -f -p 80 -h /www"]
 

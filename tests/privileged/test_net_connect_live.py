@@ -10,7 +10,7 @@ import signal
 import subprocess
 
 from leakcheck import root_tag
-from netenv import wait_for
+from waiting import wait_for
 
 
 def _nets(nsrun, name: str) -> dict:

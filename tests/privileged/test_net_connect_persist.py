@@ -10,7 +10,7 @@ import json
 import os
 
 from leakcheck import root_tag
-from netenv import wait_for
+from waiting import wait_for
 
 
 def _addrs(nsrun, name: str) -> dict[str, str]:

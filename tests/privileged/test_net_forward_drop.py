@@ -8,7 +8,8 @@ import random
 import subprocess
 
 from leakcheck import root_tag
-from netenv import NSRUN, backend, sh, wait_for  # noqa: F401 (fixtures)
+from netenv import NSRUN, backend, sh  # noqa: F401 (fixtures)
+from waiting import wait_for
 
 
 def test_forward_policy_drop_is_worked_around_in_own_chains(backend, nsrun_root, unique):

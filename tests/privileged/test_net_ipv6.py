@@ -11,12 +11,12 @@ import os
 import signal
 import statistics
 import subprocess
-import time
 
 import pytest
 
 from leakcheck import root_tag
-from netenv import backend, net_nsrun, sh, wait_for  # noqa: F401 (fixtures)
+from netenv import backend, net_nsrun, sh  # noqa: F401 (fixtures)
+from waiting import wait_for
 
 
 def _outside(root: str, unique: str) -> str:

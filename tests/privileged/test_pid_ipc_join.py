@@ -8,9 +8,9 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import time
 
 from test_oci_runtime import make_bundle, oci, records
+from waiting import wait_for
 
 NONE = ("--network", "none")
 
@@ -21,15 +21,6 @@ def _one_line(res, words):
 
 def _pid(nsrun, name: str) -> int:
     return json.loads(nsrun("inspect", name, check=True).stdout)[0]["State"]["Pid"]
-
-
-def _until(check, seconds: float = 10) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_pid_container_shares_processes_both_ways_and_dies_with_the_first(nsrun, unique):
@@ -95,7 +86,7 @@ def test_ipc_of_a_shareable_container_shares_sysv_and_dev_shm_both_ways(nsrun, u
           "echo from-donor > /dev/shm/donor.txt; exec sleep 60", check=True)
     try:
         pid = _pid(nsrun, donor)
-        assert _until(lambda: os.path.exists(f"/proc/{pid}/root/dev/shm/donor.txt"))
+        assert wait_for(lambda: os.path.exists(f"/proc/{pid}/root/dev/shm/donor.txt"))
         subprocess.run(["nsenter", f"--ipc=/proc/{pid}/ns/ipc", "ipcmk", "-M", "4096"], check=True,
                        capture_output=True)                           # a SysV segment in the donor's namespace
         res = nsrun("run", "--rm", *NONE, "--ipc", f"container:{donor}", "busybox", "sh", "-c",
@@ -128,7 +119,7 @@ def test_an_oci_pid_namespace_path_is_joined(nsrun_root, unique):
     bundle = os.path.join(nsrun_root, "bundle")
     holder = subprocess.Popen(["unshare", "--pid", "--fork", "--kill-child", "--mount-proc", "sleep", "60"])
     try:
-        assert _until(lambda: _child_of(holder.pid) is not None)
+        assert wait_for(lambda: _child_of(holder.pid) is not None)
         init = _child_of(holder.pid)
         path = f"/proc/{init}/ns/pid"
         want = os.readlink(path)
@@ -146,7 +137,7 @@ def test_an_oci_pid_namespace_path_is_joined(nsrun_root, unique):
         holder.kill()
         holder.wait()
     try:
-        assert _until(lambda: _reap(init) or not os.path.exists(path))
+        assert wait_for(lambda: _reap(init) or not os.path.exists(path))
         make_bundle(bundle, ["true"], linux={**linux, "namespaces": [{"type": "pid", "path": held}]
                                              + linux["namespaces"][1:]})
         res = oci(nsrun_root, "run", "--bundle", bundle, f"pi4-o{unique}b")

@@ -8,7 +8,6 @@ import re
 import subprocess
 import time
 
-import pytest
 
 from conftest import NSRUN
 

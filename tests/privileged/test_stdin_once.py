@@ -10,20 +10,12 @@ import subprocess
 import time
 
 import pytest
+from waiting import wait_for
 
 pytestmark = pytest.mark.privileged
 
 NONE = ("--network", "none")
 READER = "while read l; do echo got:$l; done; echo EOF-SEEN; sleep 300"
-
-
-def _wait_for(predicate, timeout: float = 10):
-    deadline = time.monotonic() + timeout
-    value = predicate()
-    while not value and time.monotonic() < deadline:
-        time.sleep(0.1)
-        value = predicate()
-    return value
 
 
 def _logs(nsrun, name: str) -> str:
@@ -50,7 +42,7 @@ def test_run_di_keeps_stdin_open_whatever_attach_clients_do(nsrun):
         try:
             client.stdin.write(b"one\n")
             client.stdin.close()
-            assert _wait_for(lambda: "got:one" in _logs(nsrun, "ns4-di"))
+            assert wait_for(lambda: "got:one" in _logs(nsrun, "ns4-di"))
             time.sleep(0.3)
             assert client.poll() is None                    # it goes on showing the output
         finally:
@@ -59,7 +51,7 @@ def test_run_di_keeps_stdin_open_whatever_attach_clients_do(nsrun):
         # one that detaches with the keys
         res = nsrun("attach", "--detach-keys", "ctrl-x,x", "ns4-di", input="two\n\x18x", timeout=20)
         assert res.returncode == 0
-        assert _wait_for(lambda: "got:two" in _logs(nsrun, "ns4-di"))
+        assert wait_for(lambda: "got:two" in _logs(nsrun, "ns4-di"))
         time.sleep(0.5)
         assert "EOF-SEEN" not in _logs(nsrun, "ns4-di") and _running(nsrun, "ns4-di")
     finally:
@@ -73,7 +65,7 @@ def test_run_dit_keeps_its_pty_open_after_a_client_leaves(nsrun):
                              stderr=subprocess.DEVNULL)
         client.stdin.write(b"echo typed-$((6*7))\n")
         client.stdin.close()
-        assert _wait_for(lambda: "typed-42" in _logs(nsrun, "ns4-dit"))
+        assert wait_for(lambda: "typed-42" in _logs(nsrun, "ns4-dit"))
         client.kill()
         client.wait(10)
         time.sleep(0.5)
@@ -104,7 +96,7 @@ def test_a_restart_gets_an_open_stdin_again_after_a_stdin_once_eof(nsrun):
         nsrun("start", "ns4-re", check=True)
         res = nsrun("attach", "ns4-re", input="first\n", timeout=20)   # ends when the first run exits
         assert res.returncode == 1 and "first" in res.stdout
-        assert _wait_for(lambda: nsrun("exec", "ns4-re", "cat", "/proc/1/comm").stdout == "sh\n")
+        assert wait_for(lambda: nsrun("exec", "ns4-re", "cat", "/proc/1/comm").stdout == "sh\n")
         time.sleep(1)
         assert "EOF-AGAIN" not in _logs(nsrun, "ns4-re") and _running(nsrun, "ns4-re")
     finally:
