@@ -24,12 +24,14 @@ __all__ = ["main", "choose", "parse_run", "parse_exec", "parse_ps", "parse_inspe
            "parse_version", "split_command", "schema"]
 
 
-def schema(commands: tuple[str, ...] = ("run", "exec", "ps", "stats")) -> dict[str, Any]:
-    """The parser's table: the global options and, of ``commands``, ``run``'s (the core's and the plugins':
+def schema(commands: tuple[str, ...] = ("run", "exec", "ps", "stats"), table: dict[str, Any] | None = None
+           ) -> dict[str, Any]:
+    """The parser's table (added to ``table``, one already made: its global options are kept): the global
+    options and, of ``commands``, ``run``'s (the core's and the plugins':
     it reads the plugin index), ``exec``'s, ``ps``'s and ``stats``'s (``inspect``, ``top`` and ``version`` have
     no options)."""
     from ._options import EXEC_OPTIONS, GLOBAL_OPTIONS, PS_OPTIONS, STATS_OPTIONS, parser_table, run_options
-    table = {"globals": parser_table([o.to_dict() for o in GLOBAL_OPTIONS])}
+    table = table if table is not None else {"globals": parser_table([o.to_dict() for o in GLOBAL_OPTIONS])}
     if "run" in commands:
         from ._discovery import plugin_options
         table["run"] = parser_table(run_options(plugin_options()))
@@ -240,7 +242,7 @@ def choose(argv: list[str], environ: Any) -> tuple[str, dict[str, Any], dict[str
         return None
     command = argv[split[1]]
     parse, fast = _FAST[command]
-    parsed = parse(argv, schema((command,)))
+    parsed = parse(argv, schema((command,), table))
     return None if parsed is None else (fast, *parsed)
 
 
@@ -292,19 +294,13 @@ def _fast_version(glob: dict[str, Any], opts: dict[str, Any]) -> int:
 def _fast_exec(glob: dict[str, Any], opts: dict[str, Any]) -> int:
     """``nsrun exec`` without click: the same call as cli.py's ``exec_``."""
     from ._execclient import run_exec
-    return run_exec(glob.get("root") or os.environ.get("NSRUN_ROOT"), opts["name"], opts["cmd"], tty=opts["tty"],
+    return run_exec(_root(glob), opts["name"], opts["cmd"], tty=opts["tty"],
                     interactive=opts["interactive"], env=list(opts["env"]), workdir=opts["workdir"],
                     user=opts["user"])
 
 
 def _fast_run(glob: dict[str, Any], opts: dict[str, Any]) -> int:
-    from . import _trace
-    from ._context import Paths
-    from ._engine import Engine
     from ._runcli import run_command
-    if glob.get("debug"):
-        _trace.enable()
-    root = glob.get("root") or os.environ.get("NSRUN_ROOT")
     plugins = glob.get("plugins")
     selected = [p.strip() for p in plugins.split(",") if p.strip()] if plugins is not None else None
-    return run_command(Engine(Paths.from_root(root)), selected, **opts)
+    return run_command(_embedded_engine(glob), selected, **opts)
