@@ -72,12 +72,13 @@ def _function(module: str, qual: str) -> Callable[..., Any] | None:
     return fn
 
 
-def run(steps: list[list], paths: Paths, cid: str, info: dict, live: Callable[[], set]) -> list[str]:
+def run(steps: list[list], paths: Paths, cid: str, info: dict, live: Callable[[], set]
+        ) -> tuple[list[str], list[str]]:
     """Carry out a ``plan`` for the container ``cid`` (``info``: its recorded ``ctx.info``); ``live()``: the
-    ids a fallback ``gc`` must leave alone (called only when the plan has a ``gc``). The lines each plugin
-    returned, and one per failure naming its plugin."""
+    ids a fallback ``gc`` must leave alone (called only when the plan has a ``gc``). The lines the plugins
+    returned (what they removed), and one line per failure naming its plugin."""
     kwargs = {"paths": paths, "cid": cid, "info": info}
-    lines: list[str] = []
+    calls: list[tuple[str, Callable[[], Any]]] = []
     through_pluggy: list[str] = []
     gc_names: list[str] = []
     for name, hook, module, qual, argnames in steps:
@@ -88,20 +89,21 @@ def run(steps: list[list], paths: Paths, cid: str, info: dict, live: Callable[[]
         if fn is None:
             through_pluggy.append(name)
             continue
-        try:
-            lines.extend(fn(*[kwargs[a] for a in argnames]) or [])  # pluggy's call: the arguments by name
-        except Exception as exc:  # noqa: BLE001 - one plugin's failure must not stop the others
-            lines.append(f"{name}: collect failed: {exc}")
+        args = [kwargs[a] for a in argnames]  # pluggy's call: the arguments by name
+        calls.append((name, lambda fn=fn, args=args: fn(*args)))
+    failures: list[str] = []
     if through_pluggy:
         from ._plugins import InstalledPlugins
         loaded = InstalledPlugins(only=through_pluggy, hooks=("collect",))
-        lines.extend(f"{name}: not collected: {why}" for name, why in loaded.broken.items())
-        for name, thunk in loaded.each("collect", **kwargs):
-            try:
-                lines.extend(thunk() or [])
-            except Exception as exc:  # noqa: BLE001
-                lines.append(f"{name}: collect failed: {exc}")
+        failures.extend(f"{name}: not collected: {why}" for name, why in loaded.broken.items())
+        calls.extend(loaded.each("collect", **kwargs))
+    lines: list[str] = []
+    for name, call in calls:
+        try:
+            lines.extend(call() or [])
+        except Exception as exc:  # noqa: BLE001 - one plugin's failure must not stop the others
+            failures.append(f"{name}: collect failed: {exc}")
     if gc_names:
         from ._gc import plugin_gc
-        lines.extend(plugin_gc(paths, live(), only=gc_names))
-    return lines
+        lines.extend(plugin_gc(paths, live(), only=gc_names, failures=failures))
+    return lines, failures

@@ -23,19 +23,23 @@ if TYPE_CHECKING:
 __all__ = ["collect", "plugin_gc"]
 
 
-def plugin_gc(paths: Paths, live: set[str], reset: bool = False, only: list[str] | None = None) -> list[str]:
+def plugin_gc(paths: Paths, live: set[str], reset: bool = False, only: list[str] | None = None,
+              failures: list[str] | None = None) -> list[str]:
     """Call the ``gc`` hook of every installed plugin (selected or not; conflicts do not matter here), in
     pipeline order, each implementation on its own through pluggy: a failure is a line naming its plugin,
     and the others still run. A plugin that cannot even be loaded is named too (what it made stays).
     ``only``: of those, the plugins named there that implement ``gc`` (one container's own: ``nsrun-oci
-    delete`` imports three plugins instead of every installed one)."""
+    delete`` imports three plugins instead of every installed one). ``failures``: where the failure lines go
+    instead (the caller tells them from what was removed)."""
     loaded = installed_manager() if only is None else InstalledPlugins(only=only, hooks=("gc",))
-    lines = [f"{name}: not collected: {why}" for name, why in loaded.broken.items()]
+    lines: list[str] = []
+    failed = lines if failures is None else failures
+    failed.extend(f"{name}: not collected: {why}" for name, why in loaded.broken.items())
     for name, thunk in loaded.each("gc", paths=paths, live=frozenset(live), reset=reset):
         try:
             lines.extend(thunk() or [])
         except Exception as exc:  # noqa: BLE001 - one plugin's failure must not stop the others
-            lines.append(f"{name}: gc failed: {exc}")
+            failed.append(f"{name}: gc failed: {exc}")
     return lines
 
 

@@ -21,9 +21,7 @@ def remove(root: str | None, entry: _light.Entry) -> list[str]:
     steps = st.get("collect")
     if not isinstance(steps, list):  # created by a create cut short before it planned (or an older nsrun)
         steps = plan_of(entry.plugins)
-    lines = [line for line in run(steps, paths, entry.id, st.get("info") or {},
-                                  lambda: _live(paths.containers, entry.id))
-             if "failed" in line or "not collected" in line]
+    _removed, failures = run(steps, paths, entry.id, st.get("info") or {}, lambda: _live(paths.containers, entry.id))
     from .._state import Store
     from .._statefile import lock_dir
     fd = lock_dir(entry.dir)
@@ -31,7 +29,7 @@ def remove(root: str | None, entry: _light.Entry) -> list[str]:
         Store(paths).remove(entry.id)
     finally:
         os.close(fd)
-    return lines + _light.after(entry.name, entry.dir, {**st, "pid": 0}, "poststop", "stopped")
+    return failures + _light.after(entry.name, entry.dir, {**st, "pid": 0}, "poststop", "stopped")
 
 
 def _live(containers: str, cid: str) -> set:

@@ -80,9 +80,10 @@ def test_run_calls_the_recorded_functions_with_pluggys_arguments_and_names_a_fai
     modules("fake_b", collect=boom)
     monkeypatch.setattr("nsrun._plugins.InstalledPlugins", None)  # no plugin manager may be needed
     steps = [["a", "collect", "fake_a", "collect", ["cid", "info"]], ["b", "collect", "fake_b", "collect", ["cid"]]]
-    lines = _collect.run(steps, Paths.from_root("/nonexistent"), "c1", {"k": 1}, live=lambda: pytest.fail("no gc"))
+    lines, failures = _collect.run(steps, Paths.from_root("/nonexistent"), "c1", {"k": 1},
+                                   live=lambda: pytest.fail("no gc"))
     assert seen == [("c1", {"k": 1})]
-    assert lines == ["a removed", "b: collect failed: [Errno 16] busy"]
+    assert (lines, failures) == (["a removed"], ["b: collect failed: [Errno 16] busy"])
 
 
 def test_what_the_plan_cannot_reach_goes_through_pluggy_and_gc_gets_the_live_set(modules, monkeypatch):
@@ -97,11 +98,11 @@ def test_what_the_plan_cannot_reach_goes_through_pluggy_and_gc_gets_the_live_set
         def each(self, hook, **kwargs):
             yield "moved", lambda: [f"moved {kwargs['cid']}"]
     monkeypatch.setattr("nsrun._plugins.InstalledPlugins", Installed)
-    monkeypatch.setattr("nsrun._gc.plugin_gc", lambda paths, live, only: calls.append(("gc", live, only)) or [])
+    monkeypatch.setattr("nsrun._gc.plugin_gc", lambda paths, live, only, failures: calls.append(("gc", live, only)) or [])
     modules("fake_moved", collect=lambda cid: None)
     del sys.modules["fake_moved"].collect  # the plugin changed since the container was created
     steps = [["moved", "collect", "fake_moved", "collect", ["cid"]], ["gone", "collect", "no_such_module", "collect", []],
              ["old", "gc", "", "", []]]
-    lines = _collect.run(steps, Paths.from_root("/nonexistent"), "c1", {}, live=lambda: {"other"})
+    lines, failures = _collect.run(steps, Paths.from_root("/nonexistent"), "c1", {}, live=lambda: {"other"})
     assert calls == [("installed", ["moved", "gone"], ("collect",)), ("gc", {"other"}, ["old"])]
-    assert lines == ["gone: not collected: cannot be imported", "moved c1"]
+    assert (lines, failures) == (["moved c1"], ["gone: not collected: cannot be imported"])
