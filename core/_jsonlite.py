@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import _json
 
-__all__ = ["loads", "dumps", "compact"]
+__all__ = ["loads", "dumps", "compact", "quoted"]
 
 _CONSTANTS = {"-Infinity": float("-inf"), "Infinity": float("inf"), "NaN": float("nan")}
 
@@ -57,6 +57,11 @@ def _default(obj: object) -> object:
 _encode = _json.make_encoder(None, _default, _json.encode_basestring_ascii, None, ": ", ", ", False, False, True)
 _string = _json.encode_basestring_ascii
 _compact = _json.make_encoder(None, _default, _json.encode_basestring_ascii, None, ":", ",", False, False, True)
+
+
+def quoted(text: str) -> str:
+    """``json.dumps(text, ensure_ascii=False)``: a JSON string that keeps non-ASCII characters as they are."""
+    return _json.encode_basestring(text)
 
 
 def compact(obj: object) -> str:

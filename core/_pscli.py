@@ -62,7 +62,7 @@ def _passes(rec: Any, wanted: dict[str, list[str]]) -> bool:
 
 
 def _ps_row(rec: Any, info: dict[str, Any]) -> dict[str, Any]:
-    import _json
+    from ._jsonlite import quoted
     st = info["State"]
     if st["Status"] in ("running", "paused"):
         status = f"Up {ago(st['StartedAt']).replace(' ago', '')}" + (" (Paused)" if st["Paused"] else "")
@@ -73,7 +73,7 @@ def _ps_row(rec: Any, info: dict[str, Any]) -> dict[str, Any]:
     command = " ".join(rec.spec.argv)
     shown = command if len(command) <= 20 else command[:19] + "…"
     return {"ID": rec.id[:12], "Image": rec.spec.image or rec.spec.rootfs,
-            "Command": _json.encode_basestring(shown),  # json.dumps(shown, ensure_ascii=False)
+            "Command": quoted(shown),
             "CreatedAt": ago(info["Created"]), "Status": status, "State": st["Status"],
             "Ports": info["Info"].get("Ports", ""), "Names": rec.name}
 

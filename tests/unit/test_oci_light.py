@@ -60,6 +60,11 @@ def test_jsonlite_writes_what_json_writes_and_reads_what_it_reads(value):
     assert _jsonlite.loads(" \n" + text + "\n") == json.loads(text) == _jsonlite.loads(text.encode())
 
 
+def test_jsonlite_quoted_is_json_without_ascii_escapes():
+    for text in ("plain", 'a"b\\c', "é…\u2028", "tab\tline\n\x01"):
+        assert _jsonlite.quoted(text) == json.dumps(text, ensure_ascii=False)
+
+
 def test_jsonlite_errors_are_jsons():
     for bad in ("", "{", "{}x", "[1,]"):
         with pytest.raises(json.JSONDecodeError):
