@@ -6,7 +6,6 @@ root-wide lock. A record whose owner (nsrun or the supervisor) died is reported 
 """
 from __future__ import annotations
 
-import fcntl
 import os
 import time
 TYPE_CHECKING = False  # no typing import at run time (typing and what it imports: ~8 ms): on the stats path
@@ -16,7 +15,7 @@ if TYPE_CHECKING:
 from ._context import ContainerSpec, Paths
 from ._proc import alive, process_start_time
 from ._jsonlite import loads
-from ._statefile import lock_dir, read_state, read_text, update_state, write_json as _write_json
+from ._statefile import lock_dir, lock_file, read_state, read_text, update_state, write_json as _write_json
 from .errors import ConflictError, ConfigError, NotFoundError
 
 __all__ = ["Record", "RecordView", "Store", "new_id", "process_start_time", "alive", "plugin_state"]
@@ -104,16 +103,7 @@ class _Flock:
         self.path, self.directory, self.fd = path, directory, -1
 
     def __enter__(self) -> None:
-        if self.directory:
-            self.fd = lock_dir(self.path)
-            return
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        except BaseException:
-            os.close(fd)
-            raise
-        self.fd = fd
+        self.fd = (lock_dir if self.directory else lock_file)(self.path)
 
     def __exit__(self, *exc: object) -> None:
         fd, self.fd = self.fd, -1
@@ -219,7 +209,7 @@ class Store:
         with self.global_lock():
             rec = self.find(ref)
             if rec.name == new:
-                raise ConflictError(f"Renaming a container with the same name as its current name")
+                raise ConflictError("Renaming a container with the same name as its current name")
             if (owner := self._owner_of(new)) is not None:
                 raise ConflictError(f'Conflict. The container name "/{new}" is already in use by container '
                                     f'"{owner}". You have to remove (or rename) that container to be able to '

@@ -12,7 +12,7 @@ import os
 
 from ._jsonlite import dumps, loads
 
-__all__ = ["read_state", "read_text", "update_state", "write_json", "lock_dir"]
+__all__ = ["read_state", "read_text", "update_state", "write_json", "lock_dir", "lock_file"]
 
 _CHUNK = 1 << 16
 
@@ -53,7 +53,15 @@ def read_state(cdir: str) -> dict:
 
 def lock_dir(cdir: str) -> int:
     """Take the record's lock (blocking); the fd to close to release it."""
-    fd = os.open(cdir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    return _flocked(os.open(cdir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC))
+
+
+def lock_file(path: str) -> int:
+    """Take an exclusive lock on the lock file ``path`` (made when missing; blocking); the fd to close."""
+    return _flocked(os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600))
+
+
+def _flocked(fd: int) -> int:
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
     except BaseException:
