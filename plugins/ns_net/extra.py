@@ -32,22 +32,23 @@ def reserve(ctx: RunContext, store: Any, fw: Any, extras: list[tuple[Any, list[s
     cid, name, cdir = ctx.spec.id, ctx.spec.name, ctx.container_dir
     done: list = []
     ctx.stash[EXTRA_KEY] = done
+
+    def record(net: Any, entry: dict) -> None:  # each lease recorded as soon as it exists: teardown frees it
+        with store.lock():
+            live = live_endpoints(cdir)
+            live[net.name] = entry
+            write_live(cdir, live)
+
     for n, (net, aliases, ip) in enumerate(extras, start=1):
         with contextlib.closing(Rtnl()) as rt:
             ensure_network(rt, store, net, fw)
         addr = store.allocate(net, cid, name, list(aliases), ip=ip)
         entry = {"ip": addr, "ifname": f"eth{n}", "veth": endpoint_veth_name(ctx.paths.tag, cid, net.name),
                  "aliases": list(aliases), **({"fixed": True} if ip else {})}
-        with store.lock():
-            live = live_endpoints(cdir)
-            live[net.name] = entry
-            write_live(cdir, live)
+        record(net, entry)
         if net.subnet6:
             entry["ip6"] = store.allocate6(net, cid, name, list(aliases))
-            with store.lock():
-                live = live_endpoints(cdir)
-                live[net.name] = entry
-                write_live(cdir, live)
+            record(net, entry)
         done.append((net, entry))
         for line in peer_lines(store, net, cid):
             for text in line.splitlines():
