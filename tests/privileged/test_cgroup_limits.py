@@ -7,6 +7,7 @@ import os
 import time
 
 import pytest
+from waiting import wait_for
 
 
 def _inspect(nsrun, name: str) -> dict:
@@ -165,16 +166,20 @@ def test_update_changes_the_limits_live(nsrun):
 
 
 def _counter(pid: int) -> int:
-    with open(f"/proc/{pid}/root/tmp/c") as f:
-        return int(f.read().strip() or 0)
+    try:
+        with open(f"/proc/{pid}/root/tmp/c") as f:
+            return int(f.read())
+    except FileNotFoundError:  # not written yet
+        return 0
 
 
 def test_pause_freezes_and_unpause_resumes(nsrun):
     nsrun("run", "-d", "--name", "cglpause", "--pids-limit", "1000", "busybox", "sh", "-c",
-          "i=0; while :; do i=$((i+1)); echo $i > /tmp/c; sleep 0.01; done", check=True)
+          "i=0; while :; do i=$((i+1)); echo $i > /tmp/c.new; mv /tmp/c.new /tmp/c; sleep 0.01; done",
+          check=True)  # renamed into place: a reader never sees the file between its truncation and write
     try:
         pid = _inspect(nsrun, "cglpause")["State"]["Pid"]
-        time.sleep(0.3)
+        assert wait_for(lambda: _counter(pid) > 0)  # it counts
         nsrun("pause", "cglpause", check=True)
         st = _inspect(nsrun, "cglpause")["State"]
         assert st["Status"] == "paused" and st["Paused"] is True
@@ -187,8 +192,7 @@ def test_pause_freezes_and_unpause_resumes(nsrun):
         again = nsrun("pause", "cglpause")
         assert again.returncode == 125 and "already paused" in again.stderr
         nsrun("unpause", "cglpause", check=True)
-        time.sleep(0.3)
-        assert _counter(pid) > a and _inspect(nsrun, "cglpause")["State"]["Status"] == "running"
+        assert wait_for(lambda: _counter(pid) > a) and _inspect(nsrun, "cglpause")["State"]["Status"] == "running"
     finally:
         nsrun("rm", "-f", "cglpause", check=True)
 
