@@ -38,8 +38,10 @@ def loads(text: str | bytes) -> object:
     start = len(text) - len(text.lstrip(_WS))
     try:
         obj, end = _scan(text, start)
-    except StopIteration:
-        return _strict_loads(text)  # the error json raises, in its words
+    except (StopIteration, SystemError):
+        # the error json raises, in its words (the C scanner's own first raise can fail while it imports
+        # json.decoder for JSONDecodeError: "returned NULL without setting an exception", CPython 3.11)
+        return _strict_loads(text)
     if text[end:].strip(_WS):
         return _strict_loads(text)
     return obj

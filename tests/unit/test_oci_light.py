@@ -65,6 +65,13 @@ def test_jsonlite_quoted_is_json_without_ascii_escapes():
         assert _jsonlite.quoted(text) == json.dumps(text, ensure_ascii=False)
 
 
+def test_jsonlite_errors_are_jsons_in_a_process_that_never_imported_json():
+    code = ("import sys; from nsrun import _jsonlite\n"
+            "try:\n    _jsonlite.loads('{not json')\nexcept ValueError as e:\n    print(type(e).__name__, e)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.startswith("JSONDecodeError Expecting property name"), out
+
+
 def test_jsonlite_errors_are_jsons():
     for bad in ("", "{", "{}x", "[1,]"):
         with pytest.raises(json.JSONDecodeError):
