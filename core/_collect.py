@@ -33,18 +33,17 @@ def plan(loaded: LoadedPlugins) -> list[list]:
     """``[[plugin, "collect", module, function, [argnames]] | [plugin, "gc", "", "", []], ...]`` for the
     loaded plugins, in pipeline order (JSON: it is kept in the record). ``module``/``function`` are "" when
     the implementation is not a module-level function (then ``run`` calls it through pluggy)."""
-    hook = loaded.pm.hook
-    collectors = {impl.plugin_name: impl for impl in hook.collect.get_hookimpls()}
-    gcs = {impl.plugin_name for impl in hook.gc.get_hookimpls()}
+    collectors = {plugin: (fn, names) for plugin, fn, names in loaded.impls("collect")}
+    gcs = {plugin for plugin, _fn, _names in loaded.impls("gc")}
     out: list[list] = []
     for name in loaded.names:
         impl = collectors.get(name)
         if impl is not None:
-            fn = getattr(impl.function, "__wrapped__", impl.function)  # _plugins._attributed's
+            fn = getattr(impl[0], "__wrapped__", impl[0])  # _plugins._attributed's
             module, qual = getattr(fn, "__module__", None) or "", getattr(fn, "__qualname__", None) or ""
             if not qual.isidentifier() or _function(module, qual) is not fn:
                 module = qual = ""
-            out.append([name, "collect", module, qual, list(impl.argnames)])
+            out.append([name, "collect", module, qual, impl[1]])
         elif name in gcs:
             out.append([name, "gc", "", "", []])
     return out

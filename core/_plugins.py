@@ -19,18 +19,19 @@ Discovery is cached (see ``_discovery``) so a start does not scan every installe
 """
 from __future__ import annotations
 
-import functools
-import importlib
-import inspect
-from types import ModuleType
-from typing import Any, Callable, Iterator
+import sys
 
-import pluggy
-
-from . import _trace, hookspecs
+from . import _trace
 from ._discovery import PluginRecord, discover
 from ._options import Option
 from .errors import PluginError
+
+TYPE_CHECKING = False  # pluggy, inspect and typing load only when a selection goes through pluggy (``_plan``)
+if TYPE_CHECKING:
+    from types import ModuleType
+    from typing import Any, Callable, Iterator
+
+    import pluggy
 
 __all__ = ["Option", "LoadedPlugins", "load_plugins", "installed_plugins", "default_selection", "InstalledPlugins",
            "installed_manager", "register", "blamed", "PER_PLUGIN"]
@@ -57,11 +58,15 @@ class LoadedPlugins:
     Each implementation is registered wrapped (``_attributed``): an exception leaving it carries the plugin's
     name as ``exc.nsrun_plugin`` (see ``blamed``), so a failure in the pipeline names the plugin that raised.
     With tracing on (``NSRUN_TRACE``) the same wrapper times it as the phase ``<hook>:<plugin>``.
+
+    A selection loaded from its plan (``_plan``: pluggy's resolution, remembered) has no plugin manager
+    (``pm`` is None) and the same behaviour: ``hook`` is then the plan's relay.
     """
 
-    def __init__(self, pm: pluggy.PluginManager, modules: list[tuple[str, ModuleType]],
-                 broken: dict[str, str] | None = None) -> None:
+    def __init__(self, pm: pluggy.PluginManager | None, modules: list[tuple[str, ModuleType]],
+                 broken: dict[str, str] | None = None, relay: Any = None) -> None:
         self.pm = pm
+        self.hook = relay if relay is not None else pm.hook  # type: ignore[union-attr]  # <hook>(**kwargs)
         self.modules = modules  # pipeline order
         self.broken = broken or {}  # only for InstalledPlugins: plugins left out (name -> why)
 
@@ -73,14 +78,23 @@ class LoadedPlugins:
         """``pm.hook.<hook>(**kwargs)``: every implementation in pipeline order; results as pluggy gives them
         (a list without the Nones, or one value for a ``firstresult`` hook). The first exception propagates,
         naming its plugin (``blamed(exc)``)."""
-        return getattr(self.pm.hook, hook)(**kwargs)
+        return getattr(self.hook, hook)(**kwargs)
 
     def context(self, spec: Any, paths: Any) -> Any:
         """The one way to make a ``RunContext`` for a run of these plugins (their hooks on ``ctx.hook``)."""
         from ._context import RunContext
         ctx = RunContext(spec, paths)
-        ctx.hook = self.pm.hook
+        ctx.hook = self.hook
         return ctx
+
+    def impls(self, hook: str) -> list[tuple[str, Callable[..., Any], list[str]]]:
+        """(plugin, function as registered, the arguments it is passed) per implementation of ``hook`` that
+        is not a wrapper, in call order; the plugin's own function is the registered one's ``__wrapped__``."""
+        if self.pm is None:
+            return self.hook.impls(hook)
+        impls = getattr(self.pm.hook, hook).get_hookimpls()  # walked from its end
+        return [(i.plugin_name, i.function, list(i.argnames)) for i in reversed(impls)
+                if not (i.wrapper or i.hookwrapper)]
 
     def each(self, hook: str, *, reverse: bool = False, **kwargs: Any) -> Iterator[tuple[str, Callable[[], Any]]]:
         """Yield (plugin name, thunk) per implementation of ``hook``, in pluggy's order (``reverse``: the exact
@@ -88,8 +102,13 @@ class LoadedPlugins:
         failures must each name their plugin: ``teardown`` (reversed) and ``gc`` (``PER_PLUGIN``).
 
         The thunk calls that one implementation through pluggy (a subset hook caller: pluggy's argument
-        selection) and returns what it returned. Hook wrappers are refused on these hooks at load time.
+        selection), or as the plan does, and returns what it returned. Hook wrappers are refused on these hooks
+        at load time.
         """
+        if self.pm is None:
+            yield from self.hook.each(hook, reverse, kwargs)
+            return
+        import functools
         impls = [impl for impl in getattr(self.pm.hook, hook).get_hookimpls()
                  if not (impl.wrapper or impl.hookwrapper)]
         # get_hookimpls() is the list pluggy walks from its end: the call order is its reverse.
@@ -98,6 +117,7 @@ class LoadedPlugins:
             yield impl.plugin_name, functools.partial(_only, self.pm.subset_hook_caller(hook, others), kwargs)
 
 
+_CO_GENERATOR = 0x20  # inspect.CO_GENERATOR: what inspect.isgeneratorfunction tests, without inspect
 PER_PLUGIN = ("teardown", "gc", "collect")  # called implementation by implementation (``each``): no hook wrappers
 
 
@@ -122,7 +142,8 @@ def _blame(exc: BaseException, plugin: str) -> None:
 def _attributed(fn: Callable[..., Any], plugin: str, label: str, timed: bool) -> Callable[..., Any]:
     """``fn`` as it is registered: the same arguments for pluggy (``__wrapped__``), the same marker; an
     exception leaving it names ``plugin``; timed as ``label`` when tracing."""
-    if inspect.isgeneratorfunction(fn):  # a hook wrapper: pluggy drives it with next/send/throw
+    if getattr(getattr(fn, "__code__", None), "co_flags", 0) & _CO_GENERATOR:  # a hook wrapper (a generator):
+        # pluggy drives it with next/send/throw
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             try:
                 return (yield from fn(*args, **kwargs))
@@ -177,6 +198,7 @@ def register(pm: pluggy.PluginManager, named: list[tuple[str, Any]]) -> None:
     """Register ``named`` ((name, module or object) in pipeline order) so that pluggy calls them in that
     order: the last one first, since pluggy calls the last registered first. Raises PluginError naming the
     plugin for an invalid implementation or a hook wrapper on a ``PER_PLUGIN`` hook."""
+    import pluggy
     for name, plugin in reversed(named):
         try:
             pm.register(_Registered(name, plugin), name=name)
@@ -215,6 +237,11 @@ def _check_selection(selected: list[str], records: dict[str, PluginRecord]) -> N
 def _manager(modules: list[tuple[str, ModuleType]]) -> pluggy.PluginManager:
     """A PluginManager with core's hooks and every ``HOOKSPECS`` of ``modules`` (before any registration, so
     each implementation is checked against its spec as its plugin registers)."""
+    import importlib
+
+    import pluggy
+
+    from . import hookspecs
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
     for _name, module in modules:
@@ -229,7 +256,8 @@ def _manager(modules: list[tuple[str, ModuleType]]) -> pluggy.PluginManager:
 
 def _import(name: str, rec: PluginRecord) -> ModuleType:
     try:
-        return importlib.import_module(rec.module)
+        __import__(rec.module)
+        return sys.modules[rec.module]
     except ImportError as exc:
         raise PluginError(f"plugin {name!r} cannot be imported: {exc}") from exc
 
@@ -246,13 +274,34 @@ def load_plugins(selected: list[str] | None = None, only_hooks: tuple[str, ...] 
         names = [n for n in names if set(records[n].hooks) & set(only_hooks)]
     names.sort(key=lambda n: (records[n].order, n))
     modules = [(name, _import(name, records[name])) for name in names]
+    from . import _plan
+    key = ",".join(names) + "|" + ",".join(only_hooks)
+    relay = _plan.replay(key, modules, _attributed)
+    if relay is not None:
+        return LoadedPlugins(None, modules, relay=relay)
+    import pluggy
     pm = _manager(modules)
     register(pm, modules)
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
         raise PluginError(f"plugin {pm.get_name(exc.plugin)!r} implements an unknown hook: {exc}") from exc
-    return LoadedPlugins(pm, modules)
+    loaded = LoadedPlugins(pm, modules)
+    _plan.keep(key, loaded, _spec_files(modules))
+    return loaded
+
+
+def _spec_files(modules: list[tuple[str, ModuleType]]) -> list[str]:
+    """The files of the selection's ``HOOKSPECS`` modules (imported by ``_manager``): part of what a plan of
+    it was made from."""
+    out = []
+    for _name, module in modules:
+        extra = getattr(module, "HOOKSPECS", None)
+        spec = sys.modules.get(extra) if isinstance(extra, str) else extra
+        path = getattr(spec, "__file__", None)
+        if path and path not in out:
+            out.append(path)
+    return out
 
 
 class InstalledPlugins(LoadedPlugins):
@@ -283,10 +332,6 @@ class InstalledPlugins(LoadedPlugins):
                     pm.unregister(name=name)
                 broken[name] = str(exc)
         super().__init__(pm, [(n, m) for n, m in modules if n not in broken], broken)
-
-    @property
-    def hook(self) -> Any:
-        return self.pm.hook
 
     def subset(self, hook: str, names: list[str]) -> Any:
         """``hook`` called for the plugins in ``names`` only (a container's own plugins)."""

@@ -17,6 +17,11 @@ in reverse, so pluggy's last-registered-first IS that order). ``tryfirst``/``try
 (``@hookimpl(wrapper=True)``) wrap every implementation of the hook. Hooks a plugin defines in its
 ``HOOKSPECS`` run in the same order. Results are pluggy's: a list of the non-None returns.
 
+pluggy's resolution of a selection is remembered (``_plan``) and the next load of the same selection calls
+the same functions in the same order without pluggy, as long as the plugins' marked functions and these
+specifications are unchanged; a selection with a hook wrapper, or an implementation that is not a
+module-level function, always goes through pluggy.
+
 Three hooks are called implementation by implementation, because every plugin must get its turn and each
 failure must name its plugin: ``teardown`` (reverse pipeline order), ``gc`` and ``collect``. A hook wrapper on
 any of them is refused when the plugin is loaded (``PluginError``): there would be no single call for it to wrap.

@@ -14,17 +14,19 @@ from, by design. The implementations to call are resolved at ``create`` and kept
 """
 from __future__ import annotations
 
-import json
 import os
-import time
-from typing import Any
 
 from .._context import Paths
+from .._jsonlite import loads
 from .._resolve import valid_name
 from .._state import Record, Store
-from ..errors import ConfigError, ConflictError, NotFoundError, NsrunError
+from ..errors import ConfigError, ConflictError, NotFoundError
 from . import _light
 from ._light import DEFAULT_ROOT, FIFO, OCI_VERSION, rfc3339
+
+TYPE_CHECKING = False  # no typing import at run time (``nsrun-oci create``, ``nsrun run``)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["Runtime", "DEFAULT_ROOT", "OCI_VERSION", "rfc3339"]
 
@@ -87,7 +89,7 @@ class Runtime:
         from .._plugins import default_selection, load_plugins
         names = default_selection()
         plugins = load_plugins(names)  # once: the mapping and the pipeline use the same
-        args = from_oci(config, bundle, plugins.pm.hook.oci_config)
+        args = from_oci(config, bundle, plugins.hook.oci_config)
         annotations, umask, size = args.pop("annotations"), args.pop("umask"), args.pop("console_size")
         from .hooks import check_hooks, run_hooks
         hooks = check_hooks(args.pop("hooks"))
@@ -171,7 +173,7 @@ class Runtime:
 
     def _owner_hook(self, rec: Record, hook: str, what: str, **kwargs: Any) -> None:
         from .._plugins import load_plugins
-        done = getattr(load_plugins(rec.spec.plugins, only_hooks=(hook,)).pm.hook, hook)(
+        done = getattr(load_plugins(rec.spec.plugins, only_hooks=(hook,)).hook, hook)(
             paths=self.paths, cid=rec.id, **kwargs)
         if not done:
             raise ConfigError(f"{what} needs a plugin that owns the container's cgroup (none of "
@@ -277,7 +279,7 @@ def read_config(bundle: str) -> dict[str, Any]:
     path = os.path.join(bundle, "config.json")
     try:
         with open(path) as f:
-            config = json.load(f)
+            config = loads(f.read())
     except FileNotFoundError:
         raise ConfigError("JSON specification file config.json not found") from None
     except OSError as exc:
