@@ -11,9 +11,12 @@ lists what is set and nobody took: the front end refuses those by name.
 """
 from __future__ import annotations
 
-from typing import Any
 
 from .errors import ConfigError
+
+TYPE_CHECKING = False  # no typing import at run time (``nsrun-oci create``, ``nsrun run``)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["FieldSource", "FieldError"]
 

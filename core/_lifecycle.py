@@ -8,7 +8,6 @@ import os
 import _signal as signal  # the C module: signal.py builds its enums at import (~1.5 ms per start)
 import sys
 import time
-from typing import TYPE_CHECKING, Any, Callable
 
 from . import _trace
 from ._plugins import blamed
@@ -18,7 +17,9 @@ from .syscalls import CLONE_NEWNS
 from ._state import process_start_time
 from .errors import NsrunError, SetupError, TeardownError
 
+TYPE_CHECKING = False  # no typing import at run time (``nsrun-oci create``, ``nsrun run``)
 if TYPE_CHECKING:
+    from typing import Any, Callable
     from ._context import RunContext
     from ._plugins import LoadedPlugins
     from ._state import Record

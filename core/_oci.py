@@ -9,9 +9,12 @@ set and that nobody took is refused by name (``FieldError``), so no field of the
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from ._fieldsource import FieldError, FieldSource
+
+TYPE_CHECKING = False  # no typing import at run time (``nsrun-oci create``, ``nsrun run``)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["from_oci", "take_process", "SUPPORTED_VERSIONS"]
 

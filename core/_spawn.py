@@ -47,25 +47,27 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import json
 import os
 import _signal as signal  # the C module: signal.py builds its enums at import (~1.5 ms per start)
 import _socket  # the C module: socket.py's enum set-up costs ~1 ms per start, and we need 3 calls
-import array
 import struct  # already loaded by _execstub; the child uses it after pivot_root
 import termios  # imported here: after pivot_root the child can import nothing more
-from typing import TYPE_CHECKING, Callable, NoReturn
 
 from . import _execstub, syscalls
+from ._jsonlite import dumps, loads  # not json (re, enum: ~8 ms a start); the child's report needs no import
 from ._plugins import blamed
 from .errors import NsrunError, SetupError, from_wire, to_wire
 
+TYPE_CHECKING = False  # no typing import at run time
 if TYPE_CHECKING:
+    from typing import Callable, NoReturn
+
     from ._context import RunContext
     from ._plugins import LoadedPlugins
 
 __all__ = ["Child", "Parking", "spawn", "spawn_joined", "fork_process", "hold_after_exit", "decode_status", "fork_command"]
 
+_INT = struct.calcsize("i")
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -134,18 +136,24 @@ def _socketpair() -> tuple[_socket.socket, _socket.socket]:
 
 def _send_fds(sock: _socket.socket, word: bytes, fds: list[int]) -> None:
     """``word`` (``PTY``, ``PIPES``) with ``fds`` attached (SCM_RIGHTS)."""
-    sock.sendmsg([word + b"\n"], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, array.array("i", fds))])
+    sock.sendmsg([word + b"\n"], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, _ints(fds))])
+
+
+def _ints(fds: list[int]) -> bytes:
+    """SCM_RIGHTS data: the descriptors as C ints (struct, not array: array imports collections.abc)."""
+    return struct.pack(f"{len(fds)}i", *fds)
 
 
 def _recv_fds(sock: _socket.socket, most: int = 3) -> list[int]:
-    _msg, ancillary, _flags, _addr = sock.recvmsg(16, _socket.CMSG_SPACE(most * array.array("i").itemsize))
-    fds = array.array("i")
+    _msg, ancillary, _flags, _addr = sock.recvmsg(16, _socket.CMSG_SPACE(most * _INT))
+    fds: list[int] = []
     for level, kind, data in ancillary:
         if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
-            fds.frombytes(data[:len(data) - len(data) % fds.itemsize])
+            n = len(data) // _INT
+            fds.extend(struct.unpack(f"{n}i", data[:n * _INT]))
     for fd in fds:
         os.set_inheritable(fd, False)
-    return list(fds)
+    return fds
 
 
 class _Channel:
@@ -260,7 +268,7 @@ def _child_error(data: bytes) -> NsrunError:
     if err is not None:  # the stub's report: its execve failed
         return from_wire({"stage": "exec", "plugin": "", "errno": err, "message": f"exec failed: {os.strerror(err)}"})
     try:
-        info = json.loads(data)
+        info = loads(data)
     except ValueError:
         info = {"stage": "unknown", "message": data.decode(errors="replace")}
     return from_wire(info)
@@ -337,7 +345,7 @@ def _read_early_error(err_r: int, pid: int) -> Exception:
 
 def _report(err_w: int, stage: str, plugin: str, exc: BaseException) -> None:
     try:
-        os.write(err_w, json.dumps(to_wire(exc, stage, plugin)).encode())
+        os.write(err_w, dumps(to_wire(exc, stage, plugin)).encode())
     except OSError:
         pass
 
@@ -498,7 +506,7 @@ def _parked_stdio(ctx: RunContext, parking: Parking) -> None:
                                                                parking.console_size[1], 0, 0))
     sock = _socket.socket(fileno=parking.console_fd)
     name = os.ttyname(slave).encode()
-    sock.sendmsg([name], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, array.array("i", [master]))])
+    sock.sendmsg([name], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, _ints([master]))])
     sock.close()
     os.close(master)
     _become_tty(slave)

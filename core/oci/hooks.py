@@ -15,11 +15,14 @@ They run in the runtime's namespaces (the host's), as runc runs them. ``createCo
 """
 from __future__ import annotations
 
-import json
 import os
-from typing import Any
 
+from .._jsonlite import dumps
 from ..errors import ConfigError, SetupError
+
+TYPE_CHECKING = False  # no typing import at run time (``nsrun-oci create``, ``nsrun run``)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["check_hooks", "run_hooks", "HOOK_POINTS"]
 
@@ -62,7 +65,7 @@ def check_hooks(hooks: Any) -> dict[str, list[dict[str, Any]]]:
 def run_hooks(hooks: dict[str, list[dict[str, Any]]], points: tuple[str, ...], state: dict[str, Any]) -> None:
     """Run the hooks of ``points`` in order; raise SetupError naming the first that fails or times out."""
     import subprocess
-    data = json.dumps(state).encode()
+    data = dumps(state).encode()
     for point in points:
         for hook in hooks.get(point, ()):
             argv = list(hook.get("args") or [hook["path"]])

@@ -5,13 +5,15 @@ cgroups.
 from __future__ import annotations
 
 import os
-import re
-from typing import Any
 
 from nsrun import ConfigError
 
 from .limits import parse, writes
 from .tree import Cgroup, Hierarchy, cgroup_name, own_cgroups
+
+TYPE_CHECKING = False  # no typing import at run time (``nsrun-oci create``, ``nsrun run``)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["checked_limits", "host_cpus", "write_files", "Placer", "placer", "joiner", "wait_placed", "collect"]
 
@@ -206,6 +208,7 @@ def collect(paths: Any, live: frozenset, only: str | None = None) -> list[str]:
     """Remove the cgroups of this root's containers (``nsr<tag>-<id>``) that are not in ``live``, in every
     hierarchy, anywhere beneath the caller's own cgroup (``--cgroup-parent`` levels included); ``only``:
     those of that one container."""
+    import re
     ids = re.escape(only) if only else "[0-9a-f]{64}"
     mine = re.compile(rf"^{re.escape(cgroup_name(paths.tag, ''))}({ids})$")
     found: dict[str, dict[str, str]] = {}

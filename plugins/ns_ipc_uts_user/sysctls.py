@@ -2,9 +2,12 @@
 ``configure``, written by the child inside its new namespace, mapped from and into ``HostConfig.Sysctls``."""
 from __future__ import annotations
 
-from typing import Any, Callable
 
 from nsrun import ConfigError, syscalls
+
+TYPE_CHECKING = False  # no typing import at run time (``nsrun-oci create``, ``nsrun run``)
+if TYPE_CHECKING:
+    from typing import Any, Callable
 
 __all__ = ["parse", "apply", "from_docker", "into_view"]
 

@@ -6,7 +6,6 @@ host's namespace, ``container:NAME`` joins a running container's (``HostConfig.U
 written inside the new namespace after the hostname.
 """
 import os
-import re
 
 from nsrun import CLONE_NEWUTS, ConfigError, Option, RunContext, hookimpl
 
@@ -26,12 +25,17 @@ JOIN_KEY = "uts.join"
 
 def _sysctl_mine(key: str) -> bool:
     return key in SYSCTL_KEYS
-_LABEL = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
+_LABEL_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-")
+
+
+def _label(label: str) -> bool:
+    return 0 < len(label) <= 63 and "-" not in (label[0], label[-1]) and _LABEL_CHARS.issuperset(label)
 
 
 def valid_hostname(name: str) -> bool:
-    """RFC 1123: dot-separated labels of letters, digits and inner hyphens; 63 per label, 253 in all."""
-    return 0 < len(name) <= 253 and all(_LABEL.match(label) for label in name.split("."))
+    """RFC 1123: dot-separated labels of letters, digits and inner hyphens; 63 per label, 253 in all (no
+    regular expression: ``re`` is ~3 ms of a start that needs none)."""
+    return 0 < len(name) <= 253 and all(_label(label) for label in name.split("."))
 
 
 @hookimpl

@@ -13,7 +13,6 @@ reset`` and ``network rm``.
 """
 from __future__ import annotations
 
-import contextlib
 import os
 
 TYPE_CHECKING = False  # no typing import at run time (it imports re): nsrun-oci delete imports this
@@ -251,8 +250,10 @@ def _extras(ctx: RunContext, store: Any, mode: str) -> list[Any]:
 def pre_clone(ctx: RunContext) -> int:
     plan = ctx.stash[PLAN_KEY]
     if ctx.container_dir:  # what `network connect` added to an earlier run, left by a kill -9 (gc released it)
-        with contextlib.suppress(FileNotFoundError):
+        try:
             os.unlink(os.path.join(ctx.container_dir, "net-live.json"))
+        except FileNotFoundError:
+            pass
     if ctx.container_dir and os.path.exists(os.path.join(ctx.container_dir, "net-endpoints.json")):
         from .endpoints import endpoints_of  # keep what connect chose (inspect shows it while stopped)
         ctx.info["NetworkEndpoints"] = endpoints_of(ctx.options, ctx.container_dir)

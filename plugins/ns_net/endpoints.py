@@ -18,11 +18,13 @@ fail (``network NAME not found``), as dockerd's does.
 """
 from __future__ import annotations
 
-import json
 import os
-from typing import Any
 
 from nsrun import ConfigError, ConflictError, NotFoundError, Paths
+
+TYPE_CHECKING = False  # no typing import at run time (``nsrun-oci create``, ``nsrun run``)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["FILE", "endpoint_of", "endpoints_of", "extra_endpoints", "connect", "disconnect", "check_aliases"]
 
@@ -47,10 +49,15 @@ def check_aliases(aliases: Any, where: str) -> list[str]:
 
 def _read(cdir: str) -> dict[str, Any] | None:
     try:
-        with open(os.path.join(cdir, FILE)) as f:
-            data = json.load(f)
-    except (OSError, ValueError):
+        f = open(os.path.join(cdir, FILE))
+    except OSError:
         return None
+    import json  # only for a file there is: json (re, enum) is ~8 ms of a start with no endpoints to read
+    with f:
+        try:
+            data = json.load(f)
+        except (OSError, ValueError):
+            return None
     return data if isinstance(data, dict) else None
 
 
@@ -98,6 +105,7 @@ def _container(paths: Paths, ref: str) -> dict[str, Any]:
 def _write(paths: Paths, cid: str, endpoints: dict[str, Any]) -> None:
     from nsrun import update_container_info
     cdir = paths.container_dir(cid)
+    import json
     tmp = os.path.join(cdir, f"{FILE}.tmp{os.getpid()}")
     with open(tmp, "w") as f:
         json.dump(endpoints, f)

@@ -2,7 +2,10 @@
 replace; the nft backend and the FORWARD-policy guard both use it."""
 from __future__ import annotations
 
-from typing import Any
+TYPE_CHECKING = False  # no typing import at run time (``nsrun-oci create``, ``nsrun run``)
+if TYPE_CHECKING:
+    from typing import Any
+
 
 __all__ = ["open_nft"]
 

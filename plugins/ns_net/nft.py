@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import errno
 import os
-from typing import TYPE_CHECKING, Any
 
 from nsrun import Paths, SetupError, defer_close, hookimpl
 
 from . import nft_rules as rules
 from .libnft import open_nft
+
+TYPE_CHECKING = False  # no typing import at run time (``nsrun-oci create``, ``nsrun run``)
+if TYPE_CHECKING:
+    from typing import Any
 
 DEFAULT = True
 ORDER = 45

@@ -21,16 +21,17 @@ knows it as a reply or a DNAT (CVE-2020-8558's fix in kube-proxy), and a loopbac
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
-
+TYPE_CHECKING = False  # no typing import at run time (``nsrun-oci create``, ``nsrun run``)
 if TYPE_CHECKING:  # annotations only: IPAM (ipaddress, hashlib) loads when a bridge is used
+    from typing import Any
+
     from .ipam import Network
     from .ports import Binding
 
+    Cmd = dict[str, Any]
+
 __all__ = ["table_name", "skeleton", "network_elements", "port_elements", "element_cmds", "delete_table"]
 
-Cmd = dict[str, Any]
 FAMILY = "ip"
 FAMILY6 = "ip6"
 

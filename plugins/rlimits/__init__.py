@@ -13,9 +13,12 @@ command starts; its children inherit it (``nsrun exec`` processes keep nsrun's o
 """
 from __future__ import annotations
 
-from typing import Any
 
 from nsrun import ConfigError, Option, RunContext, StashKey, hookimpl
+
+TYPE_CHECKING = False  # no typing import at run time (``nsrun-oci create``, ``nsrun run``)
+if TYPE_CHECKING:
+    from typing import Any
 
 DEFAULT = True
 ORDER = 85

@@ -15,9 +15,12 @@ are syscalls the profile must allow (Docker's does).
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from nsrun import ConfigError, Option, RunContext, StashKey, hookimpl, syscalls
+
+TYPE_CHECKING = False  # no typing import at run time (``nsrun-oci create``, ``nsrun run``)
+if TYPE_CHECKING:
+    from typing import Any
 
 DEFAULT = True
 ORDER = 95  # after sec (90): its before_exec sets no_new_privs, which loading a filter without CAP_SYS_ADMIN needs

@@ -19,9 +19,12 @@ Selected by default; leave it out of ``--plugins`` to run a container with the f
 """
 from __future__ import annotations
 
-from typing import Any
 
 from nsrun import ConfigError, Option, RunContext, hookimpl, syscalls
+
+TYPE_CHECKING = False  # no typing import at run time (``nsrun-oci create``, ``nsrun run``)
+if TYPE_CHECKING:
+    from typing import Any
 
 DEFAULT = True
 ORDER = 90
