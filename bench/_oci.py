@@ -92,9 +92,8 @@ class _Containerd:
         self.base = os.path.join(work, "ctd")
         os.makedirs(self.base)
         self.sock = os.path.join(self.base, "c.sock")
-        self.oci_root = os.path.join(self.base, "oci")
-        self.runtime = _script(os.path.join(self.base, "nsrun-oci"),
-                               f'if [ "$1" = "--root" ]; then shift 2; fi\nexec {oci} --root {self.oci_root} "$@"')
+        self.oci_root = os.path.join(self.base, "oci")  # ctr run --runc-root: nsrun-oci's own, as a user gives it
+        self.runtime = oci
         cfg = os.path.join(self.base, "config.toml")
         with open(cfg, "w") as f:
             f.write(f'version = 2\nroot = "{self.base}/root"\nstate = "{self.base}/state"\n'
@@ -135,7 +134,8 @@ def _ctr_cases(b: Bench, work: str, parent: str | None) -> tuple[list[Case], lis
 
     def go(runtime: str | None) -> float:
         cid = f"b{uuid.uuid4().hex[:10]}"
-        extra = ["--runc-binary", runtime] if runtime else ["--cgroup", f"{parent}/{cid}"]
+        extra = (["--runc-binary", runtime, "--runc-root", ctd.oci_root] if runtime
+                 else ["--cgroup", f"{parent}/{cid}"])
         return spawn_timed(ctd.ctr("run", "--rm", *extra, image, cid, "/bin/true")) / 1000
     cases = [Case(names[0], [], fn=lambda: go(ctd.runtime), role="subject"),
              Case(names[1], [], fn=lambda: go(None), not_run=None if parent else "no cgroup parent beneath ours")]
