@@ -90,7 +90,41 @@ def test_sizes_and_sysctl_keys():
     for bad in ("1x", "-1", "0", ""):
         with pytest.raises(ConfigError):
             parse_size(bad, "--shm-size")
+    _sizes_read_as_the_regex_did()
     assert parse_sysctl("net.ipv4.conf.eth0/100.forwarding=1") == ("net.ipv4.conf.eth0/100.forwarding", "1")
     for bad in ("net.ipv4.ip_forward", "kernel=1", "net..x=1", "net.x/../../y=1", "net./x=1"):
         with pytest.raises(ValueError):
             parse_sysctl(bad)
+
+
+def _sizes_read_as_the_regex_did():
+    """parse_size, the hostname and volume-name checks are regex-free (start-path imports); each agrees with
+    the regular expression it replaced on every string of a generated set."""
+    import itertools
+    import re
+
+    from nsrun_ns_ipc_uts_user.uts import valid_hostname
+    from nsrun_ns_mnt.volumes import check_volume_name
+    # ASCII digits only, as Docker's Go regexp reads \d (Python's old one took "٣" for 3)
+    size = re.compile(r"^(\d+(?:\.\d+)?) ?([kmgtp])?i?b?$", re.IGNORECASE | re.ASCII)
+    units = {None: 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
+    for parts in itertools.product(("", "1", "12", "1.5", "0.5", ".5", "1.", "x", "٣"), ("", " "),
+                                   ("", "k", "M", "x"), ("", "i", "I"), ("", "b", "B", "bb")):
+        text = "".join(parts)
+        m = size.match(text)
+        want = int(float(m.group(1)) * units[m.group(2).lower() if m.group(2) else None]) if m else None
+        try:
+            got = parse_size(text, "--shm-size")
+        except ConfigError:
+            got = None
+        assert got == (want if want else None), text
+    label = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\Z")
+    name = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+\Z")
+    for text in ("a", "ab", "a-b", "-a", "a-", "a_b", "a.b", "a..b", ".a", "é", "a" * 63, "a" * 64, "1", "_x",
+                 "x" * 250 + ".y", "a b", "A9-z"):
+        assert valid_hostname(text) == (0 < len(text) <= 253 and all(label.match(p) for p in text.split("."))), text
+        try:
+            ok = check_volume_name(text) == text
+        except ConfigError:
+            ok = False
+        assert ok == bool(name.match(text)), text
