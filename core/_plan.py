@@ -15,8 +15,9 @@ implementation that is not a module-level function, gets no plan: it always goes
 Calls through a plan are pluggy's calls (``_multicall`` without wrappers): each implementation with the
 arguments it names, taken from the call's keyword arguments; the non-None results in a list, or the first one for
 a ``firstresult`` hook. Each function is wrapped as pluggy's registration wraps it (``_plugins._attributed``:
-a failure names its plugin, ``NSRUN_TRACE`` times it). Plans live beside the discovery cache (one file per
-installation, a few selections), with its trust and its ``NSRUN_NO_PLUGIN_CACHE`` switch.
+a failure names its plugin, ``NSRUN_TRACE`` times it). Plans live beside the discovery cache (a directory per
+installation, a small file per selection: a start reads its own only), with its trust and its
+``NSRUN_NO_PLUGIN_CACHE`` switch.
 
 This module imports neither pluggy nor ``typing`` nor ``json``.
 """
@@ -37,7 +38,6 @@ if TYPE_CHECKING:
     from ._plugins import LoadedPlugins
 
 _VERSION = 1
-_KEEP = 16  # selections remembered per installation (the most recently written)
 _CO_VARARGS, _CO_VARKEYWORDS = 0x04, 0x08
 
 
@@ -75,21 +75,27 @@ def _stamp(spec_files: list[str]) -> list[list]:
     return [_stat(p) for p in [os.path.join(os.path.dirname(__file__), "hookspecs.py"), *spec_files]]
 
 
-def _path() -> str:
+def _path(key: str) -> str:
+    """One small file per selection (a start reads only its own), in a directory per installation."""
     from ._discovery import _cache_path
+    try:  # the builtin module: hashlib loads OpenSSL first (~2.5 ms)
+        from _sha256 import sha256
+    except ImportError:  # a Python built without it (3.12 names it _sha2)
+        from hashlib import sha256
     base = _cache_path()
-    return os.path.join(os.path.dirname(base), os.path.basename(base).replace("plugins-", "plans-", 1))
+    folder = os.path.basename(base).replace("plugins-", "plans-", 1).removesuffix(".json")
+    return os.path.join(os.path.dirname(base), folder, sha256(key.encode()).hexdigest()[:32] + ".json")
 
 
-def _read() -> dict:
+def _read(key: str) -> dict | None:
     try:
-        with open(_path(), "rb") as f:
+        with open(_path(key), "rb") as f:
             data = loads(f.read())
     except (OSError, ValueError):
-        return {}
-    if not isinstance(data, dict) or data.get("version") != _VERSION or not isinstance(data.get("plans"), dict):
-        return {}
-    return data["plans"]
+        return None
+    if not isinstance(data, dict) or data.get("version") != _VERSION or data.get("key") != key:
+        return None
+    return data
 
 
 def _enabled() -> bool:
@@ -127,12 +133,9 @@ def keep(key: str, loaded: LoadedPlugins, spec_files: list[str]) -> None:
             rows.append([impl.plugin_name, module, qual])
         spec = caller.spec
         hooks[name] = [bool(spec is not None and spec.opts.get("firstresult")), rows]
-    entry = {"stamp": _stamp(spec_files), "scan": [_scan(m) for _, m in loaded.modules], "hooks": hooks}
-    plans = {k: v for k, v in _read().items() if k != key}
-    plans = dict(list(plans.items())[-(_KEEP - 1):])
-    plans[key] = entry
     from ._discovery import write_cache
-    write_cache(_path(), {"version": _VERSION, "plans": plans})
+    write_cache(_path(key), {"version": _VERSION, "key": key, "stamp": _stamp(spec_files),
+                             "scan": [_scan(m) for _, m in loaded.modules], "hooks": hooks})
 
 
 def replay(key: str, modules: list[tuple[str, ModuleType]], wrap: Callable[..., Any]) -> Relay | None:
@@ -141,8 +144,8 @@ def replay(key: str, modules: list[tuple[str, ModuleType]], wrap: Callable[..., 
     ``wrap(fn, plugin, label, timed)`` is what registration wraps each function in (``_plugins._attributed``)."""
     if not _enabled():
         return None
-    entry = _read().get(key)
-    if not isinstance(entry, dict):
+    entry = _read(key)
+    if entry is None:
         return None
     try:
         if entry["scan"] != [_scan(m) for _, m in modules]:

@@ -147,3 +147,11 @@ def test_a_selection_a_plan_cannot_replay_exactly_gets_none(fake, monkeypatch):
     assert _replayed([("m", Plugin())])[1] is None  # a method: not a module-level function
     monkeypatch.setenv("NSRUN_NO_PLUGIN_CACHE", "1")
     assert _replayed([("a", fake("plan_fake_off", pre_clone=lambda ctx: 1))])[1] is None
+
+
+def test_every_selection_keeps_its_own_plan():
+    selections = [["pid", "mnt"], ["uts", "pid", "mnt"], ["ipc", "pid", "mnt", "sec"], ["net", "nft", "mnt"],
+                  ["net", "iptables", "mnt"]] * 4
+    first_round = [load_plugins(s).pm is None for s in selections[:5]]
+    later = [load_plugins(s).pm is None for s in selections[5:]]
+    assert first_round == [False] * 5 and all(later)  # none pushed another out
