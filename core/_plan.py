@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
     from ._plugins import LoadedPlugins
 
-_VERSION = 1
+_VERSION = 2
 _CO_VARARGS, _CO_VARKEYWORDS = 0x04, 0x08
 
 
@@ -59,7 +59,7 @@ def _scan(module: ModuleType) -> list[list]:
         fn = getattr(module, attr, None)
         opts = getattr(fn, "nsrun_impl", None)
         if isinstance(opts, dict) and callable(fn):
-            out.append([attr, opts])
+            out.append([attr, opts, argnames(fn)])  # pluggy checks the arguments against the spec at load
     return out
 
 
