@@ -175,6 +175,13 @@ def _podman_cases(b: Bench, work: str, parent: str | None) -> tuple[list[Case], 
         with open("/proc/self/mountinfo") as f:
             for target in sorted((line.split()[4] for line in f if line.split()[4].startswith(base)), reverse=True):
                 subprocess.run(["umount", "-l", target], capture_output=True)
+        # conmon's exit command (`podman container cleanup`) can still be running: it would make its storage
+        # directories again beneath base after they are gone (a 01:32 FULL run left /tmp/nsrb-pm-*/st, rr)
+        deadline = time.monotonic() + 10
+        while subprocess.run(["pgrep", "-f", base], capture_output=True).returncode == 0:
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
         shutil.rmtree(base, ignore_errors=True)
     cases = [Case(names[0], [], fn=lambda: go("nsrun"), role="subject"),
              Case(names[1], [], fn=lambda: go("runc"), not_run=None if parent else "no cgroup parent beneath ours")]
