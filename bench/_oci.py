@@ -9,7 +9,6 @@ parent) is removed at the end.
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
