@@ -17,7 +17,7 @@ fallback.
 """
 from __future__ import annotations
 
-import sys
+from ._plan import resolve, where
 
 __all__ = ["plan", "plan_of", "run"]
 
@@ -40,9 +40,7 @@ def plan(loaded: LoadedPlugins) -> list[list]:
         impl = collectors.get(name)
         if impl is not None:
             fn = getattr(impl[0], "__wrapped__", impl[0])  # _plugins._attributed's
-            module, qual = getattr(fn, "__module__", None) or "", getattr(fn, "__qualname__", None) or ""
-            if not qual.isidentifier() or _function(module, qual) is not fn:
-                module = qual = ""
+            module, qual = where(fn) or ("", "")
             out.append([name, "collect", module, qual, impl[1]])
         elif name in gcs:
             out.append([name, "gc", "", "", []])
@@ -58,13 +56,7 @@ def plan_of(plugins: list[str]) -> list[list]:
 
 def _function(module: str, qual: str) -> Callable[..., Any] | None:
     """The hook implementation ``module.qual`` (a function marked ``collect``), or None."""
-    if not module or not qual:
-        return None
-    try:
-        __import__(module)
-    except ImportError:
-        return None
-    fn = getattr(sys.modules.get(module), qual, None)
+    fn = resolve(module, qual)
     opts = getattr(fn, "nsrun_impl", None)
     if not callable(fn) or not isinstance(opts, dict) or (opts.get("specname") or qual) != "collect":
         return None

@@ -28,7 +28,7 @@ import sys
 
 from ._jsonlite import loads
 
-__all__ = ["Relay", "keep", "replay", "argnames"]
+__all__ = ["Relay", "keep", "replay", "argnames", "resolve", "where"]
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -102,7 +102,10 @@ def _enabled() -> bool:
     return not os.environ.get("NSRUN_NO_PLUGIN_CACHE")
 
 
-def _resolve(module: str, qual: str) -> Any:
+def resolve(module: str, qual: str) -> Any:
+    """``module.qual`` (the module imported if need be), or None."""
+    if not module or not qual:
+        return None
     mod = sys.modules.get(module)
     if mod is None:
         try:
@@ -111,6 +114,12 @@ def _resolve(module: str, qual: str) -> Any:
             return None
         mod = sys.modules.get(module)
     return getattr(mod, qual, None)
+
+
+def where(fn: Any) -> tuple[str, str] | None:
+    """(module, name) by which ``resolve`` finds ``fn`` again, for a module-level function; None otherwise."""
+    module, qual = getattr(fn, "__module__", None) or "", getattr(fn, "__qualname__", None) or ""
+    return (module, qual) if qual.isidentifier() and resolve(module, qual) is fn else None
 
 
 def keep(key: str, loaded: LoadedPlugins, spec_files: list[str]) -> None:
@@ -126,11 +135,10 @@ def keep(key: str, loaded: LoadedPlugins, spec_files: list[str]) -> None:
             if impl.wrapper or impl.hookwrapper:
                 return
             fn = getattr(impl.function, "__wrapped__", impl.function)  # _plugins._attributed's
-            module, qual = getattr(fn, "__module__", None) or "", getattr(fn, "__qualname__", None) or ""
-            if (not qual.isidentifier() or _resolve(module, qual) is not fn
-                    or argnames(fn) != list(impl.argnames)):
+            found = where(fn)
+            if found is None or argnames(fn) != list(impl.argnames):
                 return
-            rows.append([impl.plugin_name, module, qual])
+            rows.append([impl.plugin_name, *found])
         spec = caller.spec
         hooks[name] = [bool(spec is not None and spec.opts.get("firstresult")), rows]
     from ._discovery import write_cache
@@ -158,7 +166,7 @@ def replay(key: str, modules: list[tuple[str, ModuleType]], wrap: Callable[..., 
         for name, (firstresult, rows) in entry["hooks"].items():
             impls = []
             for plugin, module, qual in rows:
-                fn = _resolve(module, qual)
+                fn = resolve(module, qual)
                 names = argnames(fn)
                 if names is None or not isinstance(getattr(fn, "nsrun_impl", None), dict):
                     return None
@@ -180,11 +188,7 @@ class _Caller:
     def __call__(self, **kwargs: Any) -> Any:
         results = []
         for _plugin, fn, names in self.impls:
-            try:
-                args = [kwargs[a] for a in names]
-            except KeyError as exc:
-                raise TypeError(f"hook call must provide argument {exc.args[0]!r}") from None  # pluggy's words
-            res = fn(*args)
+            res = fn(*_arguments(kwargs, names))
             if res is not None:
                 if self.firstresult:
                     return res
@@ -211,4 +215,12 @@ class Relay:
         """``LoadedPlugins.each`` for a plan: (plugin, thunk) per implementation."""
         impls = self.impls(hook)
         for plugin, fn, names in (impls[::-1] if reverse else impls):
-            yield plugin, (lambda fn=fn, names=names: fn(*[kwargs[a] for a in names]))
+            yield plugin, (lambda fn=fn, names=names: fn(*_arguments(kwargs, names)))
+
+
+def _arguments(kwargs: dict, names: list[str]) -> list:
+    """pluggy's argument selection: the call's keyword arguments an implementation names, in its order."""
+    try:
+        return [kwargs[a] for a in names]
+    except KeyError as exc:
+        raise TypeError(f"hook call must provide argument {exc.args[0]!r}") from None  # pluggy's words
