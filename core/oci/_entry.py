@@ -5,7 +5,8 @@ the second ``--force`` of a container that is gone) per ``run --rm``, and ``stat
 call is a Python start. This parser takes runc's command line as ``cli`` does (Go's single-dash long options,
 ``--opt=value``) for ``state``, ``start``, ``kill``, ``delete``, ``list``, ``create`` and ``--version``, and
 runs them without argparse; ``state``, ``start``, ``kill``, ``list`` and a ``delete`` with nothing to collect
-import no more than ``_light`` (os calls, ``_jsonlite``). ``delete`` calls the container's own plugins'
+import no more than ``_light`` (os calls, ``_jsonlite``), and ``delete --force`` of a name no record holds
+(the shim's second delete) no more than ``_where``. ``delete`` calls the container's own plugins'
 ``collect`` from the plan its record keeps (``_remove``, ``_collect``: no plugin manager); ``create`` runs ``Runtime.create`` as ``cli`` does. Anything else — another command,
 ``--help``, ``--debug``, an option or value this parser does not know, a malformed line — goes to ``cli.main``
 unchanged, which also prints every usage error, so both paths answer alike.
@@ -93,6 +94,10 @@ def main(argv: list[str] | None = None) -> int:
         from .cli import main as full
         return full(argv)
     glob, command, opts, words = parsed
+    if command == "delete" and opts.get("force"):
+        from ._where import unheld
+        if unheld(glob.get("root"), words[0]):
+            return 0  # the shim's second delete: nothing to do, and nothing more to import
     from ._report import Log, fail, message_of
     log = Log(glob.get("log"), glob.get("log_format", "text"))
     try:

@@ -25,18 +25,13 @@ from .._proc import alive
 from .._resolve import _owner_of, valid_name
 from .._statefile import read_state, update_state
 from ..errors import ConflictError, NotFoundError, NsrunError, SetupError
+from ._where import DEFAULT_ROOT, containers_of
 
 __all__ = ["DEFAULT_ROOT", "OCI_VERSION", "FIFO", "Entry", "containers_of", "find", "get", "status", "state",
            "entries", "start", "after", "kill", "stop_for_delete", "print_list", "namespace_pids", "rfc3339"]
 
-DEFAULT_ROOT = "/run/nsrun-oci"
 OCI_VERSION = "1.0.2"
 FIFO = "exec.fifo"
-
-
-def containers_of(root: str | None) -> str:
-    """The containers directory of an nsrun-oci root (``Paths.from_root(root).containers``)."""
-    return os.path.join(os.path.abspath(root or os.environ.get("NSRUN_OCI_ROOT") or DEFAULT_ROOT), "containers")
 
 
 def rfc3339(ts: float) -> str:

@@ -16,7 +16,8 @@ def remove(root: str | None, entry: _light.Entry) -> list[str]:
     failed ``poststop`` hook)."""
     from .._collect import plan_of, run
     from .._context import Paths
-    paths = Paths.from_root(root or os.environ.get("NSRUN_OCI_ROOT") or _light.DEFAULT_ROOT)
+    from ._where import root_of
+    paths = Paths.from_root(root_of(root))
     st = entry.state
     steps = st.get("collect")
     if not isinstance(steps, list):  # created by a create cut short before it planned (or an older nsrun)

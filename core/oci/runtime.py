@@ -22,7 +22,8 @@ from .._resolve import valid_name
 from .._state import Record, Store
 from ..errors import ConfigError, ConflictError, NotFoundError
 from . import _light
-from ._light import DEFAULT_ROOT, FIFO, OCI_VERSION, rfc3339
+from ._light import FIFO, OCI_VERSION, rfc3339
+from ._where import DEFAULT_ROOT, root_of
 
 TYPE_CHECKING = False  # no typing import at run time (``nsrun-oci create``, ``nsrun run``)
 if TYPE_CHECKING:
@@ -35,7 +36,7 @@ class Runtime:
     engines match on it."""
 
     def __init__(self, root: str | None = None) -> None:
-        self.paths = Paths.from_root(root or os.environ.get("NSRUN_OCI_ROOT") or DEFAULT_ROOT)
+        self.paths = Paths.from_root(root_of(root))
         self.store = Store(self.paths)
         self._engine: Any = None
 

@@ -49,6 +49,35 @@ def test_the_light_verbs_import_no_json_typing_argparse_or_pluggy():
     assert out.strip() == "[]"
 
 
+def _held(root, name, cid):
+    containers = os.path.join(root, "containers")
+    os.makedirs(os.path.join(containers, ".names"), exist_ok=True)
+    os.makedirs(os.path.join(containers, cid), exist_ok=True)
+    os.symlink(cid, os.path.join(containers, ".names", name))
+
+
+def test_unheld_is_what_find_calls_missing(tmp_path):
+    from nsrun.oci import _where
+    root = str(tmp_path)
+    _held(root, "kept", "a" * 64)
+    os.symlink("b" * 64, os.path.join(root, "containers", ".names", "dangling"))  # a crash between two steps
+    assert _where.unheld(root, "nope") and _where.unheld(root, "dangling")
+    assert not _where.unheld(root, "kept")
+    for odd in ("", ".", "..", "a/b", "../containers"):  # never answered here: find decides
+        assert not _where.unheld(root, odd)
+    assert _where.unheld(str(tmp_path / "no-root-yet"), "c1")
+
+
+def test_the_shims_second_delete_exits_0_on_os_calls_only(tmp_path):
+    code = (f"import sys; from nsrun.oci import _entry; rc = _entry.main(['--root', {str(tmp_path)!r}, 'delete', "
+            f"'--force', 'gone']); print(rc, sorted(m for m in ('nsrun.oci._light', 'nsrun.oci._report', "
+            f"'nsrun._jsonlite') if m in sys.modules))")
+    site = os.path.dirname(os.path.dirname(_jsonlite.__file__))
+    out = subprocess.run([sys.executable, "-S", "-c", f"import sys; sys.path.append({site!r}); {code}"],
+                         capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "0 []"
+
+
 @pytest.mark.parametrize("value", [
     {"ociVersion": "1.0.2", "id": "c", "pid": 0, "annotations": {}, "list": [], "nested": {"a": [1, {"b": None}]}},
     {"s": "é\"\n\t\u2028", "f": 1.5, "t": True, "n": None, "big": 2 ** 70, "neg": -3}, [], {}, "x", [1, [2, [3]]],
