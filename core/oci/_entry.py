@@ -6,7 +6,7 @@ call is a Python start. This parser takes runc's command line as ``cli`` does (G
 ``--opt=value``) for ``state``, ``start``, ``kill``, ``delete``, ``list``, ``create`` and ``--version``, and
 runs them without argparse; ``state``, ``start``, ``kill``, ``list`` and a ``delete`` with nothing to collect
 import no more than ``_light`` (os calls, ``_jsonlite``), and ``delete --force`` of a name no record holds
-(the shim's second delete) no more than ``_where``. ``delete`` calls the container's own plugins'
+(the shim's second delete) no more than ``_where`` and ``_resolve``. ``delete`` calls the container's own plugins'
 ``collect`` from the plan its record keeps (``_remove``, ``_collect``: no plugin manager); ``create`` runs ``Runtime.create`` as ``cli`` does. Anything else — another command,
 ``--help``, ``--debug``, an option or value this parser does not know, a malformed line — goes to ``cli.main``
 unchanged, which also prints every usage error, so both paths answer alike.
@@ -95,9 +95,10 @@ def main(argv: list[str] | None = None) -> int:
         return full(argv)
     glob, command, opts, words = parsed
     if command == "delete" and opts.get("force"):
-        from ._where import unheld
-        if unheld(glob.get("root"), words[0]):
-            return 0  # the shim's second delete: nothing to do, and nothing more to import
+        from .._resolve import _owner_of, valid_name
+        from ._where import containers_of
+        if not valid_name(words[0]) or _owner_of(containers_of(glob.get("root")), words[0]) is None:
+            return 0  # what _light.find calls missing: the shim's second delete, with nothing more imported
     from ._report import Log, fail, message_of
     log = Log(glob.get("log"), glob.get("log_format", "text"))
     try:

@@ -1,11 +1,11 @@
-"""Where an nsrun-oci root keeps its containers, with os calls only: ``_entry`` answers the containerd shim's
-second ``delete --force`` of every container (the first one removed it) from here, before it imports the rest.
+"""Where an nsrun-oci root keeps its containers, with os calls only: ``_entry`` looks there for the containerd
+shim's second ``delete --force`` of every container (the first one removed it) before it imports ``_light``.
 """
 from __future__ import annotations
 
 import os
 
-__all__ = ["DEFAULT_ROOT", "root_of", "containers_of", "unheld"]
+__all__ = ["DEFAULT_ROOT", "root_of", "containers_of"]
 
 DEFAULT_ROOT = "/run/nsrun-oci"
 
@@ -19,18 +19,3 @@ def containers_of(root: str | None) -> str:
     """The containers directory of an nsrun-oci root (``Paths.from_root(root).containers``)."""
     return os.path.join(os.path.abspath(root_of(root)), "containers")
 
-
-def unheld(root: str | None, name: str) -> bool:
-    """True when no record holds the container name ``name`` (its ``.names`` link is missing or names no
-    directory), which ``_light.find`` reports as None too. False when one may: ``find`` decides then. A name
-    that is not a plain file name is never answered here."""
-    if not name or "/" in name or name in (".", ".."):
-        return False
-    containers = containers_of(root)
-    try:
-        cid = os.readlink(os.path.join(containers, ".names", name))
-    except FileNotFoundError:
-        return True
-    except OSError:
-        return False
-    return "/" not in cid and not os.path.isdir(os.path.join(containers, cid))

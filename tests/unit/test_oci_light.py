@@ -49,33 +49,27 @@ def test_the_light_verbs_import_no_json_typing_argparse_or_pluggy():
     assert out.strip() == "[]"
 
 
-def _held(root, name, cid):
-    containers = os.path.join(root, "containers")
-    os.makedirs(os.path.join(containers, ".names"), exist_ok=True)
-    os.makedirs(os.path.join(containers, cid), exist_ok=True)
-    os.symlink(cid, os.path.join(containers, ".names", name))
-
-
-def test_unheld_is_what_find_calls_missing(tmp_path):
-    from nsrun.oci import _where
-    root = str(tmp_path)
-    _held(root, "kept", "a" * 64)
-    os.symlink("b" * 64, os.path.join(root, "containers", ".names", "dangling"))  # a crash between two steps
-    assert _where.unheld(root, "nope") and _where.unheld(root, "dangling")
-    assert not _where.unheld(root, "kept")
-    for odd in ("", ".", "..", "a/b", "../containers"):  # never answered here: find decides
-        assert not _where.unheld(root, odd)
-    assert _where.unheld(str(tmp_path / "no-root-yet"), "c1")
-
-
-def test_the_shims_second_delete_exits_0_on_os_calls_only(tmp_path):
-    code = (f"import sys; from nsrun.oci import _entry; rc = _entry.main(['--root', {str(tmp_path)!r}, 'delete', "
-            f"'--force', 'gone']); print(rc, sorted(m for m in ('nsrun.oci._light', 'nsrun.oci._report', "
-            f"'nsrun._jsonlite') if m in sys.modules))")
+def _force_delete(root, name):
+    """``delete --force NAME`` in a fresh interpreter: its exit status and whether it went past the name check."""
+    code = (f"import sys; from nsrun.oci import _entry; rc = _entry.main(['--root', {root!r}, 'delete', '--force', "
+            f"{name!r}]); print(rc, 'nsrun.oci._light' in sys.modules)")
     site = os.path.dirname(os.path.dirname(_jsonlite.__file__))
-    out = subprocess.run([sys.executable, "-S", "-c", f"import sys; sys.path.append({site!r}); {code}"],
-                         capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "0 []"
+    return subprocess.run([sys.executable, "-S", "-c", f"import sys; sys.path.append({site!r}); {code}"],
+                          capture_output=True, text=True, check=True).stdout.split()
+
+
+def test_the_shims_second_delete_stops_at_the_name(tmp_path):
+    root = str(tmp_path)
+    names = os.path.join(root, "containers", ".names")
+    os.makedirs(os.path.join(root, "containers", "a" * 64))
+    os.makedirs(names)
+    os.symlink("a" * 64, os.path.join(names, "held"))  # a record without config.json: find() says missing
+    os.symlink("b" * 64, os.path.join(names, "dangling"))  # a crash between create's two steps
+    assert _force_delete(root, "gone") == ["0", "False"]
+    assert _force_delete(root, "dangling") == ["0", "False"]
+    assert _force_delete(root, "../x") == ["0", "False"]
+    assert _force_delete(str(tmp_path / "no-root-yet"), "c1") == ["0", "False"]
+    assert _force_delete(root, "held") == ["0", "True"]  # a name some record holds: the full path decides
 
 
 @pytest.mark.parametrize("value", [
