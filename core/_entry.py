@@ -3,11 +3,11 @@
 The commands whose start is their cost are parsed here without importing click when they run embedded (no
 ``-H``/``NSRUN_HOST``): ``nsrun [--root D] [--plugins L] [--debug] run [options] IMAGE CMD...`` — the command
 that starts containers —, ``exec [options] NAME CMD...``, ``ps [options]``, ``inspect NAME...``, ``stats
-[--no-stream] [NAME...]``, ``top NAME [ps OPTIONS]`` and ``version``. click and the CLI's build are about a
+[--no-stream] [NAME...]``, ``top NAME [ps OPTIONS]``, ``pull [options] REF`` and ``version``. click and the CLI's build are about a
 fifth of a start's instructions, a third of an exec's, and most of a ``stats``'s own time. This parser and the
 click CLI are built from the same option table (``_options``: the core's options and every plugin's
 ``OPTIONS``), so they cannot drift, and both run the same bodies (``_runcli``, ``_execclient``, ``_pscli``,
-``stats.show``). Anything this parser does not recognise (help, another command, an unknown or malformed
+``stats.show``, ``_pullcli``). Anything this parser does not recognise (help, another command, an unknown or malformed
 option, a missing argument) goes to the full click CLI, which also prints the errors.
 """
 from __future__ import annotations
@@ -21,21 +21,23 @@ if TYPE_CHECKING:
 from ._console import exit_now, protect
 
 __all__ = ["main", "choose", "parse_run", "parse_exec", "parse_ps", "parse_inspect", "parse_stats", "parse_top",
-           "parse_version", "split_command", "schema"]
+           "parse_pull", "parse_version", "split_command", "schema"]
 
 
-def schema(commands: tuple[str, ...] = ("run", "exec", "ps", "stats"), table: dict[str, Any] | None = None
+def schema(commands: tuple[str, ...] = ("run", "exec", "ps", "stats", "pull"), table: dict[str, Any] | None = None
            ) -> dict[str, Any]:
     """The parser's table (added to ``table``, one already made: its global options are kept): the global
     options and, of ``commands``, ``run``'s (the core's and the plugins':
-    it reads the plugin index), ``exec``'s, ``ps``'s and ``stats``'s (``inspect``, ``top`` and ``version`` have
-    no options)."""
-    from ._options import EXEC_OPTIONS, GLOBAL_OPTIONS, PS_OPTIONS, STATS_OPTIONS, parser_table, run_options
+    it reads the plugin index), ``exec``'s, ``ps``'s, ``stats``'s and ``pull``'s (``inspect``, ``top`` and
+    ``version`` have no options)."""
+    from ._options import EXEC_OPTIONS, GLOBAL_OPTIONS, PS_OPTIONS, PULL_OPTIONS, STATS_OPTIONS, parser_table, \
+        run_options
     table = table if table is not None else {"globals": parser_table([o.to_dict() for o in GLOBAL_OPTIONS])}
     if "run" in commands:
         from ._discovery import plugin_options
         table["run"] = parser_table(run_options(plugin_options()))
-    for command, options in (("exec", EXEC_OPTIONS), ("ps", PS_OPTIONS), ("stats", STATS_OPTIONS)):
+    for command, options in (("exec", EXEC_OPTIONS), ("ps", PS_OPTIONS), ("stats", STATS_OPTIONS),
+                             ("pull", PULL_OPTIONS)):
         if command in commands:
             table[command] = parser_table([o.to_dict() for o in options])
     return table
@@ -136,29 +138,39 @@ def parse_exec(argv: list[str], schema: dict[str, Any]) -> tuple[dict[str, Any],
     return glob, opts
 
 
-def parse_stats(argv: list[str], schema: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]] | None:
-    """(global options, ``{"no_stream", "names"}``) for ``[globals] stats [--no-stream] [NAME...]`` (options
-    and names in any order, ``--`` ends the options); None = let click decide."""
-    split = _command_at(argv, schema, "stats")
+def _interspersed(argv: list[str], schema: dict[str, Any], command: str
+                  ) -> tuple[dict[str, Any], dict[str, Any], list[str]] | None:
+    """(global options, ``command``'s options, its words) for ``[globals] COMMAND ...`` where options and words
+    come in any order and ``--`` ends the options (as click takes them); None = let click decide."""
+    split = _command_at(argv, schema, command)
     if split is None:
         return None
     glob, i = split
     opts: dict[str, Any] = {}
-    names: list[str] = []
+    words: list[str] = []
     i += 1
     while i < len(argv):
         if argv[i] == "--":
-            names.extend(argv[i + 1:])
+            words.extend(argv[i + 1:])
             break
         if argv[i].startswith("-") and argv[i] != "-":
-            nxt = _take(schema["stats"], argv, i, opts)
+            nxt = _take(schema[command], argv, i, opts)
             if nxt is None:
                 return None
             i = nxt
         else:
-            names.append(argv[i])
+            words.append(argv[i])
             i += 1
-    _defaults(schema["stats"], opts)
+    return glob, _defaults(schema[command], opts), words
+
+
+def parse_stats(argv: list[str], schema: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """(global options, ``{"no_stream", "names"}``) for ``[globals] stats [--no-stream] [NAME...]`` (options
+    and names in any order, ``--`` ends the options); None = let click decide."""
+    parsed = _interspersed(argv, schema, "stats")
+    if parsed is None:
+        return None
+    glob, opts, names = parsed
     opts["names"] = names
     return glob, opts
 
@@ -206,6 +218,18 @@ def parse_top(argv: list[str], schema: dict[str, Any]) -> tuple[dict[str, Any], 
     return glob, {"name": argv[i + 1], "ps_args": list(argv[i + 2:])}
 
 
+def parse_pull(argv: list[str], schema: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """(global options, pull's options with ``ref``) for ``[globals] pull [options] REF`` (options before or
+    after REF, ``--`` ends them); None = let click decide (help, an unknown or malformed option, no REF or more
+    than one)."""
+    parsed = _interspersed(argv, schema, "pull")
+    if parsed is None or len(parsed[2]) != 1:
+        return None
+    glob, opts, (ref,) = parsed
+    opts["ref"] = ref
+    return glob, opts
+
+
 def parse_version(argv: list[str], schema: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]] | None:
     """(global options, ``{}``) for ``[globals] version``; None = let click decide (it refuses extra words)."""
     split = _command_at(argv, schema, "version")
@@ -214,7 +238,8 @@ def parse_version(argv: list[str], schema: dict[str, Any]) -> tuple[dict[str, An
 
 _FAST = {"run": (parse_run, "_fast_run"), "exec": (parse_exec, "_fast_exec"), "ps": (parse_ps, "_fast_ps"),
          "inspect": (parse_inspect, "_fast_inspect"), "stats": (parse_stats, "_fast_stats"),
-         "top": (parse_top, "_fast_top"), "version": (parse_version, "_fast_version")}
+         "top": (parse_top, "_fast_top"), "pull": (parse_pull, "_fast_pull"),
+         "version": (parse_version, "_fast_version")}
 
 
 def main() -> None:
@@ -283,6 +308,12 @@ def _fast_top(glob: dict[str, Any], opts: dict[str, Any]) -> int:
     """``nsrun top`` without click: the body stats.cli's ``top`` runs."""
     from .stats.show import show_top
     return show_top(_embedded_engine(glob), opts["name"], opts["ps_args"])
+
+
+def _fast_pull(glob: dict[str, Any], opts: dict[str, Any]) -> int:
+    """``nsrun pull`` without click: the body _imagecli's ``pull`` runs."""
+    from ._pullcli import pull_command
+    return pull_command(_embedded_engine(glob), **opts)
 
 
 def _fast_version(glob: dict[str, Any], opts: dict[str, Any]) -> int:

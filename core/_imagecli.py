@@ -41,10 +41,8 @@ def image_import(state: Any, changes: tuple[str, ...], tars: tuple[str, ...], na
 
 
 def _local_images(state: Any, what: str) -> Any:
-    images = state.engine.images
-    if not hasattr(images, "layers"):
-        raise ConfigError(f"image {what}: not supported with -H (use docker {what} against the daemon)")
-    return images
+    from ._pullcli import local_images
+    return local_images(state.engine, what)
 
 
 @image.command(name="save")
@@ -204,8 +202,9 @@ def image_prune(state: Any, all_: bool, force: bool) -> None:
     if getattr(engine, "remote", False):
         _print_removed(docker_removed(engine.images.prune(all_=all_)))
         return
+    from ._pullcli import image_exists
     keep = {engine.images.get(r.spec.image)["id"] for r in engine.store.list() if r.spec.image
-            and _exists(engine, r.spec.image)}
+            and image_exists(engine, r.spec.image)}
     if all_:
         removed = []
         for meta in engine.images.list():
@@ -222,79 +221,23 @@ def _print_removed(items: list[dict[str, str]]) -> None:
             click.echo(f"{key}: {value}")
 
 
-def _exists(engine: Any, ref: str) -> bool:
-    try:
-        engine.images.get(ref)
-        return True
-    except NsrunError:
-        return False
-
-
-_REGISTRY_OPTIONS = (
-    click.option("--insecure-registry", "insecure", multiple=True, metavar="HOST",
-                 help="Allow plain HTTP or an unverified certificate for HOST (loopback always may)"),
-    click.option("--ca-file", type=click.Path(), help="Trust this CA certificate too"),
-)
-
-
-def _registry_options(fn: Any) -> Any:
-    for option in reversed(_REGISTRY_OPTIONS):
-        fn = option(fn)
-    return fn
-
-
 @click.command()
-@click.option("--platform", metavar="OS/ARCH[/VARIANT]", help="The platform to pull (default: this host's)")
-@click.option("-q", "--quiet", is_flag=True, help="Print only the image's reference")
-@_registry_options
 @click.argument("ref")
 @click.pass_obj
-def pull(state: Any, platform: str | None, quiet: bool, insecure: tuple[str, ...], ca_file: str | None,
-         ref: str) -> None:
+def pull(state: Any, ref: str, **options: Any) -> None:
     """Pull an image from a registry (layers in parallel, unpacked while they download), or from another
     transport: docker-archive:PATH[:REF], oci-archive:PATH[:NAME] (and what plugins add)."""
-    from .image.progress import Display
-    from .image.reference import parse
-    from .image.service import RegistryOptions, pull_image
-    from .image.transports import REGISTRY, select
-    from .image.view import pull_footer, pull_header, show
-    transport, location = select(ref)
-    if transport.name != REGISTRY:
-        from .image.archive import loaded_lines
-        recs = transport.pull(paths=state.engine.paths, images=_local_images(state, "pull"), location=location,
-                              progress=None, platform=platform, options=RegistryOptions(insecure, ca_file))
-        for line in loaded_lines(recs):
-            click.echo(line.partition(": ")[2] if quiet else line)
-        return
-    ref = location
-    parsed = parse(ref)
-    display = None if quiet else Display()
-    if getattr(state.engine, "remote", False):  # the daemon streams the same messages
-        _daemon_side(insecure, ca_file)
-        state.engine.images.pull(ref, platform=platform, display=display)
-        click.echo(str(parsed))
-        return
-    old = _exists(state.engine, str(parsed)) and state.engine.images.get(str(parsed))["id"]
-    if display:
-        show(display, pull_header(parsed.path, parsed.tag or parsed.digest, parsed.familiar()))
-    meta = pull_image(state.engine.paths, ref, platform=platform, progress=display,
-                      options=RegistryOptions(insecure, ca_file), images=state.engine.images)
-    if display:
-        digest = (meta.get("repo_digests") or [""])[0].partition("@")[2]
-        for msg in pull_footer(parsed.familiar(), digest, meta["id"] != old):
-            show(display, msg)
-    click.echo(str(parsed))
+    from ._pullcli import pull_command
+    pull_command(state.engine, ref, **options)  # the options: PULL_OPTIONS, added by cli.build_cli
 
 
 def _daemon_side(insecure: tuple[str, ...], ca_file: str | None) -> None:
-    if insecure or ca_file:
-        raise ConfigError("--insecure-registry and --ca-file are not available with -H: the daemon reaches "
-                          "registries itself (loopback registries over plain HTTP)")
+    from ._pullcli import refuse_registry_options_remote
+    refuse_registry_options_remote(insecure, ca_file)
 
 
 @click.command()
 @click.option("-q", "--quiet", is_flag=True, help="Print only the digest")
-@_registry_options
 @click.argument("ref")
 @click.argument("dest", required=False, metavar="[TRANSPORT:LOCATION]")
 @click.pass_obj

@@ -1,5 +1,5 @@
 """The command-line options as data: one table from which both the click CLI (``cli.py``) and the click-free
-``run``/``exec``/``ps``/``stats`` parser of the console entry (``_entry``) are built, so the two can never disagree.
+``run``/``exec``/``ps``/``stats``/``pull`` parser of the console entry (``_entry``) are built, so the two can never disagree.
 
 ``Option`` is also what plugins declare in ``OPTIONS``; their options join ``run``'s. Every flag of an
 Option is a positive alias of the same option (``-d``/``--detach``); there are no ``--no-x`` negations.
@@ -18,7 +18,8 @@ if TYPE_CHECKING:
 
 from ._fields import Fields
 
-__all__ = ["Option", "GLOBAL_OPTIONS", "RUN_OPTIONS", "EXEC_OPTIONS", "PS_OPTIONS", "STATS_OPTIONS",
+__all__ = ["Option", "GLOBAL_OPTIONS", "RUN_OPTIONS", "EXEC_OPTIONS", "PS_OPTIONS", "STATS_OPTIONS", "PULL_OPTIONS",
+           "REGISTRY_OPTIONS",
            "parser_table", "shared_dest", "item_key", "key_matches", "route_items"]
 
 
@@ -91,6 +92,18 @@ PS_OPTIONS = [
     Option(("--format",), "fmt", choices=("table", "json"), help="table (the default) or json: one object a line"),
     Option(("-f", "--filter"), "filters", multiple=True, metavar="KEY=VALUE",
            help="Filter: id, name, label, status, ancestor, network, volume, exited (as docker ps)"),
+]
+
+REGISTRY_OPTIONS = [  # pull's and push's
+    Option(("--insecure-registry",), "insecure", multiple=True, metavar="HOST",
+           help="Allow plain HTTP or an unverified certificate for HOST (loopback always may)"),
+    Option(("--ca-file",), "ca_file", metavar="PATH", help="Trust this CA certificate too"),
+]
+
+PULL_OPTIONS = [
+    Option(("--platform",), "platform", metavar="OS/ARCH[/VARIANT]", help="The platform to pull (default: this host's)"),
+    Option(("-q", "--quiet"), "quiet", is_flag=True, help="Print only the image's reference"),
+    *REGISTRY_OPTIONS,
 ]
 
 STATS_OPTIONS = [

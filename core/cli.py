@@ -319,10 +319,12 @@ class _LazyCommand(click.Command):
 
 
 def build_cli() -> click.Group:
-    """The click CLI: the global, ``run``, ``exec``, ``ps`` and ``stats`` options from the option table, plus every
-    plugin's options and commands."""
+    """The click CLI: the global, ``run``, ``exec``, ``ps``, ``stats``, ``pull`` and ``push`` options from the option
+    table, plus every plugin's options and commands."""
     from ._discovery import discover, plugin_options
-    from ._options import EXEC_OPTIONS, GLOBAL_OPTIONS, PS_OPTIONS, STATS_OPTIONS, run_options
+    from ._imagecli import COMMANDS, image, pull, push
+    from ._options import EXEC_OPTIONS, GLOBAL_OPTIONS, PS_OPTIONS, PULL_OPTIONS, REGISTRY_OPTIONS, STATS_OPTIONS, \
+        run_options
     from .stats.cli import COMMANDS as LIVE_COMMANDS, stats
     if not cli.params:
         cli.params.extend(_click_option({**o.to_dict(), "plugin": None}) for o in GLOBAL_OPTIONS)
@@ -331,9 +333,10 @@ def build_cli() -> click.Group:
         exec_.params[:0] = [_click_option({**o.to_dict(), "plugin": None}) for o in EXEC_OPTIONS]
         stats.params[:0] = [_click_option({**o.to_dict(), "plugin": None}) for o in STATS_OPTIONS]
         ps.params[:0] = [_click_option({**o.to_dict(), "plugin": None}) for o in PS_OPTIONS]
+        pull.params[:0] = [_click_option({**o.to_dict(), "plugin": None}) for o in PULL_OPTIONS]
+        push.params[1:1] = [_click_option({**o.to_dict(), "plugin": None}) for o in REGISTRY_OPTIONS]  # after -q
     from ._buildcli import COMMANDS as BUILD_COMMANDS, history
     from ._cpcli import COMMANDS as CP_COMMANDS
-    from ._imagecli import COMMANDS, image
     from ._systemcli import COMMANDS as SYSTEM_CLI, SYSTEM_COMMANDS
     for command in (*COMMANDS, *LIVE_COMMANDS, *BUILD_COMMANDS, *CP_COMMANDS, *SYSTEM_CLI):
         cli.add_command(command)
