@@ -1,6 +1,7 @@
 """Pull and push images at the blob level: manifests, configs and layers between a registry and ``Content``.
 
-``pull_blobs`` resolves a reference to one image manifest (choosing the platform from an index), stores the
+``pull_blobs`` resolves a reference to one image manifest (choosing the platform from an index; a single
+manifest must be for the platform asked, the host's by default, as its config says), stores the
 index, manifest and config, and fetches the layers in parallel, each streamed to disk and verified. With
 ``on_layer(descriptor, fileobj)`` each layer's compressed bytes are also handed to the caller as they arrive
 (to unpack while downloading): ``fileobj`` reads the same bytes that are being written to the blob, in one
@@ -23,6 +24,7 @@ import threading
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from typing import Any, BinaryIO, Callable, Iterable
 
+from ..errors import NotFoundError
 from .auth import Credentials
 from .content import Content, Writer
 from .reference import Platform, Reference, parse, parse_platform
@@ -110,6 +112,8 @@ def _pull(reg: Registry, ref: Reference, content: Content, want: Platform, on_la
         raise RegistryError(f"{what}: the image config is not JSON ({exc})") from None
     if not isinstance(config, dict):
         raise RegistryError(f"{what}: the image config is not a JSON object")
+    if not top.is_index:
+        _check_platform(config, want, what)
     layers = manifest.data["layers"]
     if on_config is not None:
         on_config(manifest.data, config)
@@ -121,6 +125,14 @@ def _pull(reg: Registry, ref: Reference, content: Content, want: Platform, on_la
         content.put_bytes(top.raw, top.digest)
     return PullResult(manifest.digest, manifest.data, config, ref_digest=top.digest,
                       media_type=manifest.media_type, index=index)
+
+
+def _check_platform(config: dict, want: Platform, what: str) -> None:
+    """A single-platform image (no index) must be for ``want``, as its config says, before any layer is fetched
+    (as containerd refuses it); a config that names no os and architecture (a hand-made image) is taken."""
+    have = Platform.from_json(config)
+    if have.os and have.architecture and not want.matches(have):
+        raise NotFoundError(f"{what}: no matching manifest for {want}: the image is for {have} only")
 
 
 def _short(desc: dict) -> str:

@@ -153,7 +153,10 @@ class Platform(Fields):
 
     @classmethod
     def from_json(cls, data: dict) -> "Platform":
-        return cls(str(data.get("os", "")), str(data.get("architecture", "")), str(data.get("variant", "") or ""))
+        """From an index entry's ``platform`` or an image config (the same keys); ``x86_64`` and the like are
+        read as Go's names (``amd64``), as ``--platform`` is."""
+        arch = str(data.get("architecture", ""))
+        return cls(str(data.get("os", "")), _NORMAL_ARCH.get(arch, arch), str(data.get("variant", "") or ""))
 
 
 def _variant(arch: str, variant: str) -> str:

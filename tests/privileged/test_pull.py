@@ -39,12 +39,12 @@ def _tar(members: list[tuple[str, str, bytes | None, int]]) -> bytes:
     return buf.getvalue()
 
 
-def _add_image(lay: R.OciLayout, tars: list[bytes], tag: str, cmd: list[str]) -> dict:
+def _add_image(lay: R.OciLayout, tars: list[bytes], tag: str, cmd: list[str], arch: str = "amd64") -> dict:
     descs, diff_ids = [], []
     for raw in tars:
         descs.append(lay.blob(gzip.compress(raw, mtime=0), R.OCI_LAYER))
         diff_ids.append("sha256:" + hashlib.sha256(raw).hexdigest())
-    config = {"architecture": "amd64", "os": "linux", "created": "2026-01-01T00:00:00Z",
+    config = {"architecture": arch, "os": "linux", "created": "2026-01-01T00:00:00Z",
               "config": {"Cmd": cmd, "Env": ["PATH=/bin:/usr/bin", "FROM_IMAGE=yes"], "WorkingDir": "/srv",
                          "Labels": {"made.by": "test_pull"}},
               "rootfs": {"type": "layers", "diff_ids": diff_ids}}
@@ -78,11 +78,13 @@ def registry(tmp_path_factory):
     _add_image(lay, [base, mid, top], "v1", ["sh", "-c", "echo default command"])
     fat = _tar([("fat", "file", os.urandom(12 << 20), 0o644)])  # 12 MB that gzip cannot shrink
     _add_image(lay, [base, fat], "fat", ["true"])
+    _add_image(lay, [mid], "arm", ["true"], arch="arm64")  # a single manifest for another platform
     reg = R.RegistryServer(str(scratch / "registry"))
     try:
         R.skopeo("copy", "--dest-tls-verify=false", f"oci:{lay.dir}:v1", f"docker://{reg.host}/app:v1")
         R.skopeo("copy", "--dest-tls-verify=false", f"oci:{lay.dir}:v1", f"docker://{reg.host}/twin:v1")
         R.skopeo("copy", "--dest-tls-verify=false", f"oci:{lay.dir}:fat", f"docker://{reg.host}/fat:v1")
+        R.skopeo("copy", "--dest-tls-verify=false", f"oci:{lay.dir}:arm", f"docker://{reg.host}/arm:v1")
         yield reg
     finally:
         reg.stop()
@@ -119,6 +121,20 @@ def test_run_pulls_a_missing_image_and_never_does_not(nsrun, registry):
     assert nsrun("run", "--rm", "--pull", "always", ref, "true", check=True).returncode == 0
     r = nsrun("run", "--rm", "--pull", "sometimes", ref, "true")
     assert r.returncode == 125 and "invalid pull option" in r.stderr
+
+
+def test_an_image_for_another_platform_only_is_one_line_and_no_layer(nsrun, nsrun_root, registry):
+    ref = f"{registry.host}/arm:v1"
+    for argv in (("pull", ref), ("run", "--rm", ref, "true")):
+        r = nsrun(*argv)
+        assert r.returncode == 125, r
+        assert r.stderr.strip().splitlines()[-1] == \
+            f"nsrun: {ref}: no matching manifest for linux/amd64: the image is for linux/arm64 only", r.stderr
+    layers = os.path.join(nsrun_root, "layers")
+    assert [n for n in (os.listdir(layers) if os.path.isdir(layers) else []) if not n.endswith(".lock")] == []
+    assert "arm" not in nsrun("image", "ls", check=True).stdout
+    out = nsrun("pull", "-q", "--platform", "linux/arm64", ref, check=True).stdout  # asked for: taken
+    assert out.strip() == ref
 
 
 def test_push_is_read_back_by_skopeo(nsrun, registry, tmp_path):

@@ -43,6 +43,7 @@ def images(tmp_path_factory):
     lay.arm64 = lay.image([{"arch": b"arm64\n"}], arch="arm64", variant="v8")
     lay.multi = lay.index([lay.amd64, lay.arm64])
     lay.tag(lay.multi, "multi")
+    lay.tag(lay.arm64, "arm-only")  # a single manifest (no index) for another platform than this host's
     return lay
 
 
@@ -57,6 +58,7 @@ def plain(tmp_path_factory, images):
         _push(images, "v1", f"{reg.host}/app:v1")
         _push(images, "v1", f"{reg.host}/docker:v1", "--format", "v2s2")
         _push(images, "multi", f"{reg.host}/multi:latest", "--all")
+        _push(images, "arm-only", f"{reg.host}/arm-only:latest")
         yield reg
     finally:
         reg.stop()
@@ -135,6 +137,18 @@ def test_multi_platform_index_selects_and_refuses(plain, images, nsrun_root):
         images.arm64["digest"]
     with pytest.raises(NotFoundError, match=r"no matching manifest for linux/s390x .*linux/amd64, linux/arm64/v8"):
         pull_blobs(f"{plain.host}/multi", content, platform="linux/s390x")
+
+
+def test_a_single_manifest_for_another_platform_is_refused_before_its_layers(plain, images, nsrun_root):
+    content = Content(nsrun_root)
+    with pytest.raises(NotFoundError, match=r"arm-only:latest: no matching manifest for linux/amd64: the image is "
+                                            r"for linux/arm64/v8 only$"):
+        pull_blobs(f"{plain.host}/arm-only", content)
+    with open(os.path.join(images.dir, "blobs", "sha256", images.arm64["digest"][7:])) as f:
+        manifest = json.load(f)
+    assert not content.has(manifest["layers"][0]["digest"])  # refused before any layer was fetched
+    assert pull_blobs(f"{plain.host}/arm-only", content, platform="linux/arm64").manifest_digest == \
+        images.arm64["digest"]
 
 
 def test_unknown_tag_and_repository_are_not_found(plain, nsrun_root):
