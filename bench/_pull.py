@@ -172,11 +172,11 @@ def _cpu_ms(run) -> float:
     return 1000 * (r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime)
 
 
-def _unpack_floor(b: Bench, python: str, blobs: list[str], rounds: int) -> tuple[float, float]:
+def _unpack_floor(b: Bench, python: str, blobs: list[str], rounds: int) -> tuple[float, float] | None:
     """The CPU (ms, the least of ``rounds``: a floor) that any puller which also unpacks spends beyond skopeo's
     copy: creating the layers' files (GNU tar of the uncompressed layers, already on disk, all at once, into a
     directory with the ext4 top-directory hint that nsrun's layer store has) and inflating and hashing them for
-    the diff_ids (ISA-L and sha256, in one interpreter, its start taken off)."""
+    the diff_ids (ISA-L and sha256, in one interpreter, its start taken off). None when a tar fails."""
     import gzip
     top = os.path.join(b.workdir, "floor")
     os.makedirs(top, exist_ok=True)
@@ -194,17 +194,22 @@ def _unpack_floor(b: Bench, python: str, blobs: list[str], rounds: int) -> tuple
         for t in tars:
             os.mkdir(os.path.join(d, os.path.basename(t)))
 
+        procs: list[subprocess.Popen] = []
+
         def untar() -> None:
-            procs = [subprocess.Popen(["tar", "-xf", t, "-C", os.path.join(d, os.path.basename(t))]) for t in tars]
-            if any(p.wait() for p in procs):
-                raise NotRun("tar -xf of an uncompressed layer failed")
+            procs.extend(subprocess.Popen(["tar", "-xf", t, "-C", os.path.join(d, os.path.basename(t))]) for t in tars)
+            for p in procs:
+                p.wait()
         files.append(_cpu_ms(untar))
+        if any(p.returncode for p in procs):
+            files.clear()
+            break
         shutil.rmtree(d, ignore_errors=True)
         start = _cpu_ms(lambda: subprocess.run([python, "-c", "pass"], check=True))
         inflate.append(_cpu_ms(lambda: subprocess.run([python, "-c", _INFLATE_PY, *blobs], check=True)) - start)
     shutil.rmtree(plain, ignore_errors=True)
     shutil.rmtree(top, ignore_errors=True)
-    return min(files), min(inflate)
+    return (min(files), min(inflate)) if files else None
 
 
 def section_images(b: Bench) -> Section:
@@ -269,10 +274,11 @@ def section_images(b: Bench) -> Section:
                          f"{ms(cpu[PULL], 1):.0f}: creating the layers' files), skopeo {ms(cpu[SKOPEO], None):.0f} ms "
                          f"(system {ms(cpu[SKOPEO], 1):.0f}); with {os.cpu_count()} CPUs no pull is faster than its "
                          f"CPU / {os.cpu_count()}")
-    if cpu[SKOPEO] and skopeo and skopeo.samples:
+    blobs = [os.path.join(big, "blobs", "sha256", d["digest"][7:]) for d in manifest["layers"]]
+    measured = _unpack_floor(b, python, blobs, 5) if cpu[SKOPEO] and skopeo and skopeo.samples else None
+    if measured:
         import statistics
-        blobs = [os.path.join(big, "blobs", "sha256", d["digest"][7:]) for d in manifest["layers"]]
-        files, inflate = _unpack_floor(b, python, blobs, 5)
+        files, inflate = measured
         copy = 1000 * statistics.median(sum(r) for r in cpu[SKOPEO])
         floor = (copy + files + inflate) / (os.cpu_count() or 1)
         sec.notes.append(f"the floor under any pull that also unpacks, from this run: skopeo's copy {copy:.0f} ms CPU "

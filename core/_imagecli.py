@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from ._console import each_name, echo_err, format_table
+from ._pullcli import image_exists, local_images, refuse_registry_options_remote
 from .errors import ConfigError, NsrunError
 
 __all__ = ["COMMANDS"]
@@ -40,11 +41,6 @@ def image_import(state: Any, changes: tuple[str, ...], tars: tuple[str, ...], na
     click.echo(meta["id"])
 
 
-def _local_images(state: Any, what: str) -> Any:
-    from ._pullcli import local_images
-    return local_images(state.engine, what)
-
-
 @image.command(name="save")
 @click.option("-o", "--output", metavar="FILE", help="Write to FILE instead of stdout")
 @click.argument("names", nargs=-1, required=True, metavar="IMAGE...")
@@ -53,7 +49,7 @@ def image_save(state: Any, output: str | None, names: tuple[str, ...]) -> None:
     """Save images to a tar archive (Docker's `docker save` format, readable as an OCI layout too)."""
     import os
     from .image.archive import save
-    images = _local_images(state, "save")
+    images = local_images(state.engine, "save")
     for name in names:
         images.get(name)  # an unknown name fails before anything is written
     if output is None:
@@ -81,7 +77,7 @@ def image_save(state: Any, output: str | None, names: tuple[str, ...]) -> None:
 def image_load(state: Any, input_: str | None, quiet: bool) -> None:
     """Load images from a `docker save` archive or an OCI layout tar (plain or compressed)."""
     from .image.archive import load, loaded_lines
-    images = _local_images(state, "load")
+    images = local_images(state.engine, "load")
     if input_ is None:
         if sys.stdin.isatty():
             raise ConfigError("requested load from stdin, but stdin is empty")
@@ -202,7 +198,6 @@ def image_prune(state: Any, all_: bool, force: bool) -> None:
     if getattr(engine, "remote", False):
         _print_removed(docker_removed(engine.images.prune(all_=all_)))
         return
-    from ._pullcli import image_exists
     keep = {engine.images.get(r.spec.image)["id"] for r in engine.store.list() if r.spec.image
             and image_exists(engine, r.spec.image)}
     if all_:
@@ -231,11 +226,6 @@ def pull(state: Any, ref: str, **options: Any) -> None:
     pull_command(state.engine, ref, **options)  # the options: PULL_OPTIONS, added by cli.build_cli
 
 
-def _daemon_side(insecure: tuple[str, ...], ca_file: str | None) -> None:
-    from ._pullcli import refuse_registry_options_remote
-    refuse_registry_options_remote(insecure, ca_file)
-
-
 @click.command()
 @click.option("-q", "--quiet", is_flag=True, help="Print only the digest")
 @click.argument("ref")
@@ -255,14 +245,14 @@ def push(state: Any, quiet: bool, insecure: tuple[str, ...], ca_file: str | None
     if not callable(getattr(transport, "push", None)):
         raise ConfigError(f"transport {transport.name!r} cannot be pushed to")
     if transport.name != REGISTRY or (dest and location != ref):
-        parsed_dest = transport.push(paths=state.engine.paths, images=_local_images(state, "push"), ref=ref,
+        parsed_dest = transport.push(paths=state.engine.paths, images=local_images(state.engine, "push"), ref=ref,
                                      location=location, progress=None, options=options)
         click.echo(parsed_dest)
         return
     parsed = parse(ref)
     display = None if quiet else Display()
     if getattr(state.engine, "remote", False):  # the daemon streams the same messages
-        _daemon_side(insecure, ca_file)
+        refuse_registry_options_remote(insecure, ca_file)
         digest = state.engine.images.push(ref, display=display)
     else:
         if display:

@@ -24,12 +24,11 @@ import threading
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from typing import Any, BinaryIO, Callable, Iterable
 
-from ..errors import NotFoundError
 from .auth import Credentials
 from .content import Content, Writer
 from .reference import Platform, Reference, parse, parse_platform
-from .registry import AUTO, CHUNK, INDEX_TYPES, Manifest, Registry, RegistryError, Response, parse_manifest, \
-    select_platform
+from .registry import AUTO, CHUNK, INDEX_TYPES, Manifest, Registry, RegistryError, Response, check_platform, \
+    parse_manifest, select_platform
 
 __all__ = ["pull_blobs", "push_image", "PullResult", "WORKERS"]
 
@@ -113,7 +112,7 @@ def _pull(reg: Registry, ref: Reference, content: Content, want: Platform, on_la
     if not isinstance(config, dict):
         raise RegistryError(f"{what}: the image config is not a JSON object")
     if not top.is_index:
-        _check_platform(config, want, what)
+        check_platform(config, want, what)
     layers = manifest.data["layers"]
     if on_config is not None:
         on_config(manifest.data, config)
@@ -125,14 +124,6 @@ def _pull(reg: Registry, ref: Reference, content: Content, want: Platform, on_la
         content.put_bytes(top.raw, top.digest)
     return PullResult(manifest.digest, manifest.data, config, ref_digest=top.digest,
                       media_type=manifest.media_type, index=index)
-
-
-def _check_platform(config: dict, want: Platform, what: str) -> None:
-    """A single-platform image (no index) must be for ``want``, as its config says, before any layer is fetched
-    (as containerd refuses it); a config that names no os and architecture (a hand-made image) is taken."""
-    have = Platform.from_json(config)
-    if have.os and have.architecture and not want.matches(have):
-        raise NotFoundError(f"{what}: no matching manifest for {want}: the image is for {have} only")
 
 
 def _short(desc: dict) -> str:

@@ -2,7 +2,7 @@
 
 ``Registry(host)`` talks to one registry: ``ping()`` (``GET /v2/``, which also settles the scheme and the
 authentication challenge), manifests (Docker schema 2, OCI manifests, manifest lists / OCI indexes; see
-``select_platform``), blobs (streamed into ``Content`` and verified while they stream) and pushes (blob
+``select_platform``; a single manifest checked by ``check_platform``), blobs (streamed into ``Content`` and verified while they stream) and pushes (blob
 ``HEAD``, ``POST`` + ``PUT`` upload, manifest ``PUT``). ``login`` verifies credentials and stores them as
 ``docker login`` does.
 
@@ -35,8 +35,8 @@ from .auth import (AuthError, Authorizer, Challenge, Credentials, load_credentia
 from .content import Content, check_digest, sha256_digest
 from .reference import DOCKER_HUB, DOCKER_HUB_ENDPOINT, Platform
 
-__all__ = ["Registry", "Transport", "RegistryError", "TLSError", "Manifest", "select_platform", "login",
-           "verify_login", "AUTO",
+__all__ = ["Registry", "Transport", "RegistryError", "TLSError", "Manifest", "select_platform", "check_platform",
+           "login", "verify_login", "AUTO",
            "DOCKER_MANIFEST", "DOCKER_LIST", "OCI_MANIFEST", "OCI_INDEX", "MANIFEST_TYPES", "INDEX_TYPES"]
 
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
@@ -316,6 +316,14 @@ def select_platform(index: Manifest, platform: Platform, what: str = "image") ->
         available.append(str(p))
     raise NotFoundError(f"{what}: no matching manifest for {platform} in the manifest list entries "
                         f"(available: {', '.join(available) or 'none'})")
+
+
+def check_platform(config: dict, platform: Platform, what: str = "image") -> None:
+    """A single-platform image (no index) must be for ``platform``, as its config says (containerd refuses it
+    too); NotFoundError otherwise. A config that names no os and architecture (a hand-made image) is taken."""
+    have = Platform.from_json(config)
+    if have.os and have.architecture and not platform.matches(have):
+        raise NotFoundError(f"{what}: no matching manifest for {platform}: the image is for {have} only")
 
 
 # -- the client -----------------------------------------------------------------------------------------------
